@@ -1,0 +1,220 @@
+import {readFile} from 'node:fs/promises'
+import Docker from 'dockerode'
+import tar from 'tar-stream'
+import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
+import {baseState} from '../../src/core/drivers/contract.js'
+import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
+import {ensureSshKey} from '../../src/core/ssh/keys.js'
+import type {BaseDriverState} from '../../src/core/store/record.js'
+import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
+
+export const DEFAULT_LOCAL_ENGINE = 'unix:///var/run/docker.sock'
+
+/** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
+export function localEngine(url: string): Docker {
+  if (url.startsWith('unix://')) return new Docker({socketPath: url.slice('unix://'.length)})
+  const match = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(url)
+  if (match) return new Docker({host: match[1], port: Number(match[2]), protocol: 'http'})
+  throw new BerthError(`--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`, ExitCode.usage)
+}
+
+function statusCode(err: unknown): number | undefined {
+  return (err as {statusCode?: number}).statusCode
+}
+
+/** A tar archive holding one file, for the engine's archive upload. */
+function singleFileTar(path: string, content: string, mode: number): Promise<Buffer> {
+  const pack = tar.pack()
+  pack.entry({name: '.ssh', type: 'directory', mode: 0o700})
+  pack.entry({name: path, mode}, content)
+  pack.finalize()
+  const chunks: Buffer[] = []
+  return new Promise((resolve, reject) => {
+    pack.on('data', (chunk) => chunks.push(chunk as Buffer))
+    pack.on('end', () => resolve(Buffer.concat(chunks)))
+    pack.on('error', reject)
+  })
+}
+
+/**
+ * A machine is a system container: systemd as PID 1 with sshd, its own engine data on a volume.
+ * `--privileged` is not used: it fails where the engine's bounding set lacks CAP_SYS_RESOURCE,
+ * and the narrower set below is all systemd and a nested dockerd need.
+ */
+class ContainerDriver implements Driver {
+  private readonly docker: Docker
+
+  constructor(
+    readonly state: BaseDriverState,
+    private readonly context: DriverContext,
+  ) {
+    this.docker = localEngine(state.Engine as string)
+  }
+
+  private get containerName(): string {
+    return this.state.ContainerName as string
+  }
+
+  private get volumeName(): string {
+    return `${this.containerName}-docker`
+  }
+
+  private labels(): Record<string, string> {
+    return {'io.berth.machine': this.context.machineName, 'io.berth.store': this.context.storePath}
+  }
+
+  async preCreateCheck(): Promise<void> {
+    try {
+      await this.docker.ping()
+    } catch (err) {
+      throw new BerthError(`the local Docker engine at ${this.state.Engine} is not reachable: ${oneLine(err)}`, ExitCode.preCreateCheck,
+        'start dockerd, or point --container-engine / BERTH_CONTAINER_ENGINE at one')
+    }
+    const existing = await this.inspect()
+    if (existing && !this.isOurs(existing)) {
+      throw new BerthError(`a container named ${this.containerName} already exists on ${this.state.Engine}`, ExitCode.preCreateCheck,
+        'remove it or choose another machine name')
+    }
+  }
+
+  private isOurs(info: Docker.ContainerInspectInfo): boolean {
+    const labels = info.Config.Labels ?? {}
+    return labels['io.berth.machine'] === this.context.machineName && labels['io.berth.store'] === this.context.storePath
+  }
+
+  private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await this.docker.getContainer(this.containerName).inspect()
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined
+      throw err
+    }
+  }
+
+  /** Resumable: a container left by an interrupted create is reused. */
+  async create(): Promise<void> {
+    const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
+    await ensureHostImage(this.docker, this.state.Engine as string, this.state.Image as string, this.context.log)
+    let info = await this.inspect()
+    if (info && !this.isOurs(info)) throw new BerthError(`a container named ${this.containerName} already exists and is not this machine's`)
+    if (!info) {
+      this.context.log(`Creating system container ${this.containerName}`)
+      await this.docker.createVolume({Name: this.volumeName, Labels: this.labels()})
+      const container = await this.docker.createContainer({
+        name: this.containerName,
+        Hostname: this.context.machineName,
+        Image: this.state.Image as string,
+        Labels: this.labels(),
+        StopSignal: 'SIGRTMIN+3', // systemd's signal for a clean halt
+        HostConfig: {
+          CapAdd: ['ALL'],
+          CapDrop: ['SYS_RESOURCE'],
+          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+          // The API form of `--security-opt systempaths=unconfined`: systemd needs /proc and /sys writable.
+          MaskedPaths: [],
+          ReadonlyPaths: [],
+          CgroupnsMode: 'host',
+          Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
+          Tmpfs: {'/run': 'rw,exec', '/run/lock': 'rw'},
+          Mounts: [{Type: 'volume', Source: this.volumeName, Target: '/var/lib/docker'}],
+          NetworkMode: this.state.Network as string,
+        },
+      } as Docker.ContainerCreateOptions)
+      const publicKey = await readFile(`${keyPath}.pub`, 'utf8')
+      await container.putArchive(await singleFileTar('.ssh/authorized_keys', publicKey, 0o600), {path: '/root'})
+      info = await container.inspect()
+    }
+    if (!info.State.Running) await this.docker.getContainer(this.containerName).start()
+    this.state.IPAddress = await this.getIP()
+  }
+
+  async start(): Promise<void> {
+    const info = await this.requireContainer()
+    if (!info.State.Running) await this.docker.getContainer(this.containerName).start()
+    this.state.IPAddress = await this.getIP()
+  }
+
+  async stop(): Promise<void> {
+    const info = await this.requireContainer()
+    if (info.State.Running) await this.docker.getContainer(this.containerName).stop({t: 60})
+  }
+
+  async restart(): Promise<void> {
+    await this.stop()
+    await this.start()
+  }
+
+  async kill(): Promise<void> {
+    const info = await this.requireContainer()
+    if (info.State.Running) await this.docker.getContainer(this.containerName).kill()
+  }
+
+  async remove(): Promise<void> {
+    try {
+      await this.docker.getContainer(this.containerName).remove({force: true, v: true})
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err
+    }
+    try {
+      await this.docker.getVolume(this.volumeName).remove()
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err
+    }
+  }
+
+  private async requireContainer(): Promise<Docker.ContainerInspectInfo> {
+    const info = await this.inspect()
+    if (!info) throw new BerthError(`container ${this.containerName} of machine ${this.context.machineName} no longer exists`)
+    return info
+  }
+
+  async getState(): Promise<MachineState> {
+    const info = await this.inspect()
+    if (!info) return 'NotFound'
+    const status = info.State.Status
+    if (status === 'running') return 'Running'
+    if (status === 'paused') return 'Paused'
+    if (status === 'restarting') return 'Starting'
+    if (status === 'removing') return 'Stopping'
+    if (status === 'dead') return 'Error'
+    return 'Stopped'
+  }
+
+  async getIP(): Promise<string> {
+    const info = await this.requireContainer()
+    const networks = info.NetworkSettings.Networks ?? {}
+    const network = networks[this.state.Network as string] ?? Object.values(networks)[0]
+    const ip = network?.IPAddress || network?.GlobalIPv6Address
+    if (!ip) throw new BerthError(`container ${this.containerName} has no IP address (is it running?)`)
+    return ip
+  }
+
+  async getSSHAddress(): Promise<SshAddress> {
+    return {host: this.state.IPAddress || (await this.getIP()), port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+  }
+}
+
+export const containerDriver: DriverPlugin = {
+  name: 'container',
+  description: 'A local system container (systemd, sshd, its own engine) on a Docker engine',
+  options: [
+    {name: 'container-engine', type: 'string', env: 'BERTH_CONTAINER_ENGINE', default: DEFAULT_LOCAL_ENGINE, description: 'the Docker engine that runs the machine containers'},
+    {name: 'container-image', type: 'string', env: 'BERTH_CONTAINER_IMAGE', default: DEFAULT_HOST_IMAGE, description: 'host image (systemd + sshd); the default is built with debootstrap when absent'},
+    {name: 'container-network', type: 'string', env: 'BERTH_CONTAINER_NETWORK', default: 'bridge', description: 'Docker network the machine joins'},
+  ],
+
+  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+    const engine = String(values['container-engine'] ?? DEFAULT_LOCAL_ENGINE)
+    localEngine(engine) // validates the URL
+    return baseState(context, {
+      Engine: engine,
+      Image: String(values['container-image'] ?? DEFAULT_HOST_IMAGE),
+      Network: String(values['container-network'] ?? 'bridge'),
+      ContainerName: `berth-${context.machineName}`,
+    })
+  },
+
+  load(state: BaseDriverState, context: DriverContext): Driver {
+    return new ContainerDriver(state, context)
+  },
+}

@@ -1,0 +1,60 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+import {BerthError, ExitCode, oneLine} from '../core/errors.js'
+import {defaultStorePath, Store} from '../core/store/store.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** Global flags, the store and error rendering, shared by every command. */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    'storage-path': Flags.string({char: 's', summary: 'Machine store folder (default ~/.berth).', env: 'BERTH_STORAGE_PATH', helpGroup: 'GLOBAL'}),
+    debug: Flags.boolean({char: 'D', summary: 'Show stack traces on errors.', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  /** Positional words as given (for commands taking several names). */
+  protected words!: string[]
+  protected store!: Store
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags, argv} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as unknown as typeof BaseCommand).baseFlags,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+    this.words = argv as string[]
+    this.store = new Store(this.flags['storage-path'] ?? defaultStorePath())
+  }
+
+  /** Progress and notices go to stderr so stdout carries only data. */
+  protected note(message: string): void {
+    process.stderr.write(message + '\n')
+  }
+
+  protected printJson(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  /** One line on stderr (with a hint when there is one) and the error's exit code; stack only with --debug. */
+  protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<void> {
+    if (err.oclif?.exit === 0) return
+    let code: number = ExitCode.failure
+    let hint: string | undefined
+    if (err instanceof BerthError) {
+      code = err.exitCode
+      hint = err.hint
+    } else if (err.oclif?.exit !== undefined) {
+      code = ExitCode.usage // oclif's own parse errors: unknown flag, missing or extra argument
+      hint = `see \`${this.config.bin} ${this.id} --help\``
+    }
+    process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
+    if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack) process.stderr.write(err.stack + '\n')
+    process.exitCode = code
+  }
+}

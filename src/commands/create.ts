@@ -1,0 +1,115 @@
+import {Args, Flags} from '@oclif/core'
+import type {Interfaces} from '@oclif/core'
+import {BaseCommand} from '../cli/base.js'
+import {runWithProgress} from '../cli/progress.js'
+import type {OptionValues} from '../core/drivers/contract.js'
+import {driverPlugin, driverPlugins} from '../core/drivers/registry.js'
+import {BerthError, ExitCode, oneLine} from '../core/errors.js'
+import {createMachine, CreateRequest, validateCreate} from '../core/machine/create.js'
+import {engineUrl} from '../core/engine/engine.js'
+import {emptyEngineOptions} from '../core/store/record.js'
+
+/** Every driver's options become `create` flags; only the chosen driver's may be used. */
+function driverFlags() {
+  const flags: Interfaces.FlagInput = {}
+  for (const plugin of driverPlugins()) {
+    for (const option of plugin.options) {
+      const summary = `${option.description}${option.default !== undefined ? ` (default: ${option.default})` : ''}`
+      const common = {summary, env: option.env, helpGroup: plugin.name.toUpperCase() + ' DRIVER'}
+      flags[option.name] =
+        option.type === 'boolean'
+          ? Flags.boolean(common)
+          : option.type === 'integer'
+            ? Flags.integer(common)
+            : option.multiple
+              ? Flags.string({...common, multiple: true})
+              : Flags.string(common)
+    }
+  }
+  return flags
+}
+
+export default class Create extends BaseCommand<typeof Create> {
+  static override summary = 'Create machines: a host with a Docker engine secured by mutual TLS.'
+  static override description = 'Several names create several machines in parallel.'
+  static override examples = ['<%= config.bin %> create -d container dev', '<%= config.bin %> create -d generic --generic-ip-address 10.0.0.5 --generic-ssh-key ~/.ssh/id_ed25519 box']
+  static override strict = false
+  static override args = {name: Args.string({description: 'machine name(s)', required: true})}
+  static override flags = {
+    driver: Flags.string({char: 'd', summary: 'Driver that makes the machine.', env: 'MACHINE_DRIVER', default: 'container'}),
+    'engine-install-url': Flags.string({summary: 'Script that installs the engine ("none" skips the install); default: distribution packages.'}),
+    'engine-opt': Flags.string({summary: 'dockerd flag, NAME=VALUE (repeatable).', multiple: true}),
+    'engine-env': Flags.string({summary: 'dockerd environment variable, NAME=VALUE (repeatable).', multiple: true}),
+    'engine-label': Flags.string({summary: 'Engine label, KEY=VALUE (repeatable).', multiple: true}),
+    'engine-insecure-registry': Flags.string({summary: 'Insecure registry to allow (repeatable).', multiple: true}),
+    'engine-registry-mirror': Flags.string({summary: 'Registry mirror (repeatable).', multiple: true}),
+    'engine-storage-driver': Flags.string({summary: 'Engine storage driver.'}),
+    'tls-san': Flags.string({summary: 'Extra name or IP in the server certificate (repeatable).', multiple: true}),
+    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
+    quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
+    json: Flags.boolean({summary: 'Print the created machines as JSON.'}),
+    ...driverFlags(),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = this
+    const names = this.words.length > 0 ? this.words : [this.args.name]
+    if (new Set(names).size !== names.length) throw new BerthError('a machine name is given twice', ExitCode.usage)
+    const plugin = driverPlugin(flags.driver)
+    const allFlags = flags as unknown as Record<string, unknown>
+    for (const other of driverPlugins()) {
+      if (other === plugin) continue
+      for (const option of other.options) {
+        if (allFlags[option.name] !== undefined && !process.env[option.env ?? '\0']) {
+          throw new BerthError(`--${option.name} belongs to the ${other.name} driver, not ${plugin.name}`, ExitCode.usage)
+        }
+      }
+    }
+    const driverOptions: OptionValues = {}
+    for (const option of plugin.options) driverOptions[option.name] = allFlags[option.name] as OptionValues[string]
+    const engine = {
+      ...emptyEngineOptions(),
+      ArbitraryFlags: flags['engine-opt'] ?? [],
+      Env: flags['engine-env'] ?? [],
+      Labels: flags['engine-label'] ?? [],
+      InsecureRegistry: flags['engine-insecure-registry'] ?? [],
+      RegistryMirror: flags['engine-registry-mirror'] ?? [],
+      StorageDriver: flags['engine-storage-driver'] ?? '',
+      InstallURL: flags['engine-install-url'] ?? '',
+    }
+    const requests: CreateRequest[] = names.map((name) => ({
+      name,
+      driver: plugin.name,
+      driverOptions,
+      engine,
+      tlsSans: flags['tls-san'] ?? [],
+      sshTimeoutMs: flags['ssh-timeout'] * 1000,
+    }))
+    // Validate every name and option before any machine is touched.
+    for (const request of requests) await validateCreate(this.store, request)
+
+    const outcomes = await runWithProgress(
+      requests.map((request) => ({
+        title: request.name,
+        run: (reporter) => createMachine(this.store, request, reporter),
+      })),
+      {quiet: flags.quiet},
+    )
+    const failed = outcomes.filter((o) => !o.ok)
+    if (flags.json) {
+      this.printJson(outcomes.map((o) => (o.ok
+        ? {name: o.title, ok: true, url: engineUrl(o.value.record), dockerVersion: o.value.version.Version, timings: o.value.record.Berth.Timings}
+        : {name: o.title, ok: false, error: oneLine(o.error)})))
+    } else if (!flags.quiet) {
+      for (const o of outcomes) {
+        if (o.ok) this.note(`${o.title} is up: Docker ${o.value.version.Version} at ${engineUrl(o.value.record)}. Point your client at it: eval "$(${this.config.bin} env ${o.title})"`)
+      }
+    }
+    if (failed.length === 1 && outcomes.length === 1 && !flags.json) throw (failed[0] as {error: unknown}).error
+    if (failed.length > 0) {
+      const first = failed[0] as {title: string; error: unknown}
+      throw new BerthError(`${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
+        first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure)
+    }
+  }
+}

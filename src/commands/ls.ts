@@ -1,0 +1,75 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base.js'
+import {renderTable} from '../cli/table.js'
+import {matchesFilters, parseFilters} from '../core/machine/filter.js'
+import {machineStatus, MachineStatus} from '../core/machine/lifecycle.js'
+import {renderTemplate} from '../core/template.js'
+
+/** Checks run at once; each is bounded by --timeout, so `ls` takes about one timeout at worst. */
+const PARALLEL_CHECKS = 64
+
+async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await work(items[index]!)
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
+  return results
+}
+
+/** The field names docker-machine's `ls --format` templates use. */
+function templateFields(s: MachineStatus) {
+  return {
+    Name: s.name,
+    Active: s.active ? '*' : '-',
+    ActiveHost: s.active,
+    DriverName: s.driver,
+    State: s.state,
+    URL: s.url,
+    Swarm: '',
+    DockerVersion: s.dockerVersion,
+    Error: s.error,
+  }
+}
+
+export default class Ls extends BaseCommand<typeof Ls> {
+  static override summary = 'List machines with their state, checked in parallel.'
+  static override flags = {
+    quiet: Flags.boolean({char: 'q', summary: 'Print names only.'}),
+    filter: Flags.string({summary: 'driver=, state=, name= (regex) or label= (repeatable).', multiple: true}),
+    timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
+    format: Flags.string({char: 'f', summary: 'Go-style template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.'}),
+    json: Flags.boolean({summary: 'Print as JSON.'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = this
+    const filters = parseFilters(flags.filter ?? [])
+    const names = await this.store.names()
+    const needsCheck = !flags.quiet || filters.length > 0
+    const statuses = needsCheck
+      ? await mapBounded(names, PARALLEL_CHECKS, (name) => machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST))
+      : names.map((name) => ({name}) as MachineStatus)
+    const shown = statuses.filter((s) => filters.length === 0 || matchesFilters(s, filters))
+
+    if (flags.json) return this.printJson(shown)
+    if (flags.quiet) return shown.forEach((s) => this.log(s.name))
+    if (flags.format) {
+      const table = flags.format.startsWith('table ')
+      const template = table ? flags.format.slice('table '.length) : flags.format
+      const lines = shown.map((s) => renderTemplate(template, templateFields(s)))
+      if (table) {
+        const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) => field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase())
+        lines.unshift(header)
+      }
+      return lines.forEach((line) => this.log(line))
+    }
+    const header = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS']
+    const rows = shown.map((s) => [s.name, s.active ? '*' : '-', s.driver, s.state, s.url, '', s.dockerVersion || 'Unknown', s.error])
+    this.log(renderTable(header, rows))
+  }
+}

@@ -1,0 +1,34 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base.js'
+import {runWithProgress} from '../cli/progress.js'
+import {BerthError, oneLine} from '../core/errors.js'
+import {reprovisionMachine} from '../core/machine/lifecycle.js'
+
+export default class Provision extends BaseCommand<typeof Provision> {
+  static override summary = 'Provision machines again: engine install if missing, certificates, dockerd configuration.'
+  static override description = 'Also finishes a create that was interrupted.'
+  static override strict = false
+  static override args = {name: Args.string({description: 'machine name(s)', default: 'default'})}
+  static override flags = {
+    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
+    quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
+    json: Flags.boolean({summary: 'Print the outcome per machine as JSON.'}),
+  }
+
+  async run(): Promise<void> {
+    const names = [...new Set(this.words.length > 0 ? this.words : [this.args.name])]
+    for (const name of names) await this.store.load(name)
+    const outcomes = await runWithProgress(
+      names.map((name) => ({title: name, run: (reporter) => reprovisionMachine(this.store, name, reporter, this.flags['ssh-timeout'] * 1000)})),
+      {quiet: this.flags.quiet || this.flags.json},
+    )
+    if (this.flags.json) {
+      this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, dockerVersion: o.value.Version} : {name: o.title, ok: false, error: oneLine(o.error)})))
+    }
+    const failed = outcomes.filter((o) => !o.ok)
+    if (failed.length > 0) {
+      const first = failed[0] as {title: string; error: unknown}
+      throw failed.length === 1 && names.length === 1 ? first.error : new BerthError(`${failed.length} of ${names.length} machines failed; ${first.title}: ${oneLine(first.error)}`)
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import type {BaseDriverState} from '../store/record.js'
+
+/** Machine states, as docker-machine reported them. */
+export const MachineStates = ['Running', 'Stopped', 'Paused', 'Saved', 'Starting', 'Stopping', 'Error', 'NotFound'] as const
+export type MachineState = (typeof MachineStates)[number]
+
+/** One driver flag, shown to users as `--NAME` on `create`; env is its environment fallback. */
+export interface DriverOption {
+  name: string
+  description: string
+  type: 'string' | 'integer' | 'boolean'
+  env?: string
+  default?: string | number | boolean
+  multiple?: boolean
+}
+
+export type OptionValues = Record<string, string | number | boolean | string[] | undefined>
+
+/** What a driver may use of the store; it never sees other machines. */
+export interface DriverContext {
+  machineName: string
+  /** The machine's folder: keys a driver creates go here. */
+  machineDir: string
+  storePath: string
+  /** Progress messages for the user (not data). */
+  log(message: string): void
+}
+
+export interface SshAddress {
+  host: string
+  port: number
+  user: string
+  keyPath: string
+}
+
+/** A driver bound to one machine. Its `state` is persisted in the machine record after each step. */
+export interface Driver {
+  readonly state: BaseDriverState
+  /** Checks that can fail before anything is made (exit code 3). */
+  preCreateCheck(): Promise<void>
+  /** Makes the machine; when it resolves the machine is running and its SSH port is meant to answer. */
+  create(): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+  restart(): Promise<void>
+  kill(): Promise<void>
+  /** Deletes everything the driver made; a machine already gone is not an error. */
+  remove(): Promise<void>
+  getState(): Promise<MachineState>
+  getIP(): Promise<string>
+  getSSHAddress(): Promise<SshAddress>
+}
+
+/** A driver plugin: its flags, and how it turns flag values into a driver bound to a machine. */
+export interface DriverPlugin {
+  name: string
+  description: string
+  options: DriverOption[]
+  /** Validates option values and returns the driver's initial state; touches nothing. */
+  configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState>
+  /** Binds a driver to a machine's persisted state. */
+  load(state: BaseDriverState, context: DriverContext): Driver
+}
+
+export function baseState(context: DriverContext, fields: Partial<BaseDriverState> = {}): BaseDriverState {
+  return {
+    IPAddress: '',
+    MachineName: context.machineName,
+    SSHUser: 'root',
+    SSHPort: 22,
+    SSHKeyPath: `${context.machineDir}/id_ed25519`,
+    StorePath: context.storePath,
+    ...fields,
+  }
+}

@@ -1,0 +1,51 @@
+import {readFile} from 'node:fs/promises'
+import Docker from 'dockerode'
+import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
+import type {MachineRecord} from '../store/record.js'
+
+export const DEFAULT_ENGINE_PORT = 2376
+
+export function engineUrl(record: MachineRecord): string {
+  const ip = record.Driver.IPAddress
+  if (!ip) throw new BerthError(`machine "${record.Name}" has no IP address yet`, ExitCode.failure)
+  const host = ip.includes(':') ? `[${ip}]` : ip
+  return `tcp://${host}:${record.Berth?.EnginePort ?? DEFAULT_ENGINE_PORT}`
+}
+
+/** A Docker Engine API client for a machine, over mutual TLS with the store's client cert. */
+export async function engineClient(record: MachineRecord, timeoutMs = 30_000): Promise<Docker> {
+  const auth = record.HostOptions.AuthOptions
+  const [ca, cert, key] = await Promise.all([
+    readFile(auth.CaCertPath),
+    readFile(auth.ClientCertPath),
+    readFile(auth.ClientKeyPath),
+  ])
+  const url = new URL(engineUrl(record).replace(/^tcp:/, 'https:'))
+  return new Docker({
+    protocol: 'https',
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port),
+    ca,
+    cert,
+    key,
+    timeout: timeoutMs,
+  })
+}
+
+export interface EngineVersion {
+  Version: string
+  ApiVersion: string
+  Os: string
+  Arch: string
+}
+
+/** The engine's version over mutual TLS; the proof that a machine's engine is set up right. */
+export async function engineVersion(record: MachineRecord, timeoutMs = 10_000): Promise<EngineVersion> {
+  const docker = await engineClient(record, timeoutMs)
+  try {
+    return (await withTimeout(docker.version(), timeoutMs, `engine of ${record.Name}`)) as EngineVersion
+  } catch (err) {
+    if (err instanceof BerthError) throw err
+    throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
+  }
+}

@@ -1,0 +1,45 @@
+/** Exit codes berth uses; 3 matches docker-machine's "pre-create check failed". */
+export const ExitCode = {
+  failure: 1,
+  usage: 2,
+  preCreateCheck: 3,
+  notFound: 4,
+  timeout: 5,
+} as const
+
+/** An error meant for a user: one line, an exit code, optionally a hint on what to do. */
+export class BerthError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.failure,
+    readonly hint?: string,
+  ) {
+    super(message)
+    this.name = 'BerthError'
+  }
+}
+
+export class MachineNotFoundError extends BerthError {
+  constructor(name: string) {
+    super(`machine "${name}" does not exist`, ExitCode.notFound, 'run `berth ls` to see your machines')
+  }
+}
+
+/** Flattens any error to the single line a user sees. */
+export function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  return message.split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error'
+}
+
+/** Runs `work` and fails with a BerthError when it does not settle within `ms`. */
+export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BerthError(`${what} timed out after ${ms / 1000}s`, ExitCode.timeout)), ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

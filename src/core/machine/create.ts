@@ -1,0 +1,106 @@
+import {join} from 'node:path'
+import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
+import type {OptionValues} from '../drivers/contract.js'
+import {driverPlugin} from '../drivers/registry.js'
+import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
+import {oneLine} from '../errors.js'
+import {validateMachineName} from '../names.js'
+import {validateEngineOptions} from '../provision/daemon.js'
+import {provisionMachine} from '../provision/provision.js'
+import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, MachineRecord} from '../store/record.js'
+import type {Store} from '../store/store.js'
+import {driverContext, Machine, Reporter} from './machine.js'
+
+export interface CreateRequest {
+  name: string
+  driver: string
+  driverOptions: OptionValues
+  engine: EngineOptions
+  tlsSans: string[]
+  sshTimeoutMs: number
+}
+
+function newRecord(store: Store, request: CreateRequest, driverState: MachineRecord['Driver']): MachineRecord {
+  const dir = store.machineDir(request.name)
+  return {
+    ConfigVersion: CONFIG_VERSION,
+    Driver: driverState,
+    DriverName: request.driver,
+    HostOptions: {
+      Driver: '',
+      Memory: 0,
+      Disk: 0,
+      EngineOptions: request.engine,
+      SwarmOptions: emptySwarmOptions(),
+      AuthOptions: {
+        CertDir: store.certsDir,
+        CaCertPath: join(store.certsDir, 'ca.pem'),
+        CaPrivateKeyPath: join(store.certsDir, 'ca-key.pem'),
+        CaCertRemotePath: '',
+        ServerCertPath: join(dir, 'server.pem'),
+        ServerKeyPath: join(dir, 'server-key.pem'),
+        ClientKeyPath: join(store.certsDir, 'key.pem'),
+        ServerCertRemotePath: '',
+        ServerKeyRemotePath: '',
+        ClientCertPath: join(store.certsDir, 'cert.pem'),
+        ServerCertSANs: request.tlsSans,
+        StorePath: dir,
+      },
+    },
+    Name: request.name,
+    Berth: {
+      SchemaVersion: BERTH_SCHEMA_VERSION,
+      CreatedAt: new Date().toISOString(),
+      Phase: 'created',
+      EnginePort: DEFAULT_ENGINE_PORT,
+      Timings: {},
+    },
+  }
+}
+
+/** Everything `create` can check without touching anything: name, driver, driver and engine options. */
+export async function validateCreate(store: Store, request: CreateRequest) {
+  validateMachineName(request.name)
+  const plugin = driverPlugin(request.driver)
+  validateEngineOptions(request.engine)
+  const context = driverContext(store, request.name)
+  const state = await plugin.configure(request.driverOptions, context)
+  return {plugin, state}
+}
+
+/**
+ * Creates a machine: record first (so an interrupted create can be removed or finished), then
+ * the driver's work, then provisioning. A failure removes what was made, driver resources included.
+ */
+export async function createMachine(store: Store, request: CreateRequest, reporter: Reporter): Promise<{record: MachineRecord; version: EngineVersion}> {
+  const {plugin, state} = await validateCreate(store, request)
+  await plugin.load(state, driverContext(store, request.name, reporter)).preCreateCheck()
+  await ensureStoreCerts(store)
+  const dir = await store.reserve(request.name)
+  const release = await store.lock(request.name, 'berth create')
+  let machine: Machine | undefined
+  try {
+    const record = newRecord(store, request, state)
+    await store.save(record)
+    await copyClientCertsTo(store, dir)
+    machine = new Machine(store, record, reporter)
+    const started = performance.now()
+    await machine.driver.create()
+    record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
+    record.Berth.Phase = 'driver'
+    await machine.save()
+    const version = await provisionMachine(machine, reporter, {sshTimeoutMs: request.sshTimeoutMs})
+    return {record, version}
+  } catch (err) {
+    reporter.step(`Creation failed (${oneLine(err)}); removing what was made`)
+    try {
+      await machine?.driver.remove()
+      await store.removeMachineDir(request.name)
+    } catch (cleanupError) {
+      reporter.step(`Cleanup incomplete: ${oneLine(cleanupError)}; \`berth rm -f ${request.name}\` retries it`)
+    }
+    throw err
+  } finally {
+    await release()
+  }
+}

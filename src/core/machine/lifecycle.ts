@@ -1,0 +1,87 @@
+import {EngineVersion, engineUrl, engineVersion} from '../engine/engine.js'
+import {BerthError, oneLine, withTimeout} from '../errors.js'
+import {provisionMachine} from '../provision/provision.js'
+import type {Store} from '../store/store.js'
+import type {MachineState} from '../drivers/contract.js'
+import {Machine, Reporter} from './machine.js'
+
+/** Finishes or redoes provisioning; a machine whose driver never finished gets its driver step again. */
+export async function reprovisionMachine(store: Store, name: string, reporter: Reporter, sshTimeoutMs: number): Promise<EngineVersion> {
+  const release = await store.lock(name, 'berth provision')
+  try {
+    const machine = await Machine.open(store, name, reporter)
+    if (machine.record.Berth.Phase === 'created') {
+      reporter.step('Finishing the driver step an earlier create did not complete')
+      await machine.driver.create()
+      machine.record.Berth.Phase = 'driver'
+      await machine.save()
+    }
+    return await provisionMachine(machine, reporter, {sshTimeoutMs})
+  } finally {
+    await release()
+  }
+}
+
+/**
+ * Removes a machine: the driver's resources, then its folder. With `force`, a machine whose record
+ * is unreadable or whose driver fails is still removed from the store (the error is reported).
+ */
+export async function removeMachine(store: Store, name: string, force: boolean, reporter: Reporter): Promise<void> {
+  const release = await store.lock(name, 'berth rm')
+  try {
+    let machine: Machine | undefined
+    try {
+      machine = await Machine.open(store, name, reporter)
+    } catch (err) {
+      if (!force || !(await store.exists(name))) throw err
+      reporter.step(`Record unreadable (${oneLine(err)}); removing the folder only`)
+    }
+    try {
+      await machine?.driver.remove()
+    } catch (err) {
+      if (!force) throw new BerthError(`removing ${name} failed: ${oneLine(err)}`, 1, `\`berth rm -f ${name}\` removes it from the store anyway`)
+      reporter.step(`Driver could not remove ${name} (${oneLine(err)}); removing it from the store anyway`)
+    }
+    await store.removeMachineDir(name)
+  } finally {
+    await release()
+  }
+}
+
+export interface MachineStatus {
+  name: string
+  driver: string
+  state: MachineState | 'Unknown'
+  url: string
+  dockerVersion: string
+  error: string
+  active: boolean
+  labels: string[]
+}
+
+/** Everything `ls` shows for one machine, within one deadline; never throws. */
+export async function machineStatus(store: Store, name: string, timeoutMs: number, dockerHost?: string): Promise<MachineStatus> {
+  const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: []}
+  const work = async () => {
+    const machine = await Machine.open(store, name)
+    status.driver = machine.record.DriverName
+    status.labels = machine.record.HostOptions.EngineOptions?.Labels ?? []
+    if (machine.record.Driver.IPAddress) {
+      status.url = engineUrl(machine.record)
+      status.active = dockerHost === status.url
+    }
+    status.state = await machine.driver.getState()
+    if (status.state !== 'Running') return
+    if (machine.record.Berth?.Phase !== 'provisioned') {
+      status.error = 'not provisioned: run `berth provision ' + name + '`'
+      return
+    }
+    status.dockerVersion = 'v' + (await engineVersion(machine.record, timeoutMs)).Version
+  }
+  try {
+    await withTimeout(work(), timeoutMs, 'status check')
+  } catch (err) {
+    status.error = oneLine(err)
+  }
+  return status
+}

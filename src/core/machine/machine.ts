@@ -1,0 +1,62 @@
+import type {Driver, DriverContext} from '../drivers/contract.js'
+import {driverPlugin} from '../drivers/registry.js'
+import type {HostKeyPolicy, SshSession, SshTarget} from '../ssh/ssh.js'
+import {waitForSsh} from '../ssh/ssh.js'
+import type {MachineRecord} from '../store/record.js'
+import type {Store} from '../store/store.js'
+
+/** Progress messages for the user; core never prints. */
+export interface Reporter {
+  step(message: string): void
+}
+
+export const silentReporter: Reporter = {step: () => {}}
+
+export function driverContext(store: Store, name: string, reporter: Reporter = silentReporter): DriverContext {
+  return {machineName: name, machineDir: store.machineDir(name), storePath: store.root, log: (m) => reporter.step(m)}
+}
+
+/** A machine record bound to its driver. */
+export class Machine {
+  readonly driver: Driver
+
+  constructor(
+    readonly store: Store,
+    readonly record: MachineRecord,
+    reporter: Reporter = silentReporter,
+  ) {
+    this.driver = driverPlugin(record.DriverName).load(record.Driver, driverContext(store, record.Name, reporter))
+  }
+
+  static async open(store: Store, name: string, reporter?: Reporter): Promise<Machine> {
+    return new Machine(store, await store.load(name), reporter)
+  }
+
+  get name(): string {
+    return this.record.Name
+  }
+
+  async save(): Promise<void> {
+    this.record.Driver = this.driver.state
+    await this.store.save(this.record)
+  }
+
+  async sshTarget(): Promise<SshTarget> {
+    const address = await this.driver.getSSHAddress()
+    return {host: address.host, port: address.port, user: address.user, privateKeyPath: address.keyPath, machine: this.name}
+  }
+
+  hostKeyPolicy(): HostKeyPolicy {
+    return {
+      pinned: this.record.Berth.SSHHostKey,
+      pin: async (hostKey) => {
+        this.record.Berth.SSHHostKey = hostKey
+        await this.save()
+      },
+    }
+  }
+
+  async ssh(deadlineMs = 30_000): Promise<SshSession> {
+    return waitForSsh(await this.sshTarget(), this.hostKeyPolicy(), deadlineMs)
+  }
+}

@@ -1,0 +1,17 @@
+import {access} from 'node:fs/promises'
+import ssh2 from 'ssh2'
+import {writeFileAtomic} from '../store/fs.js'
+
+/** Creates an ed25519 key pair (OpenSSH format) at `path` and `path.pub`, unless one is there. */
+export async function ensureSshKey(path: string, comment: string): Promise<string> {
+  try {
+    await access(path)
+    return path
+  } catch {
+    // no key yet
+  }
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment})
+  await writeFileAtomic(path, pair.private, 0o600)
+  await writeFileAtomic(`${path}.pub`, pair.public + '\n', 0o644)
+  return path
+}

@@ -1,0 +1,115 @@
+/**
+ * The machine record, stored as machines/NAME/config.json. Its top level mirrors docker-machine's
+ * config.json (ConfigVersion 3) so tools that read docker-machine's store read berth's;
+ * berth's own state lives under `Berth`.
+ */
+
+export const CONFIG_VERSION = 3
+export const BERTH_SCHEMA_VERSION = 1
+
+/** Fields every driver's state carries, as docker-machine's drivers.BaseDriver did. */
+export interface BaseDriverState {
+  IPAddress: string
+  MachineName: string
+  SSHUser: string
+  SSHPort: number
+  SSHKeyPath: string
+  StorePath: string
+  [key: string]: unknown
+}
+
+export interface EngineOptions {
+  ArbitraryFlags: string[]
+  Env: string[]
+  InsecureRegistry: string[]
+  Labels: string[]
+  RegistryMirror: string[]
+  StorageDriver: string
+  InstallURL: string
+  TlsVerify: boolean
+}
+
+export interface AuthOptions {
+  CertDir: string
+  CaCertPath: string
+  CaPrivateKeyPath: string
+  CaCertRemotePath: string
+  ServerCertPath: string
+  ServerKeyPath: string
+  ClientKeyPath: string
+  ServerCertRemotePath: string
+  ServerKeyRemotePath: string
+  ClientCertPath: string
+  ServerCertSANs: string[]
+  StorePath: string
+}
+
+export interface SwarmOptions {
+  IsSwarm: boolean
+  Address: string
+  Discovery: string
+  Master: boolean
+  Host: string
+  Image: string
+  Strategy: string
+  ArbitraryFlags: string[]
+  Env: string[] | null
+}
+
+/** Steps of create, in order; `phase` says how far a machine got so `provision` and `rm` know what to do. */
+export const PHASES = ['created', 'driver', 'provisioned'] as const
+export type Phase = (typeof PHASES)[number]
+
+export interface BerthState {
+  SchemaVersion: number
+  CreatedAt: string
+  Phase: Phase
+  /** The machine's SSH host key ("ssh-ed25519 AAAA..."), pinned on first connect. */
+  SSHHostKey?: string
+  EnginePort: number
+  /** Seconds spent in each create phase, for `inspect` and the benchmarks. */
+  Timings: Record<string, number>
+}
+
+export interface MachineRecord {
+  ConfigVersion: number
+  Driver: BaseDriverState
+  DriverName: string
+  HostOptions: {
+    Driver: string
+    Memory: number
+    Disk: number
+    EngineOptions: EngineOptions
+    SwarmOptions: SwarmOptions
+    AuthOptions: AuthOptions
+  }
+  Name: string
+  Berth: BerthState
+}
+
+export function emptyEngineOptions(): EngineOptions {
+  return {
+    ArbitraryFlags: [],
+    Env: [],
+    InsecureRegistry: [],
+    Labels: [],
+    RegistryMirror: [],
+    StorageDriver: '',
+    InstallURL: '',
+    TlsVerify: true,
+  }
+}
+
+export function emptySwarmOptions(): SwarmOptions {
+  return {
+    IsSwarm: false,
+    Address: '',
+    Discovery: '',
+    Master: false,
+    Host: 'tcp://0.0.0.0:3376',
+    Image: '',
+    Strategy: 'spread',
+    ArbitraryFlags: [],
+    Env: null,
+  }
+}
