@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
-import {mkdtemp, rm, writeFile, mkdir} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
@@ -14,26 +14,56 @@ const SUITE = 'bookworm'
 const MIRROR = process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
 const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates', 'procps', 'curl', 'sudo']
 
+/** Files written into the root filesystem as they are. */
+const FILES: Record<string, {content: string; mode: number}> = {
+  'etc/apt/apt.conf.d/00berth-keep-cache': {
+    mode: 0o644,
+    content: 'APT::Keep-Downloaded-Packages "true";\nBinary::apt::APT::Keep-Downloaded-Packages "true";\n',
+  },
+  // Debian's unit already runs `sshd -t`, which fails without host keys: reset the list and make
+  // the keys first, so each machine gets its own at first boot.
+  'etc/systemd/system/ssh.service.d/10-berth-host-keys.conf': {
+    mode: 0o644,
+    content: '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n',
+  },
+  'etc/ssh/sshd_config.d/10-berth.conf': {mode: 0o644, content: 'PermitRootLogin prohibit-password\nPasswordAuthentication no\n'},
+  // With the host's cgroup namespace the nested engine would put its containers beside this
+  // machine's cgroup; a parent inside it means removing the machine takes them along.
+  'usr/local/lib/berth/docker-cgroup-parent': {
+    mode: 0o755,
+    content: [
+      '#!/bin/sh',
+      `cg=$(awk -F: '$2 == "memory" || $2 == "" {print $3; exit}' /proc/1/cgroup)`,
+      'echo "DOCKER_OPTS=--cgroup-parent=${cg%/init.scope}/nested" > /run/berth-docker-opts',
+      '',
+    ].join('\n'),
+  },
+  'etc/systemd/system/docker.service.d/05-berth-cgroup-parent.conf': {
+    mode: 0o644,
+    content: '[Service]\nExecStartPre=/usr/local/lib/berth/docker-cgroup-parent\nEnvironmentFile=-/run/berth-docker-opts\n',
+  },
+}
+
 /**
- * Configures the root filesystem from inside (chroot): per-container SSH host keys (generated at
- * first boot, never baked into the image), key-only root login, no consoles, and the engine's
- * Debian packages in apt's cache so provisioning installs them without downloading. The
- * provisioner still runs the real `apt-get install`.
+ * Run inside the root filesystem (chroot): the engine's Debian packages go into apt's cache so
+ * provisioning installs them without downloading (the provisioner still runs the real
+ * `apt-get install`); no baked-in host keys or machine id; no apt timers taking the dpkg lock.
  */
 const CONFIGURE_ROOTFS = `
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-echo 'APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/90berth-keep-debs
+printf 'deb %s bookworm main\\ndeb %s bookworm-updates main\\ndeb http://deb.debian.org/debian-security bookworm-security main\\n' "$1" "$1" > /etc/apt/sources.list
+apt-get -q clean
 apt-get -q update
-apt-get -q -y install --download-only docker.io
+apt-get -q -y upgrade
+apt-get -q clean
+apt-get -q -y --no-install-recommends install --download-only docker.io
 rm -f /etc/ssh/ssh_host_*
-mkdir -p /etc/systemd/system/ssh.service.d
-printf '[Service]\\nExecStartPre=\\nExecStartPre=/usr/bin/ssh-keygen -A\\nExecStartPre=/usr/sbin/sshd -t\\n' > /etc/systemd/system/ssh.service.d/10-berth-host-keys.conf
-printf 'PermitRootLogin prohibit-password\\nPasswordAuthentication no\\n' > /etc/ssh/sshd_config.d/10-berth.conf
-systemctl enable ssh.service >/dev/null 2>&1 || true
-systemctl mask getty@tty1.service serial-getty@.service console-getty.service systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-control.socket sys-kernel-config.mount >/dev/null 2>&1 || true
 mkdir -p /root/.ssh && chmod 700 /root/.ssh
+ln -sf /dev/null /etc/systemd/system/apt-daily.timer
+ln -sf /dev/null /etc/systemd/system/apt-daily-upgrade.timer
 : > /etc/machine-id
+mkdir -p /var/lib/dbus && ln -sf /etc/machine-id /var/lib/dbus/machine-id
 `
 
 function run(command: string, args: string[], what: string, options: {cwd?: string} = {}): Promise<void> {
@@ -69,17 +99,25 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
     log(`Building host image ${image} with debootstrap (once per engine, about a minute)`)
     await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, dir, MIRROR], 'debootstrap')
     log('Configuring the host image')
-    await mkdir(join(dir, 'etc/ssh/sshd_config.d'), {recursive: true})
-    await writeFile(join(dir, 'tmp/berth-configure.sh'), CONFIGURE_ROOTFS)
-    await run('chroot', [dir, '/bin/sh', '/tmp/berth-configure.sh'], 'configuring the host image')
+    for (const [path, file] of Object.entries({...FILES, 'tmp/berth-configure.sh': {content: CONFIGURE_ROOTFS, mode: 0o755}})) {
+      await mkdir(dirname(join(dir, path)), {recursive: true})
+      await writeFile(join(dir, path), file.content, {mode: file.mode})
+    }
+    await run('chroot', [dir, '/bin/sh', '/tmp/berth-configure.sh', MIRROR], 'configuring the host image')
     await rm(join(dir, 'tmp/berth-configure.sh'))
     log('Importing the host image')
     const tar = spawn('tar', ['-C', dir, '--numeric-owner', '-c', '.'], {stdio: ['ignore', 'pipe', 'pipe']})
     const [repo, tag] = image.split(':') as [string, string]
-    const progress = await docker.importImage(tar.stdout, {repo, tag, changes: ['CMD ["/sbin/init"]', 'STOPSIGNAL SIGRTMIN+3']})
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(progress, (err: Error | null) => (err ? reject(err) : resolve()))
-    })
+    const tarDone = new Promise<void>((resolve, reject) => tar.on('close', (code) => (code === 0 ? resolve() : reject(new BerthError(`tar of the host image exited with ${code}`)))))
+    try {
+      const progress = await docker.importImage(tar.stdout, {repo, tag, changes: ['CMD ["/sbin/init"]', 'ENV container=docker']})
+      await new Promise<void>((resolve, reject) => {
+        docker.modem.followProgress(progress, (err: Error | null) => (err ? reject(err) : resolve()))
+      })
+      await tarDone
+    } finally {
+      tar.kill()
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new BerthError('debootstrap is not installed; it builds the host image', ExitCode.preCreateCheck, 'apt-get install debootstrap')

@@ -3,6 +3,7 @@ import Docker from 'dockerode'
 import tar from 'tar-stream'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
+import {isolatedDockerOptions} from '../../src/core/engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
@@ -12,9 +13,9 @@ export const DEFAULT_LOCAL_ENGINE = 'unix:///var/run/docker.sock'
 
 /** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
 export function localEngine(url: string): Docker {
-  if (url.startsWith('unix://')) return new Docker({socketPath: url.slice('unix://'.length)})
+  if (url.startsWith('unix://')) return new Docker(isolatedDockerOptions({socketPath: url.slice('unix://'.length)}))
   const match = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(url)
-  if (match) return new Docker({host: match[1], port: Number(match[2]), protocol: 'http'})
+  if (match) return new Docker(isolatedDockerOptions({host: match[1], port: Number(match[2])}))
   throw new BerthError(`--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`, ExitCode.usage)
 }
 

@@ -12,6 +12,15 @@ export function engineUrl(record: MachineRecord): string {
   return `tcp://${host}:${record.Berth?.EnginePort ?? DEFAULT_ENGINE_PORT}`
 }
 
+/**
+ * dockerode options that ignore DOCKER_HOST, DOCKER_CERT_PATH and friends: berth talks to the
+ * engine it names, never to whatever `berth env` last pointed the shell at.
+ */
+export function isolatedDockerOptions(options: Docker.DockerOptions): Docker.DockerOptions {
+  return {host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined,
+    pathPrefix: undefined, timeout: undefined, protocol: 'http', ...options} as Docker.DockerOptions
+}
+
 /** A Docker Engine API client for a machine, over mutual TLS with the store's client cert. */
 export async function engineClient(record: MachineRecord, timeoutMs = 30_000): Promise<Docker> {
   const auth = record.HostOptions.AuthOptions
@@ -21,7 +30,7 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     readFile(auth.ClientKeyPath),
   ])
   const url = new URL(engineUrl(record).replace(/^tcp:/, 'https:'))
-  return new Docker({
+  return new Docker(isolatedDockerOptions({
     protocol: 'https',
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: Number(url.port),
@@ -29,7 +38,7 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     cert,
     key,
     timeout: timeoutMs,
-  })
+  }))
 }
 
 export interface EngineVersion {

@@ -39,7 +39,7 @@ function aptInstall(packages: string[]): string {
     'export DEBIAN_FRONTEND=noninteractive',
     // Cloud images run apt at boot; wait for its lock instead of failing.
     'apt-get -q -o DPkg::Lock::Timeout=300 update',
-    `apt-get -q -y -o DPkg::Lock::Timeout=300 install ${packages.join(' ')}`,
+    `apt-get -q -y -o DPkg::Lock::Timeout=300 --no-install-recommends install ${packages.join(' ')}`,
   ].join(' && ')
 }
 
