@@ -22,7 +22,7 @@ function driverFlags() {
           : option.type === 'integer'
             ? Flags.integer(common)
             : option.multiple
-              ? Flags.string({...common, multiple: true})
+              ? Flags.string({...common, multiple: true, multipleNonGreedy: true})
               : Flags.string(common)
     }
   }
@@ -38,13 +38,13 @@ export default class Create extends BaseCommand<typeof Create> {
   static override flags = {
     driver: Flags.string({char: 'd', summary: 'Driver that makes the machine.', env: 'MACHINE_DRIVER', default: 'container'}),
     'engine-install-url': Flags.string({summary: 'Script that installs the engine ("none" skips the install); default: distribution packages.'}),
-    'engine-opt': Flags.string({summary: 'dockerd flag, NAME=VALUE (repeatable).', multiple: true}),
-    'engine-env': Flags.string({summary: 'dockerd environment variable, NAME=VALUE (repeatable).', multiple: true}),
-    'engine-label': Flags.string({summary: 'Engine label, KEY=VALUE (repeatable).', multiple: true}),
-    'engine-insecure-registry': Flags.string({summary: 'Insecure registry to allow (repeatable).', multiple: true}),
-    'engine-registry-mirror': Flags.string({summary: 'Registry mirror (repeatable).', multiple: true}),
+    'engine-opt': Flags.string({summary: 'dockerd flag, NAME=VALUE (repeatable).', multiple: true, multipleNonGreedy: true}),
+    'engine-env': Flags.string({summary: 'dockerd environment variable, NAME=VALUE (repeatable).', multiple: true, multipleNonGreedy: true}),
+    'engine-label': Flags.string({summary: 'Engine label, KEY=VALUE (repeatable).', multiple: true, multipleNonGreedy: true}),
+    'engine-insecure-registry': Flags.string({summary: 'Insecure registry to allow (repeatable).', multiple: true, multipleNonGreedy: true}),
+    'engine-registry-mirror': Flags.string({summary: 'Registry mirror (repeatable).', multiple: true, multipleNonGreedy: true}),
     'engine-storage-driver': Flags.string({summary: 'Engine storage driver.'}),
-    'tls-san': Flags.string({summary: 'Extra name or IP in the server certificate (repeatable).', multiple: true}),
+    'tls-san': Flags.string({summary: 'Extra name or IP in the server certificate (repeatable).', multiple: true, multipleNonGreedy: true}),
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
     quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
     json: Flags.boolean({summary: 'Print the created machines as JSON.'}),

@@ -40,7 +40,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
   static override summary = 'List machines with their state, checked in parallel.'
   static override flags = {
     quiet: Flags.boolean({char: 'q', summary: 'Print names only.'}),
-    filter: Flags.string({summary: 'driver=, state=, name= (regex) or label= (repeatable).', multiple: true}),
+    filter: Flags.string({summary: 'driver=, state=, name= (regex) or label= (repeatable).', multiple: true, multipleNonGreedy: true}),
     timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
     format: Flags.string({char: 'f', summary: 'Go-style template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.'}),
     json: Flags.boolean({summary: 'Print as JSON.'}),

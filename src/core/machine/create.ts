@@ -3,7 +3,7 @@ import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
 import type {OptionValues} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
-import {oneLine} from '../errors.js'
+import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
 import {validateEngineOptions} from '../provision/daemon.js'
 import {provisionMachine} from '../provision/provision.js'
@@ -61,6 +61,9 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
 /** Everything `create` can check without touching anything: name, driver, driver and engine options. */
 export async function validateCreate(store: Store, request: CreateRequest) {
   validateMachineName(request.name)
+  if (await store.exists(request.name)) {
+    throw new BerthError(`machine "${request.name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${request.name}\``)
+  }
   const plugin = driverPlugin(request.driver)
   validateEngineOptions(request.engine)
   const context = driverContext(store, request.name)

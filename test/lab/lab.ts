@@ -1,0 +1,111 @@
+/** Helpers for end-to-end tests on the lab: the local dockerd, berth as a process, the docker CLI. */
+import {ChildProcess, spawn} from 'node:child_process'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {randomBytes} from 'node:crypto'
+
+export const REPO = resolve(import.meta.dirname, '../..')
+export const LAB_ENGINE = process.env.BERTH_LAB_ENGINE ?? 'unix:///run/berth-lab/docker.sock'
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Environment without anything that could point a client at the wrong engine. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env = {...process.env}
+  for (const key of Object.keys(env)) if (key.startsWith('DOCKER_') || key.startsWith('BERTH_')) delete env[key]
+  for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value
+  return env
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv
+  input?: string | Buffer
+  timeoutMs?: number
+  /** Receives the process as soon as it starts (to signal it). */
+  onSpawn?: (child: ChildProcess) => void
+}
+
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {env: options.env ?? process.env, cwd: REPO})
+    options.onSpawn?.(child)
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.on('data', (c: Buffer) => err.push(c))
+    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolvePromise({code: code ?? 137, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
+    })
+    if (options.input !== undefined) child.stdin.end(options.input)
+    else child.stdin.end()
+  })
+}
+
+/** A temporary berth store and a way to run berth against it on the lab engine. */
+export class Lab {
+  private constructor(readonly storePath: string) {}
+
+  static async create(): Promise<Lab> {
+    return new Lab(await mkdtemp(join(tmpdir(), 'berth-e2e-')))
+  }
+
+  /** A machine name unique to this run, so parallel or leftover runs never collide. */
+  name(prefix: string): string {
+    return `${prefix}-${randomBytes(3).toString('hex')}`
+  }
+
+  env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+    return cleanEnv({BERTH_STORAGE_PATH: this.storePath, BERTH_CONTAINER_ENGINE: LAB_ENGINE, ...extra})
+  }
+
+  berth(args: string[], options: Omit<RunOptions, 'env'> & {env?: Record<string, string | undefined>} = {}): Promise<RunResult> {
+    return run(process.execPath, [join(REPO, 'bin/run.js'), ...args], {...options, env: this.env(options.env)})
+  }
+
+  /** The docker CLI configured by `berth env NAME`, exactly as a user's shell would be. */
+  async dockerEnv(name: string): Promise<NodeJS.ProcessEnv> {
+    const result = await this.berth(['env', '--shell', 'bash', name])
+    if (result.code !== 0) throw new Error(`berth env ${name}: ${result.stderr}`)
+    const shell = await run('bash', ['-c', `${result.stdout}\nenv | grep ^DOCKER_`], {env: cleanEnv()})
+    const vars = Object.fromEntries(shell.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]))
+    return cleanEnv(vars)
+  }
+
+  async docker(name: string, args: string[], input?: Buffer): Promise<RunResult> {
+    return run('docker', args, {env: await this.dockerEnv(name), input})
+  }
+
+  async cleanup(): Promise<void> {
+    await rm(this.storePath, {recursive: true, force: true})
+  }
+}
+
+/** The lab engine itself, through the docker CLI. */
+export function labDocker(args: string[]): Promise<RunResult> {
+  return run('docker', ['-H', LAB_ENGINE, ...args], {env: cleanEnv()})
+}
+
+/** A tiny image (static busybox) for workloads, since no registry is reachable here. */
+export async function busyboxTar(): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bb-'))
+  try {
+    const script = `mkdir -p ${dir}/bin && cp /bin/busybox ${dir}/bin/busybox && ln -s busybox ${dir}/bin/sh && tar -C ${dir} -c .`
+    return await new Promise((resolvePromise, reject) => {
+      const child = spawn('sh', ['-c', script])
+      const chunks: Buffer[] = []
+      child.stdout.on('data', (c: Buffer) => chunks.push(c))
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolvePromise(Buffer.concat(chunks)) : reject(new Error(`busybox tar exited ${code}`))))
+    })
+  } finally {
+    await rm(dir, {recursive: true, force: true})
+  }
+}
