@@ -43,6 +43,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** One line on stderr (with a hint when there is one) and the error's exit code; stack only with --debug. */
   protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<void> {
+    this.parsed = true // a failed parse is reported here; oclif need not warn about it
     if (err.oclif?.exit === 0) return
     let code: number = ExitCode.failure
     let hint: string | undefined

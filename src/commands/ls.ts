@@ -49,7 +49,9 @@ export default class Ls extends BaseCommand<typeof Ls> {
   async run(): Promise<void> {
     const {flags} = this
     const filters = parseFilters(flags.filter ?? [])
-    const names = await this.store.names()
+    // Name filters need no check of the machine: apply them before any I/O.
+    const nameFilters = filters.filter((f) => f.key === 'name')
+    const names = (await this.store.names()).filter((name) => nameFilters.length === 0 || nameFilters.some((f) => new RegExp(f.value).test(name)))
     const needsCheck = !flags.quiet || filters.length > 0
     const statuses = needsCheck
       ? await mapBounded(names, PARALLEL_CHECKS, (name) => machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST))

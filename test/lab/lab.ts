@@ -14,10 +14,10 @@ export interface RunResult {
   stderr: string
 }
 
-/** Environment without anything that could point a client at the wrong engine. */
+/** Environment without anything that could point a client at the wrong engine, or put berth in a test mode. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env = {...process.env}
-  for (const key of Object.keys(env)) if (key.startsWith('DOCKER_') || key.startsWith('BERTH_')) delete env[key]
+  for (const key of Object.keys(env)) if (key.startsWith('DOCKER_') || key.startsWith('BERTH_') || key === 'NODE_ENV') delete env[key]
   for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value
   return env
 }
