@@ -1,4 +1,4 @@
-import {generateKeyPair, randomBytes} from 'node:crypto'
+import {generateKeyPair, randomBytes, sign} from 'node:crypto'
 import {isIP} from 'node:net'
 import {promisify} from 'node:util'
 import {readFile, copyFile, chmod} from 'node:fs/promises'
@@ -24,15 +24,28 @@ export function storeCertPaths(store: Store) {
   }
 }
 
-/** RSA keys come from node:crypto (native); forge only assembles and signs certificates. */
-async function newRsaKey(): Promise<{pem: string; forgeKey: forge.pki.rsa.PrivateKey; forgePublic: forge.pki.rsa.PublicKey}> {
-  const {privateKey} = await generateKeyPairAsync('rsa', {
+/**
+ * Signs with node:crypto (native): forge builds the to-be-signed structure, but its pure-JS RSA
+ * private-key operation is the slow part of issuing a certificate.
+ */
+function signNative(cert: forge.pki.Certificate, issuerKeyPem: string): void {
+  const oid = forge.pki.oids.sha256WithRSAEncryption!
+  cert.signatureOid = oid
+  cert.siginfo.algorithmOid = oid
+  const tbs = (forge.pki as unknown as {getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1}).getTBSCertificate(cert)
+  const der = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary')
+  ;(cert as forge.pki.Certificate & {tbsCertificate: forge.asn1.Asn1}).tbsCertificate = tbs
+  cert.signature = sign('sha256', der, issuerKeyPem).toString('binary')
+}
+
+/** RSA keys come from node:crypto (native); forge only assembles certificates. */
+async function newRsaKey(): Promise<{pem: string; forgePublic: forge.pki.rsa.PublicKey}> {
+  const {privateKey, publicKey} = await generateKeyPairAsync('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: {type: 'pkcs1', format: 'pem'},
     publicKeyEncoding: {type: 'spki', format: 'pem'},
   })
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey
-  return {pem: privateKey, forgeKey, forgePublic: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e)}
+  return {pem: privateKey, forgePublic: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey}
 }
 
 function baseCert(publicKey: forge.pki.PublicKey, commonName: string, years: number): forge.pki.Certificate {
@@ -60,7 +73,7 @@ export async function createCA(commonName = 'berth CA'): Promise<KeyAndCert> {
     {name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true},
     {name: 'subjectKeyIdentifier'},
   ])
-  cert.sign(key.forgeKey, forge.md.sha256.create())
+  signNative(cert, key.pem)
   return {keyPem: key.pem, certPem: forge.pki.certificateToPem(cert)}
 }
 
@@ -76,7 +89,6 @@ export interface IssueOptions {
 
 export async function issueCert(ca: KeyAndCert, options: IssueOptions): Promise<KeyAndCert> {
   const caCert = forge.pki.certificateFromPem(ca.certPem)
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem)
   const key = await newRsaKey()
   const cert = baseCert(key.forgePublic, options.commonName, options.years ?? 3)
   cert.setIssuer(caCert.subject.attributes)
@@ -94,7 +106,7 @@ export async function issueCert(ca: KeyAndCert, options: IssueOptions): Promise<
     })
   }
   cert.setExtensions(extensions)
-  cert.sign(caKey, forge.md.sha256.create())
+  signNative(cert, ca.keyPem)
   return {keyPem: key.pem, certPem: forge.pki.certificateToPem(cert)}
 }
 
