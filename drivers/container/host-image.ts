@@ -1,5 +1,6 @@
-import {spawn} from 'node:child_process'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {spawn, spawnSync} from 'node:child_process'
+import {readFileSync, rmSync} from 'node:fs'
+import {mkdir, mkdtemp, unlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {createHash} from 'node:crypto'
@@ -95,6 +96,13 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
       'run berth as root once, or pass --container-image with an image that has systemd and sshd')
   }
   const dir = await mkdtemp(join(process.env.BERTH_BUILD_DIR ?? '/var/tmp', 'berth-host-'))
+  // Interrupted builds must not leave a half-made root filesystem behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    removeBuildDir(dir)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     log(`Building host image ${image} with debootstrap (once per engine, about a minute)`)
     await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, dir, MIRROR], 'debootstrap')
@@ -104,7 +112,7 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
       await writeFile(join(dir, path), file.content, {mode: file.mode})
     }
     await run('chroot', [dir, '/bin/sh', '/tmp/berth-configure.sh', MIRROR], 'configuring the host image')
-    await rm(join(dir, 'tmp/berth-configure.sh'))
+    await unlink(join(dir, 'tmp/berth-configure.sh'))
     log('Importing the host image')
     const tar = spawn('tar', ['-C', dir, '--numeric-owner', '-c', '.'], {stdio: ['ignore', 'pipe', 'pipe']})
     const [repo, tag] = image.split(':') as [string, string]
@@ -124,8 +132,23 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
     }
     throw err
   } finally {
-    await rm(dir, {recursive: true, force: true})
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    removeBuildDir(dir)
   }
+}
+
+/**
+ * Removes a build folder, unmounting first whatever debootstrap left mounted in it (proc, sys,
+ * dev): a recursive delete must never walk into the host's /dev.
+ */
+function removeBuildDir(dir: string): void {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '')
+    .filter((target) => target === dir || target.startsWith(dir + '/'))
+    .sort((x, y) => y.length - x.length)
+  for (const target of mounts) spawnSync('umount', ['-l', target])
+  if (mounts.length > 0 && readFileSync('/proc/mounts', 'utf8').includes(` ${dir}/`)) return // still mounted: leave it
+  rmSync(dir, {recursive: true, force: true})
 }
 
 /** Makes sure the engine has the host image; the default one is built when absent, once even under parallel creates. */
