@@ -14,7 +14,7 @@ export function renderTemplate(template: string, data: unknown): string {
     }
     let value: unknown = data
     for (const key of path.split('.').filter(Boolean)) {
-      if (value === null || typeof value !== 'object' || !(key in value)) {
+      if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) {
         throw new BerthError(`template: no field "${key}" in ${path}`, ExitCode.usage)
       }
       value = (value as Record<string, unknown>)[key]

@@ -242,53 +242,58 @@ describe('mutual TLS with the issued certificates', () => {
 })
 
 describe('ensureStoreCerts', () => {
+  // RSA keys take a while: one store serves the write, idempotence and copy checks.
+  let store: Store
+  let first: Awaited<ReturnType<typeof ensureStoreCerts>>
+
+  beforeAll(async () => {
+    store = new Store(await tempDir())
+    first = await ensureStoreCerts(store)
+  })
+
   it('writes the CA and client pair with private keys 0600 in 0700 folders', async () => {
-    const store = new Store(await tempDir())
-    const {ca: storeCa, client: storeClient} = await ensureStoreCerts(store)
     const paths = storeCertPaths(store)
-    expect(await readFile(paths.caCert, 'utf8')).toBe(storeCa.certPem)
-    expect(await readFile(paths.caKey, 'utf8')).toBe(storeCa.keyPem)
-    expect(await readFile(paths.clientCert, 'utf8')).toBe(storeClient.certPem)
-    expect(await readFile(paths.clientKey, 'utf8')).toBe(storeClient.keyPem)
+    expect(await readFile(paths.caCert, 'utf8')).toBe(first.ca.certPem)
+    expect(await readFile(paths.caKey, 'utf8')).toBe(first.ca.keyPem)
+    expect(await readFile(paths.clientCert, 'utf8')).toBe(first.client.certPem)
+    expect(await readFile(paths.clientKey, 'utf8')).toBe(first.client.keyPem)
     expect(await mode(paths.caKey)).toBe(0o600)
     expect(await mode(paths.clientKey)).toBe(0o600)
     expect(await mode(store.root)).toBe(0o700)
     expect(await mode(store.certsDir)).toBe(0o700)
-    expect(new X509Certificate(storeCa.certPem).ca).toBe(true)
-    const clientCert = new X509Certificate(storeClient.certPem)
-    expect(clientCert.checkIssued(new X509Certificate(storeCa.certPem))).toBe(true)
+    expect(new X509Certificate(first.ca.certPem).ca).toBe(true)
+    const clientCert = new X509Certificate(first.client.certPem)
+    expect(clientCert.checkIssued(new X509Certificate(first.ca.certPem))).toBe(true)
+    expect(clientCert.checkPrivateKey(createPrivateKey(first.client.keyPem))).toBe(true)
     expect(clientCert.keyUsage).toEqual([CLIENT_AUTH])
   })
 
   it('is idempotent: a second call returns the same CA and client', async () => {
-    const store = new Store(await tempDir())
-    const first = await ensureStoreCerts(store)
     const second = await ensureStoreCerts(store)
     expect(second.ca.certPem).toBe(first.ca.certPem)
     expect(second.ca.keyPem).toBe(first.ca.keyPem)
     expect(second.client.certPem).toBe(first.client.certPem)
+    expect(second.client.keyPem).toBe(first.client.keyPem)
     // a fresh Store object on the same folder too
     expect((await ensureStoreCerts(new Store(store.root))).ca.certPem).toBe(first.ca.certPem)
   })
 
+  it('copyClientCertsTo puts ca.pem, cert.pem and a 0600 key.pem in a machine folder', async () => {
+    const dir = await store.reserve('dev')
+    await copyClientCertsTo(store, dir)
+    expect(await readFile(join(dir, 'ca.pem'), 'utf8')).toBe(first.ca.certPem)
+    expect(await readFile(join(dir, 'cert.pem'), 'utf8')).toBe(first.client.certPem)
+    expect(await readFile(join(dir, 'key.pem'), 'utf8')).toBe(first.client.keyPem)
+    expect(await mode(join(dir, 'key.pem'))).toBe(0o600)
+  })
+
   it('concurrent calls create one CA', async () => {
-    const store = new Store(await tempDir())
-    const results = await Promise.all([1, 2, 3, 4].map(() => ensureStoreCerts(new Store(store.root))))
-    const onDisk = await readFile(storeCertPaths(store).caCert, 'utf8')
+    const root = await tempDir()
+    const results = await Promise.all([1, 2, 3, 4].map(() => ensureStoreCerts(new Store(root))))
+    const onDisk = await readFile(storeCertPaths(new Store(root)).caCert, 'utf8')
     for (const result of results) {
       expect(result.ca.certPem).toBe(onDisk)
       expect(result.client.certPem).toBe(results[0]!.client.certPem)
     }
-  })
-
-  it('copyClientCertsTo puts ca.pem, cert.pem and a 0600 key.pem in a machine folder', async () => {
-    const store = new Store(await tempDir())
-    const {ca: storeCa, client: storeClient} = await ensureStoreCerts(store)
-    const dir = await store.reserve('dev')
-    await copyClientCertsTo(store, dir)
-    expect(await readFile(join(dir, 'ca.pem'), 'utf8')).toBe(storeCa.certPem)
-    expect(await readFile(join(dir, 'cert.pem'), 'utf8')).toBe(storeClient.certPem)
-    expect(await readFile(join(dir, 'key.pem'), 'utf8')).toBe(storeClient.keyPem)
-    expect(await mode(join(dir, 'key.pem'))).toBe(0o600)
   })
 })

@@ -230,3 +230,10 @@ describe('detectShell', () => {
     expect(err.message).not.toContain('\n')
   })
 })
+
+describe('csh quoting', () => {
+  it('single-quotes values csh would expand inside double quotes', () => {
+    const out = renderEnv('tcsh', [['DOCKER_CERT_PATH', "/home/$USER/it's"]], 'berth env x')
+    expect(out.split('\n')[0]).toBe(`setenv DOCKER_CERT_PATH '/home/$USER/it'\\''s';`)
+  })
+})

@@ -342,7 +342,7 @@ describe('locks', () => {
     await writeFile(path, '')
     const hourAgo = new Date(Date.now() - 3600_000)
     await utimes(path, hourAgo, hourAgo)
-    const release = await store.lock('dev', 'after crash', 1500)
+    const release = await store.lock('dev', 'after crash', 500)
     await release()
   })
 

@@ -25,6 +25,10 @@ function quote(shell: Shell, value: string): string {
       return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
     case 'cmd':
       return value
+    case 'tcsh':
+    case 'csh':
+      // csh expands $ (and ! and `) even inside double quotes; single quotes are literal.
+      return /[$!`"]/.test(value) ? `'${value.replace(/'/g, `'\\''`)}'` : `"${value}"`
     default:
       return `"${value.replace(/(["\\$`])/g, '\\$1')}"`
   }

@@ -94,11 +94,18 @@ export function dockerdCommand(originalExecStart: string, options: EngineOptions
   return [dockerd, ...keptFromOriginal.map(requote), ...ours.map(systemdQuote)].join(' ')
 }
 
+/** Quotes an Environment= assignment: systemd expands `%` specifiers there, but not `$`. */
+function environmentQuote(entry: string): string {
+  const escaped = entry.replace(/%/g, '%%')
+  if (!/[\s"'\\]/.test(escaped)) return escaped
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+}
+
 export function dropInUnit(execStart: string, env: string[]): string {
   return [
     '# Written by berth: dockerd listens with mutual TLS. Changes are overwritten by `berth provision`.',
     '[Service]',
-    ...env.map((entry) => `Environment=${systemdQuote(entry)}`),
+    ...env.map((entry) => `Environment=${environmentQuote(entry)}`),
     'ExecStart=',
     `ExecStart=${execStart}`,
     '',

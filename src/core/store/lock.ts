@@ -1,5 +1,5 @@
 import {hostname} from 'node:os'
-import {open, readFile, rm} from 'node:fs/promises'
+import {open, readFile, rm, stat} from 'node:fs/promises'
 import {BerthError, ExitCode} from '../errors.js'
 
 export interface LockOwner {
@@ -15,6 +15,17 @@ function isAlive(pid: number): boolean {
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** How long a lock file without a readable owner may exist before it is taken for abandoned. */
+const HALF_WRITTEN_STALE_MS = 10_000
+
+async function lockAgeMs(path: string): Promise<number> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs
+  } catch {
+    return 0
   }
 }
 
@@ -36,8 +47,14 @@ export async function acquireLock(path: string, purpose: string, waitMs: number)
   for (;;) {
     try {
       const handle = await open(path, 'wx', 0o600)
-      await handle.writeFile(JSON.stringify(me))
-      await handle.close()
+      try {
+        await handle.writeFile(JSON.stringify(me))
+      } catch (err) {
+        await rm(path, {force: true})
+        throw err
+      } finally {
+        await handle.close()
+      }
       return async () => {
         const owner = await readOwner(path)
         if (owner?.pid === me.pid) await rm(path, {force: true})
@@ -46,8 +63,9 @@ export async function acquireLock(path: string, purpose: string, waitMs: number)
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
     const owner = await readOwner(path)
-    // A half-written lock (owner undefined) is only stale once it is old; give its writer a moment.
-    if (owner && owner.host === me.host && !isAlive(owner.pid)) {
+    // An unreadable lock is one whose writer died between create and write; it is stale once old.
+    const abandoned = owner === undefined && (await lockAgeMs(path)) > HALF_WRITTEN_STALE_MS
+    if (abandoned || (owner && owner.host === me.host && !isAlive(owner.pid))) {
       await rm(path, {force: true})
       continue
     }
