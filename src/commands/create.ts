@@ -46,6 +46,10 @@ export default class Create extends BaseCommand<typeof Create> {
     'engine-storage-driver': Flags.string({summary: 'Engine storage driver.'}),
     'tls-san': Flags.string({summary: 'Extra name or IP in the server certificate (repeatable).', multiple: true, multipleNonGreedy: true}),
     'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
+    'swarm-init': Flags.boolean({summary: 'Start a swarm-mode cluster with the new machine as its first manager.', helpGroup: 'SWARM', exclusive: ['swarm-join']}),
+    'swarm-join': Flags.string({summary: 'Join the swarm that this machine manages, once provisioned.', helpGroup: 'SWARM'}),
+    'swarm-manager': Flags.boolean({summary: 'With --swarm-join: join as a manager.', helpGroup: 'SWARM', exclusive: ['swarm-worker']}),
+    'swarm-worker': Flags.boolean({summary: 'With --swarm-join: join as a worker (the default).', helpGroup: 'SWARM', exclusive: ['swarm-manager']}),
     quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
     json: Flags.boolean({summary: 'Print the created machines as JSON.'}),
     ...driverFlags(),
@@ -77,6 +81,9 @@ export default class Create extends BaseCommand<typeof Create> {
       StorageDriver: flags['engine-storage-driver'] ?? '',
       InstallURL: flags['engine-install-url'] ?? '',
     }
+    const wantsSwarm = flags['swarm-init'] || flags['swarm-join'] !== undefined || flags['swarm-manager'] || flags['swarm-worker']
+    if (flags['swarm-init'] && names.length > 1) throw new BerthError('--swarm-init starts a swarm on one machine; join the others with --swarm-join', ExitCode.usage)
+    const swarm = wantsSwarm ? {init: flags['swarm-init'], join: flags['swarm-join'], role: flags['swarm-init'] || flags['swarm-manager'] ? 'manager' as const : 'worker' as const} : undefined
     const requests: CreateRequest[] = names.map((name) => ({
       name,
       driver: plugin.name,
@@ -84,6 +91,7 @@ export default class Create extends BaseCommand<typeof Create> {
       engine,
       tlsSans: flags['tls-san'] ?? [],
       sshTimeoutMs: flags['ssh-timeout'] * 1000,
+      swarm,
     }))
     // Validate every name and option before any machine is touched.
     for (const request of requests) await validateCreate(this.store, request)

@@ -30,7 +30,7 @@ function templateFields(s: MachineStatus) {
     DriverName: s.driver,
     State: s.state,
     URL: s.url,
-    Swarm: '',
+    Swarm: s.swarm ?? '',
     DockerVersion: s.dockerVersion,
     Error: s.error,
   }
@@ -71,7 +71,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
       return lines.forEach((line) => this.log(line))
     }
     const header = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS']
-    const rows = shown.map((s) => [s.name, s.active ? '*' : '-', s.driver, s.state, s.url, '', s.dockerVersion || 'Unknown', s.error])
+    const rows = shown.map((s) => [s.name, s.active ? '*' : '-', s.driver, s.state, s.url, s.swarm ?? '', s.dockerVersion || 'Unknown', s.error])
     this.log(renderTable(header, rows))
   }
 }

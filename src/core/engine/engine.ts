@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 import Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import type {MachineRecord} from '../store/record.js'
+import type {SwarmInfo} from '../swarm/model.js'
 
 export const DEFAULT_ENGINE_PORT = 2376
 
@@ -53,6 +54,24 @@ export async function engineVersion(record: MachineRecord, timeoutMs = 10_000): 
   const docker = await engineClient(record, timeoutMs)
   try {
     return (await withTimeout(docker.version(), timeoutMs, `engine of ${record.Name}`)) as EngineVersion
+  } catch (err) {
+    if (err instanceof BerthError) throw err
+    throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
+  }
+}
+
+/** The parts of `/info` berth reads: the version and swarm state (`ls` gets both from one call). */
+export interface EngineInfo {
+  ServerVersion: string
+  Name: string
+  Swarm: SwarmInfo
+}
+
+/** The engine's `/info` over mutual TLS, within `timeoutMs`. */
+export async function engineInfo(record: MachineRecord, timeoutMs = 10_000): Promise<EngineInfo> {
+  const docker = await engineClient(record, timeoutMs)
+  try {
+    return (await withTimeout(docker.info(), timeoutMs, `engine of ${record.Name}`)) as EngineInfo
   } catch (err) {
     if (err instanceof BerthError) throw err
     throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)

@@ -9,6 +9,7 @@ import {validateEngineOptions} from '../provision/daemon.js'
 import {provisionMachine} from '../provision/provision.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
+import {leaveBeforeRemoval, SwarmAtCreate, swarmAtCreate, validateSwarmAtCreate} from '../swarm/swarm.js'
 import {driverContext, Machine, Reporter} from './machine.js'
 
 export interface CreateRequest {
@@ -18,6 +19,8 @@ export interface CreateRequest {
   engine: EngineOptions
   tlsSans: string[]
   sshTimeoutMs: number
+  /** Join or start a swarm once the machine is provisioned; a failure fails the create. */
+  swarm?: SwarmAtCreate
 }
 
 function newRecord(store: Store, request: CreateRequest, driverState: MachineRecord['Driver']): MachineRecord {
@@ -66,6 +69,7 @@ export async function validateCreate(store: Store, request: CreateRequest) {
   }
   const plugin = driverPlugin(request.driver)
   validateEngineOptions(request.engine)
+  if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
   const context = driverContext(store, request.name)
   const state = await plugin.configure(request.driverOptions, context)
   return {plugin, state}
@@ -93,10 +97,12 @@ export async function createMachine(store: Store, request: CreateRequest, report
     record.Berth.Phase = 'driver'
     await machine.save()
     const version = await provisionMachine(machine, reporter, {sshTimeoutMs: request.sshTimeoutMs})
+    if (request.swarm) await swarmAtCreate(store, machine, request.swarm, reporter)
     return {record, version}
   } catch (err) {
     reporter.step(`Creation failed (${oneLine(err)}); removing what was made`)
     try {
+      if (machine && request.swarm) await leaveBeforeRemoval(store, machine, reporter)
       await machine?.driver.remove()
       await store.removeMachineDir(request.name)
     } catch (cleanupError) {

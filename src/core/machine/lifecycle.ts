@@ -1,8 +1,9 @@
-import {EngineVersion, engineUrl, engineVersion} from '../engine/engine.js'
+import {EngineVersion, engineInfo, engineUrl} from '../engine/engine.js'
 import {BerthError, oneLine, withTimeout} from '../errors.js'
 import {provisionMachine} from '../provision/provision.js'
 import type {Store} from '../store/store.js'
 import type {MachineState} from '../drivers/contract.js'
+import {leaveBeforeRemoval, swarmLabel} from '../swarm/swarm.js'
 import {Machine, Reporter} from './machine.js'
 
 /** Finishes or redoes provisioning; a machine whose driver never finished gets its driver step again. */
@@ -36,6 +37,8 @@ export async function removeMachine(store: Store, name: string, force: boolean, 
       if (!force || !(await store.exists(name))) throw err
       reporter.step(`Record unreadable (${oneLine(err)}); removing the folder only`)
     }
+    // A swarm member leaves cleanly first (a manager is demoted so the rest keep quorum); best effort.
+    if (machine) await leaveBeforeRemoval(store, machine, reporter)
     try {
       await machine?.driver.remove()
     } catch (err) {
@@ -57,11 +60,13 @@ export interface MachineStatus {
   error: string
   active: boolean
   labels: string[]
+  /** Swarm role from the same `/info` call: "manager (leader)", "manager", "worker" or "". */
+  swarm?: string
 }
 
 /** Everything `ls` shows for one machine, within one deadline; never throws. */
 export async function machineStatus(store: Store, name: string, timeoutMs: number, dockerHost?: string): Promise<MachineStatus> {
-  const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: []}
+  const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: [], swarm: ''}
   const work = async () => {
     const machine = await Machine.open(store, name)
     status.driver = machine.record.DriverName
@@ -76,7 +81,9 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
       status.error = 'not provisioned: run `berth provision ' + name + '`'
       return
     }
-    status.dockerVersion = 'v' + (await engineVersion(machine.record, timeoutMs)).Version
+    const info = await engineInfo(machine.record, timeoutMs)
+    status.dockerVersion = 'v' + info.ServerVersion
+    status.swarm = await swarmLabel(machine.record, info.Swarm, timeoutMs)
   }
   try {
     await withTimeout(work(), timeoutMs, 'status check')

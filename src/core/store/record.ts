@@ -69,6 +69,17 @@ export interface BerthState {
   EnginePort: number
   /** Seconds spent in each create phase, for `inspect` and the benchmarks. */
   Timings: Record<string, number>
+  /** Swarm-mode membership as berth last set it (the engine is the truth; join tokens are never kept). */
+  Swarm?: SwarmMembership
+}
+
+export interface SwarmMembership {
+  ClusterID: string
+  NodeID: string
+  Role: 'manager' | 'worker'
+  AdvertiseAddr: string
+  /** The machine berth joined it through, if any. */
+  JoinedVia?: string
 }
 
 export interface MachineRecord {
