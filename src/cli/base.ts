@@ -32,6 +32,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.store = new Store(this.flags['storage-path'] ?? defaultStorePath())
   }
 
+  /** The name the user called: `docker-machine` when berth stands in for it. */
+  protected get programName(): string {
+    return process.env.BERTH_COMPAT === 'docker-machine' ? 'docker-machine' : this.config.bin
+  }
+
   /** Progress and notices go to stderr so stdout carries only data. */
   protected note(message: string): void {
     process.stderr.write(message + '\n')
@@ -54,6 +59,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       code = ExitCode.usage // oclif's own parse errors: unknown flag, missing or extra argument
       hint = `see \`${this.config.bin} ${this.id} --help\``
     }
+    // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.
+    if (process.env.BERTH_COMPAT === 'docker-machine' && code !== ExitCode.preCreateCheck) code = ExitCode.failure
     process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
     if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code

@@ -1,5 +1,5 @@
 import {Listr, ListrLogger, ProcessOutput} from 'listr2'
-import {oneLine} from '../core/errors.js'
+import {BerthError, ExitCode, oneLine} from '../core/errors.js'
 import type {Reporter} from '../core/machine/machine.js'
 
 export interface ProgressItem<T> {
@@ -48,4 +48,14 @@ export async function runWithProgress<T>(items: ProgressItem<T>[], options: Prog
   )
   await list.run().catch(() => undefined)
   return outcomes
+}
+
+/** Fails with the single error, or with a summary naming the first failure when several ran. */
+export function throwIfFailed<T>(outcomes: Outcome<T>[]): void {
+  const failed = outcomes.filter((o): o is Extract<Outcome<T>, {ok: false}> => !o.ok)
+  if (failed.length === 0) return
+  const first = failed[0]!
+  if (outcomes.length === 1) throw first.error
+  throw new BerthError(`${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
+    first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure)
 }

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import type {Interfaces} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {runWithProgress} from '../cli/progress.js'
+import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import type {OptionValues} from '../core/drivers/contract.js'
 import {driverPlugin, driverPlugins} from '../core/drivers/registry.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
@@ -103,21 +103,15 @@ export default class Create extends BaseCommand<typeof Create> {
       })),
       {quiet: flags.quiet},
     )
-    const failed = outcomes.filter((o) => !o.ok)
     if (flags.json) {
       this.printJson(outcomes.map((o) => (o.ok
         ? {name: o.title, ok: true, url: engineUrl(o.value.record), dockerVersion: o.value.version.Version, timings: o.value.record.Berth.Timings}
         : {name: o.title, ok: false, error: oneLine(o.error)})))
     } else if (!flags.quiet) {
       for (const o of outcomes) {
-        if (o.ok) this.note(`${o.title} is up: Docker ${o.value.version.Version} at ${engineUrl(o.value.record)}. Point your client at it: eval "$(${this.config.bin} env ${o.title})"`)
+        if (o.ok) this.note(`${o.title} is up: Docker ${o.value.version.Version} at ${engineUrl(o.value.record)}. Point your client at it: eval "$(${this.programName} env ${o.title})"`)
       }
     }
-    if (failed.length === 1 && outcomes.length === 1 && !flags.json) throw (failed[0] as {error: unknown}).error
-    if (failed.length > 0) {
-      const first = failed[0] as {title: string; error: unknown}
-      throw new BerthError(`${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
-        first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure)
-    }
+    throwIfFailed(outcomes)
   }
 }

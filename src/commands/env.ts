@@ -21,7 +21,7 @@ export default class Env extends BaseCommand<typeof Env> {
   async run(): Promise<void> {
     const {flags} = this
     const shell = detectShell(flags.shell)
-    const self = `${this.config.bin} env${flags.shell ? ` --shell ${flags.shell}` : ''}`
+    const self = `${this.programName} env${flags.shell ? ` --shell ${flags.shell}` : ''}`
     if (flags.unset) {
       const names = flags['no-proxy'] ? [...VARIABLES, 'NO_PROXY'] : VARIABLES
       if (flags.json) this.printJson(Object.fromEntries(names.map((n) => [n, null])))
@@ -30,7 +30,7 @@ export default class Env extends BaseCommand<typeof Env> {
     }
     const record = await this.store.load(this.args.name)
     if (record.Berth?.Phase !== 'provisioned') {
-      throw new BerthError(`machine "${record.Name}" is not provisioned yet`, 1, `run \`${this.config.bin} provision ${record.Name}\``)
+      throw new BerthError(`machine "${record.Name}" is not provisioned yet`, 1, `run \`${this.programName} provision ${record.Name}\``)
     }
     const vars: EnvVars = [
       ['DOCKER_TLS_VERIFY', '1'],

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {runWithProgress} from '../cli/progress.js'
-import {BerthError, oneLine} from '../core/errors.js'
+import {runWithProgress, throwIfFailed} from '../cli/progress.js'
+import {oneLine} from '../core/errors.js'
 import {reprovisionMachine} from '../core/machine/lifecycle.js'
 
 export default class Provision extends BaseCommand<typeof Provision> {
@@ -25,10 +25,6 @@ export default class Provision extends BaseCommand<typeof Provision> {
     if (this.flags.json) {
       this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, dockerVersion: o.value.Version} : {name: o.title, ok: false, error: oneLine(o.error)})))
     }
-    const failed = outcomes.filter((o) => !o.ok)
-    if (failed.length > 0) {
-      const first = failed[0] as {title: string; error: unknown}
-      throw failed.length === 1 && names.length === 1 ? first.error : new BerthError(`${failed.length} of ${names.length} machines failed; ${first.title}: ${oneLine(first.error)}`)
-    }
+    throwIfFailed(outcomes)
   }
 }

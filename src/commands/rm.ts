@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {BaseCommand} from '../cli/base.js'
-import {runWithProgress} from '../cli/progress.js'
+import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
 import {removeMachine} from '../core/machine/lifecycle.js'
 import {validateMachineName} from '../core/names.js'
@@ -34,7 +34,6 @@ export default class Rm extends BaseCommand<typeof Rm> {
     )
     if (this.flags.json) this.printJson(outcomes.map((o, i) => ({name: names[i], ok: o.ok, error: o.ok ? undefined : oneLine(o.error)})))
     else outcomes.forEach((o, i) => o.ok && this.log(`Successfully removed ${names[i]}`))
-    const failed = outcomes.find((o) => !o.ok)
-    if (failed && !failed.ok) throw failed.error
+    throwIfFailed(outcomes)
   }
 }

@@ -92,3 +92,28 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
   }
   return status
 }
+
+export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
+
+/**
+ * Runs a driver power action under the machine's lock. After start and restart the IP is read
+ * again: drivers may hand out a new one.
+ */
+export async function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter): Promise<MachineState> {
+  const release = await store.lock(name, `berth ${action}`)
+  try {
+    const machine = await Machine.open(store, name, reporter)
+    await machine.driver[action]()
+    if (action === 'start' || action === 'restart') {
+      const ip = await machine.driver.getIP()
+      if (ip !== machine.record.Driver.IPAddress) {
+        reporter.step(`IP changed from ${machine.record.Driver.IPAddress} to ${ip}`)
+        machine.record.Driver.IPAddress = ip
+      }
+      await machine.save()
+    }
+    return await machine.driver.getState()
+  } finally {
+    await release()
+  }
+}
