@@ -3,6 +3,8 @@ import {join} from 'node:path'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
 import {engineUrl, engineVersion} from '../core/engine/engine.js'
+import {BerthError, ExitCode} from '../core/errors.js'
+import {Machine} from '../core/machine/machine.js'
 
 export default class Config extends BaseCommand<typeof Config> {
   static override summary = 'Print the docker CLI flags that connect to a machine (after checking its engine answers).'
@@ -13,7 +15,11 @@ export default class Config extends BaseCommand<typeof Config> {
   }
 
   async run(): Promise<void> {
-    const record = await this.store.load(this.args.name)
+    const machine = await Machine.open(this.store, this.args.name)
+    const {record} = machine
+    // A machine that is not running fails at once instead of waiting out a connect timeout.
+    const state = await machine.driver.getState()
+    if (state !== 'Running') throw new BerthError(`machine "${record.Name}" is ${state}`, ExitCode.failure, `\`${this.programName} start ${record.Name}\``)
     await engineVersion(record, this.flags.timeout * 1000)
     const dir = record.HostOptions.AuthOptions.StorePath
     const config = {

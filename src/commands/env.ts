@@ -4,6 +4,7 @@ import {machineArg} from '../cli/args.js'
 import {engineUrl} from '../core/engine/engine.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
 import {BerthError} from '../core/errors.js'
+import {isProvisioned} from '../core/machine/lifecycle.js'
 
 const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME']
 
@@ -29,7 +30,7 @@ export default class Env extends BaseCommand<typeof Env> {
       return
     }
     const record = await this.store.load(this.args.name)
-    if (record.Berth?.Phase !== 'provisioned') {
+    if (!isProvisioned(record)) {
       throw new BerthError(`machine "${record.Name}" is not provisioned yet`, 1, `run \`${this.programName} provision ${record.Name}\``)
     }
     const vars: EnvVars = [

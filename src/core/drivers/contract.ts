@@ -49,6 +49,8 @@ export interface Driver {
   getState(): Promise<MachineState>
   getIP(): Promise<string>
   getSSHAddress(): Promise<SshAddress>
+  /** Pushes the machine's labels to the provider's tags; absent where the provider has none. */
+  updateLabels?(labels: Record<string, string>): Promise<void>
 }
 
 /** A driver plugin: its flags, and how it turns flag values into a driver bound to a machine. */

@@ -1,6 +1,7 @@
 import {EngineVersion, engineInfo, engineUrl} from '../engine/engine.js'
-import {BerthError, oneLine, withTimeout} from '../errors.js'
+import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import {provisionMachine} from '../provision/provision.js'
+import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import type {MachineState} from '../drivers/contract.js'
 import {leaveBeforeRemoval, swarmLabel} from '../swarm/swarm.js'
@@ -68,16 +69,18 @@ export interface MachineStatus {
 export async function machineStatus(store: Store, name: string, timeoutMs: number, dockerHost?: string): Promise<MachineStatus> {
   const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: [], swarm: ''}
   const work = async () => {
-    const machine = await Machine.open(store, name)
-    status.driver = machine.record.DriverName
-    status.labels = machine.record.HostOptions.EngineOptions?.Labels ?? []
-    if (machine.record.Driver.IPAddress) {
-      status.url = engineUrl(machine.record)
+    // Record fields first: a machine whose driver berth lacks (a docker-machine record) still shows them.
+    const record = await store.load(name)
+    status.driver = record.DriverName
+    status.labels = record.HostOptions?.EngineOptions?.Labels ?? []
+    if (record.Driver.IPAddress) {
+      status.url = engineUrl(record)
       status.active = dockerHost === status.url
     }
+    const machine = new Machine(store, record)
     status.state = await machine.driver.getState()
     if (status.state !== 'Running') return
-    if (machine.record.Berth?.Phase !== 'provisioned') {
+    if (!isProvisioned(record)) {
       status.error = 'not provisioned: run `berth provision ' + name + '`'
       return
     }
@@ -91,6 +94,11 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
     status.error = oneLine(err)
   }
   return status
+}
+
+/** docker-machine's own records have no Berth section: they were provisioned by docker-machine. */
+export function isProvisioned(record: MachineRecord): boolean {
+  return record.Berth === undefined || record.Berth.Phase === 'provisioned'
 }
 
 export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
@@ -113,6 +121,35 @@ export async function powerAction(store: Store, name: string, action: PowerActio
       await machine.save()
     }
     return await machine.driver.getState()
+  } finally {
+    await release()
+  }
+}
+
+/** Parses `--label KEY=VALUE` values. */
+export function parseLabels(values: string[]): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const value of values) {
+    const eq = value.indexOf('=')
+    if (eq <= 0) throw new BerthError(`--label ${JSON.stringify(value)}: expected KEY=VALUE`, ExitCode.usage)
+    labels[value.slice(0, eq)] = value.slice(eq + 1)
+  }
+  return labels
+}
+
+/** Sets labels on a machine: the provider's tags first, then the record, so a failure changes nothing. */
+export async function updateLabels(store: Store, name: string, labels: Record<string, string>): Promise<Record<string, string>> {
+  const release = await store.lock(name, 'berth update-labels')
+  try {
+    const machine = await Machine.open(store, name)
+    if (!machine.driver.updateLabels) {
+      throw new BerthError(`the ${machine.record.DriverName} driver does not support labels (its machines have no provider tags)`)
+    }
+    const merged = {...(machine.record.Berth.Labels ?? {}), ...labels}
+    await machine.driver.updateLabels(merged)
+    machine.record.Berth.Labels = merged
+    await machine.save()
+    return merged
   } finally {
     await release()
   }

@@ -67,6 +67,8 @@ export interface BerthState {
   /** The machine's SSH host key ("ssh-ed25519 AAAA..."), pinned on first connect. */
   SSHHostKey?: string
   EnginePort: number
+  /** User labels (`update-labels`), mirrored to the provider's tags. */
+  Labels?: Record<string, string>
   /** Seconds spent in each create phase, for `inspect` and the benchmarks. */
   Timings: Record<string, number>
   /** Swarm-mode membership as berth last set it (the engine is the truth; join tokens are never kept). */
