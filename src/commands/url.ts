@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
 import {engineUrl} from '../core/engine/engine.js'
-import {Machine} from '../core/machine/machine.js'
 
 export default class Url extends BaseCommand<typeof Url> {
   static override summary = "Print a machine's engine URL."
@@ -10,9 +9,10 @@ export default class Url extends BaseCommand<typeof Url> {
   static override flags = {json: Flags.boolean({summary: 'Print as JSON.'})}
 
   async run(): Promise<void> {
-    const machine = await Machine.open(this.store, this.args.name)
-    const url = engineUrl(machine.record)
-    if (this.flags.json) this.printJson({name: machine.name, url})
+    // From the record alone: works for machines whose driver berth does not have.
+    const record = await this.store.load(this.args.name)
+    const url = engineUrl(record)
+    if (this.flags.json) this.printJson({name: record.Name, url})
     else this.log(url)
   }
 }
