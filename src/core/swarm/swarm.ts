@@ -70,14 +70,18 @@ async function connect(machine: Machine, what = 'machine', timeoutMs = INFO_TIME
   if (machine.record.Berth?.Phase !== 'provisioned') {
     throw new BerthError(`${what} ${machine.name} is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
   }
+  // The driver's state first: a stopped machine's IP may already belong to another machine.
+  const state = await withTimeout(machine.driver.getState(), 5000, 'state').catch(() => 'Unknown')
+  if (state !== 'Running' && state !== 'Unknown') {
+    throw new BerthError(`${what} ${machine.name} is unreachable: the machine is ${state}`, ExitCode.failure,
+      `start it (\`berth start ${machine.name}\`), or use another ${what}`)
+  }
   try {
     const info = await engineInfo(machine.record, timeoutMs)
     return {machine, docker: await engineClient(machine.record, CHANGE_TIMEOUT_MS), info: info.Swarm}
   } catch (err) {
-    const state = await withTimeout(machine.driver.getState(), 5000, 'state').catch(() => 'Unknown')
-    const why = state !== 'Running' && state !== 'Unknown' ? `the machine is ${state}` : oneLine(err)
-    throw new BerthError(`${what} ${machine.name} is unreachable: ${why}`, ExitCode.failure,
-      state === 'Stopped' ? `start it, or use another ${what}` : 'check that the machine is running and its engine answers (`berth ls`)')
+    throw new BerthError(`${what} ${machine.name} is unreachable: ${oneLine(err)}`, ExitCode.failure,
+      'check that the machine is running and its engine answers (`berth ls`)')
   }
 }
 
@@ -440,6 +444,11 @@ export async function leaveBeforeRemoval(store: Store, machine: Machine, reporte
     if (self) {
       const state = self.info.LocalNodeState
       if (state === '' || state === 'inactive') return
+      if (membership?.NodeID && self.info.NodeID && self.info.NodeID !== membership.NodeID) {
+        // Not the node berth joined: the IP may now belong to another machine. Leave it alone.
+        reporter.step(`The engine at ${machine.record.Driver.IPAddress} is not the swarm node berth recorded for ${machine.name}; leaving it alone`)
+        return
+      }
       await leaveSwarm(machine, {force: true, store}, reporter)
       return
     }
