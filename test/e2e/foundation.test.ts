@@ -169,6 +169,22 @@ describe('machines made by berth', () => {
     expect((await lab.berth(['ssh', b.name, '--', 'true'])).code).toBe(0)
   })
 
+  it("refuses an engine that presents another machine's certificate (an IP handed to another machine)", async () => {
+    const path = join(lab.storePath, 'machines', b.name, 'config.json')
+    const original = await readFile(path, 'utf8')
+    const rec = JSON.parse(original)
+    rec.Driver.IPAddress = (await record(a.name)).Driver.IPAddress
+    await writeFile(path, JSON.stringify(rec))
+    try {
+      const version = await lab.berth(['version', b.name])
+      expect(version.code).not.toBe(0)
+      expect(version.stderr).toMatch(new RegExp(`is not machine "${b.name}"`))
+    } finally {
+      await writeFile(path, original)
+    }
+    expect((await lab.berth(['version', b.name])).code).toBe(0)
+  })
+
   it('rejects bad input with one line and a non-zero exit, and other machines keep working', async () => {
     const {mkdir} = await import('node:fs/promises')
     await mkdir(join(lab.storePath, 'machines', 'corrupt'), {mode: 0o700})

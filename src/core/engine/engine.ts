@@ -1,4 +1,6 @@
+import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
+import {checkServerIdentity, type PeerCertificate} from 'node:tls'
 import Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import type {MachineRecord} from '../store/record.js'
@@ -39,7 +41,30 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     cert,
     key,
     timeout: timeoutMs,
-  }))
+    checkServerIdentity: await serverIdentityCheck(record),
+  } as Docker.DockerOptions))
+}
+
+/**
+ * Every machine's certificate comes from the same CA, so a CA check alone would accept another
+ * machine that now holds this one's old IP (a stopped local machine's address is handed out
+ * again). The engine must present the very certificate berth issued to this machine.
+ */
+async function serverIdentityCheck(record: MachineRecord): Promise<((host: string, cert: PeerCertificate) => Error | undefined) | undefined> {
+  let expected: string
+  try {
+    expected = new X509Certificate(await readFile(record.HostOptions.AuthOptions.ServerCertPath)).fingerprint256
+  } catch {
+    return undefined // records docker-machine wrote may not carry the server certificate
+  }
+  return (host, cert) => {
+    const mismatch = checkServerIdentity(host, cert)
+    if (mismatch) return mismatch
+    if (cert.fingerprint256 !== expected) {
+      return new BerthError(`the engine at ${host} is not machine "${record.Name}": it presents another certificate (was its IP given to another machine?)`)
+    }
+    return undefined
+  }
 }
 
 export interface EngineVersion {
