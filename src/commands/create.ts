@@ -94,12 +94,13 @@ export default class Create extends BaseCommand<typeof Create> {
       swarm,
     }))
     // Validate every name and option before any machine is touched.
-    for (const request of requests) await validateCreate(this.store, request)
+    const validated = []
+    for (const request of requests) validated.push(await validateCreate(this.store, request))
 
     const outcomes = await runWithProgress(
-      requests.map((request) => ({
-        title: request.name,
-        run: (reporter) => createMachine(this.store, request, reporter),
+      validated.map((v) => ({
+        title: v.request.name,
+        run: (reporter) => createMachine(this.store, v, reporter),
       })),
       {quiet: flags.quiet},
     )

@@ -1,6 +1,6 @@
 import {join} from 'node:path'
 import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
-import type {OptionValues} from '../drivers/contract.js'
+import type {DriverPlugin, OptionValues} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
@@ -61,8 +61,17 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
   }
 }
 
-/** Everything `create` can check without touching anything: name, driver, driver and engine options. */
-export async function validateCreate(store: Store, request: CreateRequest) {
+export interface ValidatedCreate {
+  request: CreateRequest
+  plugin: DriverPlugin
+  state: MachineRecord['Driver']
+}
+
+/**
+ * Everything `create` can check without making anything: name, driver and engine options, the
+ * swarm to join, and the driver's pre-create check (exit code 3 when it fails, as docker-machine).
+ */
+export async function validateCreate(store: Store, request: CreateRequest): Promise<ValidatedCreate> {
   validateMachineName(request.name)
   if (await store.exists(request.name)) {
     throw new BerthError(`machine "${request.name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${request.name}\``)
@@ -72,16 +81,21 @@ export async function validateCreate(store: Store, request: CreateRequest) {
   if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
   const context = driverContext(store, request.name)
   const state = await plugin.configure(request.driverOptions, context)
-  return {plugin, state}
+  try {
+    await plugin.load(state, context).preCreateCheck()
+  } catch (err) {
+    throw new BerthError(`pre-create check of the ${plugin.name} driver failed: ${oneLine(err)}`, ExitCode.preCreateCheck,
+      err instanceof BerthError ? err.hint : undefined)
+  }
+  return {request, plugin, state}
 }
 
 /**
  * Creates a machine: record first (so an interrupted create can be removed or finished), then
  * the driver's work, then provisioning. A failure removes what was made, driver resources included.
  */
-export async function createMachine(store: Store, request: CreateRequest, reporter: Reporter): Promise<{record: MachineRecord; version: EngineVersion}> {
-  const {plugin, state} = await validateCreate(store, request)
-  await plugin.load(state, driverContext(store, request.name, reporter)).preCreateCheck()
+export async function createMachine(store: Store, validated: ValidatedCreate, reporter: Reporter): Promise<{record: MachineRecord; version: EngineVersion}> {
+  const {request, state} = validated
   await ensureStoreCerts(store)
   const dir = await store.reserve(request.name)
   const release = await store.lock(request.name, 'berth create')
