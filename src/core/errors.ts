@@ -31,14 +31,21 @@ export function oneLine(err: unknown): string {
   return message.split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error'
 }
 
-/** Runs `work` and fails with a BerthError when it does not settle within `ms`. */
-export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Runs `work` and fails with a BerthError when it does not settle within `ms`. Work given as a
+ * function receives a signal that is aborted at the deadline, so its sockets close then too.
+ */
+export async function withTimeout<T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>), ms: number, what: string): Promise<T> {
+  const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BerthError(`${what} timed out after ${ms / 1000}s`, ExitCode.timeout)), ms)
+    timer = setTimeout(() => {
+      controller.abort()
+      reject(new BerthError(`${what} timed out after ${ms / 1000}s`, ExitCode.timeout))
+    }, ms)
   })
   try {
-    return await Promise.race([work, deadline])
+    return await Promise.race([typeof work === 'function' ? work(controller.signal) : work, deadline])
   } finally {
     clearTimeout(timer)
   }

@@ -67,6 +67,9 @@ async function serverIdentityCheck(record: MachineRecord): Promise<((host: strin
   }
 }
 
+/** dockerode's info() and version() take {abortSignal}; its type definitions do not say so. */
+type Abortable<T> = (this: Docker, options: {abortSignal: AbortSignal}) => Promise<T>
+
 export interface EngineVersion {
   Version: string
   ApiVersion: string
@@ -78,7 +81,7 @@ export interface EngineVersion {
 export async function engineVersion(record: MachineRecord, timeoutMs = 10_000): Promise<EngineVersion> {
   const docker = await engineClient(record, timeoutMs)
   try {
-    return (await withTimeout(docker.version(), timeoutMs, `engine of ${record.Name}`)) as EngineVersion
+    return (await withTimeout((abortSignal) => (docker.version as Abortable<unknown>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`)) as EngineVersion
   } catch (err) {
     if (err instanceof BerthError) throw err
     throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
@@ -96,7 +99,7 @@ export interface EngineInfo {
 export async function engineInfo(record: MachineRecord, timeoutMs = 10_000): Promise<EngineInfo> {
   const docker = await engineClient(record, timeoutMs)
   try {
-    return (await withTimeout(docker.info(), timeoutMs, `engine of ${record.Name}`)) as EngineInfo
+    return (await withTimeout((abortSignal) => (docker.info as Abortable<unknown>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`)) as EngineInfo
   } catch (err) {
     if (err instanceof BerthError) throw err
     throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
