@@ -108,7 +108,7 @@ export class SshSession {
     return result.stdout
   }
 
-  private sftp(): Promise<SFTPWrapper> {
+  sftp(): Promise<SFTPWrapper> {
     return new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
   }
 
