@@ -1,0 +1,114 @@
+/**
+ * Adopting machines from a docker-machine store (<dir>/certs, <dir>/machines/NAME/config.json):
+ * each machine's files are copied into berth's store, the originals are only read.
+ */
+import {readdir, readFile} from 'node:fs/promises'
+import {homedir} from 'node:os'
+import {basename, join, resolve} from 'node:path'
+import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {validateMachineName} from '../names.js'
+import type {MachineRecord} from '../store/record.js'
+import type {Store} from '../store/store.js'
+import {fileMode, installMachine, MachineFile} from './install.js'
+import {adoptRecord, AUTH_FILES, AuthFileField} from './record-paths.js'
+
+/** Drivers berth can manage after import; others would leave machines berth cannot start, stop or reach. */
+export const MANAGED_DRIVERS = ['generic', 'container']
+
+export function defaultDockerMachineStore(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MACHINE_STORAGE_PATH || join(homedir(), '.docker', 'machine'))
+}
+
+/** What one machine's import will do, decided before anything is written. */
+export interface ImportPlan {
+  name: string
+  driver: string
+  source: string
+  record: MachineRecord
+  files: MachineFile[]
+  fields: AuthFileField[]
+  sshKeyName: string
+}
+
+async function readFirst(paths: (string | undefined)[]): Promise<Buffer | undefined> {
+  for (const path of paths) {
+    if (!path) continue
+    try {
+      return await readFile(path)
+    } catch {
+      // next candidate
+    }
+  }
+  return undefined
+}
+
+/** Machine names in a docker-machine store (folders holding a config.json). */
+export async function dockerMachineNames(dir: string): Promise<string[]> {
+  let entries
+  try {
+    entries = await readdir(join(dir, 'machines'), {withFileTypes: true})
+  } catch (err) {
+    throw new BerthError(`${dir} is not a docker-machine store (${oneLine(err)})`, ExitCode.usage, 'pass --from DIR (default ~/.docker/machine)')
+  }
+  return entries.filter((e) => e.isDirectory() && /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(e.name)).map((e) => e.name).sort()
+}
+
+/** Reads and checks one docker-machine machine; refuses drivers berth does not have. */
+export async function planImport(dir: string, name: string): Promise<ImportPlan> {
+  validateMachineName(name)
+  const machineDir = join(dir, 'machines', name)
+  let record: MachineRecord
+  try {
+    record = JSON.parse(await readFile(join(machineDir, 'config.json'), 'utf8')) as MachineRecord
+    if (typeof record !== 'object' || !record || typeof record.Driver !== 'object' || typeof record.DriverName !== 'string' ||
+      typeof record.HostOptions?.AuthOptions !== 'object') throw new Error('not a docker-machine record')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new BerthError(`no machine "${name}" in the docker-machine store ${dir}`, ExitCode.notFound)
+    throw new BerthError(`record of "${name}" in ${dir} is unreadable: ${oneLine(err)}`, ExitCode.failure)
+  }
+  if (!MANAGED_DRIVERS.includes(record.DriverName)) {
+    throw new BerthError(`machine "${name}" uses the ${record.DriverName} driver, which berth does not have; not imported`, ExitCode.usage,
+      `berth manages ${MANAGED_DRIVERS.join(' and ')} machines; keep using docker-machine for this one`)
+  }
+  record.Name = name // docker-machine itself goes by the folder
+  const auth = record.HostOptions.AuthOptions
+  const files: MachineFile[] = []
+  const fields: AuthFileField[] = []
+  const candidates: Record<AuthFileField, (string | undefined)[]> = {
+    CaCertPath: [join(machineDir, 'ca.pem'), auth.CaCertPath, join(dir, 'certs', 'ca.pem')],
+    CaPrivateKeyPath: [auth.CaPrivateKeyPath, join(dir, 'certs', 'ca-key.pem')],
+    ClientCertPath: [join(machineDir, 'cert.pem'), auth.ClientCertPath, join(dir, 'certs', 'cert.pem')],
+    ClientKeyPath: [join(machineDir, 'key.pem'), auth.ClientKeyPath, join(dir, 'certs', 'key.pem')],
+    ServerCertPath: [join(machineDir, 'server.pem'), auth.ServerCertPath],
+    ServerKeyPath: [join(machineDir, 'server-key.pem'), auth.ServerKeyPath],
+  }
+  for (const field of Object.keys(AUTH_FILES) as AuthFileField[]) {
+    const data = await readFirst(candidates[field])
+    if (!data) {
+      if (field === 'CaCertPath' || field === 'ClientCertPath' || field === 'ClientKeyPath') {
+        throw new BerthError(`machine "${name}" in ${dir} has no ${AUTH_FILES[field]} (looked in its folder and ${join(dir, 'certs')})`)
+      }
+      continue
+    }
+    files.push({name: AUTH_FILES[field], data, mode: fileMode(AUTH_FILES[field])})
+    fields.push(field)
+  }
+  const keyPath = record.Driver.SSHKeyPath
+  const sshKeyName = keyPath ? basename(keyPath) : 'id_rsa'
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(sshKeyName) || Object.values(AUTH_FILES).includes(sshKeyName as never) || sshKeyName === 'config.json') {
+    throw new BerthError(`machine "${name}": unexpected SSH key file name ${JSON.stringify(sshKeyName)}`)
+  }
+  const key = await readFirst([keyPath, join(machineDir, sshKeyName)])
+  if (!key) throw new BerthError(`machine "${name}" in ${dir} has no SSH key (${keyPath || join(machineDir, sshKeyName)})`)
+  files.push({name: sshKeyName, data: key, mode: 0o600})
+  const pub = await readFirst([keyPath && `${keyPath}.pub`, join(machineDir, `${sshKeyName}.pub`)])
+  if (pub) files.push({name: `${sshKeyName}.pub`, data: pub, mode: 0o644})
+  return {name, driver: record.DriverName, source: machineDir, record, files, fields, sshKeyName}
+}
+
+/** Copies one planned machine into berth's store with its paths rewritten. */
+export async function applyImport(store: Store, plan: ImportPlan): Promise<string> {
+  return installMachine(store, plan.name, plan.files, (machineDir) =>
+    adoptRecord(plan.record, {machineDir, storeRoot: store.root, sshKeyName: plan.sshKeyName, files: plan.fields}))
+}
