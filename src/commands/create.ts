@@ -50,6 +50,7 @@ export default class Create extends BaseCommand<typeof Create> {
     'swarm-join': Flags.string({summary: 'Join the swarm that this machine manages, once provisioned.', helpGroup: 'SWARM'}),
     'swarm-manager': Flags.boolean({summary: 'With --swarm-join: join as a manager.', helpGroup: 'SWARM', exclusive: ['swarm-worker']}),
     'swarm-worker': Flags.boolean({summary: 'With --swarm-join: join as a worker (the default).', helpGroup: 'SWARM', exclusive: ['swarm-manager']}),
+    context: Flags.boolean({summary: 'Also create a docker context named after each machine (`docker --context NAME`).'}),
     quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
     json: Flags.boolean({summary: 'Print the created machines as JSON.'}),
     ...driverFlags(),
@@ -92,6 +93,7 @@ export default class Create extends BaseCommand<typeof Create> {
       tlsSans: flags['tls-san'] ?? [],
       sshTimeoutMs: flags['ssh-timeout'] * 1000,
       swarm,
+      context: flags.context,
     }))
     // Validate every name and option before any machine is touched.
     const validated = []

@@ -11,6 +11,7 @@ import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, 
 import type {Store} from '../store/store.js'
 import {leaveBeforeRemoval, SwarmAtCreate, swarmAtCreate, validateSwarmAtCreate} from '../swarm/swarm.js'
 import {driverContext, Machine, Reporter} from './machine.js'
+import {checkContextFree, ensureContext} from '../context/context.js'
 
 export interface CreateRequest {
   name: string
@@ -21,6 +22,8 @@ export interface CreateRequest {
   sshTimeoutMs: number
   /** Join or start a swarm once the machine is provisioned; a failure fails the create. */
   swarm?: SwarmAtCreate
+  /** Make a docker context named after the machine once it is provisioned. */
+  context?: boolean
 }
 
 function newRecord(store: Store, request: CreateRequest, driverState: MachineRecord['Driver']): MachineRecord {
@@ -79,6 +82,7 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
   const plugin = driverPlugin(request.driver)
   validateEngineOptions(request.engine)
   if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
+  if (request.context) await checkContextFree(request.name)
   const context = driverContext(store, request.name)
   const state = await plugin.configure(request.driverOptions, context)
   try {
@@ -112,6 +116,12 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
     await machine.save()
     const version = await provisionMachine(machine, reporter, {sshTimeoutMs: request.sshTimeoutMs})
     if (request.swarm) await swarmAtCreate(store, machine, request.swarm, reporter)
+    if (request.context) {
+      reporter.step(`Creating docker context ${request.name}`)
+      await ensureContext(record)
+      record.Berth.DockerContext = request.name
+      await machine.save()
+    }
     return {record, version}
   } catch (err) {
     reporter.step(`Creation failed (${oneLine(err)}); removing what was made`)

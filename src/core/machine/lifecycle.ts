@@ -5,6 +5,8 @@ import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import type {MachineState} from '../drivers/contract.js'
 import {leaveBeforeRemoval, swarmLabel} from '../swarm/swarm.js'
+import {removeContext} from '../context/context.js'
+import {renewServerCert} from './renew.js'
 import {Machine, Reporter} from './machine.js'
 
 /** Finishes or redoes provisioning; a machine whose driver never finished gets its driver step again. */
@@ -46,6 +48,9 @@ export async function removeMachine(store: Store, name: string, force: boolean, 
       if (!force) throw new BerthError(`removing ${name} failed: ${oneLine(err)}`, 1, `\`berth rm -f ${name}\` removes it from the store anyway`)
       reporter.step(`Driver could not remove ${name} (${oneLine(err)}); removing it from the store anyway`)
     }
+    if (machine?.record.Berth?.DockerContext) {
+      await removeContext(machine.record.Berth.DockerContext).catch((err) => reporter.step(`Could not remove docker context: ${oneLine(err)}`))
+    }
     await store.removeMachineDir(name)
   } finally {
     await release()
@@ -84,7 +89,14 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
       status.error = 'not provisioned: run `berth provision ' + name + '`'
       return
     }
-    const info = await engineInfo(machine.record, timeoutMs)
+    const ip = await machine.driver.getIP()
+    if (record.Driver.IPAddress && ip !== record.Driver.IPAddress) {
+      status.error = `IP changed from ${record.Driver.IPAddress} to ${ip}: run \`berth regenerate-certs ${name}\` (or \`berth start ${name}\`)`
+      return
+    }
+    const info = await engineInfo(machine.record, timeoutMs).catch((err: unknown) => {
+      throw /altnames|certificate has expired|not yet valid/i.test(oneLine(err)) ? new BerthError(`${oneLine(err)}: run \`berth regenerate-certs ${name}\``) : err
+    })
     status.dockerVersion = 'v' + info.ServerVersion
     status.swarm = await swarmLabel(machine.record, info.Swarm, timeoutMs)
   }
@@ -111,14 +123,17 @@ export async function powerAction(store: Store, name: string, action: PowerActio
   const release = await store.lock(name, `berth ${action}`)
   try {
     const machine = await Machine.open(store, name, reporter)
+    const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
     await machine.driver[action]()
     if (action === 'start' || action === 'restart') {
       const ip = await machine.driver.getIP()
-      if (ip !== machine.record.Driver.IPAddress) {
-        reporter.step(`IP changed from ${machine.record.Driver.IPAddress} to ${ip}`)
-        machine.record.Driver.IPAddress = ip
-      }
+      machine.record.Driver.IPAddress = ip
       await machine.save()
+      // The server certificate names the old IP: reissue it for the new one (the engine restarts, keeping containers).
+      if (ip !== before) {
+        reporter.step(`IP changed from ${before} to ${ip}`)
+        if (machine.record.Berth?.Phase === 'provisioned') await renewServerCert(machine, reporter)
+      }
     }
     return await machine.driver.getState()
   } finally {

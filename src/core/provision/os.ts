@@ -32,6 +32,8 @@ export interface Recipe {
   install(packages: string[]): string
   /** The distribution's engine package(s). */
   enginePackages: string[]
+  /** Shell script that upgrades installed packages only (never installs new ones). */
+  upgrade(packages: string[]): string
 }
 
 function aptInstall(packages: string[]): string {
@@ -43,9 +45,18 @@ function aptInstall(packages: string[]): string {
   ].join(' && ')
 }
 
+function aptUpgrade(packages: string[]): string {
+  return [
+    'export DEBIAN_FRONTEND=noninteractive',
+    'apt-get -q -o DPkg::Lock::Timeout=300 update',
+    // Keep berth's and the user's changed config files (daemon.json, the unit drop-in).
+    `apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold --only-upgrade install ${packages.join(' ')}`,
+  ].join(' && ')
+}
+
 const RECIPES: Record<string, Recipe> = {
-  debian: {name: 'debian', install: aptInstall, enginePackages: ['docker.io']},
-  ubuntu: {name: 'ubuntu', install: aptInstall, enginePackages: ['docker.io']},
+  debian: {name: 'debian', install: aptInstall, enginePackages: ['docker.io'], upgrade: aptUpgrade},
+  ubuntu: {name: 'ubuntu', install: aptInstall, enginePackages: ['docker.io'], upgrade: aptUpgrade},
 }
 
 /** Picks a recipe from ID, then ID_LIKE, in that order. */

@@ -58,7 +58,12 @@ async function machineAddresses(session: SshSession): Promise<string[]> {
   return out.stdout.split(/\s+/).filter((a) => a && !a.startsWith('fe80'))
 }
 
-async function configureTls(machine: Machine, session: SshSession): Promise<void> {
+/**
+ * Issues a server certificate for the machine's current IPs and names and installs it on the
+ * machine and in its folder (the machine's copy first: berth pins the certificate it holds).
+ * dockerd reads it only when it starts.
+ */
+export async function installServerCert(machine: Machine, session: SshSession): Promise<void> {
   const {record, store} = machine
   const {ca} = await ensureStoreCerts(store)
   const sans = [
@@ -71,13 +76,17 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
   ].filter(Boolean)
   const server = await issueCert(ca, {kind: 'server', commonName: record.Name, sans})
   const auth = record.HostOptions.AuthOptions
-  await writeFileAtomic(auth.ServerKeyPath, server.keyPem, 0o600)
-  await writeFileAtomic(auth.ServerCertPath, server.certPem, 0o644)
-
   await session.run(`mkdir -p ${REMOTE_CERT_DIR} && chmod 0755 ${REMOTE_CERT_DIR}`, 'creating /etc/docker')
   await session.upload(`${REMOTE_CERT_DIR}/ca.pem`, ca.certPem, 0o644)
   await session.upload(`${REMOTE_CERT_DIR}/server.pem`, server.certPem, 0o644)
   await session.upload(`${REMOTE_CERT_DIR}/server-key.pem`, server.keyPem, 0o600)
+  await writeFileAtomic(auth.ServerKeyPath, server.keyPem, 0o600)
+  await writeFileAtomic(auth.ServerCertPath, server.certPem, 0o644)
+}
+
+async function configureTls(machine: Machine, session: SshSession): Promise<void> {
+  const {record} = machine
+  await installServerCert(machine, session)
 
   const options = record.HostOptions.EngineOptions
   const execStart = dockerdCommand(await originalExecStart(session), options, record.DriverName, record.Berth.EnginePort)
@@ -90,7 +99,7 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
 }
 
 /** Polls the engine over mutual TLS until it answers; this is what proves the setup. */
-async function verifyEngine(machine: Machine, timeoutMs: number): Promise<EngineVersion> {
+export async function verifyEngine(machine: Machine, timeoutMs: number): Promise<EngineVersion> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {

@@ -73,6 +73,8 @@ export interface BerthState {
   Timings: Record<string, number>
   /** Swarm-mode membership as berth last set it (the engine is the truth; join tokens are never kept). */
   Swarm?: SwarmMembership
+  /** The docker context berth made for this machine (`berth context`, `create --context`); `rm` removes it. */
+  DockerContext?: string
 }
 
 export interface SwarmMembership {

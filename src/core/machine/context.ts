@@ -1,0 +1,22 @@
+import {ensureContext, type ContextOutcome} from '../context/context.js'
+import {BerthError, ExitCode} from '../errors.js'
+import type {Store} from '../store/store.js'
+import {Machine} from './machine.js'
+
+/** Creates or updates a machine's docker context and records it, so `rm` removes it. */
+export async function machineContext(store: Store, name: string, force = false): Promise<ContextOutcome> {
+  const release = await store.lock(name, 'berth context')
+  try {
+    const machine = await Machine.open(store, name)
+    if (machine.record.Berth === undefined || machine.record.Berth.Phase !== 'provisioned') {
+      throw new BerthError(`machine "${name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${name}\``)
+    }
+    if (!machine.record.Driver.IPAddress) machine.record.Driver.IPAddress = await machine.driver.getIP()
+    const outcome = await ensureContext(machine.record, force)
+    machine.record.Berth.DockerContext = name
+    await machine.save()
+    return outcome
+  } finally {
+    await release()
+  }
+}
