@@ -159,6 +159,9 @@ export async function copy(store: Store, request: CopyRequest, reporter: Reporte
 async function ensureRemoteRsync(c: Connected, reporter: Reporter): Promise<void> {
   if ((await c.session.exec('command -v rsync >/dev/null 2>&1')).code === 0) return
   reporter.step(`Installing rsync on ${c.machine.name}`)
+  // The package lists from provisioning usually still serve; refreshing them is the slow part.
+  const quick = 'command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 --no-install-recommends install rsync'
+  if ((await c.session.exec(quick)).code === 0) return
   let recipe
   try {
     recipe = recipeFor(parseOsRelease(await c.session.run('cat /etc/os-release', 'reading /etc/os-release')))
