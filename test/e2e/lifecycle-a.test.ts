@@ -102,6 +102,12 @@ describe('docker contexts', () => {
   it('`berth context` creates, then updates, and refuses a context berth did not make unless --force', async () => {
     expect((await record(m2.name)).Berth.DockerContext).toBeUndefined()
     expect((await docker(['context', 'inspect', m2.name])).code).not.toBe(0)
+    const created = await lab.berth(['context', '--json', m2.name], {env: {DOCKER_CONFIG: dockerConfig}})
+    expect(created.code, created.stderr).toBe(0)
+    expect(JSON.parse(created.stdout)).toMatchObject({name: m2.name, action: 'created'})
+    expect((await record(m2.name)).Berth.DockerContext).toBe(m2.name)
+    // The user replaces it with a context of their own: berth no longer treats it as its own.
+    expect((await docker(['context', 'rm', m2.name])).code).toBe(0)
     const foreign = await docker(['context', 'create', m2.name, '--docker', 'host=tcp://192.0.2.1:2376'])
     expect(foreign.code, foreign.stderr).toBe(0)
     const refused = await lab.berth(['context', m2.name], {env: {DOCKER_CONFIG: dockerConfig}})

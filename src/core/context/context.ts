@@ -83,8 +83,7 @@ export interface ContextOutcome {
 export async function ensureContext(record: MachineRecord, force = false): Promise<ContextOutcome> {
   const name = record.Name
   const existing = await inspectContext(name)
-  const ours = record.Berth?.DockerContext === name || existing?.Metadata?.Description === CONTEXT_DESCRIPTION_PREFIX + name
-  if (existing && !ours && !force) {
+  if (existing && !madeByBerth(existing) && !force) {
     throw new BerthError(`a docker context named "${name}" exists and was not made by berth`, ExitCode.usage,
       `remove it with \`docker context rm ${name}\`, or pass --force to overwrite it`)
   }
@@ -94,9 +93,15 @@ export async function ensureContext(record: MachineRecord, force = false): Promi
   return {name, host: engineUrl(record), action: existing ? 'updated' : 'created'}
 }
 
-/** Removes a context berth made; one already gone is fine. */
+/** berth marks the contexts it makes with their description; one the user replaced is theirs. */
+function madeByBerth(context: ContextInfo): boolean {
+  return context.Metadata?.Description === CONTEXT_DESCRIPTION_PREFIX + context.Name
+}
+
+/** Removes a context berth made; one already gone, or replaced by one berth did not make, is left alone. */
 export async function removeContext(name: string): Promise<void> {
-  if (!(await inspectContext(name))) return
+  const existing = await inspectContext(name)
+  if (!existing || !madeByBerth(existing)) return
   const result = await docker(['context', 'rm', '--force', name])
   if (result.code !== 0) throw new BerthError(`docker context rm ${name} failed: ${oneLine(result.stderr || result.stdout)}`)
 }
@@ -104,7 +109,7 @@ export async function removeContext(name: string): Promise<void> {
 /** Refuses, before anything is made, a context name taken by a context berth did not make. */
 export async function checkContextFree(name: string): Promise<void> {
   const existing = await inspectContext(name)
-  if (existing && existing.Metadata?.Description !== CONTEXT_DESCRIPTION_PREFIX + name) {
+  if (existing && !madeByBerth(existing)) {
     throw new BerthError(`a docker context named "${name}" exists and was not made by berth`, ExitCode.usage,
       `remove it with \`docker context rm ${name}\` or create without --context`)
   }
