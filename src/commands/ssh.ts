@@ -22,6 +22,8 @@ export default class Ssh extends BaseCommand<typeof Ssh> {
       const result = await session.execRaw(command.join(' '), {
         onStdout: (chunk) => process.stdout.write(chunk),
         onStderr: (chunk) => process.stderr.write(chunk),
+        // Piped input goes to the remote command (`berth ssh m -- 'cat > f' < file`).
+        stdin: process.stdin.isTTY ? undefined : process.stdin,
       })
       process.exitCode = result.code
     } finally {

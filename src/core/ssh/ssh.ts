@@ -37,6 +37,8 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void
   /** Allocate a terminal (for interactive sessions). */
   pty?: boolean
+  /** Fed to the command's stdin; without it the command sees end-of-input at once. */
+  stdin?: NodeJS.ReadableStream
 }
 
 /** Single-quotes a string for POSIX sh. */
@@ -76,6 +78,8 @@ export class SshSession {
     return new Promise((resolve, reject) => {
       this.client.exec(command, {pty: options.pty}, (err: Error | undefined, stream: ClientChannel) => {
         if (err) return reject(err)
+        if (options.stdin) options.stdin.pipe(stream)
+        else stream.end()
         const out: Buffer[] = []
         const errOut: Buffer[] = []
         stream.on('data', (chunk: Buffer) => {
