@@ -152,6 +152,7 @@ describe('scp', () => {
     const first = await lab.berth(['scp', '-r', '--delta', site, `${a.name}:/srv/site`])
     expect(first.code, first.stderr).toBe(0)
     expect(first.stderr).toMatch(/Installing rsync/)
+    expect(first.stdout).toBe('') // rsync's own output goes to stderr: stdout is for data
     expect(await sshOut(lab, a.name, 'cat /srv/site/index.html; stat -c %s /srv/site/big.bin')).toBe('v1' + String(2 * 1024 * 1024) + '\n')
     // Only the change travels: the big file keeps its inode (rsync skipped it), the small one is new.
     const inode = await sshOut(lab, a.name, 'stat -c %i /srv/site/big.bin')

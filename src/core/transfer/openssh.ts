@@ -88,10 +88,10 @@ export interface ToolResult {
   stderr: string
 }
 
-/** Runs a local tool with an argv array; stdout is passed through (or dropped), stderr collected. */
+/** Runs a local tool with an argv array; its stdout goes to our stderr (stdout is for data) or nowhere, stderr is collected. */
 export function runTool(program: string, args: string[], options: {passStdout?: boolean; timeoutMs?: number} = {}): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, {stdio: ['ignore', options.passStdout ? 'inherit' : 'ignore', 'pipe']})
+    const child = spawn(program, args, {stdio: ['ignore', options.passStdout ? 2 : 'ignore', 'pipe']})
     const err: Buffer[] = []
     child.stderr!.on('data', (c: Buffer) => err.push(c))
     const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGTERM'), options.timeoutMs) : undefined
