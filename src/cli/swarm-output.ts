@@ -1,18 +1,51 @@
-import {BerthError, ExitCode, oneLine} from '../core/errors.js'
+import {Args, Command, Flags} from '@oclif/core'
+import {oneLine} from '../core/errors.js'
+import {Machine, Reporter} from '../core/machine/machine.js'
 import type {SwarmOutcome} from '../core/swarm/swarm.js'
-import type {Outcome} from './progress.js'
+import {BaseCommand} from './base.js'
+import {runWithProgress, throwIfFailed} from './progress.js'
 
-/** Outcomes of a swarm command on several machines as JSON rows. */
-export function outcomeRows(outcomes: Outcome<SwarmOutcome>[]) {
-  return outcomes.map((o) => (o.ok ? {name: o.title, ok: true, ...o.value} : {name: o.title, ok: false, error: oneLine(o.error)}))
-}
+/**
+ * join, promote, demote and leave: one swarm step per named machine, each under the machine's
+ * lock, with progress, a message or a JSON row per machine, and one failure summary.
+ */
+export abstract class SwarmStepCommand<T extends typeof Command> extends BaseCommand<T> {
+  static override strict = false
+  static override args = {name: Args.string({description: 'machine name(s)', required: true})}
+  static override flags = {
+    quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
+    json: Flags.boolean({summary: 'Print the outcome per machine as JSON.'}),
+  }
 
-/** The error a multi-machine swarm command ends with: the only one as is, or a count and the first. */
-export function outcomeFailure(outcomes: Outcome<SwarmOutcome>[]): unknown {
-  const failed = outcomes.filter((o) => !o.ok) as Array<{title: string; error: unknown}>
-  if (failed.length === 0) return undefined
-  const first = failed[0]!
-  if (outcomes.length === 1) return first.error
-  return new BerthError(`${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
-    first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure)
+  /** Checks before anything changes; receives the machine names. */
+  protected async validate(_names: string[]): Promise<void> {}
+
+  protected abstract step(machine: Machine, reporter: Reporter): Promise<SwarmOutcome>
+
+  /** Steps that change raft membership run one at a time. */
+  protected concurrency = 8
+
+  async run(): Promise<void> {
+    const flags = this.flags as {quiet?: boolean; json?: boolean}
+    const names = [...new Set(this.words.length > 0 ? this.words : [this.args.name as string])]
+    for (const name of names) await this.store.load(name)
+    await this.validate(names)
+    const outcomes = await runWithProgress(names.map((name) => ({
+      title: name,
+      run: async (reporter) => {
+        const release = await this.store.lock(name, `berth swarm ${this.id?.split(':').pop() ?? ''}`)
+        try {
+          return await this.step(await Machine.open(this.store, name, reporter), reporter)
+        } finally {
+          await release()
+        }
+      },
+    })), {quiet: flags.quiet || flags.json, concurrency: this.concurrency})
+    if (flags.json) {
+      this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, ...o.value} : {name: o.title, ok: false, error: oneLine(o.error)})))
+    } else {
+      for (const o of outcomes) if (o.ok) this.log(o.value.message)
+    }
+    throwIfFailed(outcomes)
+  }
 }
