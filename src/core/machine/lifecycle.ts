@@ -1,6 +1,6 @@
 import {EngineVersion, engineInfo, engineUrl} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
-import {provisionMachine} from '../provision/provision.js'
+import {provisionMachine, verifyEngine} from '../provision/provision.js'
 import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import type {MachineState} from '../drivers/contract.js'
@@ -133,6 +133,11 @@ export async function powerAction(store: Store, name: string, action: PowerActio
       if (ip !== before) {
         reporter.step(`IP changed from ${before} to ${ip}`)
         if (machine.record.Berth?.Phase === 'provisioned') await renewServerCert(machine, reporter)
+      }
+      // Done means usable: `berth start m && docker ...` must not race the engine's boot.
+      if (isProvisioned(machine.record)) {
+        reporter.step('Waiting for the engine over mutual TLS')
+        await verifyEngine(machine, 120_000)
       }
     }
     return await machine.driver.getState()
