@@ -77,15 +77,20 @@ export interface EngineVersion {
   Arch: string
 }
 
-/** The engine's version over mutual TLS; the proof that a machine's engine is set up right. */
-export async function engineVersion(record: MachineRecord, timeoutMs = 10_000): Promise<EngineVersion> {
+/** One bounded engine call whose failure reads as one line naming the machine and its URL. */
+async function engineCall<T>(record: MachineRecord, timeoutMs: number, method: 'info' | 'version'): Promise<T> {
   const docker = await engineClient(record, timeoutMs)
   try {
-    return (await withTimeout((abortSignal) => (docker.version as Abortable<unknown>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`)) as EngineVersion
+    return (await withTimeout((abortSignal) => (docker[method] as Abortable<T>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`))
   } catch (err) {
     if (err instanceof BerthError) throw err
     throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
   }
+}
+
+/** The engine's version over mutual TLS; the proof that a machine's engine is set up right. */
+export function engineVersion(record: MachineRecord, timeoutMs = 10_000): Promise<EngineVersion> {
+  return engineCall(record, timeoutMs, 'version')
 }
 
 /** The parts of `/info` berth reads: the version and swarm state (`ls` gets both from one call). */
@@ -96,12 +101,6 @@ export interface EngineInfo {
 }
 
 /** The engine's `/info` over mutual TLS, within `timeoutMs`. */
-export async function engineInfo(record: MachineRecord, timeoutMs = 10_000): Promise<EngineInfo> {
-  const docker = await engineClient(record, timeoutMs)
-  try {
-    return (await withTimeout((abortSignal) => (docker.info as Abortable<unknown>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`)) as EngineInfo
-  } catch (err) {
-    if (err instanceof BerthError) throw err
-    throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
-  }
+export function engineInfo(record: MachineRecord, timeoutMs = 10_000): Promise<EngineInfo> {
+  return engineCall(record, timeoutMs, 'info')
 }
