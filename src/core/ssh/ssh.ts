@@ -26,6 +26,9 @@ export interface HostKeyPolicy {
 
 export class HostKeyMismatchError extends BerthError {}
 
+/** A private key that cannot be used: retrying will not help. */
+export class SshKeyError extends BerthError {}
+
 export interface ExecResult {
   code: number
   stdout: string
@@ -176,7 +179,11 @@ export interface ConnectOptions {
 }
 
 export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, options: ConnectOptions = {}): Promise<SshSession> {
-  const privateKey = await readFile(target.privateKeyPath)
+  const privateKey = await readFile(target.privateKeyPath).catch((err) => {
+    throw new SshKeyError(`cannot read SSH key ${target.privateKeyPath}: ${oneLine(err)}`)
+  })
+  const parsed = ssh2.utils.parseKey(privateKey)
+  if (parsed instanceof Error) throw new SshKeyError(`cannot use SSH key ${target.privateKeyPath}: ${parsed.message}`)
   const client = new Client()
   let seen: string | undefined
   let mismatch = false
@@ -224,7 +231,7 @@ export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadl
     try {
       return await connectSsh(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
     } catch (err) {
-      if (err instanceof HostKeyMismatchError) throw err
+      if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
       lastError = oneLine(err)
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started)))))
