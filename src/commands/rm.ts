@@ -17,10 +17,14 @@ export default class Rm extends BaseCommand<typeof Rm> {
   }
 
   async run(): Promise<void> {
-    const names = [...new Set(this.words.length > 0 ? this.words : [this.args.name])]
-    for (const name of names) {
+    const given = [...new Set(this.words.length > 0 ? this.words : [this.args.name])]
+    const names: string[] = []
+    for (const name of given) {
       validateMachineName(name)
-      if (!(await this.store.exists(name))) throw new BerthError(`machine "${name}" does not exist`, ExitCode.notFound)
+      if (await this.store.exists(name)) names.push(name)
+      // With --force a name that is already gone is no reason to keep the others.
+      else if (this.flags.force) this.note(`${name} does not exist; nothing to remove`)
+      else throw new BerthError(`machine "${name}" does not exist`, ExitCode.notFound)
     }
     if (!this.flags.yes && !this.flags.force && process.stdin.isTTY) {
       const rl = createInterface({input: process.stdin, output: process.stderr})

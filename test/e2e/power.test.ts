@@ -68,4 +68,12 @@ describe('power commands', () => {
       expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1)
     }
   })
+
+  it('rm -f removes the machines that exist even when another named one is already gone', async () => {
+    const removed = await lab.berth(['rm', '-f', 'never-made', b])
+    expect(removed.code, removed.stderr).toBe(0)
+    expect(removed.stderr).toMatch(/never-made does not exist/)
+    expect(removed.stdout.trim()).toBe(`Successfully removed ${b}`)
+    expect((await lab.berth(['status', b])).code).not.toBe(0)
+  })
 })
