@@ -43,8 +43,7 @@ export interface VirtualBoxState extends BaseDriverState {
   UIType: string
   BootTimeout: number
   StopTimeout: number
-  /** Set by create. */
-  SSHForwardPort?: number
+  /** Set by create; SSHPort is the NAT forward's port on 127.0.0.1, as in docker-machine's records. */
   NatMAC?: string
   HostOnlyMAC?: string
   HostOnlyAdapter?: string
@@ -82,7 +81,7 @@ export function storageArgs(vm: string, disk: string, seed: string): string[][] 
 
 /** NAT rules: SSH, and the engine when there is no host-only NIC to reach it on. */
 export function natForwardArgs(s: VirtualBoxState): string[] {
-  const rules = [`ssh,tcp,127.0.0.1,${s.SSHForwardPort},,22`]
+  const rules = [`ssh,tcp,127.0.0.1,${s.SSHPort},,22`]
   if (s.EnginePort) rules.push(`docker,tcp,127.0.0.1,${s.EnginePort},,${s.EnginePort}`)
   return ['modifyvm', s.VMName, ...rules.flatMap((rule) => ['--natpf1', rule])]
 }
@@ -195,7 +194,7 @@ class VirtualBoxDriver implements Driver {
     })
     this.state.NatMAC ??= randomMac()
     if (!this.state.NoHostOnly) this.state.HostOnlyMAC ??= randomMac()
-    this.state.SSHForwardPort = await freePort()
+    this.state.SSHPort = await freePort()
     if (this.state.NoHostOnly) this.state.EnginePort = await freePort()
 
     const disk = this.path('disk.vdi')
@@ -292,7 +291,7 @@ class VirtualBoxDriver implements Driver {
    */
   private async readAddress(readyTimeoutMs: number): Promise<string | undefined> {
     const session = await connectSsh(
-      {host: '127.0.0.1', port: this.state.SSHForwardPort!, user: this.state.SSHUser, privateKeyPath: this.state.SSHKeyPath, machine: this.context.machineName},
+      {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, privateKeyPath: this.state.SSHKeyPath, machine: this.context.machineName},
       {pinned: this.state.GuestHostKey, pin: async (key) => { this.state.GuestHostKey = key }},
       {readyTimeoutMs},
     )
@@ -381,7 +380,7 @@ class VirtualBoxDriver implements Driver {
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: '127.0.0.1', port: this.state.SSHForwardPort ?? 0, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
   }
 }
 
