@@ -320,7 +320,7 @@ class VirtualBoxDriver implements Driver {
       await sleep(Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started))))
     }
     throw new BerthError(`VM ${this.vm} got no ${this.state.NoHostOnly ? 'SSH answer' : 'host-only IP address'} within ${Math.round(deadlineMs / 1000)}s (${reason})`, ExitCode.timeout,
-      `its console log is ${this.path('serial.log')}`)
+      this.state.NoHostOnly ? 'a slow guest needs a longer --virtualbox-boot-timeout' : 'the guest did not bring up its host-only NIC; a slow guest needs a longer --virtualbox-boot-timeout')
   }
 
   async start(): Promise<void> {

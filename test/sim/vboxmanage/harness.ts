@@ -1,5 +1,5 @@
 /** What tests use of the VBoxManage simulator: build it, point berth at it, read its state, clean up. */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {build} from 'esbuild'
 import {removeLabResources} from '../lab-vm.js'
@@ -10,12 +10,17 @@ import type {SimState} from './state.js'
 export const SIMULATOR_BIN = resolve(import.meta.dirname)
 const REPO = resolve(import.meta.dirname, '../../..')
 
-/** Bundles main.ts (once per test run) so each VBoxManage call starts as plain Node. */
+/** Bundles main.ts (once per test run) so each VBoxManage call starts as plain Node; the lab side is a chunk loaded only when needed. */
 export async function buildSimulator(): Promise<void> {
+  const outdir = join(REPO, 'node_modules/.cache/berth-vboxsim')
+  rmSync(outdir, {recursive: true, force: true})
   await build({
     entryPoints: [join(SIMULATOR_BIN, 'main.ts')],
-    outfile: join(REPO, 'node_modules/.cache/berth-vboxsim/vboxmanage.mjs'),
+    outdir,
+    entryNames: 'vboxmanage',
+    outExtension: {'.js': '.mjs'},
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -27,8 +32,11 @@ export async function buildSimulator(): Promise<void> {
 export interface SimulatorOptions {
   engine: string
   version?: string
-  /** VBOXSIM_FAIL, VBOXSIM_NOT_READY, VBOXSIM_NO_IP, VBOXSIM_IGNORE_ACPI (see main.ts). */
-  faults?: {fail?: string; notReady?: string; noIp?: boolean; ignoreAcpi?: boolean}
+  /** Faults, as VBOXSIM_FAIL, VBOXSIM_NOT_READY, VBOXSIM_NO_IP, VBOXSIM_IGNORE_ACPI (see main.ts). */
+  fail?: string
+  notReady?: string
+  noIp?: boolean
+  ignoreAcpi?: boolean
 }
 
 /** Environment for a berth process that should meet the simulator as its VirtualBox. */
@@ -38,10 +46,10 @@ export function simulatorEnv(stateDir: string, options: SimulatorOptions): Recor
     VBOXSIM_STATE_DIR: stateDir,
     VBOXSIM_ENGINE: options.engine,
     VBOXSIM_VERSION: options.version,
-    VBOXSIM_FAIL: options.faults?.fail,
-    VBOXSIM_NOT_READY: options.faults?.notReady,
-    VBOXSIM_NO_IP: options.faults?.noIp ? '1' : undefined,
-    VBOXSIM_IGNORE_ACPI: options.faults?.ignoreAcpi ? '1' : undefined,
+    VBOXSIM_FAIL: options.fail,
+    VBOXSIM_NOT_READY: options.notReady,
+    VBOXSIM_NO_IP: options.noIp ? '1' : undefined,
+    VBOXSIM_IGNORE_ACPI: options.ignoreAcpi ? '1' : undefined,
   }
 }
 

@@ -23,7 +23,6 @@ import {dirname, join} from 'node:path'
 import {acquireLock} from '../../../src/core/store/lock.js'
 import {simLabel, SIM_LABEL} from './state.js'
 import type {SimState, SimVm} from './state.js'
-import {bootLabVm, ensureLabNetwork, killLabVm, labVmPower, readSeedIso, removeLabVm, startLabVm, stopLabVm} from '../lab-vm.js'
 
 class Failure extends Error {
   constructor(readonly lines: string[], readonly exitCode = 1) {
@@ -38,6 +37,8 @@ const version = env.VBOXSIM_VERSION ?? '7.0.20r163906'
 const major = Number(version.split('.')[0])
 const label = simLabel(stateDir)
 const labels = {[SIM_LABEL]: label}
+/** The lab-host side (dockerode and more) loads only for the calls that touch a guest, so the rest answer fast. */
+const labVm = () => import('../lab-vm.js')
 const PROGRESS = '0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%'
 
 function fail(message: string, code = 'E_FAIL (0x80004005)', context?: string): never {
@@ -93,7 +94,8 @@ const labVmName = (vm: SimVm) => `vboxsim-${label}-${vm.name}`
 /** VirtualBox's power state, corrected by the lab host's: a guest that died is "aborted". */
 async function refreshPower(vm: SimVm): Promise<void> {
   if (vm.state !== 'running') return
-  if ((await labVmPower(engine, labVmName(vm))) !== 'running') setPower(vm, 'aborted')
+  const lab = await labVm()
+  if ((await lab.labVmPower(engine, labVmName(vm))) !== 'running') setPower(vm, 'aborted')
 }
 
 function setPower(vm: SimVm, power: SimVm['state']): void {
@@ -206,6 +208,7 @@ function lease(state: SimState, vm: SimVm, lower: string, upper: string): string
 }
 
 async function guestNetwork(state: SimState, vm: SimVm): Promise<{mac: string; network?: string; ip?: string}> {
+  const lab = await labVm()
   const nic2 = vm.settings.nic2
   const natMac = vm.settings.macaddress1 ?? ''
   const toColons = (mac: string) => mac.toLowerCase().match(/../g)!.join(':')
@@ -213,40 +216,41 @@ async function guestNetwork(state: SimState, vm: SimVm): Promise<{mac: string; n
     const adapter = state.hostonlyifs.find((i) => i.name === vm.settings.hostonlyadapter2)
     if (!adapter) fail(`Nonexistent host networking interface, name '${vm.settings.hostonlyadapter2}' (VERR_INTERNAL_ERROR)`)
     const network = `vboxsim-${label}-${adapter.name}`
-    await ensureLabNetwork(engine, network, `${adapter.ip}/${prefixOf(adapter.mask)}`, labels)
+    await lab.ensureLabNetwork(engine, network, `${adapter.ip}/${prefixOf(adapter.mask)}`, labels)
     // Without a DHCP server on the adapter, the guest's NIC stays without an address.
     const dhcp = state.dhcpservers.find((d) => d.network === `HostInterfaceNetworking-${adapter.name}`)
     const noAddress = !dhcp || env.VBOXSIM_NO_IP === '1'
     vm.lease = dhcp ? lease(state, vm, dhcp.lower, dhcp.upper) : undefined
-    return {mac: noAddress ? '0a5e00000001' : toColons(vm.settings.macaddress2 ?? ''), network, ip: vm.lease}
+    return {mac: noAddress ? '0a:5e:00:00:00:01' : toColons(vm.settings.macaddress2 ?? ''), network, ip: vm.lease}
   }
   if (nic2 === 'hostonlynet') {
     const net = state.hostonlynets.find((n) => n.name === vm.settings['host-only-net2'])
     if (!net) fail(`Host-only network '${vm.settings['host-only-net2']}' does not exist`)
     const gateway = ((ipToInt(net.lower) & ipToInt(net.mask)) + 1) >>> 0
     const network = `vboxsim-${label}-${net.name}`
-    await ensureLabNetwork(engine, network, `${intToIp(gateway)}/${prefixOf(net.mask)}`, labels)
+    await lab.ensureLabNetwork(engine, network, `${intToIp(gateway)}/${prefixOf(net.mask)}`, labels)
     vm.lease = lease(state, vm, net.lower, net.upper)
-    return {mac: env.VBOXSIM_NO_IP === '1' ? '0a5e00000001' : toColons(vm.settings.macaddress2 ?? ''), network, ip: vm.lease}
+    return {mac: env.VBOXSIM_NO_IP === '1' ? '0a:5e:00:00:00:01' : toColons(vm.settings.macaddress2 ?? ''), network, ip: vm.lease}
   }
   return {mac: toColons(natMac)}
 }
 
 async function startvm(state: SimState, vm: SimVm, type: string): Promise<string> {
+  const lab = await labVm()
   if (!['headless', 'gui', 'sdl', 'separate'].includes(type)) fail(`Invalid session type '${type}'`, 'E_INVALIDARG (0x80070057)')
   await refreshPower(vm)
   if (vm.state === 'running') fail(`The machine '${vm.name}' is already locked by a session (or being locked or unlocked)`, 'VBOX_E_INVALID_OBJECT_STATE (0x80bb0007)')
   if (!vm.attachments['SATA-0-0']) fail('No bootable medium found! System halted.')
   const name = labVmName(vm)
-  if (vm.booted && (await labVmPower(engine, name)) !== 'gone') {
-    await startLabVm(engine, name)
+  if (vm.booted && (await lab.labVmPower(engine, name)) !== 'gone') {
+    await lab.startLabVm(engine, name)
   } else {
     const iso = Object.entries(vm.attachments).find(([, path]) => state.media[path]?.type === 'dvd')?.[1]
-    const seed = iso ? readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], macs: []}
+    const seed = iso ? lab.readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], macs: []}
     const {mac, network, ip} = await guestNetwork(state, vm)
     const publish = (vm.natpf['1'] ?? []).map((rule) => rule.split(',')).filter((f) => f[1] === 'tcp' && ['', '127.0.0.1'].includes(f[2]!))
       .map((f) => ({hostPort: Number(f[3]), guestPort: Number(f[5])}))
-    await bootLabVm({engine, name, seed, mac, network, ip, publish, labels})
+    await lab.bootLabVm({engine, name, seed, mac, network, ip, publish, labels})
     vm.booted = true
   }
   setPower(vm, 'running')
@@ -254,18 +258,19 @@ async function startvm(state: SimState, vm: SimVm, type: string): Promise<string
 }
 
 async function controlvm(vm: SimVm, action: string, args: string[]): Promise<string> {
+  const lab = await labVm()
   await refreshPower(vm)
   if (vm.state !== 'running') fail(`Machine '${vm.name}' is not currently running`)
   switch (action) {
     case 'acpipowerbutton':
       // The guest shuts down by itself afterwards; the simulator lets it finish before answering.
       if (env.VBOXSIM_IGNORE_ACPI !== '1') {
-        await stopLabVm(engine, labVmName(vm))
+        await lab.stopLabVm(engine, labVmName(vm))
         setPower(vm, 'poweroff')
       }
       return ''
     case 'poweroff':
-      await killLabVm(engine, labVmName(vm))
+      await lab.killLabVm(engine, labVmName(vm))
       setPower(vm, 'poweroff')
       return `${PROGRESS}\n`
     case 'natpf1': {
@@ -279,9 +284,10 @@ async function controlvm(vm: SimVm, action: string, args: string[]): Promise<str
 }
 
 async function unregistervm(state: SimState, vm: SimVm, del: boolean): Promise<string> {
+  const lab = await labVm()
   await refreshPower(vm)
   if (vm.state === 'running') fail(`Cannot unregister the machine '${vm.name}' while it is locked`, 'VBOX_E_INVALID_OBJECT_STATE (0x80bb0007)', 'Unregister(CleanupMode_DetachAllReturnHardDisksOnly)')
-  await removeLabVm(engine, labVmName(vm))
+  await lab.removeLabVm(engine, labVmName(vm))
   delete state.vms[vm.name]
   if (!del) return ''
   // --delete removes the hard disks, the settings file and logs; DVD images stay.
