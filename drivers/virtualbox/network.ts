@@ -65,10 +65,10 @@ function readNetworksConf(): string | undefined {
 
 /**
  * Validates `--virtualbox-hostonly-cidr` (the host's address with its prefix, e.g.
- * 192.168.56.1/24) and derives the DHCP range: the server after the host's address, guests
- * above it.
+ * 192.168.56.1/24) against the allowed ranges (null: none apply, as on Windows) and derives
+ * the DHCP range: the server after the host's address, guests above it.
  */
-export function hostOnlyNetwork(cidr: string, ranges: string[] | undefined = process.platform === 'win32' ? undefined : allowedRanges(readNetworksConf())): HostOnlyNetwork {
+export function hostOnlyNetwork(cidr: string, ranges: string[] | null = process.platform === 'win32' ? null : allowedRanges(readNetworksConf())): HostOnlyNetwork {
   let parsed: {ip: number; prefix: number}
   try {
     parsed = parseCidr(cidr)
