@@ -58,7 +58,8 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
       SchemaVersion: BERTH_SCHEMA_VERSION,
       CreatedAt: new Date().toISOString(),
       Phase: 'created',
-      EnginePort: DEFAULT_ENGINE_PORT,
+      // A driver that forwards the engine port (a NAT rule) names the port in its state.
+      EnginePort: Number(driverState.EnginePort) || DEFAULT_ENGINE_PORT,
       Timings: {},
     },
   }
