@@ -1,9 +1,10 @@
+import {amazonEc2Driver} from '../../../drivers/amazonec2/index.js'
 import {containerDriver} from '../../../drivers/container/index.js'
 import {genericDriver} from '../../../drivers/generic/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import type {DriverPlugin} from './contract.js'
 
-const drivers: DriverPlugin[] = [containerDriver, genericDriver]
+const drivers: DriverPlugin[] = [containerDriver, genericDriver, amazonEc2Driver]
 
 export function driverPlugins(): DriverPlugin[] {
   return drivers
