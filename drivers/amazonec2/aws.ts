@@ -29,7 +29,8 @@ export function awsClients(region: string, profile: string): AwsClients {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const logger = new QuietLogger()
   const credentials = fromNodeProviderChain({profile: profile || undefined, logger})
-  const common = {region, credentials, logger, maxAttempts: 5, retryMode: 'standard', ...(profile ? {profile} : {})}
+  // Throttling and 5xx are retried by the SDK's standard mode (AWS_MAX_ATTEMPTS or the profile's max_attempts, else 3 tries).
+  const common = {region, credentials, logger, ...(profile ? {profile} : {})}
   return {ec2: new EC2Client(common), ssm: new SSMClient(common)}
 }
 

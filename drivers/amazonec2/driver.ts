@@ -287,8 +287,9 @@ export class Ec2Driver implements Driver {
    * interrupted one left (same names, same client token).
    */
   async create(): Promise<void> {
+    // Resolved by the pre-create check already, unless the record predates it.
     await this.resolveImage()
-    await this.resolveNetwork()
+    if (!this.state.SubnetId || !this.state.VpcId || !this.state.Zone) await this.resolveNetwork()
     await this.ensureKeyPair()
     await this.ensureSecurityGroups()
     if (!this.state.InstanceId) await this.runInstance()

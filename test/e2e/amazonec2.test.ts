@@ -3,7 +3,7 @@
  * AWS_ENDPOINT_URL_EC2 / _SSM) whose instances are real lab hosts, so SSH, the engine install,
  * TLS and the docker CLI all run for real. Afterwards nothing of berth's is left in the simulator.
  */
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -44,8 +44,16 @@ async function record(name: string) {
   return JSON.parse(await readFile(join(lab.storePath, 'machines', name, 'config.json'), 'utf8'))
 }
 
-async function expectNothingLeft() {
-  expect(await sim.leftovers()).toEqual({instances: [], volumes: [], keyPairs: [], securityGroups: [], spotRequests: [], containers: []})
+async function expectNothingLeft(machines?: string[]) {
+  expect(await sim.leftovers(machines)).toEqual({instances: [], volumes: [], keyPairs: [], securityGroups: [], spotRequests: [], containers: []})
+}
+
+/** Exactly one line on stderr (run with -q, so no progress), naming what went wrong. */
+function expectOneLineError(result: {code: number; stderr: string}, pattern: RegExp) {
+  expect(result.code, result.stderr).not.toBe(0)
+  const lines = result.stderr.trim().split('\n')
+  expect(lines, result.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(pattern)
 }
 
 beforeAll(async () => {
@@ -64,7 +72,6 @@ afterAll(async () => {
 })
 
 async function machinesIn(store: string): Promise<string[]> {
-  const {readdir} = await import('node:fs/promises')
   return readdir(join(store, 'machines')).catch(() => [])
 }
 
@@ -147,5 +154,141 @@ describe('a machine on the EC2 simulator', () => {
     await expectNothingLeft()
     // The group was deleted once its instance's network interface let go of it.
     expect(sim.calls.filter((c) => c.action === 'DeleteSecurityGroup').length).toBeGreaterThan(0)
+  })
+})
+
+describe('bad input', () => {
+  it('bad options: one line, exit 2, no AWS call', async () => {
+    const name = `bad-${Math.random().toString(16).slice(2, 8)}`
+    const before = sim.calls.length
+    for (const [args, pattern] of [
+      [['--amazonec2-secret-key', 'x'], /no AWS keys on the command line/],
+      [['--amazonec2-zone', 'us-east-1a'], /not in region eu-west-3/],
+      [['--amazonec2-tags', 'a,b,c'], /key1,value1/],
+      [['--amazonec2-allow-cidr', '0.0.0.0'], /not a CIDR/],
+    ] as const) {
+      const result = await berth(['create', '-q', '-d', 'amazonec2', ...args, name])
+      expectOneLineError(result, pattern)
+      expect(result.code).toBe(2)
+      await expect(stat(join(lab.storePath, 'machines', name))).rejects.toThrow()
+    }
+    expect(sim.calls.length).toBe(before)
+  })
+})
+
+describe.concurrent('failures during create leave nothing behind', () => {
+  const id = Math.random().toString(16).slice(2, 8)
+
+  async function failedCreate(name: string, args: string[], extra: Record<string, string> = {}) {
+    const started = Date.now()
+    const result = await berth(['create', '-q', '-d', 'amazonec2', ...args, name], extra)
+    const seconds = (Date.now() - started) / 1000
+    await expect(stat(join(lab.storePath, 'machines', name))).rejects.toThrow()
+    await expectNothingLeft([name])
+    return {...result, seconds}
+  }
+
+  it('RunInstances fails: AWS\'s capacity error in one line', async () => {
+    const name = `run-fails-${id}`
+    sim.fault(name, {runInstances: {code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.'}})
+    const result = await failedCreate(name, ['--amazonec2-zone', `${sim.region}b`])
+    expectOneLineError(result, new RegExp(`AWS has no capacity for t3.micro in zone ${sim.region}b.*another --amazonec2-zone`))
+    expect(result.seconds).toBeLessThan(30)
+  })
+
+  it('the instance never reaches running: the wait ends at its deadline', async () => {
+    const name = `never-runs-${id}`
+    sim.fault(name, {neverRunning: true})
+    const result = await failedCreate(name, [], {BERTH_AMAZONEC2_TIMEOUT: '5'})
+    expectOneLineError(result, /instance i-[0-9a-f]+ did not become running within 5s \(still pending\)/)
+    expect(result.seconds).toBeLessThan(30)
+  })
+
+  it('SSH never answers: the SSH deadline, then the instance is terminated', async () => {
+    const name = `no-ssh-${id}`
+    sim.fault(name, {sshDead: true})
+    const result = await failedCreate(name, ['--ssh-timeout', '8'])
+    expectOneLineError(result, /SSH to no-ssh-.* did not answer within 8s/)
+    expect(result.seconds).toBeLessThan(60)
+  })
+
+  it('provisioning fails: the engine install error, then everything is removed', async () => {
+    const name = `bad-engine-${id}`
+    const result = await failedCreate(name, ['--engine-install-url', 'http://127.0.0.1:9/install.sh'])
+    expectOneLineError(result, /installing the Docker engine failed on bad-engine-.*curl/)
+    expect(result.seconds).toBeLessThan(90)
+  })
+
+  it('no public address for the security group: exit 3 before anything is made', async () => {
+    const name = `no-cidr-${id}`
+    const before = sim.calls.length
+    const result = await failedCreate(name, [], {BERTH_AMAZONEC2_CHECKIP_URL: 'http://127.0.0.1:9/'})
+    expectOneLineError(result, /public address.*--amazonec2-allow-cidr/)
+    expect(result.code).toBe(3)
+    const made = sim.calls.slice(before).filter((c) => /^(Create|Import|Run|Authorize)/.test(c.action))
+    expect(made).toEqual([])
+  })
+
+})
+
+describe('GitLab Runner\'s call sequence through the docker-machine name on EC2', () => {
+  const suffix = Math.random().toString(16).slice(2, 8)
+  const onDemand = `runner-${suffix}-0`
+  const spot = `runner-${suffix}-1`
+  let store: string
+
+  function machine(...args: string[]) {
+    return run(process.execPath, [join(REPO, 'bin/docker-machine.js'), '--bugsnag-api-token=no-report', ...args], {
+      env: cleanEnv({MACHINE_STORAGE_PATH: store, ...awsEnv()}),
+    })
+  }
+
+  beforeAll(async () => {
+    store = await mkdtemp(join(tmpdir(), 'berth-dm-ec2-'))
+  })
+
+  afterAll(async () => {
+    await machine('rm', '-f', onDemand, spot)
+    await rm(store, {recursive: true, force: true})
+  })
+
+  it('create (one on demand, one spot), config, url, inspect, a job, stop, rm -y', async () => {
+    // The options a runner's MachineOptions pass, in docker-machine's spelling.
+    const common = ['--driver', 'amazonec2', `--amazonec2-region=${sim.region}`, '--amazonec2-instance-type=t3.micro', `--amazonec2-zone=${sim.region}c`,
+      '--amazonec2-tags=runner,gitlab', '--amazonec2-use-private-address']
+    await Promise.all([onDemand, spot].map(async (name) => {
+      const extra = name === spot ? ['--amazonec2-request-spot-instance', '--amazonec2-spot-price=0.02'] : []
+      const created = await machine('create', ...common, ...extra, `--engine-label=runner=${name}`, name)
+      expect(created.code, created.stderr).toBe(0)
+      expect((await machine('config', name)).code).toBe(0)
+      const url = await machine('url', name)
+      expect(url.stdout).toMatch(/^tcp:\/\/[0-9.]+:2376\n$/)
+      const storePath = (await machine('inspect', name, '-f', '{{.HostOptions.AuthOptions.StorePath}}')).stdout.trim()
+      const rec = JSON.parse(await readFile(join(store, 'machines', name, 'config.json'), 'utf8'))
+      expect(rec.DriverName).toBe('amazonec2')
+      expect(url.stdout.trim()).toBe(`tcp://${sim.instanceByName(name)!.privateIp}:2376`)
+
+      const env = cleanEnv({DOCKER_HOST: url.stdout.trim(), DOCKER_CERT_PATH: storePath, DOCKER_TLS_VERIFY: '1'})
+      expect((await run('docker', ['import', '-', 'job:latest'], {env, input: busybox})).code).toBe(0)
+      const job = await run('docker', ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `job on ${name}`], {env})
+      expect(job.stdout.trim()).toBe(`job on ${name}`)
+
+      const stop = await machine('stop', name)
+      if (name === spot) {
+        expect(stop.code).toBe(1)
+        expect(stop.stderr).toMatch(/one-time spot instance cannot be stopped/)
+        expect(sim.instanceByName(name)!.spotRequestId).toMatch(/^sir-/)
+      } else {
+        expect(stop.code, stop.stderr).toBe(0)
+        expect((await machine('status', name)).stdout).toBe('Stopped\n')
+      }
+      const removed = await machine('rm', '-y', name)
+      expect(removed.code, removed.stderr).toBe(0)
+      await expect(stat(join(store, 'machines', name))).rejects.toThrow()
+    }))
+    await expectNothingLeft([onDemand, spot])
+    const spotRequest = sim.spotRequests.get(sim.instanceByName(spot)!.spotRequestId!)!
+    expect(spotRequest.maxPrice).toBe('0.02')
+    expect(spotRequest.state).not.toBe('active')
   })
 })

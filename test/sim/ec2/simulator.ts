@@ -133,6 +133,9 @@ export interface SimOptions {
 }
 
 export const OWNER_ID = '123456789012'
+/** The tags the amazonec2 driver puts on what it makes. */
+const TAG_OWNER = 'berth:machine-id'
+const TAG_MACHINE = 'berth:machine'
 const UBUNTU_OWNER = '099720109477'
 const DEBIAN_OWNER = '136693071363'
 const INSTANCE_TYPES: Record<string, 'x86_64' | 'arm64'> = {'t3.micro': 'x86_64', 't3.small': 'x86_64', 't3.medium': 'x86_64', 'm6i.large': 'x86_64', 't4g.small': 'arm64'}
@@ -230,17 +233,24 @@ export class Ec2Simulator {
     await Promise.all([...this.instances.values()].map((i) => i.busy))
   }
 
-  /** What is left that carries berth's ownership tag, plus lab containers still running an instance. */
-  async leftovers(tagKey = 'berth:machine-id'): Promise<Record<string, string[]>> {
+  /**
+   * What is left that carries berth's ownership tag (only of the named machines, when given),
+   * and lab containers still running an instance.
+   */
+  async leftovers(machines?: string[]): Promise<Record<string, string[]>> {
     await this.settle()
-    const owned = (tags: Record<string, string>) => tagKey in tags
+    const owned = (tags: Record<string, string>) => TAG_OWNER in tags && (!machines || machines.includes(tags[TAG_MACHINE] ?? ''))
+    const ofMachines = (instanceId: string) => {
+      const instance = this.instances.get(instanceId)
+      return instance !== undefined && (!machines || owned(instance.tags))
+    }
     return {
       instances: [...this.instances.values()].filter((i) => i.state !== 'terminated' && owned(i.tags)).map((i) => i.instanceId),
       volumes: [...this.volumes.values()].filter((v) => v.state !== 'deleted' && owned(v.tags)).map((v) => v.volumeId),
       keyPairs: [...this.keyPairs.values()].filter((k) => owned(k.tags)).map((k) => k.keyName),
       securityGroups: [...this.securityGroups.values()].filter((g) => owned(g.tags)).map((g) => g.groupName),
-      spotRequests: [...this.spotRequests.values()].filter((s) => s.state === 'active').map((s) => s.spotInstanceRequestId),
-      containers: this.hosts ? await this.hosts.leftovers() : [],
+      spotRequests: [...this.spotRequests.values()].filter((s) => s.state === 'active' && ofMachines(s.instanceId)).map((s) => s.spotInstanceRequestId),
+      containers: this.hosts ? (await this.hosts.leftovers()).filter((c) => ofMachines(c.replace('berth-ec2sim-', ''))) : [],
     }
   }
 
@@ -421,11 +431,24 @@ export class Ec2Simulator {
       instance.publicIp = instance.associatePublicIp ? address : undefined
       instance.state = 'running'
     }).catch(async (err: Error) => {
-      instance.state = 'terminated'
-      instance.terminatedAt = Date.now()
       instance.stateReason = {code: 'Server.InternalError', message: `Server.InternalError: ${err.message}`}
-      await this.hosts?.destroy(instance.instanceId)
+      await this.terminate(instance)
     })
+  }
+
+  /** The host goes, and with it the volumes marked DeleteOnTermination; a one-time spot request closes. */
+  private async terminate(instance: SimInstance): Promise<void> {
+    await this.hosts?.destroy(instance.instanceId)
+    instance.state = 'terminated'
+    instance.terminatedAt = Date.now()
+    instance.privateIp = undefined
+    instance.publicIp = undefined
+    for (const volumeId of instance.volumeIds) {
+      const volume = this.volumes.get(volumeId)
+      if (volume?.deleteOnTermination) volume.state = 'deleted'
+    }
+    const spot = instance.spotRequestId ? this.spotRequests.get(instance.spotRequestId) : undefined
+    if (spot?.state === 'active') spot.state = 'closed'
   }
 
   // ---- actions ----
@@ -685,17 +708,7 @@ export class Ec2Simulator {
         if (i.state === 'terminated' || i.state === 'shutting-down') return this.transition(i, i.state, async () => {})
         return this.transition(i, 'shutting-down', async () => {
           await sleep(200)
-          await this.hosts?.destroy(i.instanceId)
-          i.state = 'terminated'
-          i.terminatedAt = Date.now()
-          i.privateIp = undefined
-          i.publicIp = undefined
-          for (const volumeId of i.volumeIds) {
-            const volume = this.volumes.get(volumeId)
-            if (volume?.deleteOnTermination) volume.state = 'deleted'
-          }
-          const spot = i.spotRequestId ? this.spotRequests.get(i.spotRequestId) : undefined
-          if (spot?.state === 'active') spot.state = 'closed'
+          await this.terminate(i)
         })
       }),
     }),
