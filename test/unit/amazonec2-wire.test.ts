@@ -66,6 +66,16 @@ describe('the driver over the wire', () => {
     expect(calls('DescribeSubnets').map((c) => c.params.NextToken)).toEqual([undefined, '1', '2'])
   })
 
+  it('reaches the endpoint through AWS_ENDPOINT_URL alone too', async () => {
+    delete process.env.AWS_ENDPOINT_URL_EC2
+    delete process.env.AWS_ENDPOINT_URL_SSM
+    process.env.AWS_ENDPOINT_URL = sim.endpoint
+    const d = await driver()
+    await d.preCreateCheck()
+    expect(d.state.AMI).toBe('ami-0ubuntu2404amd64')
+    expect(calls('AmazonSSM.GetParameter')).toHaveLength(1)
+  })
+
   it('a failed boot is a one-line error, and cleanup leaves nothing in EC2', async () => {
     const d = await driver('noboot')
     await d.preCreateCheck()
