@@ -162,8 +162,8 @@ async function defaultRegion(profile: string | undefined): Promise<string> {
 type Ec2Driver = import('./driver.js').Ec2Driver
 
 /**
- * The AWS SDK takes ~0.3 s and ~65 MB to load: the driver module is imported on first use, so
- * commands that never call AWS (ls of other machines, env, config) do not pay for it.
+ * Loading the AWS SDK more than doubles a command's start time and memory (BENCHMARKS.md): the
+ * driver module is imported on first use, so commands that never call AWS do not pay for it.
  */
 class LazyEc2Driver implements Driver {
   private loaded?: Promise<Ec2Driver>

@@ -65,7 +65,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await lab?.berth(['rm', '-f', ...(await machinesIn(lab.storePath))], {env: awsEnv()})
+  const left = lab ? await machinesIn(lab.storePath) : []
+  if (left.length > 0) await lab.berth(['rm', '-f', ...left], {env: awsEnv()})
   await sim?.stop()
   await lab?.cleanup()
   await rm(awsDir, {recursive: true, force: true})
@@ -138,6 +139,7 @@ describe('a machine on the EC2 simulator', () => {
     expect((await berth(['status', name])).stdout).toBe('Running\n')
     const ip = await berth(['ip', name])
     expect(ip.stdout.trim()).toBe(sim.instanceByName(name)!.publicIp)
+    expect((await berth(['ls', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])).stdout).toContain(`${name} amazonec2 Running`)
     const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'])
     expect(job.stdout.trim(), job.stderr).toBe('after restart')
 
