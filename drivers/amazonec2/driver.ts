@@ -38,7 +38,7 @@ import type {Driver, DriverContext, MachineState, SshAddress} from '../../src/co
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import {awsClients, awsFailure, errorCode, noDefaultVpc, type AwsClients, type FailureContext} from './aws.js'
-import {machineTags, TAG_MACHINE_ID, type Ec2State} from './state.js'
+import {machineTags, ownResourceName, TAG_MACHINE_ID, type Ec2State} from './state.js'
 
 export const DEFAULT_CHECKIP_URL = 'https://checkip.amazonaws.com/'
 const ENGINE_PORT = 2376
@@ -86,10 +86,6 @@ export async function callerCidr(): Promise<string | undefined> {
   } catch {
     return undefined
   }
-}
-
-export function generatedKeyPairName(state: Ec2State): string {
-  return `berth-${state.MachineName}-${state.MachineId}`
 }
 
 function stateName(instance: Instance | undefined): string {
@@ -237,7 +233,7 @@ export class Ec2Driver implements Driver {
   /** The groups asked for, split into existing ones (ids) and names berth has to create. */
   private async resolveSecurityGroups(): Promise<{existing: string[]; missing: string[]}> {
     const {state} = this
-    const wanted = state.SecurityGroups.length > 0 ? state.SecurityGroups : [this.defaultGroupName()]
+    const wanted = state.SecurityGroups.length > 0 ? state.SecurityGroups : [ownResourceName(state.MachineName, state.MachineId)]
     const existing: string[] = []
     const missing: string[] = []
     for (const name of wanted) {
@@ -262,14 +258,10 @@ export class Ec2Driver implements Driver {
     return {existing, missing}
   }
 
-  private defaultGroupName(): string {
-    return `berth-${this.state.MachineName}-${this.state.MachineId}`
-  }
-
   /** A key pair named by the user must exist (to use it) or not (to import under that name). */
   private async checkKeyPair(): Promise<void> {
     const {state} = this
-    if (state.KeyPairName === generatedKeyPairName(state)) return
+    if (state.KeyPairName === ownResourceName(state.MachineName, state.MachineId)) return
     const found = await this.callAllowing('DescribeKeyPairs', ['InvalidKeyPair.NotFound'],
       () => this.aws.ec2.send(new DescribeKeyPairsCommand({KeyNames: [state.KeyPairName]})))
     const exists = (found?.KeyPairs ?? []).length > 0

@@ -7,7 +7,7 @@ import type {Driver, DriverContext, DriverOption, DriverPlugin, MachineState, Op
 import {baseState} from '../../src/core/drivers/contract.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
-import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, defaultSshUser, parseOpenPort, parseTags, type Ec2State, OPERATING_SYSTEMS, VOLUME_TYPES} from './state.js'
+import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, defaultSshUser, OPERATING_SYSTEMS, ownResourceName, parseOpenPort, parseTags, VOLUME_TYPES, type Ec2State} from './state.js'
 
 const PREFIX = 'amazonec2-'
 
@@ -135,7 +135,7 @@ export async function configureEc2(values: OptionValues, context: DriverContext)
     VolumeType: volumeType,
     IamInstanceProfile: text(values, 'iam-instance-profile') ?? '',
     Tags: tags,
-    KeyPairName: keyPairName ?? `berth-${context.machineName}-${machineId}`, // the driver's generatedKeyPairName
+    KeyPairName: keyPairName ?? ownResourceName(context.machineName, machineId),
     KeyPairCreated: false,
     UseExistingKeyPair: Boolean(keyPairName && sourceKey),
     SourceSSHKeyPath: sourceKey ?? '',

@@ -56,6 +56,11 @@ export interface Ec2State extends BaseDriverState {
   LabelTagKeys: string[]
 }
 
+/** The name of the key pair and the security group berth makes for a machine. */
+export function ownResourceName(machineName: string, machineId: string): string {
+  return `berth-${machineName}-${machineId}`
+}
+
 export function defaultSshUser(os: string, ami: string | undefined): string {
   // A custom AMI's user is unknown; ubuntu is docker-machine's default.
   return os === 'debian' && !ami ? 'admin' : 'ubuntu'
