@@ -261,6 +261,10 @@ describe('create', () => {
     const d = await driver({'amazonec2-security-group': ['sg-0mine', 'runners']})
     await d.preCreateCheck()
     await d.create()
+    expect(inputs(DescribeSecurityGroupsCommand).slice(0, 2)).toEqual([
+      {GroupIds: ['sg-0mine']},
+      {Filters: [{Name: 'group-name', Values: ['runners']}, {Name: 'vpc-id', Values: ['vpc-0def']}], MaxResults: 100},
+    ])
     expect(inputs(CreateSecurityGroupCommand).map((i) => i.GroupName)).toEqual(['runners'])
     expect(inputs(AuthorizeSecurityGroupIngressCommand).map((i) => i.GroupId)).toEqual(['sg-0new'])
     expect(inputs(RunInstancesCommand)[0]!.NetworkInterfaces![0]!.Groups).toEqual(['sg-0mine', 'sg-0new'])
