@@ -37,11 +37,45 @@ function singleFileTar(path: string, content: string, mode: number): Promise<Buf
   })
 }
 
+export interface SystemContainerSpec {
+  name: string
+  hostname: string
+  image: string
+  labels: Record<string, string>
+  /** Volume for the nested engine's /var/lib/docker. */
+  volume: string
+  network: string
+}
+
 /**
- * A machine is a system container: systemd as PID 1 with sshd, its own engine data on a volume.
- * `--privileged` is not used: it fails where the engine's bounding set lacks CAP_SYS_RESOURCE,
- * and the narrower set below is all systemd and a nested dockerd need.
+ * How a system container runs here (systemd as PID 1, a nested dockerd). `--privileged` is not
+ * used: it fails where the engine's bounding set lacks CAP_SYS_RESOURCE, and the narrower set
+ * below is all systemd and a nested dockerd need. Also used by the EC2 simulator's instances.
  */
+export function systemContainerOptions(spec: SystemContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Hostname: spec.hostname,
+    Image: spec.image,
+    Labels: spec.labels,
+    StopSignal: 'SIGRTMIN+3', // systemd's signal for a clean halt
+    HostConfig: {
+      CapAdd: ['ALL'],
+      CapDrop: ['SYS_RESOURCE'],
+      SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+      // The API form of `--security-opt systempaths=unconfined`: systemd needs /proc and /sys writable.
+      MaskedPaths: [],
+      ReadonlyPaths: [],
+      CgroupnsMode: 'host',
+      Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
+      Tmpfs: {'/run': 'rw,exec', '/run/lock': 'rw'},
+      Mounts: [{Type: 'volume', Source: spec.volume, Target: '/var/lib/docker'}],
+      NetworkMode: spec.network,
+    },
+  } as Docker.ContainerCreateOptions
+}
+
+/** A machine is a system container: systemd as PID 1 with sshd, its own engine data on a volume. */
 class ContainerDriver implements Driver {
   private readonly docker: Docker
 
@@ -101,26 +135,14 @@ class ContainerDriver implements Driver {
     if (!info) {
       this.context.log(`Creating system container ${this.containerName}`)
       await this.docker.createVolume({Name: this.volumeName, Labels: this.labels()})
-      const container = await this.docker.createContainer({
+      const container = await this.docker.createContainer(systemContainerOptions({
         name: this.containerName,
-        Hostname: this.context.machineName,
-        Image: this.state.Image as string,
-        Labels: this.labels(),
-        StopSignal: 'SIGRTMIN+3', // systemd's signal for a clean halt
-        HostConfig: {
-          CapAdd: ['ALL'],
-          CapDrop: ['SYS_RESOURCE'],
-          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
-          // The API form of `--security-opt systempaths=unconfined`: systemd needs /proc and /sys writable.
-          MaskedPaths: [],
-          ReadonlyPaths: [],
-          CgroupnsMode: 'host',
-          Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
-          Tmpfs: {'/run': 'rw,exec', '/run/lock': 'rw'},
-          Mounts: [{Type: 'volume', Source: this.volumeName, Target: '/var/lib/docker'}],
-          NetworkMode: this.state.Network as string,
-        },
-      } as Docker.ContainerCreateOptions)
+        hostname: this.context.machineName,
+        image: this.state.Image as string,
+        labels: this.labels(),
+        volume: this.volumeName,
+        network: this.state.Network as string,
+      }))
       const publicKey = await readFile(`${keyPath}.pub`, 'utf8')
       await container.putArchive(await singleFileTar('.ssh/authorized_keys', publicKey, 0o600), {path: '/root'})
       info = await container.inspect()
