@@ -1,9 +1,10 @@
 import {containerDriver} from '../../../drivers/container/index.js'
 import {genericDriver} from '../../../drivers/generic/index.js'
+import {hypervDriver} from '../../../drivers/hyperv/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import type {DriverPlugin} from './contract.js'
 
-const drivers: DriverPlugin[] = [containerDriver, genericDriver]
+const drivers: DriverPlugin[] = [containerDriver, genericDriver, hypervDriver]
 
 export function driverPlugins(): DriverPlugin[] {
   return drivers
