@@ -4,7 +4,7 @@
  * from the seed ISO, and SSH, the engine install, TLS, `berth env` and the docker CLI are real.
  * The store's path holds spaces, a quote and a `$`, so every path crosses PowerShell quoted.
  */
-import {execFileSync} from 'node:child_process'
+import {ChildProcess, execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createServer, Server} from 'node:http'
 import {existsSync} from 'node:fs'
@@ -210,6 +210,31 @@ describe('faults', () => {
     expect(await labGuests()).toEqual([])
     expect(await readdir(join(lab.storePath, 'machines')).catch(() => [])).toEqual([])
     expect(await halfFiles()).toEqual([])
+  })
+
+  it('rm removes the VM of a create killed before it recorded the VM\'s id (found by name and notes)', async () => {
+    const name = lab.name('hvk')
+    let child: ChildProcess | undefined
+    const killed = lab.berth(['create', '-q', '-d', 'hyperv', '--hyperv-image-url', imageUrl, '--hyperv-disk-size', String(DISK_MB), name],
+      {env: simEnv('start-hangs'), onSpawn: (c) => (child = c)})
+    for (const until = Date.now() + 60_000; !(await simVms()).some((v) => v.Name === name && v.History.includes('Add-VMDvdDrive'));) {
+      if (Date.now() > until) throw new Error('the VM never got configured')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    child!.kill('SIGKILL')
+    await killed
+    expect((await record(name)).Driver.VMId).toBe('')
+    const vhdx = (await simVm(name)).VHDPath
+    const removed = await berth(['rm', '-f', name])
+    expect(removed.code, removed.stderr).toBe(0)
+    expect(await simVms()).toEqual([])
+    expect(existsSync(vhdx)).toBe(false)
+  })
+
+  it('without PowerShell the pre-create check says so', async () => {
+    const result = await lab.berth(['create', '-q', '-d', 'hyperv', lab.name('hvn')], {env: {PATH: process.env.PATH}})
+    expect(result.code).toBe(3)
+    expect(result.stderr.trim()).toMatch(/^Error: pre-create check of the hyperv driver failed: PowerShell was not found \(powershell.exe or pwsh on PATH\) \(.*\)$/)
   })
 
   it('a disk smaller than the image is refused before any VM exists', async () => {

@@ -14,6 +14,7 @@ import {asJsonArray, findPowerShell, parseJsonLines, PowerShell, powerShellArgs,
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
 import type {DriverContext} from '../../src/core/drivers/contract.js'
+import {parseScript} from '../sim/powershell/language.js'
 
 const exec = promisify(execFile)
 let dir: string
@@ -44,6 +45,13 @@ describe('PowerShell quoting', () => {
   it('keeps double quotes out of the command line', () => {
     expect(psQuote('say "hi"')).toBe("('say ' + [char]34 + 'hi' + [char]34 + '')")
     expect(psQuote(HOSTILE)).not.toContain('"')
+  })
+
+  it('round-trips through a PowerShell tokenizer unchanged (the simulator\'s)', () => {
+    for (const value of [HOSTILE, "it's", '\u2019quoted\u2018', '$(Remove-Item C:\\ -Recurse)', 'a"b"c', '"', "''", '@{x=1}; exit']) {
+      const [statement] = parseScript(`Hyper-V\\Get-VM -Name ${psQuote(value)}`)
+      expect(statement!.pipeline.commands[0]!.parameters.get('name'), value).toEqual({kind: 'string', value})
+    }
   })
 
   it('refuses NUL characters', () => {

@@ -11,7 +11,8 @@
  *   HYPERV_SIM_ENGINE  lab engine for the guests (default unix:///run/berth-lab/docker.sock)
  *   HYPERV_SIM_FAULTS  comma-separated: not-admin, no-module, no-switch, no-ip (the guest never
  *                      gets an address), no-kvp (no guest-reported addresses; the host's real
- *                      neighbour table still knows it), convert-fails
+ *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
+ *                      returns only once the VM is removed)
  */
 import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
@@ -411,6 +412,11 @@ const CMDLETS: Record<string, Cmdlet> = {
   'Hyper-V\\Start-VM': {
     parameters: vmParameters,
     async run(args, input) {
+      if (faults.has('start-hangs')) {
+        // Stuck until the VM is removed (or a minute passes), so a test can kill berth meanwhile.
+        const files = ((args.vm as Obj[] | undefined) ?? input ?? []).map((o) => vmFile(String(o.Id)))
+        for (const until = Date.now() + 60_000; files.some(existsSync) && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
       for (const vm of targetVms(args, input)) {
         if ((await vmState(vm)) === 'Running') continue // a warning in Hyper-V: already in the specified state
         if (!existsSync(vm.VHDPath)) throw new CmdletError(`'${vm.Name}' failed to start: the virtual hard disk ${vm.VHDPath} is missing.`)
