@@ -15,7 +15,7 @@ import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
 import {writeSeedIso} from '../../src/core/vm/seed-iso.js'
-import {findPowerShell, parseJsonLines, PowerShell, PowerShellRunner} from './powershell.js'
+import {findPowerShell, parseJsonArrays, PowerShell, PowerShellRunner} from './powershell.js'
 import * as scripts from './scripts.js'
 import {appendVhdFooter} from './vhd.js'
 
@@ -93,11 +93,7 @@ export function machineState(vmState: string | undefined): MachineState {
   }
 }
 
-function rows<T>(value: unknown): T[] {
-  return Array.isArray(value) ? (value as T[]) : []
-}
-
-const asStrings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [])
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
 
 class HyperVDriver implements Driver {
   constructor(
@@ -134,7 +130,7 @@ class HyperVDriver implements Driver {
   }
 
   async preCreateCheck(): Promise<void> {
-    const [checks] = rows<{HyperVModule: boolean; Administrator: boolean; HyperVAdministrator: boolean}>(parseJsonLines(await this.ps.run(scripts.preflightScript()), 'the preflight')[0])
+    const [[checks]] = parseJsonArrays(await this.ps.run(scripts.preflightScript()), 1, 'the preflight') as [Array<{HyperVModule: boolean; Administrator: boolean; HyperVAdministrator: boolean}>]
     if (!checks?.HyperVModule) {
       throw new BerthError('the Hyper-V PowerShell module is not installed', ExitCode.preCreateCheck,
         'enable Hyper-V as Administrator: `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, then restart Windows')
@@ -143,9 +139,9 @@ class HyperVDriver implements Driver {
       throw new BerthError('you are neither an elevated Administrator nor a member of Hyper-V Administrators', ExitCode.preCreateCheck,
         `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`)
     }
-    const [switches, sameName] = parseJsonLines(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 'the switch list')
-    this.state.SwitchName = this.chooseSwitch(rows<VmSwitch>(switches))
-    if (rows(sameName).length > 0) {
+    const [switches, sameName] = parseJsonArrays(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 2, 'the switch list')
+    this.state.SwitchName = this.chooseSwitch(switches as VmSwitch[])
+    if (sameName!.length > 0) {
       throw new BerthError(`a Hyper-V VM named ${this.context.machineName} already exists`, ExitCode.preCreateCheck, 'remove it or choose another machine name')
     }
   }
@@ -202,14 +198,14 @@ class HyperVDriver implements Driver {
       await rm(vhd, {force: true})
     }
     this.context.log(`Creating Hyper-V VM ${this.context.machineName}`)
-    const [created] = rows<{Id: string}>(parseJsonLines(await this.ps.run(scripts.newVmScript({
+    const [[created]] = parseJsonArrays(await this.ps.run(scripts.newVmScript({
       name: this.context.machineName,
       path: this.context.machineDir,
       vhdxPath: vhdx,
       switchName: this.state.SwitchName as string,
       memoryBytes: Number(this.state.Memory) * 1024 * 1024,
       notes: this.notes,
-    })), 'New-VM')[0])
+    })), 1, 'New-VM') as [Array<{Id: string}>]
     if (!created?.Id) throw new BerthError('New-VM did not report the new VM\'s id')
     this.state.VMId = created.Id
     await this.ps.run(scripts.configureVmScript(created.Id, {
@@ -253,12 +249,13 @@ class HyperVDriver implements Driver {
   }
 
   private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
-    const [vm, adapters, neighbours] = parseJsonLines(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddress as string)), timeoutMs), 'the address query')
+    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddress as string)), timeoutMs), 3, 'the address query') as
+      [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
     return {
-      state: rows<{State: string}>(vm)[0]?.State,
-      guestAddresses: rows<{IPAddresses: unknown}>(adapters).flatMap((a) => asStrings(a.IPAddresses)),
+      state: vm[0]?.State,
+      guestAddresses: adapters.flatMap((a) => strings(a.IPAddresses)),
       // Entries the host gave up on (Unreachable, Incomplete) are not the guest's.
-      neighbourAddresses: rows<{IPAddress: string; State: string}>(neighbours)
+      neighbourAddresses: neighbours
         .filter((n) => !['Unreachable', 'Incomplete'].includes(n.State)).map((n) => n.IPAddress),
     }
   }
@@ -295,7 +292,7 @@ class HyperVDriver implements Driver {
   async getState(): Promise<MachineState> {
     const id = this.vmId
     if (!id) return 'NotFound'
-    const [vm] = rows<{State: string}>(parseJsonLines(await this.ps.run(scripts.stateScript(id)), 'Get-VM')[0])
+    const [[vm]] = parseJsonArrays(await this.ps.run(scripts.stateScript(id)), 1, 'Get-VM') as [Array<{State: string}>]
     return machineState(vm?.State)
   }
 
@@ -349,7 +346,7 @@ export const hypervDriver: DriverPlugin = {
     {name: 'hyperv-cpu-count', type: 'integer', env: 'HYPERV_CPU_COUNT', default: 2, description: 'virtual CPUs'},
     {name: 'hyperv-disk-size', type: 'integer', env: 'HYPERV_DISK_SIZE', default: 20000, description: 'disk size in MB'},
     {name: 'hyperv-image-url', type: 'string', env: 'HYPERV_IMAGE_URL', default: DEFAULT_IMAGE_URL, description: 'raw cloud image (http(s):// or file://), cached by URL'},
-    {name: 'hyperv-image-checksum', type: 'string', env: 'HYPERV_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or the URL of a SHA256SUMS/SHA512SUMS file (default: the one published with the image)'},
+    {name: 'hyperv-image-checksum', type: 'string', env: 'HYPERV_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or the URL of a SHA256SUMS/SHA512SUMS file (default: Debian\'s SHA512SUMS for the default image, else SHA256SUMS beside the image)'},
     {name: 'hyperv-static-macaddress', type: 'string', env: 'HYPERV_STATIC_MACADDRESS', description: 'MAC address of the VM\'s network adapter (default: a random locally administered one)'},
     {name: 'hyperv-vlan-id', type: 'integer', env: 'HYPERV_VLAN_ID', description: 'VLAN id of the network adapter (access mode)'},
     {name: 'hyperv-disable-dynamic-memory', type: 'boolean', env: 'HYPERV_DISABLE_DYNAMIC_MEMORY', default: false, description: 'give the VM all its memory up front'},

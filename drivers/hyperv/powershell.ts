@@ -40,12 +40,13 @@ export function psQuote(value: string): string {
 
 /**
  * Wraps a script so any error stops it with exit code 1 and a single line on stderr (not
- * PowerShell's multi-line error record), progress bars stay off (Convert-VHD draws one), and
- * JSON leaves as UTF-8 whatever the console code page.
+ * PowerShell's multi-line error record), progress bars and warnings stay off (Convert-VHD draws a
+ * bar; Stop-VM warns about a VM already off, on stdout), and
+ * JSON leaves as UTF-8 (without a byte order mark) whatever the console code page.
  */
 export function wrapScript(script: string): string {
-  return "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; " +
-    '[Console]::OutputEncoding = [Text.Encoding]::UTF8; ' +
+  return "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; " +
+    '[Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; ' +
     `try { ${script} } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }`
 }
 
@@ -98,12 +99,22 @@ function firstCmdlet(script: string): string {
   return /\b(?:Hyper-V|NetTCPIP)\\[A-Za-z-]+/.exec(script)?.[0] ?? 'PowerShell'
 }
 
-/** Parses the JSON lines a script printed (one per asJsonArray statement). */
-export function parseJsonLines(stdout: string, what: string): unknown[] {
-  const lines = stdout.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
-  try {
-    return lines.map((line) => JSON.parse(line) as unknown)
-  } catch {
-    throw new BerthError(`PowerShell answered ${what} with something that is not JSON: ${oneLine(stdout).slice(0, 200)}`)
+/**
+ * The `count` JSON arrays a script printed, one per asJsonArray statement, in order. Other lines
+ * (a WARNING a host policy forces out, a banner) are skipped; a missing or broken array is an
+ * error, never an empty answer.
+ */
+export function parseJsonArrays(stdout: string, count: number, what: string): unknown[][] {
+  const lines = stdout.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.startsWith('['))
+  const arrays = lines.map((line) => {
+    try {
+      return JSON.parse(line) as unknown
+    } catch {
+      return undefined
+    }
+  })
+  if (arrays.length !== count || !arrays.every(Array.isArray)) {
+    throw new BerthError(`PowerShell answered ${what} with ${JSON.stringify(oneLine(stdout).slice(0, 200))}, not ${count} JSON array(s)`)
   }
+  return arrays as unknown[][]
 }

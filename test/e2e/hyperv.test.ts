@@ -88,7 +88,9 @@ beforeAll(async () => {
   imageUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/images/disk.raw`
   machine.name = lab.name('hv')
   const created = await berth(['create', '-d', 'hyperv', '--hyperv-image-url', imageUrl, '--hyperv-memory', '1024', '--hyperv-cpu-count', '2',
-    '--hyperv-disk-size', String(DISK_MB), '--hyperv-vlan-id', '12', '--hyperv-disable-dynamic-memory', '--hyperv-ip-timeout', '60', machine.name])
+    '--hyperv-disk-size', String(DISK_MB), '--hyperv-vlan-id', '12', '--hyperv-disable-dynamic-memory', '--hyperv-ip-timeout', '60', machine.name],
+  // Not elevated, but a member of Hyper-V Administrators: enough.
+  'hyperv-admins')
   expect(created.code, created.stderr).toBe(0)
 })
 

@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {hypervDriver, machineState, normalizeMac, pickAddress, randomMac} from '../../drivers/hyperv/index.js'
-import {asJsonArray, findPowerShell, parseJsonLines, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
+import {asJsonArray, findPowerShell, parseJsonArrays, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
 import type {DriverContext} from '../../src/core/drivers/contract.js'
@@ -61,7 +61,7 @@ describe('PowerShell quoting', () => {
   it('runs every script as powershell -NoProfile -NonInteractive -Command with errors as one line', () => {
     expect(powerShellArgs("Hyper-V\\Start-VM -Name 'a'")).toEqual([
       '-NoProfile', '-NonInteractive', '-Command',
-      "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; [Console]::OutputEncoding = [Text.Encoding]::UTF8; " +
+      "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; " +
       "try { Hyper-V\\Start-VM -Name 'a' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }",
     ])
     expect(asJsonArray('Hyper-V\\Get-VM')).toBe('ConvertTo-Json -Compress -Depth 4 -InputObject @(Hyper-V\\Get-VM)')
@@ -178,9 +178,11 @@ describe('the PowerShell runner', () => {
     expect(Date.now() - started).toBeLessThan(3000)
   })
 
-  it('parses one JSON document per line and refuses anything else', () => {
-    expect(parseJsonLines('[{"a":1}]\r\n[]\n', 'x')).toEqual([[{a: 1}], []])
-    expect(() => parseJsonLines('WARNING: something\n', 'the query')).toThrow(/not JSON/)
+  it('reads the JSON arrays a script printed, skipping other lines, and refuses a missing or broken one', () => {
+    expect(parseJsonArrays('\uFEFF[{"a":1}]\r\nWARNING: the virtual machine is already in the specified state.\r\n[]\n', 2, 'x')).toEqual([[{a: 1}], []])
+    expect(() => parseJsonArrays('WARNING: something\n', 1, 'the query')).toThrow(/^PowerShell answered the query with "WARNING: something", not 1 JSON array/)
+    expect(() => parseJsonArrays('[{"a":1}]\n', 2, 'x')).toThrow(/not 2 JSON array/)
+    expect(() => parseJsonArrays('[{"a":\n', 1, 'x')).toThrow(/not 1 JSON array/)
   })
 })
 

@@ -9,7 +9,8 @@
  * Environment:
  *   HYPERV_SIM_STATE   folder for the simulator's state (required)
  *   HYPERV_SIM_ENGINE  lab engine for the guests (default unix:///run/berth-lab/docker.sock)
- *   HYPERV_SIM_FAULTS  comma-separated: not-admin, no-module, no-switch, no-ip (the guest never
+ *   HYPERV_SIM_FAULTS  comma-separated: not-admin, hyperv-admins (not elevated, but in Hyper-V
+ *                      Administrators: allowed), no-module, no-switch, no-ip (the guest never
  *                      gets an address), no-kvp (no guest-reported addresses; the host's real
  *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
  *                      returns only once the VM is removed)
@@ -22,7 +23,7 @@ import {localEngine} from '../../../drivers/container/index.js'
 import {bootLabVm, killLabVm, labVmAddress, labVmPower, readSeedIso, removeLabVm, startLabVm, stopLabVm} from '../lab-vm.js'
 import {Command, parseScript, ParseError, Pipeline, Property, Value} from './language.js'
 
-const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; [Console]::OutputEncoding = [Text.Encoding]::UTF8; try { "
+const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
 const EPILOGUE = ' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }'
 const PREFLIGHT = '$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent()); ' +
   'ConvertTo-Json -Compress -Depth 4 -InputObject @([pscustomobject]@{' +
@@ -481,7 +482,8 @@ const CMDLETS: Record<string, Cmdlet> = {
 }
 
 function preflight(): string {
-  return JSON.stringify([{HyperVModule: !faults.has('no-module'), Administrator: !faults.has('not-admin'), HyperVAdministrator: false}])
+  const elevated = !faults.has('not-admin') && !faults.has('hyperv-admins')
+  return JSON.stringify([{HyperVModule: !faults.has('no-module'), Administrator: elevated, HyperVAdministrator: faults.has('hyperv-admins')}])
 }
 
 async function main(argv: string[]): Promise<number> {
