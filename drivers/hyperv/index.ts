@@ -140,7 +140,7 @@ class HyperVDriver implements Driver {
         `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`)
     }
     const [switches, sameName] = parseJsonArrays(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 2, 'the switch list')
-    this.state.SwitchName = this.chooseSwitch(switches as VmSwitch[])
+    this.state.VSwitch = this.chooseSwitch(switches as VmSwitch[])
     if (sameName!.length > 0) {
       throw new BerthError(`a Hyper-V VM named ${this.context.machineName} already exists`, ExitCode.preCreateCheck, 'remove it or choose another machine name')
     }
@@ -148,7 +148,7 @@ class HyperVDriver implements Driver {
 
   /** The switch asked for, else the first External switch, else the Default Switch. */
   private chooseSwitch(switches: VmSwitch[]): string {
-    const wanted = this.state.SwitchName as string
+    const wanted = this.state.VSwitch as string
     const names = switches.map((s) => JSON.stringify(s.Name)).join(', ') || 'none'
     if (wanted) {
       if (switches.some((s) => s.Name === wanted)) return wanted
@@ -187,7 +187,7 @@ class HyperVDriver implements Driver {
       hostname: this.context.machineName,
       user: SSH_USER,
       sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
-      nics: [{id: 'eth0', mac: coloned(this.state.MacAddress as string)}],
+      nics: [{id: 'eth0', mac: coloned(this.state.MacAddr as string)}],
     })
     this.context.log('Converting the image to a VHDX disk')
     await copyFile(image.path, vhd, constants.COPYFILE_FICLONE)
@@ -202,8 +202,8 @@ class HyperVDriver implements Driver {
       name: this.context.machineName,
       path: this.context.machineDir,
       vhdxPath: vhdx,
-      switchName: this.state.SwitchName as string,
-      memoryBytes: Number(this.state.Memory) * 1024 * 1024,
+      switchName: this.state.VSwitch as string,
+      memoryBytes: Number(this.state.MemSize) * 1024 * 1024,
       notes: this.notes,
     })), 1, 'New-VM') as [Array<{Id: string}>]
     if (!created?.Id) throw new BerthError('New-VM did not report the new VM\'s id')
@@ -211,7 +211,7 @@ class HyperVDriver implements Driver {
     await this.ps.run(scripts.configureVmScript(created.Id, {
       cpuCount: Number(this.state.CPU),
       dynamicMemory: !this.state.DisableDynamicMemory,
-      macAddress: this.state.MacAddress as string,
+      macAddress: this.state.MacAddr as string,
       vlanId: this.state.VLanID === undefined ? undefined : Number(this.state.VLanID),
       seedIsoPath: seed,
     }))
@@ -240,16 +240,16 @@ class HyperVDriver implements Driver {
         const seen = [...report.guestAddresses, ...report.neighbourAddresses]
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
-          `(${seen.length ? `only ${seen.join(', ')}` : `Hyper-V reports none and the neighbour table has no entry for ${dashed(this.state.MacAddress as string)}`})`,
+          `(${seen.length ? `only ${seen.join(', ')}` : `Hyper-V reports none and the neighbour table has no entry for ${dashed(this.state.MacAddr as string)}`})`,
           ExitCode.timeout,
-          `check that switch ${JSON.stringify(this.state.SwitchName)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
+          `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS))
     }
   }
 
   private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
-    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddress as string)), timeoutMs), 3, 'the address query') as
+    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr as string)), timeoutMs), 3, 'the address query') as
       [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
     return {
       state: vm[0]?.State,
@@ -353,6 +353,7 @@ export const hypervDriver: DriverPlugin = {
     {name: 'hyperv-ip-timeout', type: 'integer', env: 'HYPERV_IP_TIMEOUT', default: 300, description: 'seconds to wait for the VM\'s IP address after it starts'},
   ],
 
+  /** The state keeps docker-machine's Hyper-V field names (VSwitch, MemSize, CPU, DiskSize, MacAddr, VLanID, DisableDynamicMemory). */
   async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
     const url = String(values['hyperv-image-url'] ?? DEFAULT_IMAGE_URL)
     const checksum = values['hyperv-image-checksum'] === undefined ? (url === DEFAULT_IMAGE_URL ? DEFAULT_IMAGE_CHECKSUM : '') : String(values['hyperv-image-checksum'])
@@ -362,13 +363,13 @@ export const hypervDriver: DriverPlugin = {
     const vlan = values['hyperv-vlan-id'] === undefined ? undefined : integerOption(values, 'hyperv-vlan-id', 0, 1, 4094)
     return baseState(context, {
       SSHUser: SSH_USER,
-      SwitchName: switchName,
-      Memory: integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024),
+      VSwitch: switchName,
+      MemSize: integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024),
       CPU: integerOption(values, 'hyperv-cpu-count', 2, 1, 240),
       DiskSize: integerOption(values, 'hyperv-disk-size', 20000, 1, 64 * 1024 * 1024),
       ImageURL: url,
       ImageChecksum: checksum,
-      MacAddress: values['hyperv-static-macaddress'] === undefined ? randomMac() : normalizeMac(String(values['hyperv-static-macaddress'])),
+      MacAddr: values['hyperv-static-macaddress'] === undefined ? randomMac() : normalizeMac(String(values['hyperv-static-macaddress'])),
       ...(vlan === undefined ? {} : {VLanID: vlan}),
       DisableDynamicMemory: Boolean(values['hyperv-disable-dynamic-memory']),
       IPTimeout: integerOption(values, 'hyperv-ip-timeout', 300, 1, 3600),

@@ -116,8 +116,8 @@ describe('a Hyper-V machine', () => {
       ProcessorCount: 2, DynamicMemoryEnabled: false, VlanId: 12, AutomaticCheckpointsEnabled: false,
       VHDPath: join(dir, `${machine.name}.vhdx`), DvdDrives: [join(dir, 'seed.iso')], Path: dir, Notes: `berth machine ${dir}`,
     })
-    expect(vm.MacAddress).toBe(rec.Driver.MacAddress)
-    expect(rec.Driver).toMatchObject({VMId: vm.Id, SwitchName: EXTERNAL_SWITCH, SSHUser: 'docker'})
+    expect(vm.MacAddress).toBe(rec.Driver.MacAddr)
+    expect(rec.Driver).toMatchObject({VMId: vm.Id, VSwitch: EXTERNAL_SWITCH, MemSize: 1024, CPU: 2, DiskSize: DISK_MB, VLanID: 12, DisableDynamicMemory: true, SSHUser: 'docker'})
     // A real VHDX (qemu-img made it from the VHD berth wrote, checking its footer), grown to the disk size; the VHD is gone.
     expect(JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', vm.VHDPath], {encoding: 'utf8'})).format).toBe('vhdx')
     expect(JSON.parse(await readFile(join(simState, 'disks.json'), 'utf8'))[vm.VHDPath]).toBe(DISK_MB * 1048576)

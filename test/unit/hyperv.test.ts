@@ -223,7 +223,7 @@ describe('addresses, states and options', () => {
 
   it('configure validates flags and touches nothing', async () => {
     const state = await hypervDriver.configure({'hyperv-memory': 4096, 'hyperv-vlan-id': 7, 'hyperv-static-macaddress': '00:15:5d:aa:bb:cc'}, context)
-    expect(state).toMatchObject({Memory: 4096, CPU: 2, DiskSize: 20000, VLanID: 7, MacAddress: '00155DAABBCC', SwitchName: '', SSHUser: 'docker', IPTimeout: 300})
+    expect(state).toMatchObject({MemSize: 4096, CPU: 2, DiskSize: 20000, VLanID: 7, MacAddr: '00155DAABBCC', VSwitch: '', SSHUser: 'docker', IPTimeout: 300})
     expect(state.ImageChecksum).toMatch(/SHA512SUMS$/)
     await expect(hypervDriver.configure({'hyperv-vlan-id': 5000}, context)).rejects.toThrow(/--hyperv-vlan-id 5000 must be a whole number from 1 to 4094/)
     await expect(hypervDriver.configure({'hyperv-cpu-count': 0}, context)).rejects.toThrow(/--hyperv-cpu-count/)

@@ -30,9 +30,9 @@ const PREFLIGHT = '$principal = New-Object Security.Principal.WindowsPrincipal([
   "HyperVModule = @(Get-Module -ListAvailable -Name 'Hyper-V').Count -gt 0; " +
   'Administrator = $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); ' +
   "HyperVAdministrator = $principal.IsInRole([Security.Principal.SecurityIdentifier]'S-1-5-32-578')})"
-export const DEFAULT_SWITCH_ID = 'c08cb7b8-9b3c-408e-8e30-5e16a3aeb444'
+const DEFAULT_SWITCH_ID = 'c08cb7b8-9b3c-408e-8e30-5e16a3aeb444'
 /** The switches of the simulated host: the Default Switch and an External one whose name needs quoting. */
-export const SIM_SWITCHES = [
+const SIM_SWITCHES = [
   {Name: 'Default Switch', Id: DEFAULT_SWITCH_ID, SwitchType: 'Internal'},
   {Name: `Bob's "LAN" $uplink; x`, Id: '2f0e6b0c-4a7e-4b8e-9c55-1b2a3c4d5e6f', SwitchType: 'External'},
 ]
