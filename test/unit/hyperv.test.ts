@@ -131,6 +131,19 @@ describe('the Hyper-V command lines of each step', () => {
       "Select-Object -Property IPAddress, @{Name='State'; Expression={[string]$_.State}})")
   })
 
+  it('no command line carries a double quote, whatever the names and paths', () => {
+    const all = [
+      scripts.preflightScript(),
+      scripts.inventoryScript(HOSTILE),
+      scripts.convertDiskScript(HOSTILE, HOSTILE, 512),
+      scripts.newVmScript({name: HOSTILE, path: HOSTILE, vhdxPath: HOSTILE, switchName: HOSTILE, memoryBytes: 1, notes: HOSTILE}),
+      scripts.configureVmScript(HOSTILE, {cpuCount: 1, dynamicMemory: true, macAddress: HOSTILE, vlanId: 1, seedIsoPath: HOSTILE}),
+      scripts.startScript(HOSTILE), scripts.stopScript(HOSTILE, true), scripts.stateScript(HOSTILE),
+      scripts.addressScript(HOSTILE, HOSTILE), scripts.removeScript({name: HOSTILE, notes: HOSTILE}),
+    ]
+    for (const script of all) expect(powerShellArgs(script).join(' ')).not.toContain('"')
+  })
+
   it('remove: by id, or by name and notes when the id was never recorded', () => {
     expect(scripts.removeScript({id})).toBe(
       `$vms = @(Hyper-V\\Get-VM -Id '${id}' -ErrorAction SilentlyContinue); ` +
