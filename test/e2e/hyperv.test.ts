@@ -29,6 +29,7 @@ let simBin: string
 let simState: string
 let server: Server
 let imageUrl: string
+let image: Buffer
 const machine = {name: ''}
 
 function simEnv(faults = ''): Record<string, string> {
@@ -76,8 +77,9 @@ beforeAll(async () => {
   simBin = await installPowerShellSimulator()
   simState = await mkdtemp(join(tmpdir(), 'berth-hyperv-sim-'))
   // The "cloud image": raw bytes served with a SHA256SUMS beside them, as cloud image mirrors do.
-  const image = Buffer.alloc(IMAGE_BYTES, 0)
+  image = Buffer.alloc(IMAGE_BYTES, 0)
   image.write('berth raw test disk', 0x200)
+  image.write('its last bytes', IMAGE_BYTES - 14)
   const sums = `${createHash('sha256').update(image).digest('hex')}  disk.raw\n`
   server = createServer((req, res) => {
     if (req.url === '/images/disk.raw') res.end(image)
@@ -122,6 +124,13 @@ describe('a Hyper-V machine', () => {
     expect(JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', vm.VHDPath], {encoding: 'utf8'})).format).toBe('vhdx')
     expect(JSON.parse(await readFile(join(simState, 'disks.json'), 'utf8'))[vm.VHDPath]).toBe(DISK_MB * 1048576)
     expect(existsSync(join(dir, `${machine.name}.vhd`))).toBe(false)
+    // The guest's disk holds the image byte for byte (then the zeros of the sector padding).
+    const raw = join(simState, 'disk-readback.raw')
+    execFileSync('qemu-img', ['convert', '-f', 'vhdx', '-O', 'raw', vm.VHDPath, raw])
+    const disk = await readFile(raw)
+    expect(disk.length).toBe(Math.ceil(IMAGE_BYTES / 512) * 512)
+    expect(disk.subarray(0, IMAGE_BYTES).equals(image)).toBe(true)
+    expect(disk.subarray(IMAGE_BYTES).every((b) => b === 0)).toBe(true)
     expect(vm.History.slice(0, 9)).toEqual(['New-VM', 'Set-VM', 'Set-VMFirmware', 'Set-VMProcessor', 'Set-VMMemory', 'Set-VMNetworkAdapter', 'Set-VMNetworkAdapterVlan', 'Add-VMDvdDrive', 'Start-VM'])
   })
 
