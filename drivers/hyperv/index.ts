@@ -361,10 +361,12 @@ export const hypervDriver: DriverPlugin = {
     const switchName = values['hyperv-virtual-switch'] === undefined ? '' : String(values['hyperv-virtual-switch'])
     if (values['hyperv-virtual-switch'] !== undefined && switchName.trim() === '') throw new BerthError('--hyperv-virtual-switch must not be empty', ExitCode.usage)
     const vlan = values['hyperv-vlan-id'] === undefined ? undefined : integerOption(values, 'hyperv-vlan-id', 0, 1, 4094)
+    const memory = integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024)
+    if (memory % 2 !== 0) throw new BerthError(`--hyperv-memory ${memory} must be a multiple of 2 MB (Hyper-V assigns memory in 2 MB units)`, ExitCode.usage)
     return baseState(context, {
       SSHUser: SSH_USER,
       VSwitch: switchName,
-      MemSize: integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024),
+      MemSize: memory,
       CPU: integerOption(values, 'hyperv-cpu-count', 2, 1, 240),
       DiskSize: integerOption(values, 'hyperv-disk-size', 20000, 1, 64 * 1024 * 1024),
       ImageURL: url,

@@ -240,6 +240,7 @@ describe('addresses, states and options', () => {
     expect(state.ImageChecksum).toMatch(/SHA512SUMS$/)
     await expect(hypervDriver.configure({'hyperv-vlan-id': 5000}, context)).rejects.toThrow(/--hyperv-vlan-id 5000 must be a whole number from 1 to 4094/)
     await expect(hypervDriver.configure({'hyperv-cpu-count': 0}, context)).rejects.toThrow(/--hyperv-cpu-count/)
+    await expect(hypervDriver.configure({'hyperv-memory': 1025}, context)).rejects.toThrow(/--hyperv-memory 1025 must be a multiple of 2 MB/)
     await expect(hypervDriver.configure({'hyperv-image-url': 'ftp://x/y.raw'}, context)).rejects.toThrow(/http/)
     await expect(hypervDriver.configure({'hyperv-virtual-switch': ' '}, context)).rejects.toThrow(/must not be empty/)
   })
