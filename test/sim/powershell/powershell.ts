@@ -325,6 +325,7 @@ const CMDLETS: Record<string, Cmdlet> = {
       const switchName = String(args.switchname)
       if (!SIM_SWITCHES.some((s) => s.Name === switchName) || faults.has('no-switch')) throw new CmdletError(`Hyper-V was unable to find a virtual switch with name "${switchName}".`)
       if (!existsSync(String(args.vhdpath))) throw new CmdletError(`The system cannot find the file specified: ${args.vhdpath}`)
+      if (Number(args.memorystartupbytes) % (2 * 1048576) !== 0) throw new CmdletError('Failed to modify device \'Memory\': the amount of memory must be a multiple of 2 MB.')
       const vm: SimVm = {
         Id: randomUUID(), Name: String(args.name), Path: String(args.path), Generation: Number(args.generation ?? 1), VHDPath: String(args.vhdpath),
         BootDevice: String(args.bootdevice), SwitchName: switchName, MemoryStartupBytes: Number(args.memorystartupbytes), Notes: '',
