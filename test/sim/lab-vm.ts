@@ -90,6 +90,8 @@ export interface LabVmSpec {
   mac?: string
   /** Docker network for that NIC (default bridge), e.g. one from ensureLabNetwork. */
   network?: string
+  /** The NIC's address in that network (what a DHCP server would lease); default: the engine picks. */
+  ip?: string
   /** Port forwards from 127.0.0.1 to the guest, like VirtualBox NAT rules. */
   publish?: Array<{hostPort: number; guestPort: number}>
   labels?: Record<string, string>
@@ -158,6 +160,7 @@ export async function bootLabVm(spec: LabVmSpec): Promise<void> {
         NetworkMode: spec.network ?? 'bridge',
         PortBindings: Object.fromEntries(ports.map((p) => [`${p.guestPort}/tcp`, [{HostIp: '127.0.0.1', HostPort: String(p.hostPort)}]])),
       },
+      NetworkingConfig: spec.ip && spec.network ? {EndpointsConfig: {[spec.network]: {IPAMConfig: {IPv4Address: spec.ip}}}} : undefined,
     } as Docker.ContainerCreateOptions)
     await container.start()
     await execInGuest(container, usersScript(spec.seed.users), 'applying the seed\'s users')

@@ -1,10 +1,11 @@
 import {containerDriver} from '../../../drivers/container/index.js'
 import {genericDriver} from '../../../drivers/generic/index.js'
 import {hypervDriver} from '../../../drivers/hyperv/index.js'
+import {virtualboxDriver} from '../../../drivers/virtualbox/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import type {DriverPlugin} from './contract.js'
 
-const drivers: DriverPlugin[] = [containerDriver, genericDriver, hypervDriver]
+const drivers: DriverPlugin[] = [containerDriver, genericDriver, virtualboxDriver, hypervDriver]
 
 export function driverPlugins(): DriverPlugin[] {
   return drivers

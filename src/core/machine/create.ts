@@ -111,6 +111,8 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
     machine = new Machine(store, record, reporter)
     const started = performance.now()
     await machine.driver.create()
+    // A driver that forwards the engine (a NAT rule) names the port it chose.
+    if (typeof machine.driver.state.EnginePort === 'number') record.Berth.EnginePort = machine.driver.state.EnginePort
     record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
     record.Berth.Phase = 'driver'
     await machine.save()

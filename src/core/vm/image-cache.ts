@@ -74,7 +74,10 @@ export function imageFileName(url: string): string {
 /** Checks a request without any network access (for `configure`). */
 export function validateImageRequest(request: ImageRequest): void {
   imageFileName(request.url)
-  if (request.checksum && !parseDigest(request.checksum)) checkUrl(request.checksum, 'image checksum')
+  if (request.checksum && !parseDigest(request.checksum) && !/^(https?|file):\/\/./.test(request.checksum)) {
+    throw new BerthError(`image checksum ${JSON.stringify(request.checksum)} is neither a sha256 or sha512 digest nor the URL of a checksum file`, ExitCode.usage,
+      'give sha256:HEX, sha512:HEX or the http(s):// or file:// URL of a SHA256SUMS file')
+  }
 }
 
 /** A digest given inline, or undefined when the text is not one (then it is a SUMS URL). */
