@@ -65,7 +65,7 @@ export interface PowerShellRunner {
   run(script: string, timeoutMs?: number): Promise<string>
 }
 
-export const DEFAULT_TIMEOUT_MS = 120_000
+const DEFAULT_TIMEOUT_MS = 120_000
 
 export class PowerShell implements PowerShellRunner {
   constructor(readonly executable: string) {}

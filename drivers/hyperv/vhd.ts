@@ -106,7 +106,7 @@ export interface ParsedFooter {
   uniqueId: Buffer
 }
 
-/** Reads a footer back (the simulator and the tests use it to check what berth wrote). */
+/** Reads a footer back (the tests check what berth wrote with it). */
 export function parseVhdFooter(footer: Buffer): ParsedFooter {
   if (footer.length !== FOOTER_SIZE) throw new BerthError(`a VHD footer is ${FOOTER_SIZE} bytes, not ${footer.length}`)
   return {
