@@ -6,7 +6,7 @@
 import {randomBytes} from 'node:crypto'
 import {copyFile, open, readFile, rm, stat} from 'node:fs/promises'
 import {constants} from 'node:fs'
-import {isIP} from 'node:net'
+import {connect, isIP} from 'node:net'
 import {join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
@@ -35,11 +35,18 @@ interface VmSwitch {
   SwitchType: string
 }
 
-interface AddressReport {
+export interface Neighbour {
+  ip: string
+  /** Get-NetNeighbor's state: Reachable, Stale, Delay, Probe, Unreachable, Incomplete, Permanent. */
+  state: string
+}
+
+export interface AddressReport {
   state: string | undefined
-  /** Every address Hyper-V or the host's neighbour table knows for the VM. */
+  /** What the guest reports through Hyper-V (its KVP daemon). */
   guestAddresses: string[]
-  neighbourAddresses: string[]
+  /** The host's neighbour entries for the VM's MAC. */
+  neighbours: Neighbour[]
 }
 
 /** The MAC as Set-VMNetworkAdapter takes it: 12 upper-case hex digits. */
@@ -70,13 +77,36 @@ function isGlobalIPv6(ip: string): boolean {
 }
 
 /**
- * The address to reach the guest at: an IPv4 address from Hyper-V, else one from the neighbour
- * table; a global IPv6 address only when `acceptIPv6` (the guest may not have its DHCPv4 lease
- * yet when it already has a SLAAC address) and never a link-local one.
+ * The address to reach the guest at: an IPv4 address from Hyper-V, else one the neighbour table
+ * has just confirmed for the VM's MAC (Reachable: a Stale entry may be the address of a previous
+ * lease, now someone else's); a global IPv6 address only when `acceptIPv6` (the guest may have a
+ * SLAAC address before its DHCPv4 lease), never a link-local one.
  */
 export function pickAddress(report: AddressReport, acceptIPv6: boolean): string | undefined {
-  const all = [...report.guestAddresses, ...report.neighbourAddresses]
+  const all = [...report.guestAddresses, ...report.neighbours.filter((n) => n.state === 'Reachable').map((n) => n.ip)]
   return all.find(isUsableIPv4) ?? (acceptIPv6 ? all.find(isGlobalIPv6) : undefined)
+}
+
+/** Neighbour entries for the MAC that the host has not confirmed lately (worth a fresh resolution). */
+export function unconfirmedNeighbours(report: AddressReport): string[] {
+  return report.neighbours.filter((n) => !['Reachable', 'Unreachable', 'Incomplete'].includes(n.state) && (isUsableIPv4(n.ip) || isGlobalIPv6(n.ip))).map((n) => n.ip)
+}
+
+/**
+ * Makes the host resolve each address afresh (a TCP attempt sends ARP or neighbour discovery), so
+ * the next neighbour query shows which of them the VM's MAC still answers for.
+ */
+function resolveAgain(addresses: string[]): Promise<void[]> {
+  return Promise.all(addresses.map((host) => new Promise<void>((done) => {
+    const socket = connect({host, port: 22})
+    const finish = () => {
+      socket.destroy()
+      done()
+    }
+    socket.setTimeout(1000, finish)
+    socket.once('connect', finish)
+    socket.once('error', finish)
+  })))
 }
 
 /** Hyper-V's VMState names to the contract's states. */
@@ -236,15 +266,17 @@ class HyperVDriver implements Driver {
       if (report.state === 'Off') throw new BerthError(`Hyper-V VM ${this.context.machineName} turned off while booting`, ExitCode.failure, 'look at its console in Hyper-V Manager')
       const ip = pickAddress(report, Date.now() - started > this.ipTimeoutMs / 2)
       if (ip) return ip
+      const unconfirmed = unconfirmedNeighbours(report)
       if (Date.now() + POLL_MS > deadline) {
-        const seen = [...report.guestAddresses, ...report.neighbourAddresses]
+        const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
+        const neighbours = unconfirmed.length ? `could not confirm ${unconfirmed.join(', ')}` : 'has no entry'
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
-          `(${seen.length ? `only ${seen.join(', ')}` : `Hyper-V reports none and the neighbour table has no entry for ${dashed(this.state.MacAddr as string)}`})`,
+          `(${guest} and the neighbour table ${neighbours} for ${dashed(this.state.MacAddr as string)})`,
           ExitCode.timeout,
           `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+      await Promise.all([resolveAgain(unconfirmed), new Promise((resolve) => setTimeout(resolve, POLL_MS))])
     }
   }
 
@@ -254,9 +286,7 @@ class HyperVDriver implements Driver {
     return {
       state: vm[0]?.State,
       guestAddresses: adapters.flatMap((a) => strings(a.IPAddresses)),
-      // Entries the host gave up on (Unreachable, Incomplete) are not the guest's.
-      neighbourAddresses: neighbours
-        .filter((n) => !['Unreachable', 'Incomplete'].includes(n.State)).map((n) => n.IPAddress),
+      neighbours: neighbours.map((n) => ({ip: n.IPAddress, state: n.State})),
     }
   }
 
@@ -299,8 +329,13 @@ class HyperVDriver implements Driver {
   /** The address Hyper-V or the neighbour table reports now; the recorded one while neither knows it. */
   async getIP(): Promise<string> {
     const id = this.requireVmId()
-    const report = await this.addressReport(id, 60_000)
+    let report = await this.addressReport(id, 60_000)
     if (report.state !== 'Running') throw new BerthError(`Hyper-V VM ${this.context.machineName} is not running (${report.state ?? 'gone'})`)
+    const unconfirmed = unconfirmedNeighbours(report)
+    if (!pickAddress(report, true) && unconfirmed.length > 0) {
+      await resolveAgain(unconfirmed)
+      report = await this.addressReport(id, 60_000)
+    }
     const ip = pickAddress(report, true) ?? this.state.IPAddress
     if (!ip) throw new BerthError(`Hyper-V VM ${this.context.machineName} has no IP address yet`)
     return ip

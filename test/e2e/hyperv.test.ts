@@ -80,9 +80,12 @@ beforeAll(async () => {
   image = Buffer.alloc(IMAGE_BYTES, 0)
   image.write('berth raw test disk', 0x200)
   image.write('its last bytes', IMAGE_BYTES - 14)
-  const sums = `${createHash('sha256').update(image).digest('hex')}  disk.raw\n`
+  const qcow2 = Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(1024)])
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+  const sums = `${sha256(image)}  disk.raw\n${sha256(qcow2)}  disk.qcow2\n`
   server = createServer((req, res) => {
     if (req.url === '/images/disk.raw') res.end(image)
+    else if (req.url === '/images/disk.qcow2') res.end(qcow2)
     else if (req.url === '/images/SHA256SUMS') res.end(sums)
     else res.writeHead(404).end()
   })
@@ -168,9 +171,11 @@ describe('a Hyper-V machine', () => {
     expect((await berth(['stop', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')
     expect(await labVmPower(LAB_ENGINE, guest)).toBe('stopped')
+    // The guest may come back on a new address; the host's entry for the old one is then stale and must not be taken.
     const started = await berth(['start', machine.name], 'no-kvp')
     expect(started.code, started.stderr).toBe(0)
     expect(await status()).toBe('Running')
+    expect((await record(machine.name)).Driver.IPAddress).toBe(await labVmAddress(LAB_ENGINE, guest))
     expect((await lab.docker(machine.name, ['info', '--format', '{{.Name}}'])).stdout.trim()).toBe(machine.name)
     expect((await berth(['kill', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')
@@ -193,21 +198,23 @@ describe('a Hyper-V machine', () => {
 })
 
 describe('faults', () => {
-  const create = (name: string, faults: string, extra: string[] = []) => berth(['create', '-q', '-d', 'hyperv', '--hyperv-image-url', imageUrl,
-    '--hyperv-ip-timeout', '5', ...(extra.includes('--hyperv-disk-size') ? extra : ['--hyperv-disk-size', String(DISK_MB), ...extra]), name], faults)
+  const create = (name: string, faults: string, options: Record<string, string> = {}) => {
+    const flags = {'--hyperv-image-url': imageUrl, '--hyperv-disk-size': String(DISK_MB), '--hyperv-ip-timeout': '5', ...options}
+    return berth(['create', '-q', '-d', 'hyperv', ...Object.entries(flags).flat(), name], faults)
+  }
 
   it('fail with one line, within the deadline, and leave no VM, guest, disk, machine or half-downloaded image', async () => {
     const cases = [
       {faults: 'not-admin', code: 3, message: /neither an elevated Administrator nor a member of Hyper-V Administrators.*Add-LocalGroupMember -SID S-1-5-32-578/},
       {faults: 'no-module', code: 3, message: /Hyper-V PowerShell module is not installed.*Enable-WindowsOptionalFeature/},
       {faults: 'no-switch', code: 3, message: /no External switch and no Default Switch.*New-VMSwitch/},
-      {faults: '', code: 3, message: /no virtual switch named "Nope".*Default Switch/, extra: ['--hyperv-virtual-switch', 'Nope']},
+      {faults: '', code: 3, message: /no virtual switch named "Nope".*Default Switch/, options: {'--hyperv-virtual-switch': 'Nope'}},
       {faults: 'convert-fails', code: 1, message: /Hyper-V\\Convert-VHD failed: Failed to convert the virtual disk/},
       {faults: 'no-ip', code: 5, message: /got no usable IP address within 5s \(Hyper-V reports none and the neighbour table has no entry for [0-9A-F-]{17}\)/},
     ]
     const results = await Promise.all(cases.map(async (c) => {
       const started = Date.now()
-      const result = await create(lab.name('hvf'), c.faults, c.extra)
+      const result = await create(lab.name('hvf'), c.faults, c.options)
       return {c, result, seconds: (Date.now() - started) / 1000}
     }))
     for (const {c, result, seconds} of results) {
@@ -248,10 +255,14 @@ describe('faults', () => {
     expect(result.stderr.trim()).toMatch(/^Error: pre-create check of the hyperv driver failed: PowerShell was not found \(powershell.exe or pwsh on PATH\) \(.*\)$/)
   })
 
-  it('a disk smaller than the image is refused before any VM exists', async () => {
-    const result = await create(lab.name('hvs'), '', ['--hyperv-disk-size', '4'])
-    expect(result.code).toBe(2)
-    expect(result.stderr).toMatch(/--hyperv-disk-size 4 MB is smaller than the image \(9 MB\)/)
+  it('a disk smaller than the image, or an image that is not raw, is refused before any VM exists', async () => {
+    const small = await create(lab.name('hvs'), '', {'--hyperv-disk-size': '4'})
+    expect(small.code).toBe(2)
+    expect(small.stderr).toMatch(/--hyperv-disk-size 4 MB is smaller than the image \(9 MB\)/)
+    const qcow2 = await create(lab.name('hvq'), '', {'--hyperv-image-url': imageUrl.replace('disk.raw', 'disk.qcow2')})
+    expect(qcow2.code).toBe(2)
+    expect(qcow2.stderr).toMatch(/the image is a qcow2 image, not a raw disk \(pass --hyperv-image-url of a raw image/)
     expect(await simVms()).toEqual([])
+    expect(await readdir(join(lab.storePath, 'machines'))).toEqual([])
   })
 })

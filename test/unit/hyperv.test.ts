@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {hypervDriver, machineState, normalizeMac, pickAddress, randomMac} from '../../drivers/hyperv/index.js'
+import {hypervDriver, machineState, normalizeMac, pickAddress, randomMac, unconfirmedNeighbours} from '../../drivers/hyperv/index.js'
 import {asJsonArray, findPowerShell, parseJsonArrays, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
@@ -201,12 +201,22 @@ describe('the PowerShell runner', () => {
 
 describe('addresses, states and options', () => {
   it('prefers IPv4, from Hyper-V before the neighbour table, and never a link-local address', () => {
-    const report = (guest: string[], neighbours: string[]) => ({state: 'Running', guestAddresses: guest, neighbourAddresses: neighbours})
-    expect(pickAddress(report(['fe80::1', '2001:db8::5', '192.168.1.20'], ['192.168.1.99']), true)).toBe('192.168.1.20')
-    expect(pickAddress(report(['fe80::1'], ['172.20.1.5']), false)).toBe('172.20.1.5')
+    const reachable = (ip: string) => ({ip, state: 'Reachable'})
+    const report = (guest: string[], neighbours: Array<{ip: string; state: string}>) => ({state: 'Running', guestAddresses: guest, neighbours})
+    expect(pickAddress(report(['fe80::1', '2001:db8::5', '192.168.1.20'], [reachable('192.168.1.99')]), true)).toBe('192.168.1.20')
+    expect(pickAddress(report(['fe80::1'], [reachable('fe80::2'), reachable('172.20.1.5')]), false)).toBe('172.20.1.5')
     expect(pickAddress(report(['169.254.3.3', 'fe80::1'], []), true)).toBeUndefined()
     expect(pickAddress(report(['2001:db8::5'], []), false)).toBeUndefined()
     expect(pickAddress(report(['2001:db8::5'], []), true)).toBe('2001:db8::5')
+  })
+
+  it('takes from the neighbour table only what it just confirmed, and says which entries to resolve again', () => {
+    const stale = {state: 'Running', guestAddresses: [], neighbours: [{ip: '172.17.0.7', state: 'Stale'}, {ip: '172.17.0.9', state: 'Stale'}, {ip: '172.17.0.3', state: 'Unreachable'}, {ip: 'fe80::1', state: 'Stale'}]}
+    expect(pickAddress(stale, true)).toBeUndefined()
+    expect(unconfirmedNeighbours(stale)).toEqual(['172.17.0.7', '172.17.0.9'])
+    const resolved = {...stale, neighbours: [{ip: '172.17.0.7', state: 'Incomplete'}, {ip: '172.17.0.9', state: 'Reachable'}]}
+    expect(pickAddress(resolved, false)).toBe('172.17.0.9')
+    expect(unconfirmedNeighbours(resolved)).toEqual([])
   })
 
   it('maps Hyper-V VM states', () => {
