@@ -76,37 +76,33 @@ function isGlobalIPv6(ip: string): boolean {
   return isIP(ip) === 6 && !/^(fe[89ab]|::1$|::$)/i.test(ip)
 }
 
-/**
- * The address to reach the guest at: an IPv4 address from Hyper-V, else one the neighbour table
- * has just confirmed for the VM's MAC (Reachable: a Stale entry may be the address of a previous
- * lease, now someone else's); a global IPv6 address only when `acceptIPv6` (the guest may have a
- * SLAAC address before its DHCPv4 lease), never a link-local one.
- */
-export function pickAddress(report: AddressReport, acceptIPv6: boolean): string | undefined {
-  const all = [...report.guestAddresses, ...report.neighbours.filter((n) => n.state === 'Reachable').map((n) => n.ip)]
-  return all.find(isUsableIPv4) ?? (acceptIPv6 ? all.find(isGlobalIPv6) : undefined)
+/** Usable addresses in order: IPv4 first, global IPv6 only when `acceptIPv6`, never link-local. */
+export function usableAddresses(addresses: string[], acceptIPv6: boolean): string[] {
+  return [...addresses.filter(isUsableIPv4), ...(acceptIPv6 ? addresses.filter(isGlobalIPv6) : [])]
 }
 
-/** Neighbour entries for the MAC that the host has not confirmed lately (worth a fresh resolution). */
-export function unconfirmedNeighbours(report: AddressReport): string[] {
-  return report.neighbours.filter((n) => !['Reachable', 'Unreachable', 'Incomplete'].includes(n.state) && (isUsableIPv4(n.ip) || isGlobalIPv6(n.ip))).map((n) => n.ip)
+/** Neighbour entries for the VM's MAC worth trying; the ones the host gave up on are not. */
+export function neighbourCandidates(report: AddressReport, acceptIPv6: boolean): string[] {
+  return usableAddresses(report.neighbours.filter((n) => !['Unreachable', 'Incomplete'].includes(n.state)).map((n) => n.ip), acceptIPv6)
 }
 
 /**
- * Makes the host resolve each address afresh (a TCP attempt sends ARP or neighbour discovery), so
- * the next neighbour query shows which of them the VM's MAC still answers for.
+ * The first address (in the given order) where the guest answers TCP on `port`, accepting or
+ * refusing. A neighbour entry alone proves little: after a new lease the old address keeps an
+ * entry with the VM's MAC for a while, and what is sent there reaches the VM, which ignores it.
  */
-function resolveAgain(addresses: string[]): Promise<void[]> {
-  return Promise.all(addresses.map((host) => new Promise<void>((done) => {
-    const socket = connect({host, port: 22})
-    const finish = () => {
+export async function firstAnswering(addresses: string[], port = 22, timeoutMs = 1500): Promise<string | undefined> {
+  const answers = await Promise.all(addresses.map((host) => new Promise<boolean>((done) => {
+    const socket = connect({host, port})
+    const finish = (answered: boolean) => {
       socket.destroy()
-      done()
+      done(answered)
     }
-    socket.setTimeout(1000, finish)
-    socket.once('connect', finish)
-    socket.once('error', finish)
+    socket.setTimeout(timeoutMs, () => finish(false))
+    socket.once('connect', () => finish(true))
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'))
   })))
+  return addresses.find((_, i) => answers[i])
 }
 
 /** Hyper-V's VMState names to the contract's states. */
@@ -264,19 +260,20 @@ class HyperVDriver implements Driver {
       const report = await this.addressReport(id, Math.max(remaining, 5000))
       if (report.state === undefined) throw new BerthError(`Hyper-V VM ${id} of machine ${this.context.machineName} disappeared while booting`)
       if (report.state === 'Off') throw new BerthError(`Hyper-V VM ${this.context.machineName} turned off while booting`, ExitCode.failure, 'look at its console in Hyper-V Manager')
-      const ip = pickAddress(report, Date.now() - started > this.ipTimeoutMs / 2)
+      const acceptIPv6 = Date.now() - started > this.ipTimeoutMs / 2
+      const candidates = neighbourCandidates(report, acceptIPv6)
+      const ip = usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await firstAnswering(candidates))
       if (ip) return ip
-      const unconfirmed = unconfirmedNeighbours(report)
       if (Date.now() + POLL_MS > deadline) {
         const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
-        const neighbours = unconfirmed.length ? `could not confirm ${unconfirmed.join(', ')}` : 'has no entry'
+        const neighbours = candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
           `(${guest} and the neighbour table ${neighbours} for ${dashed(this.state.MacAddr as string)})`,
           ExitCode.timeout,
           `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
       }
-      await Promise.all([resolveAgain(unconfirmed), new Promise((resolve) => setTimeout(resolve, POLL_MS))])
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS))
     }
   }
 
@@ -329,14 +326,9 @@ class HyperVDriver implements Driver {
   /** The address Hyper-V or the neighbour table reports now; the recorded one while neither knows it. */
   async getIP(): Promise<string> {
     const id = this.requireVmId()
-    let report = await this.addressReport(id, 60_000)
+    const report = await this.addressReport(id, 60_000)
     if (report.state !== 'Running') throw new BerthError(`Hyper-V VM ${this.context.machineName} is not running (${report.state ?? 'gone'})`)
-    const unconfirmed = unconfirmedNeighbours(report)
-    if (!pickAddress(report, true) && unconfirmed.length > 0) {
-      await resolveAgain(unconfirmed)
-      report = await this.addressReport(id, 60_000)
-    }
-    const ip = pickAddress(report, true) ?? this.state.IPAddress
+    const ip = usableAddresses(report.guestAddresses, true)[0] ?? (await firstAnswering(neighbourCandidates(report, true))) ?? this.state.IPAddress
     if (!ip) throw new BerthError(`Hyper-V VM ${this.context.machineName} has no IP address yet`)
     return ip
   }

@@ -5,7 +5,7 @@
  * The store's path holds spaces, a quote and a `$`, so every path crosses PowerShell quoted.
  */
 import {ChildProcess, execFileSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {createServer, Server} from 'node:http'
 import {existsSync} from 'node:fs'
 import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
@@ -16,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {localEngine} from '../../drivers/container/index.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../drivers/container/host-image.js'
 import {busyboxTar, LAB_ENGINE, Lab, RunResult} from '../lab/lab.js'
-import {labVmAddress, labVmPower, removeLabResources} from '../sim/lab-vm.js'
+import {ensureLabNetwork, labVmAddress, labVmPower, removeLabResources} from '../sim/lab-vm.js'
 import {installPowerShellSimulator} from '../sim/powershell/install.js'
 import type {SimVm} from '../sim/powershell/powershell.js'
 
@@ -27,13 +27,14 @@ const DISK_MB = 64
 let lab: Lab
 let simBin: string
 let simState: string
+let simNetwork: string
 let server: Server
 let imageUrl: string
 let image: Buffer
 const machine = {name: ''}
 
 function simEnv(faults = ''): Record<string, string> {
-  return {PATH: `${simBin}:${process.env.PATH}`, HYPERV_SIM_STATE: simState, HYPERV_SIM_ENGINE: LAB_ENGINE, HYPERV_SIM_FAULTS: faults}
+  return {PATH: `${simBin}:${process.env.PATH}`, HYPERV_SIM_STATE: simState, HYPERV_SIM_ENGINE: LAB_ENGINE, HYPERV_SIM_NETWORK: simNetwork, HYPERV_SIM_FAULTS: faults}
 }
 
 function berth(args: string[], faults = ''): Promise<RunResult> {
@@ -57,7 +58,7 @@ async function record(name: string) {
 }
 
 async function labGuests(): Promise<string[]> {
-  const containers = await localEngine(LAB_ENGINE).listContainers({all: true, filters: JSON.stringify({label: [`io.berth.sim.state=${simState}`]})})
+  const containers = await localEngine(LAB_ENGINE).listContainers({all: true, filters: JSON.stringify({label: ['io.berth.sim=hyperv', `io.berth.sim.state=${simState}`]})})
   return containers.map((c) => c.Names[0]!.replace(/^\//, ''))
 }
 
@@ -70,12 +71,41 @@ async function halfFiles(): Promise<string[]> {
   return found
 }
 
+/**
+ * The network behind the simulated switches, on a /24 no other lab network uses, with one more
+ * host on it: a LAN where the host's link stays up while the VM is off, so its neighbour entries
+ * outlive the VM's lease as on a real switch.
+ */
+async function labNetwork(): Promise<string> {
+  const name = `hyperv-sim-${randomBytes(3).toString('hex')}`
+  const labels = {'io.berth.sim.state': simState}
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ensureLabNetwork(LAB_ENGINE, name, `10.${77 + attempt}.${randomBytes(1)[0]}.1/24`, labels)
+      break
+    } catch (err) {
+      if (attempt >= 5 || !/overlap/i.test(String(err))) throw err
+    }
+  }
+  const other = await localEngine(LAB_ENGINE).createContainer({
+    name: `${name}-other-host`, Image: DEFAULT_HOST_IMAGE, Entrypoint: ['sleep', 'infinity'], Labels: labels, HostConfig: {NetworkMode: name},
+  })
+  await other.start()
+  return name
+}
+
+/** This machine's neighbour entries (the simulator's Get-NetNeighbor reads the same table). */
+function neighbourTable(): Array<{dst: string; lladdr?: string}> {
+  return JSON.parse(execFileSync('ip', ['-j', 'neigh', 'show'], {encoding: 'utf8'}) || '[]')
+}
+
 beforeAll(async () => {
   // Booting the first guest must not have to build the host image inside a PowerShell call.
   await ensureHostImage(localEngine(LAB_ENGINE), LAB_ENGINE, DEFAULT_HOST_IMAGE, () => {})
   lab = await Lab.create("berth hyperv O'Brien $HOME-")
   simBin = await installPowerShellSimulator()
   simState = await mkdtemp(join(tmpdir(), 'berth-hyperv-sim-'))
+  simNetwork = await labNetwork()
   // The "cloud image": raw bytes served with a SHA256SUMS beside them, as cloud image mirrors do.
   image = Buffer.alloc(IMAGE_BYTES, 0)
   image.write('berth raw test disk', 0x200)
@@ -171,11 +201,17 @@ describe('a Hyper-V machine', () => {
     expect((await berth(['stop', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')
     expect(await labVmPower(LAB_ENGINE, guest)).toBe('stopped')
-    // The guest may come back on a new address; the host's entry for the old one is then stale and must not be taken.
-    const started = await berth(['start', machine.name], 'no-kvp')
+    // Started again, the guest gets a new lease; the host still has an entry with the VM's MAC for the
+    // old address, where nothing answers now. The address must come from the new entry.
+    const before = (await record(machine.name)).Driver
+    const started = await berth(['start', machine.name], 'no-kvp,new-lease')
     expect(started.code, started.stderr).toBe(0)
     expect(await status()).toBe('Running')
-    expect((await record(machine.name)).Driver.IPAddress).toBe(await labVmAddress(LAB_ENGINE, guest))
+    const now = await labVmAddress(LAB_ENGINE, guest)
+    expect(now).not.toBe(before.IPAddress)
+    expect((await record(machine.name)).Driver.IPAddress).toBe(now)
+    const mac = (before.MacAddr as string).match(/../g)!.join(':').toLowerCase()
+    expect(neighbourTable().filter((n) => n.lladdr === mac).map((n) => n.dst)).toEqual(expect.arrayContaining([before.IPAddress, now]))
     expect((await lab.docker(machine.name, ['info', '--format', '{{.Name}}'])).stdout.trim()).toBe(machine.name)
     expect((await berth(['kill', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')

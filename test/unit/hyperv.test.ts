@@ -8,8 +8,10 @@ import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+import {createServer} from 'node:net'
+import type {AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {hypervDriver, machineState, normalizeMac, pickAddress, randomMac, unconfirmedNeighbours} from '../../drivers/hyperv/index.js'
+import {firstAnswering, hypervDriver, machineState, neighbourCandidates, normalizeMac, randomMac, usableAddresses} from '../../drivers/hyperv/index.js'
 import {asJsonArray, findPowerShell, parseJsonArrays, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
@@ -200,23 +202,34 @@ describe('the PowerShell runner', () => {
 })
 
 describe('addresses, states and options', () => {
-  it('prefers IPv4, from Hyper-V before the neighbour table, and never a link-local address', () => {
-    const reachable = (ip: string) => ({ip, state: 'Reachable'})
-    const report = (guest: string[], neighbours: Array<{ip: string; state: string}>) => ({state: 'Running', guestAddresses: guest, neighbours})
-    expect(pickAddress(report(['fe80::1', '2001:db8::5', '192.168.1.20'], [reachable('192.168.1.99')]), true)).toBe('192.168.1.20')
-    expect(pickAddress(report(['fe80::1'], [reachable('fe80::2'), reachable('172.20.1.5')]), false)).toBe('172.20.1.5')
-    expect(pickAddress(report(['169.254.3.3', 'fe80::1'], []), true)).toBeUndefined()
-    expect(pickAddress(report(['2001:db8::5'], []), false)).toBeUndefined()
-    expect(pickAddress(report(['2001:db8::5'], []), true)).toBe('2001:db8::5')
+  it('prefers IPv4 and never takes a link-local address', () => {
+    expect(usableAddresses(['fe80::1', '2001:db8::5', '192.168.1.20', '169.254.3.3'], true)).toEqual(['192.168.1.20', '2001:db8::5'])
+    expect(usableAddresses(['fe80::1', '2001:db8::5'], false)).toEqual([])
+    expect(usableAddresses(['169.254.3.3', 'fe80::1', '127.0.0.1', '0.0.0.0'], true)).toEqual([])
   })
 
-  it('takes from the neighbour table only what it just confirmed, and says which entries to resolve again', () => {
-    const stale = {state: 'Running', guestAddresses: [], neighbours: [{ip: '172.17.0.7', state: 'Stale'}, {ip: '172.17.0.9', state: 'Stale'}, {ip: '172.17.0.3', state: 'Unreachable'}, {ip: 'fe80::1', state: 'Stale'}]}
-    expect(pickAddress(stale, true)).toBeUndefined()
-    expect(unconfirmedNeighbours(stale)).toEqual(['172.17.0.7', '172.17.0.9'])
-    const resolved = {...stale, neighbours: [{ip: '172.17.0.7', state: 'Incomplete'}, {ip: '172.17.0.9', state: 'Reachable'}]}
-    expect(pickAddress(resolved, false)).toBe('172.17.0.9')
-    expect(unconfirmedNeighbours(resolved)).toEqual([])
+  it('tries the neighbour entries the host has not given up on', () => {
+    const report = {state: 'Running', guestAddresses: [], neighbours: [
+      {ip: 'fe80::1', state: 'Stale'}, {ip: '172.17.0.7', state: 'Stale'}, {ip: '172.17.0.3', state: 'Unreachable'}, {ip: '172.17.0.9', state: 'Reachable'}, {ip: '172.17.0.4', state: 'Incomplete'},
+    ]}
+    expect(neighbourCandidates(report, false)).toEqual(['172.17.0.7', '172.17.0.9'])
+  })
+
+  it('takes the first address where something answers, accepting or refusing, and not one where nothing does', async () => {
+    const server = createServer((socket) => socket.end())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    try {
+      expect(await firstAnswering(['127.0.0.1'], port)).toBe('127.0.0.1')
+      expect(await firstAnswering(['127.0.0.2'], 1)).toBe('127.0.0.2') // a refusal is an answer: the guest is there
+      // 100::/64 is the IPv6 discard prefix (RFC 6666): nothing there answers.
+      const started = Date.now()
+      expect(await firstAnswering(['100::1', '127.0.0.1'], port, 500)).toBe('127.0.0.1')
+      expect(await firstAnswering(['100::1'], port, 500)).toBeUndefined()
+      expect(Date.now() - started).toBeLessThan(3000)
+    } finally {
+      server.close()
+    }
   })
 
   it('maps Hyper-V VM states', () => {

@@ -9,11 +9,14 @@
  * Environment:
  *   HYPERV_SIM_STATE   folder for the simulator's state (required)
  *   HYPERV_SIM_ENGINE  lab engine for the guests (default unix:///run/berth-lab/docker.sock)
+ *   HYPERV_SIM_NETWORK lab network the switches lead to (default: the engine's bridge)
  *   HYPERV_SIM_FAULTS  comma-separated: not-admin, hyperv-admins (not elevated, but in Hyper-V
  *                      Administrators: allowed), no-module, no-switch, no-ip (the guest never
  *                      gets an address), no-kvp (no guest-reported addresses; the host's real
  *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
- *                      returns only once the VM is removed)
+ *                      returns only once the VM is removed), new-lease (a VM started again gets
+ *                      another address, as from a DHCP server that gave the old one away;
+ *                      needs HYPERV_SIM_NETWORK)
  */
 import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
@@ -39,6 +42,7 @@ const SIM_SWITCHES = [
 
 const stateDir = process.env.HYPERV_SIM_STATE ?? ''
 const engine = process.env.HYPERV_SIM_ENGINE ?? 'unix:///run/berth-lab/docker.sock'
+const network = process.env.HYPERV_SIM_NETWORK || undefined
 const faults = new Set((process.env.HYPERV_SIM_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean))
 
 /** What the simulator keeps per VM, with Hyper-V's property names. */
@@ -59,8 +63,9 @@ export interface SimVm {
   MacAddress: string
   VlanId?: number
   DvdDrives: string[]
-  /** Set by Start-VM: what the lab host container is called. */
+  /** Set by Start-VM: what the lab host container is called, and the address it got. */
   Guest?: string
+  Lease?: string
   /** The sim's own log of state-changing cmdlets, for the tests. */
   History: string[]
 }
@@ -136,6 +141,17 @@ function neighbours(linkLayerAddress: string): Obj[] {
   const lladdr = linkLayerAddress.replace(/-/g, ':').toLowerCase()
   const table = JSON.parse(execFileSync('ip', ['-j', 'neigh', 'show'], {encoding: 'utf8'}) || '[]') as Array<{dst: string; lladdr?: string; state?: string[]}>
   return table.filter((n) => n.lladdr === lladdr).map((n) => ({IPAddress: n.dst, LinkLayerAddress: linkLayerAddress, State: NEIGHBOUR_STATES[n.state?.[0] ?? ''] ?? 'Stale'}))
+}
+
+/** Moves a stopped guest to another address of its network (its MAC stays). */
+async function giveNewLease(vm: SimVm): Promise<void> {
+  if (!network) throw new CmdletError('the simulator needs HYPERV_SIM_NETWORK for new-lease')
+  const octets = (vm.Lease ?? '').split('.').map(Number)
+  if (octets.length !== 4) throw new CmdletError(`the guest ${vm.Guest} has no address to move from`)
+  octets[3] = ((octets[3]! + 100) % 200) + 20
+  const lan = localEngine(engine).getNetwork(network)
+  await lan.disconnect({Container: vm.Guest, Force: true})
+  await lan.connect({Container: vm.Guest, EndpointConfig: {IPAMConfig: {IPv4Address: octets.join('.')}}})
 }
 
 /** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
@@ -428,18 +444,20 @@ const CMDLETS: Record<string, Cmdlet> = {
           continue
         }
         if (vm.Guest) {
+          if (faults.has('new-lease')) await giveNewLease(vm)
           await startLabVm(engine, vm.Guest)
         } else {
           const iso = vm.DvdDrives[0]
           if (!iso) throw new CmdletError('no seed on a DVD drive: the simulator boots cloud images configured by cloud-init only')
           const guest = guestName(vm)
           await bootLabVm({
-            engine, name: guest, seed: readSeedIso(iso), mac: vm.MacAddress.match(/../g)!.join(':').toLowerCase(),
+            engine, name: guest, seed: readSeedIso(iso), mac: vm.MacAddress.match(/../g)!.join(':').toLowerCase(), network,
             labels: {'io.berth.sim': 'hyperv', 'io.berth.sim.state': stateDir},
           })
           vm.Guest = guest
         }
         if (!faults.has('no-ip')) await announce(vm.Guest)
+        vm.Lease = await labVmAddress(engine, vm.Guest)
         record(vm, 'Start-VM')
       }
       return []
