@@ -108,7 +108,20 @@ export function hostOnlyStyle(option: string, version: VBoxVersion, platform = p
   return version.major >= 7 && platform === 'darwin' ? 'network' : 'interface'
 }
 
+/** Ports handed out by this process: parallel creates in one command must not get the same one. */
+const chosenPorts = new Set<number>()
+
+/** A free port on 127.0.0.1 for a NAT forward. */
 async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await ephemeralPort()
+    if (chosenPorts.has(port)) continue
+    chosenPorts.add(port)
+    return port
+  }
+}
+
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -195,7 +208,6 @@ class VirtualBoxDriver implements Driver {
     this.state.NatMAC ??= randomMac()
     if (!this.state.NoHostOnly) this.state.HostOnlyMAC ??= randomMac()
     this.state.SSHPort = await freePort()
-    if (this.state.NoHostOnly) this.state.EnginePort = await freePort()
 
     const disk = this.path('disk.vdi')
     const seed = this.path('seed.iso')
@@ -255,7 +267,13 @@ class VirtualBoxDriver implements Driver {
         const created = await this.vbox.run(['hostonlyif', 'create'])
         adapter = /Interface '([^']+)' was successfully created/.exec(created)?.[1]
         if (!adapter) throw new BerthError(`VBoxManage hostonlyif create did not name the adapter it made: ${oneLine(created.trim().split('\n').pop() ?? '')}`)
-        await this.vbox.run(['hostonlyif', 'ipconfig', adapter, '--ip', net.hostIp, '--netmask', net.netmask])
+        const made = adapter
+        // An adapter left without its address would be picked up by nothing and only clutter the host.
+        await this.vbox.run(['hostonlyif', 'ipconfig', made, '--ip', net.hostIp, '--netmask', net.netmask])
+          .catch(async (err) => {
+            await this.vbox.run(['hostonlyif', 'remove', made]).catch(() => {})
+            throw err
+          })
       }
       const servers = parseBlocks(await this.vbox.run(['list', 'dhcpservers']))
       if (!servers.some((d) => d.NetworkName === `HostInterfaceNetworking-${adapter}`)) {
@@ -416,7 +434,7 @@ export const virtualboxDriver: DriverPlugin = {
     {name: 'virtualbox-hostonly-cidr', type: 'string', env: 'VIRTUALBOX_HOSTONLY_CIDR', default: DEFAULT_HOSTONLY_CIDR, description: 'host address and prefix of the host-only network'},
     {name: 'virtualbox-no-hostonly', type: 'boolean', env: 'VIRTUALBOX_NO_HOSTONLY', description: 'no host-only NIC: the engine is forwarded to 127.0.0.1'},
     {name: 'virtualbox-hostonly-style', type: 'string', env: 'VIRTUALBOX_HOSTONLY_STYLE', default: 'auto', description: 'interface (hostonlyif), network (VirtualBox 7 hostonlynet) or auto'},
-    {name: 'virtualbox-nat-nictype', type: 'string', env: 'VIRTUALBOX_NAT_NICTYPE', default: 'virtio', description: `NIC type (${NIC_TYPES.join(', ')})`},
+    {name: 'virtualbox-nat-nictype', type: 'string', env: 'VIRTUALBOX_NAT_NICTYPE', default: 'virtio', description: `type of the NAT and host-only NICs (${NIC_TYPES.join(', ')})`},
     {name: 'virtualbox-share-folder', type: 'string', env: 'VIRTUALBOX_SHARE_FOLDER', description: 'host folder shared with the VM, DIR or DIR:NAME (mounting it needs the Guest Additions)'},
     {name: 'virtualbox-ui-type', type: 'string', env: 'VIRTUALBOX_UI_TYPE', default: 'headless', description: `how the VM is shown (${UI_TYPES.join(', ')})`},
     {name: 'virtualbox-boot-timeout', type: 'integer', env: 'VIRTUALBOX_BOOT_TIMEOUT', default: 300, description: 'seconds a starting VM may take to report its address'},
@@ -454,6 +472,8 @@ export const virtualboxDriver: DriverPlugin = {
       UIType: oneOf(values, 'virtualbox-ui-type', 'headless', UI_TYPES),
       BootTimeout: positiveInteger(values, 'virtualbox-boot-timeout', 300, 1),
       StopTimeout: positiveInteger(values, 'virtualbox-stop-timeout', 60, 1),
+      // Chosen now, so the machine record carries the engine's port from its start.
+      EnginePort: noHostOnly ? await freePort() : undefined,
     }
     return state
   },

@@ -312,7 +312,8 @@ describe('virtualbox faults', () => {
     const steps: Array<{fail: string; cidr?: string}> = [
       {fail: 'clonemedium'}, {fail: 'modifymedium'}, {fail: 'createvm'}, {fail: 'modifyvm:--cpus'}, {fail: 'storagectl'},
       {fail: 'storageattach:dvddrive'}, {fail: 'modifyvm:--natpf1'}, {fail: 'hostonlyif', cidr: fresh(1)},
-      {fail: 'dhcpserver', cidr: fresh(2)}, {fail: 'modifyvm:--nic2'}, {fail: 'startvm'}, {fail: 'storagectl@0'},
+      {fail: 'hostonlyif:ipconfig', cidr: fresh(3)}, {fail: 'dhcpserver', cidr: fresh(2)}, {fail: 'modifyvm:--nic2'}, {fail: 'startvm'},
+      {fail: 'storagectl@0'},
     ]
     const results = await mapLimit(steps, 4, async (step) => {
       const name = lab.name('vbf')
@@ -325,6 +326,9 @@ describe('virtualbox faults', () => {
       expect(errorLine(result), step.fail).toMatch(new RegExp(`^Error: VBoxManage ${sub} failed: The simulated host refused ${sub}`))
       await expectNothingLeft(name)
     }
+    // Host-only adapters are shared and stay, but none is left without the address it was made for.
+    const adapters = readSimState(stateDir).hostonlyifs.map((i) => `${i.ip}/24`).sort()
+    expect(adapters).toEqual([cidr, fresh(2)].sort())
   })
 
   it('gives up on a VM that never gets an IP within the boot timeout, removing it', async () => {

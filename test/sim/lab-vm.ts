@@ -14,6 +14,9 @@
  *   await ensureLabNetwork(engine, name, '192.168.56.1/24', labels)  // a host-only network
  *   await removeLabResources(engine, {label: value})    // a test's final cleanup
  * Every resource carries the labels given, so a test removes all of its own with one call.
+ * A simulator that runs as its own process (like test/sim/vboxmanage) is best bundled once per
+ * test run (see its harness.ts) and should import this module lazily, so that calls touching no
+ * guest start without loading dockerode.
  */
 import {execFileSync} from 'node:child_process'
 import Docker from 'dockerode'

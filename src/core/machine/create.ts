@@ -58,7 +58,8 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
       SchemaVersion: BERTH_SCHEMA_VERSION,
       CreatedAt: new Date().toISOString(),
       Phase: 'created',
-      EnginePort: DEFAULT_ENGINE_PORT,
+      // A driver that forwards the engine port (a NAT rule) names the port in its state.
+      EnginePort: Number(driverState.EnginePort) || DEFAULT_ENGINE_PORT,
       Timings: {},
     },
   }
@@ -111,8 +112,6 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
     machine = new Machine(store, record, reporter)
     const started = performance.now()
     await machine.driver.create()
-    // A driver that forwards the engine (a NAT rule) names the port it chose.
-    if (typeof machine.driver.state.EnginePort === 'number') record.Berth.EnginePort = machine.driver.state.EnginePort
     record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
     record.Berth.Phase = 'driver'
     await machine.save()
