@@ -22,8 +22,6 @@ import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {localEngine} from '../../../drivers/container/index.js'
-import {bootLabVm, killLabVm, labVmAddress, labVmPower, readSeedIso, removeLabVm, startLabVm, stopLabVm} from '../lab-vm.js'
 import {Command, parseScript, ParseError, Pipeline, Property, Value} from './language.js'
 
 const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
@@ -43,6 +41,9 @@ const SIM_SWITCHES = [
 const stateDir = process.env.HYPERV_SIM_STATE ?? ''
 const engine = process.env.HYPERV_SIM_ENGINE ?? 'unix:///run/berth-lab/docker.sock'
 const network = process.env.HYPERV_SIM_NETWORK || undefined
+/** Loaded only when a call touches a guest, so the other calls start without dockerode (as lab-vm.ts advises). */
+const labVm = () => import('../lab-vm.js')
+const guestEngine = async () => (await import('../../../drivers/container/index.js')).localEngine(engine)
 const faults = new Set((process.env.HYPERV_SIM_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean))
 
 /** What the simulator keeps per VM, with Hyper-V's property names. */
@@ -118,14 +119,14 @@ const guestName = (vm: SimVm) => `hyperv-sim-${vm.Id.slice(0, 8)}-${vm.Name}`.sl
 
 async function vmState(vm: SimVm): Promise<string> {
   if (!vm.Guest) return vm.History.at(-1) === 'Start-VM (no bootable OS)' ? 'Running' : 'Off'
-  const power = await labVmPower(engine, vm.Guest)
+  const power = await (await labVm()).labVmPower(engine, vm.Guest)
   return power === 'running' ? 'Running' : 'Off'
 }
 
 /** The guest's addresses as the KVP daemon would report them: link-local IPv6 first, as Hyper-V often lists it. */
 async function guestAddresses(vm: SimVm): Promise<string[]> {
   if (!vm.Guest || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
-  const ip = await labVmAddress(engine, vm.Guest)
+  const ip = await (await labVm()).labVmAddress(engine, vm.Guest)
   const mac = vm.MacAddress.match(/../g)!.map((h) => parseInt(h, 16))
   mac[0]! ^= 2
   const linkLocal = `fe80::${[(mac[0]! << 8) | mac[1]!, (mac[2]! << 8) | 0xff, 0xfe00 | mac[3]!, (mac[4]! << 8) | mac[5]!].map((n) => n.toString(16)).join(':')}`
@@ -149,14 +150,14 @@ async function giveNewLease(vm: SimVm): Promise<void> {
   const octets = (vm.Lease ?? '').split('.').map(Number)
   if (octets.length !== 4) throw new CmdletError(`the guest ${vm.Guest} has no address to move from`)
   octets[3] = ((octets[3]! + 100) % 200) + 20
-  const lan = localEngine(engine).getNetwork(network)
+  const lan = (await guestEngine()).getNetwork(network)
   await lan.disconnect({Container: vm.Guest, Force: true})
   await lan.connect({Container: vm.Guest, EndpointConfig: {IPAMConfig: {IPv4Address: octets.join('.')}}})
 }
 
 /** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
 async function announce(guest: string): Promise<void> {
-  const container = localEngine(engine).getContainer(guest)
+  const container = (await guestEngine()).getContainer(guest)
   const gateway = Object.values((await container.inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
   if (!gateway) return
   const exec = await container.exec({Cmd: ['bash', '-c', `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`]})
@@ -445,11 +446,12 @@ const CMDLETS: Record<string, Cmdlet> = {
         }
         if (vm.Guest) {
           if (faults.has('new-lease')) await giveNewLease(vm)
-          await startLabVm(engine, vm.Guest)
+          await (await labVm()).startLabVm(engine, vm.Guest)
         } else {
           const iso = vm.DvdDrives[0]
           if (!iso) throw new CmdletError('no seed on a DVD drive: the simulator boots cloud images configured by cloud-init only')
           const guest = guestName(vm)
+          const {bootLabVm, readSeedIso} = await labVm()
           await bootLabVm({
             engine, name: guest, seed: readSeedIso(iso), mac: vm.MacAddress.match(/../g)!.join(':').toLowerCase(), network,
             labels: {'io.berth.sim': 'hyperv', 'io.berth.sim.state': stateDir},
@@ -457,7 +459,7 @@ const CMDLETS: Record<string, Cmdlet> = {
           vm.Guest = guest
         }
         if (!faults.has('no-ip')) await announce(vm.Guest)
-        vm.Lease = await labVmAddress(engine, vm.Guest)
+        vm.Lease = await (await labVm()).labVmAddress(engine, vm.Guest)
         record(vm, 'Start-VM')
       }
       return []
@@ -467,6 +469,7 @@ const CMDLETS: Record<string, Cmdlet> = {
     parameters: {...vmParameters, force: 'switch', turnoff: 'switch'},
     async run(args, input) {
       for (const vm of targetVms(args, input)) {
+        const {killLabVm, stopLabVm} = await labVm()
         if (vm.Guest) await (args.turnoff ? killLabVm(engine, vm.Guest) : stopLabVm(engine, vm.Guest))
         record(vm, args.turnoff ? 'Stop-VM -TurnOff' : 'Stop-VM')
       }
@@ -478,7 +481,7 @@ const CMDLETS: Record<string, Cmdlet> = {
     async run(args, input) {
       for (const vm of targetVms(args, input)) {
         if ((await vmState(vm)) !== 'Off') throw new CmdletError(`Remove-VM: '${vm.Name}' must be turned off before it is removed.`)
-        if (vm.Guest) await removeLabVm(engine, vm.Guest)
+        if (vm.Guest) await (await labVm()).removeLabVm(engine, vm.Guest)
         rmSync(vmFile(vm.Id), {force: true}) // the configuration only: Hyper-V leaves the disks
       }
       return []
