@@ -41,8 +41,8 @@ export function psQuote(value: string): string {
 /**
  * Wraps a script so any error stops it with exit code 1 and a single line on stderr (not
  * PowerShell's multi-line error record), progress bars and warnings stay off (Convert-VHD draws a
- * bar; Stop-VM warns about a VM already off, on stdout), and
- * JSON leaves as UTF-8 (without a byte order mark) whatever the console code page.
+ * bar; Stop-VM warns about a VM already off, on stdout), and JSON leaves as UTF-8 (without a byte
+ * order mark) whatever the console code page.
  */
 export function wrapScript(script: string): string {
   return "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; " +
@@ -76,7 +76,8 @@ export class PowerShell implements PowerShellRunner {
       const out: Buffer[] = []
       let stderr = ''
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
-      child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)))
+      // The first line is the message (the wrapper prints the exception's); keep the start.
+      child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(0, 8000)))
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
         reject(new BerthError(`PowerShell did not finish within ${timeoutMs / 1000}s (${firstCmdlet(script)})`, ExitCode.timeout))
