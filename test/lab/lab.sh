@@ -25,7 +25,7 @@ INFLUX_PORT="${BERTH_LAB_INFLUX_PORT:-8086}"
 
 PACKAGES=(
   ca-certificates iptables docker.io debootstrap influxdb influxdb-client
-  genisoimage openssh-client iproute2 busybox-static rsync sshfs curl xz-utils
+  genisoimage openssh-client iproute2 busybox-static rsync sshfs curl xz-utils qemu-utils
 )
 
 log() { printf 'lab: %s\n' "$*" >&2; }

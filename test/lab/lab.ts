@@ -53,8 +53,9 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
 export class Lab {
   private constructor(readonly storePath: string) {}
 
-  static async create(): Promise<Lab> {
-    return new Lab(await mkdtemp(join(tmpdir(), 'berth-e2e-')))
+  /** `prefix` names the store's folder (a test may want spaces or quotes in its paths). */
+  static async create(prefix = 'berth-e2e-'): Promise<Lab> {
+    return new Lab(await mkdtemp(join(tmpdir(), prefix)))
   }
 
   /** A machine name unique to this run, so parallel or leftover runs never collide. */

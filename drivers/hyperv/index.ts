@@ -1,0 +1,414 @@
+/**
+ * The Hyper-V driver: a Generation 2 VM from a cloud image (raw disk + VHD footer written here,
+ * then Convert-VHD/Resize-VHD), configured by a NoCloud seed ISO on its DVD drive, driven
+ * through PowerShell.
+ */
+import {randomBytes} from 'node:crypto'
+import {copyFile, open, readFile, rm, stat} from 'node:fs/promises'
+import {constants} from 'node:fs'
+import {connect, isIP} from 'node:net'
+import {join} from 'node:path'
+import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
+import {baseState} from '../../src/core/drivers/contract.js'
+import {BerthError, ExitCode} from '../../src/core/errors.js'
+import {ensureSshKey} from '../../src/core/ssh/keys.js'
+import type {BaseDriverState} from '../../src/core/store/record.js'
+import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
+import {writeSeedIso} from '../../src/core/vm/seed-iso.js'
+import {findPowerShell, parseJsonArrays, PowerShell, PowerShellRunner} from './powershell.js'
+import * as scripts from './scripts.js'
+import {appendVhdFooter} from './vhd.js'
+
+/** Debian 12's generic cloud image is a raw disk (what the VHD footer needs) and boots on UEFI with Hyper-V drivers. */
+export const DEFAULT_IMAGE_URL = 'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.raw'
+export const DEFAULT_IMAGE_CHECKSUM = 'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS'
+/** Hyper-V's Default Switch has this id on every host. */
+export const DEFAULT_SWITCH_ID = 'c08cb7b8-9b3c-408e-8e30-5e16a3aeb444'
+const SSH_USER = 'docker'
+const POLL_MS = 2000
+/** Convert-VHD of a multi-GB image takes a while on a slow disk. */
+const CONVERT_TIMEOUT_MS = 30 * 60_000
+
+interface VmSwitch {
+  Name: string
+  Id: string
+  SwitchType: string
+}
+
+export interface Neighbour {
+  ip: string
+  /** Get-NetNeighbor's state: Reachable, Stale, Delay, Probe, Unreachable, Incomplete, Permanent. */
+  state: string
+}
+
+export interface AddressReport {
+  state: string | undefined
+  /** What the guest reports through Hyper-V (its KVP daemon). */
+  guestAddresses: string[]
+  /** The host's neighbour entries for the VM's MAC. */
+  neighbours: Neighbour[]
+}
+
+/** The MAC as Set-VMNetworkAdapter takes it: 12 upper-case hex digits. */
+export function normalizeMac(mac: string): string {
+  const hex = mac.trim().replace(/[:-]/g, '').toUpperCase()
+  if (!/^[0-9A-F]{12}$/.test(hex)) throw new BerthError(`--hyperv-static-macaddress ${JSON.stringify(mac)} is not a MAC address`, ExitCode.usage)
+  if (parseInt(hex.slice(0, 2), 16) & 1) throw new BerthError(`--hyperv-static-macaddress ${mac} is a multicast address`, ExitCode.usage)
+  if (/^0+$/.test(hex)) throw new BerthError('--hyperv-static-macaddress 00:00:00:00:00:00 is not usable', ExitCode.usage)
+  return hex
+}
+
+/** A random unicast, locally administered MAC: known before boot, so the seed and the neighbour lookup can use it. */
+export function randomMac(): string {
+  const bytes = randomBytes(6)
+  bytes[0] = (bytes[0]! & 0xfc) | 0x02
+  return bytes.toString('hex').toUpperCase()
+}
+
+const dashed = (mac: string) => mac.match(/../g)!.join('-')
+const coloned = (mac: string) => mac.match(/../g)!.join(':').toLowerCase()
+
+function isUsableIPv4(ip: string): boolean {
+  return isIP(ip) === 4 && !ip.startsWith('169.254.') && !ip.startsWith('127.') && ip !== '0.0.0.0'
+}
+
+function isGlobalIPv6(ip: string): boolean {
+  return isIP(ip) === 6 && !/^(fe[89ab]|::1$|::$)/i.test(ip)
+}
+
+/** Usable addresses in order: IPv4 first, global IPv6 only when `acceptIPv6`, never link-local. */
+export function usableAddresses(addresses: string[], acceptIPv6: boolean): string[] {
+  return [...addresses.filter(isUsableIPv4), ...(acceptIPv6 ? addresses.filter(isGlobalIPv6) : [])]
+}
+
+/** Neighbour entries for the VM's MAC worth trying; the ones the host gave up on are not. */
+export function neighbourCandidates(report: AddressReport, acceptIPv6: boolean): string[] {
+  return usableAddresses(report.neighbours.filter((n) => !['Unreachable', 'Incomplete'].includes(n.state)).map((n) => n.ip), acceptIPv6)
+}
+
+/**
+ * The first address (in the given order) where the guest answers TCP on `port`, accepting or
+ * refusing. A neighbour entry alone proves little: after a new lease the old address keeps an
+ * entry with the VM's MAC for a while, and what is sent there reaches the VM, which ignores it.
+ */
+export async function firstAnswering(addresses: string[], port = 22, timeoutMs = 1500): Promise<string | undefined> {
+  const answers = await Promise.all(addresses.map((host) => new Promise<boolean>((done) => {
+    const socket = connect({host, port})
+    const finish = (answered: boolean) => {
+      socket.destroy()
+      done(answered)
+    }
+    socket.setTimeout(timeoutMs, () => finish(false))
+    socket.once('connect', () => finish(true))
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'))
+  })))
+  return addresses.find((_, i) => answers[i])
+}
+
+/** Hyper-V's VMState names to the contract's states. */
+export function machineState(vmState: string | undefined): MachineState {
+  switch (vmState) {
+    case undefined: return 'NotFound'
+    case 'Running': return 'Running'
+    case 'Off': return 'Stopped'
+    case 'Paused': return 'Paused'
+    case 'Saved': case 'FastSaved': return 'Saved'
+    case 'Starting': case 'Resuming': case 'Reset': return 'Starting'
+    case 'Stopping': case 'Saving': case 'Pausing': case 'FastSaving': return 'Stopping'
+    default: return 'Error' // Other and the *Critical states (the VM's storage is unreachable)
+  }
+}
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
+
+class HyperVDriver implements Driver {
+  constructor(
+    readonly state: BaseDriverState,
+    private readonly context: DriverContext,
+    private readonly powershell: PowerShellRunner | undefined,
+  ) {}
+
+  private get ps(): PowerShellRunner {
+    if (!this.powershell) {
+      throw new BerthError('PowerShell was not found (powershell.exe or pwsh on PATH)', ExitCode.failure,
+        'the Hyper-V driver runs on Windows with Hyper-V; make sure powershell.exe is on PATH')
+    }
+    return this.powershell
+  }
+
+  private get vmId(): string | undefined {
+    return (this.state.VMId as string | undefined) || undefined
+  }
+
+  private get paths() {
+    const dir = this.context.machineDir
+    const name = this.context.machineName
+    return {vhd: join(dir, `${name}.vhd`), vhdx: join(dir, `${name}.vhdx`), seed: join(dir, 'seed.iso')}
+  }
+
+  /** Tells which VM is this machine's when only a name is known (an interrupted create). */
+  private get notes(): string {
+    return `berth machine ${this.context.machineDir}`
+  }
+
+  private get ipTimeoutMs(): number {
+    return Number(this.state.IPTimeout) * 1000
+  }
+
+  async preCreateCheck(): Promise<void> {
+    const [[checks]] = parseJsonArrays(await this.ps.run(scripts.preflightScript()), 1, 'the preflight') as [Array<{HyperVModule: boolean; Administrator: boolean; HyperVAdministrator: boolean}>]
+    if (!checks?.HyperVModule) {
+      throw new BerthError('the Hyper-V PowerShell module is not installed', ExitCode.preCreateCheck,
+        'enable Hyper-V as Administrator: `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, then restart Windows')
+    }
+    if (!checks.Administrator && !checks.HyperVAdministrator) {
+      throw new BerthError('you are neither an elevated Administrator nor a member of Hyper-V Administrators', ExitCode.preCreateCheck,
+        `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`)
+    }
+    const [switches, sameName] = parseJsonArrays(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 2, 'the switch list')
+    this.state.VSwitch = this.chooseSwitch(switches as VmSwitch[])
+    if (sameName!.length > 0) {
+      throw new BerthError(`a Hyper-V VM named ${this.context.machineName} already exists`, ExitCode.preCreateCheck, 'remove it or choose another machine name')
+    }
+  }
+
+  /** The switch asked for, else the first External switch, else the Default Switch. */
+  private chooseSwitch(switches: VmSwitch[]): string {
+    const wanted = this.state.VSwitch as string
+    const names = switches.map((s) => JSON.stringify(s.Name)).join(', ') || 'none'
+    if (wanted) {
+      if (switches.some((s) => s.Name === wanted)) return wanted
+      throw new BerthError(`Hyper-V has no virtual switch named ${JSON.stringify(wanted)} (switches: ${names})`, ExitCode.preCreateCheck,
+        'pass --hyperv-virtual-switch with one of them, or create it in Hyper-V Manager (Virtual Switch Manager)')
+    }
+    const chosen = switches.filter((s) => s.SwitchType === 'External').sort((x, y) => x.Name.localeCompare(y.Name))[0]
+      ?? switches.find((s) => s.Id.toLowerCase() === DEFAULT_SWITCH_ID || s.Name === 'Default Switch')
+    if (!chosen) {
+      throw new BerthError(`Hyper-V has no External switch and no Default Switch (switches: ${names})`, ExitCode.preCreateCheck,
+        "create one as Administrator, e.g. `New-VMSwitch -Name 'External' -NetAdapterName 'Ethernet' -AllowManagementOS $true`, or pass --hyperv-virtual-switch")
+    }
+    this.context.log(`Using virtual switch ${JSON.stringify(chosen.Name)}`)
+    return chosen.Name
+  }
+
+  async create(): Promise<void> {
+    const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
+    let lastShown = 0
+    const image = await ensureImage({url: this.state.ImageURL as string, checksum: (this.state.ImageChecksum as string) || undefined}, {
+      cacheDir: join(this.state.StorePath, 'cache'),
+      log: this.context.log,
+      onProgress: (received, total) => {
+        if (!total || Date.now() - lastShown < 2000) return
+        lastShown = Date.now()
+        this.context.log(`Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`)
+      },
+    })
+    const diskBytes = Number(this.state.DiskSize) * 1024 * 1024
+    const imageBytes = await rawImageSize(image.path)
+    if (imageBytes > diskBytes) {
+      throw new BerthError(`--hyperv-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(imageBytes / 1048576)} MB)`, ExitCode.usage)
+    }
+    const {vhd, vhdx, seed} = this.paths
+    await writeSeedIso(seed, {
+      hostname: this.context.machineName,
+      user: SSH_USER,
+      sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
+      nics: [{id: 'eth0', mac: coloned(this.state.MacAddr as string)}],
+    })
+    this.context.log('Converting the image to a VHDX disk')
+    await copyFile(image.path, vhd, constants.COPYFILE_FICLONE)
+    await appendVhdFooter(vhd)
+    try {
+      await this.ps.run(scripts.convertDiskScript(vhd, vhdx, diskBytes), CONVERT_TIMEOUT_MS)
+    } finally {
+      await rm(vhd, {force: true})
+    }
+    this.context.log(`Creating Hyper-V VM ${this.context.machineName}`)
+    const [[created]] = parseJsonArrays(await this.ps.run(scripts.newVmScript({
+      name: this.context.machineName,
+      path: this.context.machineDir,
+      vhdxPath: vhdx,
+      switchName: this.state.VSwitch as string,
+      memoryBytes: Number(this.state.MemSize) * 1024 * 1024,
+      notes: this.notes,
+    })), 1, 'New-VM') as [Array<{Id: string}>]
+    if (!created?.Id) throw new BerthError('New-VM did not report the new VM\'s id')
+    this.state.VMId = created.Id
+    await this.ps.run(scripts.configureVmScript(created.Id, {
+      cpuCount: Number(this.state.CPU),
+      dynamicMemory: !this.state.DisableDynamicMemory,
+      macAddress: this.state.MacAddr as string,
+      vlanId: this.state.VLanID === undefined ? undefined : Number(this.state.VLanID),
+      seedIsoPath: seed,
+    }))
+    await this.start()
+  }
+
+  async start(): Promise<void> {
+    const id = this.requireVmId()
+    await this.ps.run(scripts.startScript(id))
+    this.context.log(`Waiting for an IP address (up to ${this.ipTimeoutMs / 1000}s)`)
+    this.state.IPAddress = await this.waitForAddress(id)
+  }
+
+  /** Polls Hyper-V and the neighbour table until the guest has an address, the VM stops, or the deadline passes. */
+  private async waitForAddress(id: string): Promise<string> {
+    const started = Date.now()
+    const deadline = started + this.ipTimeoutMs
+    for (;;) {
+      const remaining = deadline - Date.now()
+      const report = await this.addressReport(id, Math.max(remaining, 5000))
+      if (report.state === undefined) throw new BerthError(`Hyper-V VM ${id} of machine ${this.context.machineName} disappeared while booting`)
+      if (report.state === 'Off') throw new BerthError(`Hyper-V VM ${this.context.machineName} turned off while booting`, ExitCode.failure, 'look at its console in Hyper-V Manager')
+      const acceptIPv6 = Date.now() - started > this.ipTimeoutMs / 2
+      const candidates = neighbourCandidates(report, acceptIPv6)
+      const ip = usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await firstAnswering(candidates))
+      if (ip) return ip
+      if (Date.now() + POLL_MS > deadline) {
+        const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
+        const neighbours = candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'
+        throw new BerthError(
+          `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
+          `(${guest} and the neighbour table ${neighbours} for ${dashed(this.state.MacAddr as string)})`,
+          ExitCode.timeout,
+          `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+    }
+  }
+
+  private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
+    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr as string)), timeoutMs), 3, 'the address query') as
+      [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
+    return {
+      state: vm[0]?.State,
+      guestAddresses: adapters.flatMap((a) => strings(a.IPAddresses)),
+      neighbours: neighbours.map((n) => ({ip: n.IPAddress, state: n.State})),
+    }
+  }
+
+  private requireVmId(): string {
+    const id = this.vmId
+    if (!id) throw new BerthError(`machine ${this.context.machineName} has no Hyper-V VM (its creation did not get that far)`, ExitCode.failure, `\`berth rm ${this.context.machineName}\` removes it`)
+    return id
+  }
+
+  async stop(): Promise<void> {
+    await this.ps.run(scripts.stopScript(this.requireVmId(), false))
+  }
+
+  async restart(): Promise<void> {
+    await this.stop()
+    await this.start()
+  }
+
+  async kill(): Promise<void> {
+    await this.ps.run(scripts.stopScript(this.requireVmId(), true))
+  }
+
+  /** The VM (turned off, then removed), its disks and seed; a VM already gone is fine. */
+  async remove(): Promise<void> {
+    const id = this.vmId
+    if (this.powershell || id) {
+      await this.ps.run(scripts.removeScript(id ? {id} : {name: this.context.machineName, notes: this.notes}))
+    }
+    const {vhd, vhdx, seed} = this.paths
+    for (const path of [vhd, vhdx, seed]) await rm(path, {force: true})
+  }
+
+  async getState(): Promise<MachineState> {
+    const id = this.vmId
+    if (!id) return 'NotFound'
+    const [[vm]] = parseJsonArrays(await this.ps.run(scripts.stateScript(id)), 1, 'Get-VM') as [Array<{State: string}>]
+    return machineState(vm?.State)
+  }
+
+  /** The address Hyper-V or the neighbour table reports now; the recorded one while neither knows it. */
+  async getIP(): Promise<string> {
+    const id = this.requireVmId()
+    const report = await this.addressReport(id, 60_000)
+    if (report.state !== 'Running') throw new BerthError(`Hyper-V VM ${this.context.machineName} is not running (${report.state ?? 'gone'})`)
+    const ip = usableAddresses(report.guestAddresses, true)[0] ?? (await firstAnswering(neighbourCandidates(report, true))) ?? this.state.IPAddress
+    if (!ip) throw new BerthError(`Hyper-V VM ${this.context.machineName} has no IP address yet`)
+    return ip
+  }
+
+  async getSSHAddress(): Promise<SshAddress> {
+    return {host: this.state.IPAddress || (await this.getIP()), port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+  }
+}
+
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb])
+
+/** The image's size, refusing formats that are not a raw disk (a footer on those would boot nothing). */
+async function rawImageSize(path: string): Promise<number> {
+  const handle = await open(path, 'r')
+  try {
+    const {size} = await stat(path)
+    const head = Buffer.alloc(8)
+    const tail = Buffer.alloc(8)
+    await handle.read(head, 0, 8, 0)
+    if (size >= 512) await handle.read(tail, 0, 8, size - 512)
+    const kind = head.subarray(0, 4).equals(QCOW2_MAGIC) ? 'a qcow2 image' : head.toString('latin1') === 'vhdxfile' ? 'a VHDX' : tail.toString('latin1') === 'conectix' ? 'a VHD' : undefined
+    if (kind) throw new BerthError(`the image is ${kind}, not a raw disk`, ExitCode.usage, 'pass --hyperv-image-url of a raw image (.raw), e.g. Debian\'s genericcloud .raw')
+    return size
+  } finally {
+    await handle.close()
+  }
+}
+
+function integerOption(values: OptionValues, name: string, fallback: number, min: number, max: number): number {
+  const value = values[name] ?? fallback
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < min || number > max) throw new BerthError(`--${name} ${value} must be a whole number from ${min} to ${max}`, ExitCode.usage)
+  return number
+}
+
+export const hypervDriver: DriverPlugin = {
+  name: 'hyperv',
+  description: 'A Hyper-V VM on this Windows host, from a cloud image and a cloud-init seed',
+  options: [
+    {name: 'hyperv-virtual-switch', type: 'string', env: 'HYPERV_VIRTUAL_SWITCH', description: 'virtual switch for the VM (default: the first External switch, else the Default Switch)'},
+    {name: 'hyperv-memory', type: 'integer', env: 'HYPERV_MEMORY', default: 2048, description: 'memory in MB'},
+    {name: 'hyperv-cpu-count', type: 'integer', env: 'HYPERV_CPU_COUNT', default: 2, description: 'virtual CPUs'},
+    {name: 'hyperv-disk-size', type: 'integer', env: 'HYPERV_DISK_SIZE', default: 20000, description: 'disk size in MB'},
+    {name: 'hyperv-image-url', type: 'string', env: 'HYPERV_IMAGE_URL', default: DEFAULT_IMAGE_URL, description: 'raw cloud image (http(s):// or file://), cached by URL'},
+    {name: 'hyperv-image-checksum', type: 'string', env: 'HYPERV_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or the URL of a SHA256SUMS/SHA512SUMS file (default: Debian\'s SHA512SUMS for the default image, else SHA256SUMS beside the image)'},
+    {name: 'hyperv-static-macaddress', type: 'string', env: 'HYPERV_STATIC_MACADDRESS', description: 'MAC address of the VM\'s network adapter (default: a random locally administered one)'},
+    {name: 'hyperv-vlan-id', type: 'integer', env: 'HYPERV_VLAN_ID', description: 'VLAN id of the network adapter (access mode)'},
+    {name: 'hyperv-disable-dynamic-memory', type: 'boolean', env: 'HYPERV_DISABLE_DYNAMIC_MEMORY', default: false, description: 'give the VM all its memory up front'},
+    {name: 'hyperv-ip-timeout', type: 'integer', env: 'HYPERV_IP_TIMEOUT', default: 300, description: 'seconds to wait for the VM\'s IP address after it starts'},
+  ],
+
+  /** The state keeps docker-machine's Hyper-V field names (VSwitch, MemSize, CPU, DiskSize, MacAddr, VLanID, DisableDynamicMemory). */
+  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+    const url = String(values['hyperv-image-url'] ?? DEFAULT_IMAGE_URL)
+    const checksum = values['hyperv-image-checksum'] === undefined ? (url === DEFAULT_IMAGE_URL ? DEFAULT_IMAGE_CHECKSUM : '') : String(values['hyperv-image-checksum'])
+    validateImageRequest({url, checksum: checksum || undefined})
+    const switchName = values['hyperv-virtual-switch'] === undefined ? '' : String(values['hyperv-virtual-switch'])
+    if (values['hyperv-virtual-switch'] !== undefined && switchName.trim() === '') throw new BerthError('--hyperv-virtual-switch must not be empty', ExitCode.usage)
+    const vlan = values['hyperv-vlan-id'] === undefined ? undefined : integerOption(values, 'hyperv-vlan-id', 0, 1, 4094)
+    const memory = integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024)
+    if (memory % 2 !== 0) throw new BerthError(`--hyperv-memory ${memory} must be a multiple of 2 MB (Hyper-V assigns memory in 2 MB units)`, ExitCode.usage)
+    return baseState(context, {
+      SSHUser: SSH_USER,
+      VSwitch: switchName,
+      MemSize: memory,
+      CPU: integerOption(values, 'hyperv-cpu-count', 2, 1, 240),
+      DiskSize: integerOption(values, 'hyperv-disk-size', 20000, 1, 64 * 1024 * 1024),
+      ImageURL: url,
+      ImageChecksum: checksum,
+      MacAddr: values['hyperv-static-macaddress'] === undefined ? randomMac() : normalizeMac(String(values['hyperv-static-macaddress'])),
+      ...(vlan === undefined ? {} : {VLanID: vlan}),
+      DisableDynamicMemory: Boolean(values['hyperv-disable-dynamic-memory']),
+      IPTimeout: integerOption(values, 'hyperv-ip-timeout', 300, 1, 3600),
+      VMId: '',
+    })
+  },
+
+  load(state: BaseDriverState, context: DriverContext): Driver {
+    const executable = findPowerShell()
+    return new HyperVDriver(state, context, executable ? new PowerShell(executable) : undefined)
+  },
+}
+
