@@ -193,15 +193,9 @@ class HyperVDriver implements Driver {
 
   async create(): Promise<void> {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
-    let lastShown = 0
     const image = await ensureImage({url: this.state.ImageURL as string, checksum: (this.state.ImageChecksum as string) || undefined}, {
       cacheDir: join(this.state.StorePath, 'cache'),
       log: this.context.log,
-      onProgress: (received, total) => {
-        if (!total || Date.now() - lastShown < 2000) return
-        lastShown = Date.now()
-        this.context.log(`Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`)
-      },
     })
     const diskBytes = Number(this.state.DiskSize) * 1024 * 1024
     const imageBytes = await rawImageSize(image.path)

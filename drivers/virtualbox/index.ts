@@ -195,15 +195,9 @@ class VirtualBoxDriver implements Driver {
 
   private async build(keyPath: string): Promise<void> {
     const version = await this.version()
-    let lastShown = 0
     const image = await ensureImage({url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined}, {
       cacheDir: join(this.state.StorePath, 'cache'),
       log: this.context.log,
-      onProgress: (received, total) => {
-        if (Date.now() - lastShown < 2000 || !total) return
-        lastShown = Date.now()
-        this.context.log(`Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`)
-      },
     })
     this.state.NatMAC ??= randomMac()
     if (!this.state.NoHostOnly) this.state.HostOnlyMAC ??= randomMac()

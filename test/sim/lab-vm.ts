@@ -21,7 +21,7 @@
 import {execFileSync} from 'node:child_process'
 import Docker from 'dockerode'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../drivers/container/host-image.js'
-import {localEngine} from '../../drivers/container/index.js'
+import {localEngine, systemContainerOptions} from '../../drivers/container/index.js'
 
 export interface SeedUser {
   name: string
@@ -141,26 +141,14 @@ export async function bootLabVm(spec: LabVmSpec): Promise<void> {
   await docker.createVolume({Name: volume, Labels: spec.labels ?? {}})
   const ports = spec.publish ?? []
   try {
+    // Run as the container driver runs its machines, plus a VM's MAC, fixed IP and NAT forwards.
+    const options = systemContainerOptions({name: spec.name, hostname: spec.seed.hostname, image: DEFAULT_HOST_IMAGE, labels, volume, network: spec.network ?? 'bridge'})
     const container = await docker.createContainer({
-      name: spec.name,
-      Hostname: spec.seed.hostname,
+      ...options,
       MacAddress: spec.mac,
-      Image: DEFAULT_HOST_IMAGE,
-      Labels: labels,
-      StopSignal: 'SIGRTMIN+3',
       ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.guestPort}/tcp`, {}])),
       HostConfig: {
-        // As drivers/container/index.ts runs its machines (why: see there).
-        CapAdd: ['ALL'],
-        CapDrop: ['SYS_RESOURCE'],
-        SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
-        MaskedPaths: [],
-        ReadonlyPaths: [],
-        CgroupnsMode: 'host',
-        Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
-        Tmpfs: {'/run': 'rw,exec', '/run/lock': 'rw'},
-        Mounts: [{Type: 'volume', Source: volume, Target: '/var/lib/docker'}],
-        NetworkMode: spec.network ?? 'bridge',
+        ...options.HostConfig,
         PortBindings: Object.fromEntries(ports.map((p) => [`${p.guestPort}/tcp`, [{HostIp: '127.0.0.1', HostPort: String(p.hostPort)}]])),
       },
       NetworkingConfig: spec.ip && spec.network ? {EndpointsConfig: {[spec.network]: {IPAMConfig: {IPv4Address: spec.ip}}}} : undefined,

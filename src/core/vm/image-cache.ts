@@ -37,7 +37,10 @@ export interface ImageRequest {
 export interface ImageCacheOptions {
   /** The store's cache folder (Store.cacheDir). */
   cacheDir: string
-  /** Called as bytes arrive; total is absent when the server sends no length. */
+  /**
+   * Called as bytes arrive; total is absent when the server sends no length. Default: a
+   * percentage line through `log` every 2 s.
+   */
   onProgress?: (received: number, total: number | undefined) => void
   log?: (message: string) => void
   /** How long to wait for another process downloading the same image (default 60 min). */
@@ -186,11 +189,22 @@ async function download(url: string, target: string, algorithm: DigestAlgorithm,
   }
 }
 
+function progressLog(log: ((message: string) => void) | undefined): ImageCacheOptions['onProgress'] {
+  if (!log) return undefined
+  let lastShown = 0
+  return (received, total) => {
+    if (!total || Date.now() - lastShown < 2000) return
+    lastShown = Date.now()
+    log(`Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`)
+  }
+}
+
 /**
  * Returns the cached, verified image for `request`, downloading it when missing or when the
  * expected digest changed (a new release under the same URL).
  */
-export async function ensureImage(request: ImageRequest, options: ImageCacheOptions): Promise<CachedImage> {
+export async function ensureImage(request: ImageRequest, givenOptions: ImageCacheOptions): Promise<CachedImage> {
+  const options = {...givenOptions, onProgress: givenOptions.onProgress ?? progressLog(givenOptions.log)}
   const name = imageFileName(request.url)
   const digest = await expectedDigest(request)
   const dir = imageCacheDir(options.cacheDir, request.url)
