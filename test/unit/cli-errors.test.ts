@@ -105,3 +105,15 @@ describe('berth CLI errors', () => {
     expect(lines.slice(1).some((l) => /^\s+at /.test(l))).toBe(true)
   })
 })
+
+describe('berth --help', () => {
+  it('lists as topics only the names that have subcommands (rm is a command, not a topic)', async () => {
+    const run = await berth(['--help'])
+    expect(run.code).toBe(0)
+    const topics = /TOPICS\n([\s\S]*?)\n\n/.exec(run.stdout)?.[1] ?? ''
+    const names = topics.split('\n').map((line) => /^ {2}(\S+)/.exec(line)?.[1]).filter(Boolean)
+    expect(names).toContain('swarm')
+    expect(names).not.toContain('rm')
+    expect(/COMMANDS\n[\s\S]*\n {2}rm {2,}Remove machines/.test(run.stdout)).toBe(true)
+  })
+})
