@@ -41,7 +41,7 @@ beforeEach(async () => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const request = {url: req.url!, headers: req.headers, lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n'), at: Date.now()}
+      const request: Received = {url: req.url!, headers: req.headers, lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n'), at: Date.now()}
       received.push(request)
       const {status, body, headers} = answer(request)
       request.status = status
