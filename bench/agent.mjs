@@ -66,7 +66,7 @@ try {
     child.on('close', () => done(Buffer.concat(chunks)))
   })
   await sh('docker', ['import', '-', 'bb:1'], busybox)
-  for (let i = 0; i < containers; i++) await docker('run', '-d', '--name', `idle-${i}`, 'bb:1', 'sleep', '86400')
+  for (let i = 0; i < containers; i++) await docker('run', '-d', '--name', `idle-${i}`, 'bb:1', 'sh', '-c', 'sleep 86400')
   await influx(`CREATE DATABASE ${db}`)
   const gateway = JSON.parse(await sh('docker', ['-H', LAB_ENGINE, 'network', 'inspect', 'bridge'])).at(0).IPAM.Config[0]
   const influxHost = gateway.Gateway ?? gateway.Subnet.replace(/\.0\/\d+$/, '.1')
@@ -89,7 +89,7 @@ try {
   const latencies = []
   for (let i = 0; i < 20; i++) {
     const name = `ev-${i}`
-    await docker('create', '--name', name, 'bb:1', 'true')
+    await docker('create', '--name', name, 'bb:1', 'sh', '-c', 'true')
     for (;;) {
       const found = await influx(`SELECT actor_id FROM berth_event WHERE actor = '${name}' AND action = 'create'`)
       const row = found.series?.[0]?.values[0]
@@ -104,13 +104,13 @@ try {
   // Log throughput: one container writes LOG_LINES lines at once; agent CPU from its cgroup.
   const agentPid = (await docker('inspect', '-f', '{{.State.Pid}}', 'berth-agent')).trim()
   const cpuTicks = async () => {
-    const stat = await docker('exec', 'berth-agent', 'cat', `/host/proc/${agentPid}/stat`)
+    const stat = await docker('exec', 'berth-agent', '/usr/local/bin/node', '-e', `process.stdout.write(require('fs').readFileSync('/host/proc/${agentPid}/stat', 'utf8'))`)
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return Number(fields[11]) + Number(fields[12]) // utime + stime, in 1/100 s
   }
   const ticksBefore = await cpuTicks()
   const started = Date.now()
-  await docker('run', '-d', '--name', 'flood', 'bb:1', 'seq', '1', String(logLines))
+  await docker('run', '-d', '--name', 'flood', 'bb:1', 'sh', '-c', `seq 1 ${logLines}`)
   for (;;) {
     const count = (await influx(`SELECT count(message) FROM docker_log WHERE container_name = 'flood'`)).series?.[0]?.values[0][1] ?? 0
     if (count >= logLines) break

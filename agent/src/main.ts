@@ -79,8 +79,8 @@ async function run(config: AgentConfig): Promise<void> {
   const cycle = async () => {
     try {
       const started = performance.now()
-      engine = await docker.json<EngineInfo>('/info')
-      const list = await registry.refresh()
+      const [info, list] = await Promise.all([docker.json<EngineInfo>('/info'), registry.refresh()])
+      engine = info
       writer.write(stats.collect(engine, list, nowNs()))
       collectMs = performance.now() - started
       containers = list.length

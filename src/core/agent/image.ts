@@ -22,6 +22,8 @@ const run = promisify(execFile)
 /** The Node major the image runs (a current LTS; berth itself supports 20+). */
 export const AGENT_NODE_MAJOR = 22
 export const AGENT_IMAGE_REPOSITORY = 'berth/agent'
+/** Small young-generation semispaces: the agent's allocations are short-lived and small, and this keeps RSS down (same in agent/Dockerfile). */
+export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=2', '/agent/agent.mjs']
 
 export interface AgentImage {
   /** sha256:... as `docker load` will name it. */
@@ -130,7 +132,7 @@ export async function buildAgentImage(cacheDir: string, version: string, reporte
       os: 'linux',
       created: '1970-01-01T00:00:00Z',
       config: {
-        Entrypoint: ['/usr/local/bin/node', '/agent/agent.mjs'],
+        Entrypoint: AGENT_ENTRYPOINT,
         Env: ['PATH=/usr/local/bin:/usr/bin:/bin', `BERTH_AGENT_NODE=${node.version}`],
         Labels: {'org.opencontainers.image.title': 'berth-agent', 'org.opencontainers.image.version': version},
       },
