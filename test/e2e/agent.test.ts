@@ -252,16 +252,18 @@ describe('the agent on lab machines', () => {
   })
 
   it('loses and repeats nothing through an InfluxDB outage, a killed agent and a restarted dockerd', async () => {
-    // 3000 lines over about 30 s; the faults happen while it writes.
-    await ok(docker(m1, ['run', '-d', '--name', 'steady', 'bb:1', 'sh', '-c', 'i=1; while [ $i -le 3000 ]; do echo "seq $i"; i=$((i+1)); usleep 10000; done']))
+    // 9000 lines over about 90 s or more; the faults happen while it writes.
+    await ok(docker(m1, ['run', '-d', '--name', 'steady', 'bb:1', 'sh', '-c', 'i=1; while [ $i -le 9000 ]; do echo "seq $i"; i=$((i+1)); usleep 10000; done']))
     await new Promise((r) => setTimeout(r, 3000))
+    // InfluxDB unreachable for 60 s; meanwhile agent status must say so and the spool must fill.
     await proxy.down()
+    const outageStarted = Date.now()
     const during = await until('the outage to show in agent status', async () => {
       const [s] = await status(m1)
       return s?.health === 'error' && (s.pointsSpooled ?? 0) > 0 ? s : undefined
     }, 30_000)
     expect(during.lastError).toMatch(/cannot reach InfluxDB at http:\/\/.*: (ECONNREFUSED|ECONNRESET)/)
-    await new Promise((r) => setTimeout(r, 20_000))
+    await new Promise((r) => setTimeout(r, 60_000 - (Date.now() - outageStarted)))
     await proxy.up()
     // Killed mid-stream (SIGKILL, no chance to save): dockerd restarts it.
     const pid = (await ok(docker(m1, ['inspect', '-f', '{{.State.Pid}}', 'berth-agent']))).trim()

@@ -12,7 +12,7 @@ import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
-import type {AgentImage} from './image.js'
+import {AGENT_ENTRYPOINT, type AgentImage} from './image.js'
 
 export const AGENT_CONTAINER = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
@@ -270,7 +270,7 @@ async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
   const status: AgentStatus = {name, installed: true, running: inspected.State.Running && !inspected.State.Restarting, state: inspected.State.Status,
     version: inspected.Config.Labels?.[`${LABEL}.version`]}
   if (!status.running) return status
-  const result = await execIn(docker, container, ['/usr/local/bin/node', '/agent/agent.mjs', 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
+  const result = await execIn(docker, container, [...AGENT_ENTRYPOINT, 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
   if (result.code !== 0) return {...status, health: 'unknown', lastError: result.stderr.trim().split('\n').pop()?.replace(/^berth agent: /, '') ?? 'the agent did not answer'}
   const health = JSON.parse(result.stdout) as Record<string, unknown>
   return {
