@@ -10,17 +10,12 @@ import {buildAgentImage} from '../../src/core/agent/image.js'
 async function untar(archive: Buffer): Promise<Map<string, {mode: number; type: string; body: Buffer}>> {
   const entries = new Map<string, {mode: number; type: string; body: Buffer}>()
   const extract = tar.extract()
-  extract.on('entry', (header, stream, next) => {
-    const chunks: Buffer[] = []
-    stream.on('data', (c: Buffer) => chunks.push(c))
-    stream.on('end', () => {
-      entries.set(header.name, {mode: header.mode ?? 0, type: header.type ?? 'file', body: Buffer.concat(chunks)})
-      next()
-    })
-  })
-  const done = new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject))
   extract.end(archive)
-  await done
+  for await (const entry of extract) {
+    const chunks: Buffer[] = []
+    for await (const chunk of entry) chunks.push(chunk as Buffer)
+    entries.set(entry.header.name, {mode: entry.header.mode ?? 0, type: entry.header.type ?? 'file', body: Buffer.concat(chunks)})
+  }
   return entries
 }
 
