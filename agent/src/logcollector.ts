@@ -89,12 +89,23 @@ export class LogCollector {
     } else if (action === 'destroy' && !this.following.has(id)) this.checkpoints.delete(id)
   }
 
+  /** Follows a running container's logs, or reads a stopped one's to the end. */
   follow(container: ContainerInfo): void {
+    this.read(container, container.state === 'running')
+  }
+
+  /**
+   * One logs request: `follow` streams until the container stops; without it Docker sends what it
+   * has and ends. `from` continues exactly where a previous request of this agent left off;
+   * otherwise the saved checkpoints say where to resume.
+   */
+  private read(container: ContainerInfo, follow: boolean, from?: Map<LogStream, Checkpoint | undefined>): void {
     if (this.stopped || this.following.has(container.id)) return
     const id = container.id
     const streams: LogStream[] = container.tty ? ['tty'] : ['stdout', 'stderr']
-    const filters = new Map(streams.map((s) => [s, new ResumeFilter(this.checkpoints.get(id, s))]))
-    const since = resumeSince(streams.map((s) => this.checkpoints.get(id, s)))
+    const start = new Map(streams.map((s) => [s, from ? from.get(s) : this.checkpoints.get(id, s)]))
+    const filters = new Map(streams.map((s) => [s, new ResumeFilter(start.get(s))]))
+    const since = resumeSince([...start.values()])
     const tags = {host: this.host, container_name: container.name, container_image: container.image, container_version: container.version}
     let batch: Point[] = []
     let positions = new Map<LogStream, Checkpoint>()
@@ -115,33 +126,40 @@ export class LogCollector {
       batch = []
       positions = new Map()
     }
+    const reached = () => new Map(streams.map((s) => {
+      const position = filters.get(s)!.position()
+      return [s, position.timeNs >= 0n ? position : start.get(s)] as const
+    }))
     const demuxer = new FrameDemuxer((stream, payload) => assembler.entry(stream, payload))
-    const query = `/containers/${id}/logs?follow=1&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
+    const query = `/containers/${id}/logs?follow=${follow ? 1 : 0}&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
     const handle = this.docker.stream(query, (chunk) => {
       if (container.tty) assembler.tty(chunk)
       else demuxer.push(chunk)
       hand()
     })
     this.following.set(id, handle)
-    const again = (delayMs: number) => {
-      if (this.stopped) return
-      // A quick restart can start the container before this stream ended: look again.
-      setTimeout(() => void this.registry.details(id).then((info) => info?.state === 'running' && this.follow(info)), delayMs).unref()
-    }
-    handle.done.then(() => {
+    handle.done.then(async () => {
       if (this.stopped) return // closed by stop(): an open line is read again after the restart
-      assembler.end() // the container stopped: Docker ended its last line too
       hand()
       this.following.delete(id)
       this.registry.invalidate(id)
-      void this.registry.details(id).then((info) => {
-        if (info && info.state !== 'running') this.readToEnd.set(id, info.finishedAt)
-      })
-      again(200)
+      const info = await this.registry.details(id)
+      if (!info) return
+      if (info.state === 'running') {
+        this.read(info, true, reached()) // restarted before this stream ended
+      } else if (follow) {
+        // A follow stream can end before Docker sent the last lines of a container that just
+        // stopped: read the rest without follow (an open line included, so it is not ended here).
+        this.read(info, false, reached())
+      } else {
+        assembler.end() // everything Docker has: a line still open was the container's last
+        hand()
+        this.readToEnd.set(id, info.finishedAt)
+      }
     }, () => {
       // The stream broke (dockerd restarting): lines in flight are read again from the checkpoint.
       this.following.delete(id)
-      again(2000)
+      if (!this.stopped) setTimeout(() => void this.registry.details(id).then((info) => info && this.follow(info)), 2000).unref()
     })
   }
 
