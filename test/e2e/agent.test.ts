@@ -194,13 +194,16 @@ describe('the agent on lab machines', () => {
       ['-d', '--name', 'restarter', '--restart', 'on-failure:2', 'bb:1', 'sh', '-c', 'echo "run at $(date +%s%N)"; exit 3'],
       ['-d', '-t', '--name', 'tty', 'bb:1', 'sh', '-c', 'for i in 1 2 3 4 5; do echo "tty $i"; done'],
       ['-d', '--name', 'long', 'bb:1', 'sh', '-c', "head -c 40000 /dev/zero | tr '\\0' x; echo; echo after"],
+      // Written at once and gone: the follow stream may end before Docker sent the last lines.
+      ['-d', '--name', 'flood', 'bb:1', 'sh', '-c', 'seq 1 30000'],
     ]
     for (const machine of [m1, m2]) for (const args of workloads) await ok(docker(machine, ['run', ...args]))
-    const names = ['counter', 'restarter', 'tty', 'long']
+    const names = ['counter', 'restarter', 'tty', 'long', 'flood']
     for (const machine of [m1, m2]) {
       await until(`counter's 1000 lines on ${machine}`, async () => ((await influxLogs(machine, 'counter')).length >= 1000 ? true : undefined))
       await until(`restarter's three runs on ${machine}`, async () => ((await influxLogs(machine, 'restarter')).length >= 3 ? true : undefined))
       await until(`the long line on ${machine}`, async () => ((await influxLogs(machine, 'long')).length >= 2 ? true : undefined))
+      await until(`flood's 30000 lines on ${machine}`, async () => ((await influxLogs(machine, 'flood')).length >= 30000 ? true : undefined), 60_000)
       await until(`events on ${machine}`, async () => ((await influxEvents(machine, names)).filter((e) => e.key === 'restarter die').length >= 3 ? true : undefined))
       await new Promise((r) => setTimeout(r, 3000)) // anything that would arrive twice has time to
       expect(await influxLogs(machine, 'counter')).toEqual(await engineLogs(machine, 'counter'))
@@ -209,6 +212,7 @@ describe('the agent on lab machines', () => {
       expect(await influxLogs(machine, 'restarter')).toHaveLength(3)
       expect(await influxLogs(machine, 'tty')).toEqual(['tty tty 1', 'tty tty 2', 'tty tty 3', 'tty tty 4', 'tty tty 5'])
       expect(await influxLogs(machine, 'long')).toEqual(['stdout after', `stdout ${'x'.repeat(40000)}`])
+      expect(await influxLogs(machine, 'flood')).toEqual(await engineLogs(machine, 'flood'))
       const expected = await engineEvents(machine, names, since)
       const written = await influxEvents(machine, names)
       expect(written.filter((e) => !e.resync).map((e) => e.key).sort()).toEqual(expected.map((e) => e.key).sort())
