@@ -22,8 +22,8 @@ const run = promisify(execFile)
 /** The Node major the image runs (a current LTS; berth itself supports 20+). */
 export const AGENT_NODE_MAJOR = 22
 export const AGENT_IMAGE_REPOSITORY = 'berth/agent'
-/** Small young-generation semispaces: the agent's allocations are short-lived and small, and this keeps RSS down (same in agent/Dockerfile). */
-export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=2', '/agent/agent.mjs']
+/** The same in agent/Dockerfile, so `berth agent status` runs `health` the same way in both images. */
+export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '/agent/agent.mjs']
 
 export interface AgentImage {
   /** sha256:... as `docker load` will name it. */
