@@ -65,10 +65,6 @@ export class ContainerRegistry {
     this.stale.delete(id)
   }
 
-  get(id: string): ContainerInfo | undefined {
-    return this.known.get(id)
-  }
-
   /** Inspects one container (cached until an event or a changed state invalidates it). */
   async details(id: string, listedState?: string): Promise<ContainerInfo | undefined> {
     const cached = this.known.get(id)

@@ -60,7 +60,6 @@ export class LogCollector {
   /** Stopped containers read to their end, with the finishedAt they had then. */
   private readonly readToEnd = new Map<string, string>()
   private stopped = false
-  linesRead = 0
 
   constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
 
@@ -110,7 +109,6 @@ export class LogCollector {
     let batch: Point[] = []
     let positions = new Map<LogStream, Checkpoint>()
     const assembler = new LineAssembler((line: LogLine) => {
-      this.linesRead++
       const time = filters.get(line.stream)?.accept(line.timeNs)
       if (time === undefined) return
       batch.push({measurement: 'docker_log', tags: {...tags, stream: line.stream}, fields: {container_id: id, message: line.message}, time})
