@@ -215,6 +215,15 @@ async function lastLogLine(container: Docker.Container): Promise<string> {
 
 /** Installs (or reinstalls) the agent on one machine; returns its status once it answers. */
 export async function installAgent(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
+  const release = await store.lock(name, 'berth agent install')
+  try {
+    return await install(store, name, options, secrets, image, version, reporter)
+  } finally {
+    await release()
+  }
+}
+
+async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
   const record = await store.load(name)
   const docker = await engineClient(record, 120_000)
   const imageRef = await ensureImage(docker, options, image, reporter)
@@ -296,13 +305,18 @@ export async function agentStatus(store: Store, name: string): Promise<AgentStat
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */
 export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
-  const docker = await engineClient(await store.load(name), 60_000)
-  reporter.step('removing the agent container')
-  const removed = await removeContainer(docker)
+  const release = await store.lock(name, 'berth agent rm')
   try {
-    await docker.getVolume(AGENT_VOLUME).remove()
-  } catch (err) {
-    if (!isNotFound(err)) throw err
+    const docker = await engineClient(await store.load(name), 60_000)
+    reporter.step('removing the agent container')
+    const removed = await removeContainer(docker)
+    try {
+      await docker.getVolume(AGENT_VOLUME).remove()
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+    }
+    return {name, removed}
+  } finally {
+    await release()
   }
-  return {name, removed}
 }
