@@ -6,11 +6,11 @@
  */
 import http from 'node:http'
 import {createServer, Socket, type Server} from 'node:net'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, Lab, labDocker, run, type RunResult} from '../lab/lab.js'
+import {busyboxTar, Lab, labDocker, REPO, run, type RunResult} from '../lab/lab.js'
 
 const INFLUX = 'http://127.0.0.1:8086'
 let lab: Lab
@@ -175,6 +175,10 @@ describe('the agent on lab machines', () => {
     expect(installed.code, installed.stderr).toBe(0)
     const outcome = JSON.parse(installed.stdout) as AgentStatusJson[]
     expect(outcome.map((o) => [o.name, o.ok, o.state, o.health])).toEqual([[m1, true, 'running', 'ok'], [m2, true, 'running', 'ok']])
+    const table = await lab.berth(['agent', 'status', m1])
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+STATE\s+VERSION\s+HEALTH\s+LAST WRITE\s+WRITTEN\s+SPOOL\s+DROPPED\s+ERROR$/)
+    const {version} = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {version: string}
+    expect(table.stdout).toMatch(new RegExp(`^${m1}\\s+running\\s+${version.replaceAll('.', '\\.')}\\s+ok\\s+\\d+s ago\\s+\\d+\\s+0 pts/0 B\\s+0$`, 'm'))
     const inspect = await ok(docker(m1, ['inspect', 'berth-agent']))
     expect(inspect).not.toContain('pw-never-shown')
     expect(inspect).toContain('BERTH_AGENT_PASSWORD_FILE=/run/berth-agent/password')
