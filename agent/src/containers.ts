@@ -1,0 +1,95 @@
+/** What the agent knows about each container: the list plus inspect details, refreshed on events. */
+import type {ContainerDetails, ContainerSummary, DockerClient} from './docker.js'
+
+export interface ContainerInfo {
+  id: string
+  name: string
+  image: string
+  version: string
+  tty: boolean
+  labels: Record<string, string>
+  /** `host` or `container:...` share another network namespace: no network series of their own. */
+  ownNetwork: boolean
+  state: string
+  pid: number
+  exitCode: number
+  oomKilled: boolean
+  startedAt: string
+  finishedAt: string
+  restartCount: number
+}
+
+/** Telegraf's split of an image reference into `container_image` and `container_version`. */
+export function splitImage(reference: string): {image: string; version: string} {
+  const at = reference.indexOf('@')
+  const name = at >= 0 ? reference.slice(0, at) : reference
+  const colon = name.lastIndexOf(':')
+  if (colon > 0 && !name.slice(colon + 1).includes('/')) return {image: name.slice(0, colon), version: name.slice(colon + 1)}
+  return {image: name, version: 'unknown'}
+}
+
+export function toInfo(details: ContainerDetails): ContainerInfo {
+  const {image, version} = splitImage(details.Config.Image)
+  const mode = details.HostConfig.NetworkMode ?? ''
+  return {
+    id: details.Id,
+    name: details.Name.replace(/^\//, ''),
+    image,
+    version,
+    tty: details.Config.Tty,
+    labels: details.Config.Labels ?? {},
+    ownNetwork: mode !== 'host' && !mode.startsWith('container:'),
+    state: details.State.Status,
+    pid: details.State.Pid,
+    exitCode: details.State.ExitCode,
+    oomKilled: details.State.OOMKilled,
+    startedAt: details.State.StartedAt,
+    finishedAt: details.State.FinishedAt,
+    restartCount: details.RestartCount,
+  }
+}
+
+export class ContainerRegistry {
+  private readonly known = new Map<string, ContainerInfo>()
+  private readonly stale = new Set<string>()
+
+  constructor(private readonly docker: DockerClient) {}
+
+  /** An event said something changed: inspect again before the next use. */
+  invalidate(id: string): void {
+    this.stale.add(id)
+  }
+
+  forget(id: string): void {
+    this.known.delete(id)
+    this.stale.delete(id)
+  }
+
+  get(id: string): ContainerInfo | undefined {
+    return this.known.get(id)
+  }
+
+  /** Inspects one container (cached until an event or a changed state invalidates it). */
+  async details(id: string, listedState?: string): Promise<ContainerInfo | undefined> {
+    const cached = this.known.get(id)
+    if (cached && !this.stale.has(id) && (listedState === undefined || listedState === cached.state)) return cached
+    try {
+      const info = toInfo(await this.docker.json<ContainerDetails>(`/containers/${id}/json`))
+      this.known.set(id, info)
+      this.stale.delete(id)
+      return info
+    } catch {
+      this.forget(id) // removed meanwhile
+      return undefined
+    }
+  }
+
+  /** The full list, each with details; containers gone since the last call are forgotten. */
+  async refresh(): Promise<ContainerInfo[]> {
+    const list = await this.docker.json<ContainerSummary[]>('/containers/json?all=1')
+    const ids = new Set(list.map((c) => c.Id))
+    for (const id of this.known.keys()) if (!ids.has(id)) this.forget(id)
+    const infos = await Promise.all(list.map((c) => this.details(c.Id, c.State)))
+    return infos.filter((i): i is ContainerInfo => i !== undefined)
+  }
+}

@@ -1,0 +1,140 @@
+/** Follows the logs of every running container into `docker_log`, with per-stream checkpoints. */
+import type {ContainerInfo, ContainerRegistry} from './containers.js'
+import type {DockerClient, StreamHandle} from './docker.js'
+import type {Point} from './lineprotocol.js'
+import {FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
+import {DebouncedSaver, readState} from './state.js'
+import type {InfluxWriter} from './writer.js'
+
+type SavedCheckpoints = Record<string, Partial<Record<LogStream, {timeNs: string; count: number}>>>
+
+/** Per container and stream, the last line that is safe (acknowledged by InfluxDB or spooled). */
+export class CheckpointStore {
+  private readonly saved: SavedCheckpoints
+  private readonly saver: DebouncedSaver
+
+  constructor(path: string) {
+    this.saved = readState<SavedCheckpoints>(path) ?? {}
+    this.saver = new DebouncedSaver(path, () => this.saved)
+  }
+
+  get(id: string, stream: LogStream): Checkpoint | undefined {
+    const entry = this.saved[id]?.[stream]
+    return entry ? {timeNs: BigInt(entry.timeNs), count: entry.count} : undefined
+  }
+
+  set(id: string, stream: LogStream, checkpoint: Checkpoint): void {
+    const entry = (this.saved[id] ??= {})
+    const current = entry[stream]
+    // Callbacks arrive in write order; never let a late one move a stream back.
+    if (current && (BigInt(current.timeNs) > checkpoint.timeNs || (BigInt(current.timeNs) === checkpoint.timeNs && current.count > checkpoint.count))) return
+    entry[stream] = {timeNs: String(checkpoint.timeNs), count: checkpoint.count}
+    this.saver.touch()
+  }
+
+  /** A removed container's stream is over; one recreated under its name is a new stream. */
+  delete(id: string): void {
+    if (!(id in this.saved)) return
+    delete this.saved[id]
+    this.saver.touch()
+  }
+
+  ids(): string[] {
+    return Object.keys(this.saved)
+  }
+
+  flush(): void {
+    this.saver.flush()
+  }
+}
+
+/** `since` for a container: the earliest of its streams' checkpoints (each stream skips its own replay). */
+export function resumeSince(checkpoints: (Checkpoint | undefined)[]): bigint | undefined {
+  let since: bigint | undefined
+  for (const c of checkpoints) if (c && (since === undefined || c.timeNs < since)) since = c.timeNs
+  return since
+}
+
+export class LogCollector {
+  private readonly following = new Map<string, StreamHandle>()
+  private stopped = false
+  linesRead = 0
+
+  constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
+
+  get streams(): number {
+    return this.following.size
+  }
+
+  /** Starts following every running container not followed yet; forgets checkpoints of removed ones. */
+  sync(containers: ContainerInfo[]): void {
+    const ids = new Set(containers.map((c) => c.id))
+    for (const id of this.checkpoints.ids()) if (!ids.has(id) && !this.following.has(id)) this.checkpoints.delete(id)
+    for (const container of containers) if (container.state === 'running') this.follow(container)
+  }
+
+  onContainerEvent(id: string, action: string): void {
+    if (action === 'start' || action === 'restart' || action === 'unpause') {
+      void this.registry.details(id).then((info) => info && info.state === 'running' && this.follow(info))
+    } else if (action === 'destroy' && !this.following.has(id)) this.checkpoints.delete(id)
+  }
+
+  follow(container: ContainerInfo): void {
+    if (this.stopped || this.following.has(container.id)) return
+    const id = container.id
+    const streams: LogStream[] = container.tty ? ['tty'] : ['stdout', 'stderr']
+    const filters = new Map(streams.map((s) => [s, new ResumeFilter(this.checkpoints.get(id, s))]))
+    const since = resumeSince(streams.map((s) => this.checkpoints.get(id, s)))
+    const tags = {host: this.host, container_name: container.name, container_image: container.image, container_version: container.version}
+    let batch: Point[] = []
+    let positions = new Map<LogStream, Checkpoint>()
+    const assembler = new LineAssembler((line: LogLine) => {
+      this.linesRead++
+      const time = filters.get(line.stream)?.accept(line.timeNs)
+      if (time === undefined) return
+      batch.push({measurement: 'docker_log', tags: {...tags, stream: line.stream}, fields: {container_id: id, message: line.message}, time})
+      positions.set(line.stream, filters.get(line.stream)!.position())
+    })
+    // Points of one chunk go to the writer together, with the checkpoint they complete.
+    const hand = () => {
+      if (batch.length === 0) return
+      const done = positions
+      this.writer.write(batch, () => {
+        for (const [stream, checkpoint] of done) this.checkpoints.set(id, stream, checkpoint)
+      })
+      batch = []
+      positions = new Map()
+    }
+    const demuxer = new FrameDemuxer((stream, payload) => assembler.entry(stream, payload))
+    const query = `/containers/${id}/logs?follow=1&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
+    const handle = this.docker.stream(query, (chunk) => {
+      if (container.tty) assembler.tty(chunk)
+      else demuxer.push(chunk)
+      hand()
+    })
+    this.following.set(id, handle)
+    const again = (delayMs: number) => {
+      if (this.stopped) return
+      // A quick restart can start the container before this stream ended: look again.
+      setTimeout(() => void this.registry.details(id).then((info) => info?.state === 'running' && this.follow(info)), delayMs).unref()
+    }
+    handle.done.then(() => {
+      if (this.stopped) return // closed by stop(): an open line is read again after the restart
+      assembler.end() // the container stopped: Docker ended its last line too
+      hand()
+      this.following.delete(id)
+      this.registry.invalidate(id)
+      again(200)
+    }, () => {
+      // The stream broke (dockerd restarting): lines in flight are read again from the checkpoint.
+      this.following.delete(id)
+      again(2000)
+    })
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const handle of this.following.values()) handle.close()
+    this.checkpoints.flush()
+  }
+}

@@ -1,0 +1,203 @@
+/** One stats cycle: engine, containers (cgroupfs + /proc/<pid>/net/dev) and host, as Telegraf's measurements. */
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {cgroupVersion, locateCgroup, readCgroup, type BlkioDevice, type CgroupLocation, type CgroupVersion} from './cgroup.js'
+import type {ContainerInfo} from './containers.js'
+import type {EngineInfo} from './docker.js'
+import type {FieldValue, Point} from './lineprotocol.js'
+import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs, type CpuTimes} from './procfs.js'
+
+export interface StatsPaths {
+  cgroupRoot: string
+  procRoot: string
+}
+
+interface Previous {
+  containerNs: number
+  systemNs: number
+}
+
+const toNs = (iso: string): number => {
+  const ms = Date.parse(iso)
+  return Number.isNaN(ms) || ms <= 0 ? 0 : ms * 1_000_000
+}
+
+export class StatsCollector {
+  readonly version: CgroupVersion
+  private readonly locations = new Map<string, {pid: number; location: CgroupLocation}>()
+  private readonly previous = new Map<string, Previous>()
+  private previousHost: CpuTimes | undefined
+
+  constructor(private readonly paths: StatsPaths, private readonly host: string) {
+    this.version = cgroupVersion(paths.cgroupRoot)
+  }
+
+  collect(engine: EngineInfo, containers: ContainerInfo[], time: bigint): Point[] {
+    const engineTags = {host: this.host, engine_host: engine.Name, server_version: engine.ServerVersion}
+    const stat = parseProcStat(readFileSync(join(this.paths.procRoot, 'stat'), 'utf8'))
+    const systemNs = systemCpuNs(stat)
+    const meminfo = parseMeminfo(readFileSync(join(this.paths.procRoot, 'meminfo'), 'utf8'))
+    const hostMemory = meminfo.MemTotal ?? engine.MemTotal
+    const points: Point[] = [{
+      measurement: 'docker',
+      tags: engineTags,
+      fields: {
+        n_containers: containers.length,
+        n_containers_running: containers.filter((c) => c.state === 'running').length,
+        n_containers_stopped: containers.filter((c) => c.state === 'exited' || c.state === 'created' || c.state === 'dead').length,
+        n_containers_paused: containers.filter((c) => c.state === 'paused').length,
+        n_images: engine.Images,
+        n_cpus: engine.NCPU,
+        n_used_file_descriptors: engine.NFd,
+        memory_total: engine.MemTotal,
+      },
+      time,
+    }]
+    const live = new Set<string>()
+    for (const container of containers) {
+      live.add(container.id)
+      const tags = {...container.labels, ...engineTags, container_name: container.name, container_image: container.image, container_version: container.version, container_status: container.state}
+      const id = container.id
+      const startedNs = toNs(container.startedAt)
+      points.push({
+        measurement: 'docker_container_status',
+        tags,
+        fields: {
+          oomkilled: container.oomKilled,
+          pid: container.pid,
+          exitcode: container.exitCode,
+          started_at: startedNs,
+          finished_at: toNs(container.finishedAt),
+          uptime_ns: container.state === 'running' && startedNs ? Math.max(0, Number(time) - startedNs) : 0,
+          restart_count: container.restartCount,
+          container_id: id,
+        },
+        time,
+      })
+      if (container.state !== 'running' && container.state !== 'paused') continue
+      const location = this.locate(container)
+      const sample = location && readCgroup(location)
+      if (!sample) continue
+      const cpuTags = {...tags, cpu: 'cpu-total'}
+      const before = this.previous.get(id)
+      this.previous.set(id, {containerNs: sample.cpu.totalNs, systemNs})
+      const systemDelta = before ? systemNs - before.systemNs : 0
+      const usagePercent = before && systemDelta > 0 ? ((sample.cpu.totalNs - before.containerNs) / systemDelta) * stat.onlineCpus * 100 : 0
+      points.push({
+        measurement: 'docker_container_cpu',
+        tags: cpuTags,
+        fields: {
+          usage_total: sample.cpu.totalNs,
+          usage_in_usermode: sample.cpu.userNs,
+          usage_in_kernelmode: sample.cpu.systemNs,
+          usage_system: systemNs,
+          throttling_periods: sample.cpu.periods,
+          throttling_throttled_periods: sample.cpu.throttledPeriods,
+          throttling_throttled_time: sample.cpu.throttledNs,
+          usage_percent: {float: Math.max(0, usagePercent)},
+          container_id: id,
+        },
+        time,
+      })
+      sample.cpu.perCpuNs.forEach((ns, i) => points.push({measurement: 'docker_container_cpu', tags: {...tags, cpu: `cpu${i}`}, fields: {usage_total: ns, container_id: id}, time}))
+      const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
+      const memFields: Record<string, FieldValue> = {...sample.memory.stat}
+      Object.assign(memFields, {
+        usage: sample.memory.usage,
+        limit,
+        max_usage: sample.memory.maxUsage,
+        usage_percent: {float: limit > 0 ? (sample.memory.usage / limit) * 100 : 0},
+        fail_count: sample.memory.failCount,
+        container_id: id,
+      })
+      points.push({measurement: 'docker_container_mem', tags, fields: memFields, time})
+      points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
+      if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, time))
+    }
+    for (const id of this.previous.keys()) if (!live.has(id)) this.previous.delete(id)
+    for (const id of this.locations.keys()) if (!live.has(id)) this.locations.delete(id)
+    points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
+    return points
+  }
+
+  private locate(container: ContainerInfo): CgroupLocation | undefined {
+    const cached = this.locations.get(container.id)
+    if (cached && cached.pid === container.pid) return cached.location
+    const location = locateCgroup(this.paths.cgroupRoot, this.paths.procRoot, this.version, container.id, container.pid)
+    if (location) this.locations.set(container.id, {pid: container.pid, location})
+    return location
+  }
+
+  private networkPoints(tags: Record<string, string>, container: ContainerInfo, time: bigint): Point[] {
+    let interfaces
+    try {
+      interfaces = parseNetDev(readFileSync(join(this.paths.procRoot, String(container.pid), 'net/dev'), 'utf8'))
+    } catch {
+      return [] // the process just exited
+    }
+    const points: Point[] = []
+    const total: Record<string, number> = {}
+    for (const [name, counters] of interfaces) {
+      points.push({measurement: 'docker_container_net', tags: {...tags, network: name}, fields: {...counters, container_id: container.id}, time})
+      for (const [key, value] of Object.entries(counters)) total[key] = (total[key] ?? 0) + value
+    }
+    if (points.length) points.push({measurement: 'docker_container_net', tags: {...tags, network: 'total'}, fields: {...total, container_id: container.id}, time})
+    return points
+  }
+
+  private hostPoints(cpu: CpuTimes, onlineCpus: number, meminfo: Record<string, number>, time: bigint): Point[] {
+    const tags = {host: this.host}
+    const points: Point[] = []
+    const before = this.previousHost
+    this.previousHost = cpu
+    if (before) {
+      const delta = (key: keyof CpuTimes) => cpu[key] - before[key]
+      const keys: (keyof CpuTimes)[] = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal']
+      const total = keys.reduce((sum, key) => sum + delta(key), 0)
+      if (total > 0) {
+        const pct = (key: keyof CpuTimes) => ({float: (delta(key) / total) * 100})
+        points.push({measurement: 'cpu', tags: {...tags, cpu: 'cpu-total'}, fields: {
+          usage_user: pct('user'), usage_system: pct('system'), usage_idle: pct('idle'), usage_nice: pct('nice'), usage_iowait: pct('iowait'),
+          usage_irq: pct('irq'), usage_softirq: pct('softirq'), usage_steal: pct('steal'), usage_guest: pct('guest'), usage_guest_nice: pct('guestNice'),
+        }, time})
+      }
+    }
+    const total = meminfo.MemTotal ?? 0
+    const available = meminfo.MemAvailable ?? meminfo.MemFree ?? 0
+    const free = meminfo.MemFree ?? 0
+    const cached = meminfo.Cached ?? 0
+    const buffered = meminfo.Buffers ?? 0
+    if (total > 0) {
+      points.push({measurement: 'mem', tags, fields: {
+        total, available, free, cached, buffered, used: total - free - cached - buffered,
+        used_percent: {float: ((total - free - cached - buffered) / total) * 100}, available_percent: {float: (available / total) * 100},
+      }, time})
+    }
+    try {
+      const [load1, load5, load15] = readFileSync(join(this.paths.procRoot, 'loadavg'), 'utf8').trim().split(/\s+/).map(Number)
+      const uptime = Math.floor(Number(readFileSync(join(this.paths.procRoot, 'uptime'), 'utf8').split(/\s+/)[0]))
+      points.push({measurement: 'system', tags, fields: {load1: {float: load1!}, load5: {float: load5!}, load15: {float: load15!}, n_cpus: onlineCpus, uptime}, time})
+    } catch {
+      // loadavg and uptime are optional for a stats cycle
+    }
+    return points
+  }
+}
+
+function blkioPoints(tags: Record<string, string>, id: string, bytes: Map<string, BlkioDevice>, ops: Map<string, BlkioDevice>, time: bigint): Point[] {
+  const points: Point[] = []
+  const total: Record<string, number> = {}
+  for (const device of new Set([...bytes.keys(), ...ops.keys()])) {
+    const fields: Record<string, number> = {}
+    for (const [prefix, source] of [['io_service_bytes_recursive', bytes.get(device)], ['io_serviced_recursive', ops.get(device)]] as const) {
+      if (!source) continue
+      for (const [op, value] of Object.entries(source)) {
+        fields[`${prefix}_${op}`] = value
+        total[`${prefix}_${op}`] = (total[`${prefix}_${op}`] ?? 0) + value
+      }
+    }
+    points.push({measurement: 'docker_container_blkio', tags: {...tags, device}, fields: {...fields, container_id: id}, time})
+  }
+  points.push({measurement: 'docker_container_blkio', tags: {...tags, device: 'total'}, fields: {...total, container_id: id}, time})
+  return points
+}

@@ -1,0 +1,311 @@
+/**
+ * Sends points to InfluxDB (v1 `/write` or v2 `/api/v2/write`) in gzip batches. What InfluxDB
+ * could not take yet goes to the on-disk spool and is replayed, oldest first, with backoff. A
+ * caller that must know when its points are safe (the log follower's checkpoints) passes
+ * `onDurable`: it runs once InfluxDB acknowledged the points, or they sit in the spool.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import {rootCertificates} from 'node:tls'
+import {promisify} from 'node:util'
+import {gunzipSync, gzip} from 'node:zlib'
+import {formatPoint, type Point} from './lineprotocol.js'
+import type {Spool} from './spool.js'
+
+const gzipAsync = promisify(gzip)
+
+export interface InfluxTarget {
+  url: string
+  /** v1: `/write?db=&rp=` with user/password; v2: `/api/v2/write?org=&bucket=` with a token. */
+  api: 'v1' | 'v2'
+  database?: string
+  retentionPolicy?: string
+  username?: string
+  password?: string
+  org?: string
+  bucket?: string
+  token?: string
+  /** PEM of a CA to trust for https URLs (besides the system's). */
+  ca?: string
+  insecureSkipVerify?: boolean
+}
+
+export interface WriterOptions {
+  batchSize: number
+  flushMs: number
+  timeoutMs: number
+  minBackoffMs: number
+  maxBackoffMs: number
+}
+
+export const defaultWriterOptions: WriterOptions = {batchSize: 5000, flushMs: 1000, timeoutMs: 10_000, minBackoffMs: 1000, maxBackoffMs: 30_000}
+
+/** What the writer tells the health endpoint. */
+export interface WriterStats {
+  pointsWritten: number
+  pointsSpooled: number
+  /** Refused by a full spool. */
+  pointsDropped: number
+  /** InfluxDB answered 400/422: the points themselves are bad, retrying cannot help. */
+  pointsRejected: number
+  writeErrors: number
+  lastError: string
+  lastErrorAt?: string
+  lastWriteAt?: string
+}
+
+/** What one HTTP attempt means for its batch. */
+export type Verdict =
+  | {kind: 'written'}
+  | {kind: 'rejected'; message: string; points?: number}
+  | {kind: 'split'; message: string}
+  | {kind: 'retry'; message: string; afterMs?: number}
+
+interface Pending {
+  lines: string[]
+  callbacks: (() => void)[]
+  oldestNs: bigint
+}
+
+export class InfluxWriter {
+  readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, writeErrors: 0, lastError: ''}
+  private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
+  private chain: Promise<void> = Promise.resolve()
+  private flushTimer: NodeJS.Timeout | undefined
+  private drainTimer: NodeJS.Timeout | undefined
+  private backoffMs = 0
+  private draining = false
+  private stopped = false
+  private readonly endpoint: URL
+  private readonly headers: Record<string, string>
+
+  constructor(readonly target: InfluxTarget, private readonly spool: Spool, readonly options: WriterOptions = defaultWriterOptions) {
+    this.endpoint = writeUrl(target)
+    this.headers = {'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip'}
+    if (target.api === 'v2' && target.token) this.headers.Authorization = `Token ${target.token}`
+    else if (target.username) this.headers.Authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`
+  }
+
+  start(): void {
+    this.flushTimer = setInterval(() => void this.flush(), this.options.flushMs)
+    this.flushTimer.unref()
+    if (this.spool.size > 0) this.scheduleDrain(0)
+  }
+
+  /** Queues points; `onDurable` runs when all of them are acknowledged or spooled. */
+  write(points: Point[], onDurable?: () => void): void {
+    for (const point of points) {
+      const line = formatPoint(point)
+      if (line === undefined) continue
+      if (this.buffer.lines.length === 0 || point.time < this.buffer.oldestNs) this.buffer.oldestNs = point.time
+      this.buffer.lines.push(line)
+    }
+    if (onDurable) this.buffer.callbacks.push(onDurable)
+    if (this.buffer.lines.length >= this.options.batchSize) void this.flush()
+  }
+
+  /** Points not yet in InfluxDB: in memory and in the spool. */
+  get pendingPoints(): number {
+    return this.buffer.lines.length + this.spool.points
+  }
+
+  /** Age of the oldest point not yet in InfluxDB, in ms (0 when everything is written). */
+  lagMs(now = Date.now()): number {
+    let oldest = this.spool.oldestNs
+    if (this.buffer.lines.length > 0 && (oldest === undefined || this.buffer.oldestNs < oldest)) oldest = this.buffer.oldestNs
+    return oldest === undefined ? 0 : Math.max(0, now - Number(oldest / 1_000_000n))
+  }
+
+  /** Sends (or spools) what is buffered; batches leave in the order they were made. */
+  flush(): Promise<void> {
+    if (this.buffer.lines.length === 0 && this.buffer.callbacks.length === 0) return this.chain
+    const batches: Pending[] = []
+    while (this.buffer.lines.length > 0 || this.buffer.callbacks.length > 0) {
+      const lines = this.buffer.lines.splice(0, this.options.batchSize)
+      const callbacks = this.buffer.lines.length === 0 ? this.buffer.callbacks : []
+      batches.push({lines, callbacks, oldestNs: this.buffer.oldestNs})
+      if (this.buffer.lines.length === 0) this.buffer = {lines: [], callbacks: [], oldestNs: 0n}
+    }
+    this.chain = this.chain.then(async () => {
+      for (const batch of batches) await this.deliver(batch)
+    })
+    return this.chain
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.flushTimer)
+    clearTimeout(this.drainTimer)
+    await this.flush()
+  }
+
+  private async deliver(batch: Pending): Promise<void> {
+    try {
+      if (batch.lines.length === 0) return
+      // While older batches wait in the spool (or InfluxDB is failing) new ones queue behind them.
+      if (this.spool.size > 0 || this.stopped) return this.toSpool(await gzipAsync(batch.lines.join('\n')), batch.lines.length, batch.oldestNs)
+      const leftover = await this.sendLines(batch.lines)
+      if (leftover) this.toSpool(leftover.body, leftover.points, batch.oldestNs)
+    } finally {
+      for (const callback of batch.callbacks) callback()
+    }
+  }
+
+  /** Sends lines, halving on 413; returns what must be retried later, gzipped. */
+  private async sendLines(lines: string[]): Promise<{body: Buffer; points: number} | undefined> {
+    const body = await gzipAsync(lines.join('\n'))
+    const verdict = await this.post(body)
+    if (this.settle(verdict, lines.length)) return undefined
+    if (verdict.kind === 'split') {
+      const half = Math.ceil(lines.length / 2)
+      const parts = [lines.slice(0, half), lines.slice(half)]
+      const retry: string[] = []
+      for (const part of parts) {
+        const left = await this.sendLines(part)
+        if (left) retry.push(...gunzipSync(left.body).toString('utf8').split('\n'))
+      }
+      return retry.length ? {body: await gzipAsync(retry.join('\n')), points: retry.length} : undefined
+    }
+    return {body, points: lines.length}
+  }
+
+  /**
+   * Counts a final verdict (written, rejected, a single line too large); true when the batch is
+   * done with. A retry or split leaves it to the caller.
+   */
+  private settle(verdict: Verdict, points: number): boolean {
+    if (verdict.kind === 'written') {
+      this.stats.pointsWritten += points
+      this.stats.lastWriteAt = new Date().toISOString()
+      this.stats.lastError = ''
+      this.backoffMs = 0
+      return true
+    }
+    this.stats.writeErrors++
+    this.stats.lastError = verdict.message
+    this.stats.lastErrorAt = new Date().toISOString()
+    if (verdict.kind === 'rejected' || (verdict.kind === 'split' && points <= 1)) {
+      this.stats.pointsRejected += verdict.kind === 'rejected' ? Math.min(verdict.points ?? points, points) : points
+      return true
+    }
+    if (verdict.kind === 'retry') {
+      this.backoffMs = verdict.afterMs ?? Math.min(this.options.maxBackoffMs, Math.max(this.options.minBackoffMs, this.backoffMs * 2))
+    }
+    return false
+  }
+
+  private toSpool(body: Buffer, points: number, oldestNs: bigint): void {
+    if (this.spool.append(body, points, oldestNs)) this.stats.pointsSpooled += points
+    else {
+      this.stats.pointsDropped += points
+      this.stats.lastError = `spool full (${this.spool.maxBytes} bytes): dropped ${points} points`
+    }
+    this.scheduleDrain(this.backoffMs || this.options.minBackoffMs)
+  }
+
+  private scheduleDrain(delayMs: number): void {
+    if (this.draining || this.drainTimer || this.stopped) return
+    // Jitter, so agents that lost InfluxDB together do not come back in lockstep.
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined
+      void this.drain()
+    }, delayMs * (1 + Math.random() * 0.2))
+  }
+
+  /** Replays the spool oldest first until it is empty or InfluxDB fails again. */
+  private async drain(): Promise<void> {
+    this.draining = true
+    try {
+      for (let batch = this.spool.peek(); batch && !this.stopped; batch = this.spool.peek()) {
+        const body = this.spool.read(batch)
+        const verdict = await this.post(body)
+        if (this.settle(verdict, batch.points)) this.spool.remove(batch)
+        else if (verdict.kind === 'split') {
+          const lines = gunzipSync(body).toString('utf8').split('\n')
+          const half = Math.ceil(lines.length / 2)
+          this.spool.split(batch, await Promise.all([lines.slice(0, half), lines.slice(half)].map(async (part) => [await gzipAsync(part.join('\n')), part.length] as [Buffer, number])))
+        } else break
+      }
+    } finally {
+      this.draining = false
+    }
+    if (this.spool.size > 0) this.scheduleDrain(this.backoffMs || this.options.minBackoffMs)
+  }
+
+  private post(body: Buffer): Promise<Verdict> {
+    const client = this.endpoint.protocol === 'https:' ? https : http
+    return new Promise((resolve) => {
+      const req = client.request(this.endpoint, {
+        method: 'POST',
+        headers: {...this.headers, 'Content-Length': String(body.length)},
+        timeout: this.options.timeoutMs,
+        ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
+        rejectUnauthorized: !this.target.insecureSkipVerify,
+      }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', (err) => resolve({kind: 'retry', message: `InfluxDB at ${this.target.url}: ${err.message}`}))
+        res.on('end', () => resolve(verdictFor(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after'], this.target)))
+      })
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${this.options.timeoutMs / 1000}s`)))
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({kind: 'retry', message: `cannot reach InfluxDB at ${this.target.url}: ${err.code ?? err.message}`}))
+      req.end(body)
+    })
+  }
+}
+
+export function writeUrl(target: InfluxTarget): URL {
+  const base = target.url.replace(/\/+$/, '')
+  if (target.api === 'v2') {
+    const url = new URL(`${base}/api/v2/write`)
+    url.searchParams.set('org', target.org ?? '')
+    url.searchParams.set('bucket', target.bucket ?? '')
+    url.searchParams.set('precision', 'ns')
+    return url
+  }
+  const url = new URL(`${base}/write`)
+  url.searchParams.set('db', target.database ?? '')
+  if (target.retentionPolicy) url.searchParams.set('rp', target.retentionPolicy)
+  url.searchParams.set('precision', 'ns')
+  return url
+}
+
+/** What an InfluxDB answer means for the batch, with the one-line status a user sees. */
+export function verdictFor(status: number, body: string, retryAfter: string | string[] | undefined, target: InfluxTarget): Verdict {
+  const detail = influxMessage(body)
+  const suffix = detail ? `: ${detail}` : ''
+  if (status >= 200 && status < 300) return {kind: 'written'}
+  if (status === 400 || status === 422) {
+    const dropped = /dropped=(\d+)/.exec(detail)
+    return {kind: 'rejected', message: `InfluxDB rejected points as invalid (${status})${suffix}`, points: dropped ? Number(dropped[1]) : undefined}
+  }
+  if (status === 401 || status === 403) return {kind: 'retry', message: `InfluxDB refused the credentials (${status})${suffix}`}
+  if (status === 404) {
+    const what = target.api === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
+    return {kind: 'retry', message: `InfluxDB has no ${what} (404)${suffix}`}
+  }
+  if (status === 413) return {kind: 'split', message: `InfluxDB found the batch too large (413)${suffix}`}
+  if (status === 429 || status === 503) {
+    const afterMs = retryAfterMs(retryAfter)
+    return {kind: 'retry', message: `InfluxDB is busy (${status})${suffix}`, afterMs}
+  }
+  return {kind: 'retry', message: `InfluxDB answered ${status}${suffix}`}
+}
+
+function influxMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as {error?: string; message?: string}
+    return (parsed.error ?? parsed.message ?? '').split('\n')[0]!.slice(0, 300)
+  } catch {
+    return body.trim().split('\n')[0]!.slice(0, 300)
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  if (!value) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}

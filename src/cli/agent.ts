@@ -1,0 +1,34 @@
+import {Flags} from '@oclif/core'
+import type {AgentStatus} from '../core/agent/agent.js'
+import {BerthError, ExitCode} from '../core/errors.js'
+import {validateMachineName} from '../core/names.js'
+import type {Store} from '../core/store/store.js'
+import {renderTable} from './table.js'
+
+export const allFlag = Flags.boolean({summary: 'Every machine in the store.'})
+
+/** The machines an agent command acts on: the names given, or every machine with --all; all must exist. */
+export async function agentTargets(store: Store, words: string[], all: boolean): Promise<string[]> {
+  if (all && words.length > 0) throw new BerthError('name machines or pass --all, not both', ExitCode.usage)
+  const names = all ? await store.names() : [...new Set(words)]
+  if (names.length === 0) throw new BerthError(all ? 'the store has no machines' : 'name at least one machine, or pass --all', ExitCode.usage)
+  for (const name of names) {
+    validateMachineName(name)
+    await store.load(name)
+  }
+  return names
+}
+
+function ago(iso: string | null | undefined): string {
+  if (!iso) return '-'
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
+  return seconds < 120 ? `${seconds}s ago` : `${Math.round(seconds / 60)}m ago`
+}
+
+export function renderAgentStatus(statuses: AgentStatus[]): string {
+  return renderTable(['NAME', 'STATE', 'VERSION', 'HEALTH', 'LAST WRITE', 'WRITTEN', 'SPOOL', 'DROPPED', 'ERROR'], statuses.map((s) => [
+    s.name, s.state, s.version ?? '-', s.health ?? '-', ago(s.lastWriteAt), s.pointsWritten === undefined ? '-' : String(s.pointsWritten),
+    s.spoolBytes === undefined ? '-' : `${s.pointsSpooled ?? 0} pts/${s.spoolBytes} B`, s.pointsDropped === undefined ? '-' : String(s.pointsDropped + (s.pointsRejected ?? 0)),
+    s.lastError || '',
+  ]))
+}

@@ -1,0 +1,62 @@
+import {Args, Flags} from '@oclif/core'
+import {agentTargets, allFlag, renderAgentStatus} from '../../cli/agent.js'
+import {BaseCommand} from '../../cli/base.js'
+import {runWithProgress, throwIfFailed} from '../../cli/progress.js'
+import {installAgent, prepareInflux, type AgentStatus} from '../../core/agent/agent.js'
+import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
+import {BerthError, ExitCode, oneLine} from '../../core/errors.js'
+
+export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
+  static override summary = 'Run the monitoring agent on machines: Docker events, container stats and logs into InfluxDB.'
+  static override description = 'The agent runs as the container berth-agent (restart unless-stopped, host PID and network, read-only Docker socket, /sys/fs/cgroup and /proc). Without --image berth builds the agent image here and loads it into each machine that lacks it. The password or token is read from a file and reaches the agent as a file, never on a command line or in the container\'s environment. Reinstalling keeps the agent\'s checkpoints and spool.'
+  static override examples = [
+    '<%= config.bin %> agent install web db --influx-url http://10.0.0.2:8086 --database telegraf',
+    '<%= config.bin %> agent install --all --influx-url https://influx.example.com --bucket fleet --org ops --token-file ~/.influx-token',
+  ]
+  static override strict = false
+  static override args = {name: Args.string({description: 'machine name(s)'})}
+  static override flags = {
+    all: allFlag,
+    'influx-url': Flags.string({summary: 'InfluxDB base URL as the machines reach it (http or https).', required: true}),
+    database: Flags.string({summary: 'InfluxDB 1.x database (/write).'}),
+    'retention-policy': Flags.string({summary: 'InfluxDB 1.x retention policy.'}),
+    'influx-username': Flags.string({summary: 'InfluxDB 1.x user.'}),
+    'influx-password-file': Flags.string({summary: 'File holding the InfluxDB 1.x password.'}),
+    bucket: Flags.string({summary: 'Bucket for the v2 write API (/api/v2/write); needs --org and --token-file.'}),
+    org: Flags.string({summary: 'Organization for the v2 write API.'}),
+    'token-file': Flags.string({summary: 'File holding the InfluxDB token.'}),
+    'influx-ca-file': Flags.string({summary: 'PEM file of a CA to trust for an https InfluxDB.'}),
+    image: Flags.string({summary: 'Agent image the machines pull (default: built here and loaded into each machine).'}),
+    interval: Flags.integer({summary: 'Seconds between stats collections.', default: 10, min: 1}),
+    env: Flags.string({summary: 'Extra agent setting KEY=VALUE (BERTH_AGENT_* only; repeatable).', multiple: true}),
+    quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
+    json: Flags.boolean({summary: 'Print each machine\'s agent status as JSON.'}),
+  }
+
+  async run(): Promise<void> {
+    const f = this.flags
+    const env: Record<string, string> = {}
+    for (const pair of f.env ?? []) {
+      const match = /^(BERTH_AGENT_[A-Z0-9_]+)=(.*)$/.exec(pair)
+      if (!match) throw new BerthError(`--env takes BERTH_AGENT_NAME=VALUE, not "${pair}"`, ExitCode.usage)
+      if (/PASSWORD|TOKEN/.test(match[1]!)) throw new BerthError(`${match[1]} cannot be set with --env: use --influx-password-file or --token-file`, ExitCode.usage)
+      env[match[1]!] = match[2]!
+    }
+    const influx = {url: f['influx-url'], database: f.database, retentionPolicy: f['retention-policy'], username: f['influx-username'], passwordFile: f['influx-password-file'],
+      bucket: f.bucket, org: f.org, tokenFile: f['token-file'], caFile: f['influx-ca-file']}
+    const secrets = await prepareInflux(influx)
+    const names = await agentTargets(this.store, this.words, f.all)
+    // One image build for all machines, started by whichever needs it first.
+    let image: Promise<AgentImage> | undefined
+    const buildOnce = (step: (m: string) => void) => () => (image ??= buildAgentImage(this.store.cacheDir, this.config.version, {step}))
+    const outcomes = await runWithProgress<AgentStatus>(
+      names.map((name) => ({title: `Installing the agent on ${name}`, run: (reporter) => installAgent(this.store, name, {influx, image: f.image, intervalSeconds: f.interval, env}, secrets, buildOnce(reporter.step), this.config.version, reporter)})),
+      {quiet: f.quiet || f.json},
+    )
+    const installed = outcomes.flatMap((o) => (o.ok ? [o.value] : []))
+    if (f.json) this.printJson(outcomes.map((o, i) => (o.ok ? {ok: true, ...o.value} : {name: names[i], ok: false, error: oneLine(o.error)})))
+    else if (installed.length) this.log(renderAgentStatus(installed))
+    for (const status of installed) if (status.lastError) this.note(`Warning: the agent on ${status.name} runs but reports: ${status.lastError}`)
+    throwIfFailed(outcomes)
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The agent on berth's machines: one container per machine, run through the machine's engine API
+ * over mutual TLS. The InfluxDB password or token is copied into the container as a file before it
+ * starts: it is never in argv, the environment (`docker inspect`), logs or the machine record.
+ */
+import {createReadStream} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {PassThrough} from 'node:stream'
+import type Docker from 'dockerode'
+import tar from 'tar-stream'
+import {engineClient} from '../engine/engine.js'
+import {BerthError, ExitCode, oneLine} from '../errors.js'
+import type {Reporter} from '../machine/machine.js'
+import type {Store} from '../store/store.js'
+import type {AgentImage} from './image.js'
+
+export const AGENT_CONTAINER = 'berth-agent'
+/** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
+export const AGENT_VOLUME = 'berth-agent-state'
+const SECRET_DIR = '/run/berth-agent'
+const LABEL = 'io.berth.agent'
+
+export interface InfluxSettings {
+  url: string
+  /** InfluxDB 1.x (`/write`). */
+  database?: string
+  retentionPolicy?: string
+  username?: string
+  passwordFile?: string
+  /** The v2 API (`/api/v2/write`): InfluxDB 2.x, 3.x, or 1.8+ with bucket "db/rp". */
+  bucket?: string
+  org?: string
+  tokenFile?: string
+  caFile?: string
+}
+
+export interface InstallOptions {
+  influx: InfluxSettings
+  /** An image the machines pull themselves; default: berth builds one and loads it. */
+  image?: string
+  intervalSeconds?: number
+  /** Extra BERTH_AGENT_* settings (tuning). */
+  env?: Record<string, string>
+}
+
+/** What the files named in the settings hold, read once before any machine is touched. */
+export interface InfluxSecrets {
+  password?: string
+  token?: string
+  ca?: string
+}
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  try {
+    const value = (await readFile(path, 'utf8')).trim()
+    if (!value) throw new BerthError(`${what} file ${path} is empty`, ExitCode.usage)
+    return value
+  } catch (err) {
+    if (err instanceof BerthError) throw err
+    throw new BerthError(`cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
+  }
+}
+
+/** Checks the settings as a whole (one-line errors, exit 2) and reads the secret files. */
+export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSecrets> {
+  let url: URL
+  try {
+    url = new URL(settings.url)
+  } catch {
+    throw new BerthError(`--influx-url is not a URL: ${settings.url}`, ExitCode.usage)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError(`--influx-url must be http or https, not ${url.protocol}`, ExitCode.usage)
+  if (url.username || url.password) throw new BerthError('--influx-url must not carry credentials', ExitCode.usage, 'use --influx-username with --influx-password-file, or --token-file')
+  const v2 = settings.bucket !== undefined
+  if (v2 && settings.database) throw new BerthError('--database (InfluxDB 1.x) and --bucket (v2 API) exclude each other', ExitCode.usage)
+  if (!v2 && !settings.database) throw new BerthError('say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE', ExitCode.usage)
+  if (v2 && (!settings.org || !settings.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
+  if (settings.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
+  return {
+    password: settings.passwordFile ? await readSecretFile(settings.passwordFile, 'password') : undefined,
+    token: settings.tokenFile ? await readSecretFile(settings.tokenFile, 'token') : undefined,
+    ca: settings.caFile ? await readSecretFile(settings.caFile, 'CA') : undefined,
+  }
+}
+
+export interface AgentStatus {
+  name: string
+  installed: boolean
+  running: boolean
+  /** The container's state (running, restarting, exited), or "not installed". */
+  state: string
+  version?: string
+  /** The agent's own view: ok, error, starting. */
+  health?: string
+  influxUrl?: string
+  lastWriteAt?: string | null
+  pointsWritten?: number
+  pointsSpooled?: number
+  pointsDropped?: number
+  pointsRejected?: number
+  spoolBytes?: number
+  lagMs?: number
+  lastError?: string
+}
+
+function agentEnv(name: string, options: InstallOptions, secrets: InfluxSecrets): string[] {
+  const influx = options.influx
+  const env: Record<string, string | undefined> = {
+    BERTH_AGENT_INFLUX_URL: influx.url,
+    BERTH_AGENT_DATABASE: influx.database,
+    BERTH_AGENT_RETENTION_POLICY: influx.retentionPolicy,
+    BERTH_AGENT_USERNAME: influx.username,
+    BERTH_AGENT_BUCKET: influx.bucket,
+    BERTH_AGENT_ORG: influx.org,
+    BERTH_AGENT_PASSWORD_FILE: secrets.password ? `${SECRET_DIR}/password` : undefined,
+    BERTH_AGENT_TOKEN_FILE: secrets.token ? `${SECRET_DIR}/token` : undefined,
+    BERTH_AGENT_CA_FILE: secrets.ca ? `${SECRET_DIR}/ca.pem` : undefined,
+    BERTH_AGENT_HOST: name,
+    BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
+    ...options.env,
+  }
+  return Object.entries(env).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`)
+}
+
+/** A tar of the secret files (0400, in a 0700 folder) for PUT /containers/{id}/archive. */
+async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefined> {
+  const files = Object.entries({password: secrets.password, token: secrets.token, 'ca.pem': secrets.ca}).filter(([, v]) => v !== undefined)
+  if (files.length === 0) return undefined
+  const pack = tar.pack()
+  pack.entry({name: 'run/', type: 'directory', mode: 0o755})
+  pack.entry({name: `${SECRET_DIR.slice(1)}/`, type: 'directory', mode: 0o700})
+  for (const [file, value] of files) pack.entry({name: `${SECRET_DIR.slice(1)}/${file}`, mode: 0o400}, value + '\n')
+  pack.finalize()
+  const chunks: Buffer[] = []
+  for await (const chunk of pack) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as {statusCode?: number}).statusCode === 404
+}
+
+async function removeContainer(docker: Docker): Promise<boolean> {
+  try {
+    await docker.getContainer(AGENT_CONTAINER).remove({force: true})
+    return true
+  } catch (err) {
+    if (isNotFound(err)) return false
+    throw err
+  }
+}
+
+/** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
+async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
+  if (options.image) {
+    try {
+      await docker.getImage(options.image).inspect()
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+      reporter.step(`pulling ${options.image}`)
+      await followProgress(docker, await docker.pull(options.image))
+    }
+    return options.image
+  }
+  const built = await image()
+  try {
+    await docker.getImage(built.id).inspect()
+    return built.id
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+  reporter.step('loading the agent image')
+  await followProgress(docker, await docker.loadImage(createReadStream(built.archive)))
+  return built.id
+}
+
+function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(stream, (err: Error | null, output: {error?: string}[]) => {
+      const failed = err?.message ?? output.find((o) => o.error)?.error
+      if (failed) reject(new BerthError(`loading the agent image failed: ${failed}`))
+      else resolve()
+    })
+  })
+}
+
+async function execIn(docker: Docker, container: Docker.Container, cmd: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  const exec = await container.exec({Cmd: cmd, AttachStdout: true, AttachStderr: true})
+  const stream = await exec.start({hijack: true, stdin: false})
+  const out = new PassThrough()
+  const err = new PassThrough()
+  const stdout: Buffer[] = []
+  const stderr: Buffer[] = []
+  out.on('data', (c: Buffer) => stdout.push(c))
+  err.on('data', (c: Buffer) => stderr.push(c))
+  docker.modem.demuxStream(stream, out, err)
+  await new Promise((resolve, reject) => {
+    stream.on('end', resolve)
+    stream.on('close', resolve)
+    stream.on('error', reject)
+  })
+  const {ExitCode: code} = await exec.inspect()
+  return {code: code ?? 1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString()}
+}
+
+async function lastLogLine(container: Docker.Container): Promise<string> {
+  const logs = (await container.logs({stdout: true, stderr: true, tail: 5})) as unknown as Buffer
+  // Without a TTY the answer is framed: an 8-byte header (size at offset 4) before each chunk.
+  let text = ''
+  for (let offset = 0; offset + 8 <= logs.length; offset += 8 + logs.readUInt32BE(offset + 4)) {
+    text += logs.subarray(offset + 8, offset + 8 + logs.readUInt32BE(offset + 4)).toString('utf8')
+  }
+  return (text.trim().split('\n').pop() ?? '').replace(/^.*?berth agent: /, '')
+}
+
+/** Installs (or reinstalls) the agent on one machine; returns its status once it answers. */
+export async function installAgent(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
+  const record = await store.load(name)
+  const docker = await engineClient(record, 120_000)
+  const imageRef = await ensureImage(docker, options, image, reporter)
+  reporter.step('starting the agent container')
+  await removeContainer(docker) // an older agent; its state volume stays
+  const container = await docker.createContainer({
+    name: AGENT_CONTAINER,
+    Image: imageRef,
+    Env: agentEnv(name, options, secrets),
+    Labels: {[LABEL]: 'true', [`${LABEL}.version`]: version},
+    HostConfig: {
+      NetworkMode: 'host',
+      PidMode: 'host',
+      CgroupnsMode: 'host',
+      RestartPolicy: {Name: 'unless-stopped'},
+      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
+      LogConfig: {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '2'}},
+    },
+  } as Docker.ContainerCreateOptions)
+  try {
+    const archive = await secretsArchive(secrets)
+    if (archive) await container.putArchive(archive, {path: '/'})
+    await container.start()
+  } catch (err) {
+    await container.remove({force: true}).catch(() => undefined)
+    throw new BerthError(`the agent container on ${name} did not start: ${oneLine(err)}`)
+  }
+  reporter.step('waiting for the agent to report')
+  // The first write (or its failure) takes one flush; wait a little longer for a verdict.
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const status = await statusOf(docker, name)
+    if (status.state === 'exited' || status.state === 'restarting') {
+      const reason = await lastLogLine(container)
+      await container.remove({force: true}).catch(() => undefined)
+      throw new BerthError(`the agent on ${name} stopped: ${reason}`)
+    }
+    if ((status.health && status.health !== 'starting') || Date.now() > deadline) return status
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
+  const container = docker.getContainer(AGENT_CONTAINER)
+  let inspected: Docker.ContainerInspectInfo
+  try {
+    inspected = await container.inspect()
+  } catch (err) {
+    if (isNotFound(err)) return {name, installed: false, running: false, state: 'not installed'}
+    throw err
+  }
+  const status: AgentStatus = {name, installed: true, running: inspected.State.Running && !inspected.State.Restarting, state: inspected.State.Status,
+    version: inspected.Config.Labels?.[`${LABEL}.version`]}
+  if (!status.running) return status
+  const result = await execIn(docker, container, ['/usr/local/bin/node', '/agent/agent.mjs', 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
+  if (result.code !== 0) return {...status, health: 'unknown', lastError: `the agent did not answer: ${result.stderr.trim().split('\n').pop() ?? ''}`}
+  const health = JSON.parse(result.stdout) as Record<string, unknown>
+  return {
+    ...status,
+    version: health.version as string,
+    health: health.status as string,
+    influxUrl: health.influxUrl as string,
+    lastWriteAt: health.lastWriteAt as string | null,
+    pointsWritten: health.pointsWritten as number,
+    pointsSpooled: health.pointsSpooled as number,
+    pointsDropped: health.pointsDropped as number,
+    pointsRejected: health.pointsRejected as number,
+    spoolBytes: health.spoolBytes as number,
+    lagMs: health.lagMs as number,
+    lastError: health.lastError as string,
+  }
+}
+
+export async function agentStatus(store: Store, name: string): Promise<AgentStatus> {
+  const docker = await engineClient(await store.load(name), 20_000)
+  return statusOf(docker, name)
+}
+
+/** Removes the agent container and its state volume; a machine without an agent is fine. */
+export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
+  const docker = await engineClient(await store.load(name), 60_000)
+  reporter.step('removing the agent container')
+  const removed = await removeContainer(docker)
+  try {
+    await docker.getVolume(AGENT_VOLUME).remove()
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+  return {name, removed}
+}

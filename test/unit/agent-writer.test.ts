@@ -1,0 +1,188 @@
+import {mkdtemp, rm} from 'node:fs/promises'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {gunzipSync} from 'node:zlib'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import type {Point} from '../../agent/src/lineprotocol.js'
+import {Spool} from '../../agent/src/spool.js'
+import {InfluxWriter, retryAfterMs, type InfluxTarget, type WriterOptions} from '../../agent/src/writer.js'
+
+interface Received {
+  url: string
+  headers: http.IncomingHttpHeaders
+  lines: string[]
+  at: number
+  status?: number
+}
+
+/** A local HTTP server standing in for InfluxDB; `answer` decides each response. */
+let server: http.Server
+let received: Received[]
+let answer: (req: Received) => {status: number; body?: string; headers?: Record<string, string>}
+let url: string
+let dir: string
+
+const options: WriterOptions = {batchSize: 1000, flushMs: 60_000, timeoutMs: 2000, minBackoffMs: 50, maxBackoffMs: 200}
+const points = (n: number, from = 0): Point[] => Array.from({length: n}, (_, i) => ({measurement: 'm', tags: {k: 'v'}, fields: {n: from + i}, time: BigInt(from + i)}))
+const until = async (check: () => boolean, ms = 5000) => {
+  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out waiting')
+}
+const writer = (target: Partial<InfluxTarget> = {}, spoolBytes = 1 << 20, batchSize = options.batchSize) =>
+  new InfluxWriter({url, api: 'v1', database: 'db1', ...target}, new Spool(join(dir, 'spool'), spoolBytes), {...options, batchSize})
+const allLines = () => received.flatMap((r) => (r.status === 204 ? r.lines : []))
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'agent-writer-'))
+  received = []
+  answer = () => ({status: 204})
+  server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const request: Received = {url: req.url!, headers: req.headers, lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n'), at: Date.now()}
+      received.push(request)
+      const {status, body, headers} = answer(request)
+      request.status = status
+      res.writeHead(status, headers).end(body)
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+
+afterEach(async () => {
+  await new Promise((r) => server.close(r))
+  await rm(dir, {recursive: true, force: true})
+})
+
+describe('agent writer', () => {
+  it('v1: gzip batches to /write with db, precision and basic auth; onDurable after the 204', async () => {
+    const w = writer({username: 'u', password: 'p w'})
+    let durable = false
+    w.write(points(3), () => (durable = true))
+    expect(durable).toBe(false)
+    await w.flush()
+    expect(durable).toBe(true)
+    expect(received).toHaveLength(1)
+    expect(received[0]!.url).toBe('/write?db=db1&precision=ns')
+    expect(received[0]!.headers['content-encoding']).toBe('gzip')
+    expect(received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('u:p w').toString('base64')}`)
+    expect(received[0]!.lines).toEqual(['m,k=v n=0i 0', 'm,k=v n=1i 1', 'm,k=v n=2i 2'])
+    expect(w.stats).toMatchObject({pointsWritten: 3, pointsSpooled: 0, lastError: ''})
+  })
+
+  it('v2: /api/v2/write with org, bucket and a token header', async () => {
+    const w = writer({api: 'v2', org: 'my org', bucket: 'b/rp', token: 's3cret'})
+    w.write(points(1))
+    await w.flush()
+    expect(received[0]!.url).toBe('/api/v2/write?org=my+org&bucket=b%2Frp&precision=ns')
+    expect(received[0]!.headers.authorization).toBe('Token s3cret')
+  })
+
+  it('splits into batches of batchSize', async () => {
+    const w = new InfluxWriter({url, api: 'v1', database: 'db1'}, new Spool(join(dir, 's'), 1 << 20), {...options, batchSize: 2})
+    w.write(points(5))
+    await w.flush()
+    expect(received.map((r) => r.lines.length)).toEqual([2, 2, 1])
+  })
+
+  it('400: drops and counts the rejected points (retrying cannot help), says why', async () => {
+    answer = () => ({status: 400, body: JSON.stringify({error: 'partial write: field type conflict dropped=2'})})
+    const w = writer()
+    let durable = false
+    w.write(points(3), () => (durable = true))
+    await w.flush()
+    expect(durable).toBe(true)
+    expect(w.stats).toMatchObject({pointsRejected: 2, pointsSpooled: 0, pointsWritten: 0})
+    expect(w.stats.lastError).toMatch(/rejected points as invalid \(400\): partial write/)
+  })
+
+  for (const [status, message] of [[401, /refused the credentials \(401\)/], [403, /refused the credentials \(403\)/], [404, /no database "db1" \(404\): database not found/]] as const) {
+    it(`${status}: a clear status, points kept in the spool and written once InfluxDB accepts them`, async () => {
+      let accept = false
+      answer = () => (accept ? {status: 204} : {status, body: JSON.stringify({error: status === 404 ? 'database not found: "db1"' : 'authorization failed'})})
+      const w = writer()
+      w.start()
+      let durable = false
+      w.write(points(4), () => (durable = true))
+      await w.flush()
+      expect(durable).toBe(true) // safe in the spool
+      expect(w.stats.lastError).toMatch(message)
+      expect(w.stats).toMatchObject({pointsSpooled: 4, pointsWritten: 0})
+      expect(w.pendingPoints).toBe(4)
+      w.write(points(2, 4)) // queues behind the spool
+      await w.flush()
+      accept = true
+      await until(() => w.stats.pointsWritten === 6)
+      expect(w.stats.lastError).toBe('')
+      expect(w.pendingPoints).toBe(0)
+      expect(allLines()).toHaveLength(6)
+      await w.stop()
+    })
+  }
+
+  it('413: halves the batch until InfluxDB takes the parts', async () => {
+    answer = (r) => (r.lines.length > 2 ? {status: 413, body: '{"error":"Request Entity Too Large"}'} : {status: 204})
+    const w = writer()
+    w.write(points(7))
+    await w.flush()
+    expect(w.stats.pointsWritten).toBe(7)
+    expect(allLines().sort()).toEqual(points(7).map((p) => `m,k=v n=${p.fields.n}i ${p.time}`).sort())
+  })
+
+  it('429/503: waits as long as Retry-After says before trying again', async () => {
+    let calls = 0
+    answer = () => (++calls === 1 ? {status: 429, headers: {'Retry-After': '1'}} : {status: 204})
+    const w = writer()
+    w.start()
+    w.write(points(2))
+    await w.flush()
+    expect(w.stats.lastError).toMatch(/busy \(429\)/)
+    await until(() => w.stats.pointsWritten === 2)
+    expect(received[1]!.at - received[0]!.at).toBeGreaterThanOrEqual(950)
+    expect(retryAfterMs('Wed, 01 Dec 2026 08:00:10 GMT', Date.parse('2026-12-01T08:00:00Z'))).toBe(10_000)
+    await w.stop()
+  })
+
+  it('5xx and an unreachable server: retried with backoff from the spool', async () => {
+    let fail = 3
+    answer = () => (fail-- > 0 ? {status: 500, body: '{"error":"engine: cache full"}'} : {status: 204})
+    const w = writer()
+    w.start()
+    w.write(points(3))
+    await w.flush()
+    expect(w.stats.lastError).toBe('InfluxDB answered 500: engine: cache full')
+    await until(() => w.stats.pointsWritten === 3)
+    expect(received.length).toBe(4)
+    await w.stop()
+
+    const gone = new InfluxWriter({url: 'http://127.0.0.1:1', api: 'v1', database: 'x'}, new Spool(join(dir, 'gone'), 1 << 20), options)
+    gone.write(points(1))
+    await gone.flush()
+    expect(gone.stats.lastError).toBe('cannot reach InfluxDB at http://127.0.0.1:1: ECONNREFUSED')
+    expect(gone.stats.pointsSpooled).toBe(1)
+    await gone.stop()
+  })
+
+  it('the spool survives a restart and holds at most its cap; what does not fit is counted as dropped', async () => {
+    answer = () => ({status: 503})
+    const first = writer({}, 400, 20)
+    for (let i = 0; i < 6; i++) first.write(points(20, i * 20))
+    await first.flush()
+    await first.stop()
+    const spooled = first.stats.pointsSpooled
+    expect(spooled).toBeGreaterThan(0)
+    expect(first.stats.pointsDropped).toBe(120 - spooled)
+    expect(first.stats.lastError).toMatch(/spool full \(400 bytes\)/)
+    answer = () => ({status: 204})
+    const second = writer({}, 400, 20)
+    expect(second.pendingPoints).toBe(spooled)
+    expect(second.lagMs()).toBeGreaterThan(0)
+    second.start()
+    await until(() => second.stats.pointsWritten === spooled)
+    expect(second.lagMs()).toBe(0)
+    await second.stop()
+  })
+})
