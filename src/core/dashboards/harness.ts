@@ -159,6 +159,7 @@ export interface PanelQueryResult {
   refId: string
   query: string
   rows: number
+  series: Series[]
   error?: string
 }
 
@@ -179,9 +180,10 @@ export async function runPanelQueries(dashboards: Json[], influx: InfluxQuery, o
     for (const panel of flattenPanels(dashboard)) {
       for (const target of panel.targets ?? []) {
         const query = expandQuery(target.query, {...context, variables})
-        const result: PanelQueryResult = {dashboard: dashboard.uid, panel: panel.title, refId: target.refId, query, rows: 0}
+        const result: PanelQueryResult = {dashboard: dashboard.uid, panel: panel.title, refId: target.refId, query, rows: 0, series: []}
         try {
-          result.rows = rowsWithData(await influx.query(query))
+          result.series = await influx.query(query)
+          result.rows = rowsWithData(result.series)
         } catch (err) {
           result.error = oneLine(err)
         }
