@@ -5,6 +5,7 @@
  * with its variables and time filter expanded as Grafana does, must return data, and so must the
  * queries of the popular Telegraf Docker dashboard (grafana.com 1150).
  */
+import {spawn} from 'node:child_process'
 import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -56,6 +57,20 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 2000))
   }
+}
+
+/** An InfluxDB image made here from Debian's influxd and the libraries it links (no registry is reachable). */
+async function influxdbImageTar(): Promise<Buffer> {
+  const script = 'd=$(mktemp -d) && mkdir -p $d/usr/bin $d/tmp && cp /usr/bin/influxd $d/usr/bin/ && ' +
+    'for lib in $(ldd /usr/bin/influxd | grep -o "/[^ ]*"); do mkdir -p $d$(dirname $lib) && cp -L $lib $d$lib; done && tar -C $d -c . && rm -rf $d'
+  const result = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn('sh', ['-c', script])
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => chunks.push(c))
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`influxd image tar exited ${code}`))))
+  })
+  return result
 }
 
 const describeResult = (r: PanelQueryResult) => `${r.dashboard} / ${r.panel} / ${r.refId}: ${r.error ?? `${r.rows} rows`}\n    ${r.query}`
@@ -154,5 +169,45 @@ describe('dashboards on data from the real agent', () => {
     const engineRunning = Number((await ok(docker(['info', '--format', '{{.ContainersRunning}}']))).trim())
     const running = results.find((r) => r.panel === 'n_containers_running')!.series[0]!.values[0]![1]
     expect(running).toBe(engineRunning)
+  })
+})
+
+describe('berth monitor on the same machine', () => {
+  const IMAGE = 'berth-e2e/influxdb:1.6'
+  let influxUrl: string
+
+  it('refuses an image the machine lacks and cannot pull, leaving nothing behind', async () => {
+    const result = await lab.berth(['monitor', 'up', '-q', machine, '--influx-image', 'berth-e2e/missing:1', '--no-grafana'])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Error: image berth-e2e\/missing:1 is not on .* and could not be pulled: /)])
+    expect(await ok(docker(['ps', '-a', '--filter', 'name=berth-influxdb', '--format', '{{.Names}}']))).toBe('')
+  })
+
+  it('runs InfluxDB from a locally built image, points the agent at it, and every panel has data there too', async () => {
+    await ok(docker(['import', '-c', 'CMD ["/usr/bin/influxd"]', '-', IMAGE], await influxdbImageTar()))
+    const up = JSON.parse(await ok(lab.berth(['monitor', 'up', machine, '--influx-image', IMAGE, '--no-grafana', '--agent', machine, '--interval', String(INTERVAL_S), '--json'])))
+    expect(up).toMatchObject({machine, database: 'berth', agents: [{name: machine, ok: true}]})
+    influxUrl = up.influxUrl
+    await ok(docker(['restart', '-t', '1', 'busy'])) // events after the switch, for the event panels
+    const monitor = new InfluxQuery(influxUrl, 'berth')
+    let results: PanelQueryResult[] = []
+    const empty = () => results.filter((r) => (r.error || r.rows === 0) && !readsBlkio(r))
+    await until('every panel to have data in the monitor InfluxDB', async () => {
+      results = await runPanelQueries(dashboards, monitor, {range: RANGE, minIntervalMs: INTERVAL_S * 1000})
+      return empty().length === 0 ? results : undefined
+    }).catch(() => undefined)
+    expect(empty().map(describeResult)).toEqual([])
+  })
+
+  it('keeps the data across another `up`, and `down --volumes` removes containers, network and volume', async () => {
+    const lines = async () => (await new InfluxQuery(influxUrl, 'berth').query('SELECT count("message") FROM "docker_log"'))[0]?.values[0]?.[1] as number | undefined
+    const before = await lines()
+    expect(before).toBeGreaterThan(0)
+    await ok(lab.berth(['monitor', 'up', '-q', machine, '--influx-image', IMAGE, '--no-grafana']))
+    expect(await lines()).toBeGreaterThanOrEqual(before!)
+    const down = JSON.parse(await ok(lab.berth(['monitor', 'down', machine, '--volumes', '--json'])))
+    expect(down.removed.sort()).toEqual(['berth-influxdb', 'berth-influxdb-data', 'berth-monitor'])
+    expect(await ok(docker(['ps', '-a', '--filter', 'name=berth-influxdb', '--format', '{{.Names}}']))).toBe('')
+    expect(await ok(docker(['volume', 'ls', '-q', '--filter', 'name=berth-influxdb-data']))).toBe('')
   })
 })

@@ -33,7 +33,7 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
   async run(): Promise<void> {
     const f = this.flags
     const agents = [...new Set(f.agent ?? [])]
-    for (const agent of agents) await this.store.load(agent) // a wrong name fails before anything starts
+    for (const machine of [this.args.name, ...agents]) await this.store.load(machine) // a wrong name fails before anything starts
     const [up] = await runWithProgress([{title: `Starting the monitoring stack on ${this.args.name}`, run: (reporter) => monitorUp(this.store, this.args.name, {
       influxImage: f['influx-image'], grafanaImage: f['no-grafana'] ? undefined : f['grafana-image'], database: f.database,
       influxPort: f['influx-port'], grafanaPort: f['grafana-port'], minInterval: `${f.interval}s`,
