@@ -110,7 +110,7 @@ async function waitFor(what: string, url: string, accept: (status: number) => bo
   throw new BerthError(`${what} did not answer at ${url} within ${ms / 1000}s (${last})`, ExitCode.timeout)
 }
 
-interface ArchiveFile {
+export interface ArchiveFile {
   name: string
   content: string
   mode?: number
@@ -148,6 +148,32 @@ async function startContainer(docker: Docker, spec: Docker.ContainerCreateOption
     await container.remove({force: true}).catch(() => undefined)
     throw new BerthError(`the ${spec.name} container did not start: ${oneLine(err)}`)
   }
+}
+
+/**
+ * Grafana's container: berth's provisioning (data source reaching InfluxDB by container name,
+ * dashboards provider) and dashboards under GRAFANA_BERTH_DIR, and the admin password as a file
+ * readable by Grafana's user alone; nothing secret in the container's environment.
+ */
+export function grafanaContainer(options: MonitorOptions, image: string, password: string): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
+  const root = GRAFANA_BERTH_DIR.slice(1)
+  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database, minInterval: options.minInterval}, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth'})
+  const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content}))
+  files.push({name: `${root}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
+  const spec = {
+    name: GRAFANA_CONTAINER,
+    Image: image,
+    Env: [`GF_PATHS_PROVISIONING=${GRAFANA_BERTH_DIR}/provisioning`, `GF_SECURITY_ADMIN_PASSWORD__FILE=${GRAFANA_BERTH_DIR}/admin-password`, 'GF_ANALYTICS_REPORTING_ENABLED=false'],
+    Labels: {[LABEL]: 'grafana'},
+    ExposedPorts: {'3000/tcp': {}},
+    HostConfig: {
+      RestartPolicy: {Name: 'unless-stopped'},
+      NetworkMode: MONITOR_NETWORK,
+      PortBindings: {'3000/tcp': [{HostPort: String(options.grafanaPort)}]},
+      Binds: [`${GRAFANA_VOLUME}:/var/lib/grafana`],
+    },
+  } as Docker.ContainerCreateOptions
+  return {spec, files}
 }
 
 /**
@@ -190,22 +216,8 @@ export async function monitorUp(store: Store, name: string, options: MonitorOpti
   if (!options.grafanaImage) return outcome
   reporter.step('starting Grafana')
   const {path, password} = await grafanaPassword(store, name)
-  const files = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database, minInterval: options.minInterval}, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth'})
-  const entries: ArchiveFile[] = [...files].map(([file, content]) => ({name: file.startsWith('json') ? `${GRAFANA_BERTH_DIR.slice(1)}/dashboards/${file.slice(5)}` : `${GRAFANA_BERTH_DIR.slice(1)}/${file}`, content}))
-  entries.push({name: `${GRAFANA_BERTH_DIR.slice(1)}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
-  await startContainer(docker, {
-    name: GRAFANA_CONTAINER,
-    Image: options.grafanaImage,
-    Env: [`GF_PATHS_PROVISIONING=${GRAFANA_BERTH_DIR}/provisioning`, `GF_SECURITY_ADMIN_PASSWORD__FILE=${GRAFANA_BERTH_DIR}/admin-password`, 'GF_ANALYTICS_REPORTING_ENABLED=false'],
-    Labels: {[LABEL]: 'grafana'},
-    ExposedPorts: {'3000/tcp': {}},
-    HostConfig: {
-      RestartPolicy: {Name: 'unless-stopped'},
-      NetworkMode: MONITOR_NETWORK,
-      PortBindings: {'3000/tcp': [{HostPort: String(options.grafanaPort)}]},
-      Binds: [`${GRAFANA_VOLUME}:/var/lib/grafana`],
-    },
-  } as Docker.ContainerCreateOptions, await tarOf(entries))
+  const grafana = grafanaContainer(options, options.grafanaImage, password)
+  await startContainer(docker, grafana.spec, await tarOf(grafana.files))
   const grafanaUrl = `http://${host}:${options.grafanaPort}`
   await waitFor('Grafana', `${grafanaUrl}/api/health`, (status) => status === 200)
   return {...outcome, grafanaUrl, grafanaPasswordFile: path}
