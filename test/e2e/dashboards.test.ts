@@ -126,6 +126,14 @@ describe('dashboards on data from the real agent', () => {
       expect(await influx.query(`SELECT count("io_service_bytes_recursive_total") FROM "docker_container_blkio"`)).toEqual([])
       console.warn('this kernel accounts no block I/O to cgroups: blkio panels were checked to be empty, not to have data')
     }
+
+    // `berth dashboards check` reports the same, and fails exactly when a panel has no data.
+    const check = await lab.berth(['dashboards', 'check', '--influx-url', INFLUX, '--database', db, '--from', RANGE.from, '--min-interval', `${INTERVAL_S}s`, '--json'])
+    const reported = (JSON.parse(check.stdout) as PanelQueryResult[]).filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`)
+    const expected = blkio ? [] : results.filter(readsBlkio).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`)
+    expect(reported).toEqual(expected)
+    expect(check.code).toBe(expected.length ? 1 : 0)
+    if (expected.length) expect(check.stderr.trim()).toBe(`Error: ${expected.length} of ${results.length} panel queries returned no data (first: berth-fleet / Disk I/O per host)`)
   })
 
   it('the container view shows one container\'s logs, its death and its restarts', async () => {

@@ -9,7 +9,7 @@ import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 import {allDashboards, DATASOURCE, DATASOURCE_UID, datasourceProvisioning, DEFAULT_INFLUX, PASSWORD_ENV} from '../../dashboards/src/index.js'
 import {exportFiles} from '../../src/core/dashboards/export.js'
-import {escapeRegex, expandQuery, intervalFor, rowsWithData, timeFilter, type Variable} from '../../src/core/dashboards/harness.js'
+import {escapeRegex, expandQuery, intervalFor, parseInterval, parseTimeBound, rowsWithData, timeFilter, type Variable} from '../../src/core/dashboards/harness.js'
 import {flattenPanels, validateDashboard} from '../../src/core/dashboards/validate.js'
 
 const DASHBOARDS_DIR = resolve(import.meta.dirname, '../../dashboards')
@@ -46,7 +46,7 @@ describe('dashboard model', () => {
     expect(titles('berth-container')).toEqual(expect.arrayContaining(['CPU', 'Memory', 'Network', 'Block I/O', 'Restarts', 'Logs']))
     expect(titles('berth-events')).toEqual(expect.arrayContaining(['Events', 'Logs']))
     const logs = flattenPanels(dashboards().find((d) => d.uid === 'berth-container')).find((p) => p.type === 'logs')
-    expect(logs.targets[0]).toMatchObject({resultFormat: 'logs', rawQuery: true, datasource: DATASOURCE})
+    expect(logs?.targets[0]).toMatchObject({resultFormat: 'logs', rawQuery: true, datasource: DATASOURCE})
   })
 
   const broken: Array<[string, (d: any) => void, RegExp]> = [
@@ -115,5 +115,14 @@ describe('query harness expansion', () => {
   it('counts only rows holding a value', () => {
     expect(rowsWithData([{name: 'm', columns: ['time', 'mean'], values: [[1, null], [2, 3], [3, null]]}])).toBe(1)
     expect(rowsWithData([{name: 'm', columns: ['time', 'mean'], values: [[1, null]]}])).toBe(0)
+  })
+
+  it('parses the time range and interval flags of `dashboards check`', () => {
+    expect(parseTimeBound('now-1h')).toBe('now-1h')
+    expect(parseTimeBound('2026-01-31T12:00:00Z')).toBe(Date.UTC(2026, 0, 31, 12))
+    expect(() => parseTimeBound('yesterday')).toThrow(/is not a time/)
+    expect(parseInterval('10s')).toBe(10_000)
+    expect(parseInterval('500ms')).toBe(500)
+    expect(() => parseInterval('10')).toThrow(/not an interval/)
   })
 })

@@ -193,3 +193,18 @@ export async function runPanelQueries(dashboards: Json[], influx: InfluxQuery, o
   }
   return results
 }
+
+/** Time bound given by a user: `now`, `now-N[smhdwMy]`, or a date Date.parse understands. */
+export function parseTimeBound(value: string): TimeBound {
+  if (RELATIVE.test(value)) return value
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) throw new BerthError(`"${value}" is not a time: use now, now-15m, or a date such as 2026-01-31T12:00:00Z`, ExitCode.usage)
+  return ms
+}
+
+/** "10s", "500ms", "2m" as milliseconds (the data source's minimum interval). */
+export function parseInterval(value: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(value)
+  if (!m) throw new BerthError(`"${value}" is not an interval such as 10s, 500ms or 1m`, ExitCode.usage)
+  return Number(m[1]) * {ms: 1, s: 1000, m: 60_000, h: 3_600_000}[m[2] as 'ms' | 's' | 'm' | 'h']
+}
