@@ -129,8 +129,8 @@ describe('dashboards on data from the real agent', () => {
 
     // `berth dashboards check` reports the same, and fails exactly when a panel has no data.
     const check = await lab.berth(['dashboards', 'check', '--influx-url', INFLUX, '--database', db, '--from', RANGE.from, '--min-interval', `${INTERVAL_S}s`, '--json'])
-    const reported = (JSON.parse(check.stdout) as PanelQueryResult[]).filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`)
-    const expected = blkio ? [] : results.filter(readsBlkio).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`)
+    const reported = (JSON.parse(check.stdout) as PanelQueryResult[]).filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
+    const expected = blkio ? [] : results.filter(readsBlkio).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
     expect(reported).toEqual(expected)
     expect(check.code).toBe(expected.length ? 1 : 0)
     if (expected.length) expect(check.stderr.trim()).toBe(`Error: ${expected.length} of ${results.length} panel queries returned no data (first: berth-fleet / Disk I/O per host)`)
@@ -174,9 +174,16 @@ describe('dashboards on data from the real agent', () => {
     expect(results.filter((r) => r.error || r.rows === 0).map(describeResult)).toEqual([])
     expect(results).toHaveLength(9)
     // The agent's count is the engine's own (`docker info`), a collection interval or two ago.
-    const engineRunning = Number((await ok(docker(['info', '--format', '{{.ContainersRunning}}']))).trim())
-    const running = results.find((r) => r.panel === 'n_containers_running')!.series[0]!.values[0]![1]
-    expect(running).toBe(engineRunning)
+    const counts = async () => {
+      const engine = Number((await ok(docker(['info', '--format', '{{.ContainersRunning}}']))).trim())
+      const agent = (await influx.query(`SELECT last("n_containers_running") FROM "docker" WHERE "host" = '${machine}'`))[0]?.values[0]?.[1]
+      return {engine, agent}
+    }
+    const agreed = await until('the agent\'s running count to match the engine\'s', async () => {
+      const c = await counts()
+      return c.agent === c.engine ? c : undefined
+    }, 20_000).catch(async () => ({...(await counts()), containers: await ok(docker(['ps', '-a', '--format', '{{.Names}} {{.State}}']))}))
+    expect(agreed).toEqual({engine: agreed.engine, agent: agreed.engine})
   })
 })
 

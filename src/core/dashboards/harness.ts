@@ -4,7 +4,7 @@
  * variables expanded, then each query sent to InfluxDB's /query. It proves that every panel has data.
  */
 import {BerthError, ExitCode, oneLine} from '../errors.js'
-import {flattenPanels} from './validate.js'
+import {flattenPanels, VARIABLE_REFERENCE} from './validate.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- dashboard JSON */
 type Json = Record<string, any>
@@ -86,7 +86,7 @@ export function expandQuery(query: string, context: ExpandContext): string {
     __interval: formatInterval(context.intervalMs),
     __interval_ms: String(context.intervalMs),
   }
-  return query.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (_whole, braced, plain, bracketed) => {
+  return query.replace(VARIABLE_REFERENCE, (_whole, braced, plain, bracketed) => {
     const name: string = braced ?? plain ?? bracketed
     if (name in builtins) return builtins[name]
     const variable = context.variables.get(name)

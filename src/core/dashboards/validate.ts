@@ -24,9 +24,12 @@ export function flattenPanels(dashboard: Json): Json[] {
   return (dashboard.panels ?? []).flatMap((panel: Json) => [panel, ...(panel.panels ?? [])])
 }
 
-/** The `$name`, `${name}` and `[[name]]` variable references in a query. */
+/** A `${name}` (with an optional `:format`), `$name` or `[[name]]` variable reference, as Grafana reads them. */
+export const VARIABLE_REFERENCE = /\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g
+
+/** The variables a query refers to. */
 export function referencedVariables(query: string): string[] {
-  return [...query.matchAll(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g)].map((m) => m[1] ?? m[2] ?? m[3])
+  return [...query.matchAll(VARIABLE_REFERENCE)].map((m) => m[1] ?? m[2] ?? m[3])
 }
 
 function overlaps(a: GridPos, b: GridPos): boolean {
