@@ -123,7 +123,12 @@ export class EventsCollector {
     while ((nl = this.pending.indexOf('\n')) >= 0) {
       const line = this.pending.slice(0, nl).trim()
       this.pending = this.pending.slice(nl + 1)
-      if (line) this.handle(JSON.parse(line) as DockerEvent)
+      if (!line) continue
+      const event = JSON.parse(line) as DockerEvent
+      // timeNano has 19 digits: as a JSON number it would lose its last three.
+      const exact = /"timeNano":\s*(\d+)/.exec(line)
+      if (exact) event.timeNano = exact[1]!
+      this.handle(event)
     }
   }
 

@@ -57,6 +57,8 @@ export function resumeSince(checkpoints: (Checkpoint | undefined)[]): bigint | u
 
 export class LogCollector {
   private readonly following = new Map<string, StreamHandle>()
+  /** Stopped containers read to their end, with the finishedAt they had then. */
+  private readonly readToEnd = new Map<string, string>()
   private stopped = false
   linesRead = 0
 
@@ -66,16 +68,24 @@ export class LogCollector {
     return this.following.size
   }
 
-  /** Starts following every running container not followed yet; forgets checkpoints of removed ones. */
+  /**
+   * Follows every running container, and reads each stopped one to its end once (lines written
+   * while the agent was down, or by a container that died before its stream opened). Forgets
+   * checkpoints of removed containers.
+   */
   sync(containers: ContainerInfo[]): void {
     const ids = new Set(containers.map((c) => c.id))
     for (const id of this.checkpoints.ids()) if (!ids.has(id) && !this.following.has(id)) this.checkpoints.delete(id)
-    for (const container of containers) if (container.state === 'running') this.follow(container)
+    for (const id of this.readToEnd.keys()) if (!ids.has(id)) this.readToEnd.delete(id)
+    for (const container of containers) {
+      if (container.state === 'running' || this.readToEnd.get(container.id) !== container.finishedAt) this.follow(container)
+    }
   }
 
   onContainerEvent(id: string, action: string): void {
-    if (action === 'start' || action === 'restart' || action === 'unpause') {
-      void this.registry.details(id).then((info) => info && info.state === 'running' && this.follow(info))
+    // A container that starts and dies at once is gone before a stream opens: read it on die too.
+    if (action === 'start' || action === 'restart' || action === 'unpause' || action === 'die') {
+      void this.registry.details(id).then((info) => info && this.follow(info))
     } else if (action === 'destroy' && !this.following.has(id)) this.checkpoints.delete(id)
   }
 
@@ -124,6 +134,9 @@ export class LogCollector {
       hand()
       this.following.delete(id)
       this.registry.invalidate(id)
+      void this.registry.details(id).then((info) => {
+        if (info && info.state !== 'running') this.readToEnd.set(id, info.finishedAt)
+      })
       again(200)
     }, () => {
       // The stream broke (dockerd restarting): lines in flight are read again from the checkpoint.

@@ -96,9 +96,9 @@ async function run(config: AgentConfig): Promise<void> {
     lastWall = wall
     writer.write([healthPoint(health(), nowNs())])
   }
+  const server = serveHealth(config.health, health)
   await cycle()
   const timer = setInterval(() => void cycle(), config.intervalMs)
-  const server = serveHealth(config.health, health)
   log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${config.influx.api === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
 
   const shutdown = async (signal: string) => {
@@ -125,7 +125,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig()
   if (command === 'health') {
-    process.stdout.write(JSON.stringify(await fetchHealth(config.health)) + '\n')
+    const health = await fetchHealth(config.health).catch((err: NodeJS.ErrnoException) => {
+      throw new ConfigError(`no agent answers at ${config.health}: ${err.code ?? err.message}`)
+    })
+    process.stdout.write(JSON.stringify(health) + '\n')
     return
   }
   if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version)`)

@@ -1,10 +1,12 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import http from 'node:http'
+import https from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {createCA, issueCert} from '../../src/core/certs/certs.js'
 import type {Point} from '../../agent/src/lineprotocol.js'
 import {Spool} from '../../agent/src/spool.js'
 import {InfluxWriter, retryAfterMs, type InfluxTarget, type WriterOptions} from '../../agent/src/writer.js'
@@ -184,5 +186,30 @@ describe('agent writer', () => {
     await until(() => second.stats.pointsWritten === spooled)
     expect(second.lagMs()).toBe(0)
     await second.stop()
+  })
+
+  it('https: trusts the CA it is given (and only then)', async () => {
+    const ca = await createCA('agent test CA')
+    const cert = await issueCert(ca, {kind: 'server', commonName: 'localhost', sans: ['127.0.0.1']})
+    const secure = https.createServer({key: cert.keyPem, cert: cert.certPem}, (req, res) => {
+      req.resume()
+      req.on('end', () => res.writeHead(204).end())
+    })
+    await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r))
+    const secureUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
+    try {
+      const trusting = new InfluxWriter({url: secureUrl, api: 'v1', database: 'd', ca: ca.certPem}, new Spool(join(dir, 'a'), 1 << 20), options)
+      trusting.write(points(1))
+      await trusting.flush()
+      expect(trusting.stats).toMatchObject({pointsWritten: 1, lastError: ''})
+      const doubting = new InfluxWriter({url: secureUrl, api: 'v1', database: 'd'}, new Spool(join(dir, 'b'), 1 << 20), options)
+      doubting.write(points(1))
+      await doubting.flush()
+      expect(doubting.stats.pointsWritten).toBe(0)
+      expect(doubting.stats.lastError).toMatch(/cannot reach InfluxDB at https:.*: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/)
+      await doubting.stop()
+    } finally {
+      await new Promise((r) => secure.close(r))
+    }
   })
 })

@@ -252,7 +252,8 @@ export async function installAgent(store: Store, name: string, options: InstallO
       await container.remove({force: true}).catch(() => undefined)
       throw new BerthError(`the agent on ${name} stopped: ${reason}`)
     }
-    if ((status.health && status.health !== 'starting') || Date.now() > deadline) return status
+    // "unknown": the health endpoint is not up yet.
+    if ((status.health && status.health !== 'starting' && status.health !== 'unknown') || Date.now() > deadline) return status
     await new Promise((r) => setTimeout(r, 500))
   }
 }
@@ -270,7 +271,7 @@ async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
     version: inspected.Config.Labels?.[`${LABEL}.version`]}
   if (!status.running) return status
   const result = await execIn(docker, container, ['/usr/local/bin/node', '/agent/agent.mjs', 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
-  if (result.code !== 0) return {...status, health: 'unknown', lastError: `the agent did not answer: ${result.stderr.trim().split('\n').pop() ?? ''}`}
+  if (result.code !== 0) return {...status, health: 'unknown', lastError: result.stderr.trim().split('\n').pop()?.replace(/^berth agent: /, '') ?? 'the agent did not answer'}
   const health = JSON.parse(result.stdout) as Record<string, unknown>
   return {
     ...status,
