@@ -26,7 +26,7 @@ import {InfluxQLQueryBuilder, type InfluxResultFormat} from './influxql.js'
 
 /** The uid the provisioning file and `berth dashboards install` give the InfluxDB data source. */
 export const DATASOURCE_UID = 'berth-influxdb'
-export const DATASOURCE: DataSourceRef = {type: 'influxdb', uid: DATASOURCE_UID}
+export const DATASOURCE: Required<DataSourceRef> = {type: 'influxdb', uid: DATASOURCE_UID}
 
 /** Every berth dashboard carries this tag; the dashboards link to each other through it. */
 export const DASHBOARD_TAG = 'berth'
