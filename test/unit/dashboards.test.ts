@@ -33,8 +33,11 @@ describe('dashboard model', () => {
   })
 
   it('passes validation: schemaVersion, 24-column grid without overlaps, unique ids, data source references', () => {
+    // References must resolve to the data source the provisioning file declares, not just to a constant.
+    const provisioned = parse(exportFiles().get('provisioning/datasources/berth.yaml')!).datasources[0]
+    expect(provisioned).toMatchObject(DATASOURCE)
     for (const d of dashboards()) {
-      expect(validateDashboard(d, DATASOURCE), d.uid).toEqual([])
+      expect(validateDashboard(d, {type: provisioned.type, uid: provisioned.uid}), d.uid).toEqual([])
       expect(d.schemaVersion).toBeGreaterThanOrEqual(36)
     }
   })
