@@ -60,6 +60,7 @@ describe('dashboard model', () => {
     ['a target with another data source', (d) => (d.panels[0].targets[0].datasource = {type: 'prometheus', uid: DATASOURCE_UID}), /query A: data source/],
     ['an undefined variable', (d) => (d.panels[0].targets[0].query += ' AND "x" =~ /^$nope$/'), /uses \$nope/],
     ['an old schemaVersion', (d) => (d.schemaVersion = 16), /schemaVersion 16/],
+    ['a panel plugin Grafana does not ship', (d) => (d.panels[0].type = 'grafana-clock-panel'), /is not a panel built into Grafana/],
     ['a variable on another data source', (d) => (d.templating.list[0].datasource = {uid: 'x'}), /variable "host": data source/],
   ]
   for (const [what, breakIt, problem] of broken) {

@@ -6,6 +6,8 @@
 export const GRID_COLUMNS = 24
 /** From schema 36 on, Grafana stores data source references as {type, uid} objects (what berth writes). */
 export const MIN_SCHEMA_VERSION = 36
+/** Panel plugins built into Grafana that berth's dashboards may use (no plugin to install). */
+const CORE_PANEL_TYPES = new Set(['row', 'timeseries', 'stat', 'table', 'logs', 'gauge', 'bargauge', 'barchart', 'text', 'state-timeline', 'status-history', 'heatmap', 'piechart'])
 /** Names Grafana itself fills in an InfluxQL query. */
 const BUILTIN_VARIABLES = new Set(['timeFilter', '__interval', '__interval_ms', '__from', '__to'])
 
@@ -73,7 +75,7 @@ export function validateDashboard(dashboard: Json, datasource: {type: string; ui
     if (!Number.isInteger(panel.id) || panel.id < 1) problems.push(`${where}: id ${panel.id} is not a positive integer`)
     else if (ids.has(panel.id)) problems.push(`${where}: id ${panel.id} is used twice`)
     else ids.add(panel.id)
-    if (typeof panel.type !== 'string' || !panel.type) problems.push(`${where}: no type`)
+    if (!CORE_PANEL_TYPES.has(panel.type)) problems.push(`${where}: type ${JSON.stringify(panel.type)} is not a panel built into Grafana`)
 
     const pos = panel.gridPos as GridPos | undefined
     if (!pos || ![pos.x, pos.y, pos.w, pos.h].every(Number.isInteger) || pos.x < 0 || pos.y < 0 || pos.w < 1 || pos.h < 1 || pos.x + pos.w > GRID_COLUMNS) {
