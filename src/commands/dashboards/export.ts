@@ -1,0 +1,30 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base.js'
+import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {DEFAULT_DASHBOARDS_PATH, DEFAULT_FOLDER, exportDashboards} from '../../core/dashboards/export.js'
+import {PASSWORD_ENV} from '../../../dashboards/src/index.js'
+
+export default class DashboardsExport extends BaseCommand<typeof DashboardsExport> {
+  static override summary = 'Write berth\'s Grafana dashboards (JSON) and provisioning files to a folder.'
+  static override description =
+    'DIR/json holds one file per dashboard; DIR/provisioning holds datasources/berth.yaml (InfluxDB, InfluxQL) and ' +
+    'dashboards/berth.yaml (a provider reading --dashboards-path). Mount DIR/provisioning as /etc/grafana/provisioning and ' +
+    `DIR/json at --dashboards-path. With --influx-user, Grafana reads the password from its environment variable ${PASSWORD_ENV}.`
+  static override examples = [
+    '<%= config.bin %> dashboards export ./grafana',
+    '<%= config.bin %> dashboards export ./grafana --influx-url http://10.0.0.5:8086 --database fleet',
+  ]
+  static override args = {dir: Args.string({description: 'folder to write into (created if missing)', required: true})}
+  static override flags = {
+    ...influxFlags,
+    'dashboards-path': Flags.string({summary: 'Folder of the JSON files as Grafana\'s server sees it.', default: DEFAULT_DASHBOARDS_PATH}),
+    folder: Flags.string({summary: 'Grafana folder the provisioned dashboards appear in.', default: DEFAULT_FOLDER}),
+    json: Flags.boolean({summary: 'Print the files written as JSON.'}),
+  }
+
+  async run(): Promise<void> {
+    const files = await exportDashboards(this.args.dir, {influx: influxSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder})
+    if (this.flags.json) this.printJson({files})
+    else for (const file of files) this.log(file)
+  }
+}

@@ -1,0 +1,48 @@
+import {mkdir} from 'node:fs/promises'
+import {join, relative} from 'node:path'
+import {allDashboards, dashboardProvisioning, datasourceProvisioning, DEFAULT_INFLUX, type InfluxSettings} from '../../../dashboards/src/index.js'
+import {BerthError, ExitCode} from '../errors.js'
+import {writeFileAtomic} from '../store/fs.js'
+
+export const DEFAULT_FOLDER = 'berth'
+/** Where the official Grafana image's provisioned dashboards usually live. */
+export const DEFAULT_DASHBOARDS_PATH = '/var/lib/grafana/dashboards/berth'
+
+export interface ExportOptions {
+  influx: InfluxSettings
+  /** The JSON folder as Grafana's server sees it (the provider's options.path). */
+  dashboardsPath: string
+  folder: string
+}
+
+export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER}
+
+/** Relative path -> content of everything an export writes: json/UID.json and provisioning/{datasources,dashboards}/berth.yaml. */
+export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string, string> {
+  const files = new Map<string, string>()
+  for (const dashboard of allDashboards()) files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
+  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx))
+  files.set(join('provisioning', 'dashboards', 'berth.yaml'), dashboardProvisioning(options.dashboardsPath, options.folder))
+  return files
+}
+
+/**
+ * Writes the export under `dir`. Everything is generated before the first write and each file is
+ * replaced atomically, so a failure never leaves a half-written file. Returns the paths written.
+ */
+export async function exportDashboards(dir: string, options: ExportOptions = DEFAULT_EXPORT): Promise<string[]> {
+  const files = exportFiles(options)
+  const written: string[] = []
+  try {
+    for (const [path, content] of files) {
+      const target = join(dir, path)
+      await mkdir(join(target, '..'), {recursive: true})
+      await writeFileAtomic(target, content, 0o644)
+      written.push(target)
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new BerthError(`cannot write the dashboards to ${dir}: ${code ?? (err as Error).message}${written.length ? ` (${written.length} of ${files.size} files written: ${written.map((p) => relative(dir, p)).join(', ')})` : ''}`, ExitCode.failure)
+  }
+  return written
+}

@@ -1,0 +1,93 @@
+/**
+ * The dashboards and monitor commands as a user runs them (the built CLI): one "Error:" line and the
+ * right exit code on bad input, the token never echoed, export writing its files.
+ * Needs dist/ (the test script builds first).
+ */
+import {execFile} from 'node:child_process'
+import {createServer, type Server} from 'node:http'
+import {mkdtemp, readdir, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+const BIN = resolve(import.meta.dirname, '../../bin/run.js')
+const TOKEN = 'glsa_cliTestToken_987'
+let dir: string
+let grafana: Server
+let grafanaUrl: string
+const requests: string[] = []
+
+function berth(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  const env: NodeJS.ProcessEnv = {...process.env, BERTH_STORAGE_PATH: join(dir, 'store'), NO_COLOR: '1'}
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [BIN, ...args], {env, timeout: 30_000}, (err, stdout, stderr) => {
+      resolvePromise({code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr})
+    })
+  })
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-dash-cli-'))
+  await writeFile(join(dir, 'token'), TOKEN + '\n')
+  // Grafana refusing the token, as its API documents (401 with a JSON message).
+  grafana = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.authorization}`)
+    res.writeHead(401, {'Content-Type': 'application/json'}).end(JSON.stringify({message: 'Invalid API key'}))
+  })
+  await new Promise<void>((r) => grafana.listen(0, '127.0.0.1', r))
+  grafanaUrl = `http://127.0.0.1:${(grafana.address() as {port: number}).port}`
+})
+
+afterAll(() => new Promise<void>((r) => grafana.close(() => r())))
+
+const oneErrorLine = (stderr: string) => {
+  const lines = stderr.trim().split('\n')
+  expect(lines).toHaveLength(1)
+  expect(lines[0]).toMatch(/^Error: /)
+  return lines[0]
+}
+
+describe('berth dashboards and monitor on the command line', () => {
+  it('install: a 401 is one line with a hint, the token sent as a bearer header and never printed', async () => {
+    const result = await berth(['dashboards', 'install', '--grafana-url', grafanaUrl, '--token-file', join(dir, 'token')])
+    expect(result.code).toBe(1)
+    expect(oneErrorLine(result.stderr)).toMatch(/refused the token .*\(401: Invalid API key\) \(the token file must hold a Grafana service account token/)
+    expect(requests).toEqual([`GET /api/datasources/uid/berth-influxdb Bearer ${TOKEN}`])
+    expect(result.stdout + result.stderr).not.toContain(TOKEN)
+  })
+
+  it('install: a bad URL or a missing token file is a usage error (exit 2) before any request', async () => {
+    requests.length = 0
+    const badUrl = await berth(['dashboards', 'install', '--grafana-url', 'ftp://grafana', '--token-file', join(dir, 'token')])
+    expect([badUrl.code, oneErrorLine(badUrl.stderr)]).toEqual([2, 'Error: --grafana-url must be http:// or https://, not ftp:'])
+    const noFile = await berth(['dashboards', 'install', '--grafana-url', grafanaUrl, '--token-file', join(dir, 'nope')])
+    expect(noFile.code).toBe(2)
+    expect(oneErrorLine(noFile.stderr)).toMatch(/cannot read the token file .*nope: ENOENT/)
+    expect(requests).toEqual([])
+  })
+
+  it('export writes the dashboards and provisioning files, and fails in one line where it cannot write', async () => {
+    const out = join(dir, 'export')
+    const result = await berth(['dashboards', 'export', out, '--influx-url', 'http://10.0.0.5:8086', '--json'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout).files).toHaveLength(6)
+    expect((await readdir(join(out, 'json'))).sort()).toEqual(['berth-container.json', 'berth-events.json', 'berth-fleet.json', 'berth-host.json'])
+    const blocked = await berth(['dashboards', 'export', join(dir, 'token', 'sub')])
+    expect(blocked.code).toBe(1)
+    expect(oneErrorLine(blocked.stderr)).toMatch(/cannot write the dashboards to .*: ENOTDIR/)
+  })
+
+  it('check: an unreachable InfluxDB and bad flags are one line', async () => {
+    const unreachable = await berth(['dashboards', 'check', '--influx-url', 'http://127.0.0.1:9'])
+    expect(unreachable.code).toBe(1)
+    expect(oneErrorLine(unreachable.stderr)).toMatch(/^Error: cannot reach InfluxDB at http:\/\/127\.0\.0\.1:9: /)
+    const badRange = await berth(['dashboards', 'check', '--influx-url', 'http://127.0.0.1:9', '--from', 'yesterday'])
+    expect([badRange.code, oneErrorLine(badRange.stderr)]).toEqual([2, expect.stringMatching(/"yesterday" is not a time/)])
+  })
+
+  it('monitor up on a machine that does not exist: exit 4 before anything starts', async () => {
+    const result = await berth(['monitor', 'up', 'nosuch', '--no-grafana'])
+    expect(result.code).toBe(4)
+    expect(oneErrorLine(result.stderr)).toBe('Error: machine "nosuch" does not exist (run `berth ls` to see your machines)')
+  })
+})
