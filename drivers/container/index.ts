@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import Docker from 'dockerode'
-import tar from 'tar-stream'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
+import {tarArchive} from '../../src/core/archive/tar.js'
 import {baseState} from '../../src/core/drivers/contract.js'
 import {isolatedDockerOptions} from '../../src/core/engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
@@ -21,20 +21,6 @@ export function localEngine(url: string): Docker {
 
 function statusCode(err: unknown): number | undefined {
   return (err as {statusCode?: number}).statusCode
-}
-
-/** A tar archive holding one file, for the engine's archive upload. */
-function singleFileTar(path: string, content: string, mode: number): Promise<Buffer> {
-  const pack = tar.pack()
-  pack.entry({name: '.ssh', type: 'directory', mode: 0o700})
-  pack.entry({name: path, mode}, content)
-  pack.finalize()
-  const chunks: Buffer[] = []
-  return new Promise((resolve, reject) => {
-    pack.on('data', (chunk) => chunks.push(chunk as Buffer))
-    pack.on('end', () => resolve(Buffer.concat(chunks)))
-    pack.on('error', reject)
-  })
 }
 
 export interface SystemContainerSpec {
@@ -144,7 +130,10 @@ class ContainerDriver implements Driver {
         network: this.state.Network as string,
       }))
       const publicKey = await readFile(`${keyPath}.pub`, 'utf8')
-      await container.putArchive(await singleFileTar('.ssh/authorized_keys', publicKey, 0o600), {path: '/root'})
+      await container.putArchive(await tarArchive([
+        {name: '.ssh', type: 'directory', mode: 0o700},
+        {name: '.ssh/authorized_keys', content: publicKey, mode: 0o600},
+      ]), {path: '/root'})
       info = await container.inspect()
     }
     if (!info.State.Running) await this.docker.getContainer(this.containerName).start()

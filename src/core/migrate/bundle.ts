@@ -8,6 +8,7 @@ import {readFile, stat} from 'node:fs/promises'
 import {basename, resolve, sep} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import tar from 'tar-stream'
+import {tarArchive} from '../archive/tar.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
 import {writeFileAtomic} from '../store/fs.js'
@@ -78,19 +79,6 @@ export async function bundleContents(record: MachineRecord): Promise<{manifest: 
   return {manifest, files}
 }
 
-function packTar(entries: MachineFile[]): Promise<Buffer> {
-  const pack = tar.pack()
-  const mtime = new Date()
-  for (const entry of entries) pack.entry({name: entry.name, mode: entry.mode, mtime}, entry.data)
-  pack.finalize()
-  const chunks: Buffer[] = []
-  return new Promise((resolvePromise, reject) => {
-    pack.on('data', (chunk) => chunks.push(chunk as Buffer))
-    pack.on('end', () => resolvePromise(Buffer.concat(chunks)))
-    pack.on('error', reject)
-  })
-}
-
 /** Writes a machine's bundle to `file` (0600, atomically: a failure leaves no file). */
 export async function exportMachine(store: Store, name: string, file: string): Promise<BundleManifest> {
   const target = resolve(file)
@@ -103,7 +91,7 @@ export async function exportMachine(store: Store, name: string, file: string): P
     const record = await store.load(name)
     const {manifest, files} = await bundleContents(record)
     const manifestFile = {name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600}
-    await writeFileAtomic(target, gzipSync(await packTar([manifestFile, ...files])), 0o600)
+    await writeFileAtomic(target, gzipSync(await tarArchive([manifestFile, ...files].map((f) => ({name: f.name, content: f.data, mode: f.mode, mtime: new Date(manifest.exportedAt)})))), 0o600)
     return manifest
   } finally {
     await release()

@@ -9,7 +9,7 @@ import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import type Docker from 'dockerode'
-import tar from 'tar-stream'
+import {tarArchive, type TarEntry} from '../archive/tar.js'
 import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
@@ -110,21 +110,8 @@ async function waitFor(what: string, url: string, accept: (status: number) => bo
   throw new BerthError(`${what} did not answer at ${url} within ${ms / 1000}s (${last})`, ExitCode.timeout)
 }
 
-export interface ArchiveFile {
-  name: string
-  content: string
-  mode?: number
-  uid?: number
-}
-
-async function tarOf(files: ArchiveFile[]): Promise<Buffer> {
-  const pack = tar.pack()
-  for (const file of files) pack.entry({name: file.name, mode: file.mode ?? 0o644, uid: file.uid ?? 0, gid: 0}, file.content)
-  pack.finalize()
-  const chunks: Buffer[] = []
-  for await (const chunk of pack) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
-}
+/** A file for Grafana's container: text content, owned by root unless uid says otherwise. */
+export type ArchiveFile = TarEntry & {content: string}
 
 /** The Grafana admin password: made once per machine, kept 0600 in the machine's folder. */
 async function grafanaPassword(store: Store, name: string): Promise<{path: string; password: string}> {
@@ -217,7 +204,7 @@ export async function monitorUp(store: Store, name: string, options: MonitorOpti
   reporter.step('starting Grafana')
   const {path, password} = await grafanaPassword(store, name)
   const grafana = grafanaContainer(options, options.grafanaImage, password)
-  await startContainer(docker, grafana.spec, await tarOf(grafana.files))
+  await startContainer(docker, grafana.spec, await tarArchive(grafana.files))
   const grafanaUrl = `http://${host}:${options.grafanaPort}`
   await waitFor('Grafana', `${grafanaUrl}/api/health`, (status) => status === 200)
   return {...outcome, grafanaUrl, grafanaPasswordFile: path}

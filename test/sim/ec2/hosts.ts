@@ -4,7 +4,7 @@
  * cloud-init does on an EC2 image (default user with sudo, the key pair's key, user data).
  */
 import Docker from 'dockerode'
-import tar from 'tar-stream'
+import {tarArchive} from '../../../src/core/archive/tar.js'
 import {localEngine, systemContainerOptions} from '../../../drivers/container/index.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../../drivers/container/host-image.js'
 
@@ -15,21 +15,6 @@ export interface LaunchSpec {
   userData?: Buffer
   /** The "SSH never answers" fault: sshd is masked, so nothing listens on port 22. */
   sshDead?: boolean
-}
-
-function tarOf(entries: {name: string; content?: string | Buffer; mode?: number; linkname?: string}[]): Promise<Buffer> {
-  const pack = tar.pack()
-  for (const entry of entries) {
-    if (entry.linkname) pack.entry({name: entry.name, type: 'symlink', linkname: entry.linkname})
-    else pack.entry({name: entry.name, mode: entry.mode ?? 0o644}, entry.content ?? '')
-  }
-  pack.finalize()
-  const chunks: Buffer[] = []
-  return new Promise((resolve, reject) => {
-    pack.on('data', (chunk) => chunks.push(chunk as Buffer))
-    pack.on('end', () => resolve(Buffer.concat(chunks)))
-    pack.on('error', reject)
-  })
 }
 
 /** What cloud-init's users and scripts modules do on first boot; runs as root in the instance. */
@@ -69,11 +54,11 @@ export class LabHosts {
     const labels = {'io.berth.ec2sim': this.simulatorId, 'io.berth.ec2sim.instance': spec.instanceId}
     await this.docker.createVolume({Name: volume, Labels: labels})
     const container = await this.docker.createContainer(systemContainerOptions({name, hostname: `ip-${spec.instanceId}`, image: this.image, labels, volume, network: this.network}))
-    await container.putArchive(await tarOf([
+    await container.putArchive(await tarArchive([
       {name: 'var/lib/cloud/instance/authorized_keys', content: spec.publicKey.trim() + '\n', mode: 0o600},
       {name: 'var/lib/cloud/instance/user-data.txt', content: spec.userData ?? '', mode: 0o600},
       {name: 'var/lib/cloud/first-boot.sh', content: FIRST_BOOT, mode: 0o700},
-      ...(spec.sshDead ? [{name: 'etc/systemd/system/ssh.service', linkname: '/dev/null'}] : []),
+      ...(spec.sshDead ? [{name: 'etc/systemd/system/ssh.service', type: 'symlink' as const, linkname: '/dev/null'}] : []),
     ]), {path: '/'})
     await container.start()
     const address = await this.address(spec.instanceId)
