@@ -3,7 +3,7 @@ import Docker from 'dockerode'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {tarArchive} from '../../src/core/archive/tar.js'
 import {baseState} from '../../src/core/drivers/contract.js'
-import {isolatedDockerOptions} from '../../src/core/engine/engine.js'
+import {demuxedText, isolatedDockerOptions} from '../../src/core/engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
@@ -174,6 +174,21 @@ class ContainerDriver implements Driver {
     }
   }
 
+  /**
+   * Why the container is down, from systemd's own last words: a host out of inotify instances
+   * (fs.inotify.max_user_instances, 128 by default, about one per system container) makes it
+   * exit at once with "Too many open files".
+   */
+  private async notRunning(info: Docker.ContainerInspectInfo): Promise<BerthError> {
+    const logs = await this.docker.getContainer(this.containerName).logs({stdout: true, stderr: true, tail: 30}).catch(() => Buffer.alloc(0))
+    // eslint-disable-next-line no-control-regex -- systemd colours its console lines
+    const lastFailure = demuxedText(logs).split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trim())
+      .filter((line) => /fail|error|too many/i.test(line)).pop()
+    const exited = info.State.Status === 'exited' ? `exited with code ${info.State.ExitCode}` : info.State.Status
+    return new BerthError(`container ${this.containerName} of machine ${this.context.machineName} is not running (${exited}${lastFailure ? `: ${lastFailure}` : ''})`,
+      ExitCode.failure, /Too many open files/.test(lastFailure ?? '') ? 'raise the host\'s inotify limit: sysctl -w fs.inotify.max_user_instances=8192' : undefined)
+  }
+
   private async requireContainer(): Promise<Docker.ContainerInspectInfo> {
     const info = await this.inspect()
     if (!info) throw new BerthError(`container ${this.containerName} of machine ${this.context.machineName} no longer exists`)
@@ -194,10 +209,11 @@ class ContainerDriver implements Driver {
 
   async getIP(): Promise<string> {
     const info = await this.requireContainer()
+    if (!info.State.Running) throw await this.notRunning(info)
     const networks = info.NetworkSettings.Networks ?? {}
     const network = networks[this.state.Network as string] ?? Object.values(networks)[0]
     const ip = network?.IPAddress || network?.GlobalIPv6Address
-    if (!ip) throw new BerthError(`container ${this.containerName} has no IP address (is it running?)`)
+    if (!ip) throw new BerthError(`container ${this.containerName} has no IP address on network ${this.state.Network}`)
     return ip
   }
 

@@ -97,9 +97,24 @@ link_default_socket() {
   fi
 }
 
+raise_inotify_limits() {
+  # Every system container's systemd (and the engine nested in it) takes inotify instances; at
+  # the kernel's default of 128 per user, a few dozen machines make new ones exit at once with
+  # "Failed to allocate manager object: Too many open files".
+  local key want
+  for key in max_user_instances:8192 max_user_watches:524288; do
+    want=${key#*:}
+    key=/proc/sys/fs/inotify/${key%%:*}
+    if [[ -w $key ]] && (($(<"$key") < want)); then
+      echo "$want" >"$key" && log "raised ${key#/proc/sys/} to $want"
+    fi
+  done
+}
+
 cmd_start() {
   need_root
   command -v dockerd >/dev/null || die "dockerd missing: run '$0 install' first"
+  raise_inotify_limits
   mkdir -p "$LAB_RUN" "$LAB_RUN/exec" "$LAB_LIB/docker"
   if pid_alive "$DOCKERD_PID" && docker_answers; then
     log "dockerd already running (pid $(<"$DOCKERD_PID"))"

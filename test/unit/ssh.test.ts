@@ -137,4 +137,21 @@ describe('SSH keys', () => {
       await rm(dir, {recursive: true, force: true})
     }
   })
+  it('waitForSsh stops waiting as soon as the machine is known to be down, with the reason', async () => {
+    const {waitForSsh} = await import('../../src/core/ssh/ssh.js')
+    const {ensureSshKey} = await import('../../src/core/ssh/keys.js')
+    const dir = await mkdtemp(join(tmpdir(), 'berth-down-'))
+    try {
+      const target = {host: '127.0.0.1', port: 1, user: 'root', privateKeyPath: await ensureSshKey(join(dir, 'id'), 'test'), machine: 'm'}
+      let checks = 0
+      const whyDown = async () => (++checks >= 2 ? new Error('container berth-m is not running (exited with code 255)') : undefined)
+      const started = Date.now()
+      await expect(waitForSsh(target, {pin: async () => {}}, 60_000, whyDown)).rejects.toThrow(/exited with code 255/)
+      // Checked after the first failed attempt, then at most every 5 s: two checks, well before the deadline.
+      expect(checks).toBe(2)
+      expect(Date.now() - started).toBeLessThan(15_000)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
 })

@@ -8,7 +8,7 @@ import {readFile} from 'node:fs/promises'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
-import {engineClient} from '../engine/engine.js'
+import {demuxedText, engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
@@ -204,12 +204,7 @@ async function execIn(docker: Docker, container: Docker.Container, cmd: string[]
 }
 
 async function lastLogLine(container: Docker.Container): Promise<string> {
-  const logs = (await container.logs({stdout: true, stderr: true, tail: 5})) as unknown as Buffer
-  // Without a TTY the answer is framed: an 8-byte header (size at offset 4) before each chunk.
-  let text = ''
-  for (let offset = 0; offset + 8 <= logs.length; offset += 8 + logs.readUInt32BE(offset + 4)) {
-    text += logs.subarray(offset + 8, offset + 8 + logs.readUInt32BE(offset + 4)).toString('utf8')
-  }
+  const text = demuxedText((await container.logs({stdout: true, stderr: true, tail: 5})) as unknown as Buffer)
   return (text.trim().split('\n').pop() ?? '').replace(/^.*?berth agent: /, '')
 }
 

@@ -104,3 +104,14 @@ export interface EngineInfo {
 export function engineInfo(record: MachineRecord, timeoutMs = 10_000): Promise<EngineInfo> {
   return engineCall(record, timeoutMs, 'info')
 }
+
+/** The text of a non-TTY log answer: frames of [stream, 0, 0, 0, uint32 size] + payload. */
+export function demuxedText(body: Buffer): string {
+  const parts: Buffer[] = []
+  for (let offset = 0; offset + 8 <= body.length;) {
+    const size = body.readUInt32BE(offset + 4)
+    parts.push(body.subarray(offset + 8, offset + 8 + size))
+    offset += 8 + size
+  }
+  return Buffer.concat(parts).toString('utf8')
+}

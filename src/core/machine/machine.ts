@@ -1,3 +1,4 @@
+import {BerthError} from '../errors.js'
 import type {Driver, DriverContext} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import type {HostKeyPolicy, SshSession, SshTarget} from '../ssh/ssh.js'
@@ -57,6 +58,13 @@ export class Machine {
   }
 
   async ssh(deadlineMs = 30_000): Promise<SshSession> {
-    return waitForSsh(await this.sshTarget(), this.hostKeyPolicy(), deadlineMs)
+    return waitForSsh(await this.sshTarget(), this.hostKeyPolicy(), deadlineMs, () => this.whyDown())
+  }
+
+  /** Why SSH cannot answer when the machine is down; the driver's own account where it has one. */
+  private async whyDown(): Promise<Error | undefined> {
+    const state = await this.driver.getState().catch(() => undefined)
+    if (state !== 'Stopped' && state !== 'Error' && state !== 'NotFound') return undefined
+    return this.driver.getIP().then(() => new BerthError(`machine ${this.name} is ${state}, so SSH cannot answer`), (err: Error) => err)
   }
 }

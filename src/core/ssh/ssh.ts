@@ -221,10 +221,11 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
  * Retries SSH until it answers or the deadline passes; the error says what was tried and the
  * last failure. A changed host key is never retried.
  */
-export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadlineMs: number): Promise<SshSession> {
+export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadlineMs: number, whyDown?: () => Promise<Error | undefined>): Promise<SshSession> {
   const started = Date.now()
   let attempts = 0
   let lastError = 'no attempt made'
+  let lastDownCheck = 0
   while (Date.now() - started < deadlineMs) {
     attempts++
     const remaining = deadlineMs - (Date.now() - started)
@@ -233,6 +234,12 @@ export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadl
     } catch (err) {
       if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
       lastError = oneLine(err)
+    }
+    // A machine that went down will not answer: say so now rather than at the deadline.
+    if (whyDown && Date.now() - lastDownCheck >= 5000) {
+      lastDownCheck = Date.now()
+      const reason = await whyDown()
+      if (reason) throw reason
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started)))))
   }
