@@ -18,7 +18,16 @@ export const AGENT_CONTAINER = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
 export const AGENT_VOLUME = 'berth-agent-state'
 const SECRET_DIR = '/run/berth-agent'
-const LABEL = 'io.berth.agent'
+export const LABEL = 'io.berth.agent'
+
+/** Where the agent finds each secret file inside its container. */
+export interface SecretPaths {
+  password: string
+  token: string
+  ca: string
+}
+
+const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${SECRET_DIR}/password`, token: `${SECRET_DIR}/token`, ca: `${SECRET_DIR}/ca.pem`}
 
 export interface InfluxSettings {
   url: string
@@ -103,7 +112,8 @@ export interface AgentStatus {
   lastError?: string
 }
 
-function agentEnv(name: string, options: InstallOptions, secrets: InfluxSecrets): string[] {
+/** The agent's environment: settings and the paths of its secret files, never a secret itself. */
+export function agentEnv(host: string, options: InstallOptions, secrets: InfluxSecrets, paths: SecretPaths = CONTAINER_SECRET_PATHS): string[] {
   const influx = options.influx
   const env: Record<string, string | undefined> = {
     BERTH_AGENT_INFLUX_URL: influx.url,
@@ -112,10 +122,10 @@ function agentEnv(name: string, options: InstallOptions, secrets: InfluxSecrets)
     BERTH_AGENT_USERNAME: influx.username,
     BERTH_AGENT_BUCKET: influx.bucket,
     BERTH_AGENT_ORG: influx.org,
-    BERTH_AGENT_PASSWORD_FILE: secrets.password ? `${SECRET_DIR}/password` : undefined,
-    BERTH_AGENT_TOKEN_FILE: secrets.token ? `${SECRET_DIR}/token` : undefined,
-    BERTH_AGENT_CA_FILE: secrets.ca ? `${SECRET_DIR}/ca.pem` : undefined,
-    BERTH_AGENT_HOST: name,
+    BERTH_AGENT_PASSWORD_FILE: secrets.password ? paths.password : undefined,
+    BERTH_AGENT_TOKEN_FILE: secrets.token ? paths.token : undefined,
+    BERTH_AGENT_CA_FILE: secrets.ca ? paths.ca : undefined,
+    BERTH_AGENT_HOST: host,
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
     ...options.env,
   }
@@ -136,7 +146,7 @@ async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefine
   return Buffer.concat(chunks)
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   return (err as {statusCode?: number}).statusCode === 404
 }
 
@@ -151,7 +161,7 @@ async function removeContainer(docker: Docker): Promise<boolean> {
 }
 
 /** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
-async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
+export async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
   if (options.image) {
     try {
       await docker.getImage(options.image).inspect()
@@ -203,7 +213,7 @@ async function execIn(docker: Docker, container: Docker.Container, cmd: string[]
   return {code: code ?? 1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString()}
 }
 
-async function lastLogLine(container: Docker.Container): Promise<string> {
+export async function lastLogLine(container: Docker.Container): Promise<string> {
   const logs = (await container.logs({stdout: true, stderr: true, tail: 5})) as unknown as Buffer
   // Without a TTY the answer is framed: an 8-byte header (size at offset 4) before each chunk.
   let text = ''
@@ -267,8 +277,9 @@ async function install(store: Store, name: string, options: InstallOptions, secr
   }
 }
 
-async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
-  const container = docker.getContainer(AGENT_CONTAINER)
+/** The agent in one container (berth-agent, or a global service's task container) and its own health. */
+export async function statusOf(docker: Docker, name: string, containerId = AGENT_CONTAINER): Promise<AgentStatus> {
+  const container = docker.getContainer(containerId)
   let inspected: Docker.ContainerInspectInfo
   try {
     inspected = await container.inspect()
