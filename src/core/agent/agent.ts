@@ -15,6 +15,8 @@ import type {Store} from '../store/store.js'
 import {AGENT_ENTRYPOINT, type AgentImage} from './image.js'
 
 export const AGENT_CONTAINER = 'berth-agent'
+/** The swarm global service of `agent install --global`. */
+export const AGENT_SERVICE = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
 export const AGENT_VOLUME = 'berth-agent-state'
 const SECRET_DIR = '/run/berth-agent'
@@ -110,6 +112,8 @@ export interface AgentStatus {
   spoolBytes?: number
   lagMs?: number
   lastError?: string
+  /** Set when the agent here is a task of this swarm service rather than the berth-agent container. */
+  service?: string
 }
 
 /** The agent's environment: settings and the paths of its secret files, never a secret itself. */
@@ -213,7 +217,7 @@ async function execIn(docker: Docker, container: Docker.Container, cmd: string[]
   return {code: code ?? 1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString()}
 }
 
-export async function lastLogLine(container: Docker.Container): Promise<string> {
+async function lastLogLine(container: Docker.Container): Promise<string> {
   const logs = (await container.logs({stdout: true, stderr: true, tail: 5})) as unknown as Buffer
   // Without a TTY the answer is framed: an 8-byte header (size at offset 4) before each chunk.
   let text = ''
@@ -236,6 +240,8 @@ export async function installAgent(store: Store, name: string, options: InstallO
 async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
   const record = await store.load(name)
   const docker = await engineClient(record, 120_000)
+  // One agent per host: a task of the global service here would write every point twice.
+  if (await serviceTask(docker)) throw new BerthError(`${name} runs a task of the global agent service`, ExitCode.failure, '`berth agent rm --global MANAGER` first')
   const imageRef = await ensureImage(docker, options, image, reporter)
   reporter.step('starting the agent container')
   await removeContainer(docker) // an older agent; its state volume stays
@@ -311,7 +317,16 @@ export async function statusOf(docker: Docker, name: string, containerId = AGENT
 
 export async function agentStatus(store: Store, name: string): Promise<AgentStatus> {
   const docker = await engineClient(await store.load(name), 20_000)
-  return statusOf(docker, name)
+  const status = await statusOf(docker, name)
+  if (status.installed) return status
+  const task = await serviceTask(docker)
+  return task ? {...(await statusOf(docker, name, task)), service: AGENT_SERVICE} : status
+}
+
+/** The container of the global agent service's task on this engine, if one runs. */
+async function serviceTask(docker: Docker): Promise<string | undefined> {
+  const [task] = await docker.listContainers({filters: {label: [`com.docker.swarm.service.name=${AGENT_SERVICE}`]}})
+  return task?.Id
 }
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */

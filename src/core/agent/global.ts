@@ -17,12 +17,11 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, isNotFound, LABEL,
+  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, isNotFound, LABEL,
   type SecretPaths, statusOf,
 } from './agent.js'
 import type {AgentImage} from './image.js'
 
-export const AGENT_SERVICE = 'berth-agent'
 const SECRETS_DIR = '/run/secrets'
 const SWARM_SECRET_FILES: SecretPaths = {password: 'berth-agent-password', token: 'berth-agent-token', ca: 'berth-agent-ca.pem'}
 const SWARM_SECRET_PATHS: SecretPaths = {
