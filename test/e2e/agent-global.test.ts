@@ -197,8 +197,8 @@ describe('the agent as a swarm global service', () => {
 
   it('refuses bad input with one line: not exactly one machine, a worker', async () => {
     const cases: [string[], RegExp][] = [
-      [['agent', 'install', '--global', m2, '--influx-url', v2Url, '--database', db], /is a swarm worker, not a manager/],
-      [['agent', 'install', '--global', m1, m2, '--influx-url', v2Url, '--database', db], /--global takes exactly one machine/],
+      [['agent', 'install', '-q', '--global', m2, '--influx-url', v2Url, '--database', db], /is a swarm worker, not a manager/],
+      [['agent', 'install', '-q', '--global', m1, m2, '--influx-url', v2Url, '--database', db], /--global takes exactly one machine/],
       [['agent', 'status', '--global', m2], /is a swarm worker, not a manager/],
     ]
     for (const [args, message] of cases) {
@@ -228,7 +228,7 @@ describe('the agent as a swarm global service', () => {
 
   it('a machine in no swarm: a one-line error', async () => {
     await ok(lab.berth(['swarm', 'leave', '-q', m2]))
-    const result = await lab.berth(['agent', 'install', '--global', m2, '--influx-url', v2Url, '--database', db])
+    const result = await lab.berth(['agent', 'install', '-q', '--global', m2, '--influx-url', v2Url, '--database', db])
     expect(result.code).not.toBe(0)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/is not a swarm manager \(it is in no swarm\)/)
