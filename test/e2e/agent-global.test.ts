@@ -175,6 +175,9 @@ describe('the agent as a swarm global service', () => {
     expect(nodes.map((n) => [n.name, n.node, n.state, n.health]).sort()).toEqual([[m1, m1, 'running', 'ok'], [m2, m2, 'running', 'ok']].sort())
     const table = await lab.berth(['agent', 'status', '--global', m1])
     expect(table.stdout).toMatch(new RegExp(`^${m2}\\s+running\\s+\\S+\\s+ok\\s+\\d+s ago`, 'm'))
+    // Per machine, the task's container is the agent there.
+    const perMachine = JSON.parse((await lab.berth(['agent', 'status', '--json', m2])).stdout) as (NodeStatus & {service?: string})[]
+    expect(perMachine.map((s) => [s.name, s.state, s.health, s.service])).toEqual([[m2, 'running', 'ok', 'berth-agent']])
   })
 
   it('re-running install changes nothing; a new token rotates the secret and the old one goes', async () => {
@@ -200,6 +203,7 @@ describe('the agent as a swarm global service', () => {
       [['agent', 'install', '-q', '--global', m2, '--influx-url', v2Url, '--database', db], /is a swarm worker, not a manager/],
       [['agent', 'install', '-q', '--global', m1, m2, '--influx-url', v2Url, '--database', db], /--global takes exactly one machine/],
       [['agent', 'status', '--global', m2], /is a swarm worker, not a manager/],
+      [['agent', 'install', '-q', m2, '--influx-url', v2Url, '--database', db], /runs a task of the global agent service/],
     ]
     for (const [args, message] of cases) {
       const result = await lab.berth(args)

@@ -282,9 +282,9 @@ export async function installGlobalAgent(store: Store, managerName: string, opti
       const standalone = await docker.getContainer(AGENT_CONTAINER).inspect().catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)))
       if (standalone) throw new BerthError(`${name} runs the per-machine agent`, ExitCode.failure, `\`berth agent rm ${name}\` first`)
     }
-    const refs = await Promise.all([...swarm.engines].map(([name, docker]) =>
+    const loaded = await Promise.all([...swarm.engines].map(([name, docker]) =>
       ensureImage(docker, options, image, {step: (message) => reporter.step(`${name}: ${message}`)})))
-    const imageRef = refs[0] ?? options.image ?? (await image()).id
+    const imageRef = loaded[0] ?? options.image ?? (await image()).id
     const docker = swarm.manager.docker
     const existing = await findService(docker)
     const {refs: secretRefs, created} = await ensureSecrets(docker, swarm.manager.info.Cluster?.ID ?? '', secrets, reporter)
