@@ -84,7 +84,9 @@ export function locateCgroup(cgroupRoot: string, procRoot: string, version: Cgro
   }
   if (version === 2) {
     const relative = fromProc?.get('')
-    const candidates = relative !== undefined && relative !== '/' ? [relative] : driverPaths(id)
+    // Seen from a private cgroup namespace (a swarm task has no host cgroupns) the path starts
+    // with "/..": useless under the host's hierarchy, so the driver layouts are tried instead.
+    const candidates = relative !== undefined && relative !== '/' && !relative.startsWith('/..') ? [relative] : driverPaths(id)
     const dir = candidates.map((c) => join(cgroupRoot, c)).find((d) => existsSync(join(d, 'cgroup.procs')))
     return dir ? {version, dirs: {cpu: dir, cpuacct: dir, memory: dir, blkio: dir}} : undefined
   }

@@ -6,6 +6,15 @@ import type {Store} from '../core/store/store.js'
 import {renderTable} from './table.js'
 
 export const allFlag = Flags.boolean({summary: 'Every machine in the store.'})
+export const globalFlag = Flags.boolean({summary: 'The swarm global service berth-agent, through the one swarm manager named.'})
+
+/** The manager a --global agent command goes through: exactly one existing machine. */
+export async function globalManager(store: Store, words: string[], all: boolean): Promise<string> {
+  if (all || words.length !== 1) throw new BerthError('--global takes exactly one machine: a manager of the swarm', ExitCode.usage)
+  validateMachineName(words[0]!)
+  await store.load(words[0]!)
+  return words[0]!
+}
 
 /** The machines an agent command acts on: the names given, or every machine with --all; all must exist. */
 export async function agentTargets(store: Store, words: string[], all: boolean): Promise<string[]> {

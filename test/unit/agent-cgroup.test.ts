@@ -97,6 +97,11 @@ describe('cgroup parsing', () => {
     expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(join(root, `custom/parent/${ID}`))
     expect(locateCgroup(root, join(root, 'proc'), 2, 'other', 0)).toBeUndefined()
   })
+
+  it('falls back to the driver layouts when /proc/<pid>/cgroup is seen from a private cgroup namespace (a swarm task)', async () => {
+    await tree({...v2Files(`system.slice/docker-${ID}.scope`), '/proc/42/cgroup': `0::/../../system.slice/docker-${ID}.scope\n`})
+    expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(join(root, `system.slice/docker-${ID}.scope`))
+  })
 })
 
 describe('procfs parsing', () => {

@@ -1,22 +1,25 @@
 import {Args, Flags} from '@oclif/core'
-import {agentTargets, allFlag, renderAgentStatus} from '../../cli/agent.js'
+import {agentTargets, allFlag, globalFlag, globalManager, renderAgentStatus} from '../../cli/agent.js'
 import {BaseCommand} from '../../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../../cli/progress.js'
 import {installAgent, prepareInflux, type AgentStatus} from '../../core/agent/agent.js'
+import {installGlobalAgent} from '../../core/agent/global.js'
 import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
 import {BerthError, ExitCode, oneLine} from '../../core/errors.js'
 
 export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
   static override summary = 'Run the monitoring agent on machines: Docker events, container stats and logs into InfluxDB.'
-  static override description = 'The agent runs as the container berth-agent (restart unless-stopped, host PID and network, read-only Docker socket, /sys/fs/cgroup and /proc). Without --image berth builds the agent image here and loads it into each machine that lacks it. The password or token is read from a file and reaches the agent as a file, never on a command line or in the container\'s environment. Reinstalling keeps the agent\'s checkpoints and spool.'
+  static override description = 'The agent runs as the container berth-agent (restart unless-stopped, host PID and network, read-only Docker socket, /sys/fs/cgroup and /proc). Without --image berth builds the agent image here and loads it into each machine that lacks it. The password or token is read from a file and reaches the agent as a file, never on a command line or in the container\'s environment. Reinstalling keeps the agent\'s checkpoints and spool.\n\nWith --global and one swarm manager: a swarm global service berth-agent instead (one task per node, restart any, the same mounts and host network; the secrets as swarm secrets, replaced when they change). Re-running it with the same settings changes nothing.'
   static override examples = [
     '<%= config.bin %> agent install web db --influx-url http://10.0.0.2:8086 --database telegraf',
     '<%= config.bin %> agent install --all --influx-url https://influx.example.com --bucket fleet --org ops --token-file ~/.influx-token',
+    '<%= config.bin %> agent install --global manager1 --influx-url https://influx.example.com --bucket fleet --org ops --token-file ~/.influx-token',
   ]
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)'})}
   static override flags = {
     all: allFlag,
+    global: globalFlag,
     'influx-url': Flags.string({summary: 'InfluxDB base URL as the machines reach it (http or https).', required: true}),
     database: Flags.string({summary: 'InfluxDB 1.x database (/write).'}),
     'retention-policy': Flags.string({summary: 'InfluxDB 1.x retention policy.'}),
@@ -45,12 +48,24 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
     const influx = {url: f['influx-url'], database: f.database, retentionPolicy: f['retention-policy'], username: f['influx-username'], passwordFile: f['influx-password-file'],
       bucket: f.bucket, org: f.org, tokenFile: f['token-file'], caFile: f['influx-ca-file']}
     const secrets = await prepareInflux(influx)
-    const names = await agentTargets(this.store, this.words, f.all)
+    const options = {influx, image: f.image, intervalSeconds: f.interval, env}
     // One image build for all machines, started by whichever needs it first.
     let image: Promise<AgentImage> | undefined
     const buildOnce = (step: (m: string) => void) => () => (image ??= buildAgentImage(this.store.cacheDir, this.config.version, {step}))
+    if (f.global) {
+      const manager = await globalManager(this.store, this.words, f.all)
+      const [outcome] = await runWithProgress([{title: `Deploying the global agent service through ${manager}`,
+        run: (reporter) => installGlobalAgent(this.store, manager, options, secrets, buildOnce(reporter.step), this.config.version, reporter)}], {quiet: f.quiet || f.json})
+      if (!outcome!.ok) throw outcome!.error
+      const deployed = outcome!.value
+      if (f.json) this.printJson(deployed)
+      else this.log(`${deployed.service}: ${deployed.action}\n${renderAgentStatus(deployed.nodes)}`)
+      for (const status of deployed.nodes) if (status.lastError) this.note(`Warning: the agent on ${status.name} reports: ${status.lastError}`)
+      return
+    }
+    const names = await agentTargets(this.store, this.words, f.all)
     const outcomes = await runWithProgress<AgentStatus>(
-      names.map((name) => ({title: `Installing the agent on ${name}`, run: (reporter) => installAgent(this.store, name, {influx, image: f.image, intervalSeconds: f.interval, env}, secrets, buildOnce(reporter.step), this.config.version, reporter)})),
+      names.map((name) => ({title: `Installing the agent on ${name}`, run: (reporter) => installAgent(this.store, name, options, secrets, buildOnce(reporter.step), this.config.version, reporter)})),
       {quiet: f.quiet || f.json},
     )
     const installed = outcomes.flatMap((o) => (o.ok ? [o.value] : []))

@@ -15,10 +15,21 @@ import type {Store} from '../store/store.js'
 import {AGENT_ENTRYPOINT, type AgentImage} from './image.js'
 
 export const AGENT_CONTAINER = 'berth-agent'
+/** The swarm global service of `agent install --global`. */
+export const AGENT_SERVICE = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
 export const AGENT_VOLUME = 'berth-agent-state'
 const SECRET_DIR = '/run/berth-agent'
-const LABEL = 'io.berth.agent'
+export const LABEL = 'io.berth.agent'
+
+/** Where the agent finds each secret file inside its container. */
+export interface SecretPaths {
+  password: string
+  token: string
+  ca: string
+}
+
+const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${SECRET_DIR}/password`, token: `${SECRET_DIR}/token`, ca: `${SECRET_DIR}/ca.pem`}
 
 export interface InfluxSettings {
   url: string
@@ -101,9 +112,12 @@ export interface AgentStatus {
   spoolBytes?: number
   lagMs?: number
   lastError?: string
+  /** Set when the agent here is a task of this swarm service rather than the berth-agent container. */
+  service?: string
 }
 
-function agentEnv(name: string, options: InstallOptions, secrets: InfluxSecrets): string[] {
+/** The agent's environment: settings and the paths of its secret files, never a secret itself. */
+export function agentEnv(host: string, options: InstallOptions, secrets: InfluxSecrets, paths: SecretPaths = CONTAINER_SECRET_PATHS): string[] {
   const influx = options.influx
   const env: Record<string, string | undefined> = {
     BERTH_AGENT_INFLUX_URL: influx.url,
@@ -112,10 +126,10 @@ function agentEnv(name: string, options: InstallOptions, secrets: InfluxSecrets)
     BERTH_AGENT_USERNAME: influx.username,
     BERTH_AGENT_BUCKET: influx.bucket,
     BERTH_AGENT_ORG: influx.org,
-    BERTH_AGENT_PASSWORD_FILE: secrets.password ? `${SECRET_DIR}/password` : undefined,
-    BERTH_AGENT_TOKEN_FILE: secrets.token ? `${SECRET_DIR}/token` : undefined,
-    BERTH_AGENT_CA_FILE: secrets.ca ? `${SECRET_DIR}/ca.pem` : undefined,
-    BERTH_AGENT_HOST: name,
+    BERTH_AGENT_PASSWORD_FILE: secrets.password ? paths.password : undefined,
+    BERTH_AGENT_TOKEN_FILE: secrets.token ? paths.token : undefined,
+    BERTH_AGENT_CA_FILE: secrets.ca ? paths.ca : undefined,
+    BERTH_AGENT_HOST: host,
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
     ...options.env,
   }
@@ -136,7 +150,7 @@ async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefine
   return Buffer.concat(chunks)
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   return (err as {statusCode?: number}).statusCode === 404
 }
 
@@ -151,7 +165,7 @@ async function removeContainer(docker: Docker): Promise<boolean> {
 }
 
 /** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
-async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
+export async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
   if (options.image) {
     try {
       await docker.getImage(options.image).inspect()
@@ -221,6 +235,8 @@ export async function installAgent(store: Store, name: string, options: InstallO
 async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
   const record = await store.load(name)
   const docker = await engineClient(record, 120_000)
+  // One agent per host: a task of the global service here would write every point twice.
+  if (await serviceTask(docker)) throw new BerthError(`${name} runs a task of the global agent service`, ExitCode.failure, '`berth agent rm --global MANAGER` first')
   const imageRef = await ensureImage(docker, options, image, reporter)
   reporter.step('starting the agent container')
   await removeContainer(docker) // an older agent; its state volume stays
@@ -262,8 +278,9 @@ async function install(store: Store, name: string, options: InstallOptions, secr
   }
 }
 
-async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
-  const container = docker.getContainer(AGENT_CONTAINER)
+/** The agent in one container (berth-agent, or a global service's task container) and its own health. */
+export async function statusOf(docker: Docker, name: string, containerId = AGENT_CONTAINER): Promise<AgentStatus> {
+  const container = docker.getContainer(containerId)
   let inspected: Docker.ContainerInspectInfo
   try {
     inspected = await container.inspect()
@@ -295,7 +312,16 @@ async function statusOf(docker: Docker, name: string): Promise<AgentStatus> {
 
 export async function agentStatus(store: Store, name: string): Promise<AgentStatus> {
   const docker = await engineClient(await store.load(name), 20_000)
-  return statusOf(docker, name)
+  const status = await statusOf(docker, name)
+  if (status.installed) return status
+  const task = await serviceTask(docker)
+  return task ? {...(await statusOf(docker, name, task)), service: AGENT_SERVICE} : status
+}
+
+/** The container of the global agent service's task on this engine, if one runs. */
+async function serviceTask(docker: Docker): Promise<string | undefined> {
+  const [task] = await docker.listContainers({filters: {label: [`com.docker.swarm.service.name=${AGENT_SERVICE}`]}})
+  return task?.Id
 }
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */

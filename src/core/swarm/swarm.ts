@@ -32,7 +32,7 @@ export interface SwarmOutcome {
   message: string
 }
 
-interface Engine {
+export interface Engine {
   machine: Machine
   docker: Docker
   info: SwarmInfo
@@ -179,7 +179,7 @@ export interface JoinOptions {
 }
 
 /** A reachable manager of a swarm, or a one-line error saying why `name` cannot be joined to. */
-async function requireManager(machine: Machine): Promise<Engine> {
+export async function requireManager(machine: Machine): Promise<Engine> {
   const manager = await connect(machine, 'manager')
   const role = localRole(manager.info)
   if (role === 'manager') return manager
