@@ -24,11 +24,10 @@ export const AGENT_NODE_MAJOR = 22
 export const AGENT_IMAGE_REPOSITORY = 'berth/agent'
 /**
  * The same in agent/Dockerfile, so `berth agent status` runs `health` the same way in both images.
- * V8 flags measured in bench/agent.mjs (BENCHMARKS.md): a 1 MB semi-space keeps the young
- * generation from growing to 32 MB, and stopping at Maglev (no TurboFan) saves the compiler's
- * code pages and zones; together about 10 MB of RSS at 200 containers.
+ * A 1 MB semi-space keeps V8's young generation from growing to 32 MB: 0.73x the RSS at 200
+ * containers for a little more CPU (bench/agent.mjs, BENCHMARKS.md).
  */
-export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '--max-opt=2', '/agent/agent.mjs']
+export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '/agent/agent.mjs']
 
 export interface AgentImage {
   /** sha256:... as `docker load` will name it. */
