@@ -48,7 +48,7 @@ describe('the agent image archive', () => {
     const config = outer.get(manifest[0].Config)!.body
     expect(`sha256:${createHash('sha256').update(config).digest('hex')}`).toBe(image.id)
     const parsed = JSON.parse(config.toString())
-    expect(parsed.config.Entrypoint).toEqual(['/usr/local/bin/node', '/agent/agent.mjs'])
+    expect(parsed.config.Entrypoint).toEqual(['/usr/local/bin/node', '--max-semi-space-size=1', '/agent/agent.mjs'])
     const layer = outer.get(manifest[0].Layers[0])!.body
     expect(parsed.rootfs.diff_ids).toEqual([`sha256:${createHash('sha256').update(layer).digest('hex')}`])
     const files = await untar(layer)
