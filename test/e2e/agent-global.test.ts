@@ -9,9 +9,10 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, Lab, labDocker, run, type RunResult} from '../lab/lab.js'
+import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labDocker, ok, run, type RunResult, until} from '../lab/lab.js'
 
-const INFLUX = 'http://127.0.0.1:8086'
+const INFLUX = LAB_INFLUX
+const influx = (q: string) => influxQuery(db, q)
 let lab: Lab
 let m1: string // the manager
 let m2: string // a worker
@@ -28,28 +29,8 @@ async function docker(machine: string, args: string[], input?: Buffer): Promise<
   return run('docker', args, {env: dockerEnvs.get(machine), input})
 }
 
-async function ok(result: Promise<RunResult> | RunResult): Promise<string> {
-  const r = await result
-  expect(r.code, r.stderr).toBe(0)
-  return r.stdout
-}
 
-async function influxQuery(q: string): Promise<{name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][]}[]> {
-  const response = await fetch(`${INFLUX}/query?${new URLSearchParams({db, q})}`)
-  const body = (await response.json()) as {results: {series?: {name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][]}[]; error?: string}[]}
-  if (body.results[0]?.error) throw new Error(body.results[0].error)
-  return body.results[0]?.series ?? []
-}
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 interface NodeStatus {name: string; node: string; state: string; health?: string; task?: string; lastError?: string}
 interface Deployed {service: string; action: string; nodes: NodeStatus[]}
@@ -150,20 +131,20 @@ describe('the agent as a swarm global service', () => {
   it('writes points tagged with each node\'s machine name: logs, cgroup and /proc stats of its containers', async () => {
     for (const machine of [m1, m2]) await ok(docker(machine, ['run', '-d', '--name', 'load', 'bb:1', 'sh', '-c', `echo "hello from ${machine}"; sleep 3600`]))
     const hosts = await until('berth_agent points from both nodes', async () => {
-      const series = await influxQuery('SHOW TAG VALUES FROM berth_agent WITH KEY = "host"')
+      const series = await influx('SHOW TAG VALUES FROM berth_agent WITH KEY = "host"')
       const values = (series[0]?.values ?? []).map((v) => v[1] as string).sort()
       return values.length === 2 ? values : undefined
     })
     expect(hosts).toEqual([m1, m2].sort())
     for (const machine of [m1, m2]) {
       const log = await until(`the log line on ${machine}`, async () => {
-        const series = await influxQuery(`SELECT message FROM docker_log WHERE host = '${machine}' AND container_name = 'load'`)
+        const series = await influx(`SELECT message FROM docker_log WHERE host = '${machine}' AND container_name = 'load'`)
         return series[0]?.values.map((v) => v[1])
       })
       expect(log).toEqual([`hello from ${machine}`])
       // Without host PID: the container's cgroup and /proc/<pid>/net/dev, read through the host's /proc.
       for (const measurement of ['docker_container_cpu', 'docker_container_mem', 'docker_container_net']) {
-        await until(`${measurement} of load on ${machine}`, async () => ((await influxQuery(`SELECT count(container_id) FROM ${measurement} WHERE host = '${machine}' AND container_name = 'load'`)).length ? true : undefined), 30_000)
+        await until(`${measurement} of load on ${machine}`, async () => ((await influx(`SELECT count(container_id) FROM ${measurement} WHERE host = '${machine}' AND container_name = 'load'`)).length ? true : undefined), 30_000)
       }
     }
   })

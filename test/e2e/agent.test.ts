@@ -10,9 +10,10 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, Lab, labDocker, REPO, run, type RunResult} from '../lab/lab.js'
+import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labDocker, ok, REPO, run, type RunResult, until} from '../lab/lab.js'
 
-const INFLUX = 'http://127.0.0.1:8086'
+const INFLUX = LAB_INFLUX
+const influx = (q: string, database = db) => influxQuery(database, q, 'u')
 let lab: Lab
 let m1: string
 let m2: string
@@ -27,38 +28,12 @@ async function docker(machine: string, args: string[], input?: Buffer): Promise<
   return run('docker', args, {env: dockerEnvs.get(machine), input})
 }
 
-async function ok(result: Promise<RunResult> | RunResult): Promise<string> {
-  const r = await result
-  expect(r.code, r.stderr).toBe(0)
-  return r.stdout
-}
 
-async function influxQuery(q: string, database = db): Promise<{name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][]}[]> {
-  // µs: ns epochs are beyond what a JSON number holds exactly.
-  const response = await fetch(`${INFLUX}/query?${new URLSearchParams({db: database, q, epoch: 'u'})}`)
-  const body = (await response.json()) as {results: {series?: {name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][]}[]; error?: string}[]}
-  if (body.results[0]?.error) throw new Error(body.results[0].error)
-  return body.results[0]?.series ?? []
-}
 
 async function influxAdmin(q: string): Promise<void> {
   await fetch(`${INFLUX}/query?${new URLSearchParams({q})}`, {method: 'POST'})
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 /** A TCP proxy to InfluxDB on the lab bridge that the test can take down and bring back. */
 class InfluxProxy {
@@ -120,7 +95,7 @@ async function engineLogs(machine: string, container: string): Promise<string[]>
 }
 
 async function influxLogs(machine: string, container: string): Promise<string[]> {
-  const series = await influxQuery(`SELECT message FROM docker_log WHERE host = '${machine}' AND container_name = '${container}' GROUP BY stream`)
+  const series = await influx(`SELECT message FROM docker_log WHERE host = '${machine}' AND container_name = '${container}' GROUP BY stream`)
   return series.flatMap((s) => s.values.map((v) => `${s.tags!.stream} ${v[1]}`)).sort()
 }
 
@@ -135,7 +110,7 @@ async function engineEvents(machine: string, containers: string[], since: number
 
 /** berth_event points of some containers; `time` in µs. */
 async function influxEvents(machine: string, containers: string[]): Promise<{key: string; time: bigint; resync: boolean}[]> {
-  const series = await influxQuery(`SELECT actor_id, resync FROM berth_event WHERE host = '${machine}' AND type = 'container' GROUP BY actor, action`)
+  const series = await influx(`SELECT actor_id, resync FROM berth_event WHERE host = '${machine}' AND type = 'container' GROUP BY actor, action`)
   return series.filter((s) => containers.includes(s.tags!.actor!)).flatMap((s) => s.values.map((v) => ({key: `${s.tags!.actor} ${s.tags!.action}`, time: BigInt(v[0] as number), resync: v[2] as boolean})))
 }
 
@@ -224,11 +199,11 @@ describe('the agent on lab machines', () => {
       // Each point sits at its event's timeNano (+k ns only for events of one instant), to the µs.
       const times = new Set(expected.map((e) => e.timeNano / 1000n))
       for (const e of written.filter((w) => !w.resync)) expect(times.has(e.time), e.key).toBe(true)
-      const exitCodes = await influxQuery(`SELECT exit_code FROM berth_event WHERE host = '${machine}' AND actor = 'restarter' AND action = 'die'`)
+      const exitCodes = await influx(`SELECT exit_code FROM berth_event WHERE host = '${machine}' AND actor = 'restarter' AND action = 'die'`)
       expect(exitCodes[0]!.values.map((v) => v[1])).toEqual([3, 3, 3])
     }
     // The label became a tag: spaces, commas, quotes kept, the newline a space, the line protocol valid.
-    const tags = await influxQuery(`SHOW TAG VALUES FROM docker_container_status WITH KEY = "team" WHERE container_name = 'counter'`)
+    const tags = await influx(`SHOW TAG VALUES FROM docker_container_status WITH KEY = "team" WHERE container_name = 'counter'`)
     expect(tags[0]!.values.map((v) => v[1])).toEqual(['ops, "blue" = yes second line'])
     expect((await status(m1, m2)).map((s) => s.health)).toEqual(['ok', 'ok'])
   })
@@ -249,19 +224,19 @@ describe('the agent on lab machines', () => {
     }
     const windowEnd = Date.now()
     const apiCpu = samples.reduce((a, b) => a + b, 0) / samples.length
-    const cpu = await influxQuery(`SELECT mean(usage_percent) FROM docker_container_cpu WHERE host = '${m2}' AND container_name = 'burner' AND cpu = 'cpu-total' AND time >= ${windowStart}ms AND time <= ${windowEnd}ms`)
+    const cpu = await influx(`SELECT mean(usage_percent) FROM docker_container_cpu WHERE host = '${m2}' AND container_name = 'burner' AND cpu = 'cpu-total' AND time >= ${windowStart}ms AND time <= ${windowEnd}ms`)
     const agentCpu = cpu[0]!.values[0]![1] as number
     console.log(`burner: agent ${agentCpu.toFixed(1)}%, stats API ${apiCpu.toFixed(1)}% (${samples.length} samples)`)
     expect(agentCpu).toBeGreaterThan(Math.min(80, apiCpu * 0.7))
     expect(agentCpu).toBeLessThan(Math.max(110, apiCpu * 1.3))
-    const mem = await influxQuery(`SELECT last(usage) FROM docker_container_mem WHERE host = '${m2}' AND container_name = 'hog'`)
+    const mem = await influx(`SELECT last(usage) FROM docker_container_mem WHERE host = '${m2}' AND container_name = 'hog'`)
     const usage = mem[0]!.values[0]![1] as number
     expect(usage).toBeGreaterThan(100 * 1024 * 1024)
     expect(usage).toBeLessThan(110 * 1024 * 1024)
     for (const measurement of ['docker', 'docker_container_cpu', 'docker_container_mem', 'docker_container_net', 'docker_container_blkio', 'docker_container_status', 'cpu', 'mem', 'system', 'berth_agent']) {
-      expect((await influxQuery(`SELECT count(*) FROM ${measurement} WHERE host = '${m2}'`)).length, measurement).toBe(1)
+      expect((await influx(`SELECT count(*) FROM ${measurement} WHERE host = '${m2}'`)).length, measurement).toBe(1)
     }
-    const net = await influxQuery(`SELECT last(tx_packets), last(rx_packets) FROM docker_container_net WHERE host = '${m2}' AND container_name = 'hog' AND network = 'eth0'`)
+    const net = await influx(`SELECT last(tx_packets), last(rx_packets) FROM docker_container_net WHERE host = '${m2}' AND container_name = 'hog' AND network = 'eth0'`)
     expect(net[0]!.values[0]!.slice(1).map((v) => (v as number) >= 3)).toEqual([true, true])
     await ok(docker(m2, ['rm', '-f', 'burner', 'hog']))
   })

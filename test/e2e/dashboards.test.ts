@@ -10,9 +10,9 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {InfluxQuery, runPanelQueries, type PanelQueryResult} from '../../src/core/dashboards/harness.js'
-import {busyboxTar, Lab, labDocker, REPO, run, type RunResult} from '../lab/lab.js'
+import {busyboxTar, Lab, LAB_INFLUX, labDocker, ok, REPO, run, until} from '../lab/lab.js'
 
-const INFLUX = 'http://127.0.0.1:8086'
+const INFLUX = LAB_INFLUX
 /** The agent collects every 2 s here; the data source's minimum interval matches it, as `--min-interval 2s` would. */
 const INTERVAL_S = 2
 const RANGE = {from: 'now-10m', to: 'now'}
@@ -27,11 +27,6 @@ let dashboards: any[]
 /** Whether the kernel accounts the disk workload's block I/O (some sandboxes account none). */
 let blkio = false
 
-async function ok(result: Promise<RunResult>): Promise<string> {
-  const r = await result
-  expect(r.code, r.stderr).toBe(0)
-  return r.stdout
-}
 
 const docker = (args: string[], input?: Buffer) => run('docker', args, {env: dockerEnv, input})
 const influxAdmin = (q: string) => fetch(`${INFLUX}/query?${new URLSearchParams({q})}`, {method: 'POST'})
@@ -51,15 +46,6 @@ async function kernelCountsBlockIO(): Promise<boolean> {
   return [...stats.matchAll(/(?:Read |Write |rbytes=|wbytes=)(\d+)/g)].some((m) => Number(m[1]) > 0)
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 2000))
-  }
-}
 
 /** An InfluxDB image made here from Debian's influxd and the libraries it links (no registry is reachable). */
 async function influxdbImageTar(): Promise<Buffer> {
@@ -120,7 +106,7 @@ describe('dashboards on data from the real agent', () => {
     await until('every panel to have data', async () => {
       results = await runPanelQueries(dashboards, influx, {range: RANGE, minIntervalMs: INTERVAL_S * 1000})
       return empty().length === 0 ? results : undefined
-    }).catch(() => undefined)
+    }, 120_000).catch(() => undefined)
     expect(empty().map(describeResult)).toEqual([])
     expect(results.length).toBeGreaterThan(50)
     const emptyBlkio = results.filter((r) => readsBlkio(r) && (r.error || r.rows === 0))
@@ -155,7 +141,7 @@ describe('dashboards on data from the real agent', () => {
       const events = (await panel('crasher', 'Events'))[0]!.series[0]
       return events ? events.values.filter((row) => row[events.columns.indexOf('action')] === 'die').map((row) => ({exitCode: row[events.columns.indexOf('exit_code')]})) : []
     }
-    const dies = await until('three die events of the crasher', async () => ((await dieRows()).length >= 3 ? dieRows() : undefined))
+    const dies = await until('three die events of the crasher', async () => ((await dieRows()).length >= 3 ? dieRows() : undefined), 120_000)
     expect(dies).toEqual([{exitCode: 3}, {exitCode: 3}, {exitCode: 3}])
         const restarts = (await panel('crasher', 'Restart count'))[0]!.series[0]!
     expect(restarts.values[0]![1]).toBe(2)
@@ -213,7 +199,7 @@ describe('berth monitor on the same machine', () => {
     await until('every panel to have data in the monitor InfluxDB', async () => {
       results = await runPanelQueries(dashboards, monitor, {range: RANGE, minIntervalMs: INTERVAL_S * 1000})
       return empty().length === 0 ? results : undefined
-    }).catch(() => undefined)
+    }, 120_000).catch(() => undefined)
     expect(empty().map(describeResult)).toEqual([])
   })
 

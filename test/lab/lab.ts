@@ -4,6 +4,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
+import {expect} from 'vitest'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const LAB_ENGINE = process.env.BERTH_LAB_ENGINE ?? 'unix:///run/berth-lab/docker.sock'
@@ -109,4 +110,45 @@ export async function busyboxTar(): Promise<Buffer> {
   } finally {
     await rm(dir, {recursive: true, force: true})
   }
+}
+
+/** The command's stdout, after asserting it succeeded (its stderr is the failure message). */
+export async function ok(result: Promise<RunResult> | RunResult): Promise<string> {
+  const r = await result
+  expect(r.code, r.stderr).toBe(0)
+  return r.stdout
+}
+
+/** Polls `probe` until it returns a value; a probe that throws is tried again, and its last error ends up in the timeout's message. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
+/** The lab's InfluxDB 1.x (test/lab/lab.sh influx-start), as this machine reaches it. */
+export const LAB_INFLUX = 'http://127.0.0.1:8086'
+
+export interface InfluxSeries {
+  name: string
+  tags?: Record<string, string>
+  columns: string[]
+  values: unknown[][]
+}
+
+/** One InfluxQL query against the lab's InfluxDB; `epoch: 'u'` keeps times exact (ns epochs exceed a JSON number). */
+export async function influxQuery(db: string, q: string, epoch?: 'u'): Promise<InfluxSeries[]> {
+  const response = await fetch(`${LAB_INFLUX}/query?${new URLSearchParams({db, q, ...(epoch ? {epoch} : {})})}`)
+  const body = (await response.json()) as {results: {series?: InfluxSeries[]; error?: string}[]}
+  if (body.results[0]?.error) throw new Error(body.results[0].error)
+  return body.results[0]?.series ?? []
 }
