@@ -4,12 +4,11 @@
  * points tagged with both machines' names, the token only in a swarm secret (never in `docker
  * service inspect` or `docker inspect` of the tasks), reinstall a no-op, token rotation, removal.
  */
-import http from 'node:http'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labDocker, ok, run, type RunResult, until} from '../lab/lab.js'
+import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labBridgeGateway, ok, run, type RunResult, startInfluxV2StandIn, until} from '../lab/lab.js'
 
 const INFLUX = LAB_INFLUX
 const influx = (q: string) => influxQuery(db, q)
@@ -18,8 +17,7 @@ let m1: string // the manager
 let m2: string // a worker
 let db: string
 let secretsDir: string
-let v2: http.Server
-let v2Url: string
+let v2: {url: string; close(): Promise<void>} | undefined
 /** The token the stand-in accepts; rotation changes it. */
 let acceptedToken = 'tok-global-1618'
 const dockerEnvs = new Map<string, NodeJS.ProcessEnv>()
@@ -36,7 +34,7 @@ interface NodeStatus {name: string; node: string; state: string; health?: string
 interface Deployed {service: string; action: string; nodes: NodeStatus[]}
 
 async function install(tokenFile: string): Promise<Deployed> {
-  const result = await lab.berth(['agent', 'install', '--global', m1, '-q', '--json', '--influx-url', v2Url, '--bucket', db, '--org', 'e2e', '--token-file', tokenFile,
+  const result = await lab.berth(['agent', 'install', '--global', m1, '-q', '--json', '--influx-url', v2!.url, '--bucket', db, '--org', 'e2e', '--token-file', tokenFile,
     '--interval', '2', '--env', 'BERTH_AGENT_FLUSH_MS=300'])
   expect(result.code, result.stderr).toBe(0)
   expect(result.stdout + result.stderr).not.toContain('tok-global')
@@ -58,26 +56,8 @@ beforeAll(async () => {
   m2 = lab.name('gw')
   db = `agent_global_${m1.slice(-6)}`
   secretsDir = await mkdtemp(join(tmpdir(), 'berth-agent-global-'))
-  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge']))) as {IPAM: {Config: {Gateway?: string; Subnet: string}[]}}[]
-  const config = bridge[0]!.IPAM.Config[0]!
-  const gateway = config.Gateway ?? config.Subnet.replace(/\.0\/\d+$/, '.1')
   await fetch(`${INFLUX}/query?${new URLSearchParams({q: `CREATE DATABASE ${db}`})}`, {method: 'POST'})
-  // InfluxDB 1.6 here has no v2 API and no auth: this answers as InfluxDB 2 does (401 without the
-  // right token) and passes accepted writes on to the real /write.
-  v2 = http.createServer((req, res) => {
-    if (req.headers.authorization !== `Token ${acceptedToken}`) {
-      res.writeHead(401, {'Content-Type': 'application/json'}).end('{"code":"unauthorized","message":"unauthorized access"}')
-      return
-    }
-    const url = new URL(req.url!, 'http://x')
-    const upstream = http.request(`${INFLUX}/write?db=${url.searchParams.get('bucket')}&precision=ns`, {method: 'POST', headers: {'Content-Encoding': 'gzip'}}, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers)
-      answer.pipe(res)
-    })
-    req.pipe(upstream)
-  })
-  await new Promise<void>((r) => v2.listen(0, gateway, r))
-  v2Url = `http://${gateway}:${(v2.address() as {port: number}).port}`
+  v2 = await startInfluxV2StandIn(await labBridgeGateway(), () => acceptedToken)
   const [created, busybox] = await Promise.all([lab.berth(['create', '-d', 'container', '-q', m1, m2]), busyboxTar()])
   expect(created.code, created.stderr).toBe(0)
   await ok(lab.berth(['swarm', 'init', m1]))
@@ -87,7 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab?.berth(['rm', '-f', m1, m2])
-  await new Promise((r) => (v2 ? v2.close(r) : r(undefined)))
+  await v2?.close()
   await fetch(`${INFLUX}/query?${new URLSearchParams({q: `DROP DATABASE ${db}`})}`, {method: 'POST'})
   await rm(secretsDir, {recursive: true, force: true})
   await lab?.cleanup()
@@ -181,10 +161,10 @@ describe('the agent as a swarm global service', () => {
 
   it('refuses bad input with one line: not exactly one machine, a worker', async () => {
     const cases: [string[], RegExp][] = [
-      [['agent', 'install', '-q', '--global', m2, '--influx-url', v2Url, '--database', db], /is a swarm worker, not a manager/],
-      [['agent', 'install', '-q', '--global', m1, m2, '--influx-url', v2Url, '--database', db], /--global takes exactly one machine/],
+      [['agent', 'install', '-q', '--global', m2, '--influx-url', v2!.url, '--database', db], /is a swarm worker, not a manager/],
+      [['agent', 'install', '-q', '--global', m1, m2, '--influx-url', v2!.url, '--database', db], /--global takes exactly one machine/],
       [['agent', 'status', '--global', m2], /is a swarm worker, not a manager/],
-      [['agent', 'install', '-q', m2, '--influx-url', v2Url, '--database', db], /runs a task of the global agent service/],
+      [['agent', 'install', '-q', m2, '--influx-url', v2!.url, '--database', db], /runs a task of the global agent service/],
     ]
     for (const [args, message] of cases) {
       const result = await lab.berth(args)
@@ -213,7 +193,7 @@ describe('the agent as a swarm global service', () => {
 
   it('a machine in no swarm: a one-line error', async () => {
     await ok(lab.berth(['swarm', 'leave', '-q', m2]))
-    const result = await lab.berth(['agent', 'install', '-q', '--global', m2, '--influx-url', v2Url, '--database', db])
+    const result = await lab.berth(['agent', 'install', '-q', '--global', m2, '--influx-url', v2!.url, '--database', db])
     expect(result.code).not.toBe(0)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/is not a swarm manager \(it is in no swarm\)/)

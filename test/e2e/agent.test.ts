@@ -4,13 +4,12 @@
  * engine's own `docker events` and `docker logs`); plausible stats; InfluxDB unreachable, the agent
  * killed and dockerd restarted mid-stream; bad settings reported by `agent status`.
  */
-import http from 'node:http'
 import {createServer, Socket, type Server} from 'node:net'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labDocker, ok, REPO, run, type RunResult, until} from '../lab/lab.js'
+import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labBridgeGateway, ok, REPO, run, type RunResult, startInfluxV2StandIn, until} from '../lab/lab.js'
 
 const INFLUX = LAB_INFLUX
 const influx = (q: string, database = db) => influxQuery(database, q, 'u')
@@ -120,9 +119,7 @@ beforeAll(async () => {
   m2 = lab.name('ag2')
   db = `agent_e2e_${m1.slice(-6)}`
   secretsDir = await mkdtemp(join(tmpdir(), 'berth-agent-secrets-'))
-  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge']))) as {IPAM: {Config: {Gateway?: string; Subnet: string}[]}}[]
-  const config = bridge[0]!.IPAM.Config[0]!
-  gateway = config.Gateway ?? config.Subnet.replace(/\.0\/\d+$/, '.1')
+  gateway = await labBridgeGateway()
   proxy = new InfluxProxy(gateway)
   await proxy.up()
   await influxAdmin(`CREATE DATABASE ${db}`)
@@ -298,24 +295,10 @@ describe('bad input', () => {
     }, 20_000)
     expect(missing.lastError).toMatch(/InfluxDB has no database "no_such_db_e2e" \(404\): database not found/)
 
-    // InfluxDB 1.6 here has no auth and no v2 API: a local server answers as InfluxDB 2 does and
-    // passes writes with the right token on to the real /write.
     const tokenFile = join(secretsDir, 'token')
     await writeFile(tokenFile, 'tok-right-2718\n', {mode: 0o600})
-    const v2 = http.createServer((req, res) => {
-      if (req.headers.authorization !== 'Token tok-right-2718') {
-        res.writeHead(401, {'Content-Type': 'application/json'}).end('{"code":"unauthorized","message":"unauthorized access"}')
-        return
-      }
-      const url = new URL(req.url!, 'http://x')
-      const upstream = http.request(`${INFLUX}/write?db=${url.searchParams.get('bucket')}&precision=ns`, {method: 'POST', headers: {'Content-Encoding': 'gzip'}}, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers)
-        answer.pipe(res)
-      })
-      req.pipe(upstream)
-    })
-    await new Promise<void>((r) => v2.listen(0, gateway, r))
-    const v2Url = `http://${gateway}:${(v2.address() as {port: number}).port}`
+    const v2 = await startInfluxV2StandIn(gateway, () => 'tok-right-2718')
+    const v2Url = v2.url
     try {
       const wrongToken = join(secretsDir, 'wrong-token')
       await writeFile(wrongToken, 'tok-wrong\n', {mode: 0o600})
@@ -332,7 +315,7 @@ describe('bad input', () => {
       expect(inspect).toContain('BERTH_AGENT_TOKEN_FILE=/run/berth-agent/token')
       expect(accepted.stdout + accepted.stderr).not.toContain('tok-right')
     } finally {
-      await new Promise((r) => v2.close(r))
+      await v2.close()
     }
   })
 

@@ -10,7 +10,7 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {InfluxQuery, runPanelQueries, type PanelQueryResult} from '../../src/core/dashboards/harness.js'
-import {busyboxTar, Lab, LAB_INFLUX, labDocker, ok, REPO, run, until} from '../lab/lab.js'
+import {busyboxTar, Lab, LAB_INFLUX, labBridgeGateway, ok, REPO, run, until} from '../lab/lab.js'
 
 const INFLUX = LAB_INFLUX
 /** The agent collects every 2 s here; the data source's minimum interval matches it, as `--min-interval 2s` would. */
@@ -70,8 +70,7 @@ beforeAll(async () => {
   influx = new InfluxQuery(INFLUX, db)
   const dir = join(REPO, 'dashboards', 'json')
   dashboards = await Promise.all((await readdir(dir)).sort().map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8'))))
-  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge'])))[0].IPAM.Config[0] as {Gateway?: string; Subnet: string}
-  const gateway = bridge.Gateway ?? bridge.Subnet.replace(/\.0\/\d+$/, '.1')
+  const gateway = await labBridgeGateway()
   await influxAdmin(`CREATE DATABASE ${db}`)
   const [created, busybox] = await Promise.all([lab.berth(['create', '-q', machine]), busyboxTar()])
   expect(created.code, created.stderr).toBe(0)

@@ -4,6 +4,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
+import http from 'node:http'
 import {expect} from 'vitest'
 
 export const REPO = resolve(import.meta.dirname, '../..')
@@ -151,4 +152,34 @@ export async function influxQuery(db: string, q: string, epoch?: 'u'): Promise<I
   const body = (await response.json()) as {results: {series?: InfluxSeries[]; error?: string}[]}
   if (body.results[0]?.error) throw new Error(body.results[0].error)
   return body.results[0]?.series ?? []
+}
+
+/** The lab bridge's gateway: the address at which machines reach services on this computer. */
+export async function labBridgeGateway(): Promise<string> {
+  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge'])))[0].IPAM.Config[0] as {Gateway?: string; Subnet: string}
+  return bridge.Gateway ?? bridge.Subnet.replace(/\.0\/\d+$/, '.1')
+}
+
+/**
+ * InfluxDB 1.6 here has no v2 API and no auth: this answers as InfluxDB 2 does (401 without the
+ * token `acceptedToken()` returns at the time) and passes accepted writes on to the real /write.
+ */
+export async function startInfluxV2StandIn(host: string, acceptedToken: () => string): Promise<{url: string; close(): Promise<void>}> {
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== `Token ${acceptedToken()}`) {
+      res.writeHead(401, {'Content-Type': 'application/json'}).end('{"code":"unauthorized","message":"unauthorized access"}')
+      return
+    }
+    const url = new URL(req.url!, 'http://x')
+    const upstream = http.request(`${LAB_INFLUX}/write?db=${url.searchParams.get('bucket')}&precision=ns`, {method: 'POST', headers: {'Content-Encoding': 'gzip'}}, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers)
+      answer.pipe(res)
+    })
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolveListen) => server.listen(0, host, resolveListen))
+  return {
+    url: `http://${host}:${(server.address() as {port: number}).port}`,
+    close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
+  }
 }
