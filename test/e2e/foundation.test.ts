@@ -2,15 +2,13 @@
  * The foundation on the real lab: machines made by the container and generic drivers, the engine
  * installed over SSH, mutual TLS, the real docker CLI through `berth env`, and full cleanup.
  */
-import {mkdtemp, readFile, writeFile, stat, readdir} from 'node:fs/promises'
+import {readFile, writeFile, stat, readdir} from 'node:fs/promises'
 import type {ChildProcess} from 'node:child_process'
 import {connect} from 'node:tls'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {containerDriver} from '../../drivers/container/index.js'
 import type {Driver} from '../../src/core/drivers/contract.js'
-import {busyboxTar, LAB_ENGINE, Lab, labDocker} from '../lab/lab.js'
+import {busyboxTar, Lab, labDocker, startBareHost} from '../lab/lab.js'
 
 let lab: Lab
 let busybox: Buffer
@@ -21,16 +19,6 @@ let bareHost: Driver
 
 async function record(name: string) {
   return JSON.parse(await readFile(join(lab.storePath, 'machines', name, 'config.json'), 'utf8'))
-}
-
-/** A plain Debian host with sshd and no engine: a system container made without berth's store. */
-async function startBareHost(): Promise<{driver: Driver; ip: string; key: string}> {
-  const dir = await mkdtemp(join(tmpdir(), 'berth-bare-'))
-  const context = {machineName: lab.name('bare'), machineDir: dir, storePath: dir, log: () => {}}
-  const state = await containerDriver.configure({'container-engine': LAB_ENGINE}, context)
-  const driver = containerDriver.load(state, context)
-  await driver.create()
-  return {driver, ip: await driver.getIP(), key: state.SSHKeyPath}
 }
 
 async function runsWorkload(name: string) {
@@ -47,7 +35,7 @@ beforeAll(async () => {
   a.name = lab.name('a')
   b.name = lab.name('b')
   g.name = lab.name('g')
-  const bare = await startBareHost()
+  const bare = await startBareHost(lab)
   bareHost = bare.driver
   const [containers, generic] = await Promise.all([
     lab.berth(['create', '-d', 'container', '--engine-label', 'team=e2e', '--tls-san', 'e2e.example', a.name, b.name]),

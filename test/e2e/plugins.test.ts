@@ -7,9 +7,8 @@ import {mkdtemp, mkdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {containerDriver} from '../../drivers/container/index.js'
 import type {Driver} from '../../src/core/drivers/contract.js'
-import {busyboxTar, LAB_ENGINE, Lab, REPO, run} from '../lab/lab.js'
+import {busyboxTar, Lab, REPO, run, startBareHost} from '../lab/lab.js'
 
 let lab: Lab
 let dataDir: string
@@ -20,13 +19,10 @@ let hostKey: string
 beforeAll(async () => {
   lab = await Lab.create()
   dataDir = await mkdtemp(join(tmpdir(), 'berth-data-'))
-  const dir = await mkdtemp(join(tmpdir(), 'berth-plugin-host-'))
-  const context = {machineName: lab.name('plugin-host'), machineDir: dir, storePath: dir, log: () => {}}
-  const state = await containerDriver.configure({'container-engine': LAB_ENGINE}, context)
-  host = containerDriver.load(state, context)
-  await host.create()
-  hostIp = await host.getIP()
-  hostKey = state.SSHKeyPath
+  const bare = await startBareHost(lab)
+  host = bare.driver
+  hostIp = bare.ip
+  hostKey = bare.key
 })
 
 afterAll(async () => {

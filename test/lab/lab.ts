@@ -5,7 +5,10 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import http from 'node:http'
+import {connect} from 'node:net'
 import {expect} from 'vitest'
+import {containerDriver} from '../../drivers/container/index.js'
+import type {Driver} from '../../src/core/drivers/contract.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const LAB_ENGINE = process.env.BERTH_LAB_ENGINE ?? 'unix:///run/berth-lab/docker.sock'
@@ -89,6 +92,35 @@ export class Lab {
   async cleanup(): Promise<void> {
     await rm(this.storePath, {recursive: true, force: true})
   }
+}
+
+/**
+ * A plain Debian host with sshd and no engine, made without berth's store: what `generic` and
+ * external drivers adopt. Returned once sshd accepts connections (a booting container's
+ * systemd starts it a moment after the container runs).
+ */
+export async function startBareHost(lab: Lab): Promise<{driver: Driver; ip: string; key: string}> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bare-'))
+  const context = {machineName: lab.name('bare'), machineDir: dir, storePath: dir, log: () => {}}
+  const state = await containerDriver.configure({'container-engine': LAB_ENGINE}, context)
+  const driver = containerDriver.load(state, context)
+  await driver.create()
+  const ip = await driver.getIP()
+  await until(`sshd on ${ip}:22`, () => tcpAnswers(ip, 22).then((answers) => (answers ? true : undefined)))
+  return {driver, ip, key: state.SSHKeyPath}
+}
+
+function tcpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({host, port, timeout: 3000})
+    const finish = (answers: boolean) => {
+      socket.destroy()
+      done(answers)
+    }
+    socket.once('connect', () => finish(true))
+    socket.once('timeout', () => finish(false))
+    socket.once('error', () => finish(false))
+  })
 }
 
 /** The lab engine itself, through the docker CLI. */
