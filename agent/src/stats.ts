@@ -1,10 +1,10 @@
 /** One stats cycle: engine, containers (cgroupfs + /proc/<pid>/net/dev) and host, as Telegraf's measurements. */
-import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {cgroupVersion, locateCgroup, readCgroup, type BlkioDevice, type CgroupLocation, type CgroupVersion} from './cgroup.js'
 import type {ContainerInfo} from './containers.js'
 import type {EngineInfo} from './docker.js'
 import type {FieldValue, Point} from './lineprotocol.js'
+import {OpenFiles} from './openfiles.js'
 import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs, type CpuTimes} from './procfs.js'
 
 export interface StatsPaths {
@@ -24,7 +24,9 @@ const toNs = (iso: string): number => {
 
 export class StatsCollector {
   readonly version: CgroupVersion
-  private readonly locations = new Map<string, {pid: number; location: CgroupLocation}>()
+  /** Per container: its cgroup, and its stat files held open while its init process lives. */
+  private readonly locations = new Map<string, {pid: number; location: CgroupLocation; files: OpenFiles}>()
+  private readonly hostFiles = new OpenFiles()
   private readonly previous = new Map<string, Previous>()
   private previousHost: CpuTimes | undefined
 
@@ -34,9 +36,9 @@ export class StatsCollector {
 
   collect(engine: EngineInfo, containers: ContainerInfo[], time: bigint): Point[] {
     const engineTags = {host: this.host, engine_host: engine.Name, server_version: engine.ServerVersion}
-    const stat = parseProcStat(readFileSync(join(this.paths.procRoot, 'stat'), 'utf8'))
+    const stat = parseProcStat(this.hostFile('stat'))
     const systemNs = systemCpuNs(stat)
-    const meminfo = parseMeminfo(readFileSync(join(this.paths.procRoot, 'meminfo'), 'utf8'))
+    const meminfo = parseMeminfo(this.hostFile('meminfo'))
     const hostMemory = meminfo.MemTotal ?? engine.MemTotal
     const points: Point[] = [{
       measurement: 'docker',
@@ -74,9 +76,13 @@ export class StatsCollector {
         },
         time,
       })
-      if (container.state !== 'running' && container.state !== 'paused') continue
-      const location = this.locate(container)
-      const sample = location && readCgroup(location)
+      if (container.state !== 'running' && container.state !== 'paused') {
+        // An open file would keep the removed cgroup alive in the kernel (a dying memcg).
+        this.forget(id)
+        continue
+      }
+      const located = this.locate(container)
+      const sample = located && readCgroup(located.location, located.files)
       if (!sample) continue
       const cpuTags = {...tags, cpu: 'cpu-total'}
       const before = this.previous.get(id)
@@ -112,29 +118,40 @@ export class StatsCollector {
       })
       points.push({measurement: 'docker_container_mem', tags, fields: memFields, time})
       points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
-      if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, time))
+      if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, located.files, time))
     }
     for (const id of this.previous.keys()) if (!live.has(id)) this.previous.delete(id)
-    for (const id of this.locations.keys()) if (!live.has(id)) this.locations.delete(id)
+    for (const id of this.locations.keys()) if (!live.has(id)) this.forget(id)
     points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
     return points
   }
 
-  private locate(container: ContainerInfo): CgroupLocation | undefined {
+  private locate(container: ContainerInfo): {location: CgroupLocation; files: OpenFiles} | undefined {
     const cached = this.locations.get(container.id)
-    if (cached && cached.pid === container.pid) return cached.location
+    if (cached && cached.pid === container.pid) return cached
+    if (cached) this.forget(container.id) // restarted: a new process, maybe a new cgroup
     const location = locateCgroup(this.paths.cgroupRoot, this.paths.procRoot, this.version, container.id, container.pid)
-    if (location) this.locations.set(container.id, {pid: container.pid, location})
-    return location
+    if (!location) return undefined
+    const located = {pid: container.pid, location, files: new OpenFiles()}
+    this.locations.set(container.id, located)
+    return located
   }
 
-  private networkPoints(tags: Record<string, string>, container: ContainerInfo, time: bigint): Point[] {
-    let interfaces
-    try {
-      interfaces = parseNetDev(readFileSync(join(this.paths.procRoot, String(container.pid), 'net/dev'), 'utf8'))
-    } catch {
-      return [] // the process just exited
-    }
+  private forget(id: string): void {
+    this.locations.get(id)?.files.close()
+    this.locations.delete(id)
+  }
+
+  private hostFile(name: string): string {
+    const text = this.hostFiles.read(join(this.paths.procRoot, name))
+    if (text === undefined) throw new Error(`cannot read ${join(this.paths.procRoot, name)}`)
+    return text
+  }
+
+  private networkPoints(tags: Record<string, string>, container: ContainerInfo, files: OpenFiles, time: bigint): Point[] {
+    const text = files.read(join(this.paths.procRoot, String(container.pid), 'net/dev'))
+    if (text === undefined) return [] // the process just exited
+    const interfaces = parseNetDev(text)
     const points: Point[] = []
     const total: Record<string, number> = {}
     for (const [name, counters] of interfaces) {
@@ -173,12 +190,12 @@ export class StatsCollector {
         used_percent: {float: ((total - free - cached - buffered) / total) * 100}, available_percent: {float: (available / total) * 100},
       }, time})
     }
-    try {
-      const [load1, load5, load15] = readFileSync(join(this.paths.procRoot, 'loadavg'), 'utf8').trim().split(/\s+/).map(Number)
-      const uptime = Math.floor(Number(readFileSync(join(this.paths.procRoot, 'uptime'), 'utf8').split(/\s+/)[0]))
-      points.push({measurement: 'system', tags, fields: {load1: {float: load1!}, load5: {float: load5!}, load15: {float: load15!}, n_cpus: onlineCpus, uptime}, time})
-    } catch {
-      // loadavg and uptime are optional for a stats cycle
+    // loadavg and uptime are optional for a stats cycle
+    const loadavg = this.hostFiles.read(join(this.paths.procRoot, 'loadavg'))
+    const uptime = this.hostFiles.read(join(this.paths.procRoot, 'uptime'))
+    if (loadavg !== undefined && uptime !== undefined) {
+      const [load1, load5, load15] = loadavg.trim().split(/\s+/).map(Number)
+      points.push({measurement: 'system', tags, fields: {load1: {float: load1!}, load5: {float: load5!}, load15: {float: load15!}, n_cpus: onlineCpus, uptime: Math.floor(Number(uptime.split(/\s+/)[0]))}, time})
     }
     return points
   }

@@ -1,8 +1,10 @@
+import {readdirSync} from 'node:fs'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {cgroupVersion, locateCgroup, parseBlkioV1, parseIoStatV2, parseProcCgroup, readCgroup} from '../../agent/src/cgroup.js'
+import {OpenFiles} from '../../agent/src/openfiles.js'
+import {cgroupVersion, locateCgroup, parseBlkioV1, parseFlatKeyed, parseIoStatV2, parseProcCgroup, readCgroup} from '../../agent/src/cgroup.js'
 import type {ContainerInfo} from '../../agent/src/containers.js'
 import {splitImage} from '../../agent/src/containers.js'
 import type {EngineInfo} from '../../agent/src/docker.js'
@@ -54,6 +56,10 @@ afterEach(async () => {
 })
 
 describe('cgroup parsing', () => {
+  it('reads flat keyed files: integers only, any spacing, no trailing newline needed', () => {
+    expect(parseFlatKeyed('cache 4096\n  rss\t8192 \n\nswap -1\nsome avg10=0.00 total=0\nbad 1.5\nlast 7')).toEqual({cache: 4096, rss: 8192, swap: -1, last: 7})
+    expect(parseFlatKeyed(undefined)).toEqual({})
+  })
   it('reads /proc/<pid>/cgroup for v1 (joined controllers, named hierarchies) and v2', () => {
     const v1 = parseProcCgroup('12:cpu,cpuacct:/docker/abc\n5:memory:/docker/abc\n1:name=systemd:/docker/abc\n')
     expect([v1.get('cpu'), v1.get('cpuacct'), v1.get('memory'), v1.get('systemd')]).toEqual(['/docker/abc', '/docker/abc', '/docker/abc', '/docker/abc'])
@@ -74,7 +80,7 @@ describe('cgroup parsing', () => {
       expect(cgroupVersion(root)).toBe(1)
       const location = locateCgroup(root, join(root, 'proc'), 1, ID, 0)
       expect(location?.dirs.memory).toBe(join(root, 'memory', path))
-      const sample = readCgroup(location!)!
+      const sample = readCgroup(location!, new OpenFiles())!
       expect(sample.cpu).toEqual({totalNs: 3e9, userNs: 1.5e9, systemNs: 0.5e9, perCpuNs: [1e9, 2e9], periods: 10, throttledPeriods: 2, throttledNs: 5000})
       expect(sample.memory).toMatchObject({usage: 96 * 1024 * 1024, limit: undefined, maxUsage: 200 * 1024 * 1024, failCount: 3})
       expect(sample.blkio.bytes.get('8:0')).toEqual({read: 4096, write: 8192, sync: 8192, async: 4096, total: 12288})
@@ -85,7 +91,7 @@ describe('cgroup parsing', () => {
       expect(cgroupVersion(root)).toBe(2)
       const location = locateCgroup(root, join(root, 'proc'), 2, ID, 0)
       expect(location?.dirs.cpu).toBe(join(root, path))
-      const sample = readCgroup(location!)!
+      const sample = readCgroup(location!, new OpenFiles())!
       expect(sample.cpu).toEqual({totalNs: 3e9, userNs: 2e9, systemNs: 1e9, perCpuNs: [], periods: 10, throttledPeriods: 2, throttledNs: 5000})
       expect(sample.memory).toMatchObject({usage: 96 * 1024 * 1024, limit: 256 * 1024 * 1024, maxUsage: 200 * 1024 * 1024, failCount: 7})
       expect(sample.blkio.bytes.get('8:0')?.total).toBe(12288)
@@ -150,5 +156,37 @@ describe('a stats cycle over a fixture host', () => {
     expect(find('cpu').fields.usage_user).toEqual({float: 50})
     expect(find('mem').fields).toMatchObject({total: 1 << 30, used_percent: {float: 50}})
     expect(find('system').fields).toMatchObject({load1: {float: 0.5}, n_cpus: 2, uptime: 123})
+  })
+
+  it('holds the stat files of a container open only while it runs, and re-reads them in place', async () => {
+    await tree({...v1Files((c) => `sys/${c}/docker/${ID}`), 'sys/memory/memory.stat': '', 'proc/42/cgroup': '',
+      'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\n', 'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n'})
+    const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
+    const engine = {Name: 'eng', ServerVersion: '20.10.24', NCPU: 1, MemTotal: 1 << 30, NFd: 30, Images: 3} as EngineInfo
+    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {}, ownNetwork: false,
+      state: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2026-12-01T08:00:00Z', finishedAt: '0001-01-01T00:00:00Z', restartCount: 0}
+    const openFds = () => readdirSync('/proc/self/fd').length
+    const before = openFds()
+    stats.collect(engine, [container], 1n)
+    expect(openFds()).toBeGreaterThan(before + 5)
+    await tree({[`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '5242880\n'})
+    const usage = stats.collect(engine, [container], 2n).find((p) => p.measurement === 'docker_container_mem')!.fields.usage
+    expect(usage).toBe(5242880 - 4194304)
+    stats.collect(engine, [{...container, state: 'exited', pid: 0}], 3n)
+    expect(openFds()).toBe(before + 2) // /proc/stat and /proc/meminfo stay open
+  })
+})
+
+describe('OpenFiles', () => {
+  it('returns the current content on every read, whole past 64 KiB, and undefined for a missing file', async () => {
+    const files = new OpenFiles()
+    const big = 'x'.repeat(200 * 1024)
+    await tree({a: 'one\n', big})
+    expect(files.read(join(root, 'a'))).toBe('one\n')
+    await tree({a: 'two, longer\n'})
+    expect(files.read(join(root, 'a'))).toBe('two, longer\n')
+    expect(files.read(join(root, 'big'))).toBe(big)
+    expect(files.read(join(root, 'missing'))).toBeUndefined()
+    files.close()
   })
 })

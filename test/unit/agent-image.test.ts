@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import tar from 'tar-stream'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {buildAgentImage} from '../../src/core/agent/image.js'
+import {AGENT_ENTRYPOINT, AGENT_MEMORY_ENV, buildAgentImage} from '../../src/core/agent/image.js'
 
 async function untar(archive: Buffer): Promise<Map<string, {mode: number; type: string; body: Buffer}>> {
   const entries = new Map<string, {mode: number; type: string; body: Buffer}>()
@@ -36,6 +36,12 @@ async function cacheWithNode(name: string): Promise<string> {
 }
 
 describe('the agent image archive', () => {
+  it('runs the agent as the published agent/Dockerfile does (same flags, same malloc setting)', async () => {
+    const dockerfile = await readFile(join(import.meta.dirname, '../../agent/Dockerfile'), 'utf8')
+    expect(JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)![1]!)).toEqual(AGENT_ENTRYPOINT)
+    expect([...dockerfile.matchAll(/^ENV (.*)$/gm)].map((m) => m[1])).toEqual(AGENT_MEMORY_ENV)
+  })
+
   it('is a docker-load archive: manifest, config with the layer\'s diff id, node + its libraries + the bundle', async () => {
     const bundle = join(dir, 'agent.mjs')
     await writeFile(bundle, 'console.log("agent")\n')
@@ -48,7 +54,8 @@ describe('the agent image archive', () => {
     const config = outer.get(manifest[0].Config)!.body
     expect(`sha256:${createHash('sha256').update(config).digest('hex')}`).toBe(image.id)
     const parsed = JSON.parse(config.toString())
-    expect(parsed.config.Entrypoint).toEqual(['/usr/local/bin/node', '--max-semi-space-size=1', '/agent/agent.mjs'])
+    expect(parsed.config.Entrypoint).toEqual(['/usr/local/bin/node', '--max-semi-space-size=1', '--max-opt=2', '/agent/agent.mjs'])
+    expect(parsed.config.Env).toContain('MALLOC_ARENA_MAX=2')
     const layer = outer.get(manifest[0].Layers[0])!.body
     expect(parsed.rootfs.diff_ids).toEqual([`sha256:${createHash('sha256').update(layer).digest('hex')}`])
     const files = await untar(layer)

@@ -24,10 +24,12 @@ export const AGENT_NODE_MAJOR = 22
 export const AGENT_IMAGE_REPOSITORY = 'berth/agent'
 /**
  * The same in agent/Dockerfile, so `berth agent status` runs `health` the same way in both images.
- * A 1 MB semi-space keeps V8's young generation from growing to 32 MB: 0.73x the RSS at 200
- * containers for a little more CPU (bench/agent.mjs, BENCHMARKS.md).
+ * Measured at 200 containers (bench/agent.mjs, BENCHMARKS.md): a 1 MB semi-space keeps V8's young
+ * generation from growing to 32 MB; --max-opt=2 stops at Maglev, whose code and zones TurboFan
+ * would add to the RSS, and two malloc arenas instead of one per thread hold less memory.
  */
-export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '/agent/agent.mjs']
+export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '--max-opt=2', '/agent/agent.mjs']
+export const AGENT_MEMORY_ENV = ['MALLOC_ARENA_MAX=2']
 
 export interface AgentImage {
   /** sha256:... as `docker load` will name it. */
@@ -114,7 +116,7 @@ export async function buildAgentImage(cacheDir: string, version: string, reporte
   const node = await nodeBinary(dir, reporter)
   const agentCode = await readFile(bundle)
   const libraries = await sharedLibraries(node.path)
-  const key = createHash('sha256').update(agentCode).update(node.version).update(libraries.join('\n')).update(AGENT_ENTRYPOINT.join(' ')).digest('hex').slice(0, 16)
+  const key = createHash('sha256').update(agentCode).update(node.version).update(libraries.join('\n')).update(AGENT_ENTRYPOINT.join(' ')).update(AGENT_MEMORY_ENV.join(' ')).digest('hex').slice(0, 16)
   const tag = `${AGENT_IMAGE_REPOSITORY}:${version}`
   const archive = join(dir, `berth-agent-${version}-${key}.tar.gz`)
   const idFile = `${archive}.id`
@@ -137,7 +139,7 @@ export async function buildAgentImage(cacheDir: string, version: string, reporte
       created: '1970-01-01T00:00:00Z',
       config: {
         Entrypoint: AGENT_ENTRYPOINT,
-        Env: ['PATH=/usr/local/bin:/usr/bin:/bin', `BERTH_AGENT_NODE=${node.version}`],
+        Env: ['PATH=/usr/local/bin:/usr/bin:/bin', `BERTH_AGENT_NODE=${node.version}`, ...AGENT_MEMORY_ENV],
         Labels: {'org.opencontainers.image.title': 'berth-agent', 'org.opencontainers.image.version': version},
       },
       rootfs: {type: 'layers', diff_ids: [`sha256:${diffId}`]},
