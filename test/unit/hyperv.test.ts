@@ -4,7 +4,7 @@
  * geometry; read back by qemu-img as an independent implementation).
  */
 import {execFile} from 'node:child_process'
-import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -17,6 +17,9 @@ import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
 import type {DriverContext} from '../../src/core/drivers/contract.js'
 import {parseScript} from '../sim/powershell/language.js'
+import type {Statement} from '../sim/powershell/language.js'
+import {installPowerShellSimulator} from '../sim/powershell/install.js'
+import type {SimVm} from '../sim/powershell/powershell.js'
 
 const exec = promisify(execFile)
 let dir: string
@@ -51,7 +54,7 @@ describe('PowerShell quoting', () => {
 
   it('round-trips through a PowerShell tokenizer unchanged (the simulator\'s)', () => {
     for (const value of [HOSTILE, "it's", '\u2019quoted\u2018', '$(Remove-Item C:\\ -Recurse)', 'a"b"c', '"', "''", '@{x=1}; exit']) {
-      const [statement] = parseScript(`Hyper-V\\Get-VM -Name ${psQuote(value)}`)
+      const [statement] = parseScript(`Hyper-V\\Get-VM -Name ${psQuote(value)}`) as Statement[]
       expect(statement!.pipeline.commands[0]!.parameters.get('name'), value).toEqual({kind: 'string', value})
     }
   })
@@ -95,14 +98,15 @@ describe('the Hyper-V command lines of each step', () => {
       "Hyper-V\\Resize-VHD -Path ('C:\\Users\\O''Brien $HOME\\my `vms`; rm -r ' + [char]34 + 'x' + [char]34 + '\\m.vhdx') -SizeBytes 20971520000")
   })
 
-  it('New-VM: Generation 2 from the VHDX on the switch, notes, no automatic checkpoints, id printed', () => {
+  it('New-VM: Generation 2 from the VHDX on the switch, notes, no automatic checkpoints where Set-VM has them, id printed', () => {
     expect(scripts.newVmScript({
       name: 'dev', path: 'C:\\Users\\Jo Ann\\.berth\\machines\\dev', vhdxPath: 'C:\\Users\\Jo Ann\\.berth\\machines\\dev\\dev.vhdx',
       switchName: "Bob's $switch; x", memoryBytes: 2147483648, notes: 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev',
     })).toBe(
       "$vm = Hyper-V\\New-VM -Name 'dev' -Path 'C:\\Users\\Jo Ann\\.berth\\machines\\dev' -Generation 2 " +
       "-VHDPath 'C:\\Users\\Jo Ann\\.berth\\machines\\dev\\dev.vhdx' -BootDevice VHD -SwitchName 'Bob''s $switch; x' -MemoryStartupBytes 2147483648; " +
-      "Hyper-V\\Set-VM -VM $vm -Notes 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev' -AutomaticCheckpointsEnabled $false; " +
+      "Hyper-V\\Set-VM -VM $vm -Notes 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev'; " +
+      "if ((Get-Command -Module 'Hyper-V' -Name 'Set-VM').Parameters.ContainsKey('AutomaticCheckpointsEnabled')) { Hyper-V\\Set-VM -VM $vm -AutomaticCheckpointsEnabled $false }; " +
       'ConvertTo-Json -Compress -Depth 4 -InputObject @($vm | Select-Object -Property Id, Name)')
   })
 
@@ -155,6 +159,46 @@ describe('the Hyper-V command lines of each step', () => {
       "$vms = @(Hyper-V\\Get-VM -Name 'dev' -ErrorAction SilentlyContinue | Where-Object -Property Notes -EQ -Value 'berth machine C:\\O''Hara'); " +
       '$vms | Hyper-V\\Stop-VM -TurnOff -Force; $vms | Hyper-V\\Remove-VM -Force; ' +
       'ConvertTo-Json -Compress -Depth 4 -InputObject @($vms | Select-Object -Property Id)')
+  })
+})
+
+describe('automatic checkpoints on a current and an old Hyper-V (the script run by the PowerShell simulator)', () => {
+  let simBin: string
+  let vhdx: string
+  const vm = {name: 'dev', switchName: 'Default Switch', memoryBytes: 1 << 30, notes: "berth machine O'Brien"}
+
+  beforeAll(async () => {
+    simBin = await installPowerShellSimulator('berth-sim-powershell-unit')
+    vhdx = join(dir, 'dev.vhdx')
+    await writeFile(vhdx, '')
+  })
+
+  afterAll(async () => {
+    await rm(simBin, {recursive: true, force: true})
+  })
+
+  /** Runs a script on a fresh simulated host and returns the VMs it made. */
+  async function runOnHost(script: string, faults: string): Promise<SimVm[]> {
+    const state = await mkdtemp(join(dir, 'hyperv-sim-'))
+    await exec(join(simBin, 'powershell.exe'), powerShellArgs(script), {env: {...process.env, HYPERV_SIM_STATE: state, HYPERV_SIM_FAULTS: faults}})
+    const vms = join(state, 'vms')
+    return Promise.all((await readdir(vms)).map(async (f) => JSON.parse(await readFile(join(vms, f), 'utf8')) as SimVm))
+  }
+
+  it('turns them off where Set-VM has the parameter', async () => {
+    const [made] = await runOnHost(scripts.newVmScript({...vm, path: dir, vhdxPath: vhdx}), '')
+    expect(made).toMatchObject({Name: 'dev', Notes: vm.notes, AutomaticCheckpointsEnabled: false})
+    expect(made!.History).toEqual(['New-VM', 'Set-VM', 'Set-VM'])
+  })
+
+  it('leaves the parameter out on Windows 10 before 1709 and Server 2016, where passing it fails', async () => {
+    const [made] = await runOnHost(scripts.newVmScript({...vm, path: dir, vhdxPath: vhdx}), 'pre-1709')
+    expect(made).toMatchObject({Name: 'dev', Notes: vm.notes})
+    expect(made).not.toHaveProperty('AutomaticCheckpointsEnabled')
+    expect(made!.History).toEqual(['New-VM', 'Set-VM'])
+    const unconditional = `$vm = Hyper-V\\New-VM -Name 'dev' -Path ${psQuote(dir)} -Generation 2 -VHDPath ${psQuote(vhdx)} -BootDevice VHD -SwitchName 'Default Switch' -MemoryStartupBytes 1073741824; ` +
+      "Hyper-V\\Set-VM -VM $vm -Notes 'x' -AutomaticCheckpointsEnabled $false"
+    await expect(runOnHost(unconditional, 'pre-1709')).rejects.toThrow(/A parameter cannot be found that matches parameter name 'automaticcheckpointsenabled'/)
   })
 })
 

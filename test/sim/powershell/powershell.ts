@@ -16,13 +16,15 @@
  *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
  *                      returns only once the VM is removed), new-lease (a VM started again gets
  *                      another address, as from a DHCP server that gave the old one away;
- *                      needs HYPERV_SIM_NETWORK)
+ *                      needs HYPERV_SIM_NETWORK), pre-1709 (the Hyper-V of Windows 10 before
+ *                      1709 and of Server 2016: no automatic checkpoints, and Set-VM has no
+ *                      -AutomaticCheckpointsEnabled)
  */
 import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Command, parseScript, ParseError, Pipeline, Property, Value} from './language.js'
+import {Command, IfStatement, MemberExpression, parseScript, ParseError, Pipeline, Property, Statement, Value} from './language.js'
 
 const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
 const EPILOGUE = ' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }'
@@ -57,7 +59,8 @@ export interface SimVm {
   SwitchName: string
   MemoryStartupBytes: number
   Notes: string
-  AutomaticCheckpointsEnabled: boolean
+  /** Absent on a Hyper-V older than Windows 10 1709 (pre-1709), which has no automatic checkpoints. */
+  AutomaticCheckpointsEnabled?: boolean
   SecureBoot: boolean
   ProcessorCount: number
   DynamicMemoryEnabled: boolean
@@ -170,11 +173,26 @@ class Shell {
   private readonly variables = new Map<string, Obj[]>()
   readonly output: string[] = []
 
-  async run(statements: ReturnType<typeof parseScript>): Promise<void> {
+  async run(statements: Array<Statement | IfStatement>): Promise<void> {
     for (const statement of statements) {
+      if ('condition' in statement) {
+        if (await this.member(statement.condition)) await this.run(statement.body)
+        continue
+      }
       const result = await this.pipeline(statement.pipeline)
       if (statement.assign) this.variables.set(statement.assign, result)
     }
+  }
+
+  /** A member of the pipeline's object (one object, as PowerShell unwraps it), or a method's result. */
+  private async member(expression: MemberExpression): Promise<unknown> {
+    const objects = await this.pipeline(expression.target)
+    let value: unknown = objects.length === 1 ? objects[0] : objects
+    for (const name of expression.members) value = (value as Obj | undefined)?.[name]
+    if (!expression.call) return value
+    const method = (value as Record<string, unknown> | undefined)?.[expression.call.method]
+    if (typeof method !== 'function') throw new CmdletError(`Method invocation failed because the object does not contain a method named '${expression.call.method}'.`)
+    return (method as (...args: string[]) => unknown).call(value, ...expression.call.args)
   }
 
   private variable(name: string): Obj[] {
@@ -240,6 +258,14 @@ function targetVms(args: Record<string, unknown>, input: Obj[] | undefined): Sim
 }
 
 const vmParameters: Record<string, ParameterKind> = {vm: 'any'}
+
+/** CommandInfo.Parameters: a dictionary whose keys compare without case. */
+class ParameterDictionary {
+  constructor(private readonly names: string[]) {}
+  ContainsKey(name: string): boolean {
+    return this.names.includes(name.toLowerCase())
+  }
+}
 const quiet = (args: Record<string, unknown>) => args.erroraction === 'SilentlyContinue'
 
 /**
@@ -280,6 +306,15 @@ const CMDLETS: Record<string, Cmdlet> = {
         throw new CmdletError(args.id !== undefined ? `Hyper-V was unable to find a virtual machine with id "${args.id}".` : `Hyper-V was unable to find a virtual machine with name "${args.name}".`)
       }
       return Promise.all(found.map(vmObject))
+    },
+  },
+  'Get-Command': {
+    parameters: {module: 'string', name: 'string'},
+    run(args) {
+      const name = `${args.module === undefined ? '' : `${args.module}\\`}${args.name}`
+      const cmdlet = CMDLETS[name]
+      if (!cmdlet) throw new CmdletError(`The term '${args.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`)
+      return [{Name: args.name, ModuleName: args.module ?? '', Parameters: new ParameterDictionary(Object.keys(cmdlet.parameters))}]
     },
   },
   'Select-Object': {
@@ -346,14 +381,14 @@ const CMDLETS: Record<string, Cmdlet> = {
       const vm: SimVm = {
         Id: randomUUID(), Name: String(args.name), Path: String(args.path), Generation: Number(args.generation ?? 1), VHDPath: String(args.vhdpath),
         BootDevice: String(args.bootdevice), SwitchName: switchName, MemoryStartupBytes: Number(args.memorystartupbytes), Notes: '',
-        AutomaticCheckpointsEnabled: true, SecureBoot: true, ProcessorCount: 1, DynamicMemoryEnabled: false, MacAddress: '000000000000', DvdDrives: [], History: ['New-VM'],
+        ...(faults.has('pre-1709') ? {} : {AutomaticCheckpointsEnabled: true}), SecureBoot: true, ProcessorCount: 1, DynamicMemoryEnabled: false, MacAddress: '000000000000', DvdDrives: [], History: ['New-VM'],
       }
       saveVm(vm)
       return [{...vm, State: new EnumValue('Off', VM_STATES.Off!)}]
     },
   },
   'Hyper-V\\Set-VM': {
-    parameters: {...vmParameters, notes: 'string', automaticcheckpointsenabled: 'bool'},
+    parameters: {...vmParameters, notes: 'string', ...(faults.has('pre-1709') ? {} : {automaticcheckpointsenabled: 'bool' as const})},
     run(args, input) {
       for (const vm of targetVms(args, input)) {
         if (args.notes !== undefined) vm.Notes = String(args.notes)
