@@ -11,11 +11,12 @@ import {promisify} from 'node:util'
 import {createServer} from 'node:net'
 import type {AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {firstAnswering, hypervDriver, machineState, neighbourCandidates, normalizeMac, randomMac, usableAddresses} from '../../drivers/hyperv/index.js'
+import {firstAnswering, HyperVDriver, hypervDriver, hypervSeed, icsHostname, KVP_DAEMON_SETUP, machineState, neighbourCandidates, normalizeMac, randomMac, usableAddresses} from '../../drivers/hyperv/index.js'
 import {asJsonArray, findPowerShell, parseJsonArrays, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
 import type {DriverContext} from '../../src/core/drivers/contract.js'
+import {buildSeedIso} from '../../src/core/vm/seed-iso.js'
 import {parseScript} from '../sim/powershell/language.js'
 import type {Statement} from '../sim/powershell/language.js'
 import {installPowerShellSimulator} from '../sim/powershell/install.js'
@@ -310,6 +311,111 @@ describe('addresses, states and options', () => {
     await expect(hypervDriver.configure({'hyperv-memory': 1025}, context)).rejects.toThrow(/--hyperv-memory 1025 must be a multiple of 2 MB/)
     await expect(hypervDriver.configure({'hyperv-image-url': 'ftp://x/y.raw'}, context)).rejects.toThrow(/http/)
     await expect(hypervDriver.configure({'hyperv-virtual-switch': ' '}, context)).rejects.toThrow(/must not be empty/)
+  })
+})
+
+describe('the address wait', () => {
+  const context: DriverContext = {machineName: 'dev', machineDir: '/s/machines/dev', storePath: '/s', log: () => {}}
+  /** Where the guest's SSH port answers (firstAnswering itself is tested above). */
+  const GUEST = '10.9.8.7'
+
+  /**
+   * A driver whose Hyper-V reports a running VM with these adapter addresses and no neighbour
+   * entry, on a switch of this type, and whose resolver answers with `resolve`.
+   */
+  async function driverOn(switchName: string, switchType: string, resolve: (name: string) => Promise<string[]>, guestAddresses: string[] = []) {
+    const state = await hypervDriver.configure({'hyperv-ip-timeout': 1, 'hyperv-static-macaddress': '02:aa:bb:cc:dd:ee'}, context)
+    Object.assign(state, {VMId: '6d3b0b2e-1f1e-4c9a-9d59-2b4cf4f5e0a1', VSwitch: switchName, VSwitchType: switchType})
+    const lookups: string[] = []
+    const powershell = {
+      run: async (script: string) => (script.includes('Get-NetNeighbor')
+        ? `[{"Id":"${state.VMId}","State":"Running"}]\r\n${JSON.stringify([{MacAddress: '02AABBCCDDEE', IPAddresses: guestAddresses}])}\r\n[]\r\n`
+        : ''),
+    }
+    const driver = new HyperVDriver(state, context, {
+      powershell,
+      lookup: (name) => {
+        lookups.push(name)
+        return resolve(name)
+      },
+      answering: async (addresses) => addresses.find((a) => a === GUEST),
+    })
+    return {driver, state, lookups}
+  }
+
+  const notFound = () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND dev.mshome.net'), {code: 'ENOTFOUND'}))
+
+  it('names the guest NAME.mshome.net on an Internal switch (the Default Switch is one) only', () => {
+    expect(icsHostname({VSwitch: 'Default Switch', VSwitchType: 'Internal'} as never, 'dev')).toBe('dev.mshome.net')
+    expect(icsHostname({VSwitch: 'NAT', VSwitchType: 'Internal'} as never, 'web.prod')).toBe('web.mshome.net')
+    expect(icsHostname({VSwitch: 'LAN', VSwitchType: 'External'} as never, 'dev')).toBeUndefined()
+  })
+
+  it('takes NAME.mshome.net\'s address on the Default Switch when Hyper-V and the neighbour table have none, once it answers on SSH', async () => {
+    const {driver, state, lookups} = await driverOn('Default Switch', 'Internal', async () => ['fe80::5', '192.0.2.1', GUEST])
+    await driver.start()
+    expect(state.IPAddress).toBe(GUEST)
+    expect(lookups).toEqual(['dev.mshome.net'])
+  })
+
+  it('prefers what Hyper-V reports, and never asks DNS on an External switch', async () => {
+    const reported = await driverOn('Default Switch', 'Internal', notFound, ['10.1.2.3'])
+    await reported.driver.start()
+    expect(reported.state.IPAddress).toBe('10.1.2.3')
+    expect(reported.lookups).toEqual([])
+    const external = await driverOn('LAN', 'External', async () => [GUEST])
+    await expect(external.driver.start()).rejects.toThrow(
+      /^Hyper-V VM dev got no usable IP address within 1s \(Hyper-V reports none and the neighbour table has no entry for 02-AA-BB-CC-DD-EE\)$/)
+    expect(external.lookups).toEqual([])
+  })
+
+  it('fails with one line saying what was tried: a name that does not resolve, or resolves where nothing answers', async () => {
+    const unknown = await driverOn('Default Switch', 'Internal', notFound)
+    await expect(unknown.driver.start()).rejects.toThrow(
+      /^Hyper-V VM dev got no usable IP address within 1s \(Hyper-V reports none, the neighbour table has no entry for 02-AA-BB-CC-DD-EE, and dev\.mshome\.net does not resolve\)$/)
+    const silent = await driverOn('Default Switch', 'Internal', async () => ['192.0.2.1'])
+    await expect(silent.driver.start()).rejects.toThrow(/, and dev\.mshome\.net resolves to 192\.0\.2\.1, where nothing answers\)$/)
+    const failing = await driverOn('Default Switch', 'Internal', () => Promise.reject(Object.assign(new Error('timeout'), {code: 'ETIMEOUT'})))
+    await expect(failing.driver.start()).rejects.toThrow(/, and looking up dev\.mshome\.net failed \(ETIMEOUT\)\)$/)
+  })
+})
+
+describe('the KVP daemon the seed sets up (Hyper-V learns guest addresses from it)', () => {
+  it('is in the Hyper-V seed\'s runcmd, read back with isoinfo', async () => {
+    const path = join(dir, 'hyperv-seed.iso')
+    await writeFile(path, buildSeedIso(hypervSeed('dev', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests berth@dev', '02AABBCCDDEE')))
+    const userData = (await exec('isoinfo', ['-J', '-i', path, '-x', '/user-data'])).stdout
+    const config = JSON.parse(userData.replace(/^#cloud-config\n/, ''))
+    expect(config.runcmd).toEqual([['sh', '-c', KVP_DAEMON_SETUP]])
+    expect(config.users[0].name).toBe('docker')
+    expect(KVP_DAEMON_SETUP).toMatch(/\*" ubuntu "\*\) pkg=linux-cloud-tools-virtual ;; \*\) pkg=hyperv-daemons ;;/)
+  })
+
+  /** Runs the setup with apt-get and systemctl that log their calls; apt-get knows packages only after `update` unless `lists`. */
+  async function setUp(lists: boolean, installable = true): Promise<{code: number; calls: string[]}> {
+    const bin = await mkdtemp(join(dir, 'kvp-'))
+    const calls = join(bin, 'calls')
+    if (lists) await writeFile(`${calls}.lists`, '')
+    await writeFile(join(bin, 'apt-get'), [
+      '#!/bin/sh', 'echo "apt-get $*" >> "$CALLS"',
+      'case "$*" in *update*) touch "$CALLS.lists"; exit 0 ;; esac',
+      `[ -e "$CALLS.lists" ] && ${installable} || { echo "E: Unable to locate package" >&2; exit 100; }`, '',
+    ].join('\n'))
+    await writeFile(join(bin, 'systemctl'), '#!/bin/sh\necho "systemctl $*" >> "$CALLS"\n')
+    await chmod(join(bin, 'apt-get'), 0o755)
+    await chmod(join(bin, 'systemctl'), 0o755)
+    const code = await exec('sh', ['-c', KVP_DAEMON_SETUP], {env: {PATH: `${bin}:/usr/bin:/bin`, CALLS: calls}}).then(() => 0, (err) => err.code as number)
+    return {code, calls: (await readFile(calls, 'utf8')).trim().split('\n')}
+  }
+
+  it('installs the distribution\'s package, refreshing the package lists only when the install fails without, and enables the unit', async () => {
+    const release = await readFile('/etc/os-release', 'utf8')
+    const pkg = /^(ID|ID_LIKE)=.*\bubuntu\b/m.test(release) ? 'linux-cloud-tools-virtual' : 'hyperv-daemons'
+    const install = `apt-get -q -y install --no-install-recommends ${pkg}`
+    const enable = 'systemctl enable --now --no-block hv-kvp-daemon.service'
+    expect(await setUp(true)).toEqual({code: 0, calls: [install, enable]})
+    expect(await setUp(false)).toEqual({code: 0, calls: [install, 'apt-get -q update', install, enable]})
+    expect(await setUp(false, false)).toEqual({code: 1, calls: [install, 'apt-get -q update', install]})
   })
 })
 

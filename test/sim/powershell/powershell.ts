@@ -3,8 +3,10 @@
  * It accepts exactly `-NoProfile -NonInteractive -Command SCRIPT` with the driver's prelude,
  * parses the script (language.ts), runs the Hyper-V cmdlets the driver uses against VM state kept
  * in $HYPERV_SIM_STATE, and answers as `ConvertTo-Json` would. Start-VM boots a real lab host
- * configured from the seed ISO on the VM's DVD drive (test/sim/lab-vm.ts); its address is what
- * the adapter reports. Disks are converted for real by qemu-img, which also checks the VHD.
+ * configured from the seed ISO on the VM's DVD drive (test/sim/lab-vm.ts). Hyper-V reports a
+ * guest's addresses only while the guest runs its KVP daemon; a lab host has no VMBus to run it
+ * on, so one that has it installed and enabled (by the seed's runcmd, in the lab host, for real)
+ * stands for one that runs it. Disks are converted for real by qemu-img, which also checks the VHD.
  *
  * Environment:
  *   HYPERV_SIM_STATE   folder for the simulator's state (required)
@@ -12,13 +14,13 @@
  *   HYPERV_SIM_NETWORK lab network the switches lead to (default: the engine's bridge)
  *   HYPERV_SIM_FAULTS  comma-separated: not-admin, hyperv-admins (not elevated, but in Hyper-V
  *                      Administrators: allowed), no-module, no-switch, no-ip (the guest never
- *                      gets an address), no-kvp (no guest-reported addresses; the host's real
- *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
- *                      returns only once the VM is removed), new-lease (a VM started again gets
- *                      another address, as from a DHCP server that gave the old one away;
- *                      needs HYPERV_SIM_NETWORK), pre-1709 (the Hyper-V of Windows 10 before
- *                      1709 and of Server 2016: no automatic checkpoints, and Set-VM has no
- *                      -AutomaticCheckpointsEnabled)
+ *                      gets an address), no-kvp (no guest-reported addresses, even with the KVP
+ *                      daemon; the host's real neighbour table still knows it), convert-fails,
+ *                      start-hangs (Start-VM returns only once the VM is removed), new-lease (a VM
+ *                      started again gets another address, as from a DHCP server that gave the
+ *                      old one away; needs HYPERV_SIM_NETWORK), pre-1709 (the Hyper-V of Windows
+ *                      10 before 1709 and of Server 2016: no automatic checkpoints, and Set-VM
+ *                      has no -AutomaticCheckpointsEnabled)
  */
 import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
@@ -67,9 +69,10 @@ export interface SimVm {
   MacAddress: string
   VlanId?: number
   DvdDrives: string[]
-  /** Set by Start-VM: what the lab host container is called, and the address it got. */
+  /** Set by Start-VM: what the lab host container is called, the address it got, whether it has the KVP daemon. */
   Guest?: string
   Lease?: string
+  KvpDaemon?: boolean
   /** The sim's own log of state-changing cmdlets, for the tests. */
   History: string[]
 }
@@ -128,7 +131,7 @@ async function vmState(vm: SimVm): Promise<string> {
 
 /** The guest's addresses as the KVP daemon would report them: link-local IPv6 first, as Hyper-V often lists it. */
 async function guestAddresses(vm: SimVm): Promise<string[]> {
-  if (!vm.Guest || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
+  if (!vm.Guest || !vm.KvpDaemon || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
   const ip = await (await labVm()).labVmAddress(engine, vm.Guest)
   const mac = vm.MacAddress.match(/../g)!.map((h) => parseInt(h, 16))
   mac[0]! ^= 2
@@ -158,16 +161,23 @@ async function giveNewLease(vm: SimVm): Promise<void> {
   await lan.connect({Container: vm.Guest, EndpointConfig: {IPAMConfig: {IPv4Address: octets.join('.')}}})
 }
 
-/** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
-async function announce(guest: string): Promise<void> {
-  const container = (await guestEngine()).getContainer(guest)
-  const gateway = Object.values((await container.inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
-  if (!gateway) return
-  const exec = await container.exec({Cmd: ['bash', '-c', `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`]})
+/** Runs a shell command in the guest; true when it exits 0. */
+async function inGuest(guest: string, script: string): Promise<boolean> {
+  const exec = await (await guestEngine()).getContainer(guest).exec({Cmd: ['bash', '-c', script]})
   const stream = await exec.start({})
   stream.resume()
   await new Promise((resolve) => stream.on('end', resolve))
+  return (await exec.inspect()).ExitCode === 0
 }
+
+/** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
+async function announce(guest: string): Promise<void> {
+  const gateway = Object.values((await (await guestEngine()).getContainer(guest).inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
+  if (gateway) await inGuest(guest, `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`)
+}
+
+/** The KVP daemon's units in Debian and Ubuntu (hv-kvp-daemon) and in Fedora (hypervkvpd). */
+const hasKvpDaemon = (guest: string) => inGuest(guest, 'systemctl is-enabled --quiet hv-kvp-daemon.service || systemctl is-enabled --quiet hypervkvpd.service')
 
 class Shell {
   private readonly variables = new Map<string, Obj[]>()
@@ -495,6 +505,7 @@ const CMDLETS: Record<string, Cmdlet> = {
         }
         if (!faults.has('no-ip')) await announce(vm.Guest)
         vm.Lease = await (await labVm()).labVmAddress(engine, vm.Guest)
+        vm.KvpDaemon = await hasKvpDaemon(vm.Guest)
         record(vm, 'Start-VM')
       }
       return []
