@@ -163,7 +163,8 @@ async function giveNewLease(vm: SimVm): Promise<void> {
 
 /** Runs a shell command in the guest; true when it exits 0. */
 async function inGuest(guest: string, script: string): Promise<boolean> {
-  const exec = await (await guestEngine()).getContainer(guest).exec({Cmd: ['bash', '-c', script]})
+  // Attached, so the stream ends when the command does.
+  const exec = await (await guestEngine()).getContainer(guest).exec({Cmd: ['bash', '-c', script], AttachStdout: true, AttachStderr: true})
   const stream = await exec.start({})
   stream.resume()
   await new Promise((resolve) => stream.on('end', resolve))
