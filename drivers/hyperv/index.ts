@@ -180,7 +180,8 @@ async function lookupAddresses(hostname: string): Promise<string[]> {
 
 /**
  * The guest's name in the Default Switch's DNS, `NAME.mshome.net`, where ICS serves it: on an
- * Internal switch (the Default Switch is one). DHCP registers the guest's short hostname.
+ * Internal switch (the Default Switch is one; records from before VSwitchType know it by name).
+ * DHCP registers the guest's short hostname.
  */
 export function icsHostname(state: BaseDriverState, machineName: string): string | undefined {
   const internal = state.VSwitchType === 'Internal' || state.VSwitch === 'Default Switch'
@@ -188,22 +189,18 @@ export function icsHostname(state: BaseDriverState, machineName: string): string
 }
 
 export class HyperVDriver implements Driver {
-  private readonly powershell: PowerShellRunner | undefined
-
   constructor(
     readonly state: BaseDriverState,
     private readonly context: DriverContext,
     private readonly host: HyperVHost,
-  ) {
-    this.powershell = host.powershell
-  }
+  ) {}
 
   private get ps(): PowerShellRunner {
-    if (!this.powershell) {
+    if (!this.host.powershell) {
       throw new BerthError('PowerShell was not found (powershell.exe or pwsh on PATH)', ExitCode.failure,
         'the Hyper-V driver runs on Windows with Hyper-V; make sure powershell.exe is on PATH')
     }
-    return this.powershell
+    return this.host.powershell
   }
 
   private get vmId(): string | undefined {
@@ -393,7 +390,7 @@ export class HyperVDriver implements Driver {
   /** The VM (turned off, then removed), its disks and seed; a VM already gone is fine. */
   async remove(): Promise<void> {
     const id = this.vmId
-    if (this.powershell || id) {
+    if (this.host.powershell || id) {
       await this.ps.run(scripts.removeScript(id ? {id} : {name: this.context.machineName, notes: this.notes}))
     }
     const {vhd, vhdx, seed} = this.paths
