@@ -6,15 +6,17 @@
 import {randomBytes} from 'node:crypto'
 import {copyFile, open, readFile, rm, stat} from 'node:fs/promises'
 import {constants} from 'node:fs'
+import {lookup} from 'node:dns/promises'
 import {connect, isIP} from 'node:net'
 import {join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
-import {BerthError, ExitCode} from '../../src/core/errors.js'
+import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
 import {writeSeedIso} from '../../src/core/vm/seed-iso.js'
+import type {NoCloudSeed} from '../../src/core/vm/seed-iso.js'
 import {findPowerShell, parseJsonArrays, PowerShell, PowerShellRunner} from './powershell.js'
 import * as scripts from './scripts.js'
 import {appendVhdFooter} from './vhd.js'
@@ -25,7 +27,36 @@ export const DEFAULT_IMAGE_CHECKSUM = 'https://cloud.debian.org/images/cloud/boo
 /** Hyper-V's Default Switch has this id on every host. */
 export const DEFAULT_SWITCH_ID = 'c08cb7b8-9b3c-408e-8e30-5e16a3aeb444'
 const SSH_USER = 'docker'
+
+/**
+ * Hyper-V learns a guest's addresses only from the guest's KVP daemon (hv_kvp_daemon), which cloud
+ * images lack: Ubuntu ships it in linux-cloud-tools-virtual, Debian and Fedora in hyperv-daemons.
+ * The seed installs and enables it at first boot. The package lists are refreshed only when the
+ * install fails without them (many cloud images ship none; a refresh costs time otherwise).
+ */
+export const KVP_DAEMON_SETUP = [
+  '. /etc/os-release',
+  'case " $ID $ID_LIKE " in *" ubuntu "*) pkg=linux-cloud-tools-virtual ;; *) pkg=hyperv-daemons ;; esac',
+  'if command -v apt-get >/dev/null 2>&1; then',
+  '  export DEBIAN_FRONTEND=noninteractive',
+  '  apt_install() { apt-get -q -y install --no-install-recommends "$pkg"; }',
+  '  apt_install || { apt-get -q update && apt_install; } || exit 1',
+  '  unit=hv-kvp-daemon.service',
+  'elif command -v dnf >/dev/null 2>&1; then',
+  '  dnf -y install hyperv-daemons || exit 1',
+  '  unit=hypervkvpd.service',
+  'else',
+  "  echo 'berth: neither apt-get nor dnf is here to install the Hyper-V KVP daemon' >&2",
+  '  exit 1',
+  'fi',
+  // --no-block: the unit waits for Hyper-V's KVP device, which only a Hyper-V guest has.
+  'systemctl enable --now --no-block "$unit"',
+  '',
+].join('\n')
 const POLL_MS = 2000
+/** The Default Switch's DNS (Internet Connection Sharing) answers a guest's name in this zone. */
+const ICS_DOMAIN = 'mshome.net'
+const LOOKUP_TIMEOUT_MS = 3000
 /** Convert-VHD of a multi-GB image takes a while on a slow disk. */
 const CONVERT_TIMEOUT_MS = 30 * 60_000
 
@@ -105,6 +136,11 @@ export async function firstAnswering(addresses: string[], port = 22, timeoutMs =
   return addresses.find((_, i) => answers[i])
 }
 
+/** The seed of a Hyper-V guest: the login user with the machine's key, its NIC by MAC, and the KVP daemon. */
+export function hypervSeed(hostname: string, sshPublicKey: string, mac: string): NoCloudSeed {
+  return {hostname, user: SSH_USER, sshPublicKey, nics: [{id: 'eth0', mac: coloned(mac)}], runcmd: [['sh', '-c', KVP_DAEMON_SETUP]]}
+}
+
 /** Hyper-V's VMState names to the contract's states. */
 export function machineState(vmState: string | undefined): MachineState {
   switch (vmState) {
@@ -121,19 +157,50 @@ export function machineState(vmState: string | undefined): MachineState {
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
 
-class HyperVDriver implements Driver {
+/** What the driver uses of the Windows host; tests pass their own. */
+export interface HyperVHost {
+  powershell: PowerShellRunner | undefined
+  /** The host resolver's addresses for a name (getaddrinfo, which on Windows asks the switch's ICS DNS too). */
+  lookup(hostname: string): Promise<string[]>
+  /** The first of the addresses where the guest's SSH port answers. */
+  answering(addresses: string[]): Promise<string | undefined>
+}
+
+async function lookupAddresses(hostname: string): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${LOOKUP_TIMEOUT_MS / 1000}s`), {code: 'ETIMEOUT'})), LOOKUP_TIMEOUT_MS)
+  })
+  try {
+    return (await Promise.race([lookup(hostname, {all: true}), timeout])).map((a) => a.address)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The guest's name in the Default Switch's DNS, `NAME.mshome.net`, where ICS serves it: on an
+ * Internal switch (the Default Switch is one; records from before VSwitchType know it by name).
+ * DHCP registers the guest's short hostname.
+ */
+export function icsHostname(state: BaseDriverState, machineName: string): string | undefined {
+  const internal = state.VSwitchType === 'Internal' || state.VSwitch === 'Default Switch'
+  return internal ? `${machineName.split('.')[0]}.${ICS_DOMAIN}` : undefined
+}
+
+export class HyperVDriver implements Driver {
   constructor(
     readonly state: BaseDriverState,
     private readonly context: DriverContext,
-    private readonly powershell: PowerShellRunner | undefined,
+    private readonly host: HyperVHost,
   ) {}
 
   private get ps(): PowerShellRunner {
-    if (!this.powershell) {
+    if (!this.host.powershell) {
       throw new BerthError('PowerShell was not found (powershell.exe or pwsh on PATH)', ExitCode.failure,
         'the Hyper-V driver runs on Windows with Hyper-V; make sure powershell.exe is on PATH')
     }
-    return this.powershell
+    return this.host.powershell
   }
 
   private get vmId(): string | undefined {
@@ -166,18 +233,21 @@ class HyperVDriver implements Driver {
         `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`)
     }
     const [switches, sameName] = parseJsonArrays(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 2, 'the switch list')
-    this.state.VSwitch = this.chooseSwitch(switches as VmSwitch[])
+    const chosen = this.chooseSwitch(switches as VmSwitch[])
+    this.state.VSwitch = chosen.Name
+    this.state.VSwitchType = chosen.SwitchType
     if (sameName!.length > 0) {
       throw new BerthError(`a Hyper-V VM named ${this.context.machineName} already exists`, ExitCode.preCreateCheck, 'remove it or choose another machine name')
     }
   }
 
   /** The switch asked for, else the first External switch, else the Default Switch. */
-  private chooseSwitch(switches: VmSwitch[]): string {
+  private chooseSwitch(switches: VmSwitch[]): VmSwitch {
     const wanted = this.state.VSwitch as string
     const names = switches.map((s) => JSON.stringify(s.Name)).join(', ') || 'none'
     if (wanted) {
-      if (switches.some((s) => s.Name === wanted)) return wanted
+      const named = switches.find((s) => s.Name === wanted)
+      if (named) return named
       throw new BerthError(`Hyper-V has no virtual switch named ${JSON.stringify(wanted)} (switches: ${names})`, ExitCode.preCreateCheck,
         'pass --hyperv-virtual-switch with one of them, or create it in Hyper-V Manager (Virtual Switch Manager)')
     }
@@ -188,7 +258,7 @@ class HyperVDriver implements Driver {
         "create one as Administrator, e.g. `New-VMSwitch -Name 'External' -NetAdapterName 'Ethernet' -AllowManagementOS $true`, or pass --hyperv-virtual-switch")
     }
     this.context.log(`Using virtual switch ${JSON.stringify(chosen.Name)}`)
-    return chosen.Name
+    return chosen
   }
 
   async create(): Promise<void> {
@@ -203,12 +273,7 @@ class HyperVDriver implements Driver {
       throw new BerthError(`--hyperv-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(imageBytes / 1048576)} MB)`, ExitCode.usage)
     }
     const {vhd, vhdx, seed} = this.paths
-    await writeSeedIso(seed, {
-      hostname: this.context.machineName,
-      user: SSH_USER,
-      sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
-      nics: [{id: 'eth0', mac: coloned(this.state.MacAddr as string)}],
-    })
+    await writeSeedIso(seed, hypervSeed(this.context.machineName, await readFile(`${keyPath}.pub`, 'utf8'), this.state.MacAddr as string))
     this.context.log('Converting the image to a VHDX disk')
     await copyFile(image.path, vhd, constants.COPYFILE_FICLONE)
     await appendVhdFooter(vhd)
@@ -245,30 +310,52 @@ class HyperVDriver implements Driver {
     this.state.IPAddress = await this.waitForAddress(id)
   }
 
-  /** Polls Hyper-V and the neighbour table until the guest has an address, the VM stops, or the deadline passes. */
+  /**
+   * Polls Hyper-V and the neighbour table until the guest has an address, the VM stops, or the
+   * deadline passes. On an ICS switch, from half the wait on and at the last poll, the guest's
+   * NAME.mshome.net is tried too: DNS may still hold a lease an earlier VM of that name had.
+   */
   private async waitForAddress(id: string): Promise<string> {
     const started = Date.now()
     const deadline = started + this.ipTimeoutMs
+    const icsName = icsHostname(this.state, this.context.machineName)
     for (;;) {
       const remaining = deadline - Date.now()
       const report = await this.addressReport(id, Math.max(remaining, 5000))
       if (report.state === undefined) throw new BerthError(`Hyper-V VM ${id} of machine ${this.context.machineName} disappeared while booting`)
       if (report.state === 'Off') throw new BerthError(`Hyper-V VM ${this.context.machineName} turned off while booting`, ExitCode.failure, 'look at its console in Hyper-V Manager')
+      const last = Date.now() + POLL_MS > deadline
       const acceptIPv6 = Date.now() - started > this.ipTimeoutMs / 2
       const candidates = neighbourCandidates(report, acceptIPv6)
-      const ip = usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await firstAnswering(candidates))
+      const ip = usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await this.host.answering(candidates))
       if (ip) return ip
-      if (Date.now() + POLL_MS > deadline) {
+      const ics = icsName && (last || acceptIPv6) ? await this.icsAddress(icsName, acceptIPv6) : undefined
+      if (ics?.ip) return ics.ip
+      if (last) {
         const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
-        const neighbours = candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'
+        const neighbours = `the neighbour table ${candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'} for ${dashed(this.state.MacAddr as string)}`
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
-          `(${guest} and the neighbour table ${neighbours} for ${dashed(this.state.MacAddr as string)})`,
+          `(${ics ? `${guest}, ${neighbours}, and ${ics.tried}` : `${guest} and ${neighbours}`})`,
           ExitCode.timeout,
           `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS))
     }
+  }
+
+  /** NAME.mshome.net's address where the guest answers, and what was found, for the error message. */
+  private async icsAddress(name: string, acceptIPv6: boolean): Promise<{ip?: string; tried: string}> {
+    let addresses: string[]
+    try {
+      addresses = await this.host.lookup(name)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      return {tried: code === 'ENOTFOUND' || code === 'ENODATA' ? `${name} does not resolve` : `looking up ${name} failed (${code ?? oneLine(err)})`}
+    }
+    const usable = usableAddresses(addresses, acceptIPv6)
+    const ip = await this.host.answering(usable)
+    return {ip, tried: usable.length ? `${name} resolves to ${usable.join(', ')}, where nothing answers` : `${name} resolves to no usable address (${addresses.join(', ') || 'none'})`}
   }
 
   private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
@@ -303,7 +390,7 @@ class HyperVDriver implements Driver {
   /** The VM (turned off, then removed), its disks and seed; a VM already gone is fine. */
   async remove(): Promise<void> {
     const id = this.vmId
-    if (this.powershell || id) {
+    if (this.host.powershell || id) {
       await this.ps.run(scripts.removeScript(id ? {id} : {name: this.context.machineName, notes: this.notes}))
     }
     const {vhd, vhdx, seed} = this.paths
@@ -387,6 +474,8 @@ export const hypervDriver: DriverPlugin = {
     return baseState(context, {
       SSHUser: SSH_USER,
       VSwitch: switchName,
+      // Set with VSwitch by the pre-create check: whether NAME.mshome.net may name the guest.
+      VSwitchType: '',
       MemSize: memory,
       CPU: integerOption(values, 'hyperv-cpu-count', 2, 1, 240),
       DiskSize: integerOption(values, 'hyperv-disk-size', 20000, 1, 64 * 1024 * 1024),
@@ -402,7 +491,11 @@ export const hypervDriver: DriverPlugin = {
 
   load(state: BaseDriverState, context: DriverContext): Driver {
     const executable = findPowerShell()
-    return new HyperVDriver(state, context, executable ? new PowerShell(executable) : undefined)
+    return new HyperVDriver(state, context, {
+      powershell: executable ? new PowerShell(executable) : undefined,
+      lookup: lookupAddresses,
+      answering: (addresses) => firstAnswering(addresses),
+    })
   },
 }
 

@@ -47,8 +47,11 @@ export interface NewVm {
 export function newVmScript(vm: NewVm): string {
   return `$vm = Hyper-V\\New-VM -Name ${psQuote(vm.name)} -Path ${psQuote(vm.path)} -Generation 2 -VHDPath ${psQuote(vm.vhdxPath)} ` +
     `-BootDevice VHD -SwitchName ${psQuote(vm.switchName)} -MemoryStartupBytes ${vm.memoryBytes}; ` +
+    `Hyper-V\\Set-VM -VM $vm -Notes ${psQuote(vm.notes)}; ` +
     // Windows 10 checkpoints a VM at every start by default: differencing disks berth did not ask for.
-    `Hyper-V\\Set-VM -VM $vm -Notes ${psQuote(vm.notes)} -AutomaticCheckpointsEnabled $false; ` +
+    // The Hyper-V of Windows 10 before 1709 and of Server 2016 has none, and Set-VM no such parameter.
+    "if ((Get-Command -Module 'Hyper-V' -Name 'Set-VM').Parameters.ContainsKey('AutomaticCheckpointsEnabled')) " +
+    '{ Hyper-V\\Set-VM -VM $vm -AutomaticCheckpointsEnabled $false }; ' +
     asJsonArray('$vm | Select-Object -Property Id, Name')
 }
 

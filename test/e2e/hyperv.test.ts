@@ -14,6 +14,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {localEngine} from '../../drivers/container/index.js'
+import {KVP_DAEMON_SETUP} from '../../drivers/hyperv/index.js'
+import {parseJsonArrays, powerShellArgs} from '../../drivers/hyperv/powershell.js'
+import {addressScript} from '../../drivers/hyperv/scripts.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../drivers/container/host-image.js'
 import {busyboxTar, LAB_ENGINE, Lab, RunResult} from '../lab/lab.js'
 import {ensureLabNetwork, labVmAddress, labVmPower, removeLabResources} from '../sim/lab-vm.js'
@@ -164,7 +167,7 @@ describe('a Hyper-V machine', () => {
     expect(disk.length).toBe(Math.ceil(IMAGE_BYTES / 512) * 512)
     expect(disk.subarray(0, IMAGE_BYTES).equals(image)).toBe(true)
     expect(disk.subarray(IMAGE_BYTES).every((b) => b === 0)).toBe(true)
-    expect(vm.History.slice(0, 9)).toEqual(['New-VM', 'Set-VM', 'Set-VMFirmware', 'Set-VMProcessor', 'Set-VMMemory', 'Set-VMNetworkAdapter', 'Set-VMNetworkAdapterVlan', 'Add-VMDvdDrive', 'Start-VM'])
+    expect(vm.History.slice(0, 10)).toEqual(['New-VM', 'Set-VM', 'Set-VM', 'Set-VMFirmware', 'Set-VMProcessor', 'Set-VMMemory', 'Set-VMNetworkAdapter', 'Set-VMNetworkAdapterVlan', 'Add-VMDvdDrive', 'Start-VM'])
   })
 
   it('has the guest\'s IPv4 address (not the link-local IPv6 Hyper-V lists first) and the seed\'s hostname and key', async () => {
@@ -174,6 +177,19 @@ describe('a Hyper-V machine', () => {
     expect((await berth(['ip', machine.name])).stdout.trim()).toBe(rec.Driver.IPAddress)
     const ssh = await berth(['ssh', machine.name, '--', 'hostname; id -un; sudo -n true && echo sudo-ok'])
     expect(ssh.stdout.trim().split('\n')).toEqual([machine.name, 'docker', 'sudo-ok'])
+  })
+
+  it('got the KVP daemon from its seed, so Hyper-V itself reports the guest\'s address', async () => {
+    const rec = await record(machine.name)
+    const vm = await simVm(machine.name)
+    const userData = execFileSync('isoinfo', ['-J', '-i', vm.DvdDrives[0]!, '-x', '/user-data'], {encoding: 'utf8'})
+    expect(JSON.parse(userData.replace(/^#cloud-config\n/, '')).runcmd).toEqual([['sh', '-c', KVP_DAEMON_SETUP]])
+    // The first boot ran it in the guest for real: Debian's package, its unit enabled.
+    const ssh = await berth(['ssh', machine.name, '--', 'dpkg-query -W -f \'${Status}\\n\' hyperv-daemons; systemctl is-enabled hv-kvp-daemon.service'])
+    expect(ssh.stdout.trim().split('\n'), ssh.stderr).toEqual(['install ok installed', 'enabled'])
+    const answer = execFileSync(join(simBin, 'powershell.exe'), powerShellArgs(addressScript(vm.Id, rec.Driver.MacAddr.match(/../g).join('-'))), {encoding: 'utf8', env: {...process.env, ...simEnv()}})
+    const [, adapters] = parseJsonArrays(answer, 3, 'the address query') as [unknown[], Array<{IPAddresses: string[]}>]
+    expect(adapters[0]!.IPAddresses).toContain(rec.Driver.IPAddress)
   })
 
   it('finds the address in the host\'s neighbour table when the guest reports none (no KVP daemon)', async () => {
@@ -218,7 +234,7 @@ describe('a Hyper-V machine', () => {
     const restarted = await berth(['restart', machine.name])
     expect(restarted.code, restarted.stderr).toBe(0)
     expect(await status()).toBe('Running')
-    expect((await simVm(machine.name)).History.slice(9)).toEqual(['Stop-VM', 'Start-VM', 'Stop-VM -TurnOff', 'Stop-VM', 'Start-VM'])
+    expect((await simVm(machine.name)).History.slice(10)).toEqual(['Stop-VM', 'Start-VM', 'Stop-VM -TurnOff', 'Stop-VM', 'Start-VM'])
     expect((await lab.docker(machine.name, ['version', '--format', '{{.Server.Version}}'])).code).toBe(0)
   })
 
@@ -266,11 +282,12 @@ describe('faults', () => {
     expect(await halfFiles()).toEqual([])
   })
 
-  it('rm removes the VM of a create killed before it recorded the VM\'s id (found by name and notes)', async () => {
+  it('rm removes the VM of a create killed before it recorded the VM\'s id (found by name and notes), on a Hyper-V without automatic checkpoints', async () => {
     const name = lab.name('hvk')
     let child: ChildProcess | undefined
+    // Windows 10 before 1709 / Server 2016: Set-VM has no -AutomaticCheckpointsEnabled, and the VM must still get its notes.
     const killed = lab.berth(['create', '-q', '-d', 'hyperv', '--hyperv-image-url', imageUrl, '--hyperv-disk-size', String(DISK_MB), name],
-      {env: simEnv('start-hangs'), onSpawn: (c) => (child = c)})
+      {env: simEnv('start-hangs,pre-1709'), onSpawn: (c) => (child = c)})
     for (const until = Date.now() + 60_000; !(await simVms()).some((v) => v.Name === name && v.History.includes('Add-VMDvdDrive'));) {
       if (Date.now() > until) throw new Error('the VM never got configured')
       await new Promise((resolve) => setTimeout(resolve, 200))
@@ -278,7 +295,10 @@ describe('faults', () => {
     child!.kill('SIGKILL')
     await killed
     expect((await record(name)).Driver.VMId).toBe('')
-    const vhdx = (await simVm(name)).VHDPath
+    const made = await simVm(name)
+    expect(made.Notes).toBe(`berth machine ${join(lab.storePath, 'machines', name)}`)
+    expect(made).not.toHaveProperty('AutomaticCheckpointsEnabled')
+    const vhdx = made.VHDPath
     const removed = await berth(['rm', '-f', name])
     expect(removed.code, removed.stderr).toBe(0)
     expect(await simVms()).toEqual([])

@@ -1,8 +1,9 @@
 /**
  * The virtualbox driver end to end against the VBoxManage simulator (test/sim/vboxmanage), whose
  * `startvm` boots a real lab host from the seed ISO berth wrote: SSH, the engine install, TLS and
- * the docker CLI through `berth env` then run for real. The image is a small fake file served
- * over local HTTP with its SHA256SUMS (the simulator boots a lab host, not the image).
+ * the docker CLI through `berth env` then run for real. The images are small fake files served
+ * over local HTTP with their SHA256SUMS or SHA512SUMS (the simulator boots a lab host, not the
+ * image): a vmdk that is cloned, and raw ones (Debian's kind) that convertfromraw turns into a VDI.
  */
 import {execFileSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
@@ -24,8 +25,11 @@ let stateDir: string
 let server: Server
 let imageUrl: string
 let badImageUrl: string
+let rawImageUrl: string
+let oddRawImageUrl: string
 const hits: Record<string, number> = {}
 const image = randomBytes(2 * 1024 * 1024)
+const rawImage = randomBytes(2 * 1024 * 1024 + 3 * 512)
 // A random /24 inside VirtualBox's allowed 192.168.56.0/21, so leftovers of other runs do not collide.
 const subnet = 56 + Math.floor(Math.random() * 8)
 const cidr = `192.168.${subnet}.1/24`
@@ -89,7 +93,12 @@ beforeAll(async () => {
   lab = await Lab.create()
   stateDir = await mkdtemp(join(tmpdir(), 'berth-vboxsim-'))
   const sha = createHash('sha256').update(image).digest('hex')
+  const sha512 = (data: Buffer) => createHash('sha512').update(data).digest('hex')
+  const oddRaw = rawImage.subarray(0, rawImage.length - 100) // not whole sectors
   const routes: Record<string, Buffer | string> = {
+    '/bookworm/fake-genericcloud.raw': rawImage,
+    '/bookworm/odd-genericcloud.raw': oddRaw,
+    '/bookworm/SHA512SUMS': `${sha512(rawImage)}  fake-genericcloud.raw\n${sha512(oddRaw)}  odd-genericcloud.raw\n`,
     '/noble/fake-cloudimg.vmdk': image,
     '/noble/SHA256SUMS': `${sha} *fake-cloudimg.vmdk\n`,
     '/tampered/fake-cloudimg.vmdk': Buffer.concat([image, Buffer.from('tampered')]),
@@ -105,6 +114,8 @@ beforeAll(async () => {
   const port = (server.address() as {port: number}).port
   imageUrl = `http://127.0.0.1:${port}/noble/fake-cloudimg.vmdk`
   badImageUrl = `http://127.0.0.1:${port}/tampered/fake-cloudimg.vmdk`
+  rawImageUrl = `http://127.0.0.1:${port}/bookworm/fake-genericcloud.raw`
+  oddRawImageUrl = `http://127.0.0.1:${port}/bookworm/odd-genericcloud.raw`
   a.name = lab.name('vba')
   b.name = lab.name('vbb')
   // a: VirtualBox 7 with a host-only NIC, some transient "not ready" answers on the way;
@@ -179,6 +190,7 @@ describe('virtualbox machines on the simulator', () => {
     const userData = execFileSync('isoinfo', ['-J', '-i', iso, '-x', '/user-data'], {encoding: 'utf8'})
     const config = JSON.parse(userData.replace(/^#cloud-config\n/, ''))
     expect(config.hostname).toBe(a.name)
+    expect(config).not.toHaveProperty('runcmd') // the KVP daemon is Hyper-V's
     expect(config.users[0].ssh_authorized_keys).toEqual([(await readFile(join(dir, 'id_ed25519.pub'), 'utf8')).trim()])
     const rec = await record(a.name)
     const network = JSON.parse(execFileSync('isoinfo', ['-J', '-i', iso, '-x', '/network-config'], {encoding: 'utf8'}))
@@ -249,8 +261,8 @@ describe('virtualbox machines on the simulator', () => {
   })
 })
 
-describe('virtualbox driver with VirtualBox 7 host-only networks', () => {
-  it('creates a hostonlynet, boots, reports its address and state, and removes the VM', async () => {
+describe('virtualbox driver with VirtualBox 7 host-only networks and a raw image', () => {
+  it('converts the raw image with convertfromraw, creates a hostonlynet, boots, reports its address and state, and removes the VM', async () => {
     const saved = {...process.env}
     for (const [key, value] of Object.entries(sim({version: '7.1.4r165100'}))) if (value !== undefined) process.env[key] = value
     const dir = await mkdtemp(join(tmpdir(), 'berth-vbnet-'))
@@ -258,12 +270,27 @@ describe('virtualbox driver with VirtualBox 7 host-only networks', () => {
     const context = {machineName: name, machineDir: dir, storePath: lab.storePath, log: () => {}}
     const net = `192.168.${56 + ((subnet - 56 + 4) % 8)}`
     try {
-      const state = await virtualboxDriver.configure({'virtualbox-hostonly-style': 'network', 'virtualbox-hostonly-cidr': `${net}.1/24`, 'virtualbox-image-url': imageUrl}, context)
+      const state = await virtualboxDriver.configure({
+        'virtualbox-hostonly-style': 'network', 'virtualbox-hostonly-cidr': `${net}.1/24`,
+        'virtualbox-image-url': rawImageUrl, 'virtualbox-image-checksum': new URL('SHA512SUMS', rawImageUrl).toString(),
+      }, context)
       const driver = virtualboxDriver.load(state, context)
       try {
         await driver.preCreateCheck()
+        const mark = simCalls(stateDir).length
         await driver.create()
+        // Debian's kind of image: verified against SHA512SUMS, cached, converted (not cloned) into a real VDI
+        // holding its bytes; the cached file stays out of VirtualBox's media registry.
+        const cached = join(imageCacheDir(join(lab.storePath, 'cache'), rawImageUrl), 'fake-genericcloud.raw')
+        const disk = join(dir, 'disk.vdi')
+        const media = simCalls(stateDir).slice(mark).map((c) => c.argv).filter((argv) => ['convertfromraw', 'clonemedium', 'closemedium'].includes(argv[0]!))
+        expect(media).toEqual([['convertfromraw', cached, disk, '--format', 'VDI']])
+        expect(JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', disk], {encoding: 'utf8'})).format).toBe('vdi')
+        expect(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vdi', cached, disk], {encoding: 'utf8'})).toContain('Images are identical')
+        expect((await readFile(cached)).equals(rawImage)).toBe(true)
         const simState = readSimState(stateDir)
+        expect(simState.media[cached]).toBeUndefined()
+        expect(simState.media[disk]).toMatchObject({type: 'disk', sizeMb: 20000})
         expect(simState.vms[name]!.settings).toMatchObject({nic2: 'hostonlynet', 'host-only-net2': state.HostOnlyAdapter})
         expect(simState.hostonlynets.find((n) => n.name === state.HostOnlyAdapter)).toMatchObject({mask: '255.255.255.0', lower: `${net}.101`})
         expect(await driver.getIP()).toBe(simState.vms[name]!.lease)
@@ -309,21 +336,24 @@ describe('virtualbox faults', () => {
   it('cleans up after a VBoxManage error at each step, with a one-line error', async () => {
     // Other subnets for the steps that only run when a new host-only adapter is made.
     const fresh = (offset: number) => `192.168.${56 + ((subnet - 56 + offset) % 8)}.1/24`
-    const steps: Array<{fail: string; cidr?: string}> = [
+    // `message` for a real refusal: convertfromraw takes only whole 512-byte sectors.
+    const steps: Array<{fail: string; cidr?: string; url?: string; message?: RegExp}> = [
       {fail: 'clonemedium'}, {fail: 'modifymedium'}, {fail: 'createvm'}, {fail: 'modifyvm:--cpus'}, {fail: 'storagectl'},
       {fail: 'storageattach:dvddrive'}, {fail: 'modifyvm:--natpf1'}, {fail: 'hostonlyif', cidr: fresh(1)},
       {fail: 'hostonlyif:ipconfig', cidr: fresh(3)}, {fail: 'dhcpserver', cidr: fresh(2)}, {fail: 'modifyvm:--nic2'}, {fail: 'startvm'},
-      {fail: 'storagectl@0'},
+      {fail: 'storagectl@0'}, {fail: 'convertfromraw', url: rawImageUrl},
+      {fail: '', url: oddRawImageUrl, message: /^Error: VBoxManage convertfromraw failed: VD: The given disk size 2098588 is not aligned on a sector boundary \(512 bytes\)/},
     ]
     const results = await mapLimit(steps, 4, async (step) => {
       const name = lab.name('vbf')
-      const result = await vbCreate(name, ['--virtualbox-hostonly-cidr', step.cidr ?? cidr], {fail: step.fail})
+      const image = step.url ? ['--virtualbox-image-checksum', new URL('SHA512SUMS', step.url).toString()] : []
+      const result = await vbCreate(name, ['--virtualbox-hostonly-cidr', step.cidr ?? cidr, ...image], {fail: step.fail || undefined}, step.url)
       return {step, name, result}
     })
     for (const {step, name, result} of results) {
       const sub = step.fail.split(/[:@]/)[0]!
       expect(result.code, `${step.fail}: ${result.stderr}`).toBe(1)
-      expect(errorLine(result), step.fail).toMatch(new RegExp(`^Error: VBoxManage ${sub} failed: The simulated host refused ${sub}`))
+      expect(errorLine(result), step.fail).toMatch(step.message ?? new RegExp(`^Error: VBoxManage ${sub} failed: The simulated host refused ${sub}`))
       await expectNothingLeft(name)
     }
     // Host-only adapters are shared and stay, but none is left without the address it was made for.

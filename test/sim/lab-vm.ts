@@ -2,9 +2,10 @@
  * "Boot a VM from a seed ISO", for the hypervisor simulators (VirtualBox, Hyper-V): what the
  * hypervisor plus cloud-init would do, done with a real lab host. The seed ISO is read with
  * Debian's isoinfo (not berth's writer), and what cloud-init would apply from it (hostname, the
- * user with passwordless sudo and its SSH keys) is applied to a system container made from the
- * container driver's host image, run as the container driver runs it. Everything after "the VM
- * is up" (SSH, engine install, TLS) is then real.
+ * user with passwordless sudo and its SSH keys, then runcmd as root, its output in
+ * /var/log/cloud-init-output.log) is applied to a system container made from the container
+ * driver's host image, run as the container driver runs it. Everything after "the VM is up"
+ * (SSH, engine install, TLS) is then real.
  *
  * Use from a simulator process:
  *   const seed = readSeedIso(isoPath)                   // what the guest would see
@@ -38,6 +39,8 @@ export interface Seed {
   users: SeedUser[]
   /** MAC addresses network-config configures (dhcp4 or static). */
   macs: string[]
+  /** runcmd's commands as argv lists (a string item is a shell command line). */
+  runcmd: string[][]
 }
 
 function isoFile(iso: string, path: string): string {
@@ -80,6 +83,7 @@ export function readSeedIso(iso: string): Seed {
     instanceId: String(metaData['instance-id'] ?? ''),
     users,
     macs: Object.values(ethernets).filter((e) => e.dhcp4 || e.addresses?.length).map((e) => (e.match?.macaddress ?? '').toLowerCase()).filter(Boolean),
+    runcmd: ((userData.runcmd ?? []) as Array<string | string[]>).map((c) => (typeof c === 'string' ? ['sh', '-c', c] : c.map(String))),
   }
 }
 
@@ -132,6 +136,14 @@ function usersScript(users: SeedUser[]): string {
   }).join(' && ') || ':'
 }
 
+/**
+ * cloud-init's runcmd: one shell script of the commands, run as root; a failing command neither
+ * stops the others nor the boot, and what they print goes to cloud-init's output log.
+ */
+function runcmdScript(commands: string[][]): string {
+  return `{\n${commands.map((argv) => argv.map(q).join(' ')).join('\n')}\n} >> /var/log/cloud-init-output.log 2>&1; true`
+}
+
 /** Makes and starts the lab host of a first boot; the seed is applied once, as cloud-init does per instance. */
 export async function bootLabVm(spec: LabVmSpec): Promise<void> {
   const docker = localEngine(spec.engine)
@@ -155,6 +167,7 @@ export async function bootLabVm(spec: LabVmSpec): Promise<void> {
     } as Docker.ContainerCreateOptions)
     await container.start()
     await execInGuest(container, usersScript(spec.seed.users), 'applying the seed\'s users')
+    if (spec.seed.runcmd.length) await execInGuest(container, runcmdScript(spec.seed.runcmd), 'running the seed\'s runcmd')
   } catch (err) {
     await removeLabVm(spec.engine, spec.name)
     throw err

@@ -4,19 +4,23 @@
  * geometry; read back by qemu-img as an independent implementation).
  */
 import {execFile} from 'node:child_process'
-import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {createServer} from 'node:net'
 import type {AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {firstAnswering, hypervDriver, machineState, neighbourCandidates, normalizeMac, randomMac, usableAddresses} from '../../drivers/hyperv/index.js'
+import {firstAnswering, HyperVDriver, hypervDriver, hypervSeed, icsHostname, KVP_DAEMON_SETUP, machineState, neighbourCandidates, normalizeMac, randomMac, usableAddresses} from '../../drivers/hyperv/index.js'
 import {asJsonArray, findPowerShell, parseJsonArrays, PowerShell, powerShellArgs, psQuote} from '../../drivers/hyperv/powershell.js'
 import * as scripts from '../../drivers/hyperv/scripts.js'
 import {appendVhdFooter, chsGeometry, footerChecksum, parseVhdFooter, vhdFooter} from '../../drivers/hyperv/vhd.js'
 import type {DriverContext} from '../../src/core/drivers/contract.js'
+import {buildSeedIso} from '../../src/core/vm/seed-iso.js'
 import {parseScript} from '../sim/powershell/language.js'
+import type {Statement} from '../sim/powershell/language.js'
+import {installPowerShellSimulator} from '../sim/powershell/install.js'
+import type {SimVm} from '../sim/powershell/powershell.js'
 
 const exec = promisify(execFile)
 let dir: string
@@ -51,7 +55,7 @@ describe('PowerShell quoting', () => {
 
   it('round-trips through a PowerShell tokenizer unchanged (the simulator\'s)', () => {
     for (const value of [HOSTILE, "it's", '\u2019quoted\u2018', '$(Remove-Item C:\\ -Recurse)', 'a"b"c', '"', "''", '@{x=1}; exit']) {
-      const [statement] = parseScript(`Hyper-V\\Get-VM -Name ${psQuote(value)}`)
+      const [statement] = parseScript(`Hyper-V\\Get-VM -Name ${psQuote(value)}`) as Statement[]
       expect(statement!.pipeline.commands[0]!.parameters.get('name'), value).toEqual({kind: 'string', value})
     }
   })
@@ -95,14 +99,15 @@ describe('the Hyper-V command lines of each step', () => {
       "Hyper-V\\Resize-VHD -Path ('C:\\Users\\O''Brien $HOME\\my `vms`; rm -r ' + [char]34 + 'x' + [char]34 + '\\m.vhdx') -SizeBytes 20971520000")
   })
 
-  it('New-VM: Generation 2 from the VHDX on the switch, notes, no automatic checkpoints, id printed', () => {
+  it('New-VM: Generation 2 from the VHDX on the switch, notes, no automatic checkpoints where Set-VM has them, id printed', () => {
     expect(scripts.newVmScript({
       name: 'dev', path: 'C:\\Users\\Jo Ann\\.berth\\machines\\dev', vhdxPath: 'C:\\Users\\Jo Ann\\.berth\\machines\\dev\\dev.vhdx',
       switchName: "Bob's $switch; x", memoryBytes: 2147483648, notes: 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev',
     })).toBe(
       "$vm = Hyper-V\\New-VM -Name 'dev' -Path 'C:\\Users\\Jo Ann\\.berth\\machines\\dev' -Generation 2 " +
       "-VHDPath 'C:\\Users\\Jo Ann\\.berth\\machines\\dev\\dev.vhdx' -BootDevice VHD -SwitchName 'Bob''s $switch; x' -MemoryStartupBytes 2147483648; " +
-      "Hyper-V\\Set-VM -VM $vm -Notes 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev' -AutomaticCheckpointsEnabled $false; " +
+      "Hyper-V\\Set-VM -VM $vm -Notes 'berth machine C:\\Users\\Jo Ann\\.berth\\machines\\dev'; " +
+      "if ((Get-Command -Module 'Hyper-V' -Name 'Set-VM').Parameters.ContainsKey('AutomaticCheckpointsEnabled')) { Hyper-V\\Set-VM -VM $vm -AutomaticCheckpointsEnabled $false }; " +
       'ConvertTo-Json -Compress -Depth 4 -InputObject @($vm | Select-Object -Property Id, Name)')
   })
 
@@ -155,6 +160,46 @@ describe('the Hyper-V command lines of each step', () => {
       "$vms = @(Hyper-V\\Get-VM -Name 'dev' -ErrorAction SilentlyContinue | Where-Object -Property Notes -EQ -Value 'berth machine C:\\O''Hara'); " +
       '$vms | Hyper-V\\Stop-VM -TurnOff -Force; $vms | Hyper-V\\Remove-VM -Force; ' +
       'ConvertTo-Json -Compress -Depth 4 -InputObject @($vms | Select-Object -Property Id)')
+  })
+})
+
+describe('automatic checkpoints on a current and an old Hyper-V (the script run by the PowerShell simulator)', () => {
+  let simBin: string
+  let vhdx: string
+  const vm = {name: 'dev', switchName: 'Default Switch', memoryBytes: 1 << 30, notes: "berth machine O'Brien"}
+
+  beforeAll(async () => {
+    simBin = await installPowerShellSimulator('berth-sim-powershell-unit')
+    vhdx = join(dir, 'dev.vhdx')
+    await writeFile(vhdx, '')
+  })
+
+  afterAll(async () => {
+    await rm(simBin, {recursive: true, force: true})
+  })
+
+  /** Runs a script on a fresh simulated host and returns the VMs it made. */
+  async function runOnHost(script: string, faults: string): Promise<SimVm[]> {
+    const state = await mkdtemp(join(dir, 'hyperv-sim-'))
+    await exec(join(simBin, 'powershell.exe'), powerShellArgs(script), {env: {...process.env, HYPERV_SIM_STATE: state, HYPERV_SIM_FAULTS: faults}})
+    const vms = join(state, 'vms')
+    return Promise.all((await readdir(vms)).map(async (f) => JSON.parse(await readFile(join(vms, f), 'utf8')) as SimVm))
+  }
+
+  it('turns them off where Set-VM has the parameter', async () => {
+    const [made] = await runOnHost(scripts.newVmScript({...vm, path: dir, vhdxPath: vhdx}), '')
+    expect(made).toMatchObject({Name: 'dev', Notes: vm.notes, AutomaticCheckpointsEnabled: false})
+    expect(made!.History).toEqual(['New-VM', 'Set-VM', 'Set-VM'])
+  })
+
+  it('leaves the parameter out on Windows 10 before 1709 and Server 2016, where passing it fails', async () => {
+    const [made] = await runOnHost(scripts.newVmScript({...vm, path: dir, vhdxPath: vhdx}), 'pre-1709')
+    expect(made).toMatchObject({Name: 'dev', Notes: vm.notes})
+    expect(made).not.toHaveProperty('AutomaticCheckpointsEnabled')
+    expect(made!.History).toEqual(['New-VM', 'Set-VM'])
+    const unconditional = `$vm = Hyper-V\\New-VM -Name 'dev' -Path ${psQuote(dir)} -Generation 2 -VHDPath ${psQuote(vhdx)} -BootDevice VHD -SwitchName 'Default Switch' -MemoryStartupBytes 1073741824; ` +
+      "Hyper-V\\Set-VM -VM $vm -Notes 'x' -AutomaticCheckpointsEnabled $false"
+    await expect(runOnHost(unconditional, 'pre-1709')).rejects.toThrow(/A parameter cannot be found that matches parameter name 'automaticcheckpointsenabled'/)
   })
 })
 
@@ -266,6 +311,111 @@ describe('addresses, states and options', () => {
     await expect(hypervDriver.configure({'hyperv-memory': 1025}, context)).rejects.toThrow(/--hyperv-memory 1025 must be a multiple of 2 MB/)
     await expect(hypervDriver.configure({'hyperv-image-url': 'ftp://x/y.raw'}, context)).rejects.toThrow(/http/)
     await expect(hypervDriver.configure({'hyperv-virtual-switch': ' '}, context)).rejects.toThrow(/must not be empty/)
+  })
+})
+
+describe('the address wait', () => {
+  const context: DriverContext = {machineName: 'dev', machineDir: '/s/machines/dev', storePath: '/s', log: () => {}}
+  /** Where the guest's SSH port answers (firstAnswering itself is tested above). */
+  const GUEST = '10.9.8.7'
+
+  /**
+   * A driver whose Hyper-V reports a running VM with these adapter addresses and no neighbour
+   * entry, on a switch of this type, and whose resolver answers with `resolve`.
+   */
+  async function driverOn(switchName: string, switchType: string, resolve: (name: string) => Promise<string[]>, guestAddresses: string[] = []) {
+    const state = await hypervDriver.configure({'hyperv-ip-timeout': 1, 'hyperv-static-macaddress': '02:aa:bb:cc:dd:ee'}, context)
+    Object.assign(state, {VMId: '6d3b0b2e-1f1e-4c9a-9d59-2b4cf4f5e0a1', VSwitch: switchName, VSwitchType: switchType})
+    const lookups: string[] = []
+    const powershell = {
+      run: async (script: string) => (script.includes('Get-NetNeighbor')
+        ? `[{"Id":"${state.VMId}","State":"Running"}]\r\n${JSON.stringify([{MacAddress: '02AABBCCDDEE', IPAddresses: guestAddresses}])}\r\n[]\r\n`
+        : ''),
+    }
+    const driver = new HyperVDriver(state, context, {
+      powershell,
+      lookup: (name) => {
+        lookups.push(name)
+        return resolve(name)
+      },
+      answering: async (addresses) => addresses.find((a) => a === GUEST),
+    })
+    return {driver, state, lookups}
+  }
+
+  const notFound = () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND dev.mshome.net'), {code: 'ENOTFOUND'}))
+
+  it('names the guest NAME.mshome.net on an Internal switch (the Default Switch is one) only', () => {
+    expect(icsHostname({VSwitch: 'Default Switch', VSwitchType: 'Internal'} as never, 'dev')).toBe('dev.mshome.net')
+    expect(icsHostname({VSwitch: 'NAT', VSwitchType: 'Internal'} as never, 'web.prod')).toBe('web.mshome.net')
+    expect(icsHostname({VSwitch: 'LAN', VSwitchType: 'External'} as never, 'dev')).toBeUndefined()
+  })
+
+  it('takes NAME.mshome.net\'s address on the Default Switch when Hyper-V and the neighbour table have none, once it answers on SSH', async () => {
+    const {driver, state, lookups} = await driverOn('Default Switch', 'Internal', async () => ['fe80::5', '192.0.2.1', GUEST])
+    await driver.start()
+    expect(state.IPAddress).toBe(GUEST)
+    expect(lookups).toEqual(['dev.mshome.net'])
+  })
+
+  it('prefers what Hyper-V reports, and never asks DNS on an External switch', async () => {
+    const reported = await driverOn('Default Switch', 'Internal', notFound, ['10.1.2.3'])
+    await reported.driver.start()
+    expect(reported.state.IPAddress).toBe('10.1.2.3')
+    expect(reported.lookups).toEqual([])
+    const external = await driverOn('LAN', 'External', async () => [GUEST])
+    await expect(external.driver.start()).rejects.toThrow(
+      /^Hyper-V VM dev got no usable IP address within 1s \(Hyper-V reports none and the neighbour table has no entry for 02-AA-BB-CC-DD-EE\)$/)
+    expect(external.lookups).toEqual([])
+  })
+
+  it('fails with one line saying what was tried: a name that does not resolve, or resolves where nothing answers', async () => {
+    const unknown = await driverOn('Default Switch', 'Internal', notFound)
+    await expect(unknown.driver.start()).rejects.toThrow(
+      /^Hyper-V VM dev got no usable IP address within 1s \(Hyper-V reports none, the neighbour table has no entry for 02-AA-BB-CC-DD-EE, and dev\.mshome\.net does not resolve\)$/)
+    const silent = await driverOn('Default Switch', 'Internal', async () => ['192.0.2.1'])
+    await expect(silent.driver.start()).rejects.toThrow(/, and dev\.mshome\.net resolves to 192\.0\.2\.1, where nothing answers\)$/)
+    const failing = await driverOn('Default Switch', 'Internal', () => Promise.reject(Object.assign(new Error('timeout'), {code: 'ETIMEOUT'})))
+    await expect(failing.driver.start()).rejects.toThrow(/, and looking up dev\.mshome\.net failed \(ETIMEOUT\)\)$/)
+  })
+})
+
+describe('the KVP daemon the seed sets up (Hyper-V learns guest addresses from it)', () => {
+  it('is in the Hyper-V seed\'s runcmd, read back with isoinfo', async () => {
+    const path = join(dir, 'hyperv-seed.iso')
+    await writeFile(path, buildSeedIso(hypervSeed('dev', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests berth@dev', '02AABBCCDDEE')))
+    const userData = (await exec('isoinfo', ['-J', '-i', path, '-x', '/user-data'])).stdout
+    const config = JSON.parse(userData.replace(/^#cloud-config\n/, ''))
+    expect(config.runcmd).toEqual([['sh', '-c', KVP_DAEMON_SETUP]])
+    expect(config.users[0].name).toBe('docker')
+    expect(KVP_DAEMON_SETUP).toMatch(/\*" ubuntu "\*\) pkg=linux-cloud-tools-virtual ;; \*\) pkg=hyperv-daemons ;;/)
+  })
+
+  /** Runs the setup with apt-get and systemctl that log their calls; apt-get knows packages only after `update` unless `lists`. */
+  async function setUp(lists: boolean, installable = true): Promise<{code: number; calls: string[]}> {
+    const bin = await mkdtemp(join(dir, 'kvp-'))
+    const calls = join(bin, 'calls')
+    if (lists) await writeFile(`${calls}.lists`, '')
+    await writeFile(join(bin, 'apt-get'), [
+      '#!/bin/sh', 'echo "apt-get $*" >> "$CALLS"',
+      'case "$*" in *update*) touch "$CALLS.lists"; exit 0 ;; esac',
+      `[ -e "$CALLS.lists" ] && ${installable} || { echo "E: Unable to locate package" >&2; exit 100; }`, '',
+    ].join('\n'))
+    await writeFile(join(bin, 'systemctl'), '#!/bin/sh\necho "systemctl $*" >> "$CALLS"\n')
+    await chmod(join(bin, 'apt-get'), 0o755)
+    await chmod(join(bin, 'systemctl'), 0o755)
+    const code = await exec('sh', ['-c', KVP_DAEMON_SETUP], {env: {PATH: `${bin}:/usr/bin:/bin`, CALLS: calls}}).then(() => 0, (err) => err.code as number)
+    return {code, calls: (await readFile(calls, 'utf8')).trim().split('\n')}
+  }
+
+  it('installs the distribution\'s package, refreshing the package lists only when the install fails without, and enables the unit', async () => {
+    const release = await readFile('/etc/os-release', 'utf8')
+    const pkg = /^(ID|ID_LIKE)=.*\bubuntu\b/m.test(release) ? 'linux-cloud-tools-virtual' : 'hyperv-daemons'
+    const install = `apt-get -q -y install --no-install-recommends ${pkg}`
+    const enable = 'systemctl enable --now --no-block hv-kvp-daemon.service'
+    expect(await setUp(true)).toEqual({code: 0, calls: [install, enable]})
+    expect(await setUp(false)).toEqual({code: 0, calls: [install, 'apt-get -q update', install, enable]})
+    expect(await setUp(false, false)).toEqual({code: 1, calls: [install, 'apt-get -q update', install]})
   })
 })
 

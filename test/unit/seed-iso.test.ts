@@ -104,6 +104,7 @@ describe('NoCloud seed', () => {
     expect(config.hostname).toBe('box1')
     expect(config.users).toEqual([expect.objectContaining({name: 'docker', sudo: 'ALL=(ALL) NOPASSWD:ALL', ssh_authorized_keys: [key], lock_passwd: true})])
     expect(config.ssh_pwauth).toBe(false)
+    expect(config).not.toHaveProperty('runcmd')
 
     expect(JSON.parse(isoinfo(['-J', '-i', path, '-x', '/meta-data']))).toEqual({'instance-id': 'berth-box1-test', 'local-hostname': 'box1'})
     expect(JSON.parse(isoinfo(['-J', '-i', path, '-x', '/network-config']))).toEqual({
@@ -113,6 +114,13 @@ describe('NoCloud seed', () => {
         hostonly: {match: {macaddress: '08:00:27:00:11:22'}, dhcp4: true},
       },
     })
+  })
+
+  it('carries runcmd\'s commands as argv lists when given', async () => {
+    const runcmd = [['sh', '-c', "echo 'it''s' \"$HOME\"\nexit 0"], ['touch', '/x y']]
+    const path = await write('runcmd.iso', buildSeedIso({...seed, runcmd}))
+    const userData = isoinfo(['-J', '-i', path, '-x', '/user-data'])
+    expect(JSON.parse(userData.slice(userData.indexOf('\n'))).runcmd).toEqual(runcmd)
   })
 
   it('gives each seed a fresh instance id unless one is given', () => {

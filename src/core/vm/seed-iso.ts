@@ -226,6 +226,8 @@ export interface NoCloudSeed {
   nics: SeedNic[]
   /** Defaults to a fresh one, so cloud-init runs once per machine. */
   instanceId?: string
+  /** Commands cloud-init runs once, as root, late in the first boot (network up), each an argv. */
+  runcmd?: string[][]
 }
 
 /**
@@ -264,6 +266,7 @@ export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: st
       ssh_authorized_keys: [key],
     }],
     ssh_pwauth: false,
+    ...(seed.runcmd?.length ? {runcmd: seed.runcmd} : {}),
   }
   const metaData = {'instance-id': seed.instanceId ?? `berth-${seed.hostname}-${randomBytes(4).toString('hex')}`, 'local-hostname': seed.hostname}
   const ethernets: Record<string, unknown> = {}

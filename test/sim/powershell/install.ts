@@ -7,9 +7,10 @@ import {REPO} from '../../lab/lab.js'
 /**
  * Bundles the simulator (TypeScript) into one CommonJS file named powershell.exe, beside the
  * repository's node_modules so its packages resolve; returns the folder to put first on PATH.
+ * Test files running side by side each pass their own `folder`.
  */
-export async function installPowerShellSimulator(): Promise<string> {
-  const bin = join(REPO, 'node_modules', '.cache', 'berth-sim-powershell')
+export async function installPowerShellSimulator(folder = 'berth-sim-powershell'): Promise<string> {
+  const bin = join(REPO, 'node_modules', '.cache', folder)
   await rm(bin, {recursive: true, force: true})
   await mkdir(bin, {recursive: true})
   // A .exe is no module type Node knows: under "commonjs" it is loaded as a script.

@@ -2,8 +2,9 @@
  * The part of PowerShell's language the Hyper-V driver speaks, parsed for real: single-quoted
  * literals (with '' and the typographic quotes), `$variables`, numbers, barewords, `-Parameters`,
  * `@(...)` subexpressions, `('a' + [char]34 + 'b')` concatenations, calculated properties
- * `@{Name='X'; Expression={[string]$_.X}}`, pipelines, assignments and `;`. Anything else is a
- * parse error, as it would be a different command than the simulator was built for.
+ * `@{Name='X'; Expression={[string]$_.X}}`, pipelines, assignments, `;`, and
+ * `if ((pipeline).Member.Method('literal')) { statements }`. Anything else is a parse error, as it
+ * would be a different command than the simulator was built for.
  */
 
 export type Value =
@@ -35,6 +36,18 @@ export interface Pipeline {
 export interface Statement {
   assign?: string
   pipeline: Pipeline
+}
+
+/** `(pipeline).A.B` or `(pipeline).A.Method('x', ...)`: members of the pipeline's one object. */
+export interface MemberExpression {
+  target: Pipeline
+  members: string[]
+  call?: {method: string; args: string[]}
+}
+
+export interface IfStatement {
+  condition: MemberExpression
+  body: Statement[]
 }
 
 export class ParseError extends Error {}
@@ -134,18 +147,30 @@ class Parser {
     return this.at >= this.tokens.length
   }
 
-  statements(): Statement[] {
-    const list: Statement[] = []
-    while (!this.done()) {
+  /** Statements up to the end, or up to the `}` closing a block when `inBlock`. */
+  statements(inBlock = false): Array<Statement | IfStatement> {
+    const list: Array<Statement | IfStatement> = []
+    const atEnd = () => this.done() || (inBlock && this.isPunct('}'))
+    while (!atEnd()) {
       list.push(this.statement())
-      if (!this.done()) this.expect('punct', ';')
+      if (!atEnd()) this.expect('punct', ';')
     }
     return list
   }
 
-  private statement(): Statement {
+  private statement(): Statement | IfStatement {
     const first = this.peek()
     const second = this.tokens[this.at + 1]
+    if (first?.t === 'word' && first.v.toLowerCase() === 'if' && second?.t === 'punct' && second.v === '(') {
+      this.at += 2
+      const condition = this.memberExpression()
+      this.expect('punct', ')')
+      this.expect('punct', '{')
+      const body = this.statements(true)
+      this.expect('punct', '}')
+      if (body.some((s) => 'condition' in s)) throw new ParseError('nested if statements are outside the simulator')
+      return {condition, body: body as Statement[]}
+    }
     if (first?.t === 'variable' && second?.t === 'punct' && second.v === '=') {
       this.at += 2
       return {assign: first.v, pipeline: this.pipeline()}
@@ -181,16 +206,42 @@ class Parser {
     const parameters = new Map<string, Value | undefined>()
     for (;;) {
       const token = this.peek()
-      if (!token || (token.t === 'punct' && [';', '|', ')'].includes(token.v))) break
+      if (!token || (token.t === 'punct' && [';', '|', ')', '}'].includes(token.v))) break
       if (token.t !== 'param') throw new ParseError(`positional argument ${JSON.stringify(token.v)} given to ${name}; the driver names every parameter`)
       this.at++
       const key = token.v.toLowerCase()
       if (parameters.has(key)) throw new ParseError(`Cannot bind parameter because parameter '${token.v}' is specified more than once.`)
       const following = this.peek()
-      const isSwitch = !following || following.t === 'param' || (following.t === 'punct' && [';', '|', ')'].includes(following.v))
+      const isSwitch = !following || following.t === 'param' || (following.t === 'punct' && [';', '|', ')', '}'].includes(following.v))
       parameters.set(key, isSwitch ? undefined : key === 'property' ? this.properties() : this.value())
     }
     return {name, parameters}
+  }
+
+  /** `(pipeline).Name.Name` with an optional final `.Method('literal', ...)`. */
+  private memberExpression(): MemberExpression {
+    this.expect('punct', '(')
+    const target = this.pipeline()
+    this.expect('punct', ')')
+    const members: string[] = []
+    while (this.isPunct('.')) {
+      this.at++
+      const name = this.expect('word').v as string
+      if (!this.isPunct('(')) {
+        members.push(name)
+        continue
+      }
+      this.at++
+      const args: string[] = []
+      while (!this.isPunct(')')) {
+        args.push(this.expect('string').v as string)
+        if (!this.isPunct(')')) this.expect('punct', ',')
+      }
+      this.at++
+      return {target, members, call: {method: name, args}}
+    }
+    if (members.length === 0) throw new ParseError('expected a member after the parenthesised pipeline')
+    return {target, members}
   }
 
   private value(): Value {
@@ -266,6 +317,6 @@ class Parser {
   }
 }
 
-export function parseScript(text: string): Statement[] {
+export function parseScript(text: string): Array<Statement | IfStatement> {
   return new Parser(tokenize(text)).statements()
 }

@@ -3,8 +3,10 @@
  * It accepts exactly `-NoProfile -NonInteractive -Command SCRIPT` with the driver's prelude,
  * parses the script (language.ts), runs the Hyper-V cmdlets the driver uses against VM state kept
  * in $HYPERV_SIM_STATE, and answers as `ConvertTo-Json` would. Start-VM boots a real lab host
- * configured from the seed ISO on the VM's DVD drive (test/sim/lab-vm.ts); its address is what
- * the adapter reports. Disks are converted for real by qemu-img, which also checks the VHD.
+ * configured from the seed ISO on the VM's DVD drive (test/sim/lab-vm.ts). Hyper-V reports a
+ * guest's addresses only while the guest runs its KVP daemon; a lab host has no VMBus to run it
+ * on, so one that has it installed and enabled (by the seed's runcmd, in the lab host, for real)
+ * stands for one that runs it. Disks are converted for real by qemu-img, which also checks the VHD.
  *
  * Environment:
  *   HYPERV_SIM_STATE   folder for the simulator's state (required)
@@ -12,17 +14,19 @@
  *   HYPERV_SIM_NETWORK lab network the switches lead to (default: the engine's bridge)
  *   HYPERV_SIM_FAULTS  comma-separated: not-admin, hyperv-admins (not elevated, but in Hyper-V
  *                      Administrators: allowed), no-module, no-switch, no-ip (the guest never
- *                      gets an address), no-kvp (no guest-reported addresses; the host's real
- *                      neighbour table still knows it), convert-fails, start-hangs (Start-VM
- *                      returns only once the VM is removed), new-lease (a VM started again gets
- *                      another address, as from a DHCP server that gave the old one away;
- *                      needs HYPERV_SIM_NETWORK)
+ *                      gets an address), no-kvp (no guest-reported addresses, even with the KVP
+ *                      daemon; the host's real neighbour table still knows it), convert-fails,
+ *                      start-hangs (Start-VM returns only once the VM is removed), new-lease (a VM
+ *                      started again gets another address, as from a DHCP server that gave the
+ *                      old one away; needs HYPERV_SIM_NETWORK), pre-1709 (the Hyper-V of Windows
+ *                      10 before 1709 and of Server 2016: no automatic checkpoints, and Set-VM
+ *                      has no -AutomaticCheckpointsEnabled)
  */
 import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Command, parseScript, ParseError, Pipeline, Property, Value} from './language.js'
+import {Command, IfStatement, MemberExpression, parseScript, ParseError, Pipeline, Property, Statement, Value} from './language.js'
 
 const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
 const EPILOGUE = ' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }'
@@ -57,16 +61,18 @@ export interface SimVm {
   SwitchName: string
   MemoryStartupBytes: number
   Notes: string
-  AutomaticCheckpointsEnabled: boolean
+  /** Absent on a Hyper-V older than Windows 10 1709 (pre-1709), which has no automatic checkpoints. */
+  AutomaticCheckpointsEnabled?: boolean
   SecureBoot: boolean
   ProcessorCount: number
   DynamicMemoryEnabled: boolean
   MacAddress: string
   VlanId?: number
   DvdDrives: string[]
-  /** Set by Start-VM: what the lab host container is called, and the address it got. */
+  /** Set by Start-VM: what the lab host container is called, the address it got, whether it has the KVP daemon. */
   Guest?: string
   Lease?: string
+  KvpDaemon?: boolean
   /** The sim's own log of state-changing cmdlets, for the tests. */
   History: string[]
 }
@@ -125,7 +131,7 @@ async function vmState(vm: SimVm): Promise<string> {
 
 /** The guest's addresses as the KVP daemon would report them: link-local IPv6 first, as Hyper-V often lists it. */
 async function guestAddresses(vm: SimVm): Promise<string[]> {
-  if (!vm.Guest || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
+  if (!vm.Guest || !vm.KvpDaemon || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
   const ip = await (await labVm()).labVmAddress(engine, vm.Guest)
   const mac = vm.MacAddress.match(/../g)!.map((h) => parseInt(h, 16))
   mac[0]! ^= 2
@@ -155,26 +161,49 @@ async function giveNewLease(vm: SimVm): Promise<void> {
   await lan.connect({Container: vm.Guest, EndpointConfig: {IPAMConfig: {IPv4Address: octets.join('.')}}})
 }
 
-/** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
-async function announce(guest: string): Promise<void> {
-  const container = (await guestEngine()).getContainer(guest)
-  const gateway = Object.values((await container.inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
-  if (!gateway) return
-  const exec = await container.exec({Cmd: ['bash', '-c', `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`]})
+/** Runs a shell command in the guest; true when it exits 0. */
+async function inGuest(guest: string, script: string): Promise<boolean> {
+  // Attached, so the stream ends when the command does.
+  const exec = await (await guestEngine()).getContainer(guest).exec({Cmd: ['bash', '-c', script], AttachStdout: true, AttachStderr: true})
   const stream = await exec.start({})
   stream.resume()
   await new Promise((resolve) => stream.on('end', resolve))
+  return (await exec.inspect()).ExitCode === 0
 }
+
+/** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
+async function announce(guest: string): Promise<void> {
+  const gateway = Object.values((await (await guestEngine()).getContainer(guest).inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
+  if (gateway) await inGuest(guest, `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`)
+}
+
+/** The KVP daemon's units in Debian and Ubuntu (hv-kvp-daemon) and in Fedora (hypervkvpd). */
+const hasKvpDaemon = (guest: string) => inGuest(guest, 'systemctl is-enabled --quiet hv-kvp-daemon.service || systemctl is-enabled --quiet hypervkvpd.service')
 
 class Shell {
   private readonly variables = new Map<string, Obj[]>()
   readonly output: string[] = []
 
-  async run(statements: ReturnType<typeof parseScript>): Promise<void> {
+  async run(statements: Array<Statement | IfStatement>): Promise<void> {
     for (const statement of statements) {
+      if ('condition' in statement) {
+        if (await this.member(statement.condition)) await this.run(statement.body)
+        continue
+      }
       const result = await this.pipeline(statement.pipeline)
       if (statement.assign) this.variables.set(statement.assign, result)
     }
+  }
+
+  /** A member of the pipeline's object (one object, as PowerShell unwraps it), or a method's result. */
+  private async member(expression: MemberExpression): Promise<unknown> {
+    const objects = await this.pipeline(expression.target)
+    let value: unknown = objects.length === 1 ? objects[0] : objects
+    for (const name of expression.members) value = (value as Obj | undefined)?.[name]
+    if (!expression.call) return value
+    const method = (value as Record<string, unknown> | undefined)?.[expression.call.method]
+    if (typeof method !== 'function') throw new CmdletError(`Method invocation failed because the object does not contain a method named '${expression.call.method}'.`)
+    return (method as (...args: string[]) => unknown).call(value, ...expression.call.args)
   }
 
   private variable(name: string): Obj[] {
@@ -240,6 +269,14 @@ function targetVms(args: Record<string, unknown>, input: Obj[] | undefined): Sim
 }
 
 const vmParameters: Record<string, ParameterKind> = {vm: 'any'}
+
+/** CommandInfo.Parameters: a dictionary whose keys compare without case. */
+class ParameterDictionary {
+  constructor(private readonly names: string[]) {}
+  ContainsKey(name: string): boolean {
+    return this.names.includes(name.toLowerCase())
+  }
+}
 const quiet = (args: Record<string, unknown>) => args.erroraction === 'SilentlyContinue'
 
 /**
@@ -280,6 +317,15 @@ const CMDLETS: Record<string, Cmdlet> = {
         throw new CmdletError(args.id !== undefined ? `Hyper-V was unable to find a virtual machine with id "${args.id}".` : `Hyper-V was unable to find a virtual machine with name "${args.name}".`)
       }
       return Promise.all(found.map(vmObject))
+    },
+  },
+  'Get-Command': {
+    parameters: {module: 'string', name: 'string'},
+    run(args) {
+      const name = `${args.module === undefined ? '' : `${args.module}\\`}${args.name}`
+      const cmdlet = CMDLETS[name]
+      if (!cmdlet) throw new CmdletError(`The term '${args.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`)
+      return [{Name: args.name, ModuleName: args.module ?? '', Parameters: new ParameterDictionary(Object.keys(cmdlet.parameters))}]
     },
   },
   'Select-Object': {
@@ -346,14 +392,14 @@ const CMDLETS: Record<string, Cmdlet> = {
       const vm: SimVm = {
         Id: randomUUID(), Name: String(args.name), Path: String(args.path), Generation: Number(args.generation ?? 1), VHDPath: String(args.vhdpath),
         BootDevice: String(args.bootdevice), SwitchName: switchName, MemoryStartupBytes: Number(args.memorystartupbytes), Notes: '',
-        AutomaticCheckpointsEnabled: true, SecureBoot: true, ProcessorCount: 1, DynamicMemoryEnabled: false, MacAddress: '000000000000', DvdDrives: [], History: ['New-VM'],
+        ...(faults.has('pre-1709') ? {} : {AutomaticCheckpointsEnabled: true}), SecureBoot: true, ProcessorCount: 1, DynamicMemoryEnabled: false, MacAddress: '000000000000', DvdDrives: [], History: ['New-VM'],
       }
       saveVm(vm)
       return [{...vm, State: new EnumValue('Off', VM_STATES.Off!)}]
     },
   },
   'Hyper-V\\Set-VM': {
-    parameters: {...vmParameters, notes: 'string', automaticcheckpointsenabled: 'bool'},
+    parameters: {...vmParameters, notes: 'string', ...(faults.has('pre-1709') ? {} : {automaticcheckpointsenabled: 'bool' as const})},
     run(args, input) {
       for (const vm of targetVms(args, input)) {
         if (args.notes !== undefined) vm.Notes = String(args.notes)
@@ -460,6 +506,7 @@ const CMDLETS: Record<string, Cmdlet> = {
         }
         if (!faults.has('no-ip')) await announce(vm.Guest)
         vm.Lease = await (await labVm()).labVmAddress(engine, vm.Guest)
+        vm.KvpDaemon = await hasKvpDaemon(vm.Guest)
         record(vm, 'Start-VM')
       }
       return []

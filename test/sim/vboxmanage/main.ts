@@ -18,11 +18,18 @@
  * Built into .build/ by harness.ts (buildSimulator) and run through ./VBoxManage.
  */
 import {randomUUID} from 'node:crypto'
+import {execFileSync} from 'node:child_process'
 import {appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {acquireLock} from '../../../src/core/store/lock.js'
 import {simLabel, SIM_LABEL} from './state.js'
 import type {SimState, SimVm} from './state.js'
+
+/** What a call prints when it needs stderr too (progress lines some subcommands write there). */
+interface Progress {
+  stdout: string
+  stderr: string
+}
 
 class Failure extends Error {
   constructor(readonly lines: string[], readonly exitCode = 1) {
@@ -246,7 +253,7 @@ async function startvm(state: SimState, vm: SimVm, type: string): Promise<string
     await lab.startLabVm(engine, name)
   } else {
     const iso = Object.entries(vm.attachments).find(([, path]) => state.media[path]?.type === 'dvd')?.[1]
-    const seed = iso ? lab.readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], macs: []}
+    const seed = iso ? lab.readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], macs: [], runcmd: []}
     const {mac, network, ip} = await guestNetwork(state, vm)
     const publish = (vm.natpf['1'] ?? []).map((rule) => rule.split(',')).filter((f) => f[1] === 'tcp' && ['', '127.0.0.1'].includes(f[2]!))
       .map((f) => ({hostPort: Number(f[3]), guestPort: Number(f[5])}))
@@ -300,6 +307,52 @@ async function unregistervm(state: SimState, vm: SimVm, del: boolean): Promise<s
   return `${PROGRESS}\n`
 }
 
+/** qemu-img's names for the VD backends convertfromraw writes. */
+const QEMU_FORMATS: Record<string, string> = {vdi: 'vdi', vmdk: 'vmdk', vhd: 'vpc'}
+
+/**
+ * `convertfromraw SRC DST [--format VDI|VMDK|VHD] [--variant Standard|Fixed,...] [--static] [--uuid U]`,
+ * as VBoxManage does it: through the storage layer, not the media registry (the new image is not
+ * registered), progress on stderr, sizes not whole sectors refused, a half-written image deleted.
+ * The image is a real one of that format (qemu-img writes it).
+ */
+function convertFromRaw(args: string[]): Progress {
+  const positional: string[] = []
+  let format = 'VDI'
+  let fixed = false
+  for (let i = 0; i < args.length; i++) {
+    const [name, inline] = args[i]!.startsWith('-') ? args[i]!.split(/=(.*)/s) as [string, string | undefined] : [args[i]!, undefined]
+    const value = () => inline ?? args[++i] ?? fail(`${name}: missing argument`)
+    if (!name.startsWith('-')) positional.push(name)
+    else if (name === '--format' || name === '-format') format = value()
+    else if (name === '--variant' || name === '-variant') fixed = /\bfixed\b/i.test(value())
+    else if (name === '--static' || name === '-static') fixed = true
+    else if (name === '--uuid') value()
+    else throw new Failure([`VBoxManage: error: Unknown option: ${name}`])
+  }
+  const [source, target] = positional
+  if (!source || !target || positional.length > 2) throw new Failure(['VBoxManage: error: Incorrect number of parameters'])
+  const stderr = [`Converting from raw image file="${source}" to file="${target}"...`]
+  const cannotCreate = (lines: string[], code: string) => new Failure([...stderr, ...lines.map((l) => `VBoxManage: error: ${l}`), `VBoxManage: error: Cannot create the disk image "${target}": ${code}`])
+  if (!existsSync(source)) throw new Failure([...stderr, `VBoxManage: error: Cannot open file "${source}": VERR_FILE_NOT_FOUND`])
+  const size = statSync(source).size
+  stderr.push(`Creating ${fixed ? 'fixed' : 'dynamic'} image with size ${size} bytes (${Math.ceil(size / 1048576)}MB)...`)
+  const qemuFormat = QEMU_FORMATS[format.toLowerCase()]
+  if (!qemuFormat) throw cannotCreate([`VD: unknown backend name '${format}'`], 'VERR_INVALID_PARAMETER')
+  if (size % 512 !== 0) {
+    throw cannotCreate([`VD: The given disk size ${size} is not aligned on a sector boundary (512 bytes)`,
+      'Error code VERR_VD_INVALID_SIZE at /home/vbox/tinderbox/build-VBox-7.0/svn/src/VBox/Storage/VD.cpp(6052) in function int VDCreateBase()'], 'VERR_VD_INVALID_SIZE')
+  }
+  if (existsSync(target)) throw cannotCreate([`${format.toUpperCase()}: cannot create image '${target}'`], 'VERR_ALREADY_EXISTS')
+  try {
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', qemuFormat, ...(fixed && qemuFormat === 'vdi' ? ['-o', 'static=on'] : []), source, target], {stdio: ['ignore', 'ignore', 'pipe']})
+  } catch (err) {
+    rmSync(target, {force: true})
+    throw new Failure([...stderr, `VBoxManage: error: Failed to write to disk image "${target}": ${String((err as {stderr?: unknown}).stderr ?? err).trim()}`])
+  }
+  return {stdout: '', stderr: stderr.join('\n') + '\n'}
+}
+
 function list(state: SimState, what: string): string {
   switch (what) {
     case 'vms':
@@ -328,7 +381,7 @@ function list(state: SimState, what: string): string {
   }
 }
 
-async function execute(state: SimState, argv: string[]): Promise<string> {
+async function execute(state: SimState, argv: string[]): Promise<string | Progress> {
   const [sub = '', ...rest] = argv
   switch (sub) {
     case '--version':
@@ -398,13 +451,9 @@ async function execute(state: SimState, argv: string[]): Promise<string> {
       register(state, source, 'disk')
       return `${PROGRESS}\nClone medium created in format '${format}'. UUID: ${register(state, target, 'disk')}\n`
     }
-    case 'convertfromraw': {
-      const [source, target] = rest
-      if (!source || !target || !existsSync(source)) fail(`Cannot open the raw disk '${source}': VERR_FILE_NOT_FOUND`)
-      copyFileSync(source, target)
-      const size = statSync(source).size
-      return `Converting from raw image file="${source}" to file="${target}"...\nCreating dynamic image with size ${size} bytes (${Math.ceil(size / 1048576)}MB)...\n`
-    }
+    case 'convertfromraw':
+    case 'convertdd':
+      return convertFromRaw(rest)
     case 'modifymedium':
     case 'modifyhd': {
       const [kind, path, ...more] = sub === 'modifyhd' ? ['disk', ...rest] : rest
@@ -538,18 +587,20 @@ async function main(): Promise<number> {
     const state: SimState = existsSync(statePath)
       ? JSON.parse(readFileSync(statePath, 'utf8'))
       : {vms: {}, media: {}, hostonlyifs: [], hostonlynets: [], dhcpservers: [], calls: {}}
-    let output = ''
+    let output: Progress = {stdout: '', stderr: ''}
     let failure = injectedFault(state, argv)
     if (!failure) {
       try {
-        output = await execute(state, argv)
+        const result = await execute(state, argv)
+        output = typeof result === 'string' ? {stdout: result, stderr: ''} : result
       } catch (err) {
         failure = err instanceof Failure ? err : new Failure([`VBoxManage: error: ${(err as Error).message}`])
       }
     }
     writeFileSync(statePath + '.tmp', JSON.stringify(state, null, 2))
     renameSync(statePath + '.tmp', statePath)
-    process.stdout.write(output)
+    process.stdout.write(output.stdout)
+    process.stderr.write(output.stderr)
     if (failure) {
       process.stderr.write(failure.lines.join('\n') + '\n')
       return failure.exitCode
