@@ -216,7 +216,7 @@ describe('import from a docker-machine store', () => {
     before = await treeHashes(dm)
     const result = await lab.berth(['import', '--from', dm, adopted.name, legacy.name])
     oneErrorLine(result)
-    expect(result.stderr).toMatch(/virtualbox driver, which berth does not have/)
+    expect(result.stderr).toMatch(/docker-machine's virtualbox driver, whose machines berth cannot adopt/)
     expect((await lab.berth(['ls', '-q'])).stdout.split('\n')).not.toContain(adopted.name)
   })
 
