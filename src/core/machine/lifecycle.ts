@@ -166,7 +166,8 @@ async function waitForReboot(machine: Machine, before: string, reporter: Reporte
   reporter.step(`Waiting for ${machine.name} to boot again`)
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    const mark = await bootMark(machine, Math.max(1000, deadline - Date.now())).catch(() => undefined)
+    // Bounded per try: a connection that goes down with the machine must not hang the wait.
+    const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(() => undefined)
     if (mark !== undefined && mark !== before) return
     await new Promise((resolve) => setTimeout(resolve, 1000))
   }

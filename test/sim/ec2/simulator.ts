@@ -36,6 +36,8 @@ export interface SimInstance {
   zone: string
   groupIds: string[]
   state: InstanceStateName
+  /** Every state the instance was in, in order (tests assert transitions too quick to poll). */
+  history: InstanceStateName[]
   stateReason?: {code: string; message: string}
   privateIp?: string
   publicIp?: string
@@ -407,9 +409,14 @@ export class Ec2Simulator {
     })
   }
 
+  private setState(instance: SimInstance, state: InstanceStateName): void {
+    if (instance.history.at(-1) !== state) instance.history.push(state)
+    instance.state = state
+  }
+
   private transition(instance: SimInstance, to: InstanceStateName, work: () => Promise<void>): {instanceId: string; currentState: unknown; previousState: unknown} {
     const previous = instance.state
-    instance.state = to
+    this.setState(instance, to)
     instance.busy = instance.busy.then(work).catch(() => {})
     return {instanceId: instance.instanceId, currentState: {code: STATE_CODES[to], name: to}, previousState: {code: STATE_CODES[previous], name: previous}}
   }
@@ -429,7 +436,7 @@ export class Ec2Simulator {
       if (instance.state !== 'pending') return
       instance.privateIp = address
       instance.publicIp = instance.associatePublicIp ? address : undefined
-      instance.state = 'running'
+      this.setState(instance, 'running')
     }).catch(async (err: Error) => {
       instance.stateReason = {code: 'Server.InternalError', message: `Server.InternalError: ${err.message}`}
       await this.terminate(instance)
@@ -439,7 +446,7 @@ export class Ec2Simulator {
   /** The host goes, and with it the volumes marked DeleteOnTermination; a one-time spot request closes. */
   private async terminate(instance: SimInstance): Promise<void> {
     await this.hosts?.destroy(instance.instanceId)
-    instance.state = 'terminated'
+    this.setState(instance, 'terminated')
     instance.terminatedAt = Date.now()
     instance.privateIp = undefined
     instance.publicIp = undefined
@@ -620,6 +627,7 @@ export class Ec2Simulator {
         zone: subnet.zone,
         groupIds,
         state: 'pending',
+        history: ['pending'],
         associatePublicIp: nic ? str(nic.AssociatePublicIpAddress) !== 'false' : subnet.defaultForAz,
         launchTime: new Date().toISOString(),
         clientToken,
@@ -677,7 +685,7 @@ export class Ec2Simulator {
           if (i.state !== 'pending') return
           i.privateIp = address
           i.publicIp = i.associatePublicIp ? address : undefined
-          i.state = 'running'
+          this.setState(i, 'running')
         })
       }),
     }),
@@ -691,7 +699,7 @@ export class Ec2Simulator {
           await this.hosts!.stop(i.instanceId, str(p.Force) === 'true')
           if (i.state !== 'stopping') return
           i.publicIp = undefined // a public address is given up on stop, as on EC2
-          i.state = 'stopped'
+          this.setState(i, 'stopped')
         })
       }),
     }),
