@@ -132,6 +132,8 @@ export interface SimOptions {
   callerIp?: string
   /** How long a terminated instance's network interface keeps its groups in use. */
   eniReleaseMs?: number
+  /** How long after RebootInstances the host goes down. */
+  rebootDelayMs?: number
 }
 
 export const OWNER_ID = '123456789012'
@@ -177,6 +179,7 @@ export class Ec2Simulator {
   private readonly hosts?: LabHosts
   private readonly pageSize: number
   private readonly eniReleaseMs: number
+  private readonly rebootDelayMs: number
   private server?: Server
   endpoint = ''
 
@@ -185,6 +188,7 @@ export class Ec2Simulator {
     this.callerIp = options.callerIp ?? '203.0.113.10'
     this.pageSize = options.pageSize ?? 1000
     this.eniReleaseMs = options.eniReleaseMs ?? 1500
+    this.rebootDelayMs = options.rebootDelayMs ?? 1500
     const simulatorId = randomBytes(4).toString('hex')
     if (options.engineUrl) this.hosts = new LabHosts(options.engineUrl, simulatorId)
     this.images = [
@@ -706,7 +710,8 @@ export class Ec2Simulator {
 
     RebootInstances: async (p: Params) => {
       for (const i of this.requireInstances(p)) {
-        if (i.state === 'running') i.busy = i.busy.then(() => this.hosts!.reboot(i.instanceId)).catch(() => {})
+        // EC2 only queues a reboot: the host goes down a moment after the call has returned.
+        if (i.state === 'running') i.busy = i.busy.then(() => sleep(this.rebootDelayMs)).then(() => this.hosts!.reboot(i.instanceId)).catch(() => {})
       }
       return {return: true}
     },
