@@ -17,7 +17,7 @@ import {adoptRecord, AUTH_FILES, AuthFileField} from './record-paths.js'
 const SAME_SHAPE_DRIVERS = ['generic', 'container']
 
 /** Drivers berth can manage after import; others would leave machines berth cannot start, stop or reach. */
-export function adoptableDrivers(): string[] {
+function adoptableDrivers(): string[] {
   return [...SAME_SHAPE_DRIVERS, ...driverPlugins().filter((p) => p.fromDockerMachine).map((p) => p.name)]
 }
 

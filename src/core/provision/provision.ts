@@ -67,8 +67,8 @@ async function signingCa(machine: Machine): Promise<KeyAndCert> {
   const auth = machine.record.HostOptions.AuthOptions
   if (!auth.CaCertPath || auth.CaCertPath === storeCertPaths(machine.store).caCert) return (await ensureStoreCerts(machine.store)).ca
   if (!auth.CaPrivateKeyPath) {
-    throw new BerthError(`machine "${machine.name}" came without the private key of its CA, so berth cannot issue it a server certificate`, ExitCode.failure,
-      'keep its IP stable, or import it from the docker-machine store that holds certs/ca-key.pem')
+    throw new BerthError(`machine "${machine.name}" came without its CA's private key, so berth cannot issue it a server certificate`, ExitCode.failure,
+      'keep its IP (an Elastic IP on EC2), or manage it from the store that holds its CA key')
   }
   return {certPem: await readFile(auth.CaCertPath, 'utf8'), keyPem: await readFile(auth.CaPrivateKeyPath, 'utf8')}
 }
