@@ -7,6 +7,7 @@ import type {Driver, DriverContext, DriverOption, DriverPlugin, MachineState, Op
 import {baseState} from '../../src/core/drivers/contract.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
+import {ec2FromDockerMachine} from './adopt.js'
 import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, defaultSshUser, OPERATING_SYSTEMS, ownResourceName, parseOpenPort, parseTags, VOLUME_TYPES, type Ec2State} from './state.js'
 
 const PREFIX = 'amazonec2-'
@@ -232,4 +233,5 @@ export const amazonEc2Driver: DriverPlugin = {
   load(state: BaseDriverState, context: DriverContext): Driver {
     return new LazyEc2Driver(state as Ec2State, context)
   },
+  fromDockerMachine: ec2FromDockerMachine,
 }

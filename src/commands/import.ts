@@ -10,8 +10,10 @@ export default class Import extends BaseCommand<typeof Import> {
   static override description =
     'With --from, each machine folder (record, SSH key, certificates) is copied into berth\'s store with its paths rewritten; the ' +
     'docker-machine store is only read. Machines keep the certificates docker-machine made, so their engines keep verifying. ' +
-    'Only generic and container machines are imported (berth has no other drivers to manage them with): named ones are refused, ' +
-    'and when no names are given they are skipped with a warning. Nothing is imported when a named machine cannot be.'
+    'Only generic, container and amazonec2 machines are imported (berth cannot adopt other drivers\' records): named ones are refused, ' +
+    'and when no names are given they are skipped with a warning. Nothing is imported when a named machine cannot be. ' +
+    'AWS keys in an amazonec2 record are never carried over (berth uses the SDK\'s default chain); berth then owns the instance and ' +
+    'the key pair docker-machine made for it (rm deletes both, as docker-machine\'s rm did), never a security group.'
   static override examples = [
     '<%= config.bin %> import --from ~/.docker/machine',
     '<%= config.bin %> import --from ~/.docker/machine web-1 web-2',
@@ -55,6 +57,7 @@ export default class Import extends BaseCommand<typeof Import> {
         if (plans.length === 0) throw new BerthError(`nothing to import from ${dir}`, ExitCode.failure)
       }
       for (const plan of plans) {
+        for (const line of plan.notes) this.note(line)
         const path = await applyImport(this.store, plan)
         imported.push({name: plan.name, driver: plan.driver, from: plan.source, path})
         if (plan.driver === 'container') {

@@ -4,13 +4,12 @@
  * docker-machine's own format, and export/import of a machine bundle into another store, each
  * then used by the real docker CLI through `berth env`.
  */
-import {createHash} from 'node:crypto'
 import {chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {Lab, run} from '../lab/lab.js'
+import {Lab, run, treeHashes} from '../lab/lab.js'
 
 let lab: Lab // the store under test
 let origin: Lab // where the machine docker-machine "made" really lives
@@ -27,17 +26,6 @@ function oneErrorLine(result: {code: number; stderr: string}) {
   expect(result.code).not.toBe(0)
   expect(result.stderr.trim().split('\n'), result.stderr).toHaveLength(1)
   expect(result.stderr).toMatch(/^Error: /)
-}
-
-/** sha256 of every file under a folder, by relative path (to prove originals untouched). */
-async function treeHashes(dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  for (const entry of await readdir(dir, {withFileTypes: true})) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) Object.assign(out, await treeHashes(path, `${prefix}${entry.name}/`))
-    else out[prefix + entry.name] = createHash('sha256').update(await readFile(path)).digest('hex') + ` ${(await stat(path)).mode.toString(8)}`
-  }
-  return out
 }
 
 async function sshOut(store: Lab, name: string, command: string): Promise<string> {
@@ -216,7 +204,7 @@ describe('import from a docker-machine store', () => {
     before = await treeHashes(dm)
     const result = await lab.berth(['import', '--from', dm, adopted.name, legacy.name])
     oneErrorLine(result)
-    expect(result.stderr).toMatch(/virtualbox driver, which berth does not have/)
+    expect(result.stderr).toMatch(/docker-machine's virtualbox driver, whose machines berth cannot adopt/)
     expect((await lab.berth(['ls', '-q'])).stdout.split('\n')).not.toContain(adopted.name)
   })
 

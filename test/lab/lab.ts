@@ -1,9 +1,9 @@
 /** Helpers for end-to-end tests on the lab: the local dockerd, berth as a process, the docker CLI. */
 import {ChildProcess, spawn} from 'node:child_process'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import http from 'node:http'
 import {connect} from 'node:net'
 import {expect} from 'vitest'
@@ -214,4 +214,15 @@ export async function startInfluxV2StandIn(host: string, acceptedToken: () => st
     url: `http://${host}:${(server.address() as {port: number}).port}`,
     close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
   }
+}
+
+/** sha256 and mode of every file under a folder, by relative path (to prove originals untouched). */
+export async function treeHashes(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const entry of await readdir(dir, {withFileTypes: true})) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) Object.assign(out, await treeHashes(path, `${prefix}${entry.name}/`))
+    else out[prefix + entry.name] = createHash('sha256').update(await readFile(path)).digest('hex') + ` ${(await stat(path)).mode.toString(8)}`
+  }
+  return out
 }

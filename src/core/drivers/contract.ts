@@ -53,6 +53,12 @@ export interface Driver {
   updateLabels?(labels: Record<string, string>): Promise<void>
 }
 
+/** A docker-machine driver state turned into this driver's, with lines for the user about what was left out. */
+export interface AdoptedDriver {
+  state: BaseDriverState
+  notes: string[]
+}
+
 /** A driver plugin: its flags, and how it turns flag values into a driver bound to a machine. */
 export interface DriverPlugin {
   name: string
@@ -62,6 +68,12 @@ export interface DriverPlugin {
   configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState>
   /** Binds a driver to a machine's persisted state. */
   load(state: BaseDriverState, context: DriverContext): Driver
+  /**
+   * Maps the `Driver` section of a docker-machine record of this driver's name onto this driver's
+   * state (`berth import --from`); throws a BerthError for a record it cannot manage. Without it,
+   * such records are refused unless the driver keeps docker-machine's own state shape.
+   */
+  fromDockerMachine?(driver: Record<string, unknown>, machineName: string): AdoptedDriver
 }
 
 export function baseState(context: DriverContext, fields: Partial<BaseDriverState> = {}): BaseDriverState {

@@ -124,7 +124,9 @@ export async function powerAction(store: Store, name: string, action: PowerActio
   try {
     const machine = await Machine.open(store, name, reporter)
     const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
+    const bootBefore = action === 'restart' && machine.record.Berth?.Phase === 'provisioned' ? await bootMark(machine, 10_000).catch(() => undefined) : undefined
     await machine.driver[action]()
+    if (bootBefore) await waitForReboot(machine, bootBefore, reporter)
     if (action === 'start' || action === 'restart') {
       const ip = await machine.driver.getIP()
       machine.record.Driver.IPAddress = ip
@@ -144,6 +146,32 @@ export async function powerAction(store: Store, name: string, action: PowerActio
   } finally {
     await release()
   }
+}
+
+/** Changes with every boot of a VM (boot_id) and of a system container (PID 1's start time). */
+async function bootMark(machine: Machine, deadlineMs: number): Promise<string> {
+  const session = await machine.ssh(deadlineMs)
+  try {
+    return (await session.run('cat /proc/sys/kernel/random/boot_id; cut -d" " -f22 /proc/1/stat', 'reading the boot id')).trim()
+  } finally {
+    session.close()
+  }
+}
+
+/**
+ * Some providers' reboot only queues one (EC2's RebootInstances): until the machine has booted
+ * again its old engine may still answer, so "restarted" waits for a new boot first.
+ */
+async function waitForReboot(machine: Machine, before: string, reporter: Reporter, timeoutMs = 300_000): Promise<void> {
+  reporter.step(`Waiting for ${machine.name} to boot again`)
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    // Bounded per try: a connection that goes down with the machine must not hang the wait.
+    const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(() => undefined)
+    if (mark !== undefined && mark !== before) return
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+  throw new BerthError(`${machine.name} did not reboot within ${timeoutMs / 1000}s`, ExitCode.timeout, 'see its console; `berth restart` again or `berth kill` and `berth start`')
 }
 
 /** Parses `--label KEY=VALUE` values. */

@@ -6,14 +6,20 @@ import {readdir, readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {driverPlugins} from '../drivers/registry.js'
 import {validateMachineName} from '../names.js'
 import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import {fileMode, installMachine, MachineFile} from './install.js'
 import {adoptRecord, AUTH_FILES, AuthFileField} from './record-paths.js'
 
+/** Drivers whose docker-machine state berth keeps as it is; others need their plugin's fromDockerMachine. */
+const SAME_SHAPE_DRIVERS = ['generic', 'container']
+
 /** Drivers berth can manage after import; others would leave machines berth cannot start, stop or reach. */
-export const MANAGED_DRIVERS = ['generic', 'container']
+function adoptableDrivers(): string[] {
+  return [...SAME_SHAPE_DRIVERS, ...driverPlugins().filter((p) => p.fromDockerMachine).map((p) => p.name)]
+}
 
 export function defaultDockerMachineStore(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.MACHINE_STORAGE_PATH || join(homedir(), '.docker', 'machine'))
@@ -28,6 +34,8 @@ export interface ImportPlan {
   files: MachineFile[]
   fields: AuthFileField[]
   sshKeyName: string
+  /** Lines for the user about what the driver's mapping left out (AWS keys, say). */
+  notes: string[]
 }
 
 async function readFirst(paths: (string | undefined)[]): Promise<Buffer | undefined> {
@@ -67,11 +75,19 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
     if (code === 'ENOENT') throw new BerthError(`no machine "${name}" in the docker-machine store ${dir}`, ExitCode.notFound)
     throw new BerthError(`record of "${name}" in ${dir} is unreadable: ${oneLine(err)}`, ExitCode.failure)
   }
-  if (!MANAGED_DRIVERS.includes(record.DriverName)) {
-    throw new BerthError(`machine "${name}" uses the ${record.DriverName} driver, which berth does not have; not imported`, ExitCode.usage,
-      `berth manages ${MANAGED_DRIVERS.join(' and ')} machines; keep using docker-machine for this one`)
-  }
   record.Name = name // docker-machine itself goes by the folder
+  let notes: string[] = []
+  if (!SAME_SHAPE_DRIVERS.includes(record.DriverName)) {
+    const adopt = driverPlugins().find((p) => p.name === record.DriverName)?.fromDockerMachine
+    if (!adopt) {
+      const managed = adoptableDrivers()
+      throw new BerthError(`machine "${name}" uses docker-machine's ${record.DriverName} driver, whose machines berth cannot adopt; not imported`, ExitCode.usage,
+        `berth adopts ${managed.slice(0, -1).join(', ')} and ${managed.at(-1)} machines; keep using docker-machine for this one`)
+    }
+    const adopted = adopt(record.Driver, name)
+    record.Driver = adopted.state
+    notes = adopted.notes
+  }
   const auth = record.HostOptions.AuthOptions
   const files: MachineFile[] = []
   const fields: AuthFileField[] = []
@@ -104,7 +120,7 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   files.push({name: sshKeyName, data: key, mode: 0o600})
   const pub = await readFirst([keyPath && `${keyPath}.pub`, join(machineDir, `${sshKeyName}.pub`)])
   if (pub) files.push({name: `${sshKeyName}.pub`, data: pub, mode: 0o644})
-  return {name, driver: record.DriverName, source: machineDir, record, files, fields, sshKeyName}
+  return {name, driver: record.DriverName, source: machineDir, record, files, fields, sshKeyName, notes}
 }
 
 /** Copies one planned machine into berth's store with its paths rewritten. */

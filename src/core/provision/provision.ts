@@ -1,4 +1,5 @@
-import {ensureStoreCerts, issueCert} from '../certs/certs.js'
+import {readFile} from 'node:fs/promises'
+import {ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../certs/certs.js'
 import {engineUrl, engineVersion, EngineVersion} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Machine, Reporter} from '../machine/machine.js'
@@ -59,13 +60,27 @@ async function machineAddresses(session: SshSession): Promise<string[]> {
 }
 
 /**
+ * The CA the machine's engine and client certificates trust: the store's, or for a machine adopted
+ * from docker-machine the CA it came with (its client certificate verifies only against that one).
+ */
+async function signingCa(machine: Machine): Promise<KeyAndCert> {
+  const auth = machine.record.HostOptions.AuthOptions
+  if (!auth.CaCertPath || auth.CaCertPath === storeCertPaths(machine.store).caCert) return (await ensureStoreCerts(machine.store)).ca
+  if (!auth.CaPrivateKeyPath) {
+    throw new BerthError(`machine "${machine.name}" came without its CA's private key, so berth cannot issue it a server certificate`, ExitCode.failure,
+      'keep its IP (an Elastic IP on EC2), or manage it from the store that holds its CA key')
+  }
+  return {certPem: await readFile(auth.CaCertPath, 'utf8'), keyPem: await readFile(auth.CaPrivateKeyPath, 'utf8')}
+}
+
+/**
  * Issues a server certificate for the machine's current IPs and names and installs it on the
  * machine and in its folder (the machine's copy first: berth pins the certificate it holds).
  * dockerd reads it only when it starts.
  */
 export async function installServerCert(machine: Machine, session: SshSession): Promise<void> {
-  const {record, store} = machine
-  const {ca} = await ensureStoreCerts(store)
+  const {record} = machine
+  const ca = await signingCa(machine)
   const sans = [
     record.Driver.IPAddress,
     ...(await machineAddresses(session)),

@@ -190,6 +190,8 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
   await new Promise<void>((resolve, reject) => {
     client.on('ready', () => resolve())
     client.on('error', (err) => reject(err))
+    // ssh2 reports no error when a server drops the connection mid-handshake (sshd shutting down for a reboot).
+    client.on('close', () => reject(new Error('connection closed before SSH was ready')))
     client.connect({
       host: target.host,
       port: target.port,

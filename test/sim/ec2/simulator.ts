@@ -36,6 +36,8 @@ export interface SimInstance {
   zone: string
   groupIds: string[]
   state: InstanceStateName
+  /** Every state the instance was in, in order (tests assert transitions too quick to poll). */
+  history: InstanceStateName[]
   stateReason?: {code: string; message: string}
   privateIp?: string
   publicIp?: string
@@ -130,6 +132,8 @@ export interface SimOptions {
   callerIp?: string
   /** How long a terminated instance's network interface keeps its groups in use. */
   eniReleaseMs?: number
+  /** How long after RebootInstances the host goes down. */
+  rebootDelayMs?: number
 }
 
 export const OWNER_ID = '123456789012'
@@ -175,6 +179,7 @@ export class Ec2Simulator {
   private readonly hosts?: LabHosts
   private readonly pageSize: number
   private readonly eniReleaseMs: number
+  private readonly rebootDelayMs: number
   private server?: Server
   endpoint = ''
 
@@ -183,6 +188,7 @@ export class Ec2Simulator {
     this.callerIp = options.callerIp ?? '203.0.113.10'
     this.pageSize = options.pageSize ?? 1000
     this.eniReleaseMs = options.eniReleaseMs ?? 1500
+    this.rebootDelayMs = options.rebootDelayMs ?? 1500
     const simulatorId = randomBytes(4).toString('hex')
     if (options.engineUrl) this.hosts = new LabHosts(options.engineUrl, simulatorId)
     this.images = [
@@ -407,9 +413,14 @@ export class Ec2Simulator {
     })
   }
 
+  private setState(instance: SimInstance, state: InstanceStateName): void {
+    if (instance.history.at(-1) !== state) instance.history.push(state)
+    instance.state = state
+  }
+
   private transition(instance: SimInstance, to: InstanceStateName, work: () => Promise<void>): {instanceId: string; currentState: unknown; previousState: unknown} {
     const previous = instance.state
-    instance.state = to
+    this.setState(instance, to)
     instance.busy = instance.busy.then(work).catch(() => {})
     return {instanceId: instance.instanceId, currentState: {code: STATE_CODES[to], name: to}, previousState: {code: STATE_CODES[previous], name: previous}}
   }
@@ -429,7 +440,7 @@ export class Ec2Simulator {
       if (instance.state !== 'pending') return
       instance.privateIp = address
       instance.publicIp = instance.associatePublicIp ? address : undefined
-      instance.state = 'running'
+      this.setState(instance, 'running')
     }).catch(async (err: Error) => {
       instance.stateReason = {code: 'Server.InternalError', message: `Server.InternalError: ${err.message}`}
       await this.terminate(instance)
@@ -439,7 +450,7 @@ export class Ec2Simulator {
   /** The host goes, and with it the volumes marked DeleteOnTermination; a one-time spot request closes. */
   private async terminate(instance: SimInstance): Promise<void> {
     await this.hosts?.destroy(instance.instanceId)
-    instance.state = 'terminated'
+    this.setState(instance, 'terminated')
     instance.terminatedAt = Date.now()
     instance.privateIp = undefined
     instance.publicIp = undefined
@@ -620,6 +631,7 @@ export class Ec2Simulator {
         zone: subnet.zone,
         groupIds,
         state: 'pending',
+        history: ['pending'],
         associatePublicIp: nic ? str(nic.AssociatePublicIpAddress) !== 'false' : subnet.defaultForAz,
         launchTime: new Date().toISOString(),
         clientToken,
@@ -677,7 +689,7 @@ export class Ec2Simulator {
           if (i.state !== 'pending') return
           i.privateIp = address
           i.publicIp = i.associatePublicIp ? address : undefined
-          i.state = 'running'
+          this.setState(i, 'running')
         })
       }),
     }),
@@ -691,14 +703,15 @@ export class Ec2Simulator {
           await this.hosts!.stop(i.instanceId, str(p.Force) === 'true')
           if (i.state !== 'stopping') return
           i.publicIp = undefined // a public address is given up on stop, as on EC2
-          i.state = 'stopped'
+          this.setState(i, 'stopped')
         })
       }),
     }),
 
     RebootInstances: async (p: Params) => {
       for (const i of this.requireInstances(p)) {
-        if (i.state === 'running') i.busy = i.busy.then(() => this.hosts!.reboot(i.instanceId)).catch(() => {})
+        // EC2 only queues a reboot: the host goes down a moment after the call has returned.
+        if (i.state === 'running') i.busy = i.busy.then(() => sleep(this.rebootDelayMs)).then(() => this.hosts!.reboot(i.instanceId)).catch(() => {})
       }
       return {return: true}
     },
