@@ -7,6 +7,7 @@ import {mkdtemp, readFile, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {DEFAULT_HOST_IMAGE} from '../../drivers/container/host-image.js'
 import {busyboxTar, cleanEnv, Lab, labDocker, run, RunResult} from '../lab/lab.js'
 
 let lab: Lab
@@ -57,7 +58,7 @@ async function containerState(name: string, id: string): Promise<{running: boole
 async function takeIp(ip: string): Promise<void> {
   const filler = lab.name('ipfiller')
   fillers.push(filler)
-  const result = await labDocker(['run', '-d', '--name', filler, '--network', network, '--ip', ip, '--entrypoint', '/bin/sleep', 'berth/host:bookworm-1', '3600'])
+  const result = await labDocker(['run', '-d', '--name', filler, '--network', network, '--ip', ip, '--entrypoint', '/bin/sleep', DEFAULT_HOST_IMAGE, '3600'])
   expect(result.code, result.stderr).toBe(0)
 }
 

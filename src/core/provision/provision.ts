@@ -106,7 +106,7 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
   const options = record.HostOptions.EngineOptions
   const execStart = dockerdCommand(await originalExecStart(session), options, record.DriverName, record.Berth.EnginePort)
   await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o644)
-  const restart = await session.exec('systemctl daemon-reload && systemctl enable docker.service >/dev/null 2>&1; systemctl restart docker.service')
+  const restart = await session.exec('systemctl daemon-reload && { systemctl is-enabled -q docker.service || systemctl enable docker.service >/dev/null 2>&1; }; systemctl restart docker.service')
   if (restart.code !== 0) {
     const journal = await session.exec('journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1')
     throw new BerthError(`dockerd on ${record.Name} did not restart with berth's configuration: ${oneLine(journal.stdout || restart.stderr)}`)
