@@ -166,6 +166,9 @@ async function waitForReboot(machine: Machine, before: string, reporter: Reporte
   reporter.step(`Waiting for ${machine.name} to boot again`)
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
+    // A DHCP lease or a container's bridge address may change with the boot: ask the driver anew.
+    const ip = await machine.driver.getIP().catch(() => undefined)
+    if (ip) machine.record.Driver.IPAddress = ip
     // Bounded per try: a connection that goes down with the machine must not hang the wait.
     const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(() => undefined)
     if (mark !== undefined && mark !== before) return

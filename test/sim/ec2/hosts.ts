@@ -96,8 +96,10 @@ export class LabHosts {
     return this.address(instanceId)
   }
 
-  async reboot(instanceId: string): Promise<void> {
+  /** The host's address after the reboot: EC2 keeps it, but the lab's bridge may hand it out meanwhile. */
+  async reboot(instanceId: string): Promise<string> {
     await this.docker.getContainer(this.containerName(instanceId)).restart({t: 30})
+    return this.address(instanceId)
   }
 
   async destroy(instanceId: string): Promise<void> {

@@ -711,7 +711,11 @@ export class Ec2Simulator {
     RebootInstances: async (p: Params) => {
       for (const i of this.requireInstances(p)) {
         // EC2 only queues a reboot: the host goes down a moment after the call has returned.
-        if (i.state === 'running') i.busy = i.busy.then(() => sleep(this.rebootDelayMs)).then(() => this.hosts!.reboot(i.instanceId)).catch(() => {})
+        if (i.state !== 'running') continue
+        i.busy = i.busy.then(() => sleep(this.rebootDelayMs)).then(() => this.hosts!.reboot(i.instanceId)).then((address) => {
+          i.privateIp = address
+          if (i.publicIp) i.publicIp = address
+        }).catch(() => {})
       }
       return {return: true}
     },
