@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateTagsCommand, EC2Client, ImportKeyPairCommand, RunInstancesCommand} from '@aws-sdk/client-ec2'
 import ssh2 from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, LAB_ENGINE, Lab, labDocker, ok, treeHashes, until} from '../lab/lab.js'
+import {busyboxTar, dockerMachineHostOptions, LAB_ENGINE, Lab, labDocker, ok, treeHashes, until} from '../lab/lab.js'
 import {Ec2Simulator, type SimInstance} from '../sim/ec2/simulator.js'
 
 const ACCESS_KEY = 'AKIASIMULATOR0000002'
@@ -91,16 +91,7 @@ function dockerMachineRecord(machine: string, driver: Record<string, unknown>) {
       ...driver,
     },
     DriverName: 'amazonec2',
-    HostOptions: {
-      Driver: '', Memory: 0, Disk: 0,
-      EngineOptions: {ArbitraryFlags: [], Dns: null, GraphDir: '', Env: [], Ipv6: false, InsecureRegistry: [], Labels: [], LogLevel: '',
-        StorageDriver: '', SelinuxEnabled: false, TlsVerify: true, RegistryMirror: [], InstallURL: 'https://get.docker.com'},
-      SwarmOptions: {IsSwarm: false, Address: '', Discovery: '', Agent: false, Master: false, Host: 'tcp://0.0.0.0:3376', Image: 'swarm:latest',
-        Strategy: 'spread', Heartbeat: 0, Overcommit: 0, ArbitraryFlags: [], ArbitraryJoinFlags: [], Env: null, IsExperimental: false},
-      AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
-        ServerCertPath: join(mdir, 'server.pem'), ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
-        ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: mdir},
-    },
+    HostOptions: dockerMachineHostOptions(certs, mdir),
     Name: machine,
   }
 }

@@ -6,7 +6,7 @@ import {mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, cleanEnv, LAB_ENGINE, labDocker, REPO, run} from '../lab/lab.js'
+import {busyboxTar, cleanEnv, dockerMachineHostOptions, LAB_ENGINE, labDocker, REPO, run} from '../lab/lab.js'
 
 let store: string
 let busybox: Buffer
@@ -86,18 +86,7 @@ describe("docker-machine's own store", () => {
     Driver: {IPAddress: '192.0.2.10', MachineName: legacy, SSHUser: 'docker', SSHPort: 50022, SSHKeyPath: '/nowhere/id_rsa',
       StorePath: '/home/someone/.docker/machine', SwarmMaster: false, CPU: 1, Memory: 1024, VBoxManager: {}, HostOnlyCIDR: '192.168.99.1/24'},
     DriverName: 'virtualbox',
-    HostOptions: {
-      Driver: '', Memory: 0, Disk: 0,
-      EngineOptions: {ArbitraryFlags: [], Dns: null, GraphDir: '', Env: [], Ipv6: false, InsecureRegistry: [], Labels: [], LogLevel: '',
-        StorageDriver: '', SelinuxEnabled: false, TlsVerify: true, RegistryMirror: [], InstallURL: 'https://get.docker.com'},
-      SwarmOptions: {IsSwarm: false, Address: '', Discovery: '', Agent: false, Master: false, Host: 'tcp://0.0.0.0:3376', Image: 'swarm:latest',
-        Strategy: 'spread', Heartbeat: 0, Overcommit: 0, ArbitraryFlags: [], ArbitraryJoinFlags: [], Env: null, IsExperimental: false},
-      AuthOptions: {CertDir: '/home/someone/.docker/machine/certs', CaCertPath: '/home/someone/.docker/machine/certs/ca.pem',
-        CaPrivateKeyPath: '/home/someone/.docker/machine/certs/ca-key.pem', CaCertRemotePath: '', ServerCertPath: '/x/server.pem',
-        ServerKeyPath: '/x/server-key.pem', ClientKeyPath: '/home/someone/.docker/machine/certs/key.pem', ServerCertRemotePath: '',
-        ServerKeyRemotePath: '', ClientCertPath: '/home/someone/.docker/machine/certs/cert.pem', ServerCertSANs: [],
-        StorePath: `/home/someone/.docker/machine/machines/${legacy}`},
-    },
+    HostOptions: dockerMachineHostOptions('/home/someone/.docker/machine/certs', `/home/someone/.docker/machine/machines/${legacy}`),
     Name: legacy,
   }
 

@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {Lab, run, treeHashes} from '../lab/lab.js'
+import {dockerMachineHostOptions, Lab, run, treeHashes} from '../lab/lab.js'
 
 let lab: Lab // the store under test
 let origin: Lab // where the machine docker-machine "made" really lives
@@ -54,16 +54,7 @@ async function writeDockerMachineStore(): Promise<void> {
     Driver: {IPAddress: src.Driver.IPAddress, MachineName: adopted.name, SSHUser: 'root', SSHPort: 22, SSHKeyPath: join(mdir, 'id_rsa'),
       StorePath: dm, SwarmMaster: false, SwarmHost: '', SwarmDiscovery: '', EnginePort: 2376, SSHKey: '/home/someone/.ssh/id_rsa'},
     DriverName: 'generic',
-    HostOptions: {
-      Driver: '', Memory: 0, Disk: 0,
-      EngineOptions: {ArbitraryFlags: [], Dns: null, GraphDir: '', Env: [], Ipv6: false, InsecureRegistry: [], Labels: [], LogLevel: '',
-        StorageDriver: '', SelinuxEnabled: false, TlsVerify: true, RegistryMirror: [], InstallURL: 'https://get.docker.com'},
-      SwarmOptions: {IsSwarm: false, Address: '', Discovery: '', Agent: false, Master: false, Host: 'tcp://0.0.0.0:3376', Image: 'swarm:latest',
-        Strategy: 'spread', Heartbeat: 0, Overcommit: 0, ArbitraryFlags: [], ArbitraryJoinFlags: [], Env: null, IsExperimental: false},
-      AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
-        ServerCertPath: join(mdir, 'server.pem'), ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
-        ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: mdir},
-    },
+    HostOptions: dockerMachineHostOptions(certs, mdir),
     Name: adopted.name,
   }
   await writeFile(join(mdir, 'config.json'), JSON.stringify(record, null, '    '))

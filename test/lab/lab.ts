@@ -226,3 +226,17 @@ export async function treeHashes(dir: string, prefix = ''): Promise<Record<strin
   }
   return out
 }
+
+/** docker-machine's HostOptions as its `create` writes them (ConfigVersion 3), for store fixtures. */
+export function dockerMachineHostOptions(certs: string, mdir: string) {
+  return {
+    Driver: '', Memory: 0, Disk: 0,
+    EngineOptions: {ArbitraryFlags: [], Dns: null, GraphDir: '', Env: [], Ipv6: false, InsecureRegistry: [], Labels: [], LogLevel: '',
+      StorageDriver: '', SelinuxEnabled: false, TlsVerify: true, RegistryMirror: [], InstallURL: 'https://get.docker.com'},
+    SwarmOptions: {IsSwarm: false, Address: '', Discovery: '', Agent: false, Master: false, Host: 'tcp://0.0.0.0:3376', Image: 'swarm:latest',
+      Strategy: 'spread', Heartbeat: 0, Overcommit: 0, ArbitraryFlags: [], ArbitraryJoinFlags: [], Env: null, IsExperimental: false},
+    AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
+      ServerCertPath: join(mdir, 'server.pem'), ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
+      ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: mdir},
+  }
+}
