@@ -31,7 +31,7 @@ function driverFlags() {
 
 export default class Create extends BaseCommand<typeof Create> {
   static override summary = 'Create machines: a host with a Docker engine secured by mutual TLS.'
-  static override description = 'Several names create several machines in parallel.'
+  static override description = 'Several names create several machines in parallel. `create -d DRIVER --help` lists that driver\'s flags only.'
   static override examples = ['<%= config.bin %> create -d container dev', '<%= config.bin %> create -d generic --generic-ip-address 10.0.0.5 --generic-ssh-key ~/.ssh/id_ed25519 box']
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', required: true})}

@@ -107,6 +107,17 @@ describe('berth CLI errors', () => {
 })
 
 describe('berth --help', () => {
+  it('create -d DRIVER --help lists that driver\'s flags and the common ones only; plain create --help lists every driver', async () => {
+    const all = await berth(['create', '--help'])
+    for (const flag of ['--virtualbox-memory', '--amazonec2-region', '--hyperv-virtual-switch', '--generic-ip-address']) expect(all.stdout).toContain(flag)
+    for (const argv of [['-d', 'virtualbox'], ['--driver', 'virtualbox'], ['--driver=virtualbox']]) {
+      const one = await berth(['create', ...argv, '--help'])
+      expect(one.code).toBe(0)
+      expect(one.stdout).toContain('--virtualbox-memory')
+      expect(one.stdout).toContain('--engine-label')
+      expect(one.stdout.split('EXAMPLES')[0]).not.toMatch(/--amazonec2-|--hyperv-|--generic-|--container-/) // the examples may name others
+    }
+  })
   it('lists as topics only the names that have subcommands (rm is a command, not a topic)', async () => {
     const run = await berth(['--help'])
     expect(run.code).toBe(0)
