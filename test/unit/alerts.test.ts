@@ -148,6 +148,14 @@ describe('committed alert rules', () => {
 })
 
 describe('the validator', () => {
+  it('accepts the README\'s Slack and e-mail contact points and policy', async () => {
+    const readme = await readFile(resolve(import.meta.dirname, '../../README.md'), 'utf8')
+    const block = /### Alerts[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!
+    const file = parse(block)
+    expect(file.contactPoints[0].receivers.map((r: any) => r.type)).toEqual(['slack', 'email'])
+    expect(validateAlertingProvisioning(file, PROVISIONED)).toEqual([])
+  })
+
   it('accepts Grafana\'s own documented examples of rules, contact points and policies', () => {
     expect(validateAlertingProvisioning(parse(DOCUMENTED_RULES), PROVISIONED)).toEqual([])
     expect(validateAlertingProvisioning(parse(DOCUMENTED_CONTACT_POINTS), PROVISIONED)).toEqual([])
