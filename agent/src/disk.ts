@@ -13,6 +13,8 @@ export const DEFAULT_IGNORE_FS = ['tmpfs', 'devtmpfs', 'devfs', 'iso9660', 'over
 export interface Mount {
   /** major:minor of the filesystem: bind mounts of one filesystem share it. */
   device: string
+  /** The directory of the filesystem this mount shows (`/` for the whole of it, deeper for a bind). */
+  root: string
   mountPoint: string
   fsType: string
   source: string
@@ -31,6 +33,7 @@ export function parseMountinfo(text: string): Mount[] {
     if (fields.length < 7 || separator < 0 || fields.length < separator + 3) continue
     mounts.push({
       device: fields[2]!,
+      root: unescape(fields[3]!),
       mountPoint: unescape(fields[4]!),
       fsType: fields[separator + 1]!,
       source: unescape(fields[separator + 2]!),
@@ -41,21 +44,20 @@ export function parseMountinfo(text: string): Mount[] {
 }
 
 /**
- * One mount per filesystem (the first, shallowest, as the kernel lists them), without the ignored
- * types; of mounts stacked on one path only the top one, the one statfs sees.
+ * One mount per filesystem, without the ignored types: the one showing most of it (the shortest
+ * root, so `/` over a bind of a subdirectory or a file); of mounts stacked on one path only the top
+ * one, the one statfs sees.
  */
 export function reportableMounts(mounts: Mount[], ignoreFs: readonly string[]): Mount[] {
   const visible = new Map<string, Mount>()
   for (const mount of mounts) visible.set(mount.mountPoint, mount)
-  const seen = new Set<string>()
-  const out: Mount[] = []
+  const chosen = new Map<string, Mount>()
   for (const mount of mounts) {
-    if (visible.get(mount.mountPoint) !== mount) continue
-    if (ignoreFs.includes(mount.fsType) || seen.has(mount.device)) continue
-    seen.add(mount.device)
-    out.push(mount)
+    if (visible.get(mount.mountPoint) !== mount || ignoreFs.includes(mount.fsType)) continue
+    const current = chosen.get(mount.device)
+    if (!current || mount.root.length < current.root.length) chosen.set(mount.device, mount)
   }
-  return out
+  return [...chosen.values()]
 }
 
 export interface DiskPaths {

@@ -19,6 +19,8 @@ const MOUNTINFO = [
   '25 22 0:24 / /run rw,nosuid,nodev,noexec,relatime shared:5 - tmpfs tmpfs rw,size=804520k,mode=755',
   '30 22 254:17 / /srv/my\\040data rw,noatime shared:20 master:3 - xfs /dev/vdb1 rw,attr2',
   '31 22 254:1 /var/lib/docker /var/lib/docker rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro',
+  '33 22 254:65 /var/lib/docker/containers/c1/resolv.conf /etc/resolv.conf rw - ext4 /dev/vde rw',
+  '34 22 254:65 /var/lib/docker/volumes/v1/_data /var/lib/docker rw - ext4 /dev/vde rw',
   '32 22 254:33 / /backup ro,relatime - ext4 /dev/mapper/vg-backup ro',
   '40 31 0:50 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z',
   '41 32 254:49 / /backup rw,relatime - ext4 /dev/vdd rw',
@@ -28,14 +30,14 @@ const MOUNTINFO = [
 describe('mountinfo', () => {
   it('parses mount points (octal escapes undone), types, sources and ro/rw, past optional fields', () => {
     const mounts = parseMountinfo(MOUNTINFO)
-    expect(mounts).toHaveLength(9)
-    expect(mounts[4]).toEqual({device: '254:17', mountPoint: '/srv/my data', fsType: 'xfs', source: '/dev/vdb1', readOnly: false})
-    expect(mounts[6]).toMatchObject({mountPoint: '/backup', readOnly: true})
+    expect(mounts).toHaveLength(11)
+    expect(mounts[4]).toEqual({device: '254:17', root: '/', mountPoint: '/srv/my data', fsType: 'xfs', source: '/dev/vdb1', readOnly: false})
+    expect(mounts.find((m) => m.device === '254:33')).toMatchObject({mountPoint: '/backup', readOnly: true})
   })
 
-  it('reports each filesystem once (a bind of / is not a second disk, a mount hidden under another is not seen) and leaves Telegraf\'s ignored types out', () => {
+  it('reports each filesystem once (a bind of / is not a second disk; a host whose disk shows only through binds, as a lab machine\'s, reports the bind showing most of it; a mount hidden under another is not seen) and leaves Telegraf\'s ignored types out', () => {
     const paths = reportableMounts(parseMountinfo(MOUNTINFO), DEFAULT_IGNORE_FS).map((m) => `${m.mountPoint} ${m.source}`)
-    expect(paths).toEqual(['/ /dev/vda1', '/proc proc', '/srv/my data /dev/vdb1', '/backup /dev/vdd'])
+    expect(paths).toEqual(['/ /dev/vda1', '/proc proc', '/srv/my data /dev/vdb1', '/var/lib/docker /dev/vde', '/backup /dev/vdd'])
     expect(reportableMounts(parseMountinfo(MOUNTINFO), ['overlay']).map((m) => m.mountPoint)).toContain('/run')
   })
 
