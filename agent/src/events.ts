@@ -8,8 +8,8 @@ import type {ContainerSummary, DockerClient, StreamHandle} from './docker.js'
 import {point, type Point} from './lineprotocol.js'
 import {sinceParam} from './logs.js'
 import {BERTH_EVENT} from './schema.js'
+import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
-import type {InfluxWriter} from './writer.js'
 
 export interface DockerEvent {
   Type: string
@@ -67,7 +67,7 @@ export class EventsCollector {
   connected = false
   lastError = ''
 
-  constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly host: string, statePath: string, private readonly listener: EventListener) {
+  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly host: string, statePath: string, private readonly listener: EventListener) {
     this.state = readState<EventsState>(statePath) ?? {lastNs: '', keysAtLast: [], states: {}}
     this.durable = structuredClone(this.state)
     this.saver = new DebouncedSaver(statePath, () => this.durable)
@@ -188,7 +188,7 @@ export class EventsCollector {
   /** The position moves on to the current state once these points are safe. */
   private commitAfter(points: Point[]): void {
     const snapshot = structuredClone(this.state)
-    this.writer.write(points, () => {
+    this.sink.write(points, () => {
       this.durable = snapshot
       this.saver.touch()
     })

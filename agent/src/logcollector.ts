@@ -4,8 +4,8 @@ import type {DockerClient, StreamHandle} from './docker.js'
 import {point, type Point} from './lineprotocol.js'
 import {FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
 import {DOCKER_LOG, type Tags} from './schema.js'
+import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
-import type {InfluxWriter} from './writer.js'
 
 type SavedCheckpoints = Record<string, Partial<Record<LogStream, {timeNs: string; count: number}>>>
 
@@ -62,7 +62,7 @@ export class LogCollector {
   private readonly readToEnd = new Map<string, string>()
   private stopped = false
 
-  constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
+  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
 
   get streams(): number {
     return this.following.size
@@ -115,11 +115,11 @@ export class LogCollector {
       batch.push(point(DOCKER_LOG, {...tags, stream: line.stream}, {container_id: id, message: line.message}, time))
       positions.set(line.stream, filters.get(line.stream)!.position())
     })
-    // Points of one chunk go to the writer together, with the checkpoint they complete.
+    // Points of one chunk go to the sink together, with the checkpoint they complete.
     const hand = () => {
       if (batch.length === 0) return
       const done = positions
-      this.writer.write(batch, () => {
+      this.sink.write(batch, () => {
         for (const [stream, checkpoint] of done) this.checkpoints.set(id, stream, checkpoint)
       })
       batch = []

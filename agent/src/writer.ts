@@ -11,6 +11,7 @@ import {promisify} from 'node:util'
 import {gunzipSync, gzip} from 'node:zlib'
 import {influxApi, type InfluxConnection, type InfluxSecrets} from './influx.js'
 import {formatPoint, type Point} from './lineprotocol.js'
+import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
 
 const gzipAsync = promisify(gzip)
@@ -55,7 +56,7 @@ interface Pending {
   oldestNs: bigint
 }
 
-export class InfluxWriter {
+export class InfluxWriter implements PointSink {
   readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, writeErrors: 0, lastError: ''}
   private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
   private chain: Promise<void> = Promise.resolve()
