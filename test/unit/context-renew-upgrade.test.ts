@@ -4,7 +4,7 @@
  */
 import {describe, expect, it} from 'vitest'
 import {csvField, dockerConfigDir, dockerEndpoint} from '../../src/core/context/context.js'
-import {withLiveRestore} from '../../src/core/machine/renew.js'
+import {withLiveRestore} from '../../src/core/ops/renew.js'
 import {recipeFor} from '../../src/core/provision/os.js'
 import type {MachineRecord} from '../../src/core/store/record.js'
 
