@@ -5,7 +5,8 @@
  */
 import {existsSync, readFileSync, statfsSync} from 'node:fs'
 import {basename, join} from 'node:path'
-import type {Point} from './lineprotocol.js'
+import {point, type Point} from './lineprotocol.js'
+import {HOST_DISK} from './schema.js'
 
 /** Telegraf's `inputs.disk` default ignore_fs: memory, image and overlay filesystems. */
 export const DEFAULT_IGNORE_FS = ['tmpfs', 'devtmpfs', 'devfs', 'iso9660', 'overlay', 'aufs', 'squashfs']
@@ -91,18 +92,13 @@ export class DiskCollector {
       const free = stat.bavail * stat.bsize
       const used = (stat.blocks - stat.bfree) * stat.bsize
       const inodesUsed = stat.files - stat.ffree
-      points.push({
-        measurement: 'disk',
-        tags: {host: this.host, path: mount.mountPoint, device: basename(mount.source), fstype: mount.fsType, mode: mount.readOnly ? 'ro' : 'rw'},
-        fields: {
-          total, free, used,
-          // As df and Telegraf: of the space an unprivileged user can fill (blocks reserved for root left out).
-          used_percent: {float: used + free > 0 ? (used / (used + free)) * 100 : 0},
-          inodes_total: stat.files, inodes_free: stat.ffree, inodes_used: inodesUsed,
-          inodes_used_percent: {float: stat.files > 0 ? (inodesUsed / stat.files) * 100 : 0},
-        },
-        time,
-      })
+      points.push(point(HOST_DISK, {host: this.host, path: mount.mountPoint, device: basename(mount.source), fstype: mount.fsType, mode: mount.readOnly ? 'ro' : 'rw'}, {
+        total, free, used,
+        // As df and Telegraf: of the space an unprivileged user can fill (blocks reserved for root left out).
+        used_percent: {float: used + free > 0 ? (used / (used + free)) * 100 : 0},
+        inodes_total: stat.files, inodes_free: stat.ffree, inodes_used: inodesUsed,
+        inodes_used_percent: {float: stat.files > 0 ? (inodesUsed / stat.files) * 100 : 0},
+      }, time))
     }
     return points
   }

@@ -6,6 +6,7 @@
  * rule fires is a function of the data alone and `berth dashboards check` can evaluate it without Grafana.
  */
 import {stringify} from 'yaml'
+import {BERTH_AGENT, BERTH_EVENT, CPU_TOTAL, DOCKER, HOST_CPU, HOST_DISK, HOST_MEM, HOST_TAG, type Measurement} from '../../agent/src/schema.js'
 import {DATASOURCE, DATASOURCE_UID} from './panels.js'
 
 export interface AlertSettings {
@@ -79,22 +80,23 @@ export interface RuleSpec {
  * reporting still has a series, ending in 0. InfluxQL cannot filter a subquery's filled buckets by
  * time (the outer range narrows the inner one), hence the moving average.
  */
-function recentReports(measurement: string, field: string, where: string, silentSeconds: number): string {
+function recentReports<M extends Measurement>(measurement: M, field: keyof M['fields'] & string, where: string, silentSeconds: number): string {
   const seconds = Math.min(60, Math.max(1, Math.floor(silentSeconds / 10)))
   const buckets = Math.max(2, Math.ceil(silentSeconds / seconds))
-  return `SELECT moving_average(count("${field}"), ${buckets}) FROM "${measurement}" WHERE ${where}$timeFilter GROUP BY time(${seconds}s), "host" fill(0)`
+  return `SELECT moving_average(count("${field}"), ${buckets}) FROM "${measurement.name}" WHERE ${where}$timeFilter GROUP BY time(${seconds}s), "${HOST_TAG}" fill(0)`
 }
 
 /** Below this mean a host sent nothing in the window (one report in it averages far more). */
 const NOTHING = 0.001
 
 /** The lowest per-bucket mean of a host field over the window: above the threshold only if it stayed there. */
-function sustained(measurement: string, expression: string, where: string, seconds: number): string {
-  return `SELECT min("v") FROM (SELECT ${expression} AS "v" FROM "${measurement}" WHERE ${where}$timeFilter GROUP BY time(${bucket(seconds)}), "host") GROUP BY "host"`
+function sustained(measurement: Measurement, expression: string, where: string, seconds: number): string {
+  return `SELECT min("v") FROM (SELECT ${expression} AS "v" FROM "${measurement.name}" WHERE ${where}$timeFilter GROUP BY time(${bucket(seconds)}), "${HOST_TAG}") GROUP BY "${HOST_TAG}"`
 }
 
+const E = BERTH_EVENT
 const containerEvents = (action: string) =>
-  `SELECT count("actor_id") FROM "berth_event" WHERE "type" = 'container' AND "action" = '${action}' AND $timeFilter GROUP BY "host", "actor"`
+  `SELECT count("${E.fields.actor_id}") FROM "${E.name}" WHERE "${E.tags.type}" = 'container' AND "${E.tags.action}" = '${action}' AND $timeFilter GROUP BY "${HOST_TAG}", "${E.tags.actor}"`
 
 export function ruleSpecs(settings: AlertSettings = DEFAULT_ALERTS): RuleSpec[] {
   const silent = durationSeconds(settings.silentFor, 'silentFor')
@@ -104,14 +106,14 @@ export function ruleSpecs(settings: AlertSettings = DEFAULT_ALERTS): RuleSpec[] 
     {
       uid: 'berth-machine-silent', title: 'Machine not reporting', severity: 'critical',
       summary: `{{ $labels.host }} has sent no engine data for ${settings.silentFor}`,
-      description: `No "docker" point from {{ $labels.host }} in the last ${settings.silentFor}: the machine or its engine is down, its agent stopped, or InfluxDB does not get its writes. Machines silent for more than a day are no longer watched.`,
-      query: recentReports('docker', 'n_cpus', '', silent), rangeSeconds: KNOWN_HOSTS_SECONDS, reducer: 'last', comparison: 'lt', threshold: NOTHING,
+      description: `No "${DOCKER.name}" point from {{ $labels.host }} in the last ${settings.silentFor}: the machine or its engine is down, its agent stopped, or InfluxDB does not get its writes. Machines silent for more than a day are no longer watched.`,
+      query: recentReports(DOCKER, 'n_cpus', '', silent), rangeSeconds: KNOWN_HOSTS_SECONDS, reducer: 'last', comparison: 'lt', threshold: NOTHING,
     },
     {
       uid: 'berth-agent-unhealthy', title: 'Agent silent or erroring', severity: 'critical',
       summary: `The agent on {{ $labels.host }} has made no healthy report for ${settings.silentFor}`,
       description: `Every berth_agent report from {{ $labels.host }} in the last ${settings.silentFor} carried an error, or none arrived. \`berth agent status {{ $labels.host }}\` shows its last error.`,
-      query: recentReports('berth_agent', 'points_written', `"last_error" = '' AND `, silent), rangeSeconds: KNOWN_HOSTS_SECONDS, reducer: 'last', comparison: 'lt', threshold: NOTHING,
+      query: recentReports(BERTH_AGENT, 'points_written', `"${BERTH_AGENT.fields.last_error}" = '' AND `, silent), rangeSeconds: KNOWN_HOSTS_SECONDS, reducer: 'last', comparison: 'lt', threshold: NOTHING,
     },
     {
       uid: 'berth-container-oom', title: 'Container OOM-killed', severity: 'warning',
@@ -129,25 +131,25 @@ export function ruleSpecs(settings: AlertSettings = DEFAULT_ALERTS): RuleSpec[] 
       uid: 'berth-host-cpu', title: 'Host CPU high', severity: 'warning',
       summary: `{{ $labels.host }}'s CPUs were over ${settings.cpuPercent}% busy for ${settings.cpuFor}`,
       description: `The busy share of all CPUs of {{ $labels.host }} (100 − idle) stayed above ${settings.cpuPercent}% for ${settings.cpuFor} (lowest: {{ $values.B }}%).`,
-      query: sustained('cpu', '100 - mean("usage_idle")', `"cpu" = 'cpu-total' AND `, cpuFor), rangeSeconds: cpuFor, reducer: 'last', comparison: 'gt', threshold: settings.cpuPercent,
+      query: sustained(HOST_CPU, `100 - mean("${HOST_CPU.fields.usage_idle}")`, `"${HOST_CPU.tags.cpu}" = '${CPU_TOTAL}' AND `, cpuFor), rangeSeconds: cpuFor, reducer: 'last', comparison: 'gt', threshold: settings.cpuPercent,
     },
     {
       uid: 'berth-host-memory', title: 'Host memory high', severity: 'warning',
       summary: `{{ $labels.host }} used over ${settings.memoryPercent}% of its memory for ${settings.memoryFor}`,
       description: `Memory used on {{ $labels.host }} stayed above ${settings.memoryPercent}% for ${settings.memoryFor} (lowest: {{ $values.B }}%).`,
-      query: sustained('mem', 'mean("used_percent")', '', memoryFor), rangeSeconds: memoryFor, reducer: 'last', comparison: 'gt', threshold: settings.memoryPercent,
+      query: sustained(HOST_MEM, `mean("${HOST_MEM.fields.used_percent}")`, '', memoryFor), rangeSeconds: memoryFor, reducer: 'last', comparison: 'gt', threshold: settings.memoryPercent,
     },
     {
       uid: 'berth-filesystem-full', title: 'Filesystem almost full', severity: 'critical',
       summary: `{{ $labels.path }} on {{ $labels.host }} is {{ $values.B }}% full`,
       description: `The filesystem mounted at {{ $labels.path }} on {{ $labels.host }} is more than ${settings.diskPercent}% full (of the space unprivileged processes may use).`,
-      query: `SELECT last("used_percent") FROM "disk" WHERE $timeFilter GROUP BY "host", "path"`, rangeSeconds: 600, reducer: 'last', comparison: 'gt', threshold: settings.diskPercent,
+      query: `SELECT last("${HOST_DISK.fields.used_percent}") FROM "${HOST_DISK.name}" WHERE $timeFilter GROUP BY "${HOST_TAG}", "${HOST_DISK.tags.path}"`, rangeSeconds: 600, reducer: 'last', comparison: 'gt', threshold: settings.diskPercent,
     },
     {
       uid: 'berth-agent-spool', title: 'Agent spool growing', severity: 'warning',
       summary: `The agent on {{ $labels.host }} spooled {{ $values.B }} bytes InfluxDB did not take`,
       description: `The agent on {{ $labels.host }} had more than ${settings.spoolBytes} bytes waiting in its on-disk spool in the last ${settings.spoolWindow}: InfluxDB was unreachable or refused its writes. Nothing is lost while the spool has room.`,
-      query: `SELECT max("spool_bytes") FROM "berth_agent" WHERE $timeFilter GROUP BY "host"`, rangeSeconds: durationSeconds(settings.spoolWindow, 'spoolWindow'), reducer: 'last', comparison: 'gt', threshold: settings.spoolBytes,
+      query: `SELECT max("${BERTH_AGENT.fields.spool_bytes}") FROM "${BERTH_AGENT.name}" WHERE $timeFilter GROUP BY "${HOST_TAG}"`, rangeSeconds: durationSeconds(settings.spoolWindow, 'spoolWindow'), reducer: 'last', comparison: 'gt', threshold: settings.spoolBytes,
     },
   ]
 }

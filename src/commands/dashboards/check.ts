@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {alertFlags, alertSettingsFrom} from '../../cli/alert-flags.js'
 import {BaseCommand} from '../../cli/base.js'
 import {renderTable} from '../../cli/table.js'
-import {alertRules, allDashboards, DEFAULT_INFLUX} from '../../../dashboards/src/index.js'
+import {alertRules, allDashboards, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../../dashboards/src/index.js'
 import {evaluateRules, type RuleEvaluation} from '../../core/dashboards/alerts.js'
 import {readSecretFile} from '../../core/dashboards/grafana.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
@@ -26,7 +26,7 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
     'influx-password-file': Flags.string({summary: 'File holding the InfluxDB password.', dependsOn: ['influx-user']}),
     from: Flags.string({summary: 'Start of the time range.', default: 'now-15m'}),
     to: Flags.string({summary: 'End of the time range.', default: 'now'}),
-    'min-interval': Flags.string({summary: 'Smallest $__interval (the agents\' collection interval).', default: DEFAULT_INFLUX.minInterval}),
+    'min-interval': Flags.string({summary: 'Smallest $__interval (the agents\' collection interval).', default: DEFAULT_MIN_INTERVAL}),
     ...alertFlags,
     'alerts-only': Flags.boolean({summary: 'Evaluate the alert rules only, not the panels.'}),
     json: Flags.boolean({summary: 'Print every panel query\'s and alert rule\'s outcome as JSON ({panels, alerts}).'}),
@@ -37,7 +37,7 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
     const range = {from: parseTimeBound(f.from), to: parseTimeBound(f.to)}
     const minIntervalMs = parseInterval(f['min-interval'])
     const password = f['influx-password-file'] ? await readSecretFile(f['influx-password-file'], 'InfluxDB password') : undefined
-    const influx = new InfluxQuery(f['influx-url'], f.database, f['influx-user'] && password ? {user: f['influx-user'], password} : undefined)
+    const influx = new InfluxQuery({url: f['influx-url'], database: f.database, username: f['influx-user']}, {password})
     const alerts = await evaluateRules(alertRules({settings: await alertSettingsFrom(f), folder: 'berth'}), influx)
     const results = f['alerts-only'] ? [] : await runPanelQueries(JSON.parse(JSON.stringify(allDashboards())), influx, {range, minIntervalMs})
     const failed = results.filter((r) => r.error || r.rows === 0)

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
-import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_DASHBOARDS_PATH, DEFAULT_FOLDER, exportDashboards} from '../../core/dashboards/export.js'
 import {PASSWORD_ENV} from '../../../dashboards/src/index.js'
 
@@ -27,7 +27,7 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
 
   async run(): Promise<void> {
     const [alerts, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
-    const files = await exportDashboards(this.args.dir, {influx: influxSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder, alerts, webhookUrl})
+    const files = await exportDashboards(this.args.dir, {...datasourceSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder, alerts, webhookUrl})
     if (this.flags.json) this.printJson({files})
     else for (const file of files) this.log(file)
   }

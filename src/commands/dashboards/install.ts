@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
 import {BaseCommand} from '../../cli/base.js'
-import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_FOLDER} from '../../core/dashboards/export.js'
 import {installAlerts} from '../../core/dashboards/grafana-alerts.js'
 import {GrafanaClient, grafanaBaseUrl, installDashboards, readSecretFile, readTokenFile} from '../../core/dashboards/grafana.js'
@@ -34,7 +34,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     const progress = (m: string) => {
       if (!this.flags.json) this.note(m)
     }
-    const installed = await installDashboards(grafana, {influx: influxSettings(this.flags), influxPassword, folder: this.flags.folder}, progress)
+    const installed = await installDashboards(grafana, {...datasourceSettings(this.flags), influxPassword, folder: this.flags.folder}, progress)
     const alerts = this.flags['no-alerts'] ? undefined : await installAlerts(grafana, {folderUid: installed.folder.uid, folderTitle: installed.folder.title, settings, webhookUrl}, progress)
     const outcome = {...installed, alerts}
     if (this.flags.json) return this.printJson(outcome)

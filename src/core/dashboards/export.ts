@@ -1,6 +1,7 @@
 import {mkdir} from 'node:fs/promises'
 import {join, relative} from 'node:path'
-import {alertRulesProvisioning, allDashboards, contactPointProvisioning, dashboardProvisioning, datasourceProvisioning, DEFAULT_ALERTS, DEFAULT_INFLUX, type AlertSettings, type InfluxSettings} from '../../../dashboards/src/index.js'
+import type {InfluxConnection} from '../../../agent/src/influx.js'
+import {alertRulesProvisioning, allDashboards, contactPointProvisioning, dashboardProvisioning, datasourceProvisioning, DEFAULT_ALERTS, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, type AlertSettings} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
 
@@ -9,7 +10,10 @@ export const DEFAULT_FOLDER = 'berth'
 export const DEFAULT_DASHBOARDS_PATH = '/var/lib/grafana/dashboards/berth'
 
 export interface ExportOptions {
-  influx: InfluxSettings
+  /** InfluxDB as Grafana's server reaches it. */
+  influx: InfluxConnection
+  /** The data source's smallest $__interval: the agents' collection interval. */
+  minInterval: string
   /** The JSON folder as Grafana's server sees it (the provider's options.path). */
   dashboardsPath: string
   folder: string
@@ -18,7 +22,7 @@ export interface ExportOptions {
   webhookUrl?: string
 }
 
-export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER, alerts: DEFAULT_ALERTS}
+export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, minInterval: DEFAULT_MIN_INTERVAL, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER, alerts: DEFAULT_ALERTS}
 
 export const RULES_FILE = join('provisioning', 'alerting', 'berth-rules.yaml')
 /** Holds the webhook URL (often a secret, as Slack's are): written 0600. */
@@ -32,7 +36,7 @@ export const CONTACT_POINT_FILE = join('provisioning', 'alerting', 'berth-contac
 export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string, string> {
   const files = new Map<string, string>()
   for (const dashboard of allDashboards()) files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
-  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx))
+  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx, options.minInterval))
   files.set(join('provisioning', 'dashboards', 'berth.yaml'), dashboardProvisioning(options.dashboardsPath, options.folder))
   files.set(RULES_FILE, alertRulesProvisioning({settings: options.alerts, folder: options.folder, webhookUrl: options.webhookUrl}))
   if (options.webhookUrl) files.set(CONTACT_POINT_FILE, contactPointProvisioning(options.webhookUrl))

@@ -148,7 +148,7 @@ async function startContainer(docker: Docker, spec: Docker.ContainerCreateOption
  */
 export function grafanaContainer(options: MonitorOptions, image: string, password: string): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
   const root = GRAFANA_BERTH_DIR.slice(1)
-  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database, minInterval: options.minInterval}, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth', alerts: options.alerts, webhookUrl: options.webhookUrl})
+  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database}, minInterval: options.minInterval, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth', alerts: options.alerts, webhookUrl: options.webhookUrl})
   const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content,
     // The webhook URL may carry a token: readable by Grafana's user alone, like the password.
     ...(file === CONTACT_POINT_FILE ? {mode: 0o400, uid: GRAFANA_UID} : {})}))
