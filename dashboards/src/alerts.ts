@@ -55,7 +55,7 @@ export function durationSeconds(value: string, setting = 'duration'): number {
 }
 
 /** Buckets for "in every part of the window": a tenth of it, between 1 s and 1 min. */
-const bucket = (seconds: number) => `${Math.min(60, Math.max(1, Math.floor(seconds / 10)))}s`
+const bucketSeconds = (window: number) => Math.min(60, Math.max(1, Math.floor(window / 10)))
 
 export type Reducer = 'last' | 'max' | 'min' | 'sum'
 export type Comparison = 'gt' | 'lt'
@@ -81,7 +81,7 @@ export interface RuleSpec {
  * time (the outer range narrows the inner one), hence the moving average.
  */
 function recentReports<M extends Measurement>(measurement: M, field: keyof M['fields'] & string, where: string, silentSeconds: number): string {
-  const seconds = Math.min(60, Math.max(1, Math.floor(silentSeconds / 10)))
+  const seconds = bucketSeconds(silentSeconds)
   const buckets = Math.max(2, Math.ceil(silentSeconds / seconds))
   return `SELECT moving_average(count("${field}"), ${buckets}) FROM "${measurement.name}" WHERE ${where}$timeFilter GROUP BY time(${seconds}s), "${HOST_TAG}" fill(0)`
 }
@@ -91,7 +91,7 @@ const NOTHING = 0.001
 
 /** The lowest per-bucket mean of a host field over the window: above the threshold only if it stayed there. */
 function sustained(measurement: Measurement, expression: string, where: string, seconds: number): string {
-  return `SELECT min("v") FROM (SELECT ${expression} AS "v" FROM "${measurement.name}" WHERE ${where}$timeFilter GROUP BY time(${bucket(seconds)}), "${HOST_TAG}") GROUP BY "${HOST_TAG}"`
+  return `SELECT min("v") FROM (SELECT ${expression} AS "v" FROM "${measurement.name}" WHERE ${where}$timeFilter GROUP BY time(${bucketSeconds(seconds)}s), "${HOST_TAG}") GROUP BY "${HOST_TAG}"`
 }
 
 const E = BERTH_EVENT
