@@ -1,11 +1,13 @@
 import {createServer, type Server} from 'node:https'
 import type {AddressInfo} from 'node:net'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {createCA, issueCert, type KeyAndCert} from '../../src/core/certs/certs.js'
+import {createCA, ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../../src/core/certs/certs.js'
+import {keyMatchesCert, migrateStoreTrust} from '../../src/core/certs/trust.js'
 import {engineVersion} from '../../src/core/engine/engine.js'
+import {Store} from '../../src/core/store/store.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions, type MachineRecord, type ServerTrust} from '../../src/core/store/record.js'
 
 const tmpDirs: string[] = []
@@ -97,5 +99,75 @@ describe('the server certificate pin', async () => {
     // Even with B's server.pem missing from the pin check's view, A's certificate does not chain to B's pinned one.
     const spoofed = await machine('imported-ca', attackerPort, machineB.certPem, client)
     await expect(engineVersion(spoofed.record)).rejects.toThrow(/did not answer over TLS/)
+  })
+})
+
+describe('migrating a store of an earlier berth to per-machine server trust', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'berth-trust-store-'))
+  tmpDirs.push(root)
+  const store = new Store(root)
+  const {ca: storeCa, client} = await ensureStoreCerts(store)
+  const old = await issueCert(storeCa, {kind: 'server', commonName: 'old', sans: ['127.0.0.1']})
+  const oldPort = await engine(old)
+  // Another machine of the same store: under the old layout its certificate was as good as old's.
+  const attackerPort = await engine(await issueCert(storeCa, {kind: 'server', commonName: 'other', sans: ['127.0.0.1']}))
+  const dmCa = await createCA('docker-machine CA')
+
+  /** A record as berth 0.1 wrote it: the store's CA as every machine's CaCertPath, copied to its folder. */
+  async function oldLayout(name: string, phase: MachineRecord['Berth']['Phase'], serverPem?: string, caPem = storeCa.certPem, caPath?: string): Promise<void> {
+    const dir = await store.reserve(name)
+    await writeFile(join(dir, 'ca.pem'), caPem)
+    await writeFile(join(dir, 'cert.pem'), client.certPem)
+    await writeFile(join(dir, 'key.pem'), client.keyPem, {mode: 0o600})
+    if (serverPem) await writeFile(join(dir, 'server.pem'), serverPem)
+    const {record} = await machine(undefined, oldPort, caPem, client)
+    record.Name = name
+    record.Berth.Phase = phase
+    delete record.Berth.ServerTrust
+    if (name === 'old') record.Berth.DockerContext = 'old'
+    Object.assign(record.HostOptions.AuthOptions, {CertDir: store.certsDir, CaCertPath: caPath ?? storeCertPaths(store).caCert,
+      CaPrivateKeyPath: storeCertPaths(store).caKey, ClientCertPath: storeCertPaths(store).clientCert, ClientKeyPath: storeCertPaths(store).clientKey,
+      ServerCertPath: join(dir, 'server.pem'), ServerKeyPath: join(dir, 'server-key.pem'), StorePath: dir})
+    await store.save(record)
+  }
+  await oldLayout('old', 'provisioned', old.certPem)
+  await oldLayout('half', 'driver')
+  await oldLayout('adopted', 'provisioned', undefined, dmCa.certPem, join(store.machineDir('adopted'), 'ca.pem'))
+
+  it('pins each provisioned machine to its current certificate, gives the others their own CA, and says so in one line', async () => {
+    const contexts: string[] = []
+    const line = await migrateStoreTrust(store, async (record) => contexts.push(record.Name))
+    expect(line).toMatch(/^migrated .* to per-machine server trust: old now trusts only its current engine certificate until `berth regenerate-certs`/)
+    expect(line).not.toContain('\n')
+    expect(contexts).toEqual(['old'])
+
+    const migrated = await store.load('old')
+    expect(migrated.Berth.ServerTrust).toBe('pinned-certificate')
+    expect(migrated.HostOptions.AuthOptions.CaCertPath).toBe(join(store.machineDir('old'), 'ca.pem'))
+    expect(await readFile(join(store.machineDir('old'), 'ca.pem'), 'utf8')).toBe(old.certPem)
+    // The store's CA is no machine's server trust any more.
+    for (const name of ['old', 'half']) expect(await readFile(join(store.machineDir(name), 'ca.pem'), 'utf8')).not.toBe(storeCa.certPem)
+
+    const half = await store.load('half')
+    expect(half.Berth.ServerTrust).toBe('machine-ca')
+    expect(keyMatchesCert(await readFile(half.HostOptions.AuthOptions.CaPrivateKeyPath), await readFile(half.HostOptions.AuthOptions.CaCertPath))).toBe(true)
+    expect((await stat(half.HostOptions.AuthOptions.CaPrivateKeyPath)).mode & 0o777).toBe(0o600)
+    expect((await stat(store.machineDir('half'))).mode & 0o777).toBe(0o700)
+
+    const adopted = await store.load('adopted')
+    expect(adopted.Berth.ServerTrust).toBe('imported-ca')
+    expect(await readFile(join(store.machineDir('adopted'), 'ca.pem'), 'utf8')).toBe(dmCa.certPem)
+
+    expect(await migrateStoreTrust(store, async () => {})).toBeUndefined() // once
+  })
+
+  it("after migration the machine's engine answers, and another engine of the old CA on its address is refused", async () => {
+    const record = await store.load('old')
+    expect((await engineVersion(record)).Version).toBe('99.0.0')
+    // The migrated ca.pem is old's certificate, not the CA that signed both: the TLS check refuses it before the pin would.
+    await expect(engineVersion({...record, Berth: {...record.Berth, EnginePort: attackerPort}})).rejects.toThrow(/did not answer over TLS: unable to get local issuer certificate/)
+    const unpinned = {...record, Berth: {...record.Berth, EnginePort: attackerPort, ServerTrust: 'imported-ca' as const},
+      HostOptions: {...record.HostOptions, AuthOptions: {...record.HostOptions.AuthOptions, ServerCertPath: join(root, 'absent.pem')}}}
+    await expect(engineVersion(unpinned)).rejects.toThrow(/did not answer over TLS: unable to get local issuer certificate/)
   })
 })
