@@ -3,6 +3,7 @@
  * addresses, and A's server key and certificate (valid for B's address) are presented on B's
  * address to the real docker CLI configured by B's `env` and B's docker context.
  */
+import {spawn, type ChildProcess} from 'node:child_process'
 import {X509Certificate} from 'node:crypto'
 import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -15,6 +16,11 @@ let dockerConfig: string
 const a = {name: '', dir: '', ip: ''}
 const b = {name: '', dir: '', ip: ''}
 const LIES = ['203.0.113.50', '10.0.0.99']
+/** An HTTPS "engine" on :2376 answering /_ping and /version, with the pair in $CERT and $KEY. */
+const IMPOSTOR = `require('node:https').createServer({cert: process.env.CERT, key: process.env.KEY}, (req, res) => {
+  res.setHeader('Content-Type', 'application/json'); res.setHeader('Api-Version', '1.41')
+  res.end(req.url.includes('/version') ? JSON.stringify({Version: '99.0.0-impostor', ApiVersion: '1.41', MinAPIVersion: '1.12', Os: 'linux', Arch: 'amd64'}) : 'OK')
+}).listen(2376, () => console.log('listening'))`
 
 async function record(name: string) {
   return JSON.parse(await readFile(join(lab.storePath, 'machines', name, 'config.json'), 'utf8'))
@@ -77,37 +83,49 @@ describe('per-machine server trust', () => {
   })
 
   it("refuses A's server key and certificate presented on B's address, through B's env and B's docker context", async () => {
-    // Stop B's engine and serve a TLS listener on its port with A's pair, then with B's own (the control).
-    await labDocker(['cp', join(a.dir, 'server.pem'), `berth-${b.name}:/tmp/a.pem`])
-    await labDocker(['cp', join(a.dir, 'server-key.pem'), `berth-${b.name}:/tmp/a-key.pem`])
+    // B's engine stops; a TLS listener in B's network namespace takes its address and port, presenting
+    // A's pair, then B's own (the control, answering as an engine would).
     await ok(lab.berth(['ssh', b.name, 'systemctl stop docker.socket docker.service']))
-    const serve = async (cert: string, key: string) => {
-      await ok(lab.berth(['ssh', b.name, `{ [ -f /tmp/listener.pid ] && kill $(cat /tmp/listener.pid); sleep 0.5; } 2>/dev/null; ` +
-        `setsid timeout 300 openssl s_server -quiet -www -accept 2376 -cert ${cert} -key ${key} >/dev/null 2>&1 </dev/null & echo $! > /tmp/listener.pid`]))
-      await until('the listener on B', async () => ((await lab.berth(['ssh', b.name, 'ss -ltn | grep -q ":2376 "'])).code === 0 ? true : undefined), 20_000)
+    const pid = (await ok(labDocker(['inspect', '-f', '{{.State.Pid}}', `berth-${b.name}`]))).trim()
+    let listener: ChildProcess | undefined
+    const serve = async (dir: string) => {
+      await stopListener()
+      const env = {...process.env, CERT: await readFile(join(dir, 'server.pem'), 'utf8'), KEY: await readFile(join(dir, 'server-key.pem'), 'utf8')}
+      const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', IMPOSTOR], {env, stdio: ['ignore', 'pipe', 'inherit']})
+      listener = child
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve())
+        child.once('exit', (code) => reject(new Error(`the listener exited with ${code}`)))
+      })
+    }
+    const stopListener = async () => {
+      const child = listener
+      listener = undefined
+      if (!child || child.exitCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill()
+      await exited
     }
     const viaEnv = () => lab.docker(b.name, ['version', '--format', '{{.Server.Version}}'])
     const viaContext = () => run('docker', ['--context', b.name, 'version', '--format', '{{.Server.Version}}'], {env: cleanEnv({DOCKER_CONFIG: dockerConfig})})
     try {
-      await serve('/tmp/a.pem', '/tmp/a-key.pem')
+      await serve(a.dir)
       for (const attempt of [viaEnv, viaContext]) {
         const refused = await attempt()
         expect(refused.code).not.toBe(0)
         expect(refused.stderr).toMatch(/x509: certificate signed by unknown authority/)
+        expect(refused.stdout).not.toContain('impostor')
       }
-      // The control: B's own certificate passes the TLS check (the listener is no engine, so the call fails after it).
-      await serve('/etc/docker/server.pem', '/etc/docker/server-key.pem')
-      for (const attempt of [viaEnv, viaContext]) {
-        const control = await attempt()
-        expect(control.stderr).not.toMatch(/x509|certificate|tls/i)
-      }
-      // berth itself refuses A's certificate on B's address too.
-      await serve('/tmp/a.pem', '/tmp/a-key.pem')
+      // berth itself refuses it too, with one line.
       const version = await lab.berth(['version', b.name])
       expect(version.code).not.toBe(0)
       expect(version.stderr.trim().split('\n')).toHaveLength(1)
+      // The control: with B's own certificate the same listener is taken for B's engine.
+      await serve(b.dir)
+      for (const attempt of [viaEnv, viaContext]) expect((await attempt()).stdout.trim()).toBe('99.0.0-impostor')
     } finally {
-      await lab.berth(['ssh', b.name, 'kill $(cat /tmp/listener.pid); rm -f /tmp/a.pem /tmp/a-key.pem; systemctl start docker.service'])
+      await stopListener()
+      await lab.berth(['ssh', b.name, 'systemctl start docker.service'])
     }
     await until("B's engine again", async () => ((await viaEnv()).code === 0 ? true : undefined), 60_000)
   })
