@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {createCA, ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../../src/core/certs/certs.js'
-import {keyMatchesCert, migrateStoreTrust} from '../../src/core/certs/trust.js'
+import {keyMatchesCert, migrateStoreTrust, STORE_LAYOUT_FILE} from '../../src/core/certs/trust.js'
 import {engineVersion} from '../../src/core/engine/engine.js'
 import {Store} from '../../src/core/store/store.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions, type MachineRecord, type ServerTrust} from '../../src/core/store/record.js'
@@ -159,6 +159,18 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     expect(await readFile(join(store.machineDir('adopted'), 'ca.pem'), 'utf8')).toBe(dmCa.certPem)
 
     expect(await migrateStoreTrust(store, async () => {})).toBeUndefined() // once
+  })
+
+  it('says nothing about a corrupt record or a store of docker-machine records only, and writes no marker there', async () => {
+    const other = new Store(await mkdtemp(join(tmpdir(), 'berth-trust-dm-')))
+    tmpDirs.push(other.root)
+    await other.reserve('broken')
+    await writeFile(other.recordPath('broken'), '{"Name": "broken", "Driver": {')
+    await other.reserve('theirs')
+    const {record} = await machine(undefined, oldPort, dmCa.certPem, client)
+    await other.save({...record, Name: 'theirs', Berth: undefined as unknown as MachineRecord['Berth']})
+    expect(await migrateStoreTrust(other, async () => {})).toBeUndefined()
+    await expect(stat(join(other.root, STORE_LAYOUT_FILE))).rejects.toThrow(/ENOENT/)
   })
 
   it("after migration the machine's engine answers, and another engine of the old CA on its address is refused", async () => {

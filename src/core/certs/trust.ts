@@ -141,13 +141,24 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
   if (names.length === 0 && (await readOptional(storeCertPaths(store).caCert)) === undefined) return undefined
   const storeCa = storeCertPaths(store).caCert
   const pinned: string[] = []
+  const migrated: string[] = []
   const skipped: string[] = []
+  let complete = true
+  let berthRecords = 0
   for (const name of names) {
-    let release: (() => Promise<void>) | undefined
+    let release: () => Promise<void>
     try {
       release = await store.lock(name, 'migrating to per-machine server trust', 5000)
+    } catch (err) {
+      complete = false
+      skipped.push(`${name} (${oneLine(err)})`)
+      continue
+    }
+    try {
       const record = await store.load(name)
-      if (record.Berth === undefined || record.Berth.ServerTrust !== undefined) continue
+      if (record.Berth === undefined) continue // docker-machine's own (berth as docker-machine on its store)
+      berthRecords++
+      if (record.Berth.ServerTrust !== undefined) continue
       const auth = record.HostOptions.AuthOptions
       const dir = store.machineDir(name)
       if (auth.CaCertPath !== storeCa) {
@@ -164,17 +175,19 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
           auth.StorePath = dir
           await adoptMachineCa(record, await createCA(`berth CA for ${name}`))
         }
+        migrated.push(name)
         if (record.Berth.DockerContext) await updateContext(record).catch((err) => skipped.push(`${name}'s docker context (${oneLine(err)})`))
       }
       await store.save(record)
-    } catch (err) {
-      skipped.push(`${name} (${oneLine(err)})`)
+    } catch {
+      complete = false // an unreadable record is tried again next time; the command that needs it reports it
     } finally {
-      await release?.()
+      await release()
     }
   }
-  if (skipped.length === 0) await writeFileAtomic(marker, PER_MACHINE_TRUST + '\n', 0o644)
-  if (pinned.length === 0 && skipped.length === 0) return undefined
+  // Nothing is written into a store that holds only docker-machine's own records.
+  if (complete && berthRecords > 0) await writeFileAtomic(marker, PER_MACHINE_TRUST + '\n', 0o644)
+  if (migrated.length === 0) return undefined
   const done = pinned.length > 0
     ? `migrated ${store.root} to per-machine server trust: ${pinned.join(', ')} now trust${pinned.length === 1 ? 's' : ''} only ${pinned.length === 1 ? 'its' : 'their'} current engine certificate until \`berth regenerate-certs\` issues one from ${pinned.length === 1 ? 'its' : 'their'} own CA`
     : `migrated ${store.root} to per-machine server trust`
