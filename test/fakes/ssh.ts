@@ -1,6 +1,6 @@
 /**
  * A fake SSH host behind the one SSH seam (useSshConnector in src/core/ssh/ssh.ts): it answers the
- * commands provisioning runs (OS detection, dockerd lookup, the unit's ExecStart, addresses), keeps
+ * commands provisioning runs (OS detection, dockerd lookup, the unit's ExecStart), keeps
  * uploaded files, pins a host key like a real server, and can refuse connections or drop one
  * mid-provision. When dockerd is restarted it serves /version over mutual TLS with the certificates
  * berth uploaded, so the flows' last proof (verifyEngine) is real TLS, not a stub.
@@ -48,7 +48,6 @@ export class FakeHost {
     if (command === 'cat /etc/os-release') return ok(this.osRelease)
     if (command.startsWith('command -v dockerd')) return this.dockerdInstalled ? ok() : {code: 1, stdout: '', stderr: ''}
     if (command.includes('systemctl show -p FragmentPath')) return ok('/usr/bin/dockerd -H fd://\n')
-    if (command.startsWith('hostname -I')) return ok('127.0.0.1 fe80::1\n')
     if (command.includes('systemctl restart docker.service')) {
       await this.restartEngine()
       return ok()

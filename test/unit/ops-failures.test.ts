@@ -147,7 +147,7 @@ describe('create', () => {
   })
 
   it('after SSH dropped and cleanup failed, the record is at phase "driver" with its host key pinned, and `provision` finishes without recreating', async () => {
-    host.dropOn = /^hostname -I/
+    host.dropOn = /systemctl show -p FragmentPath/
     cloud.failAt('remove', 'api down')
     const req = request()
     await failure(create(req))
@@ -172,6 +172,7 @@ describe('create', () => {
     expect(err).toBeInstanceOf(BerthError)
     expect(err.message).toBe('unsupported OS: Alpine Linux v3.20 (berth provisions debian and ubuntu hosts)')
     expect(host.commands).not.toContainEqual(expect.stringContaining('apt-get'))
+    expect(cloud.machines.has(req.name)).toBe(false)
     expect(existsSync(store.machineDir(req.name))).toBe(false)
   })
 
@@ -189,7 +190,24 @@ describe('create', () => {
     const err = await failure(create(req))
     expect((err as BerthError).exitCode).toBe(ExitCode.timeout)
     expect(err.message).toMatch(new RegExp(`^SSH to ${req.name} \\(root@127\\.0\\.0\\.1:22, key .+\\) did not answer within 2s after \\d+ attempts; last error: connect ECONNREFUSED 127\\.0\\.0\\.1:22$`))
+    expect(cloud.machines.has(req.name)).toBe(false)
     expect(existsSync(store.machineDir(req.name))).toBe(false)
+    expect(lockHeld(req.name)).toBe(false)
+  })
+})
+
+describe('provision', () => {
+  it('a host whose SSH key changed is refused at once, and the pinned key is kept', async () => {
+    const req = request()
+    await create(req)
+    const pinned = host.hostKey
+    host.hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorHostKey000000000000000000000000'
+    const started = Date.now()
+    const err = await failure(reprovisionMachine(store, req.name, reporter, 10_000))
+    expect(err.message).toBe(`SSH host key of ${req.name} changed`)
+    expect(Date.now() - started).toBeLessThan(5000) // not retried until the 10 s deadline
+    expect(host.commands.filter((c) => c === 'cat /etc/os-release')).toHaveLength(1) // only the create's
+    expect((await store.load(req.name)).Berth.SSHHostKey).toBe(pinned)
     expect(lockHeld(req.name)).toBe(false)
   })
 })
