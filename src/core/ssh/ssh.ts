@@ -219,6 +219,16 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
   return new SshSession(client, target)
 }
 
+/** Opens one SSH session; the one seam unit tests replace (test/fakes/ssh.ts) to play a host. */
+export type SshConnector = (target: SshTarget, policy: HostKeyPolicy, options: ConnectOptions) => Promise<SshSession>
+
+let connector: SshConnector = connectSsh
+
+/** Swaps how sessions are opened (tests only); with no argument, real SSH again. */
+export function useSshConnector(next: SshConnector = connectSsh): void {
+  connector = next
+}
+
 /**
  * Retries SSH until it answers or the deadline passes; the error says what was tried and the
  * last failure. A changed host key is never retried.
@@ -232,7 +242,7 @@ export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadl
     attempts++
     const remaining = deadlineMs - (Date.now() - started)
     try {
-      return await connectSsh(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
+      return await connector(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
     } catch (err) {
       if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
       lastError = oneLine(err)
