@@ -22,7 +22,7 @@
 import {execFileSync} from 'node:child_process'
 import Docker from 'dockerode'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../drivers/container/host-image.js'
-import {localEngine, systemContainerOptions} from '../../drivers/container/index.js'
+import {localEngine, systemContainerOptions} from '../../drivers/container/engine.js'
 
 export interface SeedUser {
   name: string
