@@ -1,6 +1,8 @@
 /** The agent's settings, from BERTH_AGENT_* variables; secrets come from files, never from the environment. */
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import type {LabelFilter} from './labels.js'
+import {DEFAULT_MAX_LINE_BYTES} from './logs.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -17,6 +19,10 @@ export interface AgentConfig {
   /** A unix socket path, or host:port on loopback. */
   health: string
   logs: boolean
+  /** The longest log line written whole; a longer one is cut to this many bytes and marked truncated. */
+  maxLineBytes: number
+  /** Which container labels become tags (BERTH_AGENT_LABEL_INCLUDE / _EXCLUDE: comma-separated globs). */
+  labels: LabelFilter
 }
 
 export class ConfigError extends Error {}
@@ -38,6 +44,8 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, not "${raw}"`)
   return value
 }
+
+const globs = (raw: string | undefined) => (raw ?? '').split(',').map((g) => g.trim()).filter(Boolean)
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const url = env.BERTH_AGENT_INFLUX_URL
@@ -83,5 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     procRoot: env.BERTH_AGENT_PROC_ROOT ?? '/host/proc',
     health: env.BERTH_AGENT_HEALTH ?? join(stateDir, 'health.sock'),
     logs: env.BERTH_AGENT_LOGS !== '0',
+    maxLineBytes: Math.max(1024, Math.floor(positive(env, 'BERTH_AGENT_MAX_LINE_BYTES', DEFAULT_MAX_LINE_BYTES))),
+    labels: {include: globs(env.BERTH_AGENT_LABEL_INCLUDE), exclude: globs(env.BERTH_AGENT_LABEL_EXCLUDE)},
   }
 }

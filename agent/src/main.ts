@@ -10,6 +10,7 @@ import {ContainerRegistry} from './containers.js'
 import {DockerClient, type EngineInfo} from './docker.js'
 import {EventsCollector} from './events.js'
 import {fetchHealth, healthPoint, serveHealth, type Health} from './health.js'
+import {labelMatcher} from './labels.js'
 import {nowNs} from './lineprotocol.js'
 import {CheckpointStore, LogCollector} from './logcollector.js'
 import {Spool} from './spool.js'
@@ -42,9 +43,9 @@ async function run(config: AgentConfig): Promise<void> {
   const spool = new Spool(join(config.stateDir, 'spool'), config.spoolMaxBytes)
   const writer = new InfluxWriter(config.influx, spool, config.writer)
   writer.start()
-  const registry = new ContainerRegistry(docker)
+  const registry = new ContainerRegistry(docker, labelMatcher(config.labels))
   const checkpoints = new CheckpointStore(join(config.stateDir, 'log-checkpoints.json'))
-  const logs = new LogCollector(docker, writer, registry, checkpoints, host)
+  const logs = new LogCollector(docker, writer, registry, checkpoints, host, config.maxLineBytes)
   const events = new EventsCollector(docker, writer, host, join(config.stateDir, 'events.json'), {
     onContainerEvent(id, action) {
       if (action === 'destroy') registry.forget(id)
@@ -69,6 +70,7 @@ async function run(config: AgentConfig): Promise<void> {
       version: VERSION, host, startedAt, influxUrl: config.influx.url,
       status: lastError ? 'error' : w.pointsWritten > 0 ? 'ok' : 'starting',
       pointsWritten: w.pointsWritten, pointsSpooled: w.pointsSpooled, pointsDropped: w.pointsDropped, pointsRejected: w.pointsRejected,
+      pointsInvalid: w.pointsInvalid, linesTruncated: logs.linesTruncated, labelsDropped: registry.labelsDropped + stats.labelCollisions,
       writeErrors: w.writeErrors, spoolBytes: spool.bytes, spoolBatches: spool.size, lagMs: writer.lagMs(),
       lastWriteAt: w.lastWriteAt ?? null, lastError, lastErrorAt: w.lastErrorAt ?? null,
       collectMs, containers, logStreams: logs.streams, eventsConnected: events.connected,

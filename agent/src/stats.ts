@@ -29,6 +29,8 @@ export class StatsCollector {
   private readonly hostFiles = new OpenFiles()
   private readonly previous = new Map<string, Previous>()
   private previousHost: CpuTimes | undefined
+  /** Labels left off `docker_container_mem` in the last cycle: named like one of the kernel's memory.stat keys. */
+  labelCollisions = 0
 
   constructor(private readonly paths: StatsPaths, private readonly host: string) {
     this.version = cgroupVersion(paths.cgroupRoot)
@@ -56,6 +58,7 @@ export class StatsCollector {
       time,
     }]
     const live = new Set<string>()
+    this.labelCollisions = 0
     for (const container of containers) {
       live.add(container.id)
       const tags = {...container.labels, ...engineTags, container_name: container.name, container_image: container.image, container_version: container.version, container_status: container.state}
@@ -116,7 +119,7 @@ export class StatsCollector {
         fail_count: sample.memory.failCount,
         container_id: id,
       })
-      points.push({measurement: 'docker_container_mem', tags, fields: memFields, time})
+      points.push({measurement: 'docker_container_mem', tags: this.withoutFieldNames(tags, container.labels, memFields), fields: memFields, time})
       points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
       if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, located.files, time))
     }
@@ -124,6 +127,18 @@ export class StatsCollector {
     for (const id of this.locations.keys()) if (!live.has(id)) this.forget(id)
     points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
     return points
+  }
+
+  /** A label named like a field of the point would make InfluxDB 3 refuse it: such labels are left off (and counted). */
+  private withoutFieldNames(tags: Record<string, string>, labels: Record<string, string>, fields: Record<string, unknown>): Record<string, string> {
+    let kept = tags
+    for (const key of Object.keys(labels)) {
+      if (!(key in fields)) continue
+      if (kept === tags) kept = {...tags}
+      delete kept[key]
+      this.labelCollisions++
+    }
+    return kept
   }
 
   private locate(container: ContainerInfo): {location: CgroupLocation; files: OpenFiles} | undefined {
