@@ -9,6 +9,6 @@ export const influxFlags = {
   'min-interval': Flags.string({summary: 'Smallest $__interval: the agents\' collection interval.', default: DEFAULT_INFLUX.minInterval}),
 }
 
-export function influxSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}): InfluxSettings {
-  return {url: flags['influx-url'], database: flags.database, user: flags['influx-user'], minInterval: flags['min-interval']}
+export function influxSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}, tokenAuth = false): InfluxSettings {
+  return {url: flags['influx-url'], database: flags.database, user: flags['influx-user'], minInterval: flags['min-interval'], tokenAuth}
 }

@@ -16,6 +16,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     folder: Flags.string({summary: 'Grafana folder for the dashboards (created if missing).', default: DEFAULT_FOLDER}),
     ...influxFlags,
     'influx-password-file': Flags.string({summary: 'File holding the InfluxDB password for --influx-user.', dependsOn: ['influx-user']}),
+    'influx-token-file': Flags.string({summary: 'File holding an InfluxDB token (InfluxDB 3, or 2.x through its v1 API), sent as Authorization: Token.', exclusive: ['influx-user']}),
     json: Flags.boolean({summary: 'Print what was created or updated as JSON.'}),
   }
 
@@ -23,8 +24,9 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     const url = grafanaBaseUrl(this.flags['grafana-url'])
     const token = await readTokenFile(this.flags['token-file'])
     const influxPassword = this.flags['influx-password-file'] ? await readSecretFile(this.flags['influx-password-file'], 'InfluxDB password') : undefined
+    const influxToken = this.flags['influx-token-file'] ? await readSecretFile(this.flags['influx-token-file'], 'InfluxDB token') : undefined
     const grafana = new GrafanaClient({url, token})
-    const outcome = await installDashboards(grafana, {influx: influxSettings(this.flags), influxPassword, folder: this.flags.folder}, (m) => {
+    const outcome = await installDashboards(grafana, {influx: influxSettings(this.flags, influxToken !== undefined), influxPassword, influxToken, folder: this.flags.folder}, (m) => {
       if (!this.flags.json) this.note(m)
     })
     if (this.flags.json) return this.printJson(outcome)
