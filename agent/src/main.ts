@@ -2,9 +2,10 @@
  * berth's monitoring agent: Docker events, cgroupfs stats and container logs from this host into
  * InfluxDB. `node agent.js` runs it; `node agent.js health` prints a running agent's health.
  */
-import {mkdirSync} from 'node:fs'
+import {lchownSync, lstatSync, mkdirSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {serveProxy} from './apiproxy.js'
 import {ConfigError, loadConfig, type AgentConfig} from './config.js'
 import {ContainerRegistry} from './containers.js'
 import {DockerClient, type EngineInfo} from './docker.js'
@@ -119,12 +120,46 @@ async function run(config: AgentConfig): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'))
 }
 
+/** `proxy`: the Docker API filter (apiproxy.ts), a process of its own that runs nothing else. */
+function runProxy(env: NodeJS.ProcessEnv): void {
+  const options = {listen: env.BERTH_AGENT_PROXY_LISTEN ?? '/run/berth-api/docker.sock', upstream: env.BERTH_AGENT_PROXY_UPSTREAM ?? '/var/run/docker.sock'}
+  const server = serveProxy(options)
+  server.on('error', (err) => {
+    log(`berth agent API filter: ${err.message}`)
+    process.exit(1)
+  })
+  log(`berth agent API filter ${VERSION}: ${options.listen} -> ${options.upstream} (GET events, containers, logs, info, version only)`)
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => server.close(() => process.exit(0)).closeAllConnections())
+}
+
+/**
+ * `prepare-state UID:GID`: gives the state folder to the agent's user (a volume written by an
+ * older, root agent); the one-off container may read every folder and change owners, nothing else.
+ */
+function prepareState(dir: string, owner: string): void {
+  const match = /^(\d+):(\d+)$/.exec(owner)
+  if (!match) throw new ConfigError(`prepare-state takes UID:GID, not "${owner}"`)
+  const [uid, gid] = [Number(match[1]), Number(match[2])]
+  const walk = (path: string): void => {
+    const stat = lstatSync(path)
+    if (stat.isDirectory()) for (const name of readdirSync(path)) walk(`${path}/${name}`)
+    if (stat.uid !== uid || stat.gid !== gid) lchownSync(path, uid, gid)
+  }
+  try {
+    walk(dir)
+  } catch (err) {
+    throw new ConfigError(`prepare-state: ${(err as Error).message}`)
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'run'
   if (command === 'version') {
     process.stdout.write(VERSION + '\n')
     return
   }
+  if (command === 'proxy') return runProxy(process.env)
+  if (command === 'prepare-state') return prepareState(process.env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent', argv[1] ?? '')
   const config = loadConfig()
   if (command === 'health') {
     const health = await fetchHealth(config.health).catch((err: NodeJS.ErrnoException) => {
@@ -133,7 +168,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(health) + '\n')
     return
   }
-  if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version)`)
+  if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version, proxy, prepare-state)`)
   await run(config)
 }
 
