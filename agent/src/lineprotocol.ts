@@ -4,6 +4,7 @@
  * field reads back byte-identical, or not written (`formatPoint` answers undefined and the writer
  * counts it): nothing is silently altered.
  */
+import type {Fields, Measurement, Tags} from './schema.js'
 
 export type FieldValue = number | bigint | string | boolean | {float: number}
 
@@ -20,6 +21,14 @@ export interface Point {
 export const MAX_SERIES_KEY_BYTES = 65_535
 const INT64_MAX = 2n ** 63n - 1n
 const INT64_MIN = -(2n ** 63n)
+
+/**
+ * A point of one of the schema's measurements: its tag and field names are checked against the
+ * schema's (container labels and memory.stat keys, spread in, come on top).
+ */
+export function point<M extends Measurement>(measurement: M, tags: Tags<M>, fields: Fields<M, FieldValue>, time: bigint): Point {
+  return {measurement: measurement.name, tags, fields, time}
+}
 
 /**
  * Whether a name or tag value survives line protocol. InfluxDB has no escape for a newline or for

@@ -15,26 +15,15 @@ import https from 'node:https'
 import {rootCertificates} from 'node:tls'
 import {promisify} from 'node:util'
 import {gunzipSync, gzip} from 'node:zlib'
+import {influxApi, type InfluxConnection, type InfluxSecrets} from './influx.js'
 import {formatPoint, splitLines, type Point} from './lineprotocol.js'
+import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
 
 const gzipAsync = promisify(gzip)
 
-export interface InfluxTarget {
-  url: string
-  /** v1: `/write?db=&rp=` with user/password; v2: `/api/v2/write?org=&bucket=` with a token. */
-  api: 'v1' | 'v2'
-  database?: string
-  retentionPolicy?: string
-  username?: string
-  password?: string
-  org?: string
-  bucket?: string
-  token?: string
-  /** PEM of a CA to trust for https URLs (besides the system's). */
-  ca?: string
-  insecureSkipVerify?: boolean
-}
+/** Where the writer sends points and with which secrets: v1 `/write` with user/password, or v2 with a token. */
+export type InfluxTarget = InfluxConnection & InfluxSecrets
 
 export interface WriterOptions {
   batchSize: number
@@ -78,7 +67,7 @@ interface Pending {
   oldestNs: bigint
 }
 
-export class InfluxWriter {
+export class InfluxWriter implements PointSink {
   readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, pointsInvalid: 0, writeErrors: 0, lastError: ''}
   private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
   private chain: Promise<void> = Promise.resolve()
@@ -289,7 +278,7 @@ export class InfluxWriter {
 
 export function writeUrl(target: InfluxTarget): URL {
   const base = target.url.replace(/\/+$/, '')
-  if (target.api === 'v2') {
+  if (influxApi(target) === 'v2') {
     const url = new URL(`${base}/api/v2/write`)
     url.searchParams.set('org', target.org ?? '')
     url.searchParams.set('bucket', target.bucket ?? '')
@@ -314,7 +303,7 @@ export function verdictFor(status: number, body: string, retryAfter: string | st
   }
   if (status === 401 || status === 403) return {kind: 'retry', message: `InfluxDB refused the credentials (${status})${suffix}`}
   if (status === 404) {
-    const what = target.api === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
+    const what = influxApi(target) === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
     return {kind: 'retry', message: `InfluxDB has no ${what} (404)${suffix}`}
   }
   if (status === 413) return {kind: 'split', message: `InfluxDB found the batch too large (413)${suffix}`}

@@ -41,7 +41,7 @@ function prng(seed: number) {
 const SPECIALS = [',', '=', ' ', '"', '\\', '\n', '\r', '\t', '#', "'", '\0', '\x7f', 'é', '日本', '😀', '\ud800', '\udc00', '_', 'time', '\\ ', '\\,', '\\=']
 
 function writerFor(database: string, spoolDir: string): InfluxWriter {
-  return new InfluxWriter({url: LAB_INFLUX, api: 'v1', database}, new Spool(spoolDir, 64 << 20), {batchSize: 200, flushMs: 60_000, timeoutMs: 10_000, minBackoffMs: 100, maxBackoffMs: 1000})
+  return new InfluxWriter({url: LAB_INFLUX, database}, new Spool(spoolDir, 64 << 20), {batchSize: 200, flushMs: 60_000, timeoutMs: 10_000, minBackoffMs: 100, maxBackoffMs: 1000})
 }
 
 interface ReadPoint {

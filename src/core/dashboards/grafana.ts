@@ -4,7 +4,8 @@
  * make a second run update what the first created.
  */
 import {readFile} from 'node:fs/promises'
-import {allDashboards, datasourceModel, datasourceSecrets, DATASOURCE_UID, type InfluxSettings} from '../../../dashboards/src/index.js'
+import type {InfluxConnection} from '../../../agent/src/influx.js'
+import {allDashboards, datasourceModel, datasourceSecrets, DATASOURCE_UID} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 
 const TOKEN_HINT = 'the token file must hold a Grafana service account token with the Admin role'
@@ -93,7 +94,10 @@ export class GrafanaClient {
 export type Action = 'created' | 'updated' | 'existing'
 
 export interface InstallOptions {
-  influx: InfluxSettings
+  /** InfluxDB as Grafana's server reaches it. */
+  influx: InfluxConnection
+  /** The data source's smallest $__interval: the agents' collection interval. */
+  minInterval: string
   /** Sent as the data source's secureJsonData password; Grafana stores it encrypted. */
   influxPassword?: string
   /** Sent as the data source's `Authorization: Token ...` header, stored encrypted the same way. */
@@ -114,9 +118,9 @@ export function folderUid(title: string): string {
   return slug
 }
 
-export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxSettings, password?: string, token?: string): Promise<{uid: string; action: Action}> {
+export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxConnection, minInterval: string, password?: string, token?: string): Promise<{uid: string; action: Action}> {
   const path = `/api/datasources/uid/${DATASOURCE_UID}`
-  const model = {...datasourceModel(influx), ...datasourceSecrets(influx, password, token)}
+  const model = {...datasourceModel(influx, minInterval), ...datasourceSecrets(influx, password, token)}
   const existing = await grafana.request('GET', path)
   if (existing.status === 200) {
     const updated = await grafana.request('PUT', path, {...model, id: existing.body.id})
@@ -153,7 +157,7 @@ export async function uploadDashboard(grafana: GrafanaClient, dashboard: {uid: s
 }
 
 export async function installDashboards(grafana: GrafanaClient, options: InstallOptions, progress: (message: string) => void = () => {}): Promise<InstallOutcome> {
-  const datasource = await upsertDatasource(grafana, options.influx, options.influxPassword, options.influxToken)
+  const datasource = await upsertDatasource(grafana, options.influx, options.minInterval, options.influxPassword, options.influxToken)
   progress(`data source ${datasource.uid}: ${datasource.action}`)
   const folder = await ensureFolder(grafana, options.folder)
   progress(`folder ${folder.title}: ${folder.action}`)
