@@ -5,7 +5,7 @@
  */
 import {readFile} from 'node:fs/promises'
 import type {InfluxConnection} from '../../../agent/src/influx.js'
-import {allDashboards, datasourceModel, DATASOURCE_UID} from '../../../dashboards/src/index.js'
+import {allDashboards, datasourceModel, datasourceSecrets, DATASOURCE_UID} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 
 const TOKEN_HINT = 'the token file must hold a Grafana service account token with the Admin role'
@@ -100,6 +100,8 @@ export interface InstallOptions {
   minInterval: string
   /** Sent as the data source's secureJsonData password; Grafana stores it encrypted. */
   influxPassword?: string
+  /** Sent as the data source's `Authorization: Token ...` header, stored encrypted the same way. */
+  influxToken?: string
   folder: string
 }
 
@@ -116,9 +118,9 @@ export function folderUid(title: string): string {
   return slug
 }
 
-export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxConnection, minInterval: string, password?: string): Promise<{uid: string; action: Action}> {
+export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxConnection, minInterval: string, password?: string, token?: string): Promise<{uid: string; action: Action}> {
   const path = `/api/datasources/uid/${DATASOURCE_UID}`
-  const model = {...datasourceModel(influx, minInterval), ...(password ? {secureJsonData: {password}} : {})}
+  const model = {...datasourceModel(influx, minInterval), ...datasourceSecrets(influx, password, token)}
   const existing = await grafana.request('GET', path)
   if (existing.status === 200) {
     const updated = await grafana.request('PUT', path, {...model, id: existing.body.id})
@@ -155,7 +157,7 @@ export async function uploadDashboard(grafana: GrafanaClient, dashboard: {uid: s
 }
 
 export async function installDashboards(grafana: GrafanaClient, options: InstallOptions, progress: (message: string) => void = () => {}): Promise<InstallOutcome> {
-  const datasource = await upsertDatasource(grafana, options.influx, options.minInterval, options.influxPassword)
+  const datasource = await upsertDatasource(grafana, options.influx, options.minInterval, options.influxPassword, options.influxToken)
   progress(`data source ${datasource.uid}: ${datasource.action}`)
   const folder = await ensureFolder(grafana, options.folder)
   progress(`folder ${folder.title}: ${folder.action}`)
