@@ -4,7 +4,6 @@
  * 127.0.0.1; the engine is reached on the host-only NIC, whose address is read over SSH by MAC.
  */
 import {readFile, rm, stat} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {extname, isAbsolute, join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
@@ -15,6 +14,7 @@ import {connectSsh, HostKeyMismatchError, SshKeyError} from '../../src/core/ssh/
 import {acquireLock} from '../../src/core/store/lock.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
+import {freePort} from '../../src/core/vm/ports.js'
 import {formatMac, randomMac, writeSeedIso} from '../../src/core/vm/seed-iso.js'
 import {DEFAULT_HOSTONLY_CIDR, HostOnlyNetwork, hostOnlyNetwork, inNetwork} from './network.js'
 import type {VBoxManageRunner, VBoxVersion} from './vboxmanage.js'
@@ -106,30 +106,6 @@ export function hostOnlyStyle(option: string, version: VBoxVersion, platform = p
   if (option === 'interface' || option === 'network') return option
   // VirtualBox 7 on macOS has no host-only interfaces (no kernel extension), only host-only networks.
   return version.major >= 7 && platform === 'darwin' ? 'network' : 'interface'
-}
-
-/** Ports handed out by this process: parallel creates in one command must not get the same one. */
-const chosenPorts = new Set<number>()
-
-/** A free port on 127.0.0.1 for a NAT forward. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await ephemeralPort()
-    if (chosenPorts.has(port)) continue
-    chosenPorts.add(port)
-    return port
-  }
-}
-
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -2,11 +2,12 @@ import {amazonEc2Driver} from '../../../drivers/amazonec2/index.js'
 import {containerDriver} from '../../../drivers/container/index.js'
 import {genericDriver} from '../../../drivers/generic/index.js'
 import {hypervDriver} from '../../../drivers/hyperv/index.js'
+import {qemuDriver} from '../../../drivers/qemu/index.js'
 import {virtualboxDriver} from '../../../drivers/virtualbox/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import type {DriverPlugin} from './contract.js'
 
-const drivers: DriverPlugin[] = [containerDriver, genericDriver, virtualboxDriver, hypervDriver, amazonEc2Driver]
+const drivers: DriverPlugin[] = [containerDriver, genericDriver, virtualboxDriver, hypervDriver, amazonEc2Driver, qemuDriver]
 
 export function driverPlugins(): DriverPlugin[] {
   return drivers
