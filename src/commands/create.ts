@@ -5,7 +5,7 @@ import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import type {OptionValues} from '../core/drivers/contract.js'
 import {driverPlugin, driverPlugins} from '../core/drivers/registry.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
-import {createMachine, CreateRequest, validateCreate} from '../core/machine/create.js'
+import {createMachine, CreateRequest, validateCreate} from '../core/ops/create.js'
 import {engineUrl} from '../core/engine/engine.js'
 import {emptyEngineOptions} from '../core/store/record.js'
 

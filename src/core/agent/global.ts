@@ -10,6 +10,7 @@
  */
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
+import type {InfluxSecrets} from '../../../agent/src/influx.js'
 import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, type Reporter} from '../machine/machine.js'
@@ -17,7 +18,7 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, isNotFound, LABEL,
+  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InstallOptions, isNotFound, LABEL,
   type SecretPaths, statusOf,
 } from './agent.js'
 import type {AgentImage} from './image.js'

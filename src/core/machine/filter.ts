@@ -1,5 +1,5 @@
 import {BerthError, ExitCode} from '../errors.js'
-import type {MachineStatus} from './lifecycle.js'
+import type {MachineStatus} from '../ops/power.js'
 
 export interface MachineFilter {
   key: 'driver' | 'state' | 'name' | 'label'

@@ -1,7 +1,7 @@
 import {ensureContext, type ContextOutcome} from '../context/context.js'
 import {BerthError, ExitCode} from '../errors.js'
 import type {Store} from '../store/store.js'
-import {Machine} from './machine.js'
+import {Machine} from '../machine/machine.js'
 
 /** Creates or updates a machine's docker context and records it, so `rm` removes it. */
 export async function machineContext(store: Store, name: string, force = false): Promise<ContextOutcome> {

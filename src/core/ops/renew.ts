@@ -8,7 +8,7 @@ import {installServerCert, verifyEngine} from '../provision/provision.js'
 import type {SshSession} from '../ssh/ssh.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
-import {Machine, Reporter} from './machine.js'
+import {Machine, Reporter} from '../machine/machine.js'
 
 const DAEMON_JSON = `${REMOTE_CERT_DIR}/daemon.json`
 

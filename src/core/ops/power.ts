@@ -7,7 +7,7 @@ import type {MachineState} from '../drivers/contract.js'
 import {leaveBeforeRemoval, swarmLabel} from '../swarm/swarm.js'
 import {removeContext} from '../context/context.js'
 import {renewServerCert} from './renew.js'
-import {Machine, Reporter} from './machine.js'
+import {Machine, Reporter} from '../machine/machine.js'
 
 /** Finishes or redoes provisioning; a machine whose driver never finished gets its driver step again. */
 export async function reprovisionMachine(store: Store, name: string, reporter: Reporter, sshTimeoutMs: number): Promise<EngineVersion> {

@@ -10,7 +10,7 @@ import {provisionMachine} from '../provision/provision.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import {leaveBeforeRemoval, SwarmAtCreate, swarmAtCreate, validateSwarmAtCreate} from '../swarm/swarm.js'
-import {driverContext, Machine, Reporter} from './machine.js'
+import {driverContext, Machine, Reporter} from '../machine/machine.js'
 import {checkContextFree, ensureContext} from '../context/context.js'
 
 export interface CreateRequest {
