@@ -9,6 +9,7 @@ import {open, readFile, rm, stat} from 'node:fs/promises'
 import {delimiter, dirname, join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
+import {oneOf, positiveInteger} from '../../src/core/drivers/options.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import {connectSsh, HostKeyMismatchError, SshKeyError} from '../../src/core/ssh/ssh.js'
@@ -387,19 +388,6 @@ class QemuDriver implements Driver {
   async getSSHAddress(): Promise<SshAddress> {
     return {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
   }
-}
-
-function positiveInteger(values: OptionValues, name: string, fallback: number, minimum: number): number {
-  const raw = values[name] ?? fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) throw new BerthError(`--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`, ExitCode.usage)
-  return value
-}
-
-function oneOf(values: OptionValues, name: string, fallback: string, allowed: string[]): string {
-  const value = String(values[name] ?? fallback).toLowerCase()
-  if (!allowed.includes(value)) throw new BerthError(`--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`, ExitCode.usage)
-  return value
 }
 
 export const qemuDriver: DriverPlugin = {

@@ -8,6 +8,7 @@ import {tmpdir} from 'node:os'
 import {extname, isAbsolute, join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
+import {oneOf, positiveInteger} from '../../src/core/drivers/options.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import {connectSsh, HostKeyMismatchError, SshKeyError} from '../../src/core/ssh/ssh.js'
@@ -376,20 +377,6 @@ function splitShare(value: string): [string, string] {
   const at = value.lastIndexOf(':')
   // A drive letter (C:\Users) is not the separator.
   return at > 1 ? [value.slice(0, at), value.slice(at + 1)] : [value, 'hosthome']
-}
-
-function positiveInteger(values: OptionValues, name: string, fallback: number, minimum: number): number {
-  const raw = values[name] ?? fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) throw new BerthError(`--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`, ExitCode.usage)
-  return value
-}
-
-function oneOf(values: OptionValues, name: string, fallback: string, allowed: string[]): string {
-  const value = String(values[name] ?? fallback)
-  const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase())
-  if (!match) throw new BerthError(`--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`, ExitCode.usage)
-  return match
 }
 
 export const virtualboxDriver: DriverPlugin = {
