@@ -146,6 +146,10 @@ case "${1:-}" in
   build)
     shift
     (($# > 0)) || set -- docker
+    # One build at a time: CI starts one early in the background, the e2e setup then waits for it.
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/.lock"
+    flock 9
     for v in "$@"; do
       [[ $v == base || $v == docker ]] || die "unknown variant $v (base or docker)"
       build_variant "$v"
