@@ -38,7 +38,8 @@ export class QmpClient {
     try {
       await new Promise<void>((resolve, reject) => {
         client.greeted = () => resolve()
-        socket.once('error', (err) => reject(new QmpError(`cannot reach QMP at ${path}: ${oneLine(err)}`)))
+        // Kept for the whole session: a socket error after the greeting fails the pending commands instead of the process.
+        socket.on('error', (err) => client.fail(new QmpError(`cannot reach QMP at ${path}: ${oneLine(err)}`)))
         socket.on('data', (chunk: string) => client.receive(chunk))
         socket.on('close', () => client.fail(new QmpError('QEMU closed the QMP connection')))
         client.onFailure = reject

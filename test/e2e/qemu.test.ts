@@ -196,7 +196,8 @@ describe('qemu driver on a real guest (TCG)', () => {
     })
     expect(killed.code).toBe(137)
     expect(await machines()).toEqual(['qemu-killed'])
-    expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed')).length).toBe(1)
+    // QEMU runs on (its daemonizing parent may not have exited yet: one or two processes).
+    expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed')).length).toBeGreaterThan(0)
     await ok(lab.berth(['rm', '-f', '-y', 'qemu-killed']))
     expect(qemuProcessesIn(lab.storePath)).toEqual([])
     expect(await machines()).toEqual([])
