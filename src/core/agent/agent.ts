@@ -211,12 +211,7 @@ async function lastLogLine(container: Docker.Container): Promise<string> {
 
 /** Installs (or reinstalls) the agent on one machine; returns its status once it answers. */
 export async function installAgent(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
-  const release = await store.lock(name, 'berth agent install')
-  try {
-    return await install(store, name, options, secrets, image, version, reporter)
-  } finally {
-    await release()
-  }
+  return store.withLock(name, 'berth agent install', () => install(store, name, options, secrets, image, version, reporter))
 }
 
 async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
@@ -313,8 +308,7 @@ async function serviceTask(docker: Docker): Promise<string | undefined> {
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */
 export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
-  const release = await store.lock(name, 'berth agent rm')
-  try {
+  return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
     reporter.step('removing the agent container')
     const removed = await removeContainer(docker)
@@ -324,7 +318,5 @@ export async function removeAgent(store: Store, name: string, reporter: Reporter
       if (!isNotFound(err)) throw err
     }
     return {name, removed}
-  } finally {
-    await release()
-  }
+  })
 }

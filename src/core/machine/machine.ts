@@ -73,3 +73,13 @@ export class Machine {
     return this.driver.getIP().then(() => undefined, (err: Error) => err)
   }
 }
+
+/** docker-machine's own records have no Berth section: they were provisioned by docker-machine. */
+export function isProvisioned(record: MachineRecord): boolean {
+  return record.Berth === undefined || record.Berth.Phase === 'provisioned'
+}
+
+/** Opens the machine under its lock and runs `fn` on it; the lock is released however `fn` ends. */
+export function withMachine<T>(store: Store, name: string, purpose: string, fn: (machine: Machine) => Promise<T>, reporter?: Reporter): Promise<T> {
+  return store.withLock(name, purpose, async () => fn(await Machine.open(store, name, reporter)))
+}
