@@ -18,7 +18,8 @@ import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.j
 import {freePort} from '../../src/core/vm/ports.js'
 import {randomMac, writeSeedIso} from '../../src/core/vm/seed-iso.js'
 import type {Accelerator, GuestArch} from './accel.js'
-import {ACCELERATORS, chooseAccelerator, probeAccelerator} from './accel.js'
+import {chooseAccelerator, probeAccelerator} from './accel.js'
+import {ACCEL_CHOICES, descriptor} from './descriptor.js'
 import {overlayArgs, QemuPaths, qemuArgs} from './args.js'
 import {consoleHostKeys, pickHostKey} from './console.js'
 import {QmpClient, withQmp} from './qmp.js'
@@ -37,7 +38,6 @@ export const IMAGES: Record<string, Record<GuestArch, string>> = {
 }
 /** Debian publishes SHA512SUMS only. */
 const IMAGE_SUMS: Record<string, string | undefined> = {debian: 'SHA512SUMS'}
-const ACCEL_CHOICES = ['auto', ...ACCELERATORS]
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100
 
@@ -390,23 +390,10 @@ class QemuDriver implements Driver {
   }
 }
 
-export const qemuDriver: DriverPlugin = {
-  name: 'qemu',
-  description: 'A local QEMU VM (KVM, HVF, WHPX or TCG) from a cloud image with a cloud-init seed',
-  options: [
-    {name: 'qemu-memory', type: 'integer', env: 'QEMU_MEMORY_SIZE', default: 2048, description: 'memory of the VM in MB'},
-    {name: 'qemu-cpu-count', type: 'integer', env: 'QEMU_CPU_COUNT', default: 2, description: 'number of CPUs'},
-    {name: 'qemu-disk-size', type: 'integer', env: 'QEMU_DISK_SIZE', default: 20000, description: 'disk size in MB (the overlay grows to it; the guest grows its root file system)'},
-    {name: 'qemu-os', type: 'string', env: 'QEMU_OS', default: 'ubuntu', description: 'cloud image to use: ubuntu (24.04) or debian (12)'},
-    {name: 'qemu-image-url', type: 'string', env: 'QEMU_IMAGE_URL', description: 'cloud image instead of --qemu-os\'s (qcow2 or raw; http(s):// or file://)'},
-    {name: 'qemu-image-checksum', type: 'string', env: 'QEMU_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or a SHA256SUMS/SHA512SUMS URL (default: the SUMS file beside the image)'},
-    {name: 'qemu-accel', type: 'string', env: 'QEMU_ACCEL', default: 'auto', description: `acceleration: ${ACCEL_CHOICES.join(', ')} (auto: the first that runs a vCPU here, else tcg)`},
-    {name: 'qemu-binary', type: 'string', env: 'QEMU_BINARY', description: 'the qemu-system-* binary (default: from PATH)'},
-    {name: 'qemu-boot-timeout', type: 'integer', env: 'QEMU_BOOT_TIMEOUT', default: 300, description: 'seconds a starting VM may take to answer SSH'},
-    {name: 'qemu-stop-timeout', type: 'integer', env: 'QEMU_STOP_TIMEOUT', default: 60, description: 'seconds stop waits after the ACPI power button before powering off'},
-  ],
+export const qemuDriver: DriverPlugin<QemuState> = {
+  ...descriptor,
 
-  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+  async configure(values: OptionValues, context: DriverContext): Promise<QemuState> {
     const arch = hostArch()
     const os = oneOf(values, 'qemu-os', 'ubuntu', Object.keys(IMAGES))
     const url = values['qemu-image-url'] === undefined ? IMAGES[os]![arch] : String(values['qemu-image-url'])
@@ -434,7 +421,7 @@ export const qemuDriver: DriverPlugin = {
     return state
   },
 
-  load(state: BaseDriverState, context: DriverContext): Driver {
-    return new QemuDriver(state as QemuState, context)
+  load(state: QemuState, context: DriverContext): Driver {
+    return new QemuDriver(state, context)
   },
 }

@@ -18,18 +18,20 @@ export function driverContext(store: Store, name: string, reporter: Reporter = s
 
 /** A machine record bound to its driver. */
 export class Machine {
-  readonly driver: Driver
-
   constructor(
     readonly store: Store,
     readonly record: MachineRecord,
-    reporter: Reporter = silentReporter,
-  ) {
-    this.driver = driverPlugin(record.DriverName).load(record.Driver, driverContext(store, record.Name, reporter))
+    readonly driver: Driver,
+  ) {}
+
+  /** Binds a record to its driver, loading the driver's code on first use. */
+  static async bind(store: Store, record: MachineRecord, reporter: Reporter = silentReporter): Promise<Machine> {
+    const plugin = await driverPlugin(record.DriverName)
+    return new Machine(store, record, plugin.load(record.Driver, driverContext(store, record.Name, reporter)))
   }
 
   static async open(store: Store, name: string, reporter?: Reporter): Promise<Machine> {
-    return new Machine(store, await store.load(name), reporter)
+    return Machine.bind(store, await store.load(name), reporter)
   }
 
   get name(): string {

@@ -82,7 +82,7 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
   if (await store.exists(request.name)) {
     throw new BerthError(`machine "${request.name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${request.name}\``)
   }
-  const plugin = driverPlugin(request.driver)
+  const plugin = await driverPlugin(request.driver)
   validateEngineOptions(request.engine)
   if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
   if (request.context) await checkContextFree(request.name)
@@ -111,7 +111,7 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
       const record = newRecord(store, request, state)
       await store.save(record)
       await copyClientCertsTo(store, dir)
-      machine = new Machine(store, record, reporter)
+      machine = new Machine(store, record, validated.plugin.load(state, driverContext(store, request.name, reporter)))
       const started = performance.now()
       await machine.driver.create()
       record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000

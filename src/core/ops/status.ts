@@ -19,7 +19,7 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
       status.url = engineUrl(record)
       status.active = dockerHost === status.url
     }
-    const machine = new Machine(store, record)
+    const machine = await Machine.bind(store, record)
     status.state = await machine.driver.getState()
     if (status.state !== 'Running') return
     if (!isProvisioned(record)) {

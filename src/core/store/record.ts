@@ -20,7 +20,8 @@ export interface BaseDriverState {
    * the serial console); berth pins it instead of trusting the first connection.
    */
   SSHHostKey?: string
-  [key: string]: unknown
+  /** A driver that forwards the engine port (a NAT rule) names the port here. */
+  EnginePort?: number
 }
 
 export interface EngineOptions {
