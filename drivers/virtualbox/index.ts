@@ -4,16 +4,17 @@
  * 127.0.0.1; the engine is reached on the host-only NIC, whose address is read over SSH by MAC.
  */
 import {readFile, rm, stat} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {extname, isAbsolute, join} from 'node:path'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
+import {oneOf, positiveInteger} from '../../src/core/drivers/options.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import {connectSsh, HostKeyMismatchError, SshKeyError} from '../../src/core/ssh/ssh.js'
 import {acquireLock} from '../../src/core/store/lock.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
+import {freePort} from '../../src/core/vm/ports.js'
 import {formatMac, randomMac, writeSeedIso} from '../../src/core/vm/seed-iso.js'
 import {DEFAULT_HOSTONLY_CIDR, HostOnlyNetwork, hostOnlyNetwork, inNetwork} from './network.js'
 import type {VBoxManageRunner, VBoxVersion} from './vboxmanage.js'
@@ -82,30 +83,6 @@ export function hostOnlyStyle(option: string, version: VBoxVersion, platform = p
   if (option === 'interface' || option === 'network') return option
   // VirtualBox 7 on macOS has no host-only interfaces (no kernel extension), only host-only networks.
   return version.major >= 7 && platform === 'darwin' ? 'network' : 'interface'
-}
-
-/** Ports handed out by this process: parallel creates in one command must not get the same one. */
-const chosenPorts = new Set<number>()
-
-/** A free port on 127.0.0.1 for a NAT forward. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await ephemeralPort()
-    if (chosenPorts.has(port)) continue
-    chosenPorts.add(port)
-    return port
-  }
-}
-
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -376,20 +353,6 @@ function splitShare(value: string): [string, string] {
   const at = value.lastIndexOf(':')
   // A drive letter (C:\Users) is not the separator.
   return at > 1 ? [value.slice(0, at), value.slice(at + 1)] : [value, 'hosthome']
-}
-
-function positiveInteger(values: OptionValues, name: string, fallback: number, minimum: number): number {
-  const raw = values[name] ?? fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) throw new BerthError(`--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`, ExitCode.usage)
-  return value
-}
-
-function oneOf(values: OptionValues, name: string, fallback: string, allowed: string[]): string {
-  const value = String(values[name] ?? fallback)
-  const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase())
-  if (!match) throw new BerthError(`--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`, ExitCode.usage)
-  return match
 }
 
 export const virtualboxDriver: DriverPlugin<VirtualBoxState> = {
