@@ -4,7 +4,7 @@ import {machineArg} from '../cli/args.js'
 import {engineUrl} from '../core/engine/engine.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
 import {BerthError} from '../core/errors.js'
-import {isProvisioned} from '../core/machine/lifecycle.js'
+import {isProvisioned} from '../core/machine/machine.js'
 
 const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME']
 
