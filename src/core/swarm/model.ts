@@ -189,9 +189,9 @@ export function nodeRows(nodes: SwarmNode[], machines: Array<{name: string; ip: 
 
 /** A host and port a manager reported, checked before they go anywhere near a shell; a one-line error otherwise. */
 export function reachableTarget(address: string, defaultPort: number): {host: string; port: number} {
-  const host = hostOf(address)
-  const portText = /^(?:\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address)?.[1]
-  const port = portText === undefined ? defaultPort : Number(portText)
+  const parts = isIP(address) === 6 ? [address] : /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address)?.slice(1) ?? []
+  const host = parts[0] ?? parts[1] ?? ''
+  const port = parts[2] === undefined ? defaultPort : Number(parts[2])
   const dnsName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
   if ((!isIP(host) && !dnsName.test(host)) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new BerthError(`the manager reports ${JSON.stringify(address)}, which is not an address and port; not probing it`, ExitCode.failure)
