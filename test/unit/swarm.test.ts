@@ -1,7 +1,12 @@
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {type AddressInfo, createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {BerthError} from '../../src/core/errors.js'
 import {
-  advertiseAddress, advertiseWithPort, decideInit, decideJoin, hostOf, hostPort, localRole, managerStatus, nodeRows, roleLabel,
+  advertiseAddress, advertiseWithPort, decideInit, decideJoin, hostOf, hostPort, localRole, managerStatus, nodeRows, reachabilityScript, reachableTarget, roleLabel,
   SwarmInfo, SwarmNode,
 } from '../../src/core/swarm/model.js'
 
@@ -122,5 +127,38 @@ describe('nodeRows', () => {
     ])
     expect(rows[0]).toMatchObject({leader: true, availability: 'drain', address: '10.0.0.1'})
     expect(rows[3]).toMatchObject({engineVersion: '20.10', status: 'ready', address: '10.0.0.2'})
+  })
+})
+
+describe('the reachability probe, with a manager that lies about its address', () => {
+  const sh = (script: string) => spawnSync('sh', ['-c', script], {encoding: 'utf8'})
+
+  it('takes only an IP address or DNS name and a port; anything else is refused before any shell', () => {
+    expect(reachableTarget('10.0.0.5:2377', 2377)).toEqual({host: '10.0.0.5', port: 2377})
+    expect(reachableTarget('[fd00::5]:2400', 2377)).toEqual({host: 'fd00::5', port: 2400})
+    expect(reachableTarget('manager.example', 2377)).toEqual({host: 'manager.example', port: 2377})
+    for (const hostile of ['1.2.3.4;touch /tmp/x', '$(reboot):2377', '10.0.0.5:2377 -e sh', '`id`', 'a b', '10.0.0.5:99999', '10.0.0.5:0', '-oProxyCommand=x', '']) {
+      expect(() => reachableTarget(hostile, 2377), hostile).toThrow(/^the manager reports .*, which is not an address and port; not probing it$/)
+    }
+  })
+
+  it('hands host and port to bash as arguments: a hostile host is never code, an honest one is probed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-probe-'))
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (server.address() as AddressInfo).port
+      expect(sh(reachabilityScript({host: '127.0.0.1', port})).status).toBe(0)
+      server.close()
+      expect(sh(reachabilityScript({host: '127.0.0.1', port})).status).not.toBe(0)
+      const marker = join(dir, 'ran')
+      for (const host of [`$(touch ${marker})`, `x; touch ${marker}`, `'; touch ${marker}; '`, `x/$(touch ${marker})`]) {
+        sh(reachabilityScript({host, port: 2377}))
+        expect(existsSync(marker), host).toBe(false)
+      }
+    } finally {
+      server.close()
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

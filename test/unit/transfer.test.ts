@@ -1,4 +1,4 @@
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -6,7 +6,7 @@ import {LocalEndpoint} from '../../src/core/transfer/endpoints.js'
 import {entryName, parseLocation, remotePath} from '../../src/core/transfer/location.js'
 import {defaultMountPoint, sshfsMountAt} from '../../src/core/transfer/mount.js'
 import {knownHostsLine, remoteSpec, rsyncShell, rsyncWord} from '../../src/core/transfer/openssh.js'
-import {planCopies} from '../../src/core/transfer/scp.js'
+import {copyTree, isUnder, listedName, planCopies} from '../../src/core/transfer/scp.js'
 
 describe('machine:path parsing', () => {
   it('splits NAME:PATH when NAME is a machine name', () => {
@@ -98,5 +98,42 @@ describe('copy planning (scp rules, checked before anything is written)', () => 
     await expect(plan(['folder'], 'a.txt', true)).rejects.toThrow(/is a file/)
     await expect(planCopies(() => local, {sources: [{path: 'a'}], destination: {path: 'b'}, recursive: false, delta: false}))
       .rejects.toThrow(/neither side names a machine/)
+  })
+})
+
+describe('copies stay inside their target', () => {
+  const local = new LocalEndpoint()
+
+  it('takes only plain names from a listing', () => {
+    expect(listedName('a b.txt', local, '/src')).toBe('a b.txt')
+    expect(listedName('..hidden', local, '/src')).toBe('..hidden')
+    for (const name of ['', '.', '..', '../x', 'a/b', '/etc/passwd', 'a\0b']) {
+      expect(() => listedName(name, local, '/src'), name).toThrow(/is not a plain file name/)
+    }
+  })
+
+  it('tells a path under a root from one that leaves it', () => {
+    expect(isUnder('/d/t', '/d/t')).toBe(true)
+    expect(isUnder('/d/t', '/d/t/a/b')).toBe(true)
+    expect(isUnder('/d/t', '/d/t/..x')).toBe(true)
+    expect(isUnder('/d/t', '/d')).toBe(false)
+    expect(isUnder('/d/t', '/d/tt')).toBe(false)
+    expect(isUnder('/d/t', '/etc')).toBe(false)
+  })
+
+  it('refuses to write through a folder that is a symlink out of the target', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-confine-'))
+    try {
+      await mkdir(join(dir, 'src/link'), {recursive: true})
+      await writeFile(join(dir, 'src/link/payload'), 'x')
+      await mkdir(join(dir, 'dest/tree'), {recursive: true})
+      await mkdir(join(dir, 'outside'))
+      await symlink(join(dir, 'outside'), join(dir, 'dest/tree/link'))
+      await expect(copyTree(local, join(dir, 'src'), local, join(dir, 'dest/tree'), {files: 0, bytes: 0}))
+        .rejects.toThrow(/leads outside .*; refusing to write there/)
+      expect(await readdir(join(dir, 'outside'))).toEqual([])
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 })

@@ -1,5 +1,6 @@
+import {randomBytes} from 'node:crypto'
 import {hostname} from 'node:os'
-import {open, readFile, rm, stat} from 'node:fs/promises'
+import {link, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {BerthError, ExitCode} from '../errors.js'
 
 export interface LockOwner {
@@ -7,6 +8,8 @@ export interface LockOwner {
   host: string
   purpose: string
   since: string
+  /** Tells this acquisition from any other, even in the same process. */
+  token?: string
 }
 
 function isAlive(pid: number): boolean {
@@ -29,44 +32,92 @@ async function lockAgeMs(path: string): Promise<number> {
   }
 }
 
-async function readOwner(path: string): Promise<LockOwner | undefined> {
+async function readText(path: string): Promise<string | undefined> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+function parseOwner(text: string | undefined): LockOwner | undefined {
+  try {
+    const owner = JSON.parse(text ?? '') as LockOwner
+    return typeof owner === 'object' && owner !== null && typeof owner.pid === 'number' ? owner : undefined
   } catch {
     return undefined
   }
 }
 
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  return parseOwner(await readText(path))
+}
+
+/** Publishes `owner` at `path` only if nothing is there: written to a private file first, then hard-linked (atomic, never half-written). */
+async function createWithOwner(path: string, owner: LockOwner): Promise<boolean> {
+  const draft = `${path}.${owner.token}.new`
+  await writeFile(draft, JSON.stringify(owner), {mode: 0o600, flag: 'wx'})
+  try {
+    await link(draft, path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    await rm(draft, {force: true})
+  }
+}
+
+/** Whether the lock file `owner` was read from is abandoned: its process is gone, or it never got an owner and is old. */
+async function isStale(path: string, owner: LockOwner | undefined, host: string): Promise<boolean> {
+  if (owner === undefined) return (await lockAgeMs(path)) > HALF_WRITTEN_STALE_MS
+  return owner.host === host && !isAlive(owner.pid)
+}
+
 /**
- * An exclusive lock file (O_EXCL). A lock whose owner process is gone (same host) is stale and
- * taken over, so a killed command never wedges a machine.
+ * Removes the lock at `path` if it is still the stale one read as `seen`. Takers serialize on a
+ * guard file, and only takers remove a lock they do not own, so between the check under the
+ * guard and the removal nobody can put a live lock there: two takers never both win. A guard
+ * whose taker died inside this short step is abandoned once old.
+ */
+async function removeIfStill(path: string, seen: string | undefined, host: string): Promise<void> {
+  const guard = `${path}.takeover`
+  try {
+    await writeFile(guard, String(process.pid), {mode: 0o600, flag: 'wx'})
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    if ((await lockAgeMs(guard)) > HALF_WRITTEN_STALE_MS) await rm(guard, {force: true})
+    else await new Promise((resolve) => setTimeout(resolve, 5)) // another taker is at it
+    return
+  }
+  try {
+    const now = await readText(path)
+    if (now !== undefined && now === seen && (await isStale(path, parseOwner(now), host))) await rm(path, {force: true})
+  } finally {
+    await rm(guard, {force: true})
+  }
+}
+
+/**
+ * An exclusive lock file, created atomically with its owner in it. A lock whose owner process is
+ * gone (same host) is stale and taken over, so a killed command never wedges a machine; the
+ * takeover is atomic too (see removeIfStill).
  */
 export async function acquireLock(path: string, purpose: string, waitMs: number): Promise<() => Promise<void>> {
   const deadline = Date.now() + waitMs
-  const me: LockOwner = {pid: process.pid, host: hostname(), purpose, since: new Date().toISOString()}
+  const me: LockOwner = {pid: process.pid, host: hostname(), purpose, since: new Date().toISOString(), token: randomBytes(8).toString('hex')}
   for (;;) {
-    try {
-      const handle = await open(path, 'wx', 0o600)
-      try {
-        await handle.writeFile(JSON.stringify(me))
-      } catch (err) {
-        await rm(path, {force: true})
-        throw err
-      } finally {
-        await handle.close()
-      }
+    if (await createWithOwner(path, me)) {
       return async () => {
-        const owner = await readOwner(path)
-        if (owner?.pid === me.pid) await rm(path, {force: true})
+        if ((await readOwner(path))?.token === me.token) await rm(path, {force: true})
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    const owner = await readOwner(path)
-    // An unreadable lock is one whose writer died between create and write; it is stale once old.
-    const abandoned = owner === undefined && (await lockAgeMs(path)) > HALF_WRITTEN_STALE_MS
-    if (abandoned || (owner && owner.host === me.host && !isAlive(owner.pid))) {
-      await rm(path, {force: true})
+    const text = await readText(path)
+    const owner = parseOwner(text)
+    if (text === undefined) continue // released meanwhile
+    if (await isStale(path, owner, me.host)) {
+      await removeIfStill(path, text, me.host)
       continue
     }
     if (Date.now() >= deadline) {

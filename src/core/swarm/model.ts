@@ -2,7 +2,9 @@
  * Swarm-mode shapes from the Docker Engine API and the pure decisions berth makes on them:
  * addresses, role labels, and what init/join should do given a machine's current state.
  */
+import {isIP} from 'node:net'
 import {BerthError, ExitCode} from '../errors.js'
+import {shellQuote} from '../ssh/ssh.js'
 
 /** Ports swarm mode needs between machines: cluster management, node gossip, overlay data. */
 export const SWARM_PORT = 2377
@@ -183,4 +185,27 @@ export function nodeRows(nodes: SwarmNode[], machines: Array<{name: string; ip: 
   })
   const rank = (r: NodeRow) => (r.leader ? 0 : r.role === 'manager' ? 1 : 2)
   return rows.sort((x, y) => rank(x) - rank(y) || x.hostname.localeCompare(y.hostname))
+}
+
+/** A host and port a manager reported, checked before they go anywhere near a shell; a one-line error otherwise. */
+export function reachableTarget(address: string, defaultPort: number): {host: string; port: number} {
+  const parts = isIP(address) === 6 ? [address] : /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address)?.slice(1) ?? []
+  const host = parts[0] ?? parts[1] ?? ''
+  const port = parts[2] === undefined ? defaultPort : Number(parts[2])
+  const dnsName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+  if ((!isIP(host) && !dnsName.test(host)) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new BerthError(`the manager reports ${JSON.stringify(address)}, which is not an address and port; not probing it`, ExitCode.failure)
+  }
+  return {host, port}
+}
+
+/**
+ * The shell script that tests, from a machine, whether host:port answers (bash's /dev/tcp, else
+ * nc; exit 99 when neither exists). Host and port reach bash and nc as arguments, never as code.
+ */
+export function reachabilityScript(target: {host: string; port: number}): string {
+  const host = shellQuote(target.host)
+  const port = shellQuote(String(target.port))
+  return `if command -v bash >/dev/null 2>&1; then timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe ${host} ${port} 2>/dev/null; ` +
+    `elif command -v nc >/dev/null 2>&1; then nc -z -w 5 -- ${host} ${port}; else exit 99; fi`
 }

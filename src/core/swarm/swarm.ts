@@ -10,11 +10,10 @@ import type Docker from 'dockerode'
 import {engineClient, engineInfo} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import {Machine, Reporter, silentReporter} from '../machine/machine.js'
-import {shellQuote} from '../ssh/ssh.js'
 import type {MachineRecord, SwarmMembership} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import {
-  advertiseAddress, advertiseWithPort, decideInit, decideJoin, hostOf, hostPort, localRole, NodeRow, nodeRows, roleLabel,
+  advertiseAddress, advertiseWithPort, decideInit, decideJoin, hostOf, hostPort, localRole, NodeRow, nodeRows, reachabilityScript, reachableTarget, roleLabel,
   short, SWARM_PORT, SWARM_PORTS_TEXT, SwarmInfo, SwarmNode, SwarmRole,
 } from './model.js'
 
@@ -195,8 +194,8 @@ export async function requireManager(machine: Machine): Promise<Engine> {
  * manager's swarm port: the real path between the two machines. Skipped when neither tool exists.
  */
 export async function checkReachable(machine: Machine, address: string, managerName: string, reporter: Reporter): Promise<void> {
-  const host = hostOf(address)
-  const port = /:(\d+)$/.exec(address)?.[1] ?? String(SWARM_PORT)
+  const target = reachableTarget(address, SWARM_PORT)
+  const port = target.port
   let session
   try {
     session = await machine.ssh(15_000)
@@ -205,10 +204,7 @@ export async function checkReachable(machine: Machine, address: string, managerN
     return
   }
   try {
-    const probe = `exec 3<>/dev/tcp/${host}/${port}`
-    const script = `if command -v bash >/dev/null 2>&1; then timeout 5 bash -c ${shellQuote(probe)} 2>/dev/null; ` +
-      `elif command -v nc >/dev/null 2>&1; then nc -z -w 5 ${shellQuote(host)} ${shellQuote(port)}; else exit 99; fi`
-    const result = await session.exec(script)
+    const result = await session.exec(reachabilityScript(target))
     if (result.code === 99) return reporter.step(`Skipping the ${port} reachability check (no bash or nc on ${machine.name})`)
     if (result.code !== 0) {
       throw new BerthError(`${machine.name} cannot reach manager ${managerName} at ${address}: swarm mode needs ${SWARM_PORTS_TEXT} open between the machines`,

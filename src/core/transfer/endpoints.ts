@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {chmod, mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
+import {chmod, mkdir, readdir, realpath, rename, rm, stat} from 'node:fs/promises'
 import {posix, resolve} from 'node:path'
 import type {Readable, Writable} from 'node:stream'
 import type {SFTPWrapper} from 'ssh2'
@@ -24,6 +24,8 @@ export interface Endpoint {
   /** Moves a finished temp file over its target (replacing it). */
   replace(from: string, to: string): Promise<void>
   chmod(path: string, mode: number): Promise<void>
+  /** The path with every symlink resolved (it must exist). */
+  realpath(path: string): Promise<string>
   remove(path: string): Promise<void>
   close(): void
 }
@@ -68,6 +70,10 @@ export class LocalEndpoint implements Endpoint {
 
   async chmod(path: string, mode: number): Promise<void> {
     await chmod(resolve(path), mode)
+  }
+
+  realpath(path: string): Promise<string> {
+    return realpath(resolve(path))
   }
 
   async remove(path: string): Promise<void> {
@@ -132,6 +138,10 @@ export class SftpEndpoint implements Endpoint {
 
   async chmod(path: string, mode: number): Promise<void> {
     await sftpCall<void>((cb) => this.sftp.chmod(path, mode, cb))
+  }
+
+  realpath(path: string): Promise<string> {
+    return sftpCall<string>((cb) => this.sftp.realpath(path, cb))
   }
 
   async remove(path: string): Promise<void> {

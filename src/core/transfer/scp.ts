@@ -1,6 +1,6 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join, posix} from 'node:path'
+import {isAbsolute, join, posix, relative as relativePath, sep} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, Reporter, silentReporter} from '../machine/machine.js'
@@ -88,9 +88,30 @@ async function copyFile(from: Endpoint, source: string, to: Endpoint, target: st
   summary.files++
 }
 
-async function copyTree(from: Endpoint, source: string, to: Endpoint, target: string, summary: CopySummary): Promise<void> {
+/** Names a listing may hand over on this computer: one path segment, never a way out of its folder. */
+const NOT_A_PLAIN_NAME = process.platform === 'win32' ? /[/\\:\0]/ : /[/\0]/
+
+/**
+ * A name from a folder listing, refused unless it names an entry inside that folder: a hostile
+ * machine's SFTP server may list `../../x` or `a/b` (the class of CVE-2019-6111).
+ */
+export function listedName(name: string, from: Endpoint, folder: string): string {
+  if (name === '' || name === '.' || name === '..' || NOT_A_PLAIN_NAME.test(name)) {
+    throw new BerthError(`${from.prefix}${folder} lists an entry named ${JSON.stringify(name)}, which is not a plain file name; refusing to copy it`)
+  }
+  return name
+}
+
+/** Whether `path` is `root` or lies under it (both absolute or both relative, already resolved). */
+export function isUnder(root: string, path: string): boolean {
+  const relative = relativePath(root, path)
+  return relative === '' || (relative !== '..' && !relative.startsWith(`..${sep}`) && !isAbsolute(relative))
+}
+
+/** Copies a file or folder tree; every folder it writes into must resolve (symlinks followed) under `root`, the copy's target. */
+export async function copyTree(from: Endpoint, source: string, to: Endpoint, target: string, summary: CopySummary, root?: string): Promise<void> {
   const s = await from.stat(source)
-  if (!s) throw new BerthError(`${from.prefix}${source} disappeared while copying`)
+  if (!s) throw new BerthError(`${from.prefix}${JSON.stringify(source)} disappeared while copying`)
   if (s.isFile) {
     summary.bytes += s.size
     return copyFile(from, source, to, target, s.mode, summary)
@@ -98,8 +119,12 @@ async function copyTree(from: Endpoint, source: string, to: Endpoint, target: st
   if (!s.isDir) return // sockets, fifos and devices are not copied (as scp)
   const existing = await to.stat(target)
   if (!existing) await to.mkdir(target, (s.mode & 0o777) | 0o700)
-  else if (!existing.isDir) throw new BerthError(`${to.prefix}${target} exists and is not a folder`)
-  for (const name of await from.readdir(source)) await copyTree(from, posix.join(source, name), to, posix.join(target, name), summary)
+  else if (!existing.isDir) throw new BerthError(`${to.prefix}${JSON.stringify(target)} exists and is not a folder`)
+  const real = await to.realpath(target)
+  root ??= real
+  if (!isUnder(root, real)) throw new BerthError(`${to.prefix}${JSON.stringify(target)} leads outside ${to.prefix}${root} (to ${real}); refusing to write there`)
+  const names = (await from.readdir(source)).map((name) => listedName(name, from, source))
+  for (const name of names) await copyTree(from, posix.join(source, name), to, posix.join(target, name), summary, root)
 }
 
 interface Connected {
