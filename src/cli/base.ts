@@ -32,9 +32,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.store = new Store(this.flags['storage-path'] ?? defaultStorePath())
   }
 
+  /** Invoked as `docker-machine`: its words, bytes and exit codes. */
+  protected get compat(): boolean {
+    return process.env.BERTH_COMPAT === 'docker-machine'
+  }
+
   /** The name the user called: `docker-machine` when berth stands in for it. */
   protected get programName(): string {
-    return process.env.BERTH_COMPAT === 'docker-machine' ? 'docker-machine' : this.config.bin
+    return this.compat ? 'docker-machine' : this.config.bin
   }
 
   /** Progress and notices go to stderr so stdout carries only data. */
