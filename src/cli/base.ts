@@ -65,8 +65,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       hint = `see \`${this.config.bin} ${this.id} --help\``
     }
     // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.
-    if (process.env.BERTH_COMPAT === 'docker-machine' && code !== ExitCode.preCreateCheck) code = ExitCode.failure
-    process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
+    if (this.compat && !(code === ExitCode.preCreateCheck && this.id === 'create')) code = ExitCode.failure
+    // docker-machine prints its error as is (log.Error(err) in commands/commands.go: runCommand).
+    if (this.compat && err instanceof BerthError && err.dockerMachineMessage) process.stderr.write(`${err.dockerMachineMessage}\n`)
+    else process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
     if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }

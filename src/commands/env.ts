@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {engineUrl} from '../core/engine/engine.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
 import {BerthError} from '../core/errors.js'
-import {isProvisioned} from '../core/machine/lifecycle.js'
+import {isProvisioned, runningEngineUrl} from '../core/machine/lifecycle.js'
 
 const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME']
 
@@ -35,7 +34,7 @@ export default class Env extends BaseCommand<typeof Env> {
     }
     const vars: EnvVars = [
       ['DOCKER_TLS_VERIFY', '1'],
-      ['DOCKER_HOST', engineUrl(record)],
+      ['DOCKER_HOST', await runningEngineUrl(this.store, record)],
       ['DOCKER_CERT_PATH', record.HostOptions.AuthOptions.StorePath],
       ['DOCKER_MACHINE_NAME', record.Name],
     ]

@@ -1,5 +1,5 @@
 import {EngineVersion, engineInfo, engineUrl} from '../engine/engine.js'
-import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
+import {BerthError, ExitCode, HostNotRunningError, oneLine, withTimeout} from '../errors.js'
 import {provisionMachine, verifyEngine} from '../provision/provision.js'
 import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
@@ -78,13 +78,14 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
     const record = await store.load(name)
     status.driver = record.DriverName
     status.labels = record.HostOptions?.EngineOptions?.Labels ?? []
+    const machine = new Machine(store, record)
+    status.state = await machine.driver.getState()
+    // As docker-machine's ls (commands/ls.go): the URL only of a running machine, which alone can be active.
+    if (status.state !== 'Running') return
     if (record.Driver.IPAddress) {
       status.url = engineUrl(record)
       status.active = dockerHost === status.url
     }
-    const machine = new Machine(store, record)
-    status.state = await machine.driver.getState()
-    if (status.state !== 'Running') return
     if (!isProvisioned(record)) {
       status.error = 'not provisioned: run `berth provision ' + name + '`'
       return
@@ -115,14 +116,29 @@ export function isProvisioned(record: MachineRecord): boolean {
 
 export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
 
+/** The URL of a machine's engine, refused while it is not running (`env`, `url`: `eval "$(env x)" || exit` must stop). */
+export async function runningEngineUrl(store: Store, record: MachineRecord): Promise<string> {
+  const state = await new Machine(store, record).driver.getState()
+  if (state !== 'Running') throw new HostNotRunningError(record.Name, state)
+  return engineUrl(record)
+}
+
+/** The state each action leads to; docker-machine refuses an action whose state already holds (libmachine/host/host.go). */
+const TARGET_STATE: Partial<Record<PowerAction, MachineState>> = {start: 'Running', stop: 'Stopped', kill: 'Stopped'}
+
 /**
  * Runs a driver power action under the machine's lock. After start and restart the IP is read
  * again: drivers may hand out a new one.
  */
-export async function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter): Promise<MachineState> {
+export async function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter, refuseIfAlready = false): Promise<MachineState> {
   const release = await store.lock(name, `berth ${action}`)
   try {
     const machine = await Machine.open(store, name, reporter)
+    const target = TARGET_STATE[action]
+    if (refuseIfAlready && target && (await machine.driver.getState()) === target) {
+      const message = `Machine "${name}" is already ${target.toLowerCase()}.` // libmachine/mcnerror/errors.go: ErrHostAlreadyInState
+      throw new BerthError(message, ExitCode.failure, undefined, message)
+    }
     const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
     const bootBefore = action === 'restart' && machine.record.Berth?.Phase === 'provisioned' ? await bootMark(machine, 10_000).catch(() => undefined) : undefined
     await machine.driver[action]()
@@ -146,6 +162,14 @@ export async function powerAction(store: Store, name: string, action: PowerActio
   } finally {
     await release()
   }
+}
+
+/** Starts a stopped machine first, as docker-machine's upgrade does (libmachine/host/host.go: Upgrade). */
+export async function startIfStopped(store: Store, name: string, reporter: Reporter): Promise<void> {
+  const state = await (await Machine.open(store, name)).driver.getState()
+  if (state !== 'Stopped') return
+  reporter.step('Starting machine so machine can be upgraded...')
+  await powerAction(store, name, 'start', reporter)
 }
 
 /** Changes with every boot of a VM (boot_id) and of a system container (PID 1's start time). */

@@ -2,7 +2,8 @@ import type {Driver, DriverContext} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import type {HostKeyPolicy, SshSession, SshTarget} from '../ssh/ssh.js'
 import {waitForSsh} from '../ssh/ssh.js'
-import type {MachineRecord} from '../store/record.js'
+import {BERTH_SCHEMA_VERSION, type MachineRecord} from '../store/record.js'
+import {DEFAULT_ENGINE_PORT} from '../engine/engine.js'
 import type {Store} from '../store/store.js'
 
 /** Progress messages for the user; core never prints. */
@@ -25,6 +26,8 @@ export class Machine {
     readonly record: MachineRecord,
     reporter: Reporter = silentReporter,
   ) {
+    // A machine docker-machine made and provisioned, in its own store: berth's state starts here (host key pinned on first use).
+    record.Berth ??= {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: '', Phase: 'provisioned', EnginePort: DEFAULT_ENGINE_PORT, Timings: {}}
     this.driver = driverPlugin(record.DriverName).load(record.Driver, driverContext(store, record.Name, reporter))
   }
 

@@ -137,9 +137,6 @@ export async function renewClientCert(store: Store): Promise<void> {
 }
 
 async function requireRunning(machine: Machine, command: string): Promise<void> {
-  if (machine.record.Berth === undefined) {
-    throw new BerthError(`machine "${machine.name}" was made by docker-machine; berth does not change it`, ExitCode.failure)
-  }
   if (machine.record.Berth.Phase !== 'provisioned') {
     throw new BerthError(`machine "${machine.name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
   }
