@@ -49,14 +49,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${url}`)
   }
   const bucket = env.BERTH_AGENT_BUCKET
-  const api = bucket ? 'v2' : 'v1'
-  if (api === 'v1' && !env.BERTH_AGENT_DATABASE) throw new ConfigError('set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)')
+  if (!bucket && !env.BERTH_AGENT_DATABASE) throw new ConfigError('set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)')
   const caFile = env.BERTH_AGENT_CA_FILE
   const stateDir = env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent'
   return {
     influx: {
       url,
-      api,
       database: env.BERTH_AGENT_DATABASE,
       retentionPolicy: env.BERTH_AGENT_RETENTION_POLICY,
       username: env.BERTH_AGENT_USERNAME,

@@ -10,6 +10,7 @@ import {ContainerRegistry} from './containers.js'
 import {DockerClient, type EngineInfo} from './docker.js'
 import {EventsCollector} from './events.js'
 import {fetchHealth, healthPoint, serveHealth, type Health} from './health.js'
+import {influxApi} from './influx.js'
 import {nowNs} from './lineprotocol.js'
 import {CheckpointStore, LogCollector} from './logcollector.js'
 import {Spool} from './spool.js'
@@ -99,7 +100,7 @@ async function run(config: AgentConfig): Promise<void> {
   const server = serveHealth(config.health, health)
   await cycle()
   const timer = setInterval(() => void cycle(), config.intervalMs)
-  log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${config.influx.api === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
+  log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping`)

@@ -62,7 +62,7 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : ''
 }
 
-export function ec2FromDockerMachine(source: Record<string, unknown>, machineName: string): AdoptedDriver {
+export function ec2FromDockerMachine(source: Record<string, unknown>, machineName: string): AdoptedDriver<Ec2State> {
   const dm = source as DockerMachineEc2
   const notImported = (why: string) => new BerthError(`machine "${machineName}": ${why}; not imported`, ExitCode.usage)
   const instanceId = text(dm.InstanceId)

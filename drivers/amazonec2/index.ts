@@ -3,44 +3,17 @@ import {readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {resolve} from 'node:path'
 import ssh2 from 'ssh2'
-import type {Driver, DriverContext, DriverOption, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
+import type {Driver, DriverContext, DriverPlugin, OptionValues} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ec2FromDockerMachine} from './adopt.js'
+import {profileRegion} from './aws.js'
+import {descriptor} from './descriptor.js'
+import {Ec2Driver} from './driver.js'
 import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, defaultSshUser, OPERATING_SYSTEMS, ownResourceName, parseOpenPort, parseTags, VOLUME_TYPES, type Ec2State} from './state.js'
 
 const PREFIX = 'amazonec2-'
 
-export const amazonEc2Options: DriverOption[] = [
-  {name: 'amazonec2-region', type: 'string', description: 'AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile\'s region, us-east-1)'},
-  {name: 'amazonec2-profile', type: 'string', env: 'AWS_PROFILE', description: 'shared config/credentials profile; credentials come from the SDK\'s default chain and are never stored'},
-  {name: 'amazonec2-instance-type', type: 'string', env: 'AWS_INSTANCE_TYPE', default: DEFAULT_INSTANCE_TYPE, description: 'instance type'},
-  {name: 'amazonec2-os', type: 'string', default: 'ubuntu', description: 'image family for the default AMI: ubuntu (24.04 LTS) or debian (12)'},
-  {name: 'amazonec2-ami', type: 'string', env: 'AWS_AMI', description: 'AMI id (default: the latest image of --amazonec2-os from its SSM public parameter)'},
-  {name: 'amazonec2-vpc-id', type: 'string', env: 'AWS_VPC_ID', description: 'VPC (default: the region\'s default VPC, or the subnet\'s)'},
-  {name: 'amazonec2-subnet-id', type: 'string', env: 'AWS_SUBNET_ID', description: 'subnet (default: the VPC\'s default subnet in the zone)'},
-  {name: 'amazonec2-zone', type: 'string', env: 'AWS_ZONE', description: 'availability zone, full name (e.g. eu-west-3b); default: any zone with a default subnet'},
-  {name: 'amazonec2-security-group', type: 'string', env: 'AWS_SECURITY_GROUP', multiple: true, description: 'security group name or id (repeatable); an existing group is used as it is, a missing name is created (default: one group for this machine)'},
-  {name: 'amazonec2-open-port', type: 'string', multiple: true, description: 'extra port to open from the allowed CIDRs, PORT[/tcp|udp] (repeatable)'},
-  {name: 'amazonec2-allow-cidr', type: 'string', env: 'AWS_ALLOW_CIDR', multiple: true, description: 'CIDR allowed to reach SSH and the engine (repeatable; default: this computer\'s public address /32)'},
-  {name: 'amazonec2-root-size', type: 'integer', env: 'AWS_ROOT_SIZE', default: DEFAULT_ROOT_SIZE, description: 'root volume size in GiB'},
-  {name: 'amazonec2-volume-type', type: 'string', env: 'AWS_VOLUME_TYPE', default: 'gp3', description: 'root volume type (always encrypted)'},
-  {name: 'amazonec2-iam-instance-profile', type: 'string', env: 'AWS_INSTANCE_PROFILE', description: 'IAM instance profile name or ARN'},
-  {name: 'amazonec2-tags', type: 'string', env: 'AWS_TAGS', description: 'extra tags as key1,value1,key2,value2'},
-  {name: 'amazonec2-ssh-user', type: 'string', env: 'AWS_SSH_USER', description: 'SSH user (default: ubuntu, or admin for debian)'},
-  {name: 'amazonec2-keypair-name', type: 'string', env: 'AWS_KEYPAIR_NAME', description: 'with --amazonec2-ssh-key: an existing key pair to use; alone: the name for the key pair berth imports'},
-  {name: 'amazonec2-ssh-key', type: 'string', env: 'AWS_SSH_KEYPATH', description: 'private key file (default: a new ed25519 key for this machine)'},
-  {name: 'amazonec2-ssh-keypath', type: 'string', description: 'docker-machine\'s name for --amazonec2-ssh-key'},
-  {name: 'amazonec2-use-private-address', type: 'boolean', description: 'reach the machine on its private address'},
-  {name: 'amazonec2-private-address-only', type: 'boolean', description: 'no public address at all (implies --amazonec2-use-private-address)'},
-  {name: 'amazonec2-spot', type: 'boolean', description: 'a one-time spot instance (InstanceMarketOptions)'},
-  {name: 'amazonec2-request-spot-instance', type: 'boolean', description: 'docker-machine\'s name for --amazonec2-spot'},
-  {name: 'amazonec2-spot-price', type: 'string', description: 'highest hourly spot price in USD (default: the on-demand price)'},
-  {name: 'amazonec2-userdata', type: 'string', env: 'AWS_USERDATA', description: 'file with user data (cloud-init) for the instance'},
-  {name: 'amazonec2-access-key', type: 'string', description: 'refused: berth never takes AWS keys on the command line (use the SDK\'s chain)'},
-  {name: 'amazonec2-secret-key', type: 'string', description: 'refused: berth never takes AWS keys on the command line (use the SDK\'s chain)'},
-]
 
 function text(values: OptionValues, name: string): string | undefined {
   const value = values[PREFIX + name]
@@ -156,82 +129,14 @@ export async function configureEc2(values: OptionValues, context: DriverContext)
 async function defaultRegion(profile: string | undefined): Promise<string> {
   const fromEnv = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION
   if (fromEnv) return fromEnv
-  const {profileRegion} = await import('./aws.js')
   return (await profileRegion(profile)) ?? 'us-east-1'
 }
 
-type Ec2Driver = import('./driver.js').Ec2Driver
-
-/**
- * Loading the AWS SDK more than doubles a command's start time and memory (BENCHMARKS.md): the
- * driver module is imported on first use, so commands that never call AWS do not pay for it.
- */
-class LazyEc2Driver implements Driver {
-  private loaded?: Promise<Ec2Driver>
-
-  constructor(
-    readonly state: Ec2State,
-    private readonly context: DriverContext,
-  ) {}
-
-  private driver(): Promise<Ec2Driver> {
-    this.loaded ??= import('./driver.js').then(({Ec2Driver}) => new Ec2Driver(this.state, this.context))
-    return this.loaded
-  }
-
-  async preCreateCheck(): Promise<void> {
-    return (await this.driver()).preCreateCheck()
-  }
-
-  async create(): Promise<void> {
-    return (await this.driver()).create()
-  }
-
-  async start(): Promise<void> {
-    return (await this.driver()).start()
-  }
-
-  async stop(): Promise<void> {
-    return (await this.driver()).stop()
-  }
-
-  async restart(): Promise<void> {
-    return (await this.driver()).restart()
-  }
-
-  async kill(): Promise<void> {
-    return (await this.driver()).kill()
-  }
-
-  async remove(): Promise<void> {
-    return (await this.driver()).remove()
-  }
-
-  async getState(): Promise<MachineState> {
-    return (await this.driver()).getState()
-  }
-
-  async getIP(): Promise<string> {
-    return (await this.driver()).getIP()
-  }
-
-  async getSSHAddress(): Promise<SshAddress> {
-    if (this.state.IPAddress) return {host: this.state.IPAddress, port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
-    return (await this.driver()).getSSHAddress()
-  }
-
-  async updateLabels(labels: Record<string, string>): Promise<void> {
-    return (await this.driver()).updateLabels(labels)
-  }
-}
-
-export const amazonEc2Driver: DriverPlugin = {
-  name: 'amazonec2',
-  description: 'An Amazon EC2 instance (AWS SDK v3): IMDSv2, encrypted gp3 root, tagged, scoped security group',
-  options: amazonEc2Options,
+export const amazonEc2Driver: DriverPlugin<Ec2State> = {
+  ...descriptor,
   configure: configureEc2,
-  load(state: BaseDriverState, context: DriverContext): Driver {
-    return new LazyEc2Driver(state as Ec2State, context)
+  load(state: Ec2State, context: DriverContext): Driver {
+    return new Ec2Driver(state, context)
   },
   fromDockerMachine: ec2FromDockerMachine,
 }

@@ -6,10 +6,11 @@ import {baseState} from '../../src/core/drivers/contract.js'
 import {demuxedText, isolatedDockerOptions} from '../../src/core/engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
+import {DEFAULT_LOCAL_ENGINE, descriptor} from './descriptor.js'
+import type {ContainerState} from './state.js'
 
-export const DEFAULT_LOCAL_ENGINE = 'unix:///var/run/docker.sock'
+
 
 /** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
 export function localEngine(url: string): Docker {
@@ -66,14 +67,14 @@ class ContainerDriver implements Driver {
   private readonly docker: Docker
 
   constructor(
-    readonly state: BaseDriverState,
+    readonly state: ContainerState,
     private readonly context: DriverContext,
   ) {
-    this.docker = localEngine(state.Engine as string)
+    this.docker = localEngine(state.Engine)
   }
 
   private get containerName(): string {
-    return this.state.ContainerName as string
+    return this.state.ContainerName
   }
 
   private get volumeName(): string {
@@ -115,7 +116,7 @@ class ContainerDriver implements Driver {
   /** Resumable: a container left by an interrupted create is reused. */
   async create(): Promise<void> {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
-    await ensureHostImage(this.docker, this.state.Engine as string, this.state.Image as string, this.context.log)
+    await ensureHostImage(this.docker, this.state.Engine, this.state.Image, this.context.log)
     let info = await this.inspect()
     if (info && !this.isOurs(info)) throw new BerthError(`a container named ${this.containerName} already exists and is not this machine's`)
     if (!info) {
@@ -124,10 +125,10 @@ class ContainerDriver implements Driver {
       const container = await this.docker.createContainer(systemContainerOptions({
         name: this.containerName,
         hostname: this.context.machineName,
-        image: this.state.Image as string,
+        image: this.state.Image,
         labels: this.labels(),
         volume: this.volumeName,
-        network: this.state.Network as string,
+        network: this.state.Network,
       }))
       const publicKey = await readFile(`${keyPath}.pub`, 'utf8')
       await container.putArchive(await tarArchive([
@@ -211,7 +212,7 @@ class ContainerDriver implements Driver {
     const info = await this.requireContainer()
     if (!info.State.Running) throw await this.notRunning(info)
     const networks = info.NetworkSettings.Networks ?? {}
-    const network = networks[this.state.Network as string] ?? Object.values(networks)[0]
+    const network = networks[this.state.Network] ?? Object.values(networks)[0]
     const ip = network?.IPAddress || network?.GlobalIPv6Address
     if (!ip) throw new BerthError(`container ${this.containerName} has no IP address on network ${this.state.Network}`)
     return ip
@@ -222,16 +223,10 @@ class ContainerDriver implements Driver {
   }
 }
 
-export const containerDriver: DriverPlugin = {
-  name: 'container',
-  description: 'A local system container (systemd, sshd, its own engine) on a Docker engine',
-  options: [
-    {name: 'container-engine', type: 'string', env: 'BERTH_CONTAINER_ENGINE', default: DEFAULT_LOCAL_ENGINE, description: 'the Docker engine that runs the machine containers'},
-    {name: 'container-image', type: 'string', env: 'BERTH_CONTAINER_IMAGE', default: DEFAULT_HOST_IMAGE, description: 'host image (systemd + sshd); the default is built with debootstrap when absent'},
-    {name: 'container-network', type: 'string', env: 'BERTH_CONTAINER_NETWORK', default: 'bridge', description: 'Docker network the machine joins'},
-  ],
+export const containerDriver: DriverPlugin<ContainerState> = {
+  ...descriptor,
 
-  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+  async configure(values: OptionValues, context: DriverContext): Promise<ContainerState> {
     const engine = String(values['container-engine'] ?? DEFAULT_LOCAL_ENGINE)
     localEngine(engine) // validates the URL
     return baseState(context, {
@@ -242,7 +237,7 @@ export const containerDriver: DriverPlugin = {
     })
   },
 
-  load(state: BaseDriverState, context: DriverContext): Driver {
+  load(state: ContainerState, context: DriverContext): Driver {
     return new ContainerDriver(state, context)
   },
 }

@@ -6,7 +6,8 @@ import ssh2 from 'ssh2'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
 import {baseState} from '../../src/core/drivers/contract.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
+import {descriptor} from './descriptor.js'
+import type {GenericState} from './state.js'
 
 /** Resolves when a TCP connection to host:port opens within `timeoutMs`. */
 function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -24,7 +25,7 @@ function canConnect(host: string, port: number, timeoutMs: number): Promise<bool
 
 class GenericDriver implements Driver {
   constructor(
-    readonly state: BaseDriverState,
+    readonly state: GenericState,
     private readonly context: DriverContext,
   ) {}
 
@@ -32,7 +33,7 @@ class GenericDriver implements Driver {
 
   /** Nothing to make: the host exists. The user's key is copied in so the record stands alone. */
   async create(): Promise<void> {
-    const source = this.state.SourceSSHKeyPath as string
+    const source = this.state.SourceSSHKeyPath
     const target = `${this.context.machineDir}/id_ssh`
     await copyFile(source, target)
     await chmod(target, 0o600)
@@ -72,17 +73,10 @@ class GenericDriver implements Driver {
   }
 }
 
-export const genericDriver: DriverPlugin = {
-  name: 'generic',
-  description: 'An existing host reachable over SSH (Debian or Ubuntu)',
-  options: [
-    {name: 'generic-ip-address', type: 'string', env: 'GENERIC_IP_ADDRESS', description: 'IP address or hostname of the host (required)'},
-    {name: 'generic-ssh-user', type: 'string', env: 'GENERIC_SSH_USER', default: 'root', description: 'SSH user (root, or one with passwordless sudo)'},
-    {name: 'generic-ssh-key', type: 'string', env: 'GENERIC_SSH_KEY', description: 'private key file for SSH (default: ~/.ssh/id_ed25519 or ~/.ssh/id_rsa)'},
-    {name: 'generic-ssh-port', type: 'integer', env: 'GENERIC_SSH_PORT', default: 22, description: 'SSH port'},
-  ],
+export const genericDriver: DriverPlugin<GenericState> = {
+  ...descriptor,
 
-  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+  async configure(values: OptionValues, context: DriverContext): Promise<GenericState> {
     const host = values['generic-ip-address']
     if (typeof host !== 'string' || host === '') {
       throw new BerthError('--generic-ip-address is required for the generic driver', ExitCode.usage)
@@ -117,7 +111,7 @@ export const genericDriver: DriverPlugin = {
     })
   },
 
-  load(state: BaseDriverState, context: DriverContext): Driver {
+  load(state: GenericState, context: DriverContext): Driver {
     return new GenericDriver(state, context)
   },
 }

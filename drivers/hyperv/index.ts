@@ -13,16 +13,16 @@ import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, Ss
 import {baseState} from '../../src/core/drivers/contract.js'
 import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
 import {writeSeedIso} from '../../src/core/vm/seed-iso.js'
 import type {NoCloudSeed} from '../../src/core/vm/seed-iso.js'
 import {findPowerShell, parseJsonArrays, PowerShell, PowerShellRunner} from './powershell.js'
 import * as scripts from './scripts.js'
 import {appendVhdFooter} from './vhd.js'
+import {DEFAULT_IMAGE_URL, descriptor} from './descriptor.js'
+import type {HyperVState} from './state.js'
 
-/** Debian 12's generic cloud image is a raw disk (what the VHD footer needs) and boots on UEFI with Hyper-V drivers. */
-export const DEFAULT_IMAGE_URL = 'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.raw'
+
 export const DEFAULT_IMAGE_CHECKSUM = 'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS'
 /** Hyper-V's Default Switch has this id on every host. */
 export const DEFAULT_SWITCH_ID = 'c08cb7b8-9b3c-408e-8e30-5e16a3aeb444'
@@ -183,14 +183,14 @@ async function lookupAddresses(hostname: string): Promise<string[]> {
  * Internal switch (the Default Switch is one; records from before VSwitchType know it by name).
  * DHCP registers the guest's short hostname.
  */
-export function icsHostname(state: BaseDriverState, machineName: string): string | undefined {
+export function icsHostname(state: HyperVState, machineName: string): string | undefined {
   const internal = state.VSwitchType === 'Internal' || state.VSwitch === 'Default Switch'
   return internal ? `${machineName.split('.')[0]}.${ICS_DOMAIN}` : undefined
 }
 
 export class HyperVDriver implements Driver {
   constructor(
-    readonly state: BaseDriverState,
+    readonly state: HyperVState,
     private readonly context: DriverContext,
     private readonly host: HyperVHost,
   ) {}
@@ -204,7 +204,7 @@ export class HyperVDriver implements Driver {
   }
 
   private get vmId(): string | undefined {
-    return (this.state.VMId as string | undefined) || undefined
+    return this.state.VMId || undefined
   }
 
   private get paths() {
@@ -219,7 +219,7 @@ export class HyperVDriver implements Driver {
   }
 
   private get ipTimeoutMs(): number {
-    return Number(this.state.IPTimeout) * 1000
+    return this.state.IPTimeout * 1000
   }
 
   async preCreateCheck(): Promise<void> {
@@ -243,7 +243,7 @@ export class HyperVDriver implements Driver {
 
   /** The switch asked for, else the first External switch, else the Default Switch. */
   private chooseSwitch(switches: VmSwitch[]): VmSwitch {
-    const wanted = this.state.VSwitch as string
+    const wanted = this.state.VSwitch
     const names = switches.map((s) => JSON.stringify(s.Name)).join(', ') || 'none'
     if (wanted) {
       const named = switches.find((s) => s.Name === wanted)
@@ -263,17 +263,17 @@ export class HyperVDriver implements Driver {
 
   async create(): Promise<void> {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
-    const image = await ensureImage({url: this.state.ImageURL as string, checksum: (this.state.ImageChecksum as string) || undefined}, {
+    const image = await ensureImage({url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined}, {
       cacheDir: join(this.state.StorePath, 'cache'),
       log: this.context.log,
     })
-    const diskBytes = Number(this.state.DiskSize) * 1024 * 1024
+    const diskBytes = this.state.DiskSize * 1024 * 1024
     const imageBytes = await rawImageSize(image.path)
     if (imageBytes > diskBytes) {
       throw new BerthError(`--hyperv-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(imageBytes / 1048576)} MB)`, ExitCode.usage)
     }
     const {vhd, vhdx, seed} = this.paths
-    await writeSeedIso(seed, hypervSeed(this.context.machineName, await readFile(`${keyPath}.pub`, 'utf8'), this.state.MacAddr as string))
+    await writeSeedIso(seed, hypervSeed(this.context.machineName, await readFile(`${keyPath}.pub`, 'utf8'), this.state.MacAddr))
     this.context.log('Converting the image to a VHDX disk')
     await copyFile(image.path, vhd, constants.COPYFILE_FICLONE)
     await appendVhdFooter(vhd)
@@ -287,17 +287,17 @@ export class HyperVDriver implements Driver {
       name: this.context.machineName,
       path: this.context.machineDir,
       vhdxPath: vhdx,
-      switchName: this.state.VSwitch as string,
-      memoryBytes: Number(this.state.MemSize) * 1024 * 1024,
+      switchName: this.state.VSwitch,
+      memoryBytes: this.state.MemSize * 1024 * 1024,
       notes: this.notes,
     })), 1, 'New-VM') as [Array<{Id: string}>]
     if (!created?.Id) throw new BerthError('New-VM did not report the new VM\'s id')
     this.state.VMId = created.Id
     await this.ps.run(scripts.configureVmScript(created.Id, {
-      cpuCount: Number(this.state.CPU),
+      cpuCount: this.state.CPU,
       dynamicMemory: !this.state.DisableDynamicMemory,
-      macAddress: this.state.MacAddr as string,
-      vlanId: this.state.VLanID === undefined ? undefined : Number(this.state.VLanID),
+      macAddress: this.state.MacAddr,
+      vlanId: this.state.VLanID,
       seedIsoPath: seed,
     }))
     await this.start()
@@ -333,7 +333,7 @@ export class HyperVDriver implements Driver {
       if (ics?.ip) return ics.ip
       if (last) {
         const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
-        const neighbours = `the neighbour table ${candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'} for ${dashed(this.state.MacAddr as string)}`
+        const neighbours = `the neighbour table ${candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'} for ${dashed(this.state.MacAddr)}`
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
           `(${ics ? `${guest}, ${neighbours}, and ${ics.tried}` : `${guest} and ${neighbours}`})`,
@@ -359,7 +359,7 @@ export class HyperVDriver implements Driver {
   }
 
   private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
-    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr as string)), timeoutMs), 3, 'the address query') as
+    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr)), timeoutMs), 3, 'the address query') as
       [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
     return {
       state: vm[0]?.State,
@@ -445,24 +445,11 @@ function integerOption(values: OptionValues, name: string, fallback: number, min
   return number
 }
 
-export const hypervDriver: DriverPlugin = {
-  name: 'hyperv',
-  description: 'A Hyper-V VM on this Windows host, from a cloud image and a cloud-init seed',
-  options: [
-    {name: 'hyperv-virtual-switch', type: 'string', env: 'HYPERV_VIRTUAL_SWITCH', description: 'virtual switch for the VM (default: the first External switch, else the Default Switch)'},
-    {name: 'hyperv-memory', type: 'integer', env: 'HYPERV_MEMORY', default: 2048, description: 'memory in MB'},
-    {name: 'hyperv-cpu-count', type: 'integer', env: 'HYPERV_CPU_COUNT', default: 2, description: 'virtual CPUs'},
-    {name: 'hyperv-disk-size', type: 'integer', env: 'HYPERV_DISK_SIZE', default: 20000, description: 'disk size in MB'},
-    {name: 'hyperv-image-url', type: 'string', env: 'HYPERV_IMAGE_URL', default: DEFAULT_IMAGE_URL, description: 'raw cloud image (http(s):// or file://), cached by URL'},
-    {name: 'hyperv-image-checksum', type: 'string', env: 'HYPERV_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or the URL of a SHA256SUMS/SHA512SUMS file (default: Debian\'s SHA512SUMS for the default image, else SHA256SUMS beside the image)'},
-    {name: 'hyperv-static-macaddress', type: 'string', env: 'HYPERV_STATIC_MACADDRESS', description: 'MAC address of the VM\'s network adapter (default: a random locally administered one)'},
-    {name: 'hyperv-vlan-id', type: 'integer', env: 'HYPERV_VLAN_ID', description: 'VLAN id of the network adapter (access mode)'},
-    {name: 'hyperv-disable-dynamic-memory', type: 'boolean', env: 'HYPERV_DISABLE_DYNAMIC_MEMORY', default: false, description: 'give the VM all its memory up front'},
-    {name: 'hyperv-ip-timeout', type: 'integer', env: 'HYPERV_IP_TIMEOUT', default: 300, description: 'seconds to wait for the VM\'s IP address after it starts'},
-  ],
+export const hypervDriver: DriverPlugin<HyperVState> = {
+  ...descriptor,
 
   /** The state keeps docker-machine's Hyper-V field names (VSwitch, MemSize, CPU, DiskSize, MacAddr, VLanID, DisableDynamicMemory). */
-  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+  async configure(values: OptionValues, context: DriverContext): Promise<HyperVState> {
     const url = String(values['hyperv-image-url'] ?? DEFAULT_IMAGE_URL)
     const checksum = values['hyperv-image-checksum'] === undefined ? (url === DEFAULT_IMAGE_URL ? DEFAULT_IMAGE_CHECKSUM : '') : String(values['hyperv-image-checksum'])
     validateImageRequest({url, checksum: checksum || undefined})
@@ -489,7 +476,7 @@ export const hypervDriver: DriverPlugin = {
     })
   },
 
-  load(state: BaseDriverState, context: DriverContext): Driver {
+  load(state: HyperVState, context: DriverContext): Driver {
     const executable = findPowerShell()
     return new HyperVDriver(state, context, {
       powershell: executable ? new PowerShell(executable) : undefined,

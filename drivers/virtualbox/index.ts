@@ -13,46 +13,22 @@ import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
 import {ensureSshKey} from '../../src/core/ssh/keys.js'
 import {connectSsh, HostKeyMismatchError, SshKeyError} from '../../src/core/ssh/ssh.js'
 import {acquireLock} from '../../src/core/store/lock.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
 import {ensureImage, validateImageRequest} from '../../src/core/vm/image-cache.js'
 import {formatMac, randomMac, writeSeedIso} from '../../src/core/vm/seed-iso.js'
 import {DEFAULT_HOSTONLY_CIDR, HostOnlyNetwork, hostOnlyNetwork, inNetwork} from './network.js'
 import type {VBoxManageRunner, VBoxVersion} from './vboxmanage.js'
 import {isSupported, machineState, MINIMUM_VERSION, parseBlocks, parseMachineReadable, parseVersion, parseVmList, VBoxManage, VBoxManageError} from './vboxmanage.js'
+import {DEFAULT_IMAGE_URL, descriptor, NIC_TYPES, UI_TYPES} from './descriptor.js'
+import type {VirtualBoxState} from './state.js'
 
-export const DEFAULT_IMAGE_URL = 'https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.vmdk'
-export const NIC_TYPES = ['Am79C970A', 'Am79C973', 'Am79C960', '82540EM', '82543GC', '82545EM', 'virtio']
-export const UI_TYPES = ['headless', 'gui', 'sdl', 'separate']
+export {DEFAULT_IMAGE_URL}
+export type {VirtualBoxState}
+
 export const HOSTONLY_STYLES = ['auto', 'interface', 'network']
 /** The login user the seed creates (passwordless sudo), as docker-machine's VMs had. */
 export const GUEST_USER = 'docker'
 
 /** The driver's part of the machine record. */
-export interface VirtualBoxState extends BaseDriverState {
-  VMName: string
-  CPU: number
-  Memory: number
-  DiskSize: number
-  ImageURL: string
-  ImageChecksum: string
-  HostOnlyCIDR: string
-  NoHostOnly: boolean
-  HostOnlyStyle: string
-  NatNicType: string
-  ShareFolder: string
-  UIType: string
-  BootTimeout: number
-  StopTimeout: number
-  /** Set by create; SSHPort is the NAT forward's port on 127.0.0.1, as in docker-machine's records. */
-  NatMAC?: string
-  HostOnlyMAC?: string
-  HostOnlyAdapter?: string
-  /** The guest's SSH host key, pinned at first contact (the driver's own SSH, for the IP). */
-  GuestHostKey?: string
-  /** Without a host-only NIC the engine is forwarded on 127.0.0.1 with the same port on both ends. */
-  EnginePort?: number
-}
-
 /** VBoxManage takes MACs as 12 hex digits. */
 function vboxMac(mac: string): string {
   return formatMac(mac).replace(/:/g, '').toUpperCase()
@@ -416,26 +392,10 @@ function oneOf(values: OptionValues, name: string, fallback: string, allowed: st
   return match
 }
 
-export const virtualboxDriver: DriverPlugin = {
-  name: 'virtualbox',
-  description: 'A local VirtualBox VM from a cloud image with a cloud-init seed',
-  options: [
-    {name: 'virtualbox-memory', type: 'integer', env: 'VIRTUALBOX_MEMORY_SIZE', default: 2048, description: 'memory of the VM in MB'},
-    {name: 'virtualbox-cpu-count', type: 'integer', env: 'VIRTUALBOX_CPU_COUNT', default: 2, description: 'number of CPUs'},
-    {name: 'virtualbox-disk-size', type: 'integer', env: 'VIRTUALBOX_DISK_SIZE', default: 20000, description: 'disk size in MB'},
-    {name: 'virtualbox-image-url', type: 'string', env: 'VIRTUALBOX_IMAGE_URL', default: DEFAULT_IMAGE_URL, description: 'cloud image (vmdk, vdi, vhd, qcow2 or raw; http(s):// or file://)'},
-    {name: 'virtualbox-image-checksum', type: 'string', env: 'VIRTUALBOX_IMAGE_CHECKSUM', description: 'sha256:HEX, sha512:HEX or a SHA256SUMS/SHA512SUMS URL (default: SHA256SUMS beside the image)'},
-    {name: 'virtualbox-hostonly-cidr', type: 'string', env: 'VIRTUALBOX_HOSTONLY_CIDR', default: DEFAULT_HOSTONLY_CIDR, description: 'host address and prefix of the host-only network'},
-    {name: 'virtualbox-no-hostonly', type: 'boolean', env: 'VIRTUALBOX_NO_HOSTONLY', description: 'no host-only NIC: the engine is forwarded to 127.0.0.1'},
-    {name: 'virtualbox-hostonly-style', type: 'string', env: 'VIRTUALBOX_HOSTONLY_STYLE', default: 'auto', description: 'interface (hostonlyif), network (VirtualBox 7 hostonlynet) or auto'},
-    {name: 'virtualbox-nat-nictype', type: 'string', env: 'VIRTUALBOX_NAT_NICTYPE', default: 'virtio', description: `type of the NAT and host-only NICs (${NIC_TYPES.join(', ')})`},
-    {name: 'virtualbox-share-folder', type: 'string', env: 'VIRTUALBOX_SHARE_FOLDER', description: 'host folder shared with the VM, DIR or DIR:NAME (mounting it needs the Guest Additions)'},
-    {name: 'virtualbox-ui-type', type: 'string', env: 'VIRTUALBOX_UI_TYPE', default: 'headless', description: `how the VM is shown (${UI_TYPES.join(', ')})`},
-    {name: 'virtualbox-boot-timeout', type: 'integer', env: 'VIRTUALBOX_BOOT_TIMEOUT', default: 300, description: 'seconds a starting VM may take to report its address'},
-    {name: 'virtualbox-stop-timeout', type: 'integer', env: 'VIRTUALBOX_STOP_TIMEOUT', default: 60, description: 'seconds stop waits after the ACPI power button before powering off'},
-  ],
+export const virtualboxDriver: DriverPlugin<VirtualBoxState> = {
+  ...descriptor,
 
-  async configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState> {
+  async configure(values: OptionValues, context: DriverContext): Promise<VirtualBoxState> {
     const noHostOnly = values['virtualbox-no-hostonly'] === true
     const cidr = String(values['virtualbox-hostonly-cidr'] ?? DEFAULT_HOSTONLY_CIDR)
     if (!noHostOnly) hostOnlyNetwork(cidr)
@@ -472,7 +432,7 @@ export const virtualboxDriver: DriverPlugin = {
     return state
   },
 
-  load(state: BaseDriverState, context: DriverContext): Driver {
-    return new VirtualBoxDriver(state as VirtualBoxState, context)
+  load(state: VirtualBoxState, context: DriverContext): Driver {
+    return new VirtualBoxDriver(state, context)
   },
 }

@@ -1,6 +1,6 @@
 import {Args, Command, Flags} from '@oclif/core'
 import {oneLine} from '../core/errors.js'
-import {powerAction, PowerAction} from '../core/machine/lifecycle.js'
+import {powerAction, PowerAction} from '../core/ops/power.js'
 import {BaseCommand} from './base.js'
 import {runWithProgress, throwIfFailed} from './progress.js'
 

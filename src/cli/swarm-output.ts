@@ -1,6 +1,6 @@
 import {Args, Command, Flags} from '@oclif/core'
 import {oneLine} from '../core/errors.js'
-import {Machine, Reporter} from '../core/machine/machine.js'
+import {Machine, Reporter, withMachine} from '../core/machine/machine.js'
 import type {SwarmOutcome} from '../core/swarm/swarm.js'
 import {BaseCommand} from './base.js'
 import {runWithProgress, throwIfFailed} from './progress.js'
@@ -32,14 +32,7 @@ export abstract class SwarmStepCommand<T extends typeof Command> extends BaseCom
     await this.validate(names)
     const outcomes = await runWithProgress(names.map((name) => ({
       title: name,
-      run: async (reporter) => {
-        const release = await this.store.lock(name, `berth swarm ${this.id?.split(':').pop() ?? ''}`)
-        try {
-          return await this.step(await Machine.open(this.store, name, reporter), reporter)
-        } finally {
-          await release()
-        }
-      },
+      run: (reporter) => withMachine(this.store, name, `berth swarm ${this.id?.split(':').pop() ?? ''}`, (machine) => this.step(machine, reporter), reporter),
     })), {quiet: flags.quiet || flags.json, concurrency: this.concurrency})
     if (flags.json) {
       this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, ...o.value} : {name: o.title, ok: false, error: oneLine(o.error)})))

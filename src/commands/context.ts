@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
-import {machineContext} from '../core/machine/context.js'
+import {machineContext} from '../core/ops/context.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class Context extends BaseCommand<typeof Context> {

@@ -3,16 +3,19 @@ import type {Interfaces} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import type {OptionValues} from '../core/drivers/contract.js'
-import {driverPlugin, driverPlugins} from '../core/drivers/registry.js'
+import {driverDescriptor, driverDescriptors} from '../core/drivers/registry.js'
+import {registerBuiltinDrivers} from '../../drivers/builtin.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
-import {createMachine, CreateRequest, validateCreate} from '../core/machine/create.js'
+import {createMachine, CreateRequest, validateCreate} from '../core/ops/create.js'
 import {engineUrl} from '../core/engine/engine.js'
 import {emptyEngineOptions} from '../core/store/record.js'
 
 /** Every driver's options become `create` flags; only the chosen driver's may be used. */
 function driverFlags() {
+  // Registered here too: `oclif manifest` loads this class without running the init hook.
+  registerBuiltinDrivers()
   const flags: Interfaces.FlagInput = {}
-  for (const plugin of driverPlugins()) {
+  for (const plugin of driverDescriptors()) {
     for (const option of plugin.options) {
       const summary = `${option.description}${option.default !== undefined ? ` (default: ${option.default})` : ''}`
       const common = {summary, env: option.env, helpGroup: plugin.name.toUpperCase() + ' DRIVER'}
@@ -60,9 +63,9 @@ export default class Create extends BaseCommand<typeof Create> {
     const {flags} = this
     const names = this.words.length > 0 ? this.words : [this.args.name]
     if (new Set(names).size !== names.length) throw new BerthError('a machine name is given twice', ExitCode.usage)
-    const plugin = driverPlugin(flags.driver)
+    const plugin = driverDescriptor(flags.driver)
     const allFlags = flags as unknown as Record<string, unknown>
-    for (const other of driverPlugins()) {
+    for (const other of driverDescriptors()) {
       if (other === plugin) continue
       for (const option of other.options) {
         if (allFlags[option.name] !== undefined && !process.env[option.env ?? '\0']) {

@@ -3,7 +3,8 @@ import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
 import {BerthError} from '../core/errors.js'
-import {isProvisioned, runningEngineUrl} from '../core/machine/lifecycle.js'
+import {isProvisioned} from '../core/machine/machine.js'
+import {runningEngineUrl} from '../core/ops/power.js'
 
 const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME']
 

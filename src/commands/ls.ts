@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {renderTable} from '../cli/table.js'
 import {matchesFilters, parseFilters} from '../core/machine/filter.js'
-import {machineStatus, MachineStatus} from '../core/machine/lifecycle.js'
+import {machineStatus, MachineStatus} from '../core/ops/status.js'
 import {compileTemplate, expandLsEscapes} from '../core/template.js'
 
 /** Checks run at once; each is bounded by --timeout, so `ls` takes about one timeout at worst. */

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {oneLine} from '../core/errors.js'
-import {reprovisionMachine} from '../core/machine/lifecycle.js'
+import {reprovisionMachine} from '../core/ops/provision.js'
 
 export default class Provision extends BaseCommand<typeof Provision> {
   static override summary = 'Provision machines again: engine install if missing, certificates, dockerd configuration.'

@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base.js'
 import {confirm} from '../cli/confirm.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
-import {regenerateCerts, renewClientCert} from '../core/machine/renew.js'
+import {regenerateCerts, renewClientCert} from '../core/ops/renew.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts> {

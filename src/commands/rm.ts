@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base.js'
 import {confirm} from '../cli/confirm.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {BerthError, ExitCode, MachineNotFoundError, oneLine} from '../core/errors.js'
-import {removeMachine} from '../core/machine/lifecycle.js'
+import {removeMachine} from '../core/ops/remove.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class Rm extends BaseCommand<typeof Rm> {

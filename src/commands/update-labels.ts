@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {parseLabels, updateLabels} from '../core/machine/lifecycle.js'
+import {parseLabels, updateLabels} from '../core/ops/labels.js'
 
 export default class UpdateLabels extends BaseCommand<typeof UpdateLabels> {
   static override summary = "Set labels on a machine and its provider's tags."

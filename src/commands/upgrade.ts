@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {oneLine} from '../core/errors.js'
-import {startIfStopped} from '../core/machine/lifecycle.js'
-import {upgradeEngine} from '../core/machine/renew.js'
+import {startIfStopped} from '../core/ops/power.js'
+import {upgradeEngine} from '../core/ops/upgrade.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class Upgrade extends BaseCommand<typeof Upgrade> {

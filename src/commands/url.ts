@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {runningEngineUrl} from '../core/machine/lifecycle.js'
+import {runningEngineUrl} from '../core/ops/power.js'
 
 export default class Url extends BaseCommand<typeof Url> {
   static override summary = "Print a machine's engine URL."

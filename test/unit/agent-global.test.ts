@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 import {globalServiceSpec, secretName, secretValues, type SecretRef} from '../../src/core/agent/global.js'
 
 const TOKEN = 'tok-unit-5577'
-const options = {influx: {url: 'https://influx.example:8086', bucket: 'fleet', org: 'ops', tokenFile: '/home/u/token'}, intervalSeconds: 5, env: {BERTH_AGENT_FLUSH_MS: '300'}}
+const options = {influx: {url: 'https://influx.example:8086', bucket: 'fleet', org: 'ops'}, intervalSeconds: 5, env: {BERTH_AGENT_FLUSH_MS: '300'}}
 const secrets = {token: TOKEN, ca: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----'}
 const refs: SecretRef[] = [{kind: 'token', id: 'sec1', name: secretName('cluster1', 'token', TOKEN)}, {kind: 'ca', id: 'sec2', name: secretName('cluster1', 'ca', secrets.ca)}]
 

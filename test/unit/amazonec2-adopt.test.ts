@@ -4,7 +4,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ec2FromDockerMachine} from '../../drivers/amazonec2/adopt.js'
+import {registerBuiltinDrivers} from '../../drivers/builtin.js'
 import {planImport} from '../../src/core/migrate/docker-machine.js'
+
+registerBuiltinDrivers() // as the CLI's init hook does
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
 const DM = '/home/someone/.docker/machine'

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {BerthError} from '../../src/core/errors.js'
 import {matchesFilters, parseFilters} from '../../src/core/machine/filter.js'
-import type {MachineStatus} from '../../src/core/machine/lifecycle.js'
+import type {MachineStatus} from '../../src/core/machine/filter.js'
 
 function status(overrides: Partial<MachineStatus>): MachineStatus {
   return {name: 'dev', driver: 'container', state: 'Running', url: '', dockerVersion: '', error: '', active: false, labels: [], ...overrides}

@@ -7,13 +7,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
-import {allDashboards, DATASOURCE_UID, DEFAULT_INFLUX} from '../../dashboards/src/index.js'
+import {allDashboards, DATASOURCE_UID, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../dashboards/src/index.js'
 import {BerthError, oneLine} from '../../src/core/errors.js'
 import {folderUid, grafanaBaseUrl, GrafanaClient, installDashboards, readTokenFile} from '../../src/core/dashboards/grafana.js'
 
 const GRAFANA = 'http://grafana.test:3000'
 const TOKEN = 'glsa_berthTestToken_0123456789'
-const options = {influx: {...DEFAULT_INFLUX, url: 'http://10.0.0.5:8086'}, folder: 'berth'}
+const options = {influx: {...DEFAULT_INFLUX, url: 'http://10.0.0.5:8086'}, minInterval: DEFAULT_MIN_INTERVAL, folder: 'berth'}
 const dashboardCount = allDashboards().length
 const auth = {reqheaders: {authorization: `Bearer ${TOKEN}`}}
 
@@ -87,7 +87,7 @@ describe('installing into Grafana', () => {
       .reply(200, {datasource: datasourceReply(1), id: 7, message: 'Datasource added', name: 'berth InfluxDB'})
       .get('/api/folders/berth').reply(200, folderReply)
       .post('/api/dashboards/db').times(dashboardCount).reply(200, (_uri, body) => dashboardReply((body as {dashboard: {uid: string}}).dashboard.uid, 1))
-    await installDashboards(client(), {...options, influx: {...options.influx, user: 'grafana'}, influxPassword: 's3cret'})
+    await installDashboards(client(), {...options, influx: {...options.influx, username: 'grafana'}, influxPassword: 's3cret'})
   })
 
   it('keeps a sub-path in the Grafana URL', async () => {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {renderTable} from '../../cli/table.js'
-import {allDashboards, DEFAULT_INFLUX} from '../../../dashboards/src/index.js'
+import {allDashboards, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../../dashboards/src/index.js'
 import {readSecretFile} from '../../core/dashboards/grafana.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
 import {BerthError} from '../../core/errors.js'
@@ -19,7 +19,7 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
     'influx-password-file': Flags.string({summary: 'File holding the InfluxDB password.', dependsOn: ['influx-user']}),
     from: Flags.string({summary: 'Start of the time range.', default: 'now-15m'}),
     to: Flags.string({summary: 'End of the time range.', default: 'now'}),
-    'min-interval': Flags.string({summary: 'Smallest $__interval (the agents\' collection interval).', default: DEFAULT_INFLUX.minInterval}),
+    'min-interval': Flags.string({summary: 'Smallest $__interval (the agents\' collection interval).', default: DEFAULT_MIN_INTERVAL}),
     json: Flags.boolean({summary: 'Print every query\'s outcome as JSON.'}),
   }
 
@@ -28,7 +28,7 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
     const range = {from: parseTimeBound(f.from), to: parseTimeBound(f.to)}
     const minIntervalMs = parseInterval(f['min-interval'])
     const password = f['influx-password-file'] ? await readSecretFile(f['influx-password-file'], 'InfluxDB password') : undefined
-    const influx = new InfluxQuery(f['influx-url'], f.database, f['influx-user'] && password ? {user: f['influx-user'], password} : undefined)
+    const influx = new InfluxQuery({url: f['influx-url'], database: f.database, username: f['influx-user']}, {password})
     const results = await runPanelQueries(JSON.parse(JSON.stringify(allDashboards())), influx, {range, minIntervalMs})
     const failed = results.filter((r) => r.error || r.rows === 0)
     if (f.json) this.printJson(results.map(({series: _series, ...result}) => result))

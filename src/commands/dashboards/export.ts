@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_DASHBOARDS_PATH, DEFAULT_FOLDER, exportDashboards} from '../../core/dashboards/export.js'
 import {PASSWORD_ENV} from '../../../dashboards/src/index.js'
 
@@ -23,7 +23,7 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
   }
 
   async run(): Promise<void> {
-    const files = await exportDashboards(this.args.dir, {influx: influxSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder})
+    const files = await exportDashboards(this.args.dir, {...datasourceSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder})
     if (this.flags.json) this.printJson({files})
     else for (const file of files) this.log(file)
   }

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_FOLDER} from '../../core/dashboards/export.js'
 import {GrafanaClient, grafanaBaseUrl, installDashboards, readSecretFile, readTokenFile} from '../../core/dashboards/grafana.js'
 
@@ -24,7 +24,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     const token = await readTokenFile(this.flags['token-file'])
     const influxPassword = this.flags['influx-password-file'] ? await readSecretFile(this.flags['influx-password-file'], 'InfluxDB password') : undefined
     const grafana = new GrafanaClient({url, token})
-    const outcome = await installDashboards(grafana, {influx: influxSettings(this.flags), influxPassword, folder: this.flags.folder}, (m) => {
+    const outcome = await installDashboards(grafana, {...datasourceSettings(this.flags), influxPassword, folder: this.flags.folder}, (m) => {
       if (!this.flags.json) this.note(m)
     })
     if (this.flags.json) return this.printJson(outcome)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
-import {Machine} from '../../core/machine/machine.js'
+import {withMachine} from '../../core/machine/machine.js'
 import {initSwarm} from '../../core/swarm/swarm.js'
 
 export default class SwarmInit extends BaseCommand<typeof SwarmInit> {
@@ -17,16 +17,12 @@ export default class SwarmInit extends BaseCommand<typeof SwarmInit> {
   async run(): Promise<void> {
     const name = this.args.name
     await this.store.load(name)
-    const release = await this.store.lock(name, 'berth swarm init')
-    try {
-      const machine = await Machine.open(this.store, name)
+    await withMachine(this.store, name, 'berth swarm init', async (machine) => {
       const outcome = await initSwarm(machine, {advertiseAddr: this.flags['advertise-addr'], force: this.flags.force}, {step: (m) => {
         if (!this.flags.json) this.note(m)
       }})
       if (this.flags.json) this.printJson(outcome)
       else this.log(outcome.message)
-    } finally {
-      await release()
-    }
+    })
   }
 }

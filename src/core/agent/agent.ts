@@ -8,6 +8,7 @@ import {readFile} from 'node:fs/promises'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
+import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {demuxedText, engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
@@ -31,34 +32,20 @@ export interface SecretPaths {
 
 const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${SECRET_DIR}/password`, token: `${SECRET_DIR}/token`, ca: `${SECRET_DIR}/ca.pem`}
 
-export interface InfluxSettings {
-  url: string
-  /** InfluxDB 1.x (`/write`). */
-  database?: string
-  retentionPolicy?: string
-  username?: string
+/** The files holding a connection's secrets, named on the command line and read once by prepareInflux. */
+export interface InfluxSecretFiles {
   passwordFile?: string
-  /** The v2 API (`/api/v2/write`): InfluxDB 2.x, 3.x, or 1.8+ with bucket "db/rp". */
-  bucket?: string
-  org?: string
   tokenFile?: string
   caFile?: string
 }
 
 export interface InstallOptions {
-  influx: InfluxSettings
+  influx: InfluxConnection
   /** An image the machines pull themselves; default: berth builds one and loads it. */
   image?: string
   intervalSeconds?: number
   /** Extra BERTH_AGENT_* settings (tuning). */
   env?: Record<string, string>
-}
-
-/** What the files named in the settings hold, read once before any machine is touched. */
-export interface InfluxSecrets {
-  password?: string
-  token?: string
-  ca?: string
 }
 
 async function readSecretFile(path: string, what: string): Promise<string> {
@@ -72,8 +59,8 @@ async function readSecretFile(path: string, what: string): Promise<string> {
   }
 }
 
-/** Checks the settings as a whole (one-line errors, exit 2) and reads the secret files. */
-export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSecrets> {
+/** Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any machine is touched. */
+export async function prepareInflux(settings: InfluxConnection, files: InfluxSecretFiles): Promise<InfluxSecrets> {
   let url: URL
   try {
     url = new URL(settings.url)
@@ -85,12 +72,12 @@ export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSec
   const v2 = settings.bucket !== undefined
   if (v2 && settings.database) throw new BerthError('--database (InfluxDB 1.x) and --bucket (v2 API) exclude each other', ExitCode.usage)
   if (!v2 && !settings.database) throw new BerthError('say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE', ExitCode.usage)
-  if (v2 && (!settings.org || !settings.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
-  if (settings.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
+  if (v2 && (!settings.org || !files.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
+  if (files.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
   return {
-    password: settings.passwordFile ? await readSecretFile(settings.passwordFile, 'password') : undefined,
-    token: settings.tokenFile ? await readSecretFile(settings.tokenFile, 'token') : undefined,
-    ca: settings.caFile ? await readSecretFile(settings.caFile, 'CA') : undefined,
+    password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
+    token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
+    ca: files.caFile ? await readSecretFile(files.caFile, 'CA') : undefined,
   }
 }
 
@@ -224,12 +211,7 @@ async function lastLogLine(container: Docker.Container): Promise<string> {
 
 /** Installs (or reinstalls) the agent on one machine; returns its status once it answers. */
 export async function installAgent(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
-  const release = await store.lock(name, 'berth agent install')
-  try {
-    return await install(store, name, options, secrets, image, version, reporter)
-  } finally {
-    await release()
-  }
+  return store.withLock(name, 'berth agent install', () => install(store, name, options, secrets, image, version, reporter))
 }
 
 async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
@@ -326,8 +308,7 @@ async function serviceTask(docker: Docker): Promise<string | undefined> {
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */
 export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
-  const release = await store.lock(name, 'berth agent rm')
-  try {
+  return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
     reporter.step('removing the agent container')
     const removed = await removeContainer(docker)
@@ -337,7 +318,5 @@ export async function removeAgent(store: Store, name: string, reporter: Reporter
       if (!isNotFound(err)) throw err
     }
     return {name, removed}
-  } finally {
-    await release()
-  }
+  })
 }

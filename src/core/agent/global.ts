@@ -10,6 +10,7 @@
  */
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
+import type {InfluxSecrets} from '../../../agent/src/influx.js'
 import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, type Reporter} from '../machine/machine.js'
@@ -17,7 +18,7 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, isNotFound, LABEL,
+  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InstallOptions, isNotFound, LABEL,
   type SecretPaths, statusOf,
 } from './agent.js'
 import type {AgentImage} from './image.js'
@@ -269,8 +270,7 @@ export interface GlobalInstallOutcome {
  */
 export async function installGlobalAgent(store: Store, managerName: string, options: InstallOptions, secrets: InfluxSecrets,
   image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<GlobalInstallOutcome> {
-  const release = await store.lock(managerName, 'berth agent install --global')
-  try {
+  return store.withLock(managerName, 'berth agent install --global', async () => {
     const swarm = await openSwarm(store, managerName, 120_000)
     const strangers = swarm.nodes.filter((n) => n.status === 'ready' && !n.machine)
     if (strangers.length > 0 && !options.image) {
@@ -311,9 +311,7 @@ export async function installGlobalAgent(store: Store, managerName: string, opti
     if (action !== 'unchanged' || created.length > 0) await removeSecrets(docker, new Set(secretRefs.map((r) => r.id)), 30_000)
     reporter.step('waiting for the agents to report')
     return {service: AGENT_SERVICE, action, nodes: await nodeStatuses(swarm, tasks)}
-  } finally {
-    await release()
-  }
+  })
 }
 
 /** The global service's task on each node of the swarm `managerName` manages, with the agents' health. */
@@ -331,8 +329,7 @@ export async function globalAgentStatus(store: Store, managerName: string): Prom
 
 /** Removes the global service, its secrets and, on berth's machines, the agent's state volume. */
 export async function removeGlobalAgent(store: Store, managerName: string, reporter: Reporter): Promise<{service: string; removed: boolean}> {
-  const release = await store.lock(managerName, 'berth agent rm --global')
-  try {
+  return store.withLock(managerName, 'berth agent rm --global', async () => {
     const swarm = await openSwarm(store, managerName, 60_000)
     const docker = swarm.manager.docker
     const service = await findService(docker)
@@ -357,7 +354,5 @@ export async function removeGlobalAgent(store: Store, managerName: string, repor
       }
     }))
     return {service: AGENT_SERVICE, removed: service !== undefined}
-  } finally {
-    await release()
-  }
+  })
 }

@@ -1,6 +1,7 @@
 import {mkdir} from 'node:fs/promises'
 import {join, relative} from 'node:path'
-import {allDashboards, dashboardProvisioning, datasourceProvisioning, DEFAULT_INFLUX, type InfluxSettings} from '../../../dashboards/src/index.js'
+import type {InfluxConnection} from '../../../agent/src/influx.js'
+import {allDashboards, dashboardProvisioning, datasourceProvisioning, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
 
@@ -9,19 +10,22 @@ export const DEFAULT_FOLDER = 'berth'
 export const DEFAULT_DASHBOARDS_PATH = '/var/lib/grafana/dashboards/berth'
 
 export interface ExportOptions {
-  influx: InfluxSettings
+  /** InfluxDB as Grafana's server reaches it. */
+  influx: InfluxConnection
+  /** The data source's smallest $__interval: the agents' collection interval. */
+  minInterval: string
   /** The JSON folder as Grafana's server sees it (the provider's options.path). */
   dashboardsPath: string
   folder: string
 }
 
-export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER}
+export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, minInterval: DEFAULT_MIN_INTERVAL, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER}
 
 /** Relative path -> content of everything an export writes: json/UID.json and provisioning/{datasources,dashboards}/berth.yaml. */
 export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string, string> {
   const files = new Map<string, string>()
   for (const dashboard of allDashboards()) files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
-  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx))
+  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx, options.minInterval))
   files.set(join('provisioning', 'dashboards', 'berth.yaml'), dashboardProvisioning(options.dashboardsPath, options.folder))
   return files
 }

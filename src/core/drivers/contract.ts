@@ -54,29 +54,40 @@ export interface Driver {
 }
 
 /** A docker-machine driver state turned into this driver's, with lines for the user about what was left out. */
-export interface AdoptedDriver {
-  state: BaseDriverState
+export interface AdoptedDriver<S extends BaseDriverState = BaseDriverState> {
+  state: S
   notes: string[]
 }
 
-/** A driver plugin: its flags, and how it turns flag values into a driver bound to a machine. */
-export interface DriverPlugin {
+/**
+ * What berth knows of a driver before its code loads: enough for `create`'s flags and help, and
+ * for the registry. A built-in driver's descriptor is its own small module, so a command that
+ * never acts on its machines never loads the driver (nor its SDK).
+ */
+export interface DriverDescriptor {
   name: string
   description: string
   options: DriverOption[]
+  /** The plugin maps docker-machine records of this driver's name (it has `fromDockerMachine`). */
+  adoptsDockerMachine?: boolean
+}
+
+/** A driver plugin: its descriptor, and how it turns flag values into a driver bound to a machine. */
+export interface DriverPlugin<S extends BaseDriverState = BaseDriverState> extends DriverDescriptor {
   /** Validates option values and returns the driver's initial state; touches nothing. */
-  configure(values: OptionValues, context: DriverContext): Promise<BaseDriverState>
+  configure(values: OptionValues, context: DriverContext): Promise<S>
   /** Binds a driver to a machine's persisted state. */
-  load(state: BaseDriverState, context: DriverContext): Driver
+  load(state: S, context: DriverContext): Driver
   /**
    * Maps the `Driver` section of a docker-machine record of this driver's name onto this driver's
    * state (`berth import --from`); throws a BerthError for a record it cannot manage. Without it,
    * such records are refused unless the driver keeps docker-machine's own state shape.
    */
-  fromDockerMachine?(driver: Record<string, unknown>, machineName: string): AdoptedDriver
+  fromDockerMachine?(driver: Record<string, unknown>, machineName: string): AdoptedDriver<S>
 }
 
-export function baseState(context: DriverContext, fields: Partial<BaseDriverState> = {}): BaseDriverState {
+/** The base fields of a new machine's driver state, with the driver's own `fields` (which may override them). */
+export function baseState<F extends object>(context: DriverContext, fields: F): Omit<BaseDriverState, keyof F> & F {
   return {
     IPAddress: '',
     MachineName: context.machineName,
@@ -85,5 +96,5 @@ export function baseState(context: DriverContext, fields: Partial<BaseDriverStat
     SSHKeyPath: `${context.machineDir}/id_ed25519`,
     StorePath: context.storePath,
     ...fields,
-  }
+  } as Omit<BaseDriverState, keyof F> & F
 }

@@ -1,24 +1,59 @@
-import {amazonEc2Driver} from '../../../drivers/amazonec2/index.js'
-import {containerDriver} from '../../../drivers/container/index.js'
-import {genericDriver} from '../../../drivers/generic/index.js'
-import {hypervDriver} from '../../../drivers/hyperv/index.js'
-import {virtualboxDriver} from '../../../drivers/virtualbox/index.js'
 import {BerthError, ExitCode} from '../errors.js'
-import type {DriverPlugin} from './contract.js'
+import type {DriverDescriptor, DriverPlugin} from './contract.js'
 
-const drivers: DriverPlugin[] = [containerDriver, genericDriver, virtualboxDriver, hypervDriver, amazonEc2Driver]
-
-export function driverPlugins(): DriverPlugin[] {
-  return drivers
+/**
+ * The drivers berth knows. It imports none: the edge registers them (drivers/builtin.ts for the
+ * built-in ones, src/hooks/init/drivers.ts for installed plugins), and a driver's code loads the
+ * first time a machine of it is acted on.
+ */
+interface Registration {
+  descriptor: DriverDescriptor
+  load: () => Promise<DriverPlugin>
+  loaded?: Promise<DriverPlugin>
 }
 
-export function driverPlugin(name: string): DriverPlugin {
-  const plugin = drivers.find((p) => p.name === name)
-  if (!plugin) {
-    throw new BerthError(`unknown driver "${name}" (available: ${drivers.map((p) => p.name).join(', ')})`, ExitCode.usage,
+const registrations: Registration[] = []
+
+export function driverDescriptors(): DriverDescriptor[] {
+  return registrations.map((r) => r.descriptor)
+}
+
+function registration(name: string): Registration {
+  const found = registrations.find((r) => r.descriptor.name === name)
+  if (!found) {
+    throw new BerthError(`unknown driver "${name}" (available: ${registrations.map((r) => r.descriptor.name).join(', ')})`, ExitCode.usage,
       'external drivers are installed with `berth plugins install PACKAGE`')
   }
-  return plugin
+  return found
+}
+
+export function driverDescriptor(name: string): DriverDescriptor {
+  return registration(name).descriptor
+}
+
+/** The driver's plugin, its code loaded on first use. */
+export function driverPlugin(name: string): Promise<DriverPlugin> {
+  const found = registration(name)
+  found.loaded ??= found.load()
+  return found.loaded
+}
+
+/** Why a driver cannot be registered, or undefined when it can; `plugin` also asks for its code. */
+function registrationProblem(descriptor: Partial<DriverPlugin> | undefined, plugin: boolean): string | undefined {
+  return !descriptor || typeof descriptor !== 'object' ? 'it exports no driver object'
+    : typeof descriptor.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(descriptor.name) ? 'its name must be lowercase letters, digits and dashes'
+      : !Array.isArray(descriptor.options) ? 'it has no options array'
+        : plugin && (typeof descriptor.configure !== 'function' || typeof descriptor.load !== 'function') ? 'it lacks configure() or load()'
+          : descriptor.options.some((o) => !o.name?.startsWith(`${descriptor.name}-`)) ? `its options must be named ${descriptor.name}-*`
+            : registrations.some((r) => r.descriptor.name === descriptor.name) ? `a driver named "${descriptor.name}" already exists`
+              : undefined
+}
+
+/** Adds a driver whose code loads on first use (`load` resolves to its plugin). */
+export function registerLazyDriver(descriptor: DriverDescriptor, load: () => Promise<DriverPlugin>, source = descriptor.name): void {
+  const problem = registrationProblem(descriptor, false)
+  if (problem) throw new BerthError(`driver ${source} cannot be used: ${problem}`)
+  registrations.push({descriptor, load})
 }
 
 /**
@@ -27,15 +62,10 @@ export function driverPlugin(name: string): DriverPlugin {
  */
 export function registerDriver(candidate: unknown, source: string): DriverPlugin {
   const plugin = candidate as Partial<DriverPlugin> | undefined
-  const problem =
-    !plugin || typeof plugin !== 'object' ? 'it exports no driver object'
-      : typeof plugin.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(plugin.name) ? 'its name must be lowercase letters, digits and dashes'
-        : !Array.isArray(plugin.options) ? 'it has no options array'
-          : typeof plugin.configure !== 'function' || typeof plugin.load !== 'function' ? 'it lacks configure() or load()'
-            : plugin.options.some((o) => !o.name?.startsWith(`${plugin.name}-`)) ? `its options must be named ${plugin.name}-*`
-              : drivers.some((d) => d.name === plugin.name) ? `a driver named "${plugin.name}" already exists`
-                : undefined
+  const problem = registrationProblem(plugin, true)
   if (problem) throw new BerthError(`driver plugin ${source} cannot be used: ${problem}`)
-  drivers.push(plugin as DriverPlugin)
-  return plugin as DriverPlugin
+  const loaded = plugin as DriverPlugin
+  const descriptor = {name: loaded.name, description: loaded.description, options: loaded.options, adoptsDockerMachine: typeof loaded.fromDockerMachine === 'function'}
+  registrations.push({descriptor, load: async () => loaded, loaded: Promise.resolve(loaded)})
+  return loaded
 }

@@ -1,5 +1,19 @@
 import {BerthError, ExitCode} from '../errors.js'
-import type {MachineStatus} from './lifecycle.js'
+import type {MachineState} from '../drivers/contract.js'
+
+/** What `ls` shows of one machine; the filters match on it. */
+export interface MachineStatus {
+  name: string
+  driver: string
+  state: MachineState | 'Unknown'
+  url: string
+  dockerVersion: string
+  error: string
+  active: boolean
+  labels: string[]
+  /** Swarm role from the same `/info` call: "manager (leader)", "manager", "worker" or "". */
+  swarm?: string
+}
 
 export interface MachineFilter {
   key: 'driver' | 'state' | 'name' | 'label'

@@ -19,20 +19,23 @@ export function driverContext(store: Store, name: string, reporter: Reporter = s
 
 /** A machine record bound to its driver. */
 export class Machine {
-  readonly driver: Driver
-
   constructor(
     readonly store: Store,
     readonly record: MachineRecord,
-    reporter: Reporter = silentReporter,
+    readonly driver: Driver,
   ) {
     // A machine docker-machine made and provisioned, in its own store: berth's state starts here (host key pinned on first use).
     record.Berth ??= {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: '', Phase: 'provisioned', EnginePort: DEFAULT_ENGINE_PORT, Timings: {}}
-    this.driver = driverPlugin(record.DriverName).load(record.Driver, driverContext(store, record.Name, reporter))
+  }
+
+  /** Binds a record to its driver, loading the driver's code on first use. */
+  static async bind(store: Store, record: MachineRecord, reporter: Reporter = silentReporter): Promise<Machine> {
+    const plugin = await driverPlugin(record.DriverName)
+    return new Machine(store, record, plugin.load(record.Driver, driverContext(store, record.Name, reporter)))
   }
 
   static async open(store: Store, name: string, reporter?: Reporter): Promise<Machine> {
-    return new Machine(store, await store.load(name), reporter)
+    return Machine.bind(store, await store.load(name), reporter)
   }
 
   get name(): string {
@@ -73,4 +76,14 @@ export class Machine {
     if (state !== 'Stopped' && state !== 'Error' && state !== 'NotFound') return undefined
     return this.driver.getIP().then(() => undefined, (err: Error) => err)
   }
+}
+
+/** docker-machine's own records have no Berth section: they were provisioned by docker-machine. */
+export function isProvisioned(record: MachineRecord): boolean {
+  return record.Berth === undefined || record.Berth.Phase === 'provisioned'
+}
+
+/** Opens the machine under its lock and runs `fn` on it; the lock is released however `fn` ends. */
+export function withMachine<T>(store: Store, name: string, purpose: string, fn: (machine: Machine) => Promise<T>, reporter?: Reporter): Promise<T> {
+  return store.withLock(name, purpose, async () => fn(await Machine.open(store, name, reporter)))
 }

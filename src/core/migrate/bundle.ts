@@ -86,16 +86,13 @@ export async function exportMachine(store: Store, name: string, file: string): P
   if (existing?.isDirectory()) throw new BerthError(`${file} is a folder; give a file name for the bundle`, ExitCode.usage)
   const parent = await stat(resolve(target, '..')).catch(() => undefined)
   if (!parent?.isDirectory()) throw new BerthError(`no such folder: ${resolve(target, '..')}`, ExitCode.usage)
-  const release = await store.lock(name, 'berth export')
-  try {
+  return store.withLock(name, 'berth export', async () => {
     const record = await store.load(name)
     const {manifest, files} = await bundleContents(record)
     const manifestFile = {name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600}
     await writeFileAtomic(target, gzipSync(await tarArchive([manifestFile, ...files].map((f) => ({name: f.name, content: f.data, mode: f.mode, mtime: new Date(manifest.exportedAt)})))), 0o600)
     return manifest
-  } finally {
-    await release()
-  }
+  })
 }
 
 function unpackTar(data: Buffer): Promise<Map<string, Buffer>> {

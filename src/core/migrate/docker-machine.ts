@@ -6,7 +6,7 @@ import {readdir, readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
-import {driverPlugins} from '../drivers/registry.js'
+import {driverDescriptors, driverPlugin} from '../drivers/registry.js'
 import {validateMachineName} from '../names.js'
 import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
@@ -18,7 +18,7 @@ const SAME_SHAPE_DRIVERS = ['generic', 'container']
 
 /** Drivers berth can manage after import; others would leave machines berth cannot start, stop or reach. */
 function adoptableDrivers(): string[] {
-  return [...SAME_SHAPE_DRIVERS, ...driverPlugins().filter((p) => p.fromDockerMachine).map((p) => p.name)]
+  return [...SAME_SHAPE_DRIVERS, ...driverDescriptors().filter((d) => d.adoptsDockerMachine).map((d) => d.name)]
 }
 
 export function defaultDockerMachineStore(env: NodeJS.ProcessEnv = process.env): string {
@@ -78,13 +78,14 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   record.Name = name // docker-machine itself goes by the folder
   let notes: string[] = []
   if (!SAME_SHAPE_DRIVERS.includes(record.DriverName)) {
-    const adopt = driverPlugins().find((p) => p.name === record.DriverName)?.fromDockerMachine
+    const adopts = driverDescriptors().some((d) => d.name === record.DriverName && d.adoptsDockerMachine)
+    const adopt = adopts ? (await driverPlugin(record.DriverName)).fromDockerMachine : undefined
     if (!adopt) {
       const managed = adoptableDrivers()
       throw new BerthError(`machine "${name}" uses docker-machine's ${record.DriverName} driver, whose machines berth cannot adopt; not imported`, ExitCode.usage,
         `berth adopts ${managed.slice(0, -1).join(', ')} and ${managed.at(-1)} machines; keep using docker-machine for this one`)
     }
-    const adopted = adopt(record.Driver, name)
+    const adopted = adopt(record.Driver as unknown as Record<string, unknown>, name)
     record.Driver = adopted.state
     notes = adopted.notes
   }

@@ -26,21 +26,20 @@ export function fileMode(name: string): number {
 export async function installMachine(store: Store, name: string, files: MachineFile[], build: (machineDir: string) => MachineRecord): Promise<string> {
   validateMachineName(name)
   await store.init()
-  const release = await store.lock(name, 'berth import')
   const staging = join(store.machinesDir, `.import-${name}-${randomBytes(4).toString('hex')}`)
-  try {
-    if (await store.exists(name)) throw new BerthError(`machine "${name}" already exists in ${store.root}`, ExitCode.usage, `remove it first or import into another store`)
-    const machineDir = store.machineDir(name)
-    const record = build(machineDir)
-    await ensurePrivateDir(staging)
-    for (const file of files) await writeFile(join(staging, file.name), file.data, {mode: file.mode, flag: 'wx'})
-    await writeFile(join(staging, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', {mode: 0o600, flag: 'wx'})
-    await rename(staging, machineDir)
-    return machineDir
-  } catch (err) {
-    await rm(staging, {recursive: true, force: true})
-    throw err
-  } finally {
-    await release()
-  }
+  return store.withLock(name, 'berth import', async () => {
+    try {
+      if (await store.exists(name)) throw new BerthError(`machine "${name}" already exists in ${store.root}`, ExitCode.usage, `remove it first or import into another store`)
+      const machineDir = store.machineDir(name)
+      const record = build(machineDir)
+      await ensurePrivateDir(staging)
+      for (const file of files) await writeFile(join(staging, file.name), file.data, {mode: file.mode, flag: 'wx'})
+      await writeFile(join(staging, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', {mode: 0o600, flag: 'wx'})
+      await rename(staging, machineDir)
+      return machineDir
+    } catch (err) {
+      await rm(staging, {recursive: true, force: true})
+      throw err
+    }
+  })
 }

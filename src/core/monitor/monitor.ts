@@ -144,7 +144,7 @@ async function startContainer(docker: Docker, spec: Docker.ContainerCreateOption
  */
 export function grafanaContainer(options: MonitorOptions, image: string, password: string): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
   const root = GRAFANA_BERTH_DIR.slice(1)
-  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database, minInterval: options.minInterval}, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth'})
+  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database}, minInterval: options.minInterval, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth'})
   const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content}))
   files.push({name: `${root}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
   const spec = {

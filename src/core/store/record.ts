@@ -15,7 +15,8 @@ export interface BaseDriverState {
   SSHPort: number
   SSHKeyPath: string
   StorePath: string
-  [key: string]: unknown
+  /** A driver that forwards the engine port (a NAT rule) names the port here. */
+  EnginePort?: number
 }
 
 export interface EngineOptions {

@@ -135,6 +135,16 @@ export class Store {
     }
   }
 
+  /** Runs `fn` while holding the machine's lock (`purpose` names the holder to anyone who waits). */
+  async withLock<T>(name: string, purpose: string, fn: () => Promise<T>): Promise<T> {
+    const release = await this.lock(name, purpose)
+    try {
+      return await fn()
+    } finally {
+      await release()
+    }
+  }
+
   /** A store-wide lock for one-time work such as creating the CA. */
   async lockStore(what: string, purpose: string): Promise<() => Promise<void>> {
     await this.init()

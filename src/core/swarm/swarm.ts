@@ -11,7 +11,7 @@ import {engineClient, engineInfo} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import {Machine, Reporter, silentReporter} from '../machine/machine.js'
 import {shellQuote} from '../ssh/ssh.js'
-import type {MachineRecord} from '../store/record.js'
+import type {MachineRecord, SwarmMembership} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import {
   advertiseAddress, advertiseWithPort, decideInit, decideJoin, hostOf, hostPort, localRole, NodeRow, nodeRows, roleLabel,
@@ -66,7 +66,7 @@ async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number):
 }
 
 /** A machine's engine and swarm state; a one-line error naming the machine when it cannot be reached. */
-async function connect(machine: Machine, what = 'machine', timeoutMs = INFO_TIMEOUT_MS): Promise<Engine> {
+export async function connect(machine: Machine, what = 'machine', timeoutMs = INFO_TIMEOUT_MS): Promise<Engine> {
   if (machine.record.Berth?.Phase !== 'provisioned') {
     throw new BerthError(`${what} ${machine.name} is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
   }
@@ -431,64 +431,11 @@ async function removeNode(manager: Engine, nodeId: string): Promise<void> {
   }, 20_000)
 }
 
-/**
- * Before `rm`: takes the machine out of its swarm cleanly when it is reachable, or, when it is
- * not, removes its recorded node through another manager. Never throws; bounded in time.
- */
-export async function leaveBeforeRemoval(store: Store, machine: Machine, reporter: Reporter, budgetMs = 30_000): Promise<void> {
-  const work = async () => {
-    if (machine.record.Berth?.Phase !== 'provisioned') return
-    const membership = machine.record.Berth.Swarm
-    const running = (await machine.driver.getState().catch(() => 'Unknown')) === 'Running'
-    const self = running ? await connect(machine, 'machine', 5000).catch(() => undefined) : undefined
-    if (self) {
-      const state = self.info.LocalNodeState
-      if (state === '' || state === 'inactive') return
-      if (membership?.NodeID && self.info.NodeID && self.info.NodeID !== membership.NodeID) {
-        // Not the node berth joined: the IP may now belong to another machine. Leave it alone.
-        reporter.step(`The engine at ${machine.record.Driver.IPAddress} is not the swarm node berth recorded for ${machine.name}; leaving it alone`)
-        return
-      }
-      await leaveSwarm(machine, {force: true, store}, reporter)
-      return
-    }
-    if (!membership?.NodeID) return
-    reporter.step(`${machine.name} is unreachable; removing its node through another manager`)
-    const info: SwarmInfo = {NodeID: membership.NodeID, NodeAddr: '', LocalNodeState: 'active', ControlAvailable: false, Error: ''}
-    const other = await findManager(store, {name: machine.name, info, clusterId: membership.ClusterID}, {exclude: machine.name})
-    await serialRaft(() => removeNode(other, membership.NodeID))
-  }
-  try {
-    await withTimeout(work(), budgetMs, 'leaving the swarm')
-  } catch (err) {
-    reporter.step(`Could not take ${machine.name} out of its swarm (${oneLine(err)}); removing it anyway`)
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// at create
-
-export interface SwarmAtCreate {
-  /** Start a new swarm with this machine as its manager. */
-  init?: boolean
-  /** Join the swarm this machine manages. */
-  join?: string
-  role: SwarmRole
-}
-
-/** Checks before anything is made: the manager to join through exists and is not the new machine. */
-export async function validateSwarmAtCreate(store: Store, name: string, spec: SwarmAtCreate): Promise<void> {
-  if (spec.init && spec.join) throw new BerthError('--swarm-init and --swarm-join exclude each other', ExitCode.usage)
-  if (!spec.init && !spec.join) throw new BerthError('--swarm-manager and --swarm-worker need --swarm-join MANAGER', ExitCode.usage)
-  if (spec.join === name) throw new BerthError(`${name} cannot join a swarm through itself`, ExitCode.usage)
-  if (spec.join) await store.load(spec.join)
-}
-
-/** The swarm step of `create`, run after provisioning while the new machine is locked. */
-export async function swarmAtCreate(store: Store, machine: Machine, spec: SwarmAtCreate, reporter: Reporter): Promise<SwarmOutcome> {
-  if (spec.init) return initSwarm(machine, {}, reporter)
-  const manager = await Machine.open(store, spec.join!)
-  return joinSwarm(machine, manager, {role: spec.role}, reporter)
+/** Removes a member's recorded node through another manager of its swarm, for a member that cannot leave itself. */
+export async function removeNodeThroughOtherManager(store: Store, machine: Machine, membership: SwarmMembership): Promise<void> {
+  const info: SwarmInfo = {NodeID: membership.NodeID, NodeAddr: '', LocalNodeState: 'active', ControlAvailable: false, Error: ''}
+  const other = await findManager(store, {name: machine.name, info, clusterId: membership.ClusterID}, {exclude: machine.name})
+  await serialRaft(() => removeNode(other, membership.NodeID))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ import {validateEngineOptions} from '../provision/daemon.js'
 import {provisionMachine} from '../provision/provision.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
-import {leaveBeforeRemoval, SwarmAtCreate, swarmAtCreate, validateSwarmAtCreate} from '../swarm/swarm.js'
-import {driverContext, Machine, Reporter} from './machine.js'
+import {initSwarm, joinSwarm, SwarmOutcome} from '../swarm/swarm.js'
+import type {SwarmRole} from '../swarm/model.js'
+import {driverContext, Machine, Reporter} from '../machine/machine.js'
 import {checkContextFree, ensureContext} from '../context/context.js'
+import {leaveBeforeRemoval} from './remove.js'
 
 export interface CreateRequest {
   name: string
@@ -80,7 +82,7 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
   if (await store.exists(request.name)) {
     throw new BerthError(`machine "${request.name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${request.name}\``)
   }
-  const plugin = driverPlugin(request.driver)
+  const plugin = await driverPlugin(request.driver)
   validateEngineOptions(request.engine)
   if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
   if (request.context) await checkContextFree(request.name)
@@ -103,38 +105,60 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
   const {request, state} = validated
   await ensureStoreCerts(store)
   const dir = await store.reserve(request.name)
-  const release = await store.lock(request.name, 'berth create')
-  let machine: Machine | undefined
-  try {
-    const record = newRecord(store, request, state)
-    await store.save(record)
-    await copyClientCertsTo(store, dir)
-    machine = new Machine(store, record, reporter)
-    const started = performance.now()
-    await machine.driver.create()
-    record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
-    record.Berth.Phase = 'driver'
-    await machine.save()
-    const version = await provisionMachine(machine, reporter, {sshTimeoutMs: request.sshTimeoutMs})
-    if (request.swarm) await swarmAtCreate(store, machine, request.swarm, reporter)
-    if (request.context) {
-      reporter.step(`Creating docker context ${request.name}`)
-      await ensureContext(record)
-      record.Berth.DockerContext = request.name
-      await machine.save()
-    }
-    return {record, version}
-  } catch (err) {
-    reporter.step(`Creation failed (${oneLine(err)}); removing what was made`)
+  return store.withLock(request.name, 'berth create', async () => {
+    let machine: Machine | undefined
     try {
-      if (machine && request.swarm) await leaveBeforeRemoval(store, machine, reporter)
-      await machine?.driver.remove()
-      await store.removeMachineDir(request.name)
-    } catch (cleanupError) {
-      reporter.step(`Cleanup incomplete: ${oneLine(cleanupError)}; \`berth rm -f ${request.name}\` retries it`)
+      const record = newRecord(store, request, state)
+      await store.save(record)
+      await copyClientCertsTo(store, dir)
+      machine = new Machine(store, record, validated.plugin.load(state, driverContext(store, request.name, reporter)))
+      const started = performance.now()
+      await machine.driver.create()
+      record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
+      record.Berth.Phase = 'driver'
+      await machine.save()
+      const version = await provisionMachine(machine, reporter, {sshTimeoutMs: request.sshTimeoutMs})
+      if (request.swarm) await swarmAtCreate(store, machine, request.swarm, reporter)
+      if (request.context) {
+        reporter.step(`Creating docker context ${request.name}`)
+        await ensureContext(record)
+        record.Berth.DockerContext = request.name
+        await machine.save()
+      }
+      return {record, version}
+    } catch (err) {
+      reporter.step(`Creation failed (${oneLine(err)}); removing what was made`)
+      try {
+        if (machine && request.swarm) await leaveBeforeRemoval(store, machine, reporter)
+        await machine?.driver.remove()
+        await store.removeMachineDir(request.name)
+      } catch (cleanupError) {
+        reporter.step(`Cleanup incomplete: ${oneLine(cleanupError)}; \`berth rm -f ${request.name}\` retries it`)
+      }
+      throw err
     }
-    throw err
-  } finally {
-    await release()
-  }
+  })
+}
+
+export interface SwarmAtCreate {
+  /** Start a new swarm with this machine as its manager. */
+  init?: boolean
+  /** Join the swarm this machine manages. */
+  join?: string
+  role: SwarmRole
+}
+
+/** Checks before anything is made: the manager to join through exists and is not the new machine. */
+async function validateSwarmAtCreate(store: Store, name: string, spec: SwarmAtCreate): Promise<void> {
+  if (spec.init && spec.join) throw new BerthError('--swarm-init and --swarm-join exclude each other', ExitCode.usage)
+  if (!spec.init && !spec.join) throw new BerthError('--swarm-manager and --swarm-worker need --swarm-join MANAGER', ExitCode.usage)
+  if (spec.join === name) throw new BerthError(`${name} cannot join a swarm through itself`, ExitCode.usage)
+  if (spec.join) await store.load(spec.join)
+}
+
+/** The swarm step of `create`, run after provisioning while the new machine is locked. */
+async function swarmAtCreate(store: Store, machine: Machine, spec: SwarmAtCreate, reporter: Reporter): Promise<SwarmOutcome> {
+  if (spec.init) return initSwarm(machine, {}, reporter)
+  const manager = await Machine.open(store, spec.join!)
+  return joinSwarm(machine, manager, {role: spec.role}, reporter)
 }

@@ -3,12 +3,11 @@ import {ensureContext} from '../context/context.js'
 import {engineVersion} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {REMOTE_CERT_DIR} from '../provision/daemon.js'
-import {parseOsRelease, recipeFor} from '../provision/os.js'
 import {installServerCert, verifyEngine} from '../provision/provision.js'
 import type {SshSession} from '../ssh/ssh.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
-import {Machine, Reporter} from './machine.js'
+import {Machine, Reporter, withMachine} from '../machine/machine.js'
 
 const DAEMON_JSON = `${REMOTE_CERT_DIR}/daemon.json`
 
@@ -136,7 +135,8 @@ export async function renewClientCert(store: Store): Promise<void> {
   }
 }
 
-async function requireRunning(machine: Machine, command: string): Promise<void> {
+/** Refuses a machine berth did not finish or that is not running. */
+export async function requireRunning(machine: Machine, command: string): Promise<void> {
   if (machine.record.Berth.Phase !== 'provisioned') {
     throw new BerthError(`machine "${machine.name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
   }
@@ -147,48 +147,12 @@ async function requireRunning(machine: Machine, command: string): Promise<void> 
 }
 
 /** `regenerate-certs` for one machine; with `clientCerts` the store's new client cert is copied to its folder. */
-export async function regenerateCerts(store: Store, name: string, clientCerts: boolean, reporter: Reporter): Promise<RenewOutcome> {
-  const release = await store.lock(name, 'berth regenerate-certs')
-  try {
-    const machine = await Machine.open(store, name, reporter)
+export function regenerateCerts(store: Store, name: string, clientCerts: boolean, reporter: Reporter): Promise<RenewOutcome> {
+  return withMachine(store, name, 'berth regenerate-certs', async (machine) => {
     await requireRunning(machine, 'regenerate-certs')
     if (clientCerts) await copyClientCertsTo(store, machine.record.HostOptions.AuthOptions.StorePath)
     const restart = await renewServerCert(machine, reporter)
     const version = await engineVersion(machine.record)
     return {name, ip: machine.record.Driver.IPAddress, clientCert: clientCerts, dockerVersion: version.Version, ...restart}
-  } finally {
-    await release()
-  }
-}
-
-export interface UpgradeOutcome {
-  name: string
-  before: string
-  after: string
-  upgraded: boolean
-}
-
-/** Upgrades the engine with the distribution's package manager over SSH, then proves mutual TLS. */
-export async function upgradeEngine(store: Store, name: string, reporter: Reporter, sshTimeoutMs = 60_000): Promise<UpgradeOutcome> {
-  const release = await store.lock(name, 'berth upgrade')
-  try {
-    const machine = await Machine.open(store, name, reporter)
-    await requireRunning(machine, 'upgrade')
-    const before = (await engineVersion(machine.record)).Version
-    const session = await machine.ssh(sshTimeoutMs)
-    try {
-      const recipe = recipeFor(parseOsRelease(await session.run('cat /etc/os-release', 'reading /etc/os-release')))
-      reporter.step(`Upgrading ${recipe.enginePackages.join(', ')} (engine ${before})`)
-      await session.run(recipe.upgrade(recipe.enginePackages), 'upgrading the Docker engine')
-      // A package upgrade restarts dockerd; make sure it runs with berth's configuration either way.
-      await session.exec('systemctl is-active --quiet docker.service || systemctl start docker.service')
-    } finally {
-      session.close()
-    }
-    reporter.step('Checking the engine over mutual TLS')
-    const after = (await verifyEngine(machine, 90_000)).Version
-    return {name, before, after, upgraded: before !== after}
-  } finally {
-    await release()
-  }
+  }, reporter)
 }

@@ -1,6 +1,10 @@
+/**
+ * The pure parts of docker contexts, cert renewal (live-restore in daemon.json) and the engine
+ * upgrade; test/e2e/context-renew-upgrade.test.ts runs them on the lab.
+ */
 import {describe, expect, it} from 'vitest'
 import {csvField, dockerConfigDir, dockerEndpoint} from '../../src/core/context/context.js'
-import {withLiveRestore} from '../../src/core/machine/renew.js'
+import {withLiveRestore} from '../../src/core/ops/renew.js'
 import {recipeFor} from '../../src/core/provision/os.js'
 import type {MachineRecord} from '../../src/core/store/record.js'
 

@@ -1,13 +1,11 @@
 import {ensureContext, type ContextOutcome} from '../context/context.js'
 import {BerthError, ExitCode} from '../errors.js'
+import {withMachine} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
-import {Machine} from './machine.js'
 
 /** Creates or updates a machine's docker context and records it, so `rm` removes it. */
-export async function machineContext(store: Store, name: string, force = false): Promise<ContextOutcome> {
-  const release = await store.lock(name, 'berth context')
-  try {
-    const machine = await Machine.open(store, name)
+export function machineContext(store: Store, name: string, force = false): Promise<ContextOutcome> {
+  return withMachine(store, name, 'berth context', async (machine) => {
     if (machine.record.Berth === undefined || machine.record.Berth.Phase !== 'provisioned') {
       throw new BerthError(`machine "${name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${name}\``)
     }
@@ -16,7 +14,5 @@ export async function machineContext(store: Store, name: string, force = false):
     machine.record.Berth.DockerContext = name
     await machine.save()
     return outcome
-  } finally {
-    await release()
-  }
+  })
 }

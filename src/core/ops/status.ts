@@ -1,0 +1,47 @@
+import {engineInfo, engineUrl} from '../engine/engine.js'
+import {BerthError, oneLine, withTimeout} from '../errors.js'
+import type {MachineStatus} from '../machine/filter.js'
+import {isProvisioned, Machine} from '../machine/machine.js'
+import type {Store} from '../store/store.js'
+import {swarmLabel} from '../swarm/swarm.js'
+
+export type {MachineStatus} from '../machine/filter.js'
+
+/** Everything `ls` shows for one machine, within one deadline; never throws. */
+export async function machineStatus(store: Store, name: string, timeoutMs: number, dockerHost?: string): Promise<MachineStatus> {
+  const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: [], swarm: ''}
+  const work = async () => {
+    // Record fields first: a machine whose driver berth lacks (a docker-machine record) still shows them.
+    const record = await store.load(name)
+    status.driver = record.DriverName
+    status.labels = record.HostOptions?.EngineOptions?.Labels ?? []
+    const machine = await Machine.bind(store, record)
+    status.state = await machine.driver.getState()
+    // As docker-machine's ls (commands/ls.go): the URL only of a running machine, which alone can be active.
+    if (status.state !== 'Running') return
+    if (record.Driver.IPAddress) {
+      status.url = engineUrl(record)
+      status.active = dockerHost === status.url
+    }
+    if (!isProvisioned(record)) {
+      status.error = 'not provisioned: run `berth provision ' + name + '`'
+      return
+    }
+    const ip = await machine.driver.getIP()
+    if (record.Driver.IPAddress && ip !== record.Driver.IPAddress) {
+      status.error = `IP changed from ${record.Driver.IPAddress} to ${ip}: run \`berth regenerate-certs ${name}\` (or \`berth start ${name}\`)`
+      return
+    }
+    const info = await engineInfo(machine.record, timeoutMs).catch((err: unknown) => {
+      throw /altnames|certificate has expired|not yet valid/i.test(oneLine(err)) ? new BerthError(`${oneLine(err)}: run \`berth regenerate-certs ${name}\``) : err
+    })
+    status.dockerVersion = 'v' + info.ServerVersion
+    status.swarm = await swarmLabel(machine.record, info.Swarm, timeoutMs)
+  }
+  try {
+    await withTimeout(work(), timeoutMs, 'status check')
+  } catch (err) {
+    status.error = oneLine(err)
+  }
+  return status
+}
