@@ -15,6 +15,8 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     const record = await this.store.load(this.args.name)
     // docker-machine executes on the record decoded into a map, so a missing key prints "<no value>" (commands/inspect.go).
     if (this.flags.format) this.log(renderTemplate(this.flags.format, record, {missingKey: this.compat ? 'zero' : 'error'}))
+    // docker-machine indents with four spaces (commands/inspect.go: json.MarshalIndent(host, "", "    ")).
+    else if (this.compat) process.stdout.write(JSON.stringify(record, null, 4) + '\n')
     else this.printJson(record)
   }
 }
