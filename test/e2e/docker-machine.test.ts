@@ -116,6 +116,11 @@ describe('bad input through the docker-machine name', () => {
     expect(bogus.stderr.trim().split('\n')).toHaveLength(1)
     await expect(stat(join(store, 'machines', `bogus-${suffix}`))).rejects.toThrow()
 
+    // commands/create.go (cmdCreateInner): one name only, the rest printed as Go prints a slice.
+    const extra = await machine('create', '--driver', 'container', `one-${suffix}`, 'two', 'three')
+    expect([extra.code, extra.stdout, extra.stderr]).toEqual([1, '', 'Invalid command line. Found extra arguments [two three]\n'])
+    await expect(stat(join(store, 'machines', `one-${suffix}`))).rejects.toThrow()
+
     const missing = await machine('status', `missing-${suffix}`)
     expect(missing.code).toBe(1)
     expect(missing.stderr.trim().split('\n')).toHaveLength(1)
