@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
-import {BerthError} from '../core/errors.js'
+import {BerthError, ExitCode} from '../core/errors.js'
 import {isProvisioned} from '../core/machine/machine.js'
 import {runningEngineUrl} from '../core/ops/power.js'
 
@@ -23,6 +23,10 @@ export default class Env extends BaseCommand<typeof Env> {
     const {flags} = this
     const shell = detectShell(flags.shell)
     const self = `${this.programName} env${flags.shell ? ` --shell ${flags.shell}` : ''}`
+    if (flags.unset && this.compat && this.words.length > 0) {
+      const message = 'Error: Expected no machine name when the -u flag is present' // commands/env.go: errImproperUnsetEnvArgs
+      throw new BerthError(message, ExitCode.usage, undefined, message)
+    }
     if (flags.unset) {
       const names = flags['no-proxy'] ? [...VARIABLES, 'NO_PROXY'] : VARIABLES
       if (flags.json) this.printJson(Object.fromEntries(names.map((n) => [n, null])))

@@ -121,6 +121,13 @@ describe('bad input through the docker-machine name', () => {
     expect([extra.code, extra.stdout, extra.stderr]).toEqual([1, '', 'Invalid command line. Found extra arguments [two three]\n'])
     await expect(stat(join(store, 'machines', `one-${suffix}`))).rejects.toThrow()
 
+    // commands/env.go: errImproperUnsetEnvArgs; without a name -u prints the unset lines.
+    const unsetNamed = await machine('env', '-u', `one-${suffix}`)
+    expect([unsetNamed.code, unsetNamed.stdout, unsetNamed.stderr]).toEqual([1, '', 'Error: Expected no machine name when the -u flag is present\n'])
+    const unset = await machine('env', '-u', '--shell', 'bash')
+    expect(unset.code, unset.stderr).toBe(0)
+    expect(unset.stdout).toMatch(/^unset DOCKER_TLS_VERIFY\n/)
+
     const missing = await machine('status', `missing-${suffix}`)
     expect(missing.code).toBe(1)
     expect(missing.stderr.trim().split('\n')).toHaveLength(1)
