@@ -1,6 +1,7 @@
 /** The agent's settings, from BERTH_AGENT_* variables; secrets come from files, never from the environment. */
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {DEFAULT_IGNORE_FS} from './disk.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -14,6 +15,10 @@ export interface AgentConfig {
   dockerSocket: string
   cgroupRoot: string
   procRoot: string
+  /** The host's `/` (read-only bind) whose mounts the `disk` measurement reports. */
+  hostRoot: string
+  /** Filesystem types left out of `disk` (Telegraf's ignore_fs). */
+  diskIgnoreFs: string[]
   /** A unix socket path, or host:port on loopback. */
   health: string
   logs: boolean
@@ -79,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     dockerSocket: env.BERTH_AGENT_DOCKER_SOCKET ?? '/var/run/docker.sock',
     cgroupRoot: env.BERTH_AGENT_CGROUP_ROOT ?? '/host/sys/fs/cgroup',
     procRoot: env.BERTH_AGENT_PROC_ROOT ?? '/host/proc',
+    hostRoot: env.BERTH_AGENT_HOST_ROOT ?? '/host/root',
+    diskIgnoreFs: env.BERTH_AGENT_DISK_IGNORE_FS === undefined ? DEFAULT_IGNORE_FS : env.BERTH_AGENT_DISK_IGNORE_FS.split(',').map((s) => s.trim()).filter(Boolean),
     health: env.BERTH_AGENT_HEALTH ?? join(stateDir, 'health.sock'),
     logs: env.BERTH_AGENT_LOGS !== '0',
   }

@@ -3,7 +3,7 @@
  * query, in one place (agent/SCHEMA.md describes them, and a unit test holds the two together).
  * It imports nothing, so the agent's bundle and the dashboards' code both take it as it is.
  *
- * Names are Telegraf's (inputs.docker, docker_log, cpu, mem, system) wherever Telegraf has them,
+ * Names are Telegraf's (inputs.docker, docker_log, cpu, mem, system, disk) wherever Telegraf has them,
  * so dashboards built for Telegraf keep working; berth's own measurements start with `berth_`.
  *
  * Each measurement lists its names once; `tags` and `fields` map every name to itself, typed as
@@ -76,6 +76,10 @@ export const HOST_CPU = measurement('cpu', [HOST_TAG, 'cpu'], [
 ])
 export const HOST_MEM = measurement('mem', [HOST_TAG], ['total', 'available', 'used', 'free', 'cached', 'buffered', 'used_percent', 'available_percent'])
 export const HOST_SYSTEM = measurement('system', [HOST_TAG], ['load1', 'load5', 'load15', 'n_cpus', 'uptime'])
+/** Telegraf's inputs.disk: one point per host filesystem. */
+export const HOST_DISK = measurement('disk', [HOST_TAG, 'path', 'device', 'fstype', 'mode'], [
+  'total', 'free', 'used', 'used_percent', 'inodes_total', 'inodes_free', 'inodes_used', 'inodes_used_percent',
+])
 
 export const BERTH_EVENT = measurement('berth_event', [HOST_TAG, 'type', 'action', 'actor', 'image'], ['actor_id', 'detail', 'exit_code', 'signal', 'attributes', 'resync'])
 
@@ -86,7 +90,7 @@ export const BERTH_AGENT = measurement('berth_agent', [HOST_TAG, 'version'], [
 
 /** Every measurement, in SCHEMA.md's order. */
 export const MEASUREMENTS: readonly Measurement[] = [
-  DOCKER, CONTAINER_CPU, CONTAINER_MEM, CONTAINER_NET, CONTAINER_BLKIO, CONTAINER_STATUS, DOCKER_LOG, HOST_CPU, HOST_MEM, HOST_SYSTEM, BERTH_EVENT, BERTH_AGENT,
+  DOCKER, CONTAINER_CPU, CONTAINER_MEM, CONTAINER_NET, CONTAINER_BLKIO, CONTAINER_STATUS, DOCKER_LOG, HOST_CPU, HOST_MEM, HOST_SYSTEM, HOST_DISK, BERTH_EVENT, BERTH_AGENT,
 ]
 
 /** A point's fields, checked against the measurement's names (each may be left out). */

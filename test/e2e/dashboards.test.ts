@@ -117,7 +117,7 @@ describe('dashboards on data from the real agent', () => {
 
     // `berth dashboards check` reports the same, and fails exactly when a panel has no data.
     const check = await lab.berth(['dashboards', 'check', '--influx-url', INFLUX, '--database', db, '--from', RANGE.from, '--min-interval', `${INTERVAL_S}s`, '--json'])
-    const reported = (JSON.parse(check.stdout) as PanelQueryResult[]).filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
+    const reported = (JSON.parse(check.stdout) as {panels: PanelQueryResult[]}).panels.filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
     const expected = emptyBlkio.map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
     expect(reported).toEqual(expected)
     expect(check.code).toBe(expected.length ? 1 : 0)

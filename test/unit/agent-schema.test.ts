@@ -7,7 +7,7 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {CONTAINER_TAGS, HOST_TAG, MEASUREMENTS, type Measurement} from '../../agent/src/schema.js'
-import {allDashboards} from '../../dashboards/src/index.js'
+import {alertRules, allDashboards, DEFAULT_ALERTS} from '../../dashboards/src/index.js'
 
 const SCHEMA_MD = readFileSync(resolve(import.meta.dirname, '../../agent/SCHEMA.md'), 'utf8')
 const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)
@@ -59,12 +59,12 @@ describe('agent/SCHEMA.md and the schema module', () => {
   })
 })
 
-describe('the dashboards read only the schema\'s names', () => {
+describe('the dashboards and alert rules read only the schema\'s names', () => {
   /* eslint-disable @typescript-eslint/no-explicit-any -- dashboard JSON */
   const queries: string[] = JSON.parse(JSON.stringify(allDashboards())).flatMap((dashboard: any) => [
     ...(dashboard.templating?.list ?? []).map((variable: any) => variable.query as string),
     ...(dashboard.panels ?? []).flatMap((panel: any) => (panel.targets ?? []).map((target: any) => target.query as string)),
-  ])
+  ]).concat(alertRules({settings: DEFAULT_ALERTS, folder: 'berth'}).map((rule) => rule.data[0].model.query as string))
 
   /** Quoted identifiers that are neither a measurement, a tag or field of one the query reads, nor one of its own aliases. */
   function unknownNames(query: string): string[] {

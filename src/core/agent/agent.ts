@@ -232,7 +232,7 @@ async function install(store: Store, name: string, options: InstallOptions, secr
       PidMode: 'host',
       CgroupnsMode: 'host',
       RestartPolicy: {Name: 'unless-stopped'},
-      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
+      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', '/:/host/root:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
       LogConfig: {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '2'}},
     },
   } as Docker.ContainerCreateOptions)

@@ -103,6 +103,7 @@ export function globalServiceSpec(options: InstallOptions, secrets: InfluxSecret
           {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock', ReadOnly: true},
           {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
           {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
+          {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
           {Type: 'volume', Source: AGENT_VOLUME, Target: '/var/lib/berth-agent'},
         ],
         Secrets: refs.map((ref) => ({SecretID: ref.id, SecretName: ref.name, File: {Name: SWARM_SECRET_FILES[ref.kind], UID: '0', GID: '0', Mode: 0o400}})),
