@@ -36,9 +36,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (migrated) this.note(`${this.programName}: ${migrated}`)
   }
 
+  /** Invoked as `docker-machine`: its words, bytes and exit codes. */
+  protected get compat(): boolean {
+    return process.env.BERTH_COMPAT === 'docker-machine'
+  }
+
   /** The name the user called: `docker-machine` when berth stands in for it. */
   protected get programName(): string {
-    return process.env.BERTH_COMPAT === 'docker-machine' ? 'docker-machine' : this.config.bin
+    return this.compat ? 'docker-machine' : this.config.bin
   }
 
   /** Progress and notices go to stderr so stdout carries only data. */
@@ -64,8 +69,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       hint = `see \`${this.config.bin} ${this.id} --help\``
     }
     // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.
-    if (process.env.BERTH_COMPAT === 'docker-machine' && code !== ExitCode.preCreateCheck) code = ExitCode.failure
-    process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
+    if (this.compat && !(code === ExitCode.preCreateCheck && this.id === 'create')) code = ExitCode.failure
+    // docker-machine prints its error as is (log.Error(err) in commands/commands.go: runCommand).
+    if (this.compat && err instanceof BerthError && err.dockerMachineMessage) process.stderr.write(`${err.dockerMachineMessage}\n`)
+    else process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
     if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack) process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }

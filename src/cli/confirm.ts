@@ -1,11 +1,27 @@
-import {createInterface} from 'node:readline/promises'
-import {BerthError, ExitCode} from '../core/errors.js'
+import {createInterface} from 'node:readline'
 
-/** Asks on a terminal; without one (scripts, CI) there is nobody to ask and the command goes on, as `rm` does. */
-export async function confirm(question: string): Promise<void> {
-  if (!process.stdin.isTTY) return
-  const rl = createInterface({input: process.stdin, output: process.stderr})
-  const answer = await rl.question(question)
-  rl.close()
-  if (!/^y(es)?$/i.test(answer.trim())) throw new BerthError('aborted', ExitCode.failure)
+/** The first line of standard input, or undefined when it ends first. Reads pipes too, not just terminals. */
+export function readLine(input: NodeJS.ReadableStream = process.stdin): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const rl = createInterface({input, terminal: false})
+    let answered = false
+    rl.once('line', (line) => {
+      answered = true
+      rl.close()
+      resolve(line)
+    })
+    rl.once('close', () => answered || resolve(undefined))
+  })
+}
+
+/**
+ * Asks and reads the answer from standard input, terminal or not, as docker-machine's confirmInput
+ * (commands/commands.go) did: `echo n | rm x` keeps x. Only an answer starting with y (any case) is
+ * a yes; an empty line or the end of input is a no.
+ */
+export async function confirm(question: string, output: NodeJS.WritableStream = process.stderr): Promise<boolean> {
+  output.write(question)
+  const answer = await readLine()
+  if (answer === undefined) output.write('\n')
+  return (answer ?? '').trim().toLowerCase().startsWith('y')
 }

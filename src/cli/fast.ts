@@ -1,6 +1,6 @@
 import {registerBuiltinDrivers} from '../../drivers/builtin.js'
-import {engineUrl} from '../core/engine/url.js'
 import {Machine} from '../core/machine/machine.js'
+import {runningEngineUrl} from '../core/ops/url.js'
 import {defaultStorePath, Store} from '../core/store/store.js'
 import {renderTemplate} from '../core/template.js'
 
@@ -43,14 +43,16 @@ export function parseReadCommand(argv: string[]): ReadRequest | undefined {
 const asJson = (value: unknown) => JSON.stringify(value, null, 2) + '\n'
 
 /** What the command prints on standard output; throws where the command would fail. */
-export async function readCommandOutput(request: ReadRequest, store: Store): Promise<string> {
+export async function readCommandOutput(request: ReadRequest, store: Store, compat: boolean): Promise<string> {
   if (request.command === 'ls') return (await store.names()).map((name) => name + '\n').join('')
   const record = await store.load(request.name)
   switch (request.command) {
     case 'inspect':
-      return request.format !== undefined ? renderTemplate(request.format, record) + '\n' : asJson(record)
+      // docker-machine's own rendering under its name (see src/commands/inspect.ts).
+      if (request.format !== undefined) return renderTemplate(request.format, record, {missingKey: compat ? 'zero' : 'error'}) + '\n'
+      return compat ? JSON.stringify(record, null, 4) + '\n' : asJson(record)
     case 'url': {
-      const url = engineUrl(record)
+      const url = await runningEngineUrl(store, record)
       return request.json ? asJson({name: record.Name, url}) : url + '\n'
     }
     case 'ip':
@@ -72,7 +74,7 @@ export async function tryReadCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   if (!request || env.BERTH_NO_FAST_PATH) return false
   try {
     registerBuiltinDrivers()
-    const output = await readCommandOutput(request, new Store(defaultStorePath(env)))
+    const output = await readCommandOutput(request, new Store(defaultStorePath(env)), env.BERTH_COMPAT === 'docker-machine')
     process.stdout.write(output)
     return true
   } catch {

@@ -53,8 +53,32 @@ export function prepareInvocation(argv: string[], programPath: string, env: Node
     }
     break
   }
-  const rest = argv.slice(i)
+  let rest = rawCommandLine(argv.slice(i))
+  // docker-machine's -v/--version is its `version` command's line (cmd/docker-machine/machine.go: app.Version).
+  if (compat && (rest[0] === '-v' || rest[0] === '--version')) rest = ['version', ...rest.slice(1)]
   if (compat && !out.BERTH_STORAGE_PATH) out.BERTH_STORAGE_PATH = env.MACHINE_STORAGE_PATH || join(homedir(), '.docker', 'machine')
   if (compat) out.BERTH_COMPAT = 'docker-machine'
   return {argv: debug && rest.length > 0 ? [...rest, '--debug'] : rest, env: out, compat}
+}
+
+/** Flags of berth's own that may sit between `ssh` and the machine name, and whether they take a value. */
+const SSH_LEADING_FLAGS = new Map([['-s', true], ['--storage-path', true], ['-D', false], ['--debug', false]])
+
+/**
+ * docker-machine's `ssh` skips flag parsing: everything after the machine name is the remote command,
+ * flags included (`ssh node-1 docker swarm init --advertise-addr 10.0.0.2`, `ssh n1 df -h`). oclif
+ * would read those flags as its own (and `-h` as a help request), so the command is fenced off with
+ * `--` here; a `--` the user wrote is kept as the fence. `ssh -h` alone is still help.
+ */
+export function rawCommandLine(argv: string[]): string[] {
+  if (argv[0] !== 'ssh') return argv
+  let i = 1
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') {
+    const takesValue = SSH_LEADING_FLAGS.get(argv[i]!)
+    if (takesValue === undefined) return argv // -h, --help or an unknown flag: oclif answers
+    i += takesValue ? 2 : 1
+  }
+  const command = argv.slice(i + 1)
+  if (i >= argv.length || command.length === 0 || command[0] === '--') return argv
+  return [...argv.slice(0, i + 1), '--', ...command]
 }

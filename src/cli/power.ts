@@ -20,8 +20,9 @@ export abstract class PowerCommand<T extends typeof Command> extends BaseCommand
     const names = [...new Set(this.words.length > 0 ? this.words : ['default'])]
     for (const name of names) await this.store.load(name)
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `${this.action} ${name}`, run: (reporter) => powerAction(this.store, name, this.action, reporter)})),
-      {quiet: flags.quiet || flags.json},
+      names.map((name) => ({title: `${this.action} ${name}`, run: (reporter) => powerAction(this.store, name, this.action, reporter, this.compat)})),
+      // Under the docker-machine name a failure is its one line on stderr, nothing else (scripts match on it).
+      {quiet: flags.quiet || flags.json || this.compat},
     )
     if (flags.json) {
       this.printJson(outcomes.map((o, i) => (o.ok ? {name: names[i], ok: true, state: o.value} : {name: names[i], ok: false, error: oneLine(o.error)})))

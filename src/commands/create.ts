@@ -62,6 +62,11 @@ export default class Create extends BaseCommand<typeof Create> {
   async run(): Promise<void> {
     const {flags} = this
     const names = this.words.length > 0 ? this.words : [this.args.name]
+    // docker-machine takes one name (commands/create.go: cmdCreateInner); Go prints the rest as %v of a slice.
+    if (this.compat && names.length > 1) {
+      const message = `Invalid command line. Found extra arguments [${names.slice(1).join(' ')}]`
+      throw new BerthError(message, ExitCode.usage, undefined, message)
+    }
     if (new Set(names).size !== names.length) throw new BerthError('a machine name is given twice', ExitCode.usage)
     const plugin = driverDescriptor(flags.driver)
     const allFlags = flags as unknown as Record<string, unknown>

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {engineUrl} from '../core/engine/engine.js'
 import {detectShell, EnvVars, renderEnv, renderUnset, SHELLS, withNoProxy} from '../core/env/env.js'
-import {BerthError} from '../core/errors.js'
+import {BerthError, ExitCode} from '../core/errors.js'
 import {isProvisioned} from '../core/machine/machine.js'
+import {runningEngineUrl} from '../core/ops/url.js'
 
 const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCKER_MACHINE_NAME']
 
@@ -23,6 +23,10 @@ export default class Env extends BaseCommand<typeof Env> {
     const {flags} = this
     const shell = detectShell(flags.shell)
     const self = `${this.programName} env${flags.shell ? ` --shell ${flags.shell}` : ''}`
+    if (flags.unset && this.compat && this.words.length > 0) {
+      const message = 'Error: Expected no machine name when the -u flag is present' // commands/env.go: errImproperUnsetEnvArgs
+      throw new BerthError(message, ExitCode.usage, undefined, message)
+    }
     if (flags.unset) {
       const names = flags['no-proxy'] ? [...VARIABLES, 'NO_PROXY'] : VARIABLES
       if (flags.json) this.printJson(Object.fromEntries(names.map((n) => [n, null])))
@@ -35,7 +39,7 @@ export default class Env extends BaseCommand<typeof Env> {
     }
     const vars: EnvVars = [
       ['DOCKER_TLS_VERIFY', '1'],
-      ['DOCKER_HOST', engineUrl(record)],
+      ['DOCKER_HOST', await runningEngineUrl(this.store, record)],
       ['DOCKER_CERT_PATH', record.HostOptions.AuthOptions.StorePath],
       ['DOCKER_MACHINE_NAME', record.Name],
     ]

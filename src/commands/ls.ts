@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base.js'
 import {renderTable} from '../cli/table.js'
 import {matchesFilters, parseFilters} from '../core/machine/filter.js'
 import {machineStatus, MachineStatus} from '../core/ops/status.js'
-import {renderTemplate} from '../core/template.js'
+import {compileTemplate, expandLsEscapes} from '../core/template.js'
 
 /** Checks run at once; each is bounded by --timeout, so `ls` takes about one timeout at worst. */
 const PARALLEL_CHECKS = 64
@@ -42,7 +42,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
     quiet: Flags.boolean({char: 'q', summary: 'Print names only.'}),
     filter: Flags.string({summary: 'driver=, state=, name= (regex) or label= (repeatable).', multiple: true, multipleNonGreedy: true}),
     timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
-    format: Flags.string({char: 'f', summary: 'Go-style template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.'}),
+    format: Flags.string({char: 'f', summary: 'Go template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.'}),
     json: Flags.boolean({summary: 'Print as JSON.'}),
   }
 
@@ -62,8 +62,9 @@ export default class Ls extends BaseCommand<typeof Ls> {
     if (flags.quiet) return shown.forEach((s) => this.log(s.name))
     if (flags.format) {
       const table = flags.format.startsWith('table ')
-      const template = table ? flags.format.slice('table '.length) : flags.format
-      const lines = shown.map((s) => renderTemplate(template, templateFields(s)))
+      const template = expandLsEscapes(table ? flags.format.slice('table '.length) : flags.format)
+      const render = compileTemplate(template) // parsed once: a syntax error fails before any line
+      const lines = shown.map((s) => render(templateFields(s)))
       if (table) {
         const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) => field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase())
         lines.unshift(header)

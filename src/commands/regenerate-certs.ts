@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {confirm} from '../cli/confirm.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
-import {oneLine} from '../core/errors.js'
+import {BerthError, ExitCode, oneLine} from '../core/errors.js'
 import {regenerateCerts, renewClientCert} from '../core/ops/renew.js'
 import {validateMachineName} from '../core/names.js'
 
@@ -26,7 +26,14 @@ export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts>
       validateMachineName(name)
       await this.store.load(name)
     }
-    if (!this.flags.force) await confirm(`Regenerate TLS certificates of ${names.join(', ')} and restart their engines? (y/n): `)
+    if (!this.flags.force) {
+      // docker-machine's words (commands/regeneratecerts.go); a no is not a failure there.
+      const question = this.compat ? 'Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ' : `Regenerate TLS certificates of ${names.join(', ')} and restart their engines? (y/n): `
+      if (!(await confirm(question, this.compat ? process.stdout : process.stderr))) {
+        if (!this.compat) throw new BerthError('aborted', ExitCode.failure)
+        return
+      }
+    }
     if (this.flags['client-certs']) await renewClientCert(this.store)
     const outcomes = await runWithProgress(
       names.map((name) => ({title: `Regenerating certificates of ${name}`, run: (reporter) => regenerateCerts(this.store, name, this.flags['client-certs'], reporter)})),

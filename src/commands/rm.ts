@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
-import {createInterface} from 'node:readline/promises'
 import {BaseCommand} from '../cli/base.js'
+import {confirm} from '../cli/confirm.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
-import {BerthError, ExitCode, oneLine} from '../core/errors.js'
+import {BerthError, ExitCode, MachineNotFoundError, oneLine} from '../core/errors.js'
 import {removeMachine} from '../core/ops/remove.js'
 import {validateMachineName} from '../core/names.js'
 
@@ -24,13 +24,21 @@ export default class Rm extends BaseCommand<typeof Rm> {
       if (await this.store.exists(name)) names.push(name)
       // With --force a name that is already gone is no reason to keep the others.
       else if (this.flags.force) this.note(`${name} does not exist; nothing to remove`)
-      else throw new BerthError(`machine "${name}" does not exist`, ExitCode.notFound)
+      else {
+        const missing = new MachineNotFoundError(name)
+        // docker-machine: `Error removing host "x": ` and the load error (commands/rm.go).
+        throw new BerthError(missing.message, missing.exitCode, missing.hint, `Error removing host "${name}": ${missing.dockerMachineMessage}`)
+      }
     }
-    if (!this.flags.yes && !this.flags.force && process.stdin.isTTY) {
-      const rl = createInterface({input: process.stdin, output: process.stderr})
-      const answer = await rl.question(`About to remove ${names.join(', ')}. Are you sure? (y/n): `)
-      rl.close()
-      if (!/^y(es)?$/i.test(answer.trim())) throw new BerthError('aborted', ExitCode.failure)
+    if (!this.flags.yes && !this.flags.force) {
+      // Asked and read from standard input even when it is a pipe: `echo n | rm x` keeps x (docker-machine's commands/rm.go).
+      if (this.compat) {
+        this.log(`About to remove ${names.join(', ')}`)
+        this.log('WARNING: This action will delete both local reference and remote instance.')
+        if (!(await confirm('Are you sure? (y/n): ', process.stdout))) return // docker-machine: a no exits 0
+      } else if (!(await confirm(`About to remove ${names.join(', ')}. Are you sure? (y/n): `))) {
+        throw new BerthError('aborted', ExitCode.failure)
+      }
     }
     const outcomes = await runWithProgress(
       names.map((name) => ({title: `Removing ${name}`, run: (reporter) => removeMachine(this.store, name, this.flags.force, reporter)})),

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import {oneLine} from '../core/errors.js'
+import {startIfStopped} from '../core/ops/power.js'
 import {upgradeEngine} from '../core/ops/upgrade.js'
 import {validateMachineName} from '../core/names.js'
 
@@ -22,7 +23,10 @@ export default class Upgrade extends BaseCommand<typeof Upgrade> {
       await this.store.load(name)
     }
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `Upgrading ${name}`, run: (reporter) => upgradeEngine(this.store, name, reporter)})),
+      names.map((name) => ({title: `Upgrading ${name}`, run: async (reporter) => {
+        await startIfStopped(this.store, name, reporter)
+        return upgradeEngine(this.store, name, reporter)
+      }})),
       {quiet: this.flags.quiet || this.flags.json},
     )
     if (this.flags.json) {

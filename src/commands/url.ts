@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {engineUrl} from '../core/engine/url.js'
+import {runningEngineUrl} from '../core/ops/url.js'
 
 export default class Url extends BaseCommand<typeof Url> {
   static override summary = "Print a machine's engine URL."
@@ -9,9 +9,8 @@ export default class Url extends BaseCommand<typeof Url> {
   static override flags = {json: Flags.boolean({summary: 'Print as JSON.'})}
 
   async run(): Promise<void> {
-    // From the record alone: works for machines whose driver berth does not have.
     const record = await this.store.load(this.args.name)
-    const url = engineUrl(record)
+    const url = await runningEngineUrl(this.store, record)
     if (this.flags.json) this.printJson({name: record.Name, url})
     else this.log(url)
   }

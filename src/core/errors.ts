@@ -13,15 +13,26 @@ export class BerthError extends Error {
     message: string,
     readonly exitCode: number = ExitCode.failure,
     readonly hint?: string,
+    /** docker-machine's own words for this failure, printed instead under its name (no hint, as it gave none). */
+    readonly dockerMachineMessage?: string,
   ) {
     super(message)
     this.name = 'BerthError'
   }
 }
 
+/** A machine whose engine is asked for while it is not running (docker-machine: drivers.ErrHostIsNotRunning). */
+export class HostNotRunningError extends BerthError {
+  constructor(name: string, state: string) {
+    super(`machine "${name}" is ${state}, not Running`, ExitCode.failure, `run \`berth start ${name}\``, 'Host is not running')
+  }
+}
+
 export class MachineNotFoundError extends BerthError {
   constructor(name: string) {
-    super(`machine "${name}" does not exist`, ExitCode.notFound, 'run `berth ls` to see your machines')
+    // docker-machine's words: libmachine/mcnerror/errors.go, ErrHostDoesNotExist.
+    super(`machine "${name}" does not exist`, ExitCode.notFound, 'run `berth ls` to see your machines',
+      `Docker machine "${name}" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.`)
   }
 }
 

@@ -94,12 +94,15 @@ describe("docker-machine's own store", () => {
     await mkdir(join(store, 'machines', legacy), {recursive: true})
     const text = JSON.stringify(legacyRecord, null, '    ')
     await writeFile(join(store, 'machines', legacy, 'config.json'), text)
-    expect((await machine('url', legacy)).stdout).toBe('tcp://192.0.2.10:2376\n')
+    // url asks the driver first, as docker-machine's GetURL does: no VirtualBox here, so no URL (exit 1, one line).
+    const url = await machine('url', legacy)
+    expect([url.code, url.stdout, url.stderr.trim().split('\n').length]).toEqual([1, '', 1])
     const inspected = JSON.parse((await machine('inspect', legacy)).stdout)
     expect(inspected).toEqual(legacyRecord)
     expect((await machine('inspect', legacy, '-f', '{{.Driver.HostOnlyCIDR}}')).stdout).toBe('192.168.99.1/24\n')
     const listing = await machine('ls', '--format', '{{.Name}} {{.DriverName}} {{.URL}}')
-    expect(listing.stdout).toContain(`${legacy} virtualbox tcp://192.0.2.10:2376`)
+    // commands/ls.go: the URL column only for a machine whose driver says it runs.
+    expect(listing.stdout).toContain(`${legacy} virtualbox \n`)
     expect((await machine('ls', '-q')).stdout.split('\n')).toContain(legacy)
     expect(await readFile(join(store, 'machines', legacy, 'config.json'), 'utf8')).toBe(text)
     await rm(join(store, 'machines', legacy), {recursive: true})
@@ -112,6 +115,18 @@ describe('bad input through the docker-machine name', () => {
     expect(bogus.code).toBe(1)
     expect(bogus.stderr.trim().split('\n')).toHaveLength(1)
     await expect(stat(join(store, 'machines', `bogus-${suffix}`))).rejects.toThrow()
+
+    // commands/create.go (cmdCreateInner): one name only, the rest printed as Go prints a slice.
+    const extra = await machine('create', '--driver', 'container', `one-${suffix}`, 'two', 'three')
+    expect([extra.code, extra.stdout, extra.stderr]).toEqual([1, '', 'Invalid command line. Found extra arguments [two three]\n'])
+    await expect(stat(join(store, 'machines', `one-${suffix}`))).rejects.toThrow()
+
+    // commands/env.go: errImproperUnsetEnvArgs; without a name -u prints the unset lines.
+    const unsetNamed = await machine('env', '-u', `one-${suffix}`)
+    expect([unsetNamed.code, unsetNamed.stdout, unsetNamed.stderr]).toEqual([1, '', 'Error: Expected no machine name when the -u flag is present\n'])
+    const unset = await machine('env', '-u', '--shell', 'bash')
+    expect(unset.code, unset.stderr).toBe(0)
+    expect(unset.stdout).toMatch(/^unset DOCKER_TLS_VERIFY\n/)
 
     const missing = await machine('status', `missing-${suffix}`)
     expect(missing.code).toBe(1)

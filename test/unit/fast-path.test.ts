@@ -99,7 +99,7 @@ const READS: string[][] = [
   ['inspect', 'up'], ['inspect', 'up', '-f', '{{.Driver.IPAddress}}'], ['inspect', '--format={{json .Driver}}', 'up'], ['inspect', 'up', '--format', '{{.DriverName}}'],
   ['ls', '-q'], ['ls', '--quiet'],
   // failures, where the fast path hands over to the full CLI for the one error line
-  ['ip', 'down'], ['status', 'ghost'], ['inspect', 'ghost'], ['inspect', 'up', '-f', '{{.Nope}}'], ['url', '../x'],
+  ['ip', 'down'], ['url', 'down'], ['status', 'ghost'], ['inspect', 'ghost'], ['inspect', 'up', '-f', '{{.Nope}}'], ['url', '../x'],
 ]
 
 describe('read commands: fast path and full CLI agree', () => {
@@ -109,7 +109,7 @@ describe('read commands: fast path and full CLI agree', () => {
   })
 
   it('under the docker-machine name too', async () => {
-    for (const args of [['status', 'up'], ['url', 'up'], ['inspect', 'up', '-f', '{{.Name}}'], ['status', 'ghost']]) {
+    for (const args of [['status', 'up'], ['url', 'up'], ['url', 'down'], ['inspect', 'up'], ['inspect', 'up', '-f', '{{.Name}}'], ['inspect', 'up', '-f', '{{.Nope}}'], ['status', 'ghost']]) {
       const [fast, full] = await Promise.all([run('docker-machine.js', args), run('docker-machine.js', args, {BERTH_NO_FAST_PATH: '1'})])
       expect(fast).toEqual(full)
     }

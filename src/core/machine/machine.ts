@@ -2,7 +2,8 @@ import type {Driver, DriverContext} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import type {HostKeyPolicy, SshSession, SshTarget} from '../ssh/ssh.js'
 import {waitForSsh} from '../ssh/ssh.js'
-import type {MachineRecord} from '../store/record.js'
+import {BERTH_SCHEMA_VERSION, type MachineRecord} from '../store/record.js'
+import {DEFAULT_ENGINE_PORT} from '../engine/engine.js'
 import type {Store} from '../store/store.js'
 
 /** Progress messages for the user; core never prints. */
@@ -22,7 +23,10 @@ export class Machine {
     readonly store: Store,
     readonly record: MachineRecord,
     readonly driver: Driver,
-  ) {}
+  ) {
+    // A machine docker-machine made and provisioned, in its own store: berth's state starts here (host key pinned on first use).
+    record.Berth ??= {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: '', Phase: 'provisioned', EnginePort: DEFAULT_ENGINE_PORT, Timings: {}}
+  }
 
   /** Binds a record to its driver, loading the driver's code on first use. */
   static async bind(store: Store, record: MachineRecord, reporter: Reporter = silentReporter): Promise<Machine> {

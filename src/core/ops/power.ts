@@ -11,8 +11,24 @@ export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
  * Runs a driver power action under the machine's lock. After start and restart the IP is read
  * again: drivers may hand out a new one.
  */
-export function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter): Promise<MachineState> {
+/** The state each action leads to; docker-machine refuses an action whose state already holds (libmachine/host/host.go). */
+const TARGET_STATE: Partial<Record<PowerAction, MachineState>> = {start: 'Running', stop: 'Stopped', kill: 'Stopped'}
+
+/** Starts a stopped machine first, as docker-machine's upgrade does (libmachine/host/host.go: Upgrade). */
+export async function startIfStopped(store: Store, name: string, reporter: Reporter): Promise<void> {
+  const state = await (await Machine.open(store, name)).driver.getState()
+  if (state !== 'Stopped') return
+  reporter.step('Starting machine so machine can be upgraded...')
+  await powerAction(store, name, 'start', reporter)
+}
+
+export function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter, refuseIfAlready = false): Promise<MachineState> {
   return withMachine(store, name, `berth ${action}`, async (machine) => {
+    const target = TARGET_STATE[action]
+    if (refuseIfAlready && target && (await machine.driver.getState()) === target) {
+      const message = `Machine "${name}" is already ${target.toLowerCase()}.` // libmachine/mcnerror/errors.go: ErrHostAlreadyInState
+      throw new BerthError(message, ExitCode.failure, undefined, message)
+    }
     const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
     const bootBefore = action === 'restart' && machine.record.Berth?.Phase === 'provisioned' ? await bootMark(machine, 10_000).catch(() => undefined) : undefined
     await machine.driver[action]()

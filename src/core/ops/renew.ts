@@ -135,11 +135,8 @@ export async function renewClientCert(store: Store): Promise<void> {
   }
 }
 
-/** Refuses a machine berth did not make, did not finish or that is not running. */
+/** Refuses a machine berth did not finish or that is not running. */
 export async function requireRunning(machine: Machine, command: string): Promise<void> {
-  if (machine.record.Berth === undefined) {
-    throw new BerthError(`machine "${machine.name}" was made by docker-machine; berth does not change it`, ExitCode.failure)
-  }
   if (machine.record.Berth.Phase !== 'provisioned') {
     throw new BerthError(`machine "${machine.name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
   }

@@ -15,13 +15,14 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
     const record = await store.load(name)
     status.driver = record.DriverName
     status.labels = record.HostOptions?.EngineOptions?.Labels ?? []
+    const machine = await Machine.bind(store, record)
+    status.state = await machine.driver.getState()
+    // As docker-machine's ls (commands/ls.go): the URL only of a running machine, which alone can be active.
+    if (status.state !== 'Running') return
     if (record.Driver.IPAddress) {
       status.url = engineUrl(record)
       status.active = dockerHost === status.url
     }
-    const machine = await Machine.bind(store, record)
-    status.state = await machine.driver.getState()
-    if (status.state !== 'Running') return
     if (!isProvisioned(record)) {
       status.error = 'not provisioned: run `berth provision ' + name + '`'
       return

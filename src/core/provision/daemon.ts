@@ -3,6 +3,8 @@ import type {EngineOptions} from '../store/record.js'
 
 export const REMOTE_CERT_DIR = '/etc/docker'
 export const DROP_IN_PATH = '/etc/systemd/system/docker.service.d/10-berth.conf'
+/** Where docker-machine's systemd provisioner put dockerd's options (libmachine/provision/systemd.go: DaemonOptionsFile). */
+export const DOCKER_MACHINE_DROP_IN = '/etc/systemd/system/docker.service.d/10-machine.conf'
 
 const OPT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9-]*$/
 const ENV_ENTRY = /^[A-Za-z_][A-Za-z0-9_]*=/

@@ -6,7 +6,7 @@ import type {Machine, Reporter} from '../machine/machine.js'
 import type {SshSession} from '../ssh/ssh.js'
 import {shellQuote} from '../ssh/ssh.js'
 import {writeFileAtomic} from '../store/fs.js'
-import {dockerdCommand, DROP_IN_PATH, dropInUnit, REMOTE_CERT_DIR} from './daemon.js'
+import {DOCKER_MACHINE_DROP_IN, dockerdCommand, DROP_IN_PATH, dropInUnit, REMOTE_CERT_DIR} from './daemon.js'
 import {parseOsRelease, recipeFor} from './os.js'
 
 export interface ProvisionOptions {
@@ -87,6 +87,8 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
   const options = record.HostOptions.EngineOptions
   const execStart = dockerdCommand(await originalExecStart(session), options, record.DriverName, record.Berth.EnginePort)
   await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o644)
+  // docker-machine's drop-in sorts after berth's, so its ExecStart (and -H flags beside daemon.json) would win: it goes.
+  await session.run(`rm -f ${DOCKER_MACHINE_DROP_IN}`, `removing docker-machine's ${DOCKER_MACHINE_DROP_IN}`)
   const restart = await session.exec('systemctl daemon-reload && { systemctl is-enabled -q docker.service || systemctl enable docker.service >/dev/null 2>&1; }; systemctl restart docker.service')
   if (restart.code !== 0) {
     const journal = await session.exec('journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1')

@@ -113,7 +113,7 @@ export class Store {
       await mkdir(dir, {mode: 0o700})
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new BerthError(`machine "${name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${name}\``)
+        throw new BerthError(`machine "${name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${name}\``, `Docker machine "${name}" already exists`)
       }
       throw err
     }
