@@ -3,7 +3,7 @@ import {driverPlugin} from '../drivers/registry.js'
 import type {HostKeyPolicy, SshSession, SshTarget} from '../ssh/ssh.js'
 import {waitForSsh} from '../ssh/ssh.js'
 import {BERTH_SCHEMA_VERSION, type MachineRecord} from '../store/record.js'
-import {DEFAULT_ENGINE_PORT} from '../engine/engine.js'
+import {DEFAULT_ENGINE_PORT} from '../engine/url.js'
 import type {Store} from '../store/store.js'
 
 /** Progress messages for the user; core never prints. */
