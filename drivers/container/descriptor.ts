@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOST_IMAGE} from './host-image.js'
 
 export const DEFAULT_LOCAL_ENGINE = 'unix:///var/run/docker.sock'

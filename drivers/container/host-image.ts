@@ -5,8 +5,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import {acquireLock} from '../../src/core/store/lock.js'
+import {acquireLock, BerthError, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
 
 /** Bump when the recipe below changes, so machines get a freshly built image. */
 const RECIPE_VERSION = 2
