@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import Docker from 'dockerode'
-import {baseState, BerthError, demuxedText, ensureSshKey, ExitCode, isolatedDockerOptions, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
+import {baseState, BerthError, demuxedText, ensureSshKey, ExitCode, isNotFound, isolatedDockerOptions, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
 import {DEFAULT_LOCAL_ENGINE, descriptor} from './descriptor.js'
@@ -14,10 +14,6 @@ export function localEngine(url: string): Docker {
   const match = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(url)
   if (match) return new Docker(isolatedDockerOptions({host: match[1], port: Number(match[2])}))
   throw new BerthError(`--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`, ExitCode.usage)
-}
-
-function statusCode(err: unknown): number | undefined {
-  return (err as {statusCode?: number}).statusCode
 }
 
 export interface SystemContainerSpec {
@@ -104,7 +100,7 @@ class ContainerDriver implements Driver {
     try {
       return await this.docker.getContainer(this.containerName).inspect()
     } catch (err) {
-      if (statusCode(err) === 404) return undefined
+      if (isNotFound(err)) return undefined
       throw err
     }
   }
@@ -162,12 +158,12 @@ class ContainerDriver implements Driver {
     try {
       await this.docker.getContainer(this.containerName).remove({force: true, v: true})
     } catch (err) {
-      if (statusCode(err) !== 404) throw err
+      if (!isNotFound(err)) throw err
     }
     try {
       await this.docker.getVolume(this.volumeName).remove()
     } catch (err) {
-      if (statusCode(err) !== 404) throw err
+      if (!isNotFound(err)) throw err
     }
   }
 

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {renderTable} from '../../cli/table.js'
 import {allDashboards, DEFAULT_INFLUX} from '../../../dashboards/src/index.js'
-import {readSecretFile} from '../../core/dashboards/grafana.js'
+import {readSecretFile} from '../../core/secret-file.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
 import {BerthError} from '../../core/errors.js'
 

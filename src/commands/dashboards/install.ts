@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base.js'
 import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
 import {DEFAULT_FOLDER} from '../../core/dashboards/export.js'
-import {GrafanaClient, grafanaBaseUrl, installDashboards, readSecretFile, readTokenFile} from '../../core/dashboards/grafana.js'
+import {GrafanaClient, grafanaBaseUrl, installDashboards, readTokenFile} from '../../core/dashboards/grafana.js'
+import {readSecretFile} from '../../core/secret-file.js'
 
 export default class DashboardsInstall extends BaseCommand<typeof DashboardsInstall> {
   static override summary = 'Create or update berth\'s InfluxDB data source, folder and dashboards in a running Grafana.'

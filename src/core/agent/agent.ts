@@ -4,12 +4,13 @@
  * starts: it is never in argv, the environment (`docker inspect`), logs or the machine record.
  */
 import {createReadStream} from 'node:fs'
-import {readFile} from 'node:fs/promises'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
 import {demuxedText, engineClient} from '../engine/engine.js'
+import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {readSecretFile} from '../secret-file.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
 import {AGENT_ENTRYPOINT, type AgentImage} from './image.js'
@@ -61,17 +62,6 @@ export interface InfluxSecrets {
   ca?: string
 }
 
-async function readSecretFile(path: string, what: string): Promise<string> {
-  try {
-    const value = (await readFile(path, 'utf8')).trim()
-    if (!value) throw new BerthError(`${what} file ${path} is empty`, ExitCode.usage)
-    return value
-  } catch (err) {
-    if (err instanceof BerthError) throw err
-    throw new BerthError(`cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
-  }
-}
-
 /** Checks the settings as a whole (one-line errors, exit 2) and reads the secret files. */
 export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSecrets> {
   let url: URL
@@ -90,7 +80,7 @@ export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSec
   return {
     password: settings.passwordFile ? await readSecretFile(settings.passwordFile, 'password') : undefined,
     token: settings.tokenFile ? await readSecretFile(settings.tokenFile, 'token') : undefined,
-    ca: settings.caFile ? await readSecretFile(settings.caFile, 'CA') : undefined,
+    ca: settings.caFile ? await readSecretFile(settings.caFile, 'CA', undefined, true) : undefined,
   }
 }
 
@@ -150,19 +140,6 @@ async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefine
   return Buffer.concat(chunks)
 }
 
-export function isNotFound(err: unknown): boolean {
-  return (err as {statusCode?: number}).statusCode === 404
-}
-
-async function removeContainer(docker: Docker): Promise<boolean> {
-  try {
-    await docker.getContainer(AGENT_CONTAINER).remove({force: true})
-    return true
-  } catch (err) {
-    if (isNotFound(err)) return false
-    throw err
-  }
-}
 
 /** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
 export async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
@@ -172,7 +149,7 @@ export async function ensureImage(docker: Docker, options: InstallOptions, image
     } catch (err) {
       if (!isNotFound(err)) throw err
       reporter.step(`pulling ${options.image}`)
-      await followProgress(docker, await docker.pull(options.image))
+      await imageProgress(docker, await docker.pull(options.image))
     }
     return options.image
   }
@@ -184,17 +161,14 @@ export async function ensureImage(docker: Docker, options: InstallOptions, image
     if (!isNotFound(err)) throw err
   }
   reporter.step('loading the agent image')
-  await followProgress(docker, await docker.loadImage(createReadStream(built.archive)))
+  await imageProgress(docker, await docker.loadImage(createReadStream(built.archive)))
   return built.id
 }
 
-function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, output: {error?: string}[]) => {
-      const failed = err?.message ?? output.find((o) => o.error)?.error
-      if (failed) reject(new BerthError(`loading the agent image failed: ${failed}`))
-      else resolve()
-    })
+/** A pull or load of the agent image, its failure in one line. */
+function imageProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  return followProgress(docker, stream).catch((err: Error) => {
+    throw new BerthError(`loading the agent image failed: ${err.message}`)
   })
 }
 
@@ -234,7 +208,7 @@ async function install(store: Store, name: string, options: InstallOptions, secr
   if (await serviceTask(docker)) throw new BerthError(`${name} runs a task of the global agent service`, ExitCode.failure, '`berth agent rm --global MANAGER` first')
   const imageRef = await ensureImage(docker, options, image, reporter)
   reporter.step('starting the agent container')
-  await removeContainer(docker) // an older agent; its state volume stays
+  await removeContainer(docker, AGENT_CONTAINER) // an older agent; its state volume stays
   const container = await docker.createContainer({
     name: AGENT_CONTAINER,
     Image: imageRef,
@@ -324,7 +298,7 @@ export async function removeAgent(store: Store, name: string, reporter: Reporter
   return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
     reporter.step('removing the agent container')
-    const removed = await removeContainer(docker)
+    const removed = await removeContainer(docker, AGENT_CONTAINER)
     try {
       await docker.getVolume(AGENT_VOLUME).remove()
     } catch (err) {

@@ -17,9 +17,10 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, isNotFound, LABEL,
+  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, LABEL,
   type SecretPaths, statusOf,
 } from './agent.js'
+import {engineMessage, isNotFound} from '../engine/helpers.js'
 import type {AgentImage} from './image.js'
 
 const SECRETS_DIR = '/run/secrets'
@@ -141,11 +142,6 @@ interface Swarm {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function engineMessage(err: unknown): string {
-  const json = (err as {json?: {message?: string}}).json
-  return json?.message ? oneLine(json.message) : oneLine(err)
-}
 
 /** The manager (a one-line error when it is not one), its nodes mapped to berth's machines, and their engines. */
 async function openSwarm(store: Store, managerName: string, timeoutMs: number): Promise<Swarm> {

@@ -26,4 +26,5 @@ export {acquireLock} from '../store/lock.js'
 
 // For drivers that run machines on a local Docker engine: an isolated client, stream demux, tar.
 export {demuxedText, isolatedDockerOptions} from '../engine/engine.js'
+export {hasImage, isNotFound} from '../engine/helpers.js'
 export {tarArchive} from '../archive/tar.js'
