@@ -9,6 +9,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {OpenFiles} from './openfiles.js'
+import type {BlkioOp} from './schema.js'
 
 export type CgroupVersion = 1 | 2
 
@@ -18,13 +19,7 @@ export interface CgroupLocation {
   dirs: {cpu: string; cpuacct: string; memory: string; blkio: string}
 }
 
-export interface BlkioDevice {
-  read: number
-  write: number
-  sync: number
-  async: number
-  total: number
-}
+export type BlkioDevice = Record<BlkioOp, number>
 
 export interface CgroupSample {
   cpu: {

@@ -1,6 +1,7 @@
 /** The agent's settings, from BERTH_AGENT_* variables; secrets come from files, never from the environment. */
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {DEFAULT_IGNORE_FS} from './disk.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -14,6 +15,10 @@ export interface AgentConfig {
   dockerSocket: string
   cgroupRoot: string
   procRoot: string
+  /** The host's `/` (read-only bind) whose mounts the `disk` measurement reports. */
+  hostRoot: string
+  /** Filesystem types left out of `disk` (Telegraf's ignore_fs). */
+  diskIgnoreFs: string[]
   /** A unix socket path, or host:port on loopback. */
   health: string
   logs: boolean
@@ -49,14 +54,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${url}`)
   }
   const bucket = env.BERTH_AGENT_BUCKET
-  const api = bucket ? 'v2' : 'v1'
-  if (api === 'v1' && !env.BERTH_AGENT_DATABASE) throw new ConfigError('set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)')
+  if (!bucket && !env.BERTH_AGENT_DATABASE) throw new ConfigError('set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)')
   const caFile = env.BERTH_AGENT_CA_FILE
   const stateDir = env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent'
   return {
     influx: {
       url,
-      api,
       database: env.BERTH_AGENT_DATABASE,
       retentionPolicy: env.BERTH_AGENT_RETENTION_POLICY,
       username: env.BERTH_AGENT_USERNAME,
@@ -81,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     dockerSocket: env.BERTH_AGENT_DOCKER_SOCKET ?? '/var/run/docker.sock',
     cgroupRoot: env.BERTH_AGENT_CGROUP_ROOT ?? '/host/sys/fs/cgroup',
     procRoot: env.BERTH_AGENT_PROC_ROOT ?? '/host/proc',
+    hostRoot: env.BERTH_AGENT_HOST_ROOT ?? '/host/root',
+    diskIgnoreFs: env.BERTH_AGENT_DISK_IGNORE_FS === undefined ? DEFAULT_IGNORE_FS : env.BERTH_AGENT_DISK_IGNORE_FS.split(',').map((s) => s.trim()).filter(Boolean),
     health: env.BERTH_AGENT_HEALTH ?? join(stateDir, 'health.sock'),
     logs: env.BERTH_AGENT_LOGS !== '0',
   }

@@ -5,10 +5,11 @@
  * list is compared with the states the events left: a difference is written as a `resync` point.
  */
 import type {ContainerSummary, DockerClient, StreamHandle} from './docker.js'
-import type {Point} from './lineprotocol.js'
+import {point, type Point} from './lineprotocol.js'
 import {sinceParam} from './logs.js'
+import {BERTH_EVENT} from './schema.js'
+import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
-import type {InfluxWriter} from './writer.js'
 
 export interface DockerEvent {
   Type: string
@@ -45,12 +46,10 @@ export function eventPoint(event: DockerEvent, host: string, time: bigint): Poin
   const action = colon >= 0 ? event.Action.slice(0, colon) : event.Action
   const detail = colon >= 0 ? event.Action.slice(colon + 1).trim() : undefined
   const exitCode = attributes.exitCode !== undefined && /^-?\d+$/.test(attributes.exitCode) ? Number(attributes.exitCode) : undefined
-  return {
-    measurement: 'berth_event',
-    tags: {host, type: event.Type, action, actor: attributes.name ?? event.Actor?.ID?.slice(0, 12), image: event.Type === 'container' ? attributes.image : undefined},
-    fields: {actor_id: event.Actor?.ID ?? '', detail, exit_code: exitCode, signal: attributes.signal, attributes: JSON.stringify(attributes), resync: false},
-    time,
-  }
+  return point(BERTH_EVENT,
+    {host, type: event.Type, action, actor: attributes.name ?? event.Actor?.ID?.slice(0, 12), image: event.Type === 'container' ? attributes.image : undefined},
+    {actor_id: event.Actor?.ID ?? '', detail, exit_code: exitCode, signal: attributes.signal, attributes: JSON.stringify(attributes), resync: false},
+    time)
 }
 
 export interface EventListener {
@@ -68,7 +67,7 @@ export class EventsCollector {
   connected = false
   lastError = ''
 
-  constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly host: string, statePath: string, private readonly listener: EventListener) {
+  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly host: string, statePath: string, private readonly listener: EventListener) {
     this.state = readState<EventsState>(statePath) ?? {lastNs: '', keysAtLast: [], states: {}}
     this.durable = structuredClone(this.state)
     this.saver = new DebouncedSaver(statePath, () => this.durable)
@@ -189,7 +188,7 @@ export class EventsCollector {
   /** The position moves on to the current state once these points are safe. */
   private commitAfter(points: Point[]): void {
     const snapshot = structuredClone(this.state)
-    this.writer.write(points, () => {
+    this.sink.write(points, () => {
       this.durable = snapshot
       this.saver.touch()
     })
@@ -197,10 +196,5 @@ export class EventsCollector {
 }
 
 function resyncPoint(host: string, id: string, name: string, image: string, state: string, time: bigint): Point {
-  return {
-    measurement: 'berth_event',
-    tags: {host, type: 'container', action: state, actor: name || id.slice(0, 12), image},
-    fields: {actor_id: id, attributes: JSON.stringify({name, image}), resync: true},
-    time,
-  }
+  return point(BERTH_EVENT, {host, type: 'container', action: state, actor: name || id.slice(0, 12), image}, {actor_id: id, attributes: JSON.stringify({name, image}), resync: true}, time)
 }

@@ -1,7 +1,8 @@
 /** The agent's health: a JSON endpoint on a unix socket (or loopback port) and the `berth_agent` measurement. */
 import {rmSync} from 'node:fs'
 import http from 'node:http'
-import type {Point} from './lineprotocol.js'
+import {point, type Point} from './lineprotocol.js'
+import {BERTH_AGENT} from './schema.js'
 
 export interface Health {
   version: string
@@ -30,10 +31,7 @@ export interface Health {
 }
 
 export function healthPoint(health: Health, time: bigint): Point {
-  return {
-    measurement: 'berth_agent',
-    tags: {host: health.host, version: health.version},
-    fields: {
+  return point(BERTH_AGENT, {host: health.host, version: health.version}, {
       points_written: health.pointsWritten,
       points_spooled: health.pointsSpooled,
       points_dropped: health.pointsDropped,
@@ -48,9 +46,7 @@ export function healthPoint(health: Health, time: bigint): Point {
       log_streams: health.logStreams,
       rss_bytes: health.rssBytes,
       cpu_percent: {float: health.cpuPercent},
-    },
-    time,
-  }
+  }, time)
 }
 
 export function serveHealth(address: string, current: () => Health): http.Server {

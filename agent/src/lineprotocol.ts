@@ -1,4 +1,5 @@
 /** InfluxDB line protocol: one point per line, with the escaping each part needs. */
+import type {Fields, Measurement, Tags} from './schema.js'
 
 export type FieldValue = number | bigint | string | boolean | {float: number}
 
@@ -9,6 +10,14 @@ export interface Point {
   fields: Record<string, FieldValue | undefined>
   /** Nanoseconds since the epoch. */
   time: bigint
+}
+
+/**
+ * A point of one of the schema's measurements: its tag and field names are checked against the
+ * schema's (container labels and memory.stat keys, spread in, come on top).
+ */
+export function point<M extends Measurement>(measurement: M, tags: Tags<M>, fields: Fields<M, FieldValue>, time: bigint): Point {
+  return {measurement: measurement.name, tags, fields, time}
 }
 
 /**

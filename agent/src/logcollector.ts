@@ -1,10 +1,11 @@
 /** Follows the logs of every running container into `docker_log`, with per-stream checkpoints. */
 import type {ContainerInfo, ContainerRegistry} from './containers.js'
 import type {DockerClient, StreamHandle} from './docker.js'
-import type {Point} from './lineprotocol.js'
+import {point, type Point} from './lineprotocol.js'
 import {FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
+import {DOCKER_LOG, type Tags} from './schema.js'
+import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
-import type {InfluxWriter} from './writer.js'
 
 type SavedCheckpoints = Record<string, Partial<Record<LogStream, {timeNs: string; count: number}>>>
 
@@ -61,7 +62,7 @@ export class LogCollector {
   private readonly readToEnd = new Map<string, string>()
   private stopped = false
 
-  constructor(private readonly docker: DockerClient, private readonly writer: InfluxWriter, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
+  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
 
   get streams(): number {
     return this.following.size
@@ -105,20 +106,20 @@ export class LogCollector {
     const start = new Map(streams.map((s) => [s, from ? from.get(s) : this.checkpoints.get(id, s)]))
     const filters = new Map(streams.map((s) => [s, new ResumeFilter(start.get(s))]))
     const since = resumeSince([...start.values()])
-    const tags = {host: this.host, container_name: container.name, container_image: container.image, container_version: container.version}
+    const tags = {host: this.host, container_name: container.name, container_image: container.image, container_version: container.version} satisfies Tags<typeof DOCKER_LOG>
     let batch: Point[] = []
     let positions = new Map<LogStream, Checkpoint>()
     const assembler = new LineAssembler((line: LogLine) => {
       const time = filters.get(line.stream)?.accept(line.timeNs)
       if (time === undefined) return
-      batch.push({measurement: 'docker_log', tags: {...tags, stream: line.stream}, fields: {container_id: id, message: line.message}, time})
+      batch.push(point(DOCKER_LOG, {...tags, stream: line.stream}, {container_id: id, message: line.message}, time))
       positions.set(line.stream, filters.get(line.stream)!.position())
     })
-    // Points of one chunk go to the writer together, with the checkpoint they complete.
+    // Points of one chunk go to the sink together, with the checkpoint they complete.
     const hand = () => {
       if (batch.length === 0) return
       const done = positions
-      this.writer.write(batch, () => {
+      this.sink.write(batch, () => {
         for (const [stream, checkpoint] of done) this.checkpoints.set(id, stream, checkpoint)
       })
       batch = []

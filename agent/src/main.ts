@@ -7,9 +7,11 @@ import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {ConfigError, loadConfig, type AgentConfig} from './config.js'
 import {ContainerRegistry} from './containers.js'
+import {DiskCollector} from './disk.js'
 import {DockerClient, type EngineInfo} from './docker.js'
 import {EventsCollector} from './events.js'
 import {fetchHealth, healthPoint, serveHealth, type Health} from './health.js'
+import {influxApi} from './influx.js'
 import {nowNs} from './lineprotocol.js'
 import {CheckpointStore, LogCollector} from './logcollector.js'
 import {Spool} from './spool.js'
@@ -54,6 +56,7 @@ async function run(config: AgentConfig): Promise<void> {
   })
   void events.run()
   const stats = new StatsCollector({cgroupRoot: config.cgroupRoot, procRoot: config.procRoot}, host)
+  const disk = new DiskCollector({procRoot: config.procRoot, hostRoot: config.hostRoot, ignoreFs: config.diskIgnoreFs}, host)
   const startedAt = new Date().toISOString()
   let collectMs = 0
   let containers = 0
@@ -81,7 +84,9 @@ async function run(config: AgentConfig): Promise<void> {
       const started = performance.now()
       const [info, list] = await Promise.all([docker.json<EngineInfo>('/info'), registry.refresh()])
       engine = info
-      writer.write(stats.collect(engine, list, nowNs()))
+      const time = nowNs()
+      writer.write(stats.collect(engine, list, time))
+      writer.write(disk.collect(time))
       collectMs = performance.now() - started
       containers = list.length
       dockerError = ''
@@ -99,7 +104,7 @@ async function run(config: AgentConfig): Promise<void> {
   const server = serveHealth(config.health, health)
   await cycle()
   const timer = setInterval(() => void cycle(), config.intervalMs)
-  log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${config.influx.api === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
+  log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping`)

@@ -1,4 +1,5 @@
 /** Host numbers from /proc, parsed from text so the parsers are testable with fixtures. */
+import type {NetCounter} from './schema.js'
 
 export interface CpuTimes {
   user: number
@@ -45,16 +46,8 @@ export function parseMeminfo(text: string): Record<string, number> {
   return out
 }
 
-export interface NetCounters {
-  rx_bytes: number
-  rx_packets: number
-  rx_errors: number
-  rx_dropped: number
-  tx_bytes: number
-  tx_packets: number
-  tx_errors: number
-  tx_dropped: number
-}
+/** Named as the schema's docker_container_net fields. */
+export type NetCounters = Record<NetCounter, number>
 
 /** /proc/<pid>/net/dev: counters per interface (loopback left out, as `docker stats` does). */
 export function parseNetDev(text: string): Map<string, NetCounters> {

@@ -3,9 +3,12 @@ import {join} from 'node:path'
 import {cgroupVersion, locateCgroup, readCgroup, type BlkioDevice, type CgroupLocation, type CgroupVersion} from './cgroup.js'
 import type {ContainerInfo} from './containers.js'
 import type {EngineInfo} from './docker.js'
-import type {FieldValue, Point} from './lineprotocol.js'
+import {point, type Point} from './lineprotocol.js'
 import {OpenFiles} from './openfiles.js'
-import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs, type CpuTimes} from './procfs.js'
+import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs, type CpuTimes, type NetCounters} from './procfs.js'
+import {
+  BLKIO_COUNTER, CONTAINER_BLKIO, CONTAINER_CPU, CONTAINER_MEM, CONTAINER_NET, CONTAINER_STATUS, CPU_TOTAL, DOCKER, HOST_CPU, HOST_MEM, HOST_SYSTEM, TOTAL, type BlkioOp, type Fields, type Tags,
+} from './schema.js'
 
 export interface StatsPaths {
   cgroupRoot: string
@@ -35,15 +38,12 @@ export class StatsCollector {
   }
 
   collect(engine: EngineInfo, containers: ContainerInfo[], time: bigint): Point[] {
-    const engineTags = {host: this.host, engine_host: engine.Name, server_version: engine.ServerVersion}
+    const engineTags = {host: this.host, engine_host: engine.Name, server_version: engine.ServerVersion} satisfies Tags<typeof DOCKER>
     const stat = parseProcStat(this.hostFile('stat'))
     const systemNs = systemCpuNs(stat)
     const meminfo = parseMeminfo(this.hostFile('meminfo'))
     const hostMemory = meminfo.MemTotal ?? engine.MemTotal
-    const points: Point[] = [{
-      measurement: 'docker',
-      tags: engineTags,
-      fields: {
+    const points: Point[] = [point(DOCKER, engineTags, {
         n_containers: containers.length,
         n_containers_running: containers.filter((c) => c.state === 'running').length,
         n_containers_stopped: containers.filter((c) => c.state === 'exited' || c.state === 'created' || c.state === 'dead').length,
@@ -52,19 +52,15 @@ export class StatsCollector {
         n_cpus: engine.NCPU,
         n_used_file_descriptors: engine.NFd,
         memory_total: engine.MemTotal,
-      },
-      time,
-    }]
+    }, time)]
     const live = new Set<string>()
     for (const container of containers) {
       live.add(container.id)
-      const tags = {...container.labels, ...engineTags, container_name: container.name, container_image: container.image, container_version: container.version, container_status: container.state}
+      const containerTags = {...engineTags, container_name: container.name, container_image: container.image, container_version: container.version, container_status: container.state} satisfies Tags<typeof CONTAINER_STATUS>
+      const tags: Record<string, string> = {...container.labels, ...containerTags}
       const id = container.id
       const startedNs = toNs(container.startedAt)
-      points.push({
-        measurement: 'docker_container_status',
-        tags,
-        fields: {
+      points.push(point(CONTAINER_STATUS, tags, {
           oomkilled: container.oomKilled,
           pid: container.pid,
           exitcode: container.exitCode,
@@ -73,9 +69,7 @@ export class StatsCollector {
           uptime_ns: container.state === 'running' && startedNs ? Math.max(0, Number(time) - startedNs) : 0,
           restart_count: container.restartCount,
           container_id: id,
-        },
-        time,
-      })
+      }, time))
       if (container.state !== 'running' && container.state !== 'paused') {
         // An open file would keep the removed cgroup alive in the kernel (a dying memcg).
         this.forget(id)
@@ -84,15 +78,12 @@ export class StatsCollector {
       const located = this.locate(container)
       const sample = located && readCgroup(located.location, located.files)
       if (!sample) continue
-      const cpuTags = {...tags, cpu: 'cpu-total'}
+      const cpuTags = {...tags, cpu: CPU_TOTAL}
       const before = this.previous.get(id)
       this.previous.set(id, {containerNs: sample.cpu.totalNs, systemNs})
       const systemDelta = before ? systemNs - before.systemNs : 0
       const usagePercent = before && systemDelta > 0 ? ((sample.cpu.totalNs - before.containerNs) / systemDelta) * stat.onlineCpus * 100 : 0
-      points.push({
-        measurement: 'docker_container_cpu',
-        tags: cpuTags,
-        fields: {
+      points.push(point(CONTAINER_CPU, cpuTags, {
           usage_total: sample.cpu.totalNs,
           usage_in_usermode: sample.cpu.userNs,
           usage_in_kernelmode: sample.cpu.systemNs,
@@ -102,21 +93,19 @@ export class StatsCollector {
           throttling_throttled_time: sample.cpu.throttledNs,
           usage_percent: {float: Math.max(0, usagePercent)},
           container_id: id,
-        },
-        time,
-      })
-      sample.cpu.perCpuNs.forEach((ns, i) => points.push({measurement: 'docker_container_cpu', tags: {...tags, cpu: `cpu${i}`}, fields: {usage_total: ns, container_id: id}, time}))
+      }, time))
+      sample.cpu.perCpuNs.forEach((ns, i) => points.push(point(CONTAINER_CPU, {...tags, cpu: `cpu${i}`}, {usage_total: ns, container_id: id}, time)))
       const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
-      const memFields: Record<string, FieldValue> = {...sample.memory.stat}
-      Object.assign(memFields, {
+      // The kernel's memory.stat keys first: a schema field of the same name wins.
+      points.push(point(CONTAINER_MEM, tags, {
+        ...sample.memory.stat,
         usage: sample.memory.usage,
         limit,
         max_usage: sample.memory.maxUsage,
         usage_percent: {float: limit > 0 ? (sample.memory.usage / limit) * 100 : 0},
         fail_count: sample.memory.failCount,
         container_id: id,
-      })
-      points.push({measurement: 'docker_container_mem', tags, fields: memFields, time})
+      }, time))
       points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
       if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, located.files, time))
     }
@@ -153,12 +142,12 @@ export class StatsCollector {
     if (text === undefined) return [] // the process just exited
     const interfaces = parseNetDev(text)
     const points: Point[] = []
-    const total: Record<string, number> = {}
+    const total: Partial<NetCounters> = {}
     for (const [name, counters] of interfaces) {
-      points.push({measurement: 'docker_container_net', tags: {...tags, network: name}, fields: {...counters, container_id: container.id}, time})
-      for (const [key, value] of Object.entries(counters)) total[key] = (total[key] ?? 0) + value
+      points.push(point(CONTAINER_NET, {...tags, network: name}, {...counters, container_id: container.id}, time))
+      for (const key of Object.keys(counters) as (keyof NetCounters)[]) total[key] = (total[key] ?? 0) + counters[key]
     }
-    if (points.length) points.push({measurement: 'docker_container_net', tags: {...tags, network: 'total'}, fields: {...total, container_id: container.id}, time})
+    if (points.length) points.push(point(CONTAINER_NET, {...tags, network: TOTAL}, {...total, container_id: container.id}, time))
     return points
   }
 
@@ -173,10 +162,10 @@ export class StatsCollector {
       const total = keys.reduce((sum, key) => sum + delta(key), 0)
       if (total > 0) {
         const pct = (key: keyof CpuTimes) => ({float: (delta(key) / total) * 100})
-        points.push({measurement: 'cpu', tags: {...tags, cpu: 'cpu-total'}, fields: {
+        points.push(point(HOST_CPU, {...tags, cpu: CPU_TOTAL}, {
           usage_user: pct('user'), usage_system: pct('system'), usage_idle: pct('idle'), usage_nice: pct('nice'), usage_iowait: pct('iowait'),
           usage_irq: pct('irq'), usage_softirq: pct('softirq'), usage_steal: pct('steal'), usage_guest: pct('guest'), usage_guest_nice: pct('guestNice'),
-        }, time})
+        }, time))
       }
     }
     const total = meminfo.MemTotal ?? 0
@@ -185,17 +174,17 @@ export class StatsCollector {
     const cached = meminfo.Cached ?? 0
     const buffered = meminfo.Buffers ?? 0
     if (total > 0) {
-      points.push({measurement: 'mem', tags, fields: {
+      points.push(point(HOST_MEM, tags, {
         total, available, free, cached, buffered, used: total - free - cached - buffered,
         used_percent: {float: ((total - free - cached - buffered) / total) * 100}, available_percent: {float: (available / total) * 100},
-      }, time})
+      }, time))
     }
     // loadavg and uptime are optional for a stats cycle
     const loadavg = this.hostFiles.read(join(this.paths.procRoot, 'loadavg'))
     const uptime = this.hostFiles.read(join(this.paths.procRoot, 'uptime'))
     if (loadavg !== undefined && uptime !== undefined) {
       const [load1, load5, load15] = loadavg.trim().split(/\s+/).map(Number)
-      points.push({measurement: 'system', tags, fields: {load1: {float: load1!}, load5: {float: load5!}, load15: {float: load15!}, n_cpus: onlineCpus, uptime: Math.floor(Number(uptime.split(/\s+/)[0]))}, time})
+      points.push(point(HOST_SYSTEM, tags, {load1: {float: load1!}, load5: {float: load5!}, load15: {float: load15!}, n_cpus: onlineCpus, uptime: Math.floor(Number(uptime.split(/\s+/)[0]))}, time))
     }
     return points
   }
@@ -203,18 +192,19 @@ export class StatsCollector {
 
 function blkioPoints(tags: Record<string, string>, id: string, bytes: Map<string, BlkioDevice>, ops: Map<string, BlkioDevice>, time: bigint): Point[] {
   const points: Point[] = []
-  const total: Record<string, number> = {}
+  const total: Fields<typeof CONTAINER_BLKIO, number> = {}
   for (const device of new Set([...bytes.keys(), ...ops.keys()])) {
-    const fields: Record<string, number> = {}
-    for (const [prefix, source] of [['io_service_bytes_recursive', bytes.get(device)], ['io_serviced_recursive', ops.get(device)]] as const) {
+    const fields: Fields<typeof CONTAINER_BLKIO, number> = {}
+    for (const [counter, source] of [[BLKIO_COUNTER.io_service_bytes_recursive, bytes.get(device)], [BLKIO_COUNTER.io_serviced_recursive, ops.get(device)]] as const) {
       if (!source) continue
-      for (const [op, value] of Object.entries(source)) {
-        fields[`${prefix}_${op}`] = value
-        total[`${prefix}_${op}`] = (total[`${prefix}_${op}`] ?? 0) + value
+      for (const op of Object.keys(source) as BlkioOp[]) {
+        const field = `${counter}_${op}` as const
+        fields[field] = source[op]
+        total[field] = (total[field] ?? 0) + source[op]
       }
     }
-    points.push({measurement: 'docker_container_blkio', tags: {...tags, device}, fields: {...fields, container_id: id}, time})
+    points.push(point(CONTAINER_BLKIO, {...tags, device}, {...fields, container_id: id}, time))
   }
-  points.push({measurement: 'docker_container_blkio', tags: {...tags, device: 'total'}, fields: {...total, container_id: id}, time})
+  points.push(point(CONTAINER_BLKIO, {...tags, device: TOTAL}, {...total, container_id: id}, time))
   return points
 }

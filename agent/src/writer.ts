@@ -9,26 +9,15 @@ import https from 'node:https'
 import {rootCertificates} from 'node:tls'
 import {promisify} from 'node:util'
 import {gunzipSync, gzip} from 'node:zlib'
+import {influxApi, type InfluxConnection, type InfluxSecrets} from './influx.js'
 import {formatPoint, type Point} from './lineprotocol.js'
+import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
 
 const gzipAsync = promisify(gzip)
 
-export interface InfluxTarget {
-  url: string
-  /** v1: `/write?db=&rp=` with user/password; v2: `/api/v2/write?org=&bucket=` with a token. */
-  api: 'v1' | 'v2'
-  database?: string
-  retentionPolicy?: string
-  username?: string
-  password?: string
-  org?: string
-  bucket?: string
-  token?: string
-  /** PEM of a CA to trust for https URLs (besides the system's). */
-  ca?: string
-  insecureSkipVerify?: boolean
-}
+/** Where the writer sends points and with which secrets: v1 `/write` with user/password, or v2 with a token. */
+export type InfluxTarget = InfluxConnection & InfluxSecrets
 
 export interface WriterOptions {
   batchSize: number
@@ -67,7 +56,7 @@ interface Pending {
   oldestNs: bigint
 }
 
-export class InfluxWriter {
+export class InfluxWriter implements PointSink {
   readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, writeErrors: 0, lastError: ''}
   private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
   private chain: Promise<void> = Promise.resolve()
@@ -82,7 +71,7 @@ export class InfluxWriter {
   constructor(readonly target: InfluxTarget, private readonly spool: Spool, readonly options: WriterOptions = defaultWriterOptions) {
     this.endpoint = writeUrl(target)
     this.headers = {'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip'}
-    if (target.api === 'v2' && target.token) this.headers.Authorization = `Token ${target.token}`
+    if (influxApi(target) === 'v2' && target.token) this.headers.Authorization = `Token ${target.token}`
     else if (target.username) this.headers.Authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`
   }
 
@@ -256,7 +245,7 @@ export class InfluxWriter {
 
 export function writeUrl(target: InfluxTarget): URL {
   const base = target.url.replace(/\/+$/, '')
-  if (target.api === 'v2') {
+  if (influxApi(target) === 'v2') {
     const url = new URL(`${base}/api/v2/write`)
     url.searchParams.set('org', target.org ?? '')
     url.searchParams.set('bucket', target.bucket ?? '')
@@ -281,7 +270,7 @@ export function verdictFor(status: number, body: string, retryAfter: string | st
   }
   if (status === 401 || status === 403) return {kind: 'retry', message: `InfluxDB refused the credentials (${status})${suffix}`}
   if (status === 404) {
-    const what = target.api === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
+    const what = influxApi(target) === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
     return {kind: 'retry', message: `InfluxDB has no ${what} (404)${suffix}`}
   }
   if (status === 413) return {kind: 'split', message: `InfluxDB found the batch too large (413)${suffix}`}

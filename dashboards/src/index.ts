@@ -8,6 +8,7 @@ import {hostDashboard} from './host.js'
 export {DASHBOARD_TAG, DATASOURCE, DATASOURCE_UID} from './panels.js'
 export type {InfluxQLQuery} from './influxql.js'
 export * from './provisioning.js'
+export * from './alerts.js'
 
 /** Every dashboard, in the order Grafana's list shows them. */
 export function allDashboards(): Dashboard[] {

@@ -1,6 +1,8 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
 import {defaultStorePath, Store} from '../core/store/store.js'
+import {migrateStoreTrust} from '../core/certs/trust.js'
+import {ensureContext} from '../core/context/context.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -30,6 +32,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.args = args as BaseArgs<T>
     this.words = argv as string[]
     this.store = new Store(this.flags['storage-path'] ?? defaultStorePath())
+    const migrated = await migrateStoreTrust(this.store, (record) => ensureContext(record))
+    if (migrated) this.note(`${this.programName}: ${migrated}`)
   }
 
   /** The name the user called: `docker-machine` when berth stands in for it. */

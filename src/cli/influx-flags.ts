@@ -1,14 +1,16 @@
 import {Flags} from '@oclif/core'
-import {DEFAULT_INFLUX, type InfluxSettings} from '../../dashboards/src/index.js'
+import type {InfluxConnection} from '../../agent/src/influx.js'
+import {DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../dashboards/src/index.js'
 
 /** Where Grafana finds the InfluxDB the agents write to (shared by `dashboards export` and `install`). */
 export const influxFlags = {
   'influx-url': Flags.string({summary: 'InfluxDB URL as Grafana\'s server reaches it.', default: DEFAULT_INFLUX.url}),
   database: Flags.string({summary: 'InfluxDB database the agents write to.', default: DEFAULT_INFLUX.database}),
   'influx-user': Flags.string({summary: 'InfluxDB user, when InfluxDB has authentication on.'}),
-  'min-interval': Flags.string({summary: 'Smallest $__interval: the agents\' collection interval.', default: DEFAULT_INFLUX.minInterval}),
+  'min-interval': Flags.string({summary: 'Smallest $__interval: the agents\' collection interval.', default: DEFAULT_MIN_INTERVAL}),
 }
 
-export function influxSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}): InfluxSettings {
-  return {url: flags['influx-url'], database: flags.database, user: flags['influx-user'], minInterval: flags['min-interval']}
+/** The data source settings the flags give. */
+export function datasourceSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}): {influx: InfluxConnection; minInterval: string} {
+  return {influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user']}, minInterval: flags['min-interval']}
 }

@@ -4,12 +4,11 @@
  * engine's own `docker events` and `docker logs`); plausible stats; InfluxDB unreachable, the agent
  * killed and dockerd restarted mid-stream; bad settings reported by `agent status`.
  */
-import {createServer, Socket, type Server} from 'node:net'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, influxQuery, Lab, LAB_INFLUX, labBridgeGateway, ok, REPO, run, type RunResult, startInfluxV2StandIn, until} from '../lab/lab.js'
+import {busyboxTar, InfluxProxy, influxQuery, Lab, LAB_INFLUX, labBridgeGateway, ok, REPO, run, type RunResult, startInfluxV2StandIn, until} from '../lab/lab.js'
 
 const INFLUX = LAB_INFLUX
 const influx = (q: string, database = db) => influxQuery(database, q, 'u')
@@ -33,37 +32,6 @@ async function influxAdmin(q: string): Promise<void> {
   await fetch(`${INFLUX}/query?${new URLSearchParams({q})}`, {method: 'POST'})
 }
 
-
-/** A TCP proxy to InfluxDB on the lab bridge that the test can take down and bring back. */
-class InfluxProxy {
-  private server: Server | undefined
-  private readonly sockets = new Set<Socket>()
-  port = 0
-
-  constructor(private readonly host: string) {}
-
-  async up(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = new Socket()
-      upstream.connect(8086, '127.0.0.1')
-      for (const s of [client, upstream]) {
-        this.sockets.add(s)
-        s.on('close', () => this.sockets.delete(s))
-        s.on('error', () => s.destroy())
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve) => this.server!.listen(this.port, this.host, resolve))
-    this.port = (this.server.address() as {port: number}).port
-  }
-
-  /** Connections refused (nothing listens) and open ones cut. */
-  async down(): Promise<void> {
-    const closed = new Promise((r) => this.server?.close(r))
-    for (const s of this.sockets) s.destroy()
-    await closed
-  }
-}
 
 interface AgentStatusJson {
   name: string

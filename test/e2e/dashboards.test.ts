@@ -67,7 +67,7 @@ beforeAll(async () => {
   lab = await Lab.create()
   machine = lab.name('dash')
   db = `dashboards_e2e_${machine.slice(-6)}`
-  influx = new InfluxQuery(INFLUX, db)
+  influx = new InfluxQuery({url: INFLUX, database: db})
   const dir = join(REPO, 'dashboards', 'json')
   dashboards = await Promise.all((await readdir(dir)).sort().map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8'))))
   const gateway = await labBridgeGateway()
@@ -117,7 +117,7 @@ describe('dashboards on data from the real agent', () => {
 
     // `berth dashboards check` reports the same, and fails exactly when a panel has no data.
     const check = await lab.berth(['dashboards', 'check', '--influx-url', INFLUX, '--database', db, '--from', RANGE.from, '--min-interval', `${INTERVAL_S}s`, '--json'])
-    const reported = (JSON.parse(check.stdout) as PanelQueryResult[]).filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
+    const reported = (JSON.parse(check.stdout) as {panels: PanelQueryResult[]}).panels.filter((r) => r.error || r.rows === 0).map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
     const expected = emptyBlkio.map((r) => `${r.dashboard} ${r.panel} ${r.refId}`).sort()
     expect(reported).toEqual(expected)
     expect(check.code).toBe(expected.length ? 1 : 0)
@@ -192,7 +192,7 @@ describe('berth monitor on the same machine', () => {
     expect(up).toMatchObject({machine, database: 'berth', agents: [{name: machine, ok: true}]})
     influxUrl = up.influxUrl
     await ok(docker(['restart', '-t', '1', 'busy'])) // events after the switch, for the event panels
-    const monitor = new InfluxQuery(influxUrl, 'berth')
+    const monitor = new InfluxQuery({url: influxUrl, database: 'berth'})
     let results: PanelQueryResult[] = []
     const empty = () => results.filter((r) => (r.error || r.rows === 0) && (blkio || !readsBlkio(r)))
     await until('every panel to have data in the monitor InfluxDB', async () => {
@@ -203,7 +203,7 @@ describe('berth monitor on the same machine', () => {
   })
 
   it('keeps the data across another `up`, and `down --volumes` removes containers, network and volume', async () => {
-    const lines = async () => (await new InfluxQuery(influxUrl, 'berth').query('SELECT count("message") FROM "docker_log"'))[0]?.values[0]?.[1] as number | undefined
+    const lines = async () => (await new InfluxQuery({url: influxUrl, database: 'berth'}).query('SELECT count("message") FROM "docker_log"'))[0]?.values[0]?.[1] as number | undefined
     const before = await lines()
     expect(before).toBeGreaterThan(0)
     await ok(lab.berth(['monitor', 'up', '-q', machine, '--influx-image', IMAGE, '--no-grafana']))

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {createHash, randomBytes} from 'node:crypto'
 import http from 'node:http'
-import {connect} from 'node:net'
+import {connect, createServer, Socket, type Server} from 'node:net'
 import {expect} from 'vitest'
 import {containerDriver} from '../../drivers/container/index.js'
 import type {Driver} from '../../src/core/drivers/contract.js'
@@ -238,5 +238,36 @@ export function dockerMachineHostOptions(certs: string, mdir: string) {
     AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
       ServerCertPath: join(mdir, 'server.pem'), ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
       ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: mdir},
+  }
+}
+
+/** A TCP proxy to InfluxDB on the lab bridge that the test can take down and bring back. */
+export class InfluxProxy {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  port = 0
+
+  constructor(readonly host: string) {}
+
+  async up(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = new Socket()
+      upstream.connect(8086, '127.0.0.1')
+      for (const s of [client, upstream]) {
+        this.sockets.add(s)
+        s.on('close', () => this.sockets.delete(s))
+        s.on('error', () => s.destroy())
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => this.server!.listen(this.port, this.host, resolve))
+    this.port = (this.server.address() as {port: number}).port
+  }
+
+  /** Connections refused (nothing listens) and open ones cut. */
+  async down(): Promise<void> {
+    const closed = new Promise((r) => this.server?.close(r))
+    for (const s of this.sockets) s.destroy()
+    await closed
   }
 }

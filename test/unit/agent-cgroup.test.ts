@@ -10,6 +10,7 @@ import {splitImage} from '../../agent/src/containers.js'
 import type {EngineInfo} from '../../agent/src/docker.js'
 import type {Point} from '../../agent/src/lineprotocol.js'
 import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs} from '../../agent/src/procfs.js'
+import {MEASUREMENTS} from '../../agent/src/schema.js'
 import {StatsCollector} from '../../agent/src/stats.js'
 
 const ID = 'c0ffee'.padEnd(64, '0')
@@ -156,6 +157,14 @@ describe('a stats cycle over a fixture host', () => {
     expect(find('cpu').fields.usage_user).toEqual({float: 50})
     expect(find('mem').fields).toMatchObject({total: 1 << 30, used_percent: {float: 50}})
     expect(find('system').fields).toMatchObject({load1: {float: 0.5}, n_cpus: 2, uptime: 123})
+    // Every name comes from the schema; on top only the container's labels (tags) and memory.stat's keys (fields).
+    const memoryStat = ['cache', 'rss', 'total_inactive_file'] // the fixture's memory.stat
+    for (const point of points) {
+      const schema = MEASUREMENTS.find((m) => m.name === point.measurement)
+      expect(schema, point.measurement).toBeDefined()
+      expect(Object.keys(point.tags).filter((tag) => !(tag in schema!.tags) && !(tag in container.labels)), point.measurement).toEqual([])
+      expect(Object.keys(point.fields).filter((field) => !(field in schema!.fields) && !(point === mem && memoryStat.includes(field))), point.measurement).toEqual([])
+    }
   })
 
   it('holds the stat files of a container open only while it runs, and re-reads them in place', async () => {

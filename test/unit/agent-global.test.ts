@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 import {globalServiceSpec, secretName, secretValues, type SecretRef} from '../../src/core/agent/global.js'
 
 const TOKEN = 'tok-unit-5577'
-const options = {influx: {url: 'https://influx.example:8086', bucket: 'fleet', org: 'ops', tokenFile: '/home/u/token'}, intervalSeconds: 5, env: {BERTH_AGENT_FLUSH_MS: '300'}}
+const options = {influx: {url: 'https://influx.example:8086', bucket: 'fleet', org: 'ops'}, intervalSeconds: 5, env: {BERTH_AGENT_FLUSH_MS: '300'}}
 const secrets = {token: TOKEN, ca: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----'}
 const refs: SecretRef[] = [{kind: 'token', id: 'sec1', name: secretName('cluster1', 'token', TOKEN)}, {kind: 'ca', id: 'sec2', name: secretName('cluster1', 'ca', secrets.ca)}]
 
@@ -35,11 +35,12 @@ describe('the global agent service spec', () => {
       'BERTH_AGENT_BUCKET=fleet', 'BERTH_AGENT_ORG=ops', 'BERTH_AGENT_INTERVAL=5', 'BERTH_AGENT_FLUSH_MS=300']))
   })
 
-  it('mounts the Docker socket, cgroupfs and the host\'s /proc read-only, and the state volume writable', () => {
+  it('mounts the Docker socket, cgroupfs, the host\'s /proc and / (for statfs of its mounts) read-only, and the state volume writable', () => {
     expect(container.Mounts).toEqual([
       {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock', ReadOnly: true},
       {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
       {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
+      {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
       {Type: 'volume', Source: 'berth-agent-state', Target: '/var/lib/berth-agent'},
     ])
   })

@@ -32,7 +32,7 @@ const until = async (check: () => boolean, ms = 5000) => {
   for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out waiting')
 }
 const writer = (target: Partial<InfluxTarget> = {}, spoolBytes = 1 << 20, batchSize = options.batchSize) =>
-  new InfluxWriter({url, api: 'v1', database: 'db1', ...target}, new Spool(join(dir, 'spool'), spoolBytes), {...options, batchSize})
+  new InfluxWriter({url, database: 'db1', ...target}, new Spool(join(dir, 'spool'), spoolBytes), {...options, batchSize})
 const allLines = () => received.flatMap((r) => (r.status === 204 ? r.lines : []))
 
 beforeEach(async () => {
@@ -76,7 +76,7 @@ describe('agent writer', () => {
   })
 
   it('v2: /api/v2/write with org, bucket and a token header', async () => {
-    const w = writer({api: 'v2', org: 'my org', bucket: 'b/rp', token: 's3cret'})
+    const w = writer({org: 'my org', bucket: 'b/rp', token: 's3cret'})
     w.write(points(1))
     await w.flush()
     expect(received[0]!.url).toBe('/api/v2/write?org=my+org&bucket=b%2Frp&precision=ns')
@@ -84,7 +84,7 @@ describe('agent writer', () => {
   })
 
   it('splits into batches of batchSize', async () => {
-    const w = new InfluxWriter({url, api: 'v1', database: 'db1'}, new Spool(join(dir, 's'), 1 << 20), {...options, batchSize: 2})
+    const w = new InfluxWriter({url, database: 'db1'}, new Spool(join(dir, 's'), 1 << 20), {...options, batchSize: 2})
     w.write(points(5))
     await w.flush()
     expect(received.map((r) => r.lines.length)).toEqual([2, 2, 1])
@@ -160,7 +160,7 @@ describe('agent writer', () => {
     expect(received.length).toBe(4)
     await w.stop()
 
-    const gone = new InfluxWriter({url: 'http://127.0.0.1:1', api: 'v1', database: 'x'}, new Spool(join(dir, 'gone'), 1 << 20), options)
+    const gone = new InfluxWriter({url: 'http://127.0.0.1:1', database: 'x'}, new Spool(join(dir, 'gone'), 1 << 20), options)
     gone.write(points(1))
     await gone.flush()
     expect(gone.stats.lastError).toBe('cannot reach InfluxDB at http://127.0.0.1:1: ECONNREFUSED')
@@ -198,11 +198,11 @@ describe('agent writer', () => {
     await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r))
     const secureUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
     try {
-      const trusting = new InfluxWriter({url: secureUrl, api: 'v1', database: 'd', ca: ca.certPem}, new Spool(join(dir, 'a'), 1 << 20), options)
+      const trusting = new InfluxWriter({url: secureUrl, database: 'd', ca: ca.certPem}, new Spool(join(dir, 'a'), 1 << 20), options)
       trusting.write(points(1))
       await trusting.flush()
       expect(trusting.stats).toMatchObject({pointsWritten: 1, lastError: ''})
-      const doubting = new InfluxWriter({url: secureUrl, api: 'v1', database: 'd'}, new Spool(join(dir, 'b'), 1 << 20), options)
+      const doubting = new InfluxWriter({url: secureUrl, database: 'd'}, new Spool(join(dir, 'b'), 1 << 20), options)
       doubting.write(points(1))
       await doubting.flush()
       expect(doubting.stats.pointsWritten).toBe(0)

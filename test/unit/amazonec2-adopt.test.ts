@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ec2FromDockerMachine} from '../../drivers/amazonec2/adopt.js'
 import {registerBuiltinDrivers} from '../../drivers/builtin.js'
 import {planImport} from '../../src/core/migrate/docker-machine.js'
+import {createCA} from '../../src/core/certs/certs.js'
 
 registerBuiltinDrivers() // as the CLI's init hook does
 
@@ -95,7 +96,9 @@ describe('planning the import of an amazonec2 machine from a docker-machine stor
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-dm-unit-'))
     await mkdir(join(dir, 'certs'))
-    for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) await writeFile(join(dir, 'certs', f), f)
+    // A real CA pair: berth imports a CA key only when it is the key of the ca.pem beside it.
+    const ca = await createCA('docker-machine CA')
+    for (const [f, content] of Object.entries({'ca.pem': ca.certPem, 'ca-key.pem': ca.keyPem, 'cert.pem': 'cert.pem', 'key.pem': 'key.pem'})) await writeFile(join(dir, 'certs', f), content)
     await machineFolder('runner-1', 'amazonec2', dmDriver({SSHKeyPath: join(dir, 'machines', 'runner-1', 'id_rsa')}))
     await machineFolder('vm', 'parallels', {MachineName: 'vm', SSHKeyPath: join(dir, 'machines', 'vm', 'id_rsa')})
   })

@@ -278,10 +278,10 @@ describe('ensureStoreCerts', () => {
     expect((await ensureStoreCerts(new Store(store.root))).ca.certPem).toBe(first.ca.certPem)
   })
 
-  it('copyClientCertsTo puts ca.pem, cert.pem and a 0600 key.pem in a machine folder', async () => {
+  it('copyClientCertsTo puts cert.pem and a 0600 key.pem in a machine folder, and not the store CA', async () => {
     const dir = await store.reserve('dev')
     await copyClientCertsTo(store, dir)
-    expect(await readFile(join(dir, 'ca.pem'), 'utf8')).toBe(first.ca.certPem)
+    await expect(readFile(join(dir, 'ca.pem'))).rejects.toThrow(/ENOENT/)
     expect(await readFile(join(dir, 'cert.pem'), 'utf8')).toBe(first.client.certPem)
     expect(await readFile(join(dir, 'key.pem'), 'utf8')).toBe(first.client.keyPem)
     expect(await mode(join(dir, 'key.pem'))).toBe(0o600)

@@ -70,7 +70,12 @@ describe('berth dashboards and monitor on the command line', () => {
     const out = join(dir, 'export')
     const result = await berth(['dashboards', 'export', out, '--influx-url', 'http://10.0.0.5:8086', '--json'])
     expect(result.code, result.stderr).toBe(0)
-    expect(JSON.parse(result.stdout).files).toHaveLength(6)
+    expect(JSON.parse(result.stdout).files).toHaveLength(7) // 4 dashboards, data source, dashboards provider, alert rules
+    // A bad alert setting is a usage error before anything is written.
+    const bad = await berth(['dashboards', 'export', join(dir, 'export-bad'), '--alert', 'cpuPercent=150'])
+    expect(bad.code).toBe(2)
+    expect(oneErrorLine(bad.stderr)).toMatch(/--alert cpuPercent=150: cpuPercent must be a percentage from 0 to 100, not "150"/)
+    await expect(readdir(join(dir, 'export-bad'))).rejects.toThrow(/ENOENT/)
     expect((await readdir(join(out, 'json'))).sort()).toEqual(['berth-container.json', 'berth-events.json', 'berth-fleet.json', 'berth-host.json'])
     const blocked = await berth(['dashboards', 'export', join(dir, 'token', 'sub')])
     expect(blocked.code).toBe(1)

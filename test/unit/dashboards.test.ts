@@ -7,7 +7,7 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
-import {allDashboards, DATASOURCE, DATASOURCE_UID, datasourceProvisioning, DEFAULT_INFLUX, PASSWORD_ENV} from '../../dashboards/src/index.js'
+import {allDashboards, DATASOURCE, DATASOURCE_UID, datasourceProvisioning, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, PASSWORD_ENV} from '../../dashboards/src/index.js'
 import {exportFiles} from '../../src/core/dashboards/export.js'
 import {escapeRegex, expandQuery, intervalFor, parseInterval, parseTimeBound, rowsWithData, timeFilter, type Variable} from '../../src/core/dashboards/harness.js'
 import {flattenPanels, validateDashboard} from '../../src/core/dashboards/validate.js'
@@ -84,7 +84,7 @@ describe('provisioning files', () => {
   })
 
   it('refer to the password through an environment variable, never hold it', () => {
-    const text = datasourceProvisioning({...DEFAULT_INFLUX, user: 'grafana'})
+    const text = datasourceProvisioning({...DEFAULT_INFLUX, username: 'grafana'}, DEFAULT_MIN_INTERVAL)
     expect(parse(text).datasources[0]).toMatchObject({user: 'grafana', secureJsonData: {password: `$${PASSWORD_ENV}`}})
   })
 })

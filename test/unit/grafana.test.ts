@@ -7,13 +7,14 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
-import {allDashboards, DATASOURCE_UID, DEFAULT_INFLUX} from '../../dashboards/src/index.js'
+import {alertRules, allDashboards, DATASOURCE_UID, DEFAULT_ALERTS, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, RULE_GROUP} from '../../dashboards/src/index.js'
+import {apiRule, installAlerts} from '../../src/core/dashboards/grafana-alerts.js'
 import {BerthError, oneLine} from '../../src/core/errors.js'
 import {folderUid, grafanaBaseUrl, GrafanaClient, installDashboards, readTokenFile} from '../../src/core/dashboards/grafana.js'
 
 const GRAFANA = 'http://grafana.test:3000'
 const TOKEN = 'glsa_berthTestToken_0123456789'
-const options = {influx: {...DEFAULT_INFLUX, url: 'http://10.0.0.5:8086'}, folder: 'berth'}
+const options = {influx: {...DEFAULT_INFLUX, url: 'http://10.0.0.5:8086'}, minInterval: DEFAULT_MIN_INTERVAL, folder: 'berth'}
 const dashboardCount = allDashboards().length
 const auth = {reqheaders: {authorization: `Bearer ${TOKEN}`}}
 
@@ -87,7 +88,7 @@ describe('installing into Grafana', () => {
       .reply(200, {datasource: datasourceReply(1), id: 7, message: 'Datasource added', name: 'berth InfluxDB'})
       .get('/api/folders/berth').reply(200, folderReply)
       .post('/api/dashboards/db').times(dashboardCount).reply(200, (_uri, body) => dashboardReply((body as {dashboard: {uid: string}}).dashboard.uid, 1))
-    await installDashboards(client(), {...options, influx: {...options.influx, user: 'grafana'}, influxPassword: 's3cret'})
+    await installDashboards(client(), {...options, influx: {...options.influx, username: 'grafana'}, influxPassword: 's3cret'})
   })
 
   it('keeps a sub-path in the Grafana URL', async () => {
@@ -160,5 +161,65 @@ describe('install inputs', () => {
     expect(() => grafanaBaseUrl('http://admin:pw@g.example')).toThrow(/must not carry credentials/)
     expect(folderUid('Fleet / Production')).toBe('fleet-production')
     expect(() => folderUid('///')).toThrow(/no letters or digits/)
+  })
+})
+
+describe('installing the alert rules (alerting provisioning API)', () => {
+  const settings = DEFAULT_ALERTS
+  const rules = alertRules({settings, folder: 'berth'})
+  const ruleReply = (body: any, id: number) => ({id, ...body, updated: '2026-12-04T12:00:00Z', provenance: 'api'}) // eslint-disable-line @typescript-eslint/no-explicit-any
+  const groupPath = `/api/v1/provisioning/folder/berth/rule-groups/${encodeURIComponent(RULE_GROUP)}`
+
+  it('creates every rule by its uid in the dashboards\' folder on a fresh Grafana, then sets the group\'s interval', async () => {
+    const posted: any[] = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+    const scope = nock(GRAFANA, auth)
+    for (const rule of rules) scope.get(`/api/v1/provisioning/alert-rules/${rule.uid}`).reply(404)
+    scope.post('/api/v1/provisioning/alert-rules', (body) => {
+      posted.push(body)
+      return body.folderUID === 'berth' && body.ruleGroup === RULE_GROUP && body.orgID === 1 && body.condition === 'C' && body.data[0].datasourceUid === DATASOURCE_UID
+    }).times(rules.length).reply(201, (_uri, body) => ruleReply(body, 1))
+    scope.put(groupPath, (body) => body.interval === 60 && body.folderUid === 'berth' && body.title === RULE_GROUP && body.rules.length === rules.length).reply(200, {})
+    const progress: string[] = []
+    const outcome = await installAlerts(client(), {folderUid: 'berth', folderTitle: 'berth', settings}, (m) => progress.push(m))
+    expect(posted.map((b) => b.uid)).toEqual(rules.map((r) => r.uid))
+    expect(posted.every((b) => b.notification_settings === undefined)).toBe(true)
+    expect(outcome.rules.every((r) => r.action === 'created')).toBe(true)
+    expect(outcome.contactPoint).toBeUndefined()
+    expect(progress).toContain('alert rule Machine not reporting: created')
+  })
+
+  it('updates each rule in place with PUT by uid on a second run, never POSTing a copy', async () => {
+    const scope = nock(GRAFANA, auth)
+    for (const rule of rules) {
+      scope.get(`/api/v1/provisioning/alert-rules/${rule.uid}`).reply(200, ruleReply(apiRule(rule, 'berth'), 3))
+      scope.put(`/api/v1/provisioning/alert-rules/${rule.uid}`, (body) => body.uid === rule.uid && body.folderUID === 'berth').reply(200, (_uri, body) => ruleReply(body, 3))
+    }
+    scope.put(groupPath).reply(200, {})
+    const outcome = await installAlerts(client(), {folderUid: 'berth', folderTitle: 'berth', settings: {...settings, cpuPercent: 95}})
+    expect(outcome.rules.map((r) => r.action)).toEqual(rules.map(() => 'updated'))
+  })
+
+  it('with a webhook: berth\'s contact point first (created, or updated by uid), every rule routed to it', async () => {
+    const url = 'https://hooks.example/alerts?token=abc'
+    for (const existing of [false, true]) {
+      const scope = nock(GRAFANA, auth).get('/api/v1/provisioning/contact-points').query({name: 'berth'})
+        .reply(200, existing ? [{uid: 'berth-webhook', name: 'berth', type: 'webhook', settings: {url: '[REDACTED]'}, disableResolveMessage: false}] : [])
+      const contact = (body: any) => body.uid === 'berth-webhook' && body.name === 'berth' && body.type === 'webhook' && body.settings.url === url // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (existing) scope.put('/api/v1/provisioning/contact-points/berth-webhook', contact).reply(202, {message: 'contactpoint updated'})
+      else scope.post('/api/v1/provisioning/contact-points', contact).reply(202, {uid: 'berth-webhook'})
+      for (const rule of rules) scope.get(`/api/v1/provisioning/alert-rules/${rule.uid}`).reply(404)
+      scope.post('/api/v1/provisioning/alert-rules', (body) => body.notification_settings?.receiver === 'berth').times(rules.length).reply(201, (_uri, body) => ruleReply(body, 1))
+      scope.put(groupPath).reply(200, {})
+      const outcome = await installAlerts(client(), {folderUid: 'berth', folderTitle: 'berth', settings, webhookUrl: url})
+      expect(outcome.contactPoint).toEqual({name: 'berth', uid: 'berth-webhook', action: existing ? 'updated' : 'created'})
+    }
+  })
+
+  it('a rule Grafana refuses is one line naming the rule and Grafana\'s reason', async () => {
+    nock(GRAFANA, auth)
+      .get(`/api/v1/provisioning/alert-rules/${rules[0]!.uid}`).reply(404)
+      .post('/api/v1/provisioning/alert-rules').reply(400, {message: 'invalid rule specification at index [0]: failed to build query \'A\': data source not found'})
+    const err = await failure(installAlerts(client(), {folderUid: 'berth', folderTitle: 'berth', settings}))
+    expect(err.message).toBe('Grafana could not create alert rule "Machine not reporting" (400: invalid rule specification at index [0]: failed to build query \'A\': data source not found)')
   })
 })

@@ -35,7 +35,7 @@ describe('adopting a docker-machine record', () => {
     })
     expect(adopted.Driver.SSHKeyPath).toBe(`${dir}/id_rsa`)
     expect(adopted.Driver.StorePath).toBe('/root/.berth')
-    expect(adopted.Berth).toEqual({SchemaVersion: 1, CreatedAt: new Date(0).toISOString(), Phase: 'provisioned', EnginePort: 2376, Timings: {}})
+    expect(adopted.Berth).toEqual({SchemaVersion: 1, CreatedAt: new Date(0).toISOString(), Phase: 'provisioned', EnginePort: 2376, Timings: {}, ServerTrust: 'imported-ca'})
     expect(JSON.stringify(adopted)).not.toContain(DM)
     expect(source).toEqual(dmRecord()) // the input is not modified
   })

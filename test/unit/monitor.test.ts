@@ -4,10 +4,10 @@
  */
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
-import {DATASOURCE_UID} from '../../dashboards/src/index.js'
+import {DATASOURCE_UID, DEFAULT_ALERTS} from '../../dashboards/src/index.js'
 import {grafanaContainer, INFLUX_CONTAINER, MONITOR_NETWORK} from '../../src/core/monitor/monitor.js'
 
-const options = {influxImage: 'influxdb:1.8', database: 'fleet', influxPort: 8086, grafanaPort: 3300, minInterval: '5s'}
+const options = {influxImage: 'influxdb:1.8', database: 'fleet', influxPort: 8086, grafanaPort: 3300, minInterval: '5s', alerts: DEFAULT_ALERTS}
 
 describe('the Grafana container of monitor up', () => {
   const {spec, files} = grafanaContainer(options, 'grafana/grafana-oss:11.6.0', 'pw-123')
@@ -27,6 +27,26 @@ describe('the Grafana container of monitor up', () => {
     expect(provider.options.path).toBe('/etc/grafana/berth/dashboards')
     expect(files.filter((f) => f.name.startsWith('etc/grafana/berth/dashboards/')).map((f) => f.name).sort())
       .toEqual(['berth-container', 'berth-events', 'berth-fleet', 'berth-host'].map((uid) => `etc/grafana/berth/dashboards/${uid}.json`))
+  })
+
+  it('provisions the alert rules in the dashboards\' folder, following Grafana\'s notification policies when no webhook is set', () => {
+    expect(files.map((f) => f.name).filter((n) => n.includes('/alerting/'))).toEqual(['etc/grafana/berth/provisioning/alerting/berth-rules.yaml'])
+    const group = parse(file('etc/grafana/berth/provisioning/alerting/berth-rules.yaml')!.content).groups[0]
+    expect(group).toMatchObject({orgId: 1, name: 'berth fleet', folder: 'berth', interval: '1m'})
+    expect(group.rules.length).toBeGreaterThanOrEqual(8)
+    for (const rule of group.rules) expect(rule.notification_settings, rule.uid).toBeUndefined()
+  })
+
+  it('with a webhook: a contact point readable by Grafana\'s user alone, every rule routed to it, the URL nowhere else', () => {
+    const url = 'https://hooks.slack.com/services/T000/B000/secretToken'
+    const {spec: withHook, files: hookFiles} = grafanaContainer({...options, webhookUrl: url}, 'grafana/grafana-oss:11.6.0', 'pw-123')
+    const contact = hookFiles.find((f) => f.name === 'etc/grafana/berth/provisioning/alerting/berth-contact-point.yaml')!
+    expect(contact).toMatchObject({mode: 0o400, uid: 472})
+    expect(parse(contact.content).contactPoints).toEqual([{orgId: 1, name: 'berth', receivers: [{uid: 'berth-webhook', type: 'webhook', settings: {url, httpMethod: 'POST'}, disableResolveMessage: false}]}])
+    const rules = parse(hookFiles.find((f) => f.name.endsWith('berth-rules.yaml'))!.content).groups[0].rules
+    for (const rule of rules) expect(rule.notification_settings, rule.uid).toEqual({receiver: 'berth'})
+    expect(JSON.stringify(withHook)).not.toContain('secretToken')
+    expect(hookFiles.filter((f) => f.content.includes('secretToken')).map((f) => f.name)).toEqual([contact.name])
   })
 
   it('publishes the chosen port and joins the stack\'s network, data in a volume', () => {

@@ -6,6 +6,7 @@ import {installAgent, prepareInflux, type AgentStatus} from '../../core/agent/ag
 import {installGlobalAgent} from '../../core/agent/global.js'
 import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
 import {BerthError, ExitCode, oneLine} from '../../core/errors.js'
+import type {InfluxConnection} from '../../../agent/src/influx.js'
 
 export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
   static override summary = 'Run the monitoring agent on machines: Docker events, container stats and logs into InfluxDB.'
@@ -45,9 +46,8 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
       if (/PASSWORD|TOKEN/.test(match[1]!)) throw new BerthError(`${match[1]} cannot be set with --env: use --influx-password-file or --token-file`, ExitCode.usage)
       env[match[1]!] = match[2]!
     }
-    const influx = {url: f['influx-url'], database: f.database, retentionPolicy: f['retention-policy'], username: f['influx-username'], passwordFile: f['influx-password-file'],
-      bucket: f.bucket, org: f.org, tokenFile: f['token-file'], caFile: f['influx-ca-file']}
-    const secrets = await prepareInflux(influx)
+    const influx: InfluxConnection = {url: f['influx-url'], database: f.database, retentionPolicy: f['retention-policy'], username: f['influx-username'], bucket: f.bucket, org: f.org}
+    const secrets = await prepareInflux(influx, {passwordFile: f['influx-password-file'], tokenFile: f['token-file'], caFile: f['influx-ca-file']})
     const options = {influx, image: f.image, intervalSeconds: f.interval, env}
     // One image build for all machines, started by whichever needs it first.
     let image: Promise<AgentImage> | undefined

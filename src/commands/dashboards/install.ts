@@ -1,15 +1,18 @@
 import {Flags} from '@oclif/core'
+import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
 import {BaseCommand} from '../../cli/base.js'
-import {influxFlags, influxSettings} from '../../cli/influx-flags.js'
+import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_FOLDER} from '../../core/dashboards/export.js'
+import {installAlerts} from '../../core/dashboards/grafana-alerts.js'
 import {GrafanaClient, grafanaBaseUrl, installDashboards, readTokenFile} from '../../core/dashboards/grafana.js'
 import {readSecretFile} from '../../core/secret-file.js'
 
 export default class DashboardsInstall extends BaseCommand<typeof DashboardsInstall> {
-  static override summary = 'Create or update berth\'s InfluxDB data source, folder and dashboards in a running Grafana.'
+  static override summary = 'Create or update berth\'s InfluxDB data source, folder, dashboards and alert rules in a running Grafana.'
   static override description =
     'Through Grafana\'s HTTP API with a service account token read from --token-file (Admin role). Fixed uids make it ' +
-    'idempotent: a second run updates the data source and overwrites the dashboards instead of adding copies.'
+    'idempotent: a second run updates the data source, overwrites the dashboards and updates each alert rule in place ' +
+    '(alerting provisioning API, by uid) instead of adding copies.'
   static override examples = ['<%= config.bin %> dashboards install --grafana-url http://grafana:3000 --token-file ~/.grafana-token --influx-url http://influxdb:8086']
   static override flags = {
     'grafana-url': Flags.string({summary: 'Grafana\'s root URL.', required: true}),
@@ -17,6 +20,9 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     folder: Flags.string({summary: 'Grafana folder for the dashboards (created if missing).', default: DEFAULT_FOLDER}),
     ...influxFlags,
     'influx-password-file': Flags.string({summary: 'File holding the InfluxDB password for --influx-user.', dependsOn: ['influx-user']}),
+    ...alertFlags,
+    ...webhookFlags,
+    'no-alerts': Flags.boolean({summary: 'Leave the alert rules out.'}),
     json: Flags.boolean({summary: 'Print what was created or updated as JSON.'}),
   }
 
@@ -24,10 +30,14 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     const url = grafanaBaseUrl(this.flags['grafana-url'])
     const token = await readTokenFile(this.flags['token-file'])
     const influxPassword = this.flags['influx-password-file'] ? await readSecretFile(this.flags['influx-password-file'], 'InfluxDB password') : undefined
+    const [settings, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
     const grafana = new GrafanaClient({url, token})
-    const outcome = await installDashboards(grafana, {influx: influxSettings(this.flags), influxPassword, folder: this.flags.folder}, (m) => {
+    const progress = (m: string) => {
       if (!this.flags.json) this.note(m)
-    })
+    }
+    const installed = await installDashboards(grafana, {...datasourceSettings(this.flags), influxPassword, folder: this.flags.folder}, progress)
+    const alerts = this.flags['no-alerts'] ? undefined : await installAlerts(grafana, {folderUid: installed.folder.uid, folderTitle: installed.folder.title, settings, webhookUrl}, progress)
+    const outcome = {...installed, alerts}
     if (this.flags.json) return this.printJson(outcome)
     for (const dashboard of outcome.dashboards) this.log(`${dashboard.title}\t${dashboard.url}`)
   }

@@ -7,6 +7,7 @@ import {createReadStream} from 'node:fs'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
+import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {demuxedText, engineClient} from '../engine/engine.js'
 import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
@@ -32,22 +33,15 @@ export interface SecretPaths {
 
 const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${SECRET_DIR}/password`, token: `${SECRET_DIR}/token`, ca: `${SECRET_DIR}/ca.pem`}
 
-export interface InfluxSettings {
-  url: string
-  /** InfluxDB 1.x (`/write`). */
-  database?: string
-  retentionPolicy?: string
-  username?: string
+/** The files holding a connection's secrets, named on the command line and read once by prepareInflux. */
+export interface InfluxSecretFiles {
   passwordFile?: string
-  /** The v2 API (`/api/v2/write`): InfluxDB 2.x, 3.x, or 1.8+ with bucket "db/rp". */
-  bucket?: string
-  org?: string
   tokenFile?: string
   caFile?: string
 }
 
 export interface InstallOptions {
-  influx: InfluxSettings
+  influx: InfluxConnection
   /** An image the machines pull themselves; default: berth builds one and loads it. */
   image?: string
   intervalSeconds?: number
@@ -55,15 +49,8 @@ export interface InstallOptions {
   env?: Record<string, string>
 }
 
-/** What the files named in the settings hold, read once before any machine is touched. */
-export interface InfluxSecrets {
-  password?: string
-  token?: string
-  ca?: string
-}
-
-/** Checks the settings as a whole (one-line errors, exit 2) and reads the secret files. */
-export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSecrets> {
+/** Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any machine is touched. */
+export async function prepareInflux(settings: InfluxConnection, files: InfluxSecretFiles): Promise<InfluxSecrets> {
   let url: URL
   try {
     url = new URL(settings.url)
@@ -75,12 +62,12 @@ export async function prepareInflux(settings: InfluxSettings): Promise<InfluxSec
   const v2 = settings.bucket !== undefined
   if (v2 && settings.database) throw new BerthError('--database (InfluxDB 1.x) and --bucket (v2 API) exclude each other', ExitCode.usage)
   if (!v2 && !settings.database) throw new BerthError('say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE', ExitCode.usage)
-  if (v2 && (!settings.org || !settings.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
-  if (settings.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
+  if (v2 && (!settings.org || !files.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
+  if (files.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
   return {
-    password: settings.passwordFile ? await readSecretFile(settings.passwordFile, 'password') : undefined,
-    token: settings.tokenFile ? await readSecretFile(settings.tokenFile, 'token') : undefined,
-    ca: settings.caFile ? await readSecretFile(settings.caFile, 'CA', undefined, true) : undefined,
+    password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
+    token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
+    ca: files.caFile ? await readSecretFile(files.caFile, 'CA', undefined, true) : undefined,
   }
 }
 
@@ -219,7 +206,7 @@ async function install(store: Store, name: string, options: InstallOptions, secr
       PidMode: 'host',
       CgroupnsMode: 'host',
       RestartPolicy: {Name: 'unless-stopped'},
-      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
+      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', '/:/host/root:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
       LogConfig: {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '2'}},
     },
   } as Docker.ContainerCreateOptions)

@@ -10,6 +10,7 @@
  */
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
+import type {InfluxSecrets} from '../../../agent/src/influx.js'
 import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, type Reporter} from '../machine/machine.js'
@@ -17,7 +18,7 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InfluxSecrets, type InstallOptions, LABEL,
+  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InstallOptions, LABEL,
   type SecretPaths, statusOf,
 } from './agent.js'
 import {engineMessage, isNotFound} from '../engine/helpers.js'
@@ -103,6 +104,7 @@ export function globalServiceSpec(options: InstallOptions, secrets: InfluxSecret
           {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock', ReadOnly: true},
           {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
           {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
+          {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
           {Type: 'volume', Source: AGENT_VOLUME, Target: '/var/lib/berth-agent'},
         ],
         Secrets: refs.map((ref) => ({SecretID: ref.id, SecretName: ref.name, File: {Name: SWARM_SECRET_FILES[ref.kind], UID: '0', GID: '0', Mode: 0o400}})),

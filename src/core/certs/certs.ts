@@ -146,10 +146,12 @@ export async function ensureStoreCerts(store: Store): Promise<{ca: KeyAndCert; c
   }
 }
 
-/** Copies ca.pem, cert.pem and key.pem into a machine folder, so it works as DOCKER_CERT_PATH. */
+/**
+ * Copies the client certificate and key into a machine folder, so with the machine's own ca.pem it
+ * works as DOCKER_CERT_PATH. The store's CA is not copied: it is no machine's server trust.
+ */
 export async function copyClientCertsTo(store: Store, dir: string): Promise<void> {
   const paths = storeCertPaths(store)
-  await copyFile(paths.caCert, join(dir, 'ca.pem'))
   await copyFile(paths.clientCert, join(dir, 'cert.pem'))
   await copyFile(paths.clientKey, join(dir, 'key.pem'))
   await chmod(join(dir, 'key.pem'), 0o600)

@@ -3,7 +3,8 @@
  * /api/datasources, /api/folders and /api/dashboards/db endpoints), idempotently: the fixed uids
  * make a second run update what the first created.
  */
-import {allDashboards, datasourceModel, DATASOURCE_UID, type InfluxSettings} from '../../../dashboards/src/index.js'
+import type {InfluxConnection} from '../../../agent/src/influx.js'
+import {allDashboards, datasourceModel, DATASOURCE_UID} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {readSecretFile} from '../secret-file.js'
 
@@ -79,7 +80,10 @@ export class GrafanaClient {
 export type Action = 'created' | 'updated' | 'existing'
 
 export interface InstallOptions {
-  influx: InfluxSettings
+  /** InfluxDB as Grafana's server reaches it. */
+  influx: InfluxConnection
+  /** The data source's smallest $__interval: the agents' collection interval. */
+  minInterval: string
   /** Sent as the data source's secureJsonData password; Grafana stores it encrypted. */
   influxPassword?: string
   folder: string
@@ -98,9 +102,9 @@ export function folderUid(title: string): string {
   return slug
 }
 
-export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxSettings, password?: string): Promise<{uid: string; action: Action}> {
+export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxConnection, minInterval: string, password?: string): Promise<{uid: string; action: Action}> {
   const path = `/api/datasources/uid/${DATASOURCE_UID}`
-  const model = {...datasourceModel(influx), ...(password ? {secureJsonData: {password}} : {})}
+  const model = {...datasourceModel(influx, minInterval), ...(password ? {secureJsonData: {password}} : {})}
   const existing = await grafana.request('GET', path)
   if (existing.status === 200) {
     const updated = await grafana.request('PUT', path, {...model, id: existing.body.id})
@@ -137,7 +141,7 @@ export async function uploadDashboard(grafana: GrafanaClient, dashboard: {uid: s
 }
 
 export async function installDashboards(grafana: GrafanaClient, options: InstallOptions, progress: (message: string) => void = () => {}): Promise<InstallOutcome> {
-  const datasource = await upsertDatasource(grafana, options.influx, options.influxPassword)
+  const datasource = await upsertDatasource(grafana, options.influx, options.minInterval, options.influxPassword)
   progress(`data source ${datasource.uid}: ${datasource.action}`)
   const folder = await ensureFolder(grafana, options.folder)
   progress(`folder ${folder.title}: ${folder.action}`)

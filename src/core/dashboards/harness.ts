@@ -3,6 +3,7 @@
  * variables resolved from their own SHOW TAG VALUES queries, then $timeFilter, $__interval and the
  * variables expanded, then each query sent to InfluxDB's /query. It proves that every panel has data.
  */
+import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {flattenPanels, VARIABLE_REFERENCE} from './validate.js'
 
@@ -104,17 +105,20 @@ export interface Series {
 
 /** InfluxDB 1.x's /query endpoint (InfluxDB 2.x and 3.x serve it too, through their v1 compatibility API). */
 export class InfluxQuery {
-  constructor(private readonly url: string, private readonly database: string, private readonly auth?: {user: string; password: string}) {}
+  /** Basic auth only with both a username and a password. */
+  constructor(private readonly influx: InfluxConnection, private readonly secrets: InfluxSecrets = {}) {}
 
   async query(statement: string): Promise<Series[]> {
-    const params = new URLSearchParams({db: this.database, epoch: 'ms', q: statement})
+    const params = new URLSearchParams({db: this.influx.database ?? '', epoch: 'ms', q: statement})
     const headers: Record<string, string> = {Accept: 'application/json'}
-    if (this.auth) headers.Authorization = `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`
+    const {username} = this.influx
+    const {password} = this.secrets
+    if (username && password) headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
     let response: Response
     try {
-      response = await fetch(`${this.url.replace(/\/+$/, '')}/query?${params}`, {headers, signal: AbortSignal.timeout(30_000)})
+      response = await fetch(`${this.influx.url.replace(/\/+$/, '')}/query?${params}`, {headers, signal: AbortSignal.timeout(30_000)})
     } catch (err) {
-      throw new BerthError(`cannot reach InfluxDB at ${this.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`)
+      throw new BerthError(`cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`)
     }
     const body = (await response.json().catch(() => ({}))) as {results?: Array<{series?: Series[]; error?: string}>; error?: string}
     const error = body.error ?? body.results?.find((r) => r.error)?.error

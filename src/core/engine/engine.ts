@@ -1,5 +1,6 @@
 import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
+import {Agent} from 'node:https'
 import {checkServerIdentity, type PeerCertificate} from 'node:tls'
 import Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
@@ -42,20 +43,38 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     key,
     timeout: timeoutMs,
     checkServerIdentity: await serverIdentityCheck(record),
+    agent: trustAnchorAgent(),
   } as Docker.DockerOptions))
 }
 
 /**
- * Every machine's certificate comes from the same CA, so a CA check alone would accept another
- * machine that now holds this one's old IP (a stopped local machine's address is handed out
- * again). The engine must present the very certificate berth issued to this machine.
+ * A machine's ca.pem may hold its pinned server certificate itself (`pinned-certificate`): Go's
+ * crypto/x509, and so the docker CLI, takes a certificate in its roots as an anchor, and OpenSSL
+ * does with partial chains allowed (Node 20.18+). With a CA in ca.pem this changes nothing.
+ */
+function trustAnchorAgent(): Agent {
+  return new Agent({allowPartialTrustChain: true} as ConstructorParameters<typeof Agent>[0])
+}
+
+/** Only records adopted from docker-machine (or written by it) may lack the certificate to pin. */
+export function pinIsOptional(record: MachineRecord): boolean {
+  return record.Berth === undefined || record.Berth.ServerTrust === 'imported-ca'
+}
+
+/**
+ * A CA check alone would accept another engine whose certificate that CA signed (for an imported
+ * machine, any machine of its docker-machine store; a machine's old IP is handed out again). The
+ * engine must present the very certificate berth issued to this machine. For berth's own machines
+ * the pin fails closed: a missing or unreadable server.pem refuses the connection.
  */
 async function serverIdentityCheck(record: MachineRecord): Promise<((host: string, cert: PeerCertificate) => Error | undefined) | undefined> {
   let expected: string
   try {
     expected = new X509Certificate(await readFile(record.HostOptions.AuthOptions.ServerCertPath)).fingerprint256
-  } catch {
-    return undefined // records docker-machine wrote may not carry the server certificate
+  } catch (err) {
+    if (pinIsOptional(record)) return undefined // the CA check still applies
+    throw new BerthError(`machine "${record.Name}" has no usable server certificate to pin (${record.HostOptions.AuthOptions.ServerCertPath}: ${oneLine(err)}); berth will not talk to its engine without it`,
+      ExitCode.failure, `\`berth regenerate-certs ${record.Name}\` issues a new one`)
   }
   return (host, cert) => {
     const mismatch = checkServerIdentity(host, cert)

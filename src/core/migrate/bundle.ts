@@ -5,7 +5,7 @@
  */
 import {createHash} from 'node:crypto'
 import {readFile, stat} from 'node:fs/promises'
-import {basename, resolve, sep} from 'node:path'
+import {basename, resolve} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import tar from 'tar-stream'
 import {tarArchive} from '../archive/tar.js'
@@ -16,6 +16,8 @@ import type {MachineRecord} from '../store/record.js'
 import {RECORD_FILE, Store} from '../store/store.js'
 import {fileMode, installMachine, MachineFile} from './install.js'
 import {absolutizeRecord, adoptRecord, AUTH_FILES, AuthFileField, relativizeRecord} from './record-paths.js'
+import {keyMatchesCert, validateSans} from '../certs/trust.js'
+import {validateEngineOptions} from '../provision/daemon.js'
 
 export const BUNDLE_FORMAT = 'berth-machine-bundle'
 export const BUNDLE_VERSION = 1
@@ -117,6 +119,37 @@ function unpackTar(data: Buffer): Promise<Map<string, Buffer>> {
   })
 }
 
+/**
+ * A bundled record may name only the files the bundle holds, by their fixed names in the machine
+ * folder: no absolute path, no `..`, no CA key but the one of its own ca.pem. Its certificate names
+ * and engine options are held to what `create` accepts. Driver.StorePath is rewritten on import.
+ */
+function checkBundledRecord(record: MachineRecord, entries: Map<string, Buffer>): void {
+  const auth = record.HostOptions.AuthOptions
+  const named = (what: string, value: unknown, expected: string[]) => {
+    if (value === '' || value === undefined) return
+    if (typeof value !== 'string' || !expected.includes(value)) {
+      throw new Error(`its record names ${JSON.stringify(value)} as ${what}, which is not a file in the machine's folder`)
+    }
+  }
+  named('CertDir', auth.CertDir, ['.'])
+  named('StorePath', auth.StorePath, ['.'])
+  for (const field of Object.keys(AUTH_FILES) as AuthFileField[]) {
+    named(field, auth[field], entries.has(AUTH_FILES[field]) ? [AUTH_FILES[field]] : [])
+  }
+  const sshKey = record.Driver.SSHKeyPath
+  const certNames: string[] = Object.values(AUTH_FILES)
+  named('SSHKeyPath', sshKey, typeof sshKey === 'string' && FILE_NAME.test(sshKey) && !certNames.includes(sshKey) && entries.has(sshKey) ? [sshKey] : [])
+  if (auth.CaPrivateKeyPath && !keyMatchesCert(entries.get(AUTH_FILES.CaPrivateKeyPath)!, entries.get(AUTH_FILES.CaCertPath) ?? '')) {
+    throw new Error(`its ${AUTH_FILES.CaPrivateKeyPath} is not the key of its ${AUTH_FILES.CaCertPath}`)
+  }
+  if (!Array.isArray(auth.ServerCertSANs)) throw new Error('its ServerCertSANs is not a list')
+  validateSans(auth.ServerCertSANs, 'ServerCertSANs')
+  validateEngineOptions(record.HostOptions.EngineOptions)
+  const trust = record.Berth?.ServerTrust
+  if (trust !== undefined && !['machine-ca', 'pinned-certificate', 'imported-ca'].includes(trust)) throw new Error(`unknown ServerTrust ${JSON.stringify(trust)}`)
+}
+
 /** Reads and checks a bundle completely (format, checksums, record, referenced files) before anything is written. */
 export async function readBundle(file: string): Promise<{manifest: BundleManifest; record: MachineRecord; files: MachineFile[]}> {
   let raw: Buffer
@@ -157,14 +190,7 @@ export async function readBundle(file: string): Promise<{manifest: BundleManifes
     }
     validateMachineName(record.Name)
     if (record.Name !== manifest.name) throw new Error('record and manifest name different machines')
-    // Every path must stay inside the machine folder or be the store itself.
-    const probe = absolutizeRecord(record, '/probe/machines/' + record.Name)
-    const auth = probe.HostOptions.AuthOptions
-    for (const path of [auth.CaCertPath, auth.ClientCertPath, auth.ClientKeyPath, auth.ServerCertPath, auth.ServerKeyPath, probe.Driver.SSHKeyPath]) {
-      if (!path) continue
-      const inside = path.startsWith(`/probe/machines/${record.Name}${sep}`) && names.has(basename(path))
-      if (!inside) throw new Error(`record points at ${JSON.stringify(path)}, which the bundle does not hold`)
-    }
+    checkBundledRecord(record, entries)
   } catch (err) {
     throw corrupt(oneLine(err))
   }
@@ -177,8 +203,10 @@ export async function importBundle(store: Store, file: string): Promise<MachineR
   const {record, files} = await readBundle(file)
   let installed: MachineRecord | undefined
   await installMachine(store, record.Name, files, (machineDir) => {
-    installed = absolutizeRecord(record, machineDir)
+    installed = absolutizeRecord({...record, Driver: {...record.Driver, StorePath: ''}}, machineDir)
     installed.Driver.StorePath = store.root
+    // A bundle of an earlier berth carries the CA it was made with, like a docker-machine machine.
+    if (installed.Berth) installed.Berth.ServerTrust ??= 'imported-ca'
     return installed
   })
   return installed!

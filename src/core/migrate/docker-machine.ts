@@ -2,9 +2,12 @@
  * Adopting machines from a docker-machine store (<dir>/certs, <dir>/machines/NAME/config.json):
  * each machine's files are copied into berth's store, the originals are only read.
  */
-import {readdir, readFile} from 'node:fs/promises'
+import {lstat, readdir, readFile, realpath} from 'node:fs/promises'
 import {homedir} from 'node:os'
-import {basename, join, resolve} from 'node:path'
+import {basename, isAbsolute, join, relative, resolve} from 'node:path'
+import {keyMatchesCert, validateSans} from '../certs/trust.js'
+import {validateEngineOptions} from '../provision/daemon.js'
+import {emptyEngineOptions} from '../store/record.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {driverDescriptors, driverPlugin} from '../drivers/registry.js'
 import {validateMachineName} from '../names.js'
@@ -38,14 +41,26 @@ export interface ImportPlan {
   notes: string[]
 }
 
-async function readFirst(paths: (string | undefined)[]): Promise<Buffer | undefined> {
-  for (const path of paths) {
-    if (!path) continue
-    try {
-      return await readFile(path)
-    } catch {
-      // next candidate
+const MAX_FILE_BYTES = 1024 * 1024
+
+/**
+ * The first of `paths` that exists, read only if it is a regular file (not a symlink) whose real
+ * path lies in the docker-machine store `root`: a record naming /etc/shadow, berth's own CA key or
+ * a link to either is refused, not copied.
+ */
+async function readFirst(root: string, paths: (string | undefined)[]): Promise<Buffer | undefined> {
+  const realRoot = await realpath(root)
+  for (const given of paths) {
+    if (!given) continue
+    const path = resolve(given)
+    const info = await lstat(path).catch(() => undefined)
+    if (!info) continue
+    const real = await realpath(path).catch(() => path)
+    const rel = relative(realRoot, real)
+    if (info.isSymbolicLink() || !info.isFile() || rel.startsWith('..') || isAbsolute(rel) || info.size > MAX_FILE_BYTES) {
+      throw new BerthError(`${path} is not a file inside the docker-machine store ${root}; not imported`, ExitCode.usage)
     }
+    return readFile(real)
   }
   return undefined
 }
@@ -101,7 +116,7 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
     ServerKeyPath: [join(machineDir, 'server-key.pem'), auth.ServerKeyPath],
   }
   for (const field of Object.keys(AUTH_FILES) as AuthFileField[]) {
-    const data = await readFirst(candidates[field])
+    const data = await readFirst(dir, candidates[field])
     if (!data) {
       if (field === 'CaCertPath' || field === 'ClientCertPath' || field === 'ClientKeyPath') {
         throw new BerthError(`machine "${name}" in ${dir} has no ${AUTH_FILES[field]} (looked in its folder and ${join(dir, 'certs')})`)
@@ -111,15 +126,26 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
     files.push({name: AUTH_FILES[field], data, mode: fileMode(AUTH_FILES[field])})
     fields.push(field)
   }
+  const caKey = files.find((f) => f.name === AUTH_FILES.CaPrivateKeyPath)
+  if (caKey && !keyMatchesCert(caKey.data, files.find((f) => f.name === AUTH_FILES.CaCertPath)!.data)) {
+    throw new BerthError(`machine "${name}" in ${dir}: its CA key is not the key of its ca.pem; not imported`, ExitCode.usage)
+  }
+  try {
+    if (!Array.isArray(auth.ServerCertSANs ?? [])) throw new Error('ServerCertSANs is not a list')
+    validateSans(auth.ServerCertSANs ?? [], 'ServerCertSANs')
+    validateEngineOptions({...emptyEngineOptions(), ...record.HostOptions.EngineOptions})
+  } catch (err) {
+    throw new BerthError(`record of "${name}" in ${dir}: ${oneLine(err)}; not imported`, ExitCode.usage)
+  }
   const keyPath = record.Driver.SSHKeyPath
   const sshKeyName = keyPath ? basename(keyPath) : 'id_rsa'
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(sshKeyName) || Object.values(AUTH_FILES).includes(sshKeyName as never) || sshKeyName === 'config.json') {
     throw new BerthError(`machine "${name}": unexpected SSH key file name ${JSON.stringify(sshKeyName)}`)
   }
-  const key = await readFirst([keyPath, join(machineDir, sshKeyName)])
+  const key = await readFirst(dir, [keyPath, join(machineDir, sshKeyName)])
   if (!key) throw new BerthError(`machine "${name}" in ${dir} has no SSH key (${keyPath || join(machineDir, sshKeyName)})`)
   files.push({name: sshKeyName, data: key, mode: 0o600})
-  const pub = await readFirst([keyPath && `${keyPath}.pub`, join(machineDir, `${sshKeyName}.pub`)])
+  const pub = await readFirst(dir, [keyPath && `${keyPath}.pub`, join(machineDir, `${sshKeyName}.pub`)])
   if (pub) files.push({name: `${sshKeyName}.pub`, data: pub, mode: 0o644})
   return {name, driver: record.DriverName, source: machineDir, record, files, fields, sshKeyName, notes}
 }

@@ -54,6 +54,7 @@ export function adoptRecord(source: MachineRecord, options: AdoptOptions): Machi
     Phase: 'provisioned',
     EnginePort: enginePort,
     Timings: {},
+    ServerTrust: 'imported-ca',
   }
   return record
 }

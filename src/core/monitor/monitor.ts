@@ -16,7 +16,8 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
-import {exportFiles} from '../dashboards/export.js'
+import {CONTACT_POINT_FILE, exportFiles} from '../dashboards/export.js'
+import type {AlertSettings} from '../../../dashboards/src/index.js'
 
 export const MONITOR_NETWORK = 'berth-monitor'
 export const INFLUX_CONTAINER = 'berth-influxdb'
@@ -42,6 +43,9 @@ export interface MonitorOptions {
   grafanaPort: number
   /** The agents' collection interval, as the data source's minimum interval. */
   minInterval: string
+  alerts: AlertSettings
+  /** berth's contact point; without it the rules follow Grafana's notification policies (which send nothing until set up). */
+  webhookUrl?: string
 }
 
 export interface MonitorOutcome {
@@ -126,8 +130,10 @@ async function startContainer(docker: Docker, spec: Docker.ContainerCreateOption
  */
 export function grafanaContainer(options: MonitorOptions, image: string, password: string): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
   const root = GRAFANA_BERTH_DIR.slice(1)
-  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database, minInterval: options.minInterval}, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth'})
-  const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content}))
+  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database}, minInterval: options.minInterval, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth', alerts: options.alerts, webhookUrl: options.webhookUrl})
+  const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content,
+    // The webhook URL may carry a token: readable by Grafana's user alone, like the password.
+    ...(file === CONTACT_POINT_FILE ? {mode: 0o400, uid: GRAFANA_UID} : {})}))
   files.push({name: `${root}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
   const spec = {
     name: GRAFANA_CONTAINER,

@@ -1,5 +1,6 @@
 import {join} from 'node:path'
 import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
+import {validateSans} from '../certs/trust.js'
 import type {DriverPlugin, OptionValues} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
@@ -42,8 +43,9 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
       SwarmOptions: emptySwarmOptions(),
       AuthOptions: {
         CertDir: store.certsDir,
-        CaCertPath: join(store.certsDir, 'ca.pem'),
-        CaPrivateKeyPath: join(store.certsDir, 'ca-key.pem'),
+        // The machine's own CA (made when its first server certificate is issued), not the store's.
+        CaCertPath: join(dir, 'ca.pem'),
+        CaPrivateKeyPath: join(dir, 'ca-key.pem'),
         CaCertRemotePath: '',
         ServerCertPath: join(dir, 'server.pem'),
         ServerKeyPath: join(dir, 'server-key.pem'),
@@ -63,6 +65,7 @@ function newRecord(store: Store, request: CreateRequest, driverState: MachineRec
       // A driver that forwards the engine port (a NAT rule) names the port in its state.
       EnginePort: Number(driverState.EnginePort) || DEFAULT_ENGINE_PORT,
       Timings: {},
+      ServerTrust: 'machine-ca',
     },
   }
 }
@@ -84,6 +87,7 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
   }
   const plugin = await driverPlugin(request.driver)
   validateEngineOptions(request.engine)
+  validateSans(request.tlsSans)
   if (request.swarm) await validateSwarmAtCreate(store, request.name, request.swarm)
   if (request.context) await checkContextFree(request.name)
   const context = driverContext(store, request.name)

@@ -1,5 +1,5 @@
-import {readFile} from 'node:fs/promises'
-import {ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../certs/certs.js'
+import {issueCert} from '../certs/certs.js'
+import {adoptMachineCa, clientCaFor, serverSigner, validateSans} from '../certs/trust.js'
 import {engineUrl, engineVersion, EngineVersion} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Machine, Reporter} from '../machine/machine.js'
@@ -53,50 +53,31 @@ async function installEngine(machine: Machine, session: SshSession, reporter: Re
   await session.run(script, 'installing the Docker engine')
 }
 
-/** IPv4 and IPv6 addresses the machine has, from its own view. */
-async function machineAddresses(session: SshSession): Promise<string[]> {
-  const out = await session.exec('hostname -I 2>/dev/null || hostname -i')
-  return out.stdout.split(/\s+/).filter((a) => a && !a.startsWith('fe80'))
-}
-
 /**
- * The CA the machine's engine and client certificates trust: the store's, or for a machine adopted
- * from docker-machine the CA it came with (its client certificate verifies only against that one).
- */
-async function signingCa(machine: Machine): Promise<KeyAndCert> {
-  const auth = machine.record.HostOptions.AuthOptions
-  if (!auth.CaCertPath || auth.CaCertPath === storeCertPaths(machine.store).caCert) return (await ensureStoreCerts(machine.store)).ca
-  if (!auth.CaPrivateKeyPath) {
-    throw new BerthError(`machine "${machine.name}" came without its CA's private key, so berth cannot issue it a server certificate`, ExitCode.failure,
-      'keep its IP (an Elastic IP on EC2), or manage it from the store that holds its CA key')
-  }
-  return {certPem: await readFile(auth.CaCertPath, 'utf8'), keyPem: await readFile(auth.CaPrivateKeyPath, 'utf8')}
-}
-
-/**
- * Issues a server certificate for the machine's current IPs and names and installs it on the
- * machine and in its folder (the machine's copy first: berth pins the certificate it holds).
- * dockerd reads it only when it starts.
+ * Issues a server certificate from the machine's own CA and installs it on the machine and in its
+ * folder (the machine's copy first: berth pins the certificate it holds). Its names come only from
+ * the driver's address, the machine's name and --tls-san, never from what the machine says about
+ * itself. The engine verifies clients against the CA of the client certificate (the store's).
+ * dockerd reads these files only when it starts.
  */
 export async function installServerCert(machine: Machine, session: SshSession): Promise<void> {
   const {record} = machine
-  const ca = await signingCa(machine)
-  const sans = [
-    record.Driver.IPAddress,
-    ...(await machineAddresses(session)),
-    record.Name,
-    'localhost',
-    '127.0.0.1',
-    ...record.HostOptions.AuthOptions.ServerCertSANs,
-  ].filter(Boolean)
-  const server = await issueCert(ca, {kind: 'server', commonName: record.Name, sans})
   const auth = record.HostOptions.AuthOptions
+  validateSans(auth.ServerCertSANs)
+  const signer = await serverSigner(record)
+  const clientCa = await clientCaFor(machine.store, record)
+  const sans = [record.Driver.IPAddress, record.Name, 'localhost', '127.0.0.1', ...auth.ServerCertSANs].filter(Boolean)
+  const server = await issueCert(signer.ca, {kind: 'server', commonName: record.Name, sans})
   await session.run(`mkdir -p ${REMOTE_CERT_DIR} && chmod 0755 ${REMOTE_CERT_DIR}`, 'creating /etc/docker')
-  await session.upload(`${REMOTE_CERT_DIR}/ca.pem`, ca.certPem, 0o644)
+  if (clientCa) await session.upload(`${REMOTE_CERT_DIR}/ca.pem`, clientCa, 0o644)
   await session.upload(`${REMOTE_CERT_DIR}/server.pem`, server.certPem, 0o644)
   await session.upload(`${REMOTE_CERT_DIR}/server-key.pem`, server.keyPem, 0o600)
   await writeFileAtomic(auth.ServerKeyPath, server.keyPem, 0o600)
   await writeFileAtomic(auth.ServerCertPath, server.certPem, 0o644)
+  if (signer.fresh) {
+    await adoptMachineCa(record, signer.ca)
+    await machine.save()
+  }
 }
 
 async function configureTls(machine: Machine, session: SshSession): Promise<void> {

@@ -76,7 +76,20 @@ export interface BerthState {
   Swarm?: SwarmMembership
   /** The docker context berth made for this machine (`berth context`, `create --context`); `rm` removes it. */
   DockerContext?: string
+  /** What the machine folder's ca.pem is, the trust its engine is verified against (README "Security model"). */
+  ServerTrust?: ServerTrust
 }
+
+/**
+ * - `machine-ca`: a CA of this machine alone (its key is ca-key.pem beside it, never uploaded), which
+ *   signs only this machine's server certificates;
+ * - `pinned-certificate`: the engine's current server certificate itself, for a machine migrated from
+ *   the store-wide CA of earlier berth versions until its next certificate renewal;
+ * - `imported-ca`: the CA a machine adopted from docker-machine came with (shared with the machines
+ *   of that docker-machine store).
+ * Absent on records of earlier berth versions, which the store migrates on first use.
+ */
+export type ServerTrust = 'machine-ca' | 'pinned-certificate' | 'imported-ca'
 
 export interface SwarmMembership {
   ClusterID: string

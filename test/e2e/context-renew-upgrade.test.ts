@@ -1,5 +1,5 @@
 /**
- * Lifecycle part A on the lab: docker contexts used by the real docker CLI, regenerate-certs that
+ * On the lab: docker contexts used by the real docker CLI, regenerate-certs that
  * keeps containers running, server-cert renewal when a machine's IP changes, engine upgrade.
  */
 import {createHash, X509Certificate, randomInt} from 'node:crypto'

@@ -1,3 +1,7 @@
+/**
+ * The pure parts of docker contexts, cert renewal (live-restore in daemon.json) and the engine
+ * upgrade; test/e2e/context-renew-upgrade.test.ts runs them on the lab.
+ */
 import {describe, expect, it} from 'vitest'
 import {csvField, dockerConfigDir, dockerEndpoint} from '../../src/core/context/context.js'
 import {withLiveRestore} from '../../src/core/ops/renew.js'
