@@ -8,6 +8,7 @@ import {descriptor as amazonec2} from './amazonec2/descriptor.js'
 import {descriptor as container} from './container/descriptor.js'
 import {descriptor as generic} from './generic/descriptor.js'
 import {descriptor as hyperv} from './hyperv/descriptor.js'
+import {descriptor as qemu} from './qemu/descriptor.js'
 import {descriptor as virtualbox} from './virtualbox/descriptor.js'
 
 let registered = false
@@ -21,4 +22,5 @@ export function registerBuiltinDrivers(): void {
   registerLazyDriver(virtualbox, async () => (await import('./virtualbox/index.js')).virtualboxDriver)
   registerLazyDriver(hyperv, async () => (await import('./hyperv/index.js')).hypervDriver)
   registerLazyDriver(amazonec2, async () => (await import('./amazonec2/index.js')).amazonEc2Driver)
+  registerLazyDriver(qemu, async () => (await import('./qemu/index.js')).qemuDriver)
 }

@@ -2,6 +2,8 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {DEFAULT_IGNORE_FS} from './disk.js'
+import type {LabelFilter} from './labels.js'
+import {DEFAULT_MAX_LINE_BYTES} from './logs.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -22,6 +24,10 @@ export interface AgentConfig {
   /** A unix socket path, or host:port on loopback. */
   health: string
   logs: boolean
+  /** The longest log line written whole; a longer one is cut to this many bytes and marked truncated. */
+  maxLineBytes: number
+  /** Which container labels become tags (BERTH_AGENT_LABEL_INCLUDE / _EXCLUDE: comma-separated globs). */
+  labels: LabelFilter
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +49,8 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, not "${raw}"`)
   return value
 }
+
+const globs = (raw: string | undefined) => (raw ?? '').split(',').map((g) => g.trim()).filter(Boolean)
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const url = env.BERTH_AGENT_INFLUX_URL
@@ -88,5 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     diskIgnoreFs: env.BERTH_AGENT_DISK_IGNORE_FS === undefined ? DEFAULT_IGNORE_FS : env.BERTH_AGENT_DISK_IGNORE_FS.split(',').map((s) => s.trim()).filter(Boolean),
     health: env.BERTH_AGENT_HEALTH ?? join(stateDir, 'health.sock'),
     logs: env.BERTH_AGENT_LOGS !== '0',
+    maxLineBytes: Math.max(1024, Math.floor(positive(env, 'BERTH_AGENT_MAX_LINE_BYTES', DEFAULT_MAX_LINE_BYTES))),
+    labels: {include: globs(env.BERTH_AGENT_LABEL_INCLUDE), exclude: globs(env.BERTH_AGENT_LABEL_EXCLUDE)},
   }
 }

@@ -1,5 +1,6 @@
 /** What the agent knows about each container: the list plus inspect details, refreshed on events. */
 import type {ContainerDetails, ContainerSummary, DockerClient} from './docker.js'
+import {labelTags} from './labels.js'
 
 export interface ContainerInfo {
   id: string
@@ -7,7 +8,10 @@ export interface ContainerInfo {
   image: string
   version: string
   tty: boolean
+  /** The labels that can be tags (see labels.ts). */
   labels: Record<string, string>
+  /** Labels asked for that could not be tags. */
+  labelsDropped: number
   /** `host` or `container:...` share another network namespace: no network series of their own. */
   ownNetwork: boolean
   state: string
@@ -28,8 +32,9 @@ export function splitImage(reference: string): {image: string; version: string} 
   return {image: name, version: 'unknown'}
 }
 
-export function toInfo(details: ContainerDetails): ContainerInfo {
+export function toInfo(details: ContainerDetails, wantedLabel: (key: string) => boolean = () => true): ContainerInfo {
   const {image, version} = splitImage(details.Config.Image)
+  const labels = labelTags(details.Config.Labels, wantedLabel)
   const mode = details.HostConfig.NetworkMode ?? ''
   return {
     id: details.Id,
@@ -37,7 +42,8 @@ export function toInfo(details: ContainerDetails): ContainerInfo {
     image,
     version,
     tty: details.Config.Tty,
-    labels: details.Config.Labels ?? {},
+    labels: labels.tags,
+    labelsDropped: labels.dropped,
     ownNetwork: mode !== 'host' && !mode.startsWith('container:'),
     state: details.State.Status,
     pid: details.State.Pid,
@@ -53,7 +59,14 @@ export class ContainerRegistry {
   private readonly known = new Map<string, ContainerInfo>()
   private readonly stale = new Set<string>()
 
-  constructor(private readonly docker: DockerClient) {}
+  constructor(private readonly docker: DockerClient, private readonly wantedLabel: (key: string) => boolean = () => true) {}
+
+  /** Labels of the known containers that could not be tags. */
+  get labelsDropped(): number {
+    let dropped = 0
+    for (const info of this.known.values()) dropped += info.labelsDropped
+    return dropped
+  }
 
   /** An event said something changed: inspect again before the next use. */
   invalidate(id: string): void {
@@ -70,7 +83,7 @@ export class ContainerRegistry {
     const cached = this.known.get(id)
     if (cached && !this.stale.has(id) && (listedState === undefined || listedState === cached.state)) return cached
     try {
-      const info = toInfo(await this.docker.json<ContainerDetails>(`/containers/${id}/json`))
+      const info = toInfo(await this.docker.json<ContainerDetails>(`/containers/${id}/json`), this.wantedLabel)
       this.known.set(id, info)
       this.stale.delete(id)
       return info

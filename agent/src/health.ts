@@ -15,6 +15,12 @@ export interface Health {
   pointsSpooled: number
   pointsDropped: number
   pointsRejected: number
+  /** Points line protocol cannot carry as they are: never sent. */
+  pointsInvalid: number
+  /** Log lines longer than the cap, written cut. */
+  linesTruncated: number
+  /** Container labels (of the containers known now) that could not be tags. */
+  labelsDropped: number
   writeErrors: number
   spoolBytes: number
   spoolBatches: number
@@ -36,6 +42,9 @@ export function healthPoint(health: Health, time: bigint): Point {
       points_spooled: health.pointsSpooled,
       points_dropped: health.pointsDropped,
       points_rejected: health.pointsRejected,
+      points_invalid: health.pointsInvalid,
+      lines_truncated: health.linesTruncated,
+      labels_dropped: health.labelsDropped,
       spool_bytes: health.spoolBytes,
       spool_batches: health.spoolBatches,
       lag_ms: health.lagMs,

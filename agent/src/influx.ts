@@ -18,6 +18,8 @@ export interface InfluxConnection {
   org?: string
   /** https without verifying InfluxDB's certificate (the agent's BERTH_AGENT_INSECURE=1). */
   insecureSkipVerify?: boolean
+  /** Grafana's data source: InfluxDB wants `Authorization: Token` (InfluxDB 3, 2.x's v1 API); the token is a secret. */
+  tokenAuth?: boolean
 }
 
 /** What goes with a connection but never into argv, an environment, a record or a log. */

@@ -1,4 +1,9 @@
-/** InfluxDB line protocol: one point per line, with the escaping each part needs. */
+/**
+ * InfluxDB line protocol: one point per line, with the escaping each part needs, and the rules that
+ * say which points can be written at all. A point is either written so that every name, tag and
+ * field reads back byte-identical, or not written (`formatPoint` answers undefined and the writer
+ * counts it): nothing is silently altered.
+ */
 import type {Fields, Measurement, Tags} from './schema.js'
 
 export type FieldValue = number | bigint | string | boolean | {float: number}
@@ -12,6 +17,11 @@ export interface Point {
   time: bigint
 }
 
+/** InfluxDB 1.x refuses a series key (measurement and tags, escaped) longer than this. */
+export const MAX_SERIES_KEY_BYTES = 65_535
+const INT64_MAX = 2n ** 63n - 1n
+const INT64_MIN = -(2n ** 63n)
+
 /**
  * A point of one of the schema's measurements: its tag and field names are checked against the
  * schema's (container labels and memory.stat keys, spread in, come on top).
@@ -21,57 +31,112 @@ export function point<M extends Measurement>(measurement: M, tags: Tags<M>, fiel
 }
 
 /**
- * InfluxDB reads any backslash before a separator as its escape, so a value cannot end in one:
- * trailing backslashes are dropped (as Telegraf does). Newlines cannot be escaped outside strings
- * and become spaces.
+ * Whether a name or tag value survives line protocol. InfluxDB has no escape for a newline or for
+ * a backslash: one before a separator (`,` `=` space) or at the end would escape the separator
+ * or the space after the value. A lone UTF-16 surrogate has no UTF-8 form. (`time` is refused as
+ * a tag or field key: see formatPoint.)
  */
+export function writableName(s: string): boolean {
+  return s !== '' && !UNWRITABLE.test(s) && wellFormed(s)
+}
+
+const UNWRITABLE = /\n|\\([,= ]|$)/
+
+/** With the u flag a surrogate pair is one code point, so only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Cs}/u
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s)
+
 function escaper(specials: string): (s: string) => string {
   const special = new RegExp(`[${specials}]`, 'g')
-  // Almost every name and tag needs nothing: one test instead of three replaces (and their garbage).
-  const needsWork = new RegExp(`[\\r\\n\\t\\\\${specials}]`)
-  return (s) => (needsWork.test(s) ? s.replace(/[\r\n\t]/g, ' ').replace(/\\+$/, '').replace(special, (c) => '\\' + c) : s)
+  // Almost every name and tag needs nothing: one test instead of a replace (and its garbage).
+  const needsWork = new RegExp(`[${specials}]`)
+  return (s) => (needsWork.test(s) ? s.replace(special, (c) => '\\' + c) : s)
 }
 const escapeMeasurement = escaper(', ')
 const escapeKey = escaper(',= ')
-/** A string field escapes `"` and `\`; newlines are written as `\n` so every point stays on one line. */
-const escapeString = (s: string) => s.replace(/["\\]/g, (c) => '\\' + c).replace(/\r?\n/g, '\\n')
+/** A string field escapes `"` and `\`; a newline is written as it is (InfluxDB reads it back inside the quotes). */
+const escapeString = (s: string) => (/["\\]/.test(s) ? s.replace(/["\\]/g, (c) => '\\' + c) : s)
 
-function formatField(value: FieldValue): string {
+/** A field's text, or undefined when InfluxDB could not store it as it is. */
+function formatField(value: FieldValue): string | undefined {
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false'
     case 'bigint':
-      return `${value}i`
+      return value > INT64_MAX || value < INT64_MIN ? undefined : `${value}i`
     case 'string':
-      return `"${escapeString(value)}"`
+      return wellFormed(value) ? `"${escapeString(value)}"` : undefined
     case 'number':
-      if (!Number.isFinite(value)) throw new RangeError('a field cannot be NaN or infinite')
-      return Number.isInteger(value) ? `${value}i` : String(value)
+      if (!Number.isFinite(value)) return undefined
+      if (!Number.isInteger(value)) return String(value)
+      // Whole numbers past 2^53 print in exponent form, which is no integer to InfluxDB.
+      return Number.isSafeInteger(value) ? `${value}i` : formatField(BigInt(value))
     default:
-      if (!Number.isFinite(value.float)) throw new RangeError('a field cannot be NaN or infinite')
-      return Number.isInteger(value.float) ? `${value.float}.0` : String(value.float)
+      if (!Number.isFinite(value.float)) return undefined
+      return Number.isInteger(value.float) && Math.abs(value.float) < 1e21 ? `${value.float}.0` : String(value.float)
   }
 }
 
 /**
- * One line, or undefined when nothing valid is left (no fields). Tags are sorted (InfluxDB's
- * preferred order); empty tag values are left out since line protocol cannot carry them.
+ * One line, or undefined when the point cannot be written as it is: no field left, a name or tag
+ * that line protocol cannot carry (see `writableName`), a tag and a field of one name (InfluxDB 3
+ * refuses that), or a series key too long. Tags are sorted (InfluxDB's preferred order); a tag
+ * with an empty value is left out, since line protocol has no empty tag value. Non-finite numbers
+ * are left out too: they are not measurements.
  */
 export function formatPoint(point: Point): string | undefined {
+  // '#' starts a comment line; InfluxDB skips a tab or NUL that starts one.
+  if (!writableName(point.measurement) || /^[#\t\0]/.test(point.measurement)) return undefined
   let line = escapeMeasurement(point.measurement)
   for (const key of Object.keys(point.tags).sort()) {
     const value = point.tags[key]
-    if (value === undefined || value === '' || key === '') continue
+    if (value === undefined || value === '') continue
+    if (!writableName(key) || key === 'time' || !writableName(value) || point.fields[key] !== undefined) return undefined
     line += `,${escapeKey(key)}=${escapeKey(value)}`
   }
-  const fields: string[] = []
+  if (Buffer.byteLength(line) > MAX_SERIES_KEY_BYTES) return undefined
+  let fields = ''
   for (const [key, value] of Object.entries(point.fields)) {
-    if (value === undefined || key === '') continue
-    if (typeof value === 'number' && !Number.isFinite(value)) continue
-    fields.push(`${escapeKey(key)}=${formatField(value)}`)
+    if (value === undefined || (typeof value === 'number' && !Number.isFinite(value))) continue
+    const text = formatField(value)
+    // A quote in a field key opens a string to InfluxDB's scanner: the fields after it are lost.
+    if (text === undefined || !writableName(key) || key === 'time' || key.includes('"')) return undefined
+    fields += `${fields ? ',' : ''}${escapeKey(key)}=${text}`
   }
-  if (fields.length === 0) return undefined
-  return `${line} ${fields.join(',')} ${point.time}`
+  if (fields === '') return undefined
+  return `${line} ${fields} ${point.time}`
+}
+
+/**
+ * Splits a body of lines made by `formatPoint` back into lines. A newline ends a line except
+ * inside a string field, where it is part of the value.
+ */
+export function splitLines(body: string): string[] {
+  const lines: string[] = []
+  let start = 0
+  let section = 0 // 0: measurement and tags, 1: fields, 2: timestamp
+  let quoted = false
+  let valueStart = -1 // where the current field's value starts: a quote there opens a string
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i)
+    if (c === 0x5c /* \ */) {
+      i++ // escapes the next character, in names and inside strings alike
+    } else if (quoted) {
+      if (c === 0x22 /* " */) quoted = false
+    } else if (c === 0x22 && i === valueStart) {
+      quoted = true
+    } else if (c === 0x3d /* = */ && section === 1) {
+      valueStart = i + 1
+    } else if (c === 0x20 /* space */) {
+      section++
+    } else if (c === 0x0a /* \n */) {
+      lines.push(body.slice(start, i))
+      start = i + 1
+      section = 0
+    }
+  }
+  if (start < body.length) lines.push(body.slice(start))
+  return lines
 }
 
 /** The current time in nanoseconds. */

@@ -2,7 +2,7 @@
 import type {ContainerInfo, ContainerRegistry} from './containers.js'
 import type {DockerClient, StreamHandle} from './docker.js'
 import {point, type Point} from './lineprotocol.js'
-import {FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
+import {DEFAULT_MAX_LINE_BYTES, FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
 import {DOCKER_LOG, type Tags} from './schema.js'
 import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
@@ -61,8 +61,11 @@ export class LogCollector {
   /** Stopped containers read to their end, with the finishedAt they had then. */
   private readonly readToEnd = new Map<string, string>()
   private stopped = false
+  /** Lines longer than the cap, written cut (since the agent started). */
+  linesTruncated = 0
 
-  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string) {}
+  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string,
+    private readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES) {}
 
   get streams(): number {
     return this.following.size
@@ -112,9 +115,10 @@ export class LogCollector {
     const assembler = new LineAssembler((line: LogLine) => {
       const time = filters.get(line.stream)?.accept(line.timeNs)
       if (time === undefined) return
-      batch.push(point(DOCKER_LOG, {...tags, stream: line.stream}, {container_id: id, message: line.message}, time))
+      if (line.truncated) this.linesTruncated++
+      batch.push(point(DOCKER_LOG, {...tags, stream: line.stream}, {container_id: id, message: line.message, truncated: line.truncated || undefined}, time))
       positions.set(line.stream, filters.get(line.stream)!.position())
-    })
+    }, this.maxLineBytes)
     // Points of one chunk go to the sink together, with the checkpoint they complete.
     const hand = () => {
       if (batch.length === 0) return
@@ -129,7 +133,7 @@ export class LogCollector {
       const position = filters.get(s)!.position()
       return [s, position.timeNs >= 0n ? position : start.get(s)] as const
     }))
-    const demuxer = new FrameDemuxer((stream, payload) => assembler.entry(stream, payload))
+    const demuxer = new FrameDemuxer((stream, payload, cut) => assembler.entry(stream, payload, cut))
     const query = `/containers/${id}/logs?follow=${follow ? 1 : 0}&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
     const handle = this.docker.stream(query, (chunk) => {
       if (container.tty) assembler.tty(chunk)

@@ -2,9 +2,10 @@
  * berth's monitoring agent: Docker events, cgroupfs stats and container logs from this host into
  * InfluxDB. `node agent.js` runs it; `node agent.js health` prints a running agent's health.
  */
-import {mkdirSync} from 'node:fs'
+import {lchownSync, lstatSync, mkdirSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {serveProxy} from './apiproxy.js'
 import {ConfigError, loadConfig, type AgentConfig} from './config.js'
 import {ContainerRegistry} from './containers.js'
 import {DiskCollector} from './disk.js'
@@ -12,6 +13,7 @@ import {DockerClient, type EngineInfo} from './docker.js'
 import {EventsCollector} from './events.js'
 import {fetchHealth, healthPoint, serveHealth, type Health} from './health.js'
 import {influxApi} from './influx.js'
+import {labelMatcher} from './labels.js'
 import {nowNs} from './lineprotocol.js'
 import {CheckpointStore, LogCollector} from './logcollector.js'
 import {Spool} from './spool.js'
@@ -44,9 +46,9 @@ async function run(config: AgentConfig): Promise<void> {
   const spool = new Spool(join(config.stateDir, 'spool'), config.spoolMaxBytes)
   const writer = new InfluxWriter(config.influx, spool, config.writer)
   writer.start()
-  const registry = new ContainerRegistry(docker)
+  const registry = new ContainerRegistry(docker, labelMatcher(config.labels))
   const checkpoints = new CheckpointStore(join(config.stateDir, 'log-checkpoints.json'))
-  const logs = new LogCollector(docker, writer, registry, checkpoints, host)
+  const logs = new LogCollector(docker, writer, registry, checkpoints, host, config.maxLineBytes)
   const events = new EventsCollector(docker, writer, host, join(config.stateDir, 'events.json'), {
     onContainerEvent(id, action) {
       if (action === 'destroy') registry.forget(id)
@@ -72,6 +74,7 @@ async function run(config: AgentConfig): Promise<void> {
       version: VERSION, host, startedAt, influxUrl: config.influx.url,
       status: lastError ? 'error' : w.pointsWritten > 0 ? 'ok' : 'starting',
       pointsWritten: w.pointsWritten, pointsSpooled: w.pointsSpooled, pointsDropped: w.pointsDropped, pointsRejected: w.pointsRejected,
+      pointsInvalid: w.pointsInvalid, linesTruncated: logs.linesTruncated, labelsDropped: registry.labelsDropped + stats.labelCollisions,
       writeErrors: w.writeErrors, spoolBytes: spool.bytes, spoolBatches: spool.size, lagMs: writer.lagMs(),
       lastWriteAt: w.lastWriteAt ?? null, lastError, lastErrorAt: w.lastErrorAt ?? null,
       collectMs, containers, logStreams: logs.streams, eventsConnected: events.connected,
@@ -122,12 +125,46 @@ async function run(config: AgentConfig): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'))
 }
 
+/** `proxy`: the Docker API filter (apiproxy.ts), a process of its own that runs nothing else. */
+function runProxy(env: NodeJS.ProcessEnv): void {
+  const options = {listen: env.BERTH_AGENT_PROXY_LISTEN ?? '/run/berth-api/docker.sock', upstream: env.BERTH_AGENT_PROXY_UPSTREAM ?? '/var/run/docker.sock'}
+  const server = serveProxy(options)
+  server.on('error', (err) => {
+    log(`berth agent API filter: ${err.message}`)
+    process.exit(1)
+  })
+  log(`berth agent API filter ${VERSION}: ${options.listen} -> ${options.upstream} (GET events, containers, logs, info, version only)`)
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => server.close(() => process.exit(0)).closeAllConnections())
+}
+
+/**
+ * `prepare-state UID:GID`: gives the state folder to the agent's user (a volume written by an
+ * older, root agent); the one-off container may read every folder and change owners, nothing else.
+ */
+function prepareState(dir: string, owner: string): void {
+  const match = /^(\d+):(\d+)$/.exec(owner)
+  if (!match) throw new ConfigError(`prepare-state takes UID:GID, not "${owner}"`)
+  const [uid, gid] = [Number(match[1]), Number(match[2])]
+  const walk = (path: string): void => {
+    const stat = lstatSync(path)
+    if (stat.isDirectory()) for (const name of readdirSync(path)) walk(`${path}/${name}`)
+    if (stat.uid !== uid || stat.gid !== gid) lchownSync(path, uid, gid)
+  }
+  try {
+    walk(dir)
+  } catch (err) {
+    throw new ConfigError(`prepare-state: ${(err as Error).message}`)
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'run'
   if (command === 'version') {
     process.stdout.write(VERSION + '\n')
     return
   }
+  if (command === 'proxy') return runProxy(process.env)
+  if (command === 'prepare-state') return prepareState(process.env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent', argv[1] ?? '')
   const config = loadConfig()
   if (command === 'health') {
     const health = await fetchHealth(config.health).catch((err: NodeJS.ErrnoException) => {
@@ -136,7 +173,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(health) + '\n')
     return
   }
-  if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version)`)
+  if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version, proxy, prepare-state)`)
   await run(config)
 }
 

@@ -69,7 +69,7 @@ export const CONTAINER_STATUS = measurement('docker_container_status', CONTAINER
 ])
 
 /** Tag `stream`: stdout, stderr or tty. */
-export const DOCKER_LOG = measurement('docker_log', [HOST_TAG, 'container_name', 'container_image', 'container_version', 'stream'], [CONTAINER_ID, 'message'])
+export const DOCKER_LOG = measurement('docker_log', [HOST_TAG, 'container_name', 'container_image', 'container_version', 'stream'], [CONTAINER_ID, 'message', 'truncated'])
 
 export const HOST_CPU = measurement('cpu', [HOST_TAG, 'cpu'], [
   'usage_user', 'usage_system', 'usage_idle', 'usage_nice', 'usage_iowait', 'usage_irq', 'usage_softirq', 'usage_steal', 'usage_guest', 'usage_guest_nice',
@@ -84,7 +84,7 @@ export const HOST_DISK = measurement('disk', [HOST_TAG, 'path', 'device', 'fstyp
 export const BERTH_EVENT = measurement('berth_event', [HOST_TAG, 'type', 'action', 'actor', 'image'], ['actor_id', 'detail', 'exit_code', 'signal', 'attributes', 'resync'])
 
 export const BERTH_AGENT = measurement('berth_agent', [HOST_TAG, 'version'], [
-  'points_written', 'points_spooled', 'points_dropped', 'points_rejected', 'spool_bytes', 'spool_batches', 'lag_ms', 'write_errors', 'last_error',
+  'points_written', 'points_spooled', 'points_dropped', 'points_rejected', 'points_invalid', 'lines_truncated', 'labels_dropped', 'spool_bytes', 'spool_batches', 'lag_ms', 'write_errors', 'last_error',
   'collect_ms', 'containers', 'log_streams', 'rss_bytes', 'cpu_percent',
 ])
 

@@ -81,7 +81,7 @@ export class Spool {
     this.totalBytes -= batch.bytes
   }
 
-  /** Replaces a batch with its halves (InfluxDB said 413), keeping its place in the order. */
+  /** Replaces a batch with what is left of it (parts still to send), keeping its place in the order. */
   split(batch: SpooledBatch, halves: [Buffer, number][]): void {
     const stem = NAME.exec(batch.file)![1]!
     const replacements = halves.map(([body, points], i) => {

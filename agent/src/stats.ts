@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {cgroupVersion, locateCgroup, readCgroup, type BlkioDevice, type CgroupLocation, type CgroupVersion} from './cgroup.js'
 import type {ContainerInfo} from './containers.js'
 import type {EngineInfo} from './docker.js'
-import {point, type Point} from './lineprotocol.js'
+import {point, type FieldValue, type Point} from './lineprotocol.js'
 import {OpenFiles} from './openfiles.js'
 import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs, type CpuTimes, type NetCounters} from './procfs.js'
 import {
@@ -32,6 +32,8 @@ export class StatsCollector {
   private readonly hostFiles = new OpenFiles()
   private readonly previous = new Map<string, Previous>()
   private previousHost: CpuTimes | undefined
+  /** Labels left off `docker_container_mem` in the last cycle: named like one of the kernel's memory.stat keys. */
+  labelCollisions = 0
 
   constructor(private readonly paths: StatsPaths, private readonly host: string) {
     this.version = cgroupVersion(paths.cgroupRoot)
@@ -54,6 +56,7 @@ export class StatsCollector {
         memory_total: engine.MemTotal,
     }, time)]
     const live = new Set<string>()
+    this.labelCollisions = 0
     for (const container of containers) {
       live.add(container.id)
       const containerTags = {...engineTags, container_name: container.name, container_image: container.image, container_version: container.version, container_status: container.state} satisfies Tags<typeof CONTAINER_STATUS>
@@ -97,7 +100,7 @@ export class StatsCollector {
       sample.cpu.perCpuNs.forEach((ns, i) => points.push(point(CONTAINER_CPU, {...tags, cpu: `cpu${i}`}, {usage_total: ns, container_id: id}, time)))
       const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
       // The kernel's memory.stat keys first: a schema field of the same name wins.
-      points.push(point(CONTAINER_MEM, tags, {
+      const memFields: Fields<typeof CONTAINER_MEM, FieldValue> = {
         ...sample.memory.stat,
         usage: sample.memory.usage,
         limit,
@@ -105,7 +108,8 @@ export class StatsCollector {
         usage_percent: {float: limit > 0 ? (sample.memory.usage / limit) * 100 : 0},
         fail_count: sample.memory.failCount,
         container_id: id,
-      }, time))
+      }
+      points.push(point(CONTAINER_MEM, this.withoutFieldNames(tags, container.labels, memFields), memFields, time))
       points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
       if (container.ownNetwork && container.pid > 0) points.push(...this.networkPoints(tags, container, located.files, time))
     }
@@ -113,6 +117,18 @@ export class StatsCollector {
     for (const id of this.locations.keys()) if (!live.has(id)) this.forget(id)
     points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
     return points
+  }
+
+  /** A label named like a field of the point would make InfluxDB 3 refuse it: such labels are left off (and counted). */
+  private withoutFieldNames(tags: Record<string, string>, labels: Record<string, string>, fields: Record<string, unknown>): Record<string, string> {
+    let kept = tags
+    for (const key of Object.keys(labels)) {
+      if (!(key in fields)) continue
+      if (kept === tags) kept = {...tags}
+      delete kept[key]
+      this.labelCollisions++
+    }
+    return kept
   }
 
   private locate(container: ContainerInfo): {location: CgroupLocation; files: OpenFiles} | undefined {

@@ -3,6 +3,12 @@
  * could not take yet goes to the on-disk spool and is replayed, oldest first, with backoff. A
  * caller that must know when its points are safe (the log follower's checkpoints) passes
  * `onDurable`: it runs once InfluxDB acknowledged the points, or they sit in the spool.
+ *
+ * InfluxDB answers a batch with some bad points with 400 and writes the rest, and its message
+ * cannot say how many it refused (1.x reports parse errors only when nothing else failed, and its
+ * `dropped=N` counts only points refused after parsing). So a refused batch is halved and the
+ * halves sent again until each refused point is found alone: writes are idempotent (a point sent
+ * twice lands on itself), and `pointsRejected` is exactly what InfluxDB refused.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -10,7 +16,7 @@ import {rootCertificates} from 'node:tls'
 import {promisify} from 'node:util'
 import {gunzipSync, gzip} from 'node:zlib'
 import {influxApi, type InfluxConnection, type InfluxSecrets} from './influx.js'
-import {formatPoint, type Point} from './lineprotocol.js'
+import {formatPoint, splitLines, type Point} from './lineprotocol.js'
 import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
 
@@ -27,6 +33,9 @@ export interface WriterOptions {
   maxBackoffMs: number
 }
 
+/** The most requests spent finding the refused points of one batch; past it a refused part counts as InfluxDB's `dropped=N` says. */
+export const MAX_BISECT_REQUESTS = 64
+
 export const defaultWriterOptions: WriterOptions = {batchSize: 5000, flushMs: 1000, timeoutMs: 10_000, minBackoffMs: 1000, maxBackoffMs: 30_000}
 
 /** What the writer tells the health endpoint. */
@@ -35,8 +44,10 @@ export interface WriterStats {
   pointsSpooled: number
   /** Refused by a full spool. */
   pointsDropped: number
-  /** InfluxDB answered 400/422: the points themselves are bad, retrying cannot help. */
+  /** InfluxDB answered 400/422 for them (found one by one): the points themselves are bad, retrying cannot help. */
   pointsRejected: number
+  /** Points line protocol cannot carry as they are (see `formatPoint`): never sent. */
+  pointsInvalid: number
   writeErrors: number
   lastError: string
   lastErrorAt?: string
@@ -57,7 +68,7 @@ interface Pending {
 }
 
 export class InfluxWriter implements PointSink {
-  readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, writeErrors: 0, lastError: ''}
+  readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, pointsInvalid: 0, writeErrors: 0, lastError: ''}
   private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
   private chain: Promise<void> = Promise.resolve()
   private flushTimer: NodeJS.Timeout | undefined
@@ -71,7 +82,8 @@ export class InfluxWriter implements PointSink {
   constructor(readonly target: InfluxTarget, private readonly spool: Spool, readonly options: WriterOptions = defaultWriterOptions) {
     this.endpoint = writeUrl(target)
     this.headers = {'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip'}
-    if (influxApi(target) === 'v2' && target.token) this.headers.Authorization = `Token ${target.token}`
+    // A token works on either API (InfluxDB 3, and 2.x's v1-compatible /write).
+    if (target.token) this.headers.Authorization = `Token ${target.token}`
     else if (target.username) this.headers.Authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`
   }
 
@@ -85,7 +97,10 @@ export class InfluxWriter implements PointSink {
   write(points: Point[], onDurable?: () => void): void {
     for (const point of points) {
       const line = formatPoint(point)
-      if (line === undefined) continue
+      if (line === undefined) {
+        this.stats.pointsInvalid++
+        continue
+      }
       if (this.buffer.lines.length === 0 || point.time < this.buffer.oldestNs) this.buffer.oldestNs = point.time
       this.buffer.lines.push(line)
     }
@@ -134,53 +149,63 @@ export class InfluxWriter implements PointSink {
       // While older batches wait in the spool (or InfluxDB is failing) new ones queue behind them.
       if (this.spool.size > 0 || this.stopped) return this.toSpool(await gzipAsync(batch.lines.join('\n')), batch.lines.length, batch.oldestNs)
       const leftover = await this.sendLines(batch.lines)
-      if (leftover) this.toSpool(leftover.body, leftover.points, batch.oldestNs)
+      if (leftover.length) this.toSpool(await gzipAsync(leftover.join('\n')), leftover.length, batch.oldestNs)
     } finally {
       for (const callback of batch.callbacks) callback()
     }
   }
 
-  /** Sends lines, halving on 413; returns what must be retried later, gzipped. */
-  private async sendLines(lines: string[]): Promise<{body: Buffer; points: number} | undefined> {
-    const body = await gzipAsync(lines.join('\n'))
-    const verdict = await this.post(body)
-    if (this.settle(verdict, lines.length)) return undefined
-    if (verdict.kind === 'split') {
-      const half = Math.ceil(lines.length / 2)
-      const parts = [lines.slice(0, half), lines.slice(half)]
-      const retry: string[] = []
-      for (const part of parts) {
-        const left = await this.sendLines(part)
-        if (left) retry.push(...gunzipSync(left.body).toString('utf8').split('\n'))
-      }
-      return retry.length ? {body: await gzipAsync(retry.join('\n')), points: retry.length} : undefined
+  /**
+   * Sends lines; returns those to retry later. A batch too large (413) or with refused points
+   * (400/422) is halved until the parts are taken or a refused point stands alone. `known` is the
+   * verdict already had for exactly these lines.
+   */
+  private async sendLines(lines: string[], known?: Verdict, bisecting?: {requests: number}): Promise<string[]> {
+    const budget = bisecting ?? {requests: MAX_BISECT_REQUESTS}
+    let verdict = known
+    if (!verdict) {
+      budget.requests--
+      verdict = await this.post(await gzipAsync(lines.join('\n')))
     }
-    return {body, points: lines.length}
+    if (verdict.kind === 'written') {
+      // A part of a refused batch taken: the refusal stays the last error.
+      this.noteWritten(lines.length, !bisecting)
+      return []
+    }
+    if (verdict.kind === 'retry') {
+      this.noteRetry(verdict)
+      return lines
+    }
+    this.noteError(verdict)
+    if (lines.length === 1 || (verdict.kind === 'rejected' && budget.requests <= 0)) {
+      // Alone, the point itself is refused; out of budget, InfluxDB's own count is the best there is.
+      const refused = lines.length === 1 || verdict.kind !== 'rejected' ? lines.length : Math.min(verdict.points ?? lines.length, lines.length)
+      this.stats.pointsRejected += refused
+      if (refused < lines.length) this.noteWritten(lines.length - refused, false)
+      return []
+    }
+    const half = Math.ceil(lines.length / 2)
+    const retry: string[] = []
+    for (const part of [lines.slice(0, half), lines.slice(half)]) retry.push(...await this.sendLines(part, undefined, budget))
+    return retry
   }
 
-  /**
-   * Counts a final verdict (written, rejected, a single line too large); true when the batch is
-   * done with. A retry or split leaves it to the caller.
-   */
-  private settle(verdict: Verdict, points: number): boolean {
-    if (verdict.kind === 'written') {
-      this.stats.pointsWritten += points
-      this.stats.lastWriteAt = new Date().toISOString()
-      this.stats.lastError = ''
-      this.backoffMs = 0
-      return true
-    }
+  private noteWritten(points: number, clearsError = true): void {
+    this.stats.pointsWritten += points
+    this.stats.lastWriteAt = new Date().toISOString()
+    if (clearsError) this.stats.lastError = ''
+    this.backoffMs = 0
+  }
+
+  private noteRetry(verdict: Extract<Verdict, {kind: 'retry'}>): void {
+    this.noteError(verdict)
+    this.backoffMs = verdict.afterMs ?? Math.min(this.options.maxBackoffMs, Math.max(this.options.minBackoffMs, this.backoffMs * 2))
+  }
+
+  private noteError(verdict: Exclude<Verdict, {kind: 'written'}>): void {
     this.stats.writeErrors++
     this.stats.lastError = verdict.message
     this.stats.lastErrorAt = new Date().toISOString()
-    if (verdict.kind === 'rejected' || (verdict.kind === 'split' && points <= 1)) {
-      this.stats.pointsRejected += verdict.kind === 'rejected' ? Math.min(verdict.points ?? points, points) : points
-      return true
-    }
-    if (verdict.kind === 'retry') {
-      this.backoffMs = verdict.afterMs ?? Math.min(this.options.maxBackoffMs, Math.max(this.options.minBackoffMs, this.backoffMs * 2))
-    }
-    return false
   }
 
   private toSpool(body: Buffer, points: number, oldestNs: bigint): void {
@@ -208,12 +233,17 @@ export class InfluxWriter implements PointSink {
       for (let batch = this.spool.peek(); batch && !this.stopped; batch = this.spool.peek()) {
         const body = this.spool.read(batch)
         const verdict = await this.post(body)
-        if (this.settle(verdict, batch.points)) this.spool.remove(batch)
-        else if (verdict.kind === 'split') {
-          const lines = gunzipSync(body).toString('utf8').split('\n')
-          const half = Math.ceil(lines.length / 2)
-          this.spool.split(batch, await Promise.all([lines.slice(0, half), lines.slice(half)].map(async (part) => [await gzipAsync(part.join('\n')), part.length] as [Buffer, number])))
-        } else break
+        if (verdict.kind === 'retry') {
+          this.noteRetry(verdict)
+          break
+        }
+        if (verdict.kind === 'written') this.noteWritten(batch.points)
+        const left = verdict.kind === 'written' ? [] : await this.sendLines(splitLines(gunzipSync(body).toString('utf8')), verdict)
+        if (left.length === 0) this.spool.remove(batch)
+        else {
+          this.spool.split(batch, [[await gzipAsync(left.join('\n')), left.length]])
+          break
+        }
       }
     } finally {
       this.draining = false
@@ -230,6 +260,9 @@ export class InfluxWriter implements PointSink {
         timeout: this.options.timeoutMs,
         ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
         rejectUnauthorized: !this.target.insecureSkipVerify,
+        // InfluxDB 1.x echoes a refused line in its X-Influxdb-Error header, raw: a control
+        // character from a container would make the answer unreadable and the batch retried forever.
+        insecureHTTPParser: true,
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

@@ -7,6 +7,7 @@ import {hostDashboard} from './host.js'
 
 export {DASHBOARD_TAG, DATASOURCE, DATASOURCE_UID} from './panels.js'
 export type {InfluxQLQuery} from './influxql.js'
+export {influxdb3Unsupported} from './influxql.js'
 export * from './provisioning.js'
 export * from './alerts.js'
 

@@ -1,68 +1,35 @@
 import {readFile} from 'node:fs/promises'
-import Docker from 'dockerode'
-import {baseState, BerthError, demuxedText, ensureSshKey, ExitCode, isNotFound, isolatedDockerOptions, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
+import type Docker from 'dockerode'
+import {baseState, BerthError, ensureSshKey, ExitCode, isNotFound, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
 import {DEFAULT_LOCAL_ENGINE, descriptor} from './descriptor.js'
 import type {ContainerState} from './state.js'
+import {getContainerJson} from './local-api.js'
 
-
-
-/** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
-export function localEngine(url: string): Docker {
-  if (url.startsWith('unix://')) return new Docker(isolatedDockerOptions({socketPath: url.slice('unix://'.length)}))
-  const match = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(url)
-  if (match) return new Docker(isolatedDockerOptions({host: match[1], port: Number(match[2])}))
-  throw new BerthError(`--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`, ExitCode.usage)
+/** dockerode (and its gRPC and protobuf modules) loads only for work that changes something. */
+async function dockerClient(engine: string): Promise<Docker> {
+  return (await import('./engine.js')).localEngine(engine)
 }
 
-export interface SystemContainerSpec {
-  name: string
-  hostname: string
-  image: string
-  labels: Record<string, string>
-  /** Volume for the nested engine's /var/lib/docker. */
-  volume: string
-  network: string
-}
 
-/**
- * How a system container runs here (systemd as PID 1, a nested dockerd). `--privileged` is not
- * used: it fails where the engine's bounding set lacks CAP_SYS_RESOURCE, and the narrower set
- * below is all systemd and a nested dockerd need. Also used by the EC2 simulator's instances.
- */
-export function systemContainerOptions(spec: SystemContainerSpec): Docker.ContainerCreateOptions {
-  return {
-    name: spec.name,
-    Hostname: spec.hostname,
-    Image: spec.image,
-    Labels: spec.labels,
-    StopSignal: 'SIGRTMIN+3', // systemd's signal for a clean halt
-    HostConfig: {
-      CapAdd: ['ALL'],
-      CapDrop: ['SYS_RESOURCE'],
-      SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
-      // The API form of `--security-opt systempaths=unconfined`: systemd needs /proc and /sys writable.
-      MaskedPaths: [],
-      ReadonlyPaths: [],
-      CgroupnsMode: 'host',
-      Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
-      Tmpfs: {'/run': 'rw,exec', '/run/lock': 'rw'},
-      Mounts: [{Type: 'volume', Source: spec.volume, Target: '/var/lib/docker'}],
-      NetworkMode: spec.network,
-    },
-  } as Docker.ContainerCreateOptions
-}
 
 /** A machine is a system container: systemd as PID 1 with sshd, its own engine data on a volume. */
 class ContainerDriver implements Driver {
-  private readonly docker: Docker
+  private client?: Promise<Docker>
 
   constructor(
     readonly state: ContainerState,
     private readonly context: DriverContext,
-  ) {
-    this.docker = localEngine(state.Engine)
+  ) {}
+
+  private docker(): Promise<Docker> {
+    this.client ??= dockerClient(this.state.Engine)
+    return this.client
+  }
+
+  private async container(): Promise<Docker.Container> {
+    return (await this.docker()).getContainer(this.containerName)
   }
 
   private get containerName(): string {
@@ -79,7 +46,7 @@ class ContainerDriver implements Driver {
 
   async preCreateCheck(): Promise<void> {
     try {
-      await this.docker.ping()
+      await (await this.docker()).ping()
     } catch (err) {
       throw new BerthError(`the local Docker engine at ${this.state.Engine} is not reachable: ${oneLine(err)}`, ExitCode.preCreateCheck,
         'start dockerd, or point --container-engine / BERTH_CONTAINER_ENGINE at one')
@@ -97,24 +64,21 @@ class ContainerDriver implements Driver {
   }
 
   private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.docker.getContainer(this.containerName).inspect()
-    } catch (err) {
-      if (isNotFound(err)) return undefined
-      throw err
-    }
+    return getContainerJson(this.state.Engine, this.containerName)
   }
 
   /** Resumable: a container left by an interrupted create is reused. */
   async create(): Promise<void> {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
-    await ensureHostImage(this.docker, this.state.Engine, this.state.Image, this.context.log)
+    await ensureHostImage(await this.docker(), this.state.Engine, this.state.Image, this.context.log)
     let info = await this.inspect()
     if (info && !this.isOurs(info)) throw new BerthError(`a container named ${this.containerName} already exists and is not this machine's`)
     if (!info) {
       this.context.log(`Creating system container ${this.containerName}`)
-      await this.docker.createVolume({Name: this.volumeName, Labels: this.labels()})
-      const container = await this.docker.createContainer(systemContainerOptions({
+      const docker = await this.docker()
+      const {systemContainerOptions} = await import('./engine.js')
+      await docker.createVolume({Name: this.volumeName, Labels: this.labels()})
+      const container = await docker.createContainer(systemContainerOptions({
         name: this.containerName,
         hostname: this.context.machineName,
         image: this.state.Image,
@@ -129,19 +93,19 @@ class ContainerDriver implements Driver {
       ]), {path: '/root'})
       info = await container.inspect()
     }
-    if (!info.State.Running) await this.docker.getContainer(this.containerName).start()
+    if (!info.State.Running) await (await this.container()).start()
     this.state.IPAddress = await this.getIP()
   }
 
   async start(): Promise<void> {
     const info = await this.requireContainer()
-    if (!info.State.Running) await this.docker.getContainer(this.containerName).start()
+    if (!info.State.Running) await (await this.container()).start()
     this.state.IPAddress = await this.getIP()
   }
 
   async stop(): Promise<void> {
     const info = await this.requireContainer()
-    if (info.State.Running) await this.docker.getContainer(this.containerName).stop({t: 60})
+    if (info.State.Running) await (await this.container()).stop({t: 60})
   }
 
   async restart(): Promise<void> {
@@ -151,17 +115,17 @@ class ContainerDriver implements Driver {
 
   async kill(): Promise<void> {
     const info = await this.requireContainer()
-    if (info.State.Running) await this.docker.getContainer(this.containerName).kill()
+    if (info.State.Running) await (await this.container()).kill()
   }
 
   async remove(): Promise<void> {
     try {
-      await this.docker.getContainer(this.containerName).remove({force: true, v: true})
+      await (await this.container()).remove({force: true, v: true})
     } catch (err) {
       if (!isNotFound(err)) throw err
     }
     try {
-      await this.docker.getVolume(this.volumeName).remove()
+      await (await this.docker()).getVolume(this.volumeName).remove()
     } catch (err) {
       if (!isNotFound(err)) throw err
     }
@@ -173,7 +137,8 @@ class ContainerDriver implements Driver {
    * exit at once with "Too many open files".
    */
   private async notRunning(info: Docker.ContainerInspectInfo): Promise<BerthError> {
-    const logs = await this.docker.getContainer(this.containerName).logs({stdout: true, stderr: true, tail: 30}).catch(() => Buffer.alloc(0))
+    const {demuxedText} = await import('../../src/core/drivers/kit-docker.js')
+    const logs = await (await this.container()).logs({stdout: true, stderr: true, tail: 30}).catch(() => Buffer.alloc(0))
     // eslint-disable-next-line no-control-regex -- systemd colours its console lines
     const lastFailure = demuxedText(logs).split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trim())
       .filter((line) => /fail|error|too many/i.test(line)).pop()
@@ -220,7 +185,7 @@ export const containerDriver: DriverPlugin<ContainerState> = {
 
   async configure(values: OptionValues, context: DriverContext): Promise<ContainerState> {
     const engine = String(values['container-engine'] ?? DEFAULT_LOCAL_ENGINE)
-    localEngine(engine) // validates the URL
+    await dockerClient(engine) // validates the URL
     return baseState(context, {
       Engine: engine,
       Image: String(values['container-image'] ?? DEFAULT_HOST_IMAGE),

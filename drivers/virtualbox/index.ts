@@ -4,10 +4,9 @@
  * 127.0.0.1; the engine is reached on the host-only NIC, whose address is read over SSH by MAC.
  */
 import {readFile, rm, stat} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {extname, isAbsolute, join} from 'node:path'
-import {acquireLock, baseState, BerthError, connectSsh, ensureImage, ensureSshKey, ExitCode, formatMac, HostKeyMismatchError, oneLine, randomMac, SshKeyError, validateImageRequest, writeSeedIso} from '../../src/core/drivers/kit.js'
+import {acquireLock, baseState, BerthError, connectSsh, ensureImage, ensureSshKey, ExitCode, formatMac, freePort, HostKeyMismatchError, oneLine, oneOf, positiveInteger, randomMac, SshKeyError, validateImageRequest, writeSeedIso} from '../../src/core/drivers/kit.js'
 import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOSTONLY_CIDR, HostOnlyNetwork, hostOnlyNetwork, inNetwork} from './network.js'
 import type {VBoxManageRunner, VBoxVersion} from './vboxmanage.js'
@@ -76,30 +75,6 @@ export function hostOnlyStyle(option: string, version: VBoxVersion, platform = p
   if (option === 'interface' || option === 'network') return option
   // VirtualBox 7 on macOS has no host-only interfaces (no kernel extension), only host-only networks.
   return version.major >= 7 && platform === 'darwin' ? 'network' : 'interface'
-}
-
-/** Ports handed out by this process: parallel creates in one command must not get the same one. */
-const chosenPorts = new Set<number>()
-
-/** A free port on 127.0.0.1 for a NAT forward. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await ephemeralPort()
-    if (chosenPorts.has(port)) continue
-    chosenPorts.add(port)
-    return port
-  }
-}
-
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -370,20 +345,6 @@ function splitShare(value: string): [string, string] {
   const at = value.lastIndexOf(':')
   // A drive letter (C:\Users) is not the separator.
   return at > 1 ? [value.slice(0, at), value.slice(at + 1)] : [value, 'hosthome']
-}
-
-function positiveInteger(values: OptionValues, name: string, fallback: number, minimum: number): number {
-  const raw = values[name] ?? fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) throw new BerthError(`--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`, ExitCode.usage)
-  return value
-}
-
-function oneOf(values: OptionValues, name: string, fallback: string, allowed: string[]): string {
-  const value = String(values[name] ?? fallback)
-  const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase())
-  if (!match) throw new BerthError(`--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`, ExitCode.usage)
-  return match
 }
 
 export const virtualboxDriver: DriverPlugin<VirtualBoxState> = {

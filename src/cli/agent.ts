@@ -34,7 +34,24 @@ function ago(iso: string | null | undefined): string {
   return seconds < 120 ? `${seconds}s ago` : `${Math.round(seconds / 60)}m ago`
 }
 
+/** One line on what an agent may do: its user, capabilities, filesystem, limits and way to the Docker API. */
+export function describePrivileges(p: NonNullable<AgentStatus['privileges']>): string {
+  const mib = (bytes: number) => (bytes > 0 ? `${Math.round(bytes / 1024 / 1024)} MiB` : 'unlimited')
+  const caps = p.capDrop.includes('ALL') ? (p.capAdd.length ? `only ${p.capAdd.join(', ')}` : 'none') : `default${p.capDrop.length ? ` minus ${p.capDrop.join(', ')}` : ''}`
+  return [
+    `user ${p.user}`, p.privileged ? 'PRIVILEGED' : `capabilities ${caps}`, p.noNewPrivileges ? 'no-new-privileges' : 'new privileges allowed',
+    p.readOnlyRootfs ? 'read-only root' : 'writable root', `pid namespace ${p.pidMode}`, `network ${p.networkMode}`, `memory ${mib(p.memoryBytes)}`,
+    `pids ${p.pidsLimit > 0 ? p.pidsLimit : 'unlimited'}`,
+    p.dockerSocket ? 'Docker socket MOUNTED (full engine access)' : `Docker API through the GET-only filter (${p.apiFilter})`,
+  ].join(', ')
+}
+
 export function renderAgentStatus(statuses: AgentStatus[]): string {
+  const privileges = statuses.filter((s) => s.privileges).map((s) => `${s.name}: ${describePrivileges(s.privileges!)}`)
+  return renderAgentTable(statuses) + (privileges.length ? `\n\nPrivileges:\n${privileges.join('\n')}` : '')
+}
+
+function renderAgentTable(statuses: AgentStatus[]): string {
   return renderTable(['NAME', 'STATE', 'VERSION', 'HEALTH', 'LAST WRITE', 'WRITTEN', 'SPOOL', 'DROPPED', 'ERROR'], statuses.map((s) => [
     s.name, s.state, s.version ?? '-', s.health ?? '-', ago(s.lastWriteAt), s.pointsWritten === undefined ? '-' : String(s.pointsWritten),
     s.spoolBytes === undefined ? '-' : `${s.pointsSpooled ?? 0} pts/${s.spoolBytes} B`, s.pointsDropped === undefined ? '-' : String(s.pointsDropped + (s.pointsRejected ?? 0)),

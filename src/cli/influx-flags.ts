@@ -10,7 +10,7 @@ export const influxFlags = {
   'min-interval': Flags.string({summary: 'Smallest $__interval: the agents\' collection interval.', default: DEFAULT_MIN_INTERVAL}),
 }
 
-/** The data source settings the flags give. */
-export function datasourceSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}): {influx: InfluxConnection; minInterval: string} {
-  return {influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user']}, minInterval: flags['min-interval']}
+/** The data source settings the flags give; `tokenAuth`: InfluxDB wants a token. */
+export function datasourceSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}, tokenAuth = false): {influx: InfluxConnection; minInterval: string} {
+  return {influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user'], tokenAuth}, minInterval: flags['min-interval']}
 }

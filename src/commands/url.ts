@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {engineUrl} from '../core/engine/engine.js'
+import {engineUrl} from '../core/engine/url.js'
 
 export default class Url extends BaseCommand<typeof Url> {
   static override summary = "Print a machine's engine URL."

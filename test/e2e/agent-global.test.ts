@@ -91,7 +91,7 @@ describe('the agent as a swarm global service', () => {
     expect(spec.Mode).toEqual({Global: {}})
     expect(spec.TaskTemplate.RestartPolicy.Condition).toBe('any')
     expect(spec.TaskTemplate.ContainerSpec.Env).toContain('BERTH_AGENT_TOKEN_FILE=/run/secrets/berth-agent-token')
-    expect(spec.TaskTemplate.ContainerSpec.Mounts.filter((m) => m.ReadOnly).map((m) => m.Target).sort()).toEqual(['/host/proc', '/host/sys/fs/cgroup', '/var/run/docker.sock'])
+    expect(spec.TaskTemplate.ContainerSpec.Mounts.filter((m) => m.ReadOnly).map((m) => m.Target).sort()).toEqual(['/host/proc', '/host/sys/fs/cgroup', '/run/berth-api'])
     expect(spec.TaskTemplate.ContainerSpec.Secrets.map((s) => [s.File.Name, s.File.Mode])).toEqual([['berth-agent-token', 0o400]])
 
     for (const machine of [m1, m2]) {
@@ -99,8 +99,17 @@ describe('the agent as a swarm global service', () => {
       expect(container, machine).toBeDefined()
       const inspect = await ok(docker(machine, ['inspect', container!]))
       expect(inspect).not.toContain('tok-global')
-      const config = (JSON.parse(inspect) as {HostConfig: {NetworkMode: string}}[])[0]!
+      const config = (JSON.parse(inspect) as {Config: {User: string}; HostConfig: {NetworkMode: string; CapDrop: string[]; ReadonlyRootfs: boolean; PidMode: string; Memory: number; PidsLimit: number}; Mounts: {Source: string}[]}[])[0]!
       expect(config.HostConfig.NetworkMode).toBe('host')
+      // Without privileges, and without the engine's socket: only the filter's task holds it.
+      expect([config.Config.User, config.HostConfig.CapDrop, config.HostConfig.ReadonlyRootfs, config.HostConfig.PidMode, config.HostConfig.Memory, config.HostConfig.PidsLimit])
+        .toEqual(['65532:65532', ['ALL'], true, '', 256 * 1024 * 1024, 128])
+      expect(config.Mounts.map((m) => m.Source).join(' ')).not.toContain('docker.sock')
+      const [filter] = (await ok(docker(machine, ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=berth-agent-api']))).split('\n').filter(Boolean)
+      expect(filter, `the API filter's task on ${machine}`).toBeDefined()
+      const refused = await ok(docker(machine, ['exec', container!, '/usr/local/bin/node', '-e', `require('http').request({socketPath: '/run/berth-api/docker.sock', method: 'POST',
+        path: '/containers/create'}, (res) => console.log(res.statusCode)).end('{}')`]))
+      expect(refused.trim()).toBe('403')
       const file = await ok(docker(machine, ['exec', container!, '/usr/local/bin/node', '-e',
         'const f="/run/secrets/berth-agent-token"; process.stdout.write((require("fs").statSync(f).mode & 0o777).toString(8) + " " + require("fs").readFileSync(f, "utf8"))']))
       expect(file).toBe('400 tok-global-1618')

@@ -36,6 +36,9 @@ async function influxAdmin(q: string): Promise<void> {
 interface AgentStatusJson {
   name: string
   ok: boolean
+  labelsDropped?: number
+  linesTruncated?: number
+  rssBytes?: number
   state: string
   health?: string
   lastError?: string
@@ -122,19 +125,53 @@ describe('the agent on lab machines', () => {
     const inspect = await ok(docker(m1, ['inspect', 'berth-agent']))
     expect(inspect).not.toContain('pw-never-shown')
     expect(inspect).toContain('BERTH_AGENT_PASSWORD_FILE=/run/berth-agent/password')
-    const config = JSON.parse(inspect)[0] as {HostConfig: {NetworkMode: string; PidMode: string; RestartPolicy: {Name: string}; Binds: string[]}}
-    expect([config.HostConfig.NetworkMode, config.HostConfig.PidMode, config.HostConfig.RestartPolicy.Name]).toEqual(['host', 'host', 'unless-stopped'])
-    expect(config.HostConfig.Binds).toEqual(expect.arrayContaining(['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro']))
+    const config = JSON.parse(inspect)[0] as {Config: {User: string}; HostConfig: {NetworkMode: string; PidMode: string; RestartPolicy: {Name: string}; Binds: string[]; CapDrop: string[];
+      SecurityOpt: string[]; ReadonlyRootfs: boolean; Memory: number; PidsLimit: number; Privileged: boolean}}
+    expect([config.HostConfig.NetworkMode, config.HostConfig.PidMode, config.HostConfig.RestartPolicy.Name]).toEqual(['host', '', 'unless-stopped'])
+    expect(config.HostConfig.Binds).toEqual(expect.arrayContaining(['/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', 'berth-agent-api:/run/berth-api:ro']))
+    expect(config.HostConfig.Binds.join(' ')).not.toContain('docker.sock')
+    expect({user: config.Config.User, capDrop: config.HostConfig.CapDrop, securityOpt: config.HostConfig.SecurityOpt, readOnly: config.HostConfig.ReadonlyRootfs,
+      memory: config.HostConfig.Memory, pids: config.HostConfig.PidsLimit, privileged: config.HostConfig.Privileged})
+      .toEqual({user: '65532:65532', capDrop: ['ALL'], securityOpt: ['no-new-privileges'], readOnly: true, memory: 256 * 1024 * 1024, pids: 128, privileged: false})
     expect(await ok(docker(m1, ['exec', 'berth-agent', '/usr/local/bin/node', '-e', 'process.stdout.write(require("fs").readFileSync("/run/berth-agent/password", "utf8"))']))).toBe('pw-never-shown-3141\n')
-    const record = await ok(run('cat', [join(lab.storePath, 'machines', m1, 'config.json')]))
-    expect(record).not.toContain('pw-never-shown')
+    expect(table.stdout).toMatch(new RegExp(`^${m1}: user 65532:65532, capabilities none, no-new-privileges, read-only root, pid namespace private, network host, memory 256 MiB, pids 128, Docker API through the GET-only filter \\(running\\)$`, 'm'))
     since = Math.floor(Date.now() / 1000) - 1
   })
 
+  it('the agent reaches the engine only through the filter: its reads pass, a container create through its socket is refused', async () => {
+    // Played as the attacker would, from inside the agent's container with its user and socket.
+    const request = (method: string, path: string, body = '') => docker(m1, ['exec', 'berth-agent', '/usr/local/bin/node', '-e', `
+      const req = require('http').request({socketPath: '/run/berth-api/docker.sock', method: ${JSON.stringify(method)}, path: ${JSON.stringify(path)},
+        headers: {'Content-Type': 'application/json'}}, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => console.log(res.statusCode + ' ' + b.slice(0, 300))) })
+      req.on('error', (e) => console.log('error ' + e.message)); req.end(${JSON.stringify(body)})`])
+    expect((await ok(request('GET', '/v1.41/containers/json'))).slice(0, 4)).toBe('200 ')
+    const create = await ok(request('POST', '/v1.41/containers/create?name=pwned', JSON.stringify({Image: 'bb:1', HostConfig: {Privileged: true, Binds: ['/:/host']}})))
+    expect(create).toMatch(/^403 .*POST is not allowed/)
+    for (const [method, path] of [['POST', '/containers/berth-agent/exec'], ['DELETE', '/containers/berth-agent'], ['GET', '/containers/berth-agent/archive?path=/run/berth-agent'],
+      ['GET', '/images/json'], ['GET', '/containers/..%2f..%2fimages/json']] as const) {
+      expect(await ok(request(method, path)), `${method} ${path}`).toMatch(/^403 /)
+    }
+    expect((await ok(docker(m1, ['ps', '-a', '--filter', 'name=pwned', '-q']))).trim()).toBe('')
+    // Another container's environment does not reach the agent through an inspect.
+    await ok(docker(m1, ['run', '-d', '--name', 'secretive', '-e', 'DB_PASSWORD=hunter2-e2e', 'bb:1', 'sh', '-c', 'busybox sleep 600']))
+    const inspected = await ok(request('GET', '/containers/secretive/json'))
+    expect(inspected).toMatch(/^200 .*"Labels"/)
+    expect(inspected).not.toContain('hunter2')
+    // No socket of the engine inside the agent; the filter has no network.
+    expect((await docker(m1, ['exec', 'berth-agent', '/usr/local/bin/node', '-e', 'require("fs").statSync("/var/run/docker.sock")'])).code).not.toBe(0)
+    expect((await ok(docker(m1, ['inspect', '-f', '{{.HostConfig.NetworkMode}} {{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}}', 'berth-agent-api']))).trim())
+      .toBe('none 0:65532 [ALL] true')
+    await ok(docker(m1, ['rm', '-f', 'secretive']))
+    const record = await ok(run('cat', [join(lab.storePath, 'machines', m1, 'config.json')]))
+    expect(record).not.toContain('pw-never-shown')
+  })
+
   it('every log line and event of workloads that start, die and restart is in InfluxDB exactly once', async () => {
-    const label = 'team=ops, "blue" = yes\nsecond line'
+    const label = 'team=ops, "blue" = yes\\back'
+    // Labels that would break or replace points: dropped and counted, the others tags as they are.
+    const hostile = ['--label', 'nl=first\nsecond', '--label', 'host\\=spoof', '--label', 'time=x', '--label', 'container_name=fake', '--label', 'trail=x\\']
     const workloads = [
-      ['-d', '--name', 'counter', '--label', label, 'bb:1', 'sh', '-c', 'i=1; while [ $i -le 500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done'],
+      ['-d', '--name', 'counter', '--label', label, ...hostile, 'bb:1', 'sh', '-c', 'i=1; while [ $i -le 500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done'],
       ['-d', '--name', 'restarter', '--restart', 'on-failure:2', 'bb:1', 'sh', '-c', 'echo "run at $(date +%s%N)"; exit 3'],
       ['-d', '-t', '--name', 'tty', 'bb:1', 'sh', '-c', 'for i in 1 2 3 4 5; do echo "tty $i"; done'],
       ['-d', '--name', 'long', 'bb:1', 'sh', '-c', "head -c 40000 /dev/zero | tr '\\0' x; echo; echo after"],
@@ -167,10 +204,39 @@ describe('the agent on lab machines', () => {
       const exitCodes = await influx(`SELECT exit_code FROM berth_event WHERE host = '${machine}' AND actor = 'restarter' AND action = 'die'`)
       expect(exitCodes[0]!.values.map((v) => v[1])).toEqual([3, 3, 3])
     }
-    // The label became a tag: spaces, commas, quotes kept, the newline a space, the line protocol valid.
+    // The label became a tag as it is: spaces, commas, quotes, an inner backslash; the hostile ones are not tags.
     const tags = await influx(`SHOW TAG VALUES FROM docker_container_status WITH KEY = "team" WHERE container_name = 'counter'`)
-    expect(tags[0]!.values.map((v) => v[1])).toEqual(['ops, "blue" = yes second line'])
+    expect(tags[0]!.values.map((v) => v[1])).toEqual(['ops, "blue" = yes\\back'])
+    const keys = await influx(`SHOW TAG KEYS FROM docker_container_status`)
+    expect(keys[0]!.values.map((v) => v[0])).not.toEqual(expect.arrayContaining(['nl']))
+    expect(keys[0]!.values.map((v) => v[0])).not.toEqual(expect.arrayContaining(['host\\']))
+    const containerNames = await influx(`SHOW TAG VALUES FROM docker_container_status WITH KEY = "container_name" WHERE host = '${m1}'`)
+    expect(containerNames[0]!.values.map((v) => v[1])).not.toContain('fake')
+    // Counted while counter is known (a stopped container stays in the list); 5 per machine.
+    for (const s of await status(m1, m2)) expect(s.labelsDropped).toBe(5)
     expect((await status(m1, m2)).map((s) => s.health)).toEqual(['ok', 'ok'])
+  })
+
+  it('a container printing 50 MB without a newline: one line cut at 64 KiB, counted, and the agent stays far under its memory limit', async () => {
+    await ok(docker(m1, ['run', '-d', '--name', 'nonl', 'bb:1', 'sh', '-c', "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo after"]))
+    const cut = await until('the cut line', async () => {
+      const series = await influx(`SELECT message, truncated FROM docker_log WHERE host = '${m1}' AND container_name = 'nonl'`)
+      return series[0]?.values.length === 2 ? series[0].values : undefined
+    }, 90_000)
+    expect(cut.map((v) => [(v[1] as string).length, v[2]])).toEqual([[65536, true], [5, null]])
+    const [after] = await status(m1)
+    expect(after!.linesTruncated).toBe(1)
+    const agent = JSON.parse(await ok(docker(m1, ['inspect', 'berth-agent'])))[0] as {Id: string; RestartCount: number; State: {OOMKilled: boolean}}
+    expect([agent.RestartCount, agent.State.OOMKilled]).toEqual([0, false])
+    // The kernel's own high-water mark of the agent's memory (page cache included) since it started,
+    // from its memory cgroup as the agent itself sees it (the host's cgroup namespace and cgroupfs).
+    const peak = Number(await ok(docker(m1, ['exec', 'berth-agent', '/usr/local/bin/node', '-e', `const fs = require('fs')
+      const path = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\\n').find((l) => /:memory:/.test(l)).split(':')[2]
+      process.stdout.write(fs.readFileSync('/host/sys/fs/cgroup/memory' + path + '/memory.max_usage_in_bytes', 'utf8').trim())`])))
+    console.log(`agent memory peak through 50 MB without a newline: ${(peak / 1048576).toFixed(1)} MiB (limit 256 MiB), RSS now ${((after!.rssBytes ?? 0) / 1048576).toFixed(1)} MiB`)
+    expect(peak).toBeGreaterThan(0)
+    expect(peak).toBeLessThan(200 * 1024 * 1024)
+    await ok(docker(m1, ['rm', '-f', 'nonl']))
   })
 
   it('stats: a CPU burner reads near what the Docker stats API says (near 100% on an idle core), a memory hog its size', async () => {
@@ -309,12 +375,14 @@ describe('bad input', () => {
     expect(await ok(docker(m2, ['inspect', '-f', '{{.Id}}', 'berth-agent']))).toBe(before)
   })
 
-  it('agent rm removes the container and its state volume; status then says not installed', async () => {
+  it('agent rm removes the agent, the API filter and their volumes; status then says not installed', async () => {
     const removed = await lab.berth(['agent', 'rm', '--json', m1, m2])
     expect(removed.code, removed.stderr).toBe(0)
     expect(JSON.parse(removed.stdout)).toEqual([{ok: true, name: m1, removed: true}, {ok: true, name: m2, removed: true}])
     expect((await status(m1, m2)).map((s) => s.state)).toEqual(['not installed', 'not installed'])
-    expect((await ok(docker(m1, ['volume', 'ls', '-q']))).split('\n')).not.toContain('berth-agent-state')
+    const volumes = (await ok(docker(m1, ['volume', 'ls', '-q']))).split('\n')
+    for (const volume of ['berth-agent-state', 'berth-agent-api', 'berth-agent-secrets']) expect(volumes).not.toContain(volume)
+    expect((await ok(docker(m1, ['ps', '-a', '--filter', 'name=berth-agent', '-q']))).trim()).toBe('')
     expect((await lab.berth(['agent', 'rm', m1])).stdout.trim()).toBe(`${m1} had no agent`)
   })
 })

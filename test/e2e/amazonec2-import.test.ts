@@ -100,8 +100,10 @@ function dockerMachineRecord(machine: string, driver: Record<string, unknown>) {
 async function writeDockerMachineStore(keyPath: string): Promise<void> {
   const certs = join(dm, 'certs')
   await mkdir(certs, {recursive: true, mode: 0o700})
-  for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
   const provisioned = join(origin.storePath, 'machines', name)
+  // docker-machine's CA is the one that signed the engine's certificate: the origin machine's own CA.
+  for (const f of ['ca.pem', 'ca-key.pem']) await copyFile(join(provisioned, f), join(certs, f))
+  for (const f of ['cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
   const mdir = join(dm, 'machines', name)
   await mkdir(mdir, {recursive: true, mode: 0o700})
   for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem']) await copyFile(join(provisioned, f), join(mdir, f))

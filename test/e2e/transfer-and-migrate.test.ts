@@ -41,8 +41,10 @@ async function writeDockerMachineStore(): Promise<void> {
   const mdir = join(dm, 'machines', adopted.name)
   await mkdir(certs, {recursive: true, mode: 0o700})
   await mkdir(mdir, {recursive: true, mode: 0o700})
-  for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
   const from = join(origin.storePath, 'machines', c.name)
+  // docker-machine's CA is the one that signed the engine's certificate: the origin machine's own CA.
+  for (const f of ['ca.pem', 'ca-key.pem']) await copyFile(join(from, f), join(certs, f))
+  for (const f of ['cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
   for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem']) await copyFile(join(from, f), join(mdir, f))
   await copyFile(join(from, 'id_ed25519'), join(mdir, 'id_rsa'))
   await copyFile(join(from, 'id_ed25519.pub'), join(mdir, 'id_rsa.pub'))

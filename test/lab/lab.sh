@@ -7,6 +7,7 @@
 #   lab.sh status         show what runs
 #   lab.sh influx-start   start InfluxDB (1.6, Debian) on 0.0.0.0:8086
 #   lab.sh influx-stop    stop it
+#   lab.sh vm-image       build the qemu e2e's Debian VM image (test/lab/vm-image.sh, cached)
 #
 # Idempotent: every subcommand may be run again. Needs root.
 set -euo pipefail
@@ -26,6 +27,7 @@ INFLUX_PORT="${BERTH_LAB_INFLUX_PORT:-8086}"
 PACKAGES=(
   ca-certificates iptables docker.io debootstrap influxdb influxdb-client
   genisoimage openssh-client iproute2 busybox-static rsync sshfs curl xz-utils qemu-utils
+  qemu-system-x86 fdisk
 )
 
 log() { printf 'lab: %s\n' "$*" >&2; }
@@ -238,7 +240,7 @@ cmd_status() {
 }
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -249,5 +251,6 @@ case "${1:-}" in
   status) cmd_status ;;
   influx-start) cmd_influx_start ;;
   influx-stop) cmd_influx_stop ;;
+  vm-image) need_root; bash "$(dirname "$0")/vm-image.sh" build docker ;;
   *) usage ;;
 esac

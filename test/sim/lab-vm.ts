@@ -22,10 +22,11 @@
 import {execFileSync} from 'node:child_process'
 import Docker from 'dockerode'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../drivers/container/host-image.js'
-import {localEngine, systemContainerOptions} from '../../drivers/container/index.js'
+import {localEngine, systemContainerOptions} from '../../drivers/container/engine.js'
 
 export interface SeedUser {
   name: string
+  primaryGroup?: string
   sudo?: string
   groups: string[]
   sshAuthorizedKeys: string[]
@@ -37,6 +38,8 @@ export interface Seed {
   hostname: string
   instanceId: string
   users: SeedUser[]
+  /** Top-level `groups`: made unless they exist. */
+  groups: string[]
   /** MAC addresses network-config configures (dhcp4 or static). */
   macs: string[]
   /** runcmd's commands as argv lists (a string item is a shell command line). */
@@ -73,6 +76,7 @@ export function readSeedIso(iso: string): Seed {
   const ethernets = (network.ethernets ?? {}) as Record<string, {match?: {macaddress?: string}; dhcp4?: boolean; addresses?: string[]}>
   const users = ((userData.users ?? []) as Array<Record<string, unknown>>).map((u) => ({
     name: String(u.name),
+    primaryGroup: typeof u.primary_group === 'string' ? u.primary_group : undefined,
     sudo: typeof u.sudo === 'string' ? u.sudo : undefined,
     groups: (u.groups ?? []) as string[],
     sshAuthorizedKeys: (u.ssh_authorized_keys ?? []) as string[],
@@ -82,6 +86,7 @@ export function readSeedIso(iso: string): Seed {
     hostname: String(userData.hostname ?? metaData['local-hostname'] ?? ''),
     instanceId: String(metaData['instance-id'] ?? ''),
     users,
+    groups: ((userData.groups ?? []) as unknown[]).map(String),
     macs: Object.values(ethernets).filter((e) => e.dhcp4 || e.addresses?.length).map((e) => (e.match?.macaddress ?? '').toLowerCase()).filter(Boolean),
     runcmd: ((userData.runcmd ?? []) as Array<string | string[]>).map((c) => (typeof c === 'string' ? ['sh', '-c', c] : c.map(String))),
   }
@@ -122,18 +127,18 @@ async function execInGuest(container: Docker.Container, script: string, what: st
 
 const q = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`
 
-/** cloud-init's users module, for the fields berth's seed uses. */
-function usersScript(users: SeedUser[]): string {
-  return users.map((user) => {
+/** cloud-init's users-groups module, for the fields berth's seed uses. */
+function usersScript(users: SeedUser[], groups: string[]): string {
+  return [...groups.map((g) => `{ getent group ${q(g)} >/dev/null || groupadd ${q(g)}; }`), ...users.map((user) => {
     const home = user.name === 'root' ? '/root' : `/home/${user.name}`
     return [
-      user.name === 'root' ? ':' : `id -u ${q(user.name)} >/dev/null 2>&1 || useradd -m -s /bin/bash ${user.groups.length ? `-G ${q(user.groups.join(','))} ` : ''}${q(user.name)}`,
+      user.name === 'root' ? ':' : `id -u ${q(user.name)} >/dev/null 2>&1 || useradd -m -s /bin/bash ${user.primaryGroup ? `-g ${q(user.primaryGroup)} ` : ''}${user.groups.length ? `-G ${q(user.groups.join(','))} ` : ''}${q(user.name)}`,
       `install -d -m 700 -o ${q(user.name)} -g ${q(user.name)} ${home}/.ssh`,
       `printf '%s\\n' ${user.sshAuthorizedKeys.map(q).join(' ')} > ${home}/.ssh/authorized_keys`,
       `chown ${q(user.name)}: ${home}/.ssh/authorized_keys && chmod 600 ${home}/.ssh/authorized_keys`,
       user.sudo ? `printf '%s\\n' ${q(`${user.name} ${user.sudo}`)} > /etc/sudoers.d/90-cloud-init-users && chmod 440 /etc/sudoers.d/90-cloud-init-users` : ':',
     ].join(' && ')
-  }).join(' && ') || ':'
+  })].join(' && ') || ':'
 }
 
 /**
@@ -166,7 +171,7 @@ export async function bootLabVm(spec: LabVmSpec): Promise<void> {
       NetworkingConfig: spec.ip && spec.network ? {EndpointsConfig: {[spec.network]: {IPAMConfig: {IPv4Address: spec.ip}}}} : undefined,
     } as Docker.ContainerCreateOptions)
     await container.start()
-    await execInGuest(container, usersScript(spec.seed.users), 'applying the seed\'s users')
+    await execInGuest(container, usersScript(spec.seed.users, spec.seed.groups), 'applying the seed\'s users')
     if (spec.seed.runcmd.length) await execInGuest(container, runcmdScript(spec.seed.runcmd), 'running the seed\'s runcmd')
   } catch (err) {
     await removeLabVm(spec.engine, spec.name)

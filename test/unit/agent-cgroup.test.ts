@@ -137,7 +137,7 @@ describe('a stats cycle over a fixture host', () => {
       'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n', 'proc/loadavg': '0.5 0.25 0.1 1/100 42\n', 'proc/uptime': '123.4 200\n'})
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
     const engine = {Name: 'eng', ServerVersion: '20.10.24', NCPU: 2, MemTotal: 1 << 30, NFd: 30, Images: 3} as EngineInfo
-    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {'com.example.team': 'a b'}, ownNetwork: true,
+    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {'com.example.team': 'a b'}, labelsDropped: 0, ownNetwork: true,
       state: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2026-12-01T08:00:00Z', finishedAt: '0001-01-01T00:00:00Z', restartCount: 1}
     stats.collect(engine, [container], 1n)
     // One second later on two CPUs (200 ticks = 2e9 ns of system time): the container used 1e9 ns more.
@@ -172,7 +172,7 @@ describe('a stats cycle over a fixture host', () => {
       'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\n', 'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n'})
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
     const engine = {Name: 'eng', ServerVersion: '20.10.24', NCPU: 1, MemTotal: 1 << 30, NFd: 30, Images: 3} as EngineInfo
-    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {}, ownNetwork: false,
+    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {}, labelsDropped: 0, ownNetwork: false,
       state: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2026-12-01T08:00:00Z', finishedAt: '0001-01-01T00:00:00Z', restartCount: 0}
     const openFds = () => readdirSync('/proc/self/fd').length
     const before = openFds()

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {globalServiceSpec, secretName, secretValues, type SecretRef} from '../../src/core/agent/global.js'
+import {apiFilterServiceSpec, globalServiceSpec, secretName, secretValues, type SecretRef} from '../../src/core/agent/global.js'
 
 const TOKEN = 'tok-unit-5577'
 const options = {influx: {url: 'https://influx.example:8086', bucket: 'fleet', org: 'ops'}, intervalSeconds: 5, env: {BERTH_AGENT_FLUSH_MS: '300'}}
@@ -20,8 +20,8 @@ describe('the global agent service spec', () => {
 
   it('references the secrets as 0400 files under /run/secrets; no secret value anywhere in the spec', () => {
     expect(container.Secrets).toEqual([
-      {SecretID: 'sec1', SecretName: refs[0]!.name, File: {Name: 'berth-agent-token', UID: '0', GID: '0', Mode: 0o400}},
-      {SecretID: 'sec2', SecretName: refs[1]!.name, File: {Name: 'berth-agent-ca.pem', UID: '0', GID: '0', Mode: 0o400}},
+      {SecretID: 'sec1', SecretName: refs[0]!.name, File: {Name: 'berth-agent-token', UID: '65532', GID: '65532', Mode: 0o400}},
+      {SecretID: 'sec2', SecretName: refs[1]!.name, File: {Name: 'berth-agent-ca.pem', UID: '65532', GID: '65532', Mode: 0o400}},
     ])
     expect(container.Env).toContain('BERTH_AGENT_TOKEN_FILE=/run/secrets/berth-agent-token')
     expect(container.Env).toContain('BERTH_AGENT_CA_FILE=/run/secrets/berth-agent-ca.pem')
@@ -35,14 +35,29 @@ describe('the global agent service spec', () => {
       'BERTH_AGENT_BUCKET=fleet', 'BERTH_AGENT_ORG=ops', 'BERTH_AGENT_INTERVAL=5', 'BERTH_AGENT_FLUSH_MS=300']))
   })
 
-  it('mounts the Docker socket, cgroupfs, the host\'s /proc and / (for statfs of its mounts) read-only, and the state volume writable', () => {
+  it('mounts cgroupfs, the host\'s /proc, its / (for statfs) and the API filter\'s socket read-only, the state volume writable, and never the Docker socket', () => {
     expect(container.Mounts).toEqual([
-      {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock', ReadOnly: true},
       {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
       {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
       {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
       {Type: 'volume', Source: 'berth-agent-state', Target: '/var/lib/berth-agent'},
+      {Type: 'volume', Source: 'berth-agent-api', Target: '/run/berth-api', ReadOnly: true},
     ])
+    expect(container.Env).toContain('BERTH_AGENT_DOCKER_SOCKET=/run/berth-api/docker.sock')
+  })
+
+  it('runs the agent without privileges: its own user, no capabilities, no-new-privileges, read-only root, memory and pids limits', () => {
+    expect(container).toMatchObject({User: '65532:65532', ReadOnly: true, CapabilityDrop: ['ALL'], Privileges: {NoNewPrivileges: true}})
+    expect(spec.TaskTemplate.Resources.Limits).toEqual({MemoryBytes: 256 * 1024 * 1024, Pids: 128})
+  })
+
+  it('the API filter is a global service of its own: the only holder of the socket, no capabilities', () => {
+    const filter = apiFilterServiceSpec('sha256:abc', '0.1.0')
+    expect(filter.Name).toBe('berth-agent-api')
+    expect(filter.Mode).toEqual({Global: {}})
+    expect(filter.TaskTemplate.Networks).toBeUndefined() // swarm has no `none` for services: the default network, and nothing listening on it
+    expect(filter.TaskTemplate.ContainerSpec).toMatchObject({Args: ['proxy'], User: '0:65532', ReadOnly: true, CapabilityDrop: ['ALL'], Secrets: []})
+    expect(filter.TaskTemplate.ContainerSpec.Mounts.map((m) => m.Source)).toEqual(['/var/run/docker.sock', 'berth-agent-api'])
   })
 
   it('carries a digest of itself that changes with the secrets, settings or image, and not otherwise', () => {

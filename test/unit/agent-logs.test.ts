@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CheckpointStore, resumeSince} from '../../agent/src/logcollector.js'
-import {FrameDemuxer, LineAssembler, PARTIAL_SIZE, parseTimestamp, ResumeFilter, sinceParam, type LogLine, type LogStream} from '../../agent/src/logs.js'
+import {FrameDemuxer, LineAssembler, MAX_FRAME_BYTES, PARTIAL_SIZE, parseTimestamp, ResumeFilter, sinceParam, type LogLine, type LogStream} from '../../agent/src/logs.js'
 
 const TS1 = '2026-12-01T08:00:00.000000001Z'
 const TS2 = '2026-12-01T08:00:00.000000002Z'
@@ -49,7 +49,7 @@ describe('agent log stream parsing', () => {
     demuxer.push(frame(1, `${TS2} ${long.slice(PARTIAL_SIZE, 2 * PARTIAL_SIZE)}`))
     demuxer.push(frame(1, `${TS3} ${long.slice(2 * PARTIAL_SIZE)}\n`))
     expect(lines.map((l) => l.message.length)).toEqual([11, long.length])
-    expect(lines[1]).toEqual({stream: 'stdout', timeNs: NS1, message: long})
+    expect(lines[1]).toEqual({stream: 'stdout', timeNs: NS1, message: long, truncated: false})
   })
 
   it('keeps multibyte characters cut by the 16 KiB split intact', () => {
@@ -74,6 +74,84 @@ describe('agent log stream parsing', () => {
     expect(lines).toHaveLength(0)
     assembler.end()
     expect(lines.map((l) => l.message)).toEqual(['no newline'])
+  })
+})
+
+describe('agent log lines under hostile output', () => {
+  const CAP = 40 * 1024
+  function capped() {
+    const lines: LogLine[] = []
+    const assembler = new LineAssembler((l) => lines.push(l), CAP)
+    const demuxer = new FrameDemuxer((stream: LogStream, payload, cut) => assembler.entry(stream, payload, cut))
+    return {lines, assembler, demuxer}
+  }
+
+  it('cuts a line past the cap at once, skips its rest until it ends, and holds no more than the cap meanwhile', () => {
+    const {lines, assembler, demuxer} = capped()
+    // 10 MiB without a newline, in Docker's 16 KiB parts, then the next line.
+    const part = 'z'.repeat(PARTIAL_SIZE)
+    for (let i = 0; i < 640; i++) {
+      demuxer.push(frame(1, `${i === 0 ? TS1 : TS2} ${part}`))
+      expect(assembler.pendingBytes).toBeLessThanOrEqual(CAP + PARTIAL_SIZE)
+    }
+    demuxer.push(frame(1, `${TS2} end of the long one\n`))
+    demuxer.push(frame(1, `${TS3} next\n`))
+    expect(lines.map((l) => [l.message.length, l.truncated, l.timeNs])).toEqual([[CAP, true, NS1], [4, false, 1_796_112_001_500_000_000n]])
+    expect(assembler.pendingBytes).toBe(0)
+  })
+
+  it('never cuts a UTF-8 character in two', () => {
+    const {lines, demuxer} = capped()
+    const text = 'x'.repeat(CAP - 1) + 'é'.repeat(PARTIAL_SIZE) // the cap falls inside the first é
+    const bytes = Buffer.from(text)
+    for (let at = 0, first = true; at < bytes.length; at += PARTIAL_SIZE, first = false) {
+      const end = Math.min(at + PARTIAL_SIZE, bytes.length)
+      demuxer.push(frame(1, Buffer.concat([Buffer.from(`${first ? TS1 : TS2} `), bytes.subarray(at, end), Buffer.from(end === bytes.length ? '\n' : '')])))
+    }
+    expect(lines).toHaveLength(1)
+    expect(lines[0]!.message).toBe('x'.repeat(CAP - 1))
+    expect(lines[0]!.truncated).toBe(true)
+  })
+
+  it('a frame claiming 4 GiB is cut and skipped as it arrives: the next frame is read normally', () => {
+    const {lines, demuxer} = capped()
+    const header = Buffer.alloc(8)
+    header[0] = 1
+    header.writeUInt32BE(0xffffffff, 4)
+    demuxer.push(Buffer.concat([header, Buffer.from(`${TS1} `)]))
+    const junk = Buffer.alloc(1 << 20, 0x41)
+    let sent = 31
+    for (; sent + junk.length <= 0xffffffff; sent += junk.length) demuxer.push(junk)
+    expect(demuxer.pendingBytes).toBe(0)
+    demuxer.push(Buffer.concat([junk.subarray(0, 0xffffffff - sent), frame(2, `${TS2} after\n`)]))
+    expect(lines.map((l) => [l.stream, l.message.length, l.truncated])).toEqual([['stdout', MAX_FRAME_BYTES - 31, true], ['stderr', 5, false]])
+  }, 60_000)
+
+  it('a TTY stream without newlines: one truncated line, the rest skipped up to the next newline', () => {
+    const {lines, assembler} = capped()
+    assembler.tty(Buffer.from(`${TS1} `))
+    const chunk = Buffer.alloc(64 * 1024, 0x79)
+    for (let i = 0; i < 160; i++) {
+      assembler.tty(chunk)
+      expect(assembler.pendingBytes).toBeLessThanOrEqual(2 * CAP + chunk.length)
+    }
+    assembler.tty(Buffer.from(`tail\r\n${TS3} next\r\n`))
+    expect(lines.map((l) => [l.message.length, l.truncated])).toEqual([[CAP, true], [4, false]])
+  })
+
+  it('random bytes in any chunking never throw and stay bounded', () => {
+    let seed = 7
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    for (let round = 0; round < 50; round++) {
+      const {assembler, demuxer} = capped()
+      for (let i = 0; i < 200; i++) {
+        const bytes = Buffer.from(Array.from({length: Math.floor(random() * 4000)}, () => Math.floor(random() * 256)))
+        if (round % 2) assembler.tty(bytes)
+        else demuxer.push(bytes)
+        expect(demuxer.pendingBytes + assembler.pendingBytes).toBeLessThanOrEqual(8 + MAX_FRAME_BYTES + 2 * CAP + 4000)
+      }
+      assembler.end()
+    }
   })
 })
 

@@ -9,7 +9,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {createCA, issueCert} from '../../src/core/certs/certs.js'
 import type {Point} from '../../agent/src/lineprotocol.js'
 import {Spool} from '../../agent/src/spool.js'
-import {InfluxWriter, retryAfterMs, type InfluxTarget, type WriterOptions} from '../../agent/src/writer.js'
+import {InfluxWriter, MAX_BISECT_REQUESTS, retryAfterMs, type InfluxTarget, type WriterOptions} from '../../agent/src/writer.js'
 
 interface Received {
   url: string
@@ -90,15 +90,51 @@ describe('agent writer', () => {
     expect(received.map((r) => r.lines.length)).toEqual([2, 2, 1])
   })
 
-  it('400: drops and counts the rejected points (retrying cannot help), says why', async () => {
-    answer = () => ({status: 400, body: JSON.stringify({error: 'partial write: field type conflict dropped=2'})})
+  it('400: finds the refused points by halving the batch, counts exactly those, says why', async () => {
+    // Like InfluxDB: the good points of a batch are written, the answer is 400 if any is bad.
+    const stored = new Set<string>()
+    answer = (r) => {
+      for (const line of r.lines) if (!/ n=(1|3)i /.test(line)) stored.add(line)
+      return r.lines.some((l) => / n=(1|3)i /.test(l)) ? {status: 400, body: JSON.stringify({error: 'partial write: field type conflict dropped=0'})} : {status: 204}
+    }
     const w = writer()
     let durable = false
-    w.write(points(3), () => (durable = true))
+    w.write(points(5), () => (durable = true))
     await w.flush()
     expect(durable).toBe(true)
-    expect(w.stats).toMatchObject({pointsRejected: 2, pointsSpooled: 0, pointsWritten: 0})
+    expect(w.stats).toMatchObject({pointsRejected: 2, pointsSpooled: 0, pointsWritten: 3})
+    expect([...stored].sort()).toEqual(['m,k=v n=0i 0', 'm,k=v n=2i 2', 'm,k=v n=4i 4'])
+    // Depth first: 0-4, 0-2, 0-1, 0, 1, 2, 3-4, 3, 4.
+    expect(received.map((r) => r.lines.length)).toEqual([5, 3, 2, 1, 1, 1, 2, 1, 1])
     expect(w.stats.lastError).toMatch(/rejected points as invalid \(400\): partial write/)
+  })
+
+  it('400 past the bisection budget: counts what InfluxDB says it dropped', async () => {
+    answer = (r) => ({status: 400, body: JSON.stringify({error: `partial write: field type conflict dropped=${Math.floor(r.lines.length / 2)}`})})
+    const w = writer({}, 1 << 20, 5000)
+    w.write(points(4096))
+    await w.flush()
+    // The budget stops the descent; each level above still sends its other half once.
+    expect(received.length).toBeGreaterThanOrEqual(MAX_BISECT_REQUESTS)
+    expect(received.length).toBeLessThanOrEqual(MAX_BISECT_REQUESTS + Math.log2(4096))
+    expect(w.stats.pointsRejected + w.stats.pointsWritten).toBe(4096)
+    expect(w.stats.pointsRejected).toBeGreaterThan(2000)
+  })
+
+  it('a point line protocol cannot carry is counted as invalid and never sent', async () => {
+    const w = writer()
+    w.write([{measurement: 'm', tags: {k: 'ends in \\'}, fields: {n: 1}, time: 1n}, ...points(1)])
+    await w.flush()
+    expect(received.flatMap((r) => r.lines)).toEqual(['m,k=v n=0i 0'])
+    expect(w.stats).toMatchObject({pointsInvalid: 1, pointsWritten: 1})
+  })
+
+  it('a token goes in a Token header on the v1 API too (InfluxDB 3, 2.x\'s /write)', async () => {
+    const w = writer({token: 'tok3n', username: 'ignored'})
+    w.write(points(1))
+    await w.flush()
+    expect(received[0]!.url).toBe('/write?db=db1&precision=ns')
+    expect(received[0]!.headers.authorization).toBe('Token tok3n')
   })
 
   for (const [status, message] of [[401, /refused the credentials \(401\)/], [403, /refused the credentials \(403\)/], [404, /no database "db1" \(404\): database not found/]] as const) {

@@ -7,7 +7,7 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
-import {allDashboards, DATASOURCE, DATASOURCE_UID, datasourceProvisioning, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, PASSWORD_ENV} from '../../dashboards/src/index.js'
+import {allDashboards, DATASOURCE, DATASOURCE_UID, datasourceProvisioning, datasourceSecrets, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, PASSWORD_ENV, TOKEN_ENV} from '../../dashboards/src/index.js'
 import {exportFiles} from '../../src/core/dashboards/export.js'
 import {escapeRegex, expandQuery, intervalFor, parseInterval, parseTimeBound, rowsWithData, timeFilter, type Variable} from '../../src/core/dashboards/harness.js'
 import {flattenPanels, validateDashboard} from '../../src/core/dashboards/validate.js'
@@ -86,6 +86,13 @@ describe('provisioning files', () => {
   it('refer to the password through an environment variable, never hold it', () => {
     const text = datasourceProvisioning({...DEFAULT_INFLUX, username: 'grafana'}, DEFAULT_MIN_INTERVAL)
     expect(parse(text).datasources[0]).toMatchObject({user: 'grafana', secureJsonData: {password: `$${PASSWORD_ENV}`}})
+  })
+
+  it('with a token (InfluxDB 3, 2.x\'s v1 API): an Authorization header whose value Grafana reads from its environment', () => {
+    const entry = parse(datasourceProvisioning({...DEFAULT_INFLUX, tokenAuth: true}, DEFAULT_MIN_INTERVAL)).datasources[0]
+    expect(entry).toMatchObject({jsonData: {httpHeaderName1: 'Authorization'}, secureJsonData: {httpHeaderValue1: `Token $${TOKEN_ENV}`}})
+    expect(entry.user).toBeUndefined()
+    expect(datasourceSecrets({...DEFAULT_INFLUX, tokenAuth: true}, undefined, 'tok-9')).toEqual({secureJsonData: {httpHeaderValue1: 'Token tok-9'}})
   })
 })
 

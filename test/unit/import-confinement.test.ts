@@ -10,7 +10,7 @@ import {join, relative} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {tarArchive, type TarEntry} from '../../src/core/archive/tar.js'
-import {createCA, issueCert, type KeyAndCert} from '../../src/core/certs/certs.js'
+import {createCA, ensureStoreCerts, issueCert, type KeyAndCert} from '../../src/core/certs/certs.js'
 import {BerthError} from '../../src/core/errors.js'
 import {BUNDLE_FORMAT, BUNDLE_VERSION, importBundle, MANIFEST} from '../../src/core/migrate/bundle.js'
 import {planImport} from '../../src/core/migrate/docker-machine.js'
@@ -162,6 +162,7 @@ describe('import --from a docker-machine store', () => {
 
   it("refuses a record naming a CA key outside the docker-machine store (berth's own, say)", async () => {
     const {store} = await newStore()
+    await ensureStoreCerts(store)
     const dir = await dmStore((auth) => (auth.CaPrivateKeyPath = join(store.certsDir, 'ca-key.pem')))
     await rm(join(dir, 'certs', 'ca-key.pem'))
     await refusedWithOneLine(planImport(dir, 'web'), /ca-key.pem is not a file inside the docker-machine store/)

@@ -10,7 +10,7 @@ import type {InfluxConnection} from '../../../agent/src/influx.js'
 
 export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
   static override summary = 'Run the monitoring agent on machines: Docker events, container stats and logs into InfluxDB.'
-  static override description = 'The agent runs as the container berth-agent (restart unless-stopped, host PID and network, read-only Docker socket, /sys/fs/cgroup and /proc). Without --image berth builds the agent image here and loads it into each machine that lacks it. The password or token is read from a file and reaches the agent as a file, never on a command line or in the container\'s environment. Reinstalling keeps the agent\'s checkpoints and spool.\n\nWith --global and one swarm manager: a swarm global service berth-agent instead (one task per node, restart any, the same mounts and host network; the secrets as swarm secrets, replaced when they change). Re-running it with the same settings changes nothing.'
+  static override description = 'The agent runs as the container berth-agent (restart unless-stopped, host network, user 65532 with no capabilities, no-new-privileges, read-only root, 256 MiB and 128 pids; /sys/fs/cgroup and /proc read-only) and reaches the Docker API only through berth-agent-api, a filter that lets through the GETs it makes and nothing else. Without --image berth builds the agent image here and loads it into each machine that lacks it. The password or token is read from a file and reaches the agent as a file, never on a command line or in the container\'s environment. Reinstalling keeps the agent\'s checkpoints and spool.\n\nWith --global and one swarm manager: a swarm global service berth-agent instead (one task per node, restart any, the same mounts, restrictions and filter; the secrets as swarm secrets, replaced when they change). Re-running it with the same settings changes nothing.'
   static override examples = [
     '<%= config.bin %> agent install web db --influx-url http://10.0.0.2:8086 --database telegraf',
     '<%= config.bin %> agent install --all --influx-url https://influx.example.com --bucket fleet --org ops --token-file ~/.influx-token',
@@ -28,7 +28,7 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
     'influx-password-file': Flags.string({summary: 'File holding the InfluxDB 1.x password.'}),
     bucket: Flags.string({summary: 'Bucket for the v2 write API (/api/v2/write); needs --org and --token-file.'}),
     org: Flags.string({summary: 'Organization for the v2 write API.'}),
-    'token-file': Flags.string({summary: 'File holding the InfluxDB token.'}),
+    'token-file': Flags.string({summary: 'File holding the InfluxDB token (with --bucket, or with --database for InfluxDB 3 and 2.x\'s v1 API: Authorization: Token).'}),
     'influx-ca-file': Flags.string({summary: 'PEM file of a CA to trust for an https InfluxDB.'}),
     image: Flags.string({summary: 'Agent image the machines pull (default: built here and loaded into each machine).'}),
     interval: Flags.integer({summary: 'Seconds between stats collections.', default: 10, min: 1}),

@@ -3,7 +3,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
 import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_DASHBOARDS_PATH, DEFAULT_FOLDER, exportDashboards} from '../../core/dashboards/export.js'
-import {PASSWORD_ENV} from '../../../dashboards/src/index.js'
+import {PASSWORD_ENV, TOKEN_ENV} from '../../../dashboards/src/index.js'
 
 export default class DashboardsExport extends BaseCommand<typeof DashboardsExport> {
   static override summary = 'Write berth\'s Grafana dashboards (JSON) and provisioning files to a folder.'
@@ -18,6 +18,7 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
   static override args = {dir: Args.string({description: 'folder to write into (created if missing)', required: true})}
   static override flags = {
     ...influxFlags,
+    'influx-token': Flags.boolean({summary: `InfluxDB wants a token (InfluxDB 3, or 2.x through its v1 API): Grafana sends Authorization: Token with the value of its environment variable ${TOKEN_ENV}.`, exclusive: ['influx-user']}),
     'dashboards-path': Flags.string({summary: 'Folder of the JSON files as Grafana\'s server sees it.', default: DEFAULT_DASHBOARDS_PATH}),
     folder: Flags.string({summary: 'Grafana folder the provisioned dashboards appear in.', default: DEFAULT_FOLDER}),
     ...alertFlags,
@@ -27,7 +28,7 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
 
   async run(): Promise<void> {
     const [alerts, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
-    const files = await exportDashboards(this.args.dir, {...datasourceSettings(this.flags), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder, alerts, webhookUrl})
+    const files = await exportDashboards(this.args.dir, {...datasourceSettings(this.flags, this.flags['influx-token']), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder, alerts, webhookUrl})
     if (this.flags.json) this.printJson({files})
     else for (const file of files) this.log(file)
   }

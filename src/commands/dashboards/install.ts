@@ -23,6 +23,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     ...alertFlags,
     ...webhookFlags,
     'no-alerts': Flags.boolean({summary: 'Leave the alert rules out.'}),
+    'influx-token-file': Flags.string({summary: 'File holding an InfluxDB token (InfluxDB 3, or 2.x through its v1 API), sent as Authorization: Token.', exclusive: ['influx-user']}),
     json: Flags.boolean({summary: 'Print what was created or updated as JSON.'}),
   }
 
@@ -30,12 +31,13 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     const url = grafanaBaseUrl(this.flags['grafana-url'])
     const token = await readTokenFile(this.flags['token-file'])
     const influxPassword = this.flags['influx-password-file'] ? await readSecretFile(this.flags['influx-password-file'], 'InfluxDB password') : undefined
+    const influxToken = this.flags['influx-token-file'] ? await readSecretFile(this.flags['influx-token-file'], 'InfluxDB token') : undefined
     const [settings, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
     const grafana = new GrafanaClient({url, token})
     const progress = (m: string) => {
       if (!this.flags.json) this.note(m)
     }
-    const installed = await installDashboards(grafana, {...datasourceSettings(this.flags), influxPassword, folder: this.flags.folder}, progress)
+    const installed = await installDashboards(grafana, {...datasourceSettings(this.flags, influxToken !== undefined), influxPassword, influxToken, folder: this.flags.folder}, progress)
     const alerts = this.flags['no-alerts'] ? undefined : await installAlerts(grafana, {folderUid: installed.folder.uid, folderTitle: installed.folder.title, settings, webhookUrl}, progress)
     const outcome = {...installed, alerts}
     if (this.flags.json) return this.printJson(outcome)

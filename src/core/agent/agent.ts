@@ -2,6 +2,12 @@
  * The agent on berth's machines: one container per machine, run through the machine's engine API
  * over mutual TLS. The InfluxDB password or token is copied into the container as a file before it
  * starts: it is never in argv, the environment (`docker inspect`), logs or the machine record.
+ *
+ * Least privilege: the agent parses what containers write, so it runs as a user of its own with no
+ * capabilities, no-new-privileges, a read-only root filesystem, memory and pids limits, and no
+ * Docker socket. It reaches the engine only through the API filter (apiproxy.ts), a second
+ * container with nothing else to do that holds the socket and lets through the few GETs the agent
+ * makes; the two share the filter's unix socket on a volume of their own.
  */
 import {createReadStream} from 'node:fs'
 import {PassThrough} from 'node:stream'
@@ -14,14 +20,28 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {readSecretFile} from '../secret-file.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
-import {AGENT_ENTRYPOINT, type AgentImage} from './image.js'
+import {AGENT_API_DIR, AGENT_ENTRYPOINT, AGENT_SECRET_DIR, AGENT_STATE_DIR, AGENT_UID, AGENT_USER, type AgentImage} from './image.js'
 
 export const AGENT_CONTAINER = 'berth-agent'
+/** The Docker API filter next to the agent, and the volume where it shares its socket. */
+export const AGENT_API_CONTAINER = 'berth-agent-api'
+export const AGENT_API_VOLUME = 'berth-agent-api'
+/** The agent's secret files, on a volume (the root filesystem is read-only). */
+export const AGENT_SECRETS_VOLUME = 'berth-agent-secrets'
+/** The filter's socket as the agent sees it. */
+export const AGENT_API_SOCKET = `${AGENT_API_DIR}/docker.sock`
+/**
+ * Defaults measured with bench/agent.mjs (BENCHMARKS.md): the agent stays under 120 MB RSS at
+ * 1,000 containers, so 256 MiB leaves room for bursts; Node runs about a dozen threads.
+ */
+export const AGENT_LIMITS = {memoryBytes: 256 * 1024 * 1024, pids: 128}
+export const API_FILTER_LIMITS = {memoryBytes: 128 * 1024 * 1024, pids: 64}
+/** The filter runs as root (the engine's socket is root's) with the agent's group, which its socket is shared with. */
+export const API_FILTER_USER = `0:${AGENT_UID}`
 /** The swarm global service of `agent install --global`. */
 export const AGENT_SERVICE = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
 export const AGENT_VOLUME = 'berth-agent-state'
-const SECRET_DIR = '/run/berth-agent'
 export const LABEL = 'io.berth.agent'
 
 /** Where the agent finds each secret file inside its container. */
@@ -31,7 +51,7 @@ export interface SecretPaths {
   ca: string
 }
 
-const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${SECRET_DIR}/password`, token: `${SECRET_DIR}/token`, ca: `${SECRET_DIR}/ca.pem`}
+const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${AGENT_SECRET_DIR}/password`, token: `${AGENT_SECRET_DIR}/token`, ca: `${AGENT_SECRET_DIR}/ca.pem`}
 
 /** The files holding a connection's secrets, named on the command line and read once by prepareInflux. */
 export interface InfluxSecretFiles {
@@ -64,6 +84,8 @@ export async function prepareInflux(settings: InfluxConnection, files: InfluxSec
   if (!v2 && !settings.database) throw new BerthError('say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE', ExitCode.usage)
   if (v2 && (!settings.org || !files.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
   if (files.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
+  // With --database a token is sent as `Authorization: Token` to /write (InfluxDB 3, 2.x's v1 API).
+  if (files.tokenFile && settings.username) throw new BerthError('--token-file and --influx-username exclude each other', ExitCode.usage, 'a token needs no user')
   return {
     password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
     token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
@@ -86,11 +108,35 @@ export interface AgentStatus {
   pointsSpooled?: number
   pointsDropped?: number
   pointsRejected?: number
+  pointsInvalid?: number
+  linesTruncated?: number
+  labelsDropped?: number
+  rssBytes?: number
   spoolBytes?: number
   lagMs?: number
   lastError?: string
   /** Set when the agent here is a task of this swarm service rather than the berth-agent container. */
   service?: string
+  /** What the agent container may do, as its engine reports it. */
+  privileges?: AgentPrivileges
+}
+
+export interface AgentPrivileges {
+  user: string
+  /** Capabilities dropped ("ALL") and added. */
+  capDrop: string[]
+  capAdd: string[]
+  noNewPrivileges: boolean
+  readOnlyRootfs: boolean
+  privileged: boolean
+  pidMode: string
+  networkMode: string
+  memoryBytes: number
+  pidsLimit: number
+  /** The engine's socket mounted into the agent (never, with the filter). */
+  dockerSocket: boolean
+  /** The API filter's container state, or "none". */
+  apiFilter: string
 }
 
 /** The agent's environment: settings and the paths of its secret files, never a secret itself. */
@@ -108,25 +154,77 @@ export function agentEnv(host: string, options: InstallOptions, secrets: InfluxS
     BERTH_AGENT_CA_FILE: secrets.ca ? paths.ca : undefined,
     BERTH_AGENT_HOST: host,
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
+    BERTH_AGENT_DOCKER_SOCKET: AGENT_API_SOCKET,
     ...options.env,
   }
   return Object.entries(env).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`)
 }
 
-/** A tar of the secret files (0400, in a 0700 folder) for PUT /containers/{id}/archive. */
+/** A tar of the secret files (0400, the agent's) for PUT /containers/{id}/archive into AGENT_SECRET_DIR (a volume). */
 async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefined> {
   const files = Object.entries({password: secrets.password, token: secrets.token, 'ca.pem': secrets.ca}).filter(([, v]) => v !== undefined)
   if (files.length === 0) return undefined
   const pack = tar.pack()
-  pack.entry({name: 'run/', type: 'directory', mode: 0o755})
-  pack.entry({name: `${SECRET_DIR.slice(1)}/`, type: 'directory', mode: 0o700})
-  for (const [file, value] of files) pack.entry({name: `${SECRET_DIR.slice(1)}/${file}`, mode: 0o400}, value + '\n')
+  for (const [file, value] of files) pack.entry({name: file, mode: 0o400, uid: AGENT_UID, gid: AGENT_UID}, value + '\n')
   pack.finalize()
   const chunks: Buffer[] = []
   for await (const chunk of pack) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks)
 }
 
+async function removeVolume(docker: Docker, name: string): Promise<void> {
+  try {
+    await docker.getVolume(name).remove()
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+}
+
+/** The agent's container settings that take its privileges away (the same in the swarm service). */
+const UNPRIVILEGED = {CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], ReadonlyRootfs: true}
+const LOG_CONFIG = {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '2'}}
+
+/**
+ * A state volume written by an older agent (root's files) is given to the agent's user by a
+ * one-off container that may only read folders and change owners (CAP_DAC_READ_SEARCH, CAP_CHOWN),
+ * and has no network.
+ */
+export async function prepareStateVolume(docker: Docker, image: string): Promise<void> {
+  const exists = await docker.getVolume(AGENT_VOLUME).inspect().then(() => true, (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)))
+  if (!exists) return // a new volume takes the image's folder, which is the agent's already
+  const container = await docker.createContainer({
+    Image: image, User: '0:0', Cmd: ['prepare-state', AGENT_USER], Labels: {[LABEL]: 'true'},
+    HostConfig: {...UNPRIVILEGED, CapAdd: ['CHOWN', 'DAC_READ_SEARCH'], NetworkMode: 'none', Binds: [`${AGENT_VOLUME}:${AGENT_STATE_DIR}`]},
+  } as Docker.ContainerCreateOptions)
+  try {
+    await container.start()
+    const {StatusCode: code} = (await container.wait()) as {StatusCode: number}
+    if (code !== 0) throw new BerthError(`giving the agent's state volume to its user failed: ${await lastLogLine(container)}`)
+  } finally {
+    await container.remove({force: true}).catch(() => undefined)
+  }
+}
+
+/** The API filter: the only holder of the engine's socket, with no network and nothing else to do. */
+async function startApiFilter(docker: Docker, image: string, version: string): Promise<void> {
+  const container = await docker.createContainer({
+    name: AGENT_API_CONTAINER,
+    Image: image,
+    User: API_FILTER_USER,
+    Cmd: ['proxy'],
+    Env: [`BERTH_AGENT_PROXY_LISTEN=${AGENT_API_SOCKET}`],
+    Labels: {[LABEL]: 'true', [`${LABEL}.version`]: version},
+    HostConfig: {
+      ...UNPRIVILEGED,
+      NetworkMode: 'none',
+      Memory: API_FILTER_LIMITS.memoryBytes, MemorySwap: API_FILTER_LIMITS.memoryBytes, PidsLimit: API_FILTER_LIMITS.pids,
+      RestartPolicy: {Name: 'unless-stopped'},
+      Binds: ['/var/run/docker.sock:/var/run/docker.sock', `${AGENT_API_VOLUME}:${AGENT_API_DIR}`],
+      LogConfig: LOG_CONFIG,
+    },
+  } as Docker.ContainerCreateOptions)
+  await container.start()
+}
 
 /** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
 export async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
@@ -194,28 +292,38 @@ async function install(store: Store, name: string, options: InstallOptions, secr
   // One agent per host: a task of the global service here would write every point twice.
   if (await serviceTask(docker)) throw new BerthError(`${name} runs a task of the global agent service`, ExitCode.failure, '`berth agent rm --global MANAGER` first')
   const imageRef = await ensureImage(docker, options, image, reporter)
-  reporter.step('starting the agent container')
-  await removeContainer(docker, AGENT_CONTAINER) // an older agent; its state volume stays
-  const container = await docker.createContainer({
-    name: AGENT_CONTAINER,
-    Image: imageRef,
-    Env: agentEnv(name, options, secrets),
-    Labels: {[LABEL]: 'true', [`${LABEL}.version`]: version},
-    HostConfig: {
-      NetworkMode: 'host',
-      PidMode: 'host',
-      CgroupnsMode: 'host',
-      RestartPolicy: {Name: 'unless-stopped'},
-      Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', '/:/host/root:ro', `${AGENT_VOLUME}:/var/lib/berth-agent`],
-      LogConfig: {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '2'}},
-    },
-  } as Docker.ContainerCreateOptions)
+  reporter.step('starting the API filter and the agent container')
+  // An older agent and filter; the state volume stays, the secrets are written anew.
+  await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
+  await removeVolume(docker, AGENT_SECRETS_VOLUME)
+  let container: Docker.Container | undefined
   try {
+    await prepareStateVolume(docker, imageRef)
+    await startApiFilter(docker, imageRef, version)
+    container = await docker.createContainer({
+      name: AGENT_CONTAINER,
+      Image: imageRef,
+      User: AGENT_USER,
+      Env: agentEnv(name, options, secrets),
+      Labels: {[LABEL]: 'true', [`${LABEL}.version`]: version},
+      HostConfig: {
+        ...UNPRIVILEGED,
+        // Host network: InfluxDB's URL is as the machine reaches it. The host's cgroup namespace:
+        // /proc/<pid>/cgroup then names paths under the mounted /sys/fs/cgroup.
+        NetworkMode: 'host',
+        CgroupnsMode: 'host',
+        Memory: AGENT_LIMITS.memoryBytes, MemorySwap: AGENT_LIMITS.memoryBytes, PidsLimit: AGENT_LIMITS.pids,
+        RestartPolicy: {Name: 'unless-stopped'},
+        Binds: ['/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', '/:/host/root:ro', `${AGENT_VOLUME}:${AGENT_STATE_DIR}`, `${AGENT_API_VOLUME}:${AGENT_API_DIR}:ro`,
+          `${AGENT_SECRETS_VOLUME}:${AGENT_SECRET_DIR}`],
+        LogConfig: LOG_CONFIG,
+      },
+    } as Docker.ContainerCreateOptions)
     const archive = await secretsArchive(secrets)
-    if (archive) await container.putArchive(archive, {path: '/'})
+    if (archive) await container.putArchive(archive, {path: AGENT_SECRET_DIR})
     await container.start()
   } catch (err) {
-    await container.remove({force: true}).catch(() => undefined)
+    await Promise.all([container?.remove({force: true}), removeContainer(docker, AGENT_API_CONTAINER)].map((p) => p?.catch(() => undefined)))
     throw new BerthError(`the agent container on ${name} did not start: ${oneLine(err)}`)
   }
   reporter.step('waiting for the agent to report')
@@ -245,7 +353,7 @@ export async function statusOf(docker: Docker, name: string, containerId = AGENT
     throw err
   }
   const status: AgentStatus = {name, installed: true, running: inspected.State.Running && !inspected.State.Restarting, state: inspected.State.Status,
-    version: inspected.Config.Labels?.[`${LABEL}.version`]}
+    version: inspected.Config.Labels?.[`${LABEL}.version`], privileges: await privilegesOf(docker, inspected)}
   if (!status.running) return status
   const result = await execIn(docker, container, [...AGENT_ENTRYPOINT, 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
   if (result.code !== 0) return {...status, health: 'unknown', lastError: result.stderr.trim().split('\n').pop()?.replace(/^berth agent: /, '') ?? 'the agent did not answer'}
@@ -263,7 +371,42 @@ export async function statusOf(docker: Docker, name: string, containerId = AGENT
     spoolBytes: health.spoolBytes as number,
     lagMs: health.lagMs as number,
     lastError: health.lastError as string,
+    pointsInvalid: health.pointsInvalid as number,
+    linesTruncated: health.linesTruncated as number,
+    labelsDropped: health.labelsDropped as number,
+    rssBytes: health.rssBytes as number,
   }
+}
+
+/** What the agent's container may do, from its engine's own account of it. */
+async function privilegesOf(docker: Docker, inspected: Docker.ContainerInspectInfo): Promise<AgentPrivileges> {
+  const host = inspected.HostConfig as Docker.HostConfig & {CapDrop?: string[] | null; CapAdd?: string[] | null; SecurityOpt?: string[] | null; ReadonlyRootfs?: boolean}
+  const sources = (inspected.Mounts ?? []).map((m) => m.Source)
+  return {
+    user: inspected.Config.User || 'root',
+    capDrop: host.CapDrop ?? [],
+    capAdd: host.CapAdd ?? [],
+    noNewPrivileges: (host.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(?::true|=true)?$/.test(o)),
+    readOnlyRootfs: host.ReadonlyRootfs === true,
+    privileged: host.Privileged === true,
+    pidMode: host.PidMode || 'private',
+    networkMode: host.NetworkMode ?? '',
+    memoryBytes: host.Memory ?? 0,
+    pidsLimit: host.PidsLimit ?? 0,
+    dockerSocket: sources.some((source) => /(^|\/)docker\.sock$/.test(source)),
+    apiFilter: await apiFilterState(docker),
+  }
+}
+
+/** The API filter next to the agent: the berth-agent-api container, or the global service's task. */
+async function apiFilterState(docker: Docker): Promise<string> {
+  try {
+    return (await docker.getContainer(AGENT_API_CONTAINER).inspect()).State.Status
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+  const [task] = await docker.listContainers({all: true, filters: {label: [`com.docker.swarm.service.name=${AGENT_API_CONTAINER}`]}})
+  return task?.State ?? 'none'
 }
 
 export async function agentStatus(store: Store, name: string): Promise<AgentStatus> {
@@ -284,13 +427,9 @@ async function serviceTask(docker: Docker): Promise<string | undefined> {
 export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
   return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
-    reporter.step('removing the agent container')
-    const removed = await removeContainer(docker, AGENT_CONTAINER)
-    try {
-      await docker.getVolume(AGENT_VOLUME).remove()
-    } catch (err) {
-      if (!isNotFound(err)) throw err
-    }
+    reporter.step('removing the agent and API filter containers')
+    const [removed] = await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
+    for (const volume of [AGENT_VOLUME, AGENT_API_VOLUME, AGENT_SECRETS_VOLUME]) await removeVolume(docker, volume)
     return {name, removed}
   })
 }

@@ -4,9 +4,11 @@
  * /run/secrets: never in the service's Env, argv, logs or machine records. Swarm pulls images and
  * there is no registry here, so the image berth builds is loaded into every node's engine first.
  *
- * A task cannot share the host's PID namespace; the agent does not need it: it reads container
- * processes (/proc/<pid>/cgroup, /proc/<pid>/net/dev) through the host's /proc bind-mounted at
- * /host/proc, where the engine's host PIDs are valid.
+ * The agent does not share the host's PID namespace: it reads container processes
+ * (/proc/<pid>/cgroup, /proc/<pid>/net/dev) through the host's /proc bind-mounted at /host/proc,
+ * where the engine's host PIDs are valid. As on a single machine, it runs without privileges and
+ * reaches the engine only through the API filter, here a global service of its own
+ * (berth-agent-api) whose task on each node shares its socket through a local volume.
  */
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
@@ -18,11 +20,14 @@ import type {Store} from '../store/store.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
-  AGENT_CONTAINER, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, ensureImage, type InstallOptions, LABEL,
-  type SecretPaths, statusOf,
+  AGENT_API_CONTAINER, AGENT_API_SOCKET, AGENT_API_VOLUME, AGENT_CONTAINER, AGENT_LIMITS, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, API_FILTER_LIMITS,
+  API_FILTER_USER, ensureImage, type InstallOptions, LABEL, prepareStateVolume, type SecretPaths, statusOf,
 } from './agent.js'
 import {engineMessage, isNotFound} from '../engine/helpers.js'
-import type {AgentImage} from './image.js'
+import {AGENT_API_DIR, AGENT_STATE_DIR, AGENT_UID, AGENT_USER, type AgentImage} from './image.js'
+
+/** The API filter's global service: one task per node, holding that node's engine socket. */
+export const AGENT_API_SERVICE = AGENT_API_CONTAINER
 
 const SECRETS_DIR = '/run/secrets'
 const SWARM_SECRET_FILES: SecretPaths = {password: 'berth-agent-password', token: 'berth-agent-token', ca: 'berth-agent-ca.pem'}
@@ -55,13 +60,20 @@ export interface AgentServiceSpec {
   TaskTemplate: {
     ContainerSpec: {
       Image: string
+      Args?: string[]
       Env: string[]
+      User: string
+      ReadOnly: true
+      CapabilityDrop: string[]
+      /** Engine API 1.46+; older engines leave it out (the user has no capabilities and the image no setuid files). */
+      Privileges: {NoNewPrivileges: true}
       Labels: Record<string, string>
       Mounts: Mount[]
       Secrets: {SecretID: string; SecretName: string; File: {Name: string; UID: string; GID: string; Mode: number}}[]
     }
+    Resources: {Limits: {MemoryBytes: number; Pids: number}}
     RestartPolicy: {Condition: 'any'; Delay: number}
-    Networks: {Target: string}[]
+    Networks?: {Target: string}[]
     LogDriver: {Name: string; Options: Record<string, string>}
   }
   Mode: {Global: Record<string, never>}
@@ -86,36 +98,66 @@ export function secretValues(secrets: InfluxSecrets): [SecretKind, string][] {
 
 /**
  * The global service: the same container as `agent install` runs per machine, as far as swarm
- * allows (no host PID or cgroup namespace; see the file's comment). Its digest, in a label, tells
- * a reinstall whether anything changed.
+ * allows (see the file's comment). Its digest, in a label, tells a reinstall whether anything changed.
  */
 export function globalServiceSpec(options: InstallOptions, secrets: InfluxSecrets, refs: SecretRef[], image: string, version: string): AgentServiceSpec {
-  const labels = {[LABEL]: 'true', [`${LABEL}.version`]: version}
-  const spec: AgentServiceSpec = {
-    Name: AGENT_SERVICE,
-    Labels: {...labels},
+  return globalService(AGENT_SERVICE, version, {
+    Image: image,
+    // Swarm expands the template per task: berth provisions each machine's hostname as its name.
+    Env: agentEnv('{{.Node.Hostname}}', options, secrets, SWARM_SECRET_PATHS),
+    User: AGENT_USER,
+    Mounts: [
+      {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
+      {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
+      // Only to statfs the host's mounts (agent/src/disk.ts).
+      {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
+      {Type: 'volume', Source: AGENT_VOLUME, Target: AGENT_STATE_DIR},
+      {Type: 'volume', Source: AGENT_API_VOLUME, Target: AGENT_API_DIR, ReadOnly: true},
+    ],
+    Secrets: refs.map((ref) => ({SecretID: ref.id, SecretName: ref.name, File: {Name: SWARM_SECRET_FILES[ref.kind], UID: String(AGENT_UID), GID: String(AGENT_UID), Mode: 0o400}})),
+  }, AGENT_LIMITS, 'host')
+}
+
+/** The API filter as a global service: the only holder of each node's engine socket, with no network. */
+export function apiFilterServiceSpec(image: string, version: string): AgentServiceSpec {
+  return globalService(AGENT_API_SERVICE, version, {
+    Image: image,
+    Args: ['proxy'],
+    Env: [`BERTH_AGENT_PROXY_LISTEN=${AGENT_API_SOCKET}`],
+    User: API_FILTER_USER,
+    Mounts: [
+      {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock'},
+      {Type: 'volume', Source: AGENT_API_VOLUME, Target: AGENT_API_DIR},
+    ],
+    Secrets: [],
+    // Swarm cannot attach a service to the node-local network `none` (20.10 answers "network none
+    // not found"), so the task has the default network; it listens on its unix socket only.
+  }, API_FILTER_LIMITS)
+}
+
+type ContainerSpec = AgentServiceSpec['TaskTemplate']['ContainerSpec']
+
+/** A global service of berth's agent: no capabilities, no-new-privileges, read-only root, limits, restart any. */
+function globalService(name: string, version: string, container: Omit<ContainerSpec, 'ReadOnly' | 'CapabilityDrop' | 'Privileges' | 'Labels'>,
+  limits: {memoryBytes: number; pids: number}, network?: 'host'): AgentServiceSpec {
+  const labels = () => ({[LABEL]: 'true', [`${LABEL}.version`]: version})
+  return withDigest({
+    Name: name,
+    Labels: labels(),
     TaskTemplate: {
-      ContainerSpec: {
-        Image: image,
-        // Swarm expands the template per task: berth provisions each machine's hostname as its name.
-        Env: agentEnv('{{.Node.Hostname}}', options, secrets, SWARM_SECRET_PATHS),
-        Labels: {...labels},
-        Mounts: [
-          {Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock', ReadOnly: true},
-          {Type: 'bind', Source: '/sys/fs/cgroup', Target: '/host/sys/fs/cgroup', ReadOnly: true},
-          {Type: 'bind', Source: '/proc', Target: '/host/proc', ReadOnly: true},
-          {Type: 'bind', Source: '/', Target: '/host/root', ReadOnly: true},
-          {Type: 'volume', Source: AGENT_VOLUME, Target: '/var/lib/berth-agent'},
-        ],
-        Secrets: refs.map((ref) => ({SecretID: ref.id, SecretName: ref.name, File: {Name: SWARM_SECRET_FILES[ref.kind], UID: '0', GID: '0', Mode: 0o400}})),
-      },
+      ContainerSpec: {...container, ReadOnly: true, CapabilityDrop: ['ALL'], Privileges: {NoNewPrivileges: true}, Labels: labels()},
+      Resources: {Limits: {MemoryBytes: limits.memoryBytes, Pids: limits.pids}},
       RestartPolicy: {Condition: 'any', Delay: 5_000_000_000},
-      Networks: [{Target: 'host'}],
+      ...(network ? {Networks: [{Target: network}]} : {}),
       LogDriver: {Name: 'json-file', Options: {'max-size': '10m', 'max-file': '2'}},
     },
     Mode: {Global: {}},
     UpdateConfig: {Parallelism: 0, Order: 'stop-first', FailureAction: 'continue'},
-  }
+  })
+}
+
+/** A digest of the spec, in a label, tells a reinstall whether anything changed. */
+function withDigest(spec: AgentServiceSpec): AgentServiceSpec {
   const digest = sha256(JSON.stringify(spec)).slice(0, 16)
   spec.Labels[SPEC_LABEL] = digest
   spec.TaskTemplate.ContainerSpec.Labels[SPEC_LABEL] = digest
@@ -158,9 +200,9 @@ async function openSwarm(store: Store, managerName: string, timeoutMs: number): 
   return {manager, nodes, engines}
 }
 
-async function findService(docker: Docker): Promise<Service | undefined> {
+async function findService(docker: Docker, name = AGENT_SERVICE): Promise<Service | undefined> {
   try {
-    return (await docker.getService(AGENT_SERVICE).inspect()) as Service
+    return (await docker.getService(name).inspect()) as Service
   } catch (err) {
     if (isNotFound(err)) return undefined
     throw err
@@ -283,6 +325,15 @@ export async function installGlobalAgent(store: Store, managerName: string, opti
       ensureImage(docker, options, image, {step: (message) => reporter.step(`${name}: ${message}`)})))
     const imageRef = loaded[0] ?? options.image ?? (await image()).id
     const docker = swarm.manager.docker
+    await Promise.all([...swarm.engines.values()].map((engine) => prepareStateVolume(engine, imageRef)))
+    const filterSpec = apiFilterServiceSpec(imageRef, version)
+    const filter = await findService(docker, AGENT_API_SERVICE)
+    try {
+      if (!filter) await docker.createService(filterSpec as Docker.CreateServiceOptions)
+      else if (filter.Spec.Labels?.[SPEC_LABEL] !== filterSpec.Labels[SPEC_LABEL]) await docker.getService(filter.ID).update({_query: {version: filter.Version.Index}, _body: filterSpec})
+    } catch (err) {
+      throw new BerthError(`${filter ? 'updating' : 'creating'} the API filter service through ${managerName} failed: ${engineMessage(err)}`)
+    }
     const existing = await findService(docker)
     const {refs: secretRefs, created} = await ensureSecrets(docker, swarm.manager.info.Cluster?.ID ?? '', secrets, reporter)
     const spec = globalServiceSpec(options, secrets, secretRefs, imageRef, version)
@@ -291,7 +342,7 @@ export async function installGlobalAgent(store: Store, managerName: string, opti
     try {
       if (!existing) {
         reporter.step(`creating the global service ${AGENT_SERVICE}`)
-        await docker.createService(spec)
+        await docker.createService(spec as Docker.CreateServiceOptions)
         action = 'created'
       } else if (existing.Spec.Labels?.[SPEC_LABEL] !== digest) {
         reporter.step(`updating the global service ${AGENT_SERVICE}`)
@@ -334,22 +385,24 @@ export async function removeGlobalAgent(store: Store, managerName: string, repor
       reporter.step(`removing the global service ${AGENT_SERVICE}`)
       await docker.getService(service.ID).remove()
     }
+    const filter = await findService(docker, AGENT_API_SERVICE)
+    if (filter) await docker.getService(filter.ID).remove()
     reporter.step('removing the agent secrets')
     await removeSecrets(docker, new Set(), 60_000)
-    // The task containers go asynchronously; their volume can go after them.
-    await Promise.all([...swarm.engines].map(async ([name, engine]) => {
+    // The task containers go asynchronously; their volumes can go after them.
+    await Promise.all([...swarm.engines].flatMap(([name, engine]) => [AGENT_VOLUME, AGENT_API_VOLUME].map(async (volume) => {
       const deadline = Date.now() + 30_000
       for (;;) {
         try {
-          await engine.getVolume(AGENT_VOLUME).remove()
+          await engine.getVolume(volume).remove()
           return
         } catch (err) {
           if (isNotFound(err)) return
-          if (Date.now() > deadline) throw new BerthError(`the agent's state volume on ${name} is still in use: ${engineMessage(err)}`)
+          if (Date.now() > deadline) throw new BerthError(`the agent's volume ${volume} on ${name} is still in use: ${engineMessage(err)}`)
         }
         await sleep(1000)
       }
-    }))
+    })))
     return {service: AGENT_SERVICE, removed: service !== undefined}
   })
 }

@@ -30,6 +30,15 @@ export const AGENT_IMAGE_REPOSITORY = 'berth/agent'
  */
 export const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '--max-opt=2', '/agent/agent.mjs']
 export const AGENT_MEMORY_ENV = ['MALLOC_ARENA_MAX=2']
+/** The agent's user (no name, no home: nothing in the image belongs to it but its state folder). */
+export const AGENT_UID = 65532
+export const AGENT_USER = `${AGENT_UID}:${AGENT_UID}`
+/** The state volume's mount point, owned by the agent's user so a new volume starts out as the agent's. */
+export const AGENT_STATE_DIR = '/var/lib/berth-agent'
+/** The agent's secret files (a volume: the root filesystem is read-only). */
+export const AGENT_SECRET_DIR = '/run/berth-agent'
+/** Where the API filter's socket is shared with the agent (a volume of its own). */
+export const AGENT_API_DIR = '/run/berth-api'
 
 export interface AgentImage {
   /** sha256:... as `docker load` will name it. */
@@ -96,10 +105,14 @@ async function writeLayer(files: LayerFile[], out: string): Promise<string> {
       yield chunk
     }
   }, createWriteStream(out))
-  const dirs = new Set<string>(['tmp', 'host', 'var/lib/berth-agent'])
+  const own = [AGENT_STATE_DIR.slice(1), AGENT_SECRET_DIR.slice(1)]
+  const dirs = new Set<string>(['tmp', 'host', ...own, AGENT_API_DIR.slice(1)])
   for (const file of files) for (let d = dirname(file.path); d !== '.' && d !== '/'; d = dirname(d)) dirs.add(d.replace(/^\//, ''))
   const entry = (header: Partial<Header> & {name: string}, body: Buffer = Buffer.alloc(0)) => new Promise<void>((resolve, reject) => pack.entry({uid: 0, gid: 0, mtime: new Date(0), ...header}, body, (err) => (err ? reject(err) : resolve())))
-  for (const dir of [...dirs].sort()) await entry({name: dir + '/', type: 'directory', mode: dir === 'tmp' ? 0o1777 : 0o755})
+  for (const dir of [...dirs].sort()) {
+    if (own.includes(dir)) await entry({name: dir + '/', type: 'directory', mode: 0o700, uid: AGENT_UID, gid: AGENT_UID})
+    else await entry({name: dir + '/', type: 'directory', mode: dir === 'tmp' ? 0o1777 : 0o755})
+  }
   for (const file of files) await entry({name: file.path.replace(/^\//, ''), type: 'file', mode: file.mode}, typeof file.source === 'string' ? await readFile(file.source) : file.source)
   pack.finalize()
   await written
@@ -116,7 +129,7 @@ export async function buildAgentImage(cacheDir: string, version: string, reporte
   const node = await nodeBinary(dir, reporter)
   const agentCode = await readFile(bundle)
   const libraries = await sharedLibraries(node.path)
-  const key = createHash('sha256').update(agentCode).update(node.version).update(libraries.join('\n')).update(AGENT_ENTRYPOINT.join(' ')).update(AGENT_MEMORY_ENV.join(' ')).digest('hex').slice(0, 16)
+  const key = createHash('sha256').update(agentCode).update(node.version).update(libraries.join('\n')).update(AGENT_ENTRYPOINT.join(' ')).update(`layout 2, user ${AGENT_USER}`).update(AGENT_MEMORY_ENV.join(' ')).digest('hex').slice(0, 16)
   const tag = `${AGENT_IMAGE_REPOSITORY}:${version}`
   const archive = join(dir, `berth-agent-${version}-${key}.tar.gz`)
   const idFile = `${archive}.id`
@@ -139,6 +152,7 @@ export async function buildAgentImage(cacheDir: string, version: string, reporte
       created: '1970-01-01T00:00:00Z',
       config: {
         Entrypoint: AGENT_ENTRYPOINT,
+        User: AGENT_USER,
         Env: ['PATH=/usr/local/bin:/usr/bin:/bin', `BERTH_AGENT_NODE=${node.version}`, ...AGENT_MEMORY_ENV],
         Labels: {'org.opencontainers.image.title': 'berth-agent', 'org.opencontainers.image.version': version},
       },

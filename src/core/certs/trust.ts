@@ -110,17 +110,20 @@ export async function adoptMachineCa(record: MachineRecord, ca: KeyAndCert): Pro
 }
 
 /**
- * The CA the engine verifies clients against (its --tlscacert): the store's CA when it signed the
- * machine's client certificate; the imported CA for a machine adopted from docker-machine; else
- * undefined (a machine imported from another workstation's bundle keeps what its engine has).
+ * The CA the engine verifies clients against (its --tlscacert): the one that signed the machine's
+ * client certificate, of the CA it came with (a docker-machine adoptee) and the store's; undefined
+ * when neither did (a machine from another workstation's bundle keeps what its engine has).
  */
 export async function clientCaFor(store: Store, record: MachineRecord): Promise<string | undefined> {
   const auth = record.HostOptions.AuthOptions
-  if (record.Berth?.ServerTrust === 'imported-ca') return readOptional(auth.CaCertPath)
   const clientCert = await readOptional(auth.ClientCertPath)
   if (!clientCert) return undefined
-  const storeCa = await readOptional(storeCertPaths(store).caCert)
-  return storeCa && issuedBy(clientCert, storeCa) ? storeCa : undefined
+  const candidates = [record.Berth?.ServerTrust === 'imported-ca' ? auth.CaCertPath : '', storeCertPaths(store).caCert]
+  for (const path of candidates) {
+    const ca = await readOptional(path)
+    if (ca && issuedBy(clientCert, ca)) return ca
+  }
+  return undefined
 }
 
 export const STORE_LAYOUT_FILE = 'store-layout'
@@ -146,6 +149,15 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
   let complete = true
   let berthRecords = 0
   for (const name of names) {
+    // Most records need nothing: read without the lock, so commands running at once never queue here.
+    const first = await store.load(name).catch(() => undefined)
+    if (!first) {
+      complete = false // an unreadable record is tried again next time; the command that needs it reports it
+      continue
+    }
+    if (first.Berth === undefined) continue // docker-machine's own (berth as docker-machine on its store)
+    berthRecords++
+    if (first.Berth.ServerTrust !== undefined) continue
     let release: () => Promise<void>
     try {
       release = await store.lock(name, 'migrating to per-machine server trust', 5000)
@@ -156,9 +168,7 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
     }
     try {
       const record = await store.load(name)
-      if (record.Berth === undefined) continue // docker-machine's own (berth as docker-machine on its store)
-      berthRecords++
-      if (record.Berth.ServerTrust !== undefined) continue
+      if (record.Berth === undefined || record.Berth.ServerTrust !== undefined) continue // migrated meanwhile
       const auth = record.HostOptions.AuthOptions
       const dir = store.machineDir(name)
       if (auth.CaCertPath !== storeCa) {

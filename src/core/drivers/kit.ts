@@ -24,7 +24,11 @@ export type {NoCloudSeed} from '../vm/seed-iso.js'
 // A file lock across berth processes (for state shared between machines, such as a host-only network).
 export {acquireLock} from '../store/lock.js'
 
-// For drivers that run machines on a local Docker engine: an isolated client, stream demux, tar.
-export {demuxedText, isolatedDockerOptions} from '../engine/engine.js'
+// Reading option values with the flag's name in the error; free loopback ports for port forwards.
+export {oneOf, positiveInteger} from './options.js'
+export {freePort} from '../vm/ports.js'
+
+// For drivers that run machines on a local Docker engine: Engine API answers, and tar for uploads.
+// The Docker client itself (dockerode) is in kit-docker.ts, so that loading the kit never loads it.
 export {hasImage, isNotFound} from '../engine/helpers.js'
 export {tarArchive} from '../archive/tar.js'

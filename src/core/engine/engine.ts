@@ -6,15 +6,10 @@ import Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import type {MachineRecord} from '../store/record.js'
 import type {SwarmInfo} from '../swarm/model.js'
+import {engineUrl} from './url.js'
 
-export const DEFAULT_ENGINE_PORT = 2376
-
-export function engineUrl(record: MachineRecord): string {
-  const ip = record.Driver.IPAddress
-  if (!ip) throw new BerthError(`machine "${record.Name}" has no IP address yet`, ExitCode.failure)
-  const host = ip.includes(':') ? `[${ip}]` : ip
-  return `tcp://${host}:${record.Berth?.EnginePort ?? DEFAULT_ENGINE_PORT}`
-}
+// Read commands import these from ./url.js, which loads no Docker client.
+export {DEFAULT_ENGINE_PORT, engineUrl} from './url.js'
 
 /**
  * dockerode options that ignore DOCKER_HOST, DOCKER_CERT_PATH and friends: berth talks to the

@@ -40,6 +40,8 @@ export class Machine {
 
   async save(): Promise<void> {
     this.record.Driver = this.driver.state
+    // A host key the driver read out of band (a VM's console) is the pin from the start.
+    if (!this.record.Berth.SSHHostKey && this.driver.state.SSHHostKey) this.record.Berth.SSHHostKey = this.driver.state.SSHHostKey
     await this.store.save(this.record)
   }
 
@@ -50,7 +52,7 @@ export class Machine {
 
   hostKeyPolicy(): HostKeyPolicy {
     return {
-      pinned: this.record.Berth.SSHHostKey,
+      pinned: this.record.Berth.SSHHostKey ?? this.driver.state.SSHHostKey,
       pin: async (hostKey) => {
         this.record.Berth.SSHHostKey = hostKey
         await this.save()

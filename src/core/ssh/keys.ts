@@ -1,5 +1,4 @@
 import {access} from 'node:fs/promises'
-import ssh2 from 'ssh2'
 import {writeFileAtomic} from '../store/fs.js'
 
 /** Creates an ed25519 key pair (OpenSSH format) at `path` and `path.pub`, unless one is there. */
@@ -10,6 +9,7 @@ export async function ensureSshKey(path: string, comment: string): Promise<strin
   } catch {
     // no key yet
   }
+  const {default: ssh2} = await import('ssh2')
   // ssh2's generator now and then (about 1 in 400) emits an ed25519 key its own parser rejects
   // ("Malformed OpenSSH private key"): keep only a key that parses.
   let pair = ssh2.utils.generateKeyPairSync('ed25519', {comment})

@@ -1,10 +1,8 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
-import ssh2 from 'ssh2'
-import type {ClientChannel, SFTPWrapper} from 'ssh2'
+import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 
-const {Client} = ssh2
 
 export interface SshTarget {
   host: string
@@ -63,7 +61,7 @@ export function fingerprint(hostKey: string): string {
 
 export class SshSession {
   constructor(
-    private readonly client: InstanceType<typeof Client>,
+    private readonly client: Client,
     readonly target: SshTarget,
   ) {}
 
@@ -182,9 +180,11 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
   const privateKey = await readFile(target.privateKeyPath).catch((err) => {
     throw new SshKeyError(`cannot read SSH key ${target.privateKeyPath}: ${oneLine(err)}`)
   })
+  // ssh2 loads here, not at start-up: read commands open machines without ever connecting.
+  const {default: ssh2} = await import('ssh2')
   const parsed = ssh2.utils.parseKey(privateKey)
   if (parsed instanceof Error) throw new SshKeyError(`cannot use SSH key ${target.privateKeyPath}: ${parsed.message}`)
-  const client = new Client()
+  const client = new ssh2.Client()
   let seen: string | undefined
   let mismatch = false
   await new Promise<void>((resolve, reject) => {
@@ -219,6 +219,16 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
   return new SshSession(client, target)
 }
 
+/** Opens one SSH session; the one seam unit tests replace (test/fakes/ssh.ts) to play a host. */
+export type SshConnector = (target: SshTarget, policy: HostKeyPolicy, options: ConnectOptions) => Promise<SshSession>
+
+let connector: SshConnector = connectSsh
+
+/** Swaps how sessions are opened (tests only); with no argument, real SSH again. */
+export function useSshConnector(next: SshConnector = connectSsh): void {
+  connector = next
+}
+
 /**
  * Retries SSH until it answers or the deadline passes; the error says what was tried and the
  * last failure. A changed host key is never retried.
@@ -232,7 +242,7 @@ export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadl
     attempts++
     const remaining = deadlineMs - (Date.now() - started)
     try {
-      return await connectSsh(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
+      return await connector(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
     } catch (err) {
       if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
       lastError = oneLine(err)

@@ -15,6 +15,11 @@ export interface BaseDriverState {
   SSHPort: number
   SSHKeyPath: string
   StorePath: string
+  /**
+   * The guest's SSH host key as the driver learnt it out of band (the qemu driver reads it from
+   * the serial console); berth pins it instead of trusting the first connection.
+   */
+  SSHHostKey?: string
   /** A driver that forwards the engine port (a NAT rule) names the port here. */
   EnginePort?: number
 }

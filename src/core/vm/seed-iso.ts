@@ -256,9 +256,15 @@ export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: st
   const userData = {
     hostname: seed.hostname,
     fqdn: seed.hostname,
+    // Without it every sudo warns that it cannot resolve the hostname.
     manage_etc_hosts: true,
+    // The login user's group is declared and made its primary group: on images that ship
+    // docker.io a `docker` group already exists, and useradd's own user group would clash with it
+    // ("Failed to create user docker": no user, no SSH). cloud-init skips a group that exists.
+    groups: [seed.user],
     users: [{
       name: seed.user,
+      primary_group: seed.user,
       groups: ['sudo'],
       shell: '/bin/bash',
       sudo: 'ALL=(ALL) NOPASSWD:ALL',

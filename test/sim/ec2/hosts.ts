@@ -5,7 +5,7 @@
  */
 import Docker from 'dockerode'
 import {tarArchive} from '../../../src/core/archive/tar.js'
-import {localEngine, systemContainerOptions} from '../../../drivers/container/index.js'
+import {localEngine, systemContainerOptions} from '../../../drivers/container/engine.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from '../../../drivers/container/host-image.js'
 
 export interface LaunchSpec {

@@ -47,7 +47,7 @@ const engine = process.env.HYPERV_SIM_ENGINE ?? 'unix:///run/berth-lab/docker.so
 const network = process.env.HYPERV_SIM_NETWORK || undefined
 /** Loaded only when a call touches a guest, so the other calls start without dockerode (as lab-vm.ts advises). */
 const labVm = () => import('../lab-vm.js')
-const guestEngine = async () => (await import('../../../drivers/container/index.js')).localEngine(engine)
+const guestEngine = async () => (await import('../../../drivers/container/engine.js')).localEngine(engine)
 const faults = new Set((process.env.HYPERV_SIM_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean))
 
 /** What the simulator keeps per VM, with Hyper-V's property names. */

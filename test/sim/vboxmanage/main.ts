@@ -253,7 +253,7 @@ async function startvm(state: SimState, vm: SimVm, type: string): Promise<string
     await lab.startLabVm(engine, name)
   } else {
     const iso = Object.entries(vm.attachments).find(([, path]) => state.media[path]?.type === 'dvd')?.[1]
-    const seed = iso ? lab.readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], macs: [], runcmd: []}
+    const seed = iso ? lab.readSeedIso(iso) : {volumeId: '', hostname: vm.name, instanceId: vm.uuid, users: [], groups: [], macs: [], runcmd: []}
     const {mac, network, ip} = await guestNetwork(state, vm)
     const publish = (vm.natpf['1'] ?? []).map((rule) => rule.split(',')).filter((f) => f[1] === 'tcp' && ['', '127.0.0.1'].includes(f[2]!))
       .map((f) => ({hostPort: Number(f[3]), guestPort: Number(f[5])}))
