@@ -9,8 +9,8 @@
  * AWS keys docker-machine kept in the record are never carried over.
  */
 import {randomBytes} from 'node:crypto'
-import {BerthError, ExitCode} from '../../src/core/errors.js'
-import type {AdoptedDriver} from '../../src/core/drivers/contract.js'
+import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
+import type {AdoptedDriver} from '../../src/core/drivers/kit.js'
 import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, parseOpenPort, parseTags, type Ec2State, type OpenPort} from './state.js'
 
 /** The fields of docker-machine's amazonec2 Driver struct that berth reads (BaseDriver's are flattened in). */

@@ -6,7 +6,7 @@
 import {EC2Client} from '@aws-sdk/client-ec2'
 import {SSMClient} from '@aws-sdk/client-ssm'
 import {fromNodeProviderChain} from '@aws-sdk/credential-providers'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
+import {BerthError, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
 
 /**
  * The SDK writes warnings to stderr through console.warn or process.emitWarning (Node 20's end

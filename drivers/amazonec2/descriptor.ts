@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE} from './state.js'
 
 /** What berth shows and checks of the amazonec2 driver before loading its code (and the AWS SDK). */

@@ -34,9 +34,8 @@ import {
 } from '@aws-sdk/client-ec2'
 import {GetParameterCommand} from '@aws-sdk/client-ssm'
 import ssh2 from 'ssh2'
-import type {Driver, DriverContext, MachineState, SshAddress} from '../../src/core/drivers/contract.js'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import {ensureSshKey} from '../../src/core/ssh/keys.js'
+import {BerthError, ensureSshKey, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
+import type {Driver, DriverContext, MachineState, SshAddress} from '../../src/core/drivers/kit.js'
 import {awsClients, awsFailure, errorCode, noDefaultVpc, type AwsClients, type FailureContext} from './aws.js'
 import {machineTags, ownResourceName, TAG_MACHINE_ID, type Ec2State} from './state.js'
 

@@ -1,5 +1,5 @@
-import {BerthError, ExitCode} from '../../src/core/errors.js'
-import type {BaseDriverState} from '../../src/core/store/record.js'
+import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
+import type {BaseDriverState} from '../../src/core/drivers/kit.js'
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro'
 export const DEFAULT_ROOT_SIZE = 16

@@ -1,6 +1,8 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
-import {DEFAULT_HOST_IMAGE} from './host-image.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 
+/** Bump when the recipe in host-image.ts changes, so machines get a freshly built image. */
+const HOST_IMAGE_RECIPE = 2
+export const DEFAULT_HOST_IMAGE = `berth/host:bookworm-${HOST_IMAGE_RECIPE}`
 export const DEFAULT_LOCAL_ENGINE = 'unix:///var/run/docker.sock'
 
 /** What berth shows and checks of the container driver before loading its code. */

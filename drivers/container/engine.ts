@@ -1,6 +1,6 @@
 import Docker from 'dockerode'
-import {isolatedDockerOptions} from '../../src/core/engine/engine.js'
-import {BerthError, ExitCode} from '../../src/core/errors.js'
+import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
+import {isolatedDockerOptions} from '../../src/core/drivers/kit-docker.js'
 
 /** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
 export function localEngine(url: string): Docker {

@@ -5,12 +5,12 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {createHash} from 'node:crypto'
 import type Docker from 'dockerode'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import {acquireLock} from '../../src/core/store/lock.js'
+import {acquireLock, BerthError, ExitCode, hasImage, oneLine} from '../../src/core/drivers/kit.js'
+import {DEFAULT_HOST_IMAGE} from './descriptor.js'
 
-/** Bump when the recipe below changes, so machines get a freshly built image. */
-const RECIPE_VERSION = 2
-export const DEFAULT_HOST_IMAGE = `berth/host:bookworm-${RECIPE_VERSION}`
+// The image's tag carries the recipe's version: bump HOST_IMAGE_RECIPE in descriptor.ts when the recipe below changes.
+export {DEFAULT_HOST_IMAGE}
+
 const SUITE = 'bookworm'
 const MIRROR = process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
 const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates', 'procps', 'curl', 'sudo']
@@ -89,16 +89,6 @@ function run(command: string, args: string[], what: string, options: {cwd?: stri
   })
 }
 
-async function imageExists(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect()
-    return true
-  } catch (err) {
-    if ((err as {statusCode?: number}).statusCode === 404) return false
-    throw err
-  }
-}
-
 async function buildHostImage(docker: Docker, image: string, log: (m: string) => void): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new BerthError(`host image ${image} is missing and building it needs root (debootstrap)`, ExitCode.preCreateCheck,
@@ -162,14 +152,14 @@ function removeBuildDir(dir: string): void {
 
 /** Makes sure the engine has the host image; the default one is built when absent, once even under parallel creates. */
 export async function ensureHostImage(docker: Docker, engineUrl: string, image: string, log: (m: string) => void): Promise<void> {
-  if (await imageExists(docker, image)) return
+  if (await hasImage(docker, image)) return
   if (image !== DEFAULT_HOST_IMAGE) {
     throw new BerthError(`host image ${image} is not on the engine`, ExitCode.preCreateCheck, 'load it there, or leave --container-image at its default to have berth build one')
   }
   const engineKey = createHash('sha256').update(engineUrl).digest('hex').slice(0, 12)
   const release = await acquireLock(join(tmpdir(), `berth-host-image-${engineKey}.lock`), 'building the host image', 20 * 60_000)
   try {
-    if (!(await imageExists(docker, image))) await buildHostImage(docker, image, log)
+    if (!(await hasImage(docker, image))) await buildHostImage(docker, image, log)
   } finally {
     await release()
   }

@@ -1,18 +1,11 @@
 import {readFile} from 'node:fs/promises'
 import type Docker from 'dockerode'
-import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/contract.js'
-import {tarArchive} from '../../src/core/archive/tar.js'
-import {baseState} from '../../src/core/drivers/contract.js'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
-import {ensureSshKey} from '../../src/core/ssh/keys.js'
+import {baseState, BerthError, ensureSshKey, ExitCode, isNotFound, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
+import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
 import {DEFAULT_LOCAL_ENGINE, descriptor} from './descriptor.js'
 import type {ContainerState} from './state.js'
 import {getContainerJson} from './local-api.js'
-
-function statusCode(err: unknown): number | undefined {
-  return (err as {statusCode?: number}).statusCode
-}
 
 /** dockerode (and its gRPC and protobuf modules) loads only for work that changes something. */
 async function dockerClient(engine: string): Promise<Docker> {
@@ -129,12 +122,12 @@ class ContainerDriver implements Driver {
     try {
       await (await this.container()).remove({force: true, v: true})
     } catch (err) {
-      if (statusCode(err) !== 404) throw err
+      if (!isNotFound(err)) throw err
     }
     try {
       await (await this.docker()).getVolume(this.volumeName).remove()
     } catch (err) {
-      if (statusCode(err) !== 404) throw err
+      if (!isNotFound(err)) throw err
     }
   }
 
@@ -144,7 +137,7 @@ class ContainerDriver implements Driver {
    * exit at once with "Too many open files".
    */
   private async notRunning(info: Docker.ContainerInspectInfo): Promise<BerthError> {
-    const {demuxedText} = await import('../../src/core/engine/engine.js')
+    const {demuxedText} = await import('../../src/core/drivers/kit-docker.js')
     const logs = await (await this.container()).logs({stdout: true, stderr: true, tail: 30}).catch(() => Buffer.alloc(0))
     // eslint-disable-next-line no-control-regex -- systemd colours its console lines
     const lastFailure = demuxedText(logs).split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trim())

@@ -1,4 +1,4 @@
-import type {BaseDriverState} from '../../src/core/store/record.js'
+import type {BaseDriverState} from '../../src/core/drivers/kit.js'
 
 /** What the container driver keeps in the machine record. */
 export interface ContainerState extends BaseDriverState {

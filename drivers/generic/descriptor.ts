@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 
 /** What berth shows and checks of the generic driver before loading its code. */
 export const descriptor: DriverDescriptor = {

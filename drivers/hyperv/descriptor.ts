@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 
 /** Debian 12's generic cloud image is a raw disk (what the VHD footer needs) and boots on UEFI with Hyper-V drivers. */
 export const DEFAULT_IMAGE_URL = 'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.raw'

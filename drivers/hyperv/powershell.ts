@@ -5,7 +5,7 @@
 import {spawn} from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 import {delimiter, join} from 'node:path'
-import {BerthError, ExitCode, oneLine} from '../../src/core/errors.js'
+import {BerthError, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
 
 /** Windows PowerShell first (always there with Hyper-V), then PowerShell 7. */
 const EXECUTABLES = ['powershell.exe', 'pwsh.exe', 'pwsh']

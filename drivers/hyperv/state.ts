@@ -1,4 +1,4 @@
-import type {BaseDriverState} from '../../src/core/store/record.js'
+import type {BaseDriverState} from '../../src/core/drivers/kit.js'
 
 /** What the Hyper-V driver keeps in the machine record, under docker-machine's Hyper-V field names. */
 export interface HyperVState extends BaseDriverState {

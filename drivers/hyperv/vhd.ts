@@ -4,7 +4,7 @@
  */
 import {randomBytes} from 'node:crypto'
 import {open} from 'node:fs/promises'
-import {BerthError} from '../../src/core/errors.js'
+import {BerthError} from '../../src/core/drivers/kit.js'
 
 export const FOOTER_SIZE = 512
 const COOKIE = 'conectix'

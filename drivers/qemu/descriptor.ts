@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 
 /** --qemu-accel's values (the accelerators in drivers/qemu/accel.ts, and auto). */
 export const ACCEL_CHOICES = ['auto', 'kvm', 'hvf', 'whpx', 'tcg']

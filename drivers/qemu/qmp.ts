@@ -6,7 +6,7 @@
  * Answers come in order, so a FIFO of pending commands matches them up.
  */
 import {connect, Socket} from 'node:net'
-import {BerthError, oneLine} from '../../src/core/errors.js'
+import {BerthError, oneLine} from '../../src/core/drivers/kit.js'
 
 export class QmpError extends BerthError {}
 

@@ -1,4 +1,4 @@
-import type {DriverDescriptor} from '../../src/core/drivers/contract.js'
+import type {DriverDescriptor} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOSTONLY_CIDR} from './network.js'
 
 export const DEFAULT_IMAGE_URL = 'https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.vmdk'

@@ -3,7 +3,7 @@
  * allows, and the DHCP range handed to guests.
  */
 import {readFileSync} from 'node:fs'
-import {BerthError, ExitCode} from '../../src/core/errors.js'
+import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
 
 export const DEFAULT_HOSTONLY_CIDR = '192.168.56.1/24'
 /** Since 6.1.28 on Linux and macOS, host-only addresses must lie here unless networks.conf says otherwise. */

@@ -1,4 +1,4 @@
-import type {BaseDriverState} from '../../src/core/store/record.js'
+import type {BaseDriverState} from '../../src/core/drivers/kit.js'
 
 /** What the VirtualBox driver keeps in the machine record. */
 export interface VirtualBoxState extends BaseDriverState {

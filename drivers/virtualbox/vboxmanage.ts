@@ -5,7 +5,7 @@
 import {spawn} from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 import {delimiter, join} from 'node:path'
-import {BerthError, ExitCode} from '../../src/core/errors.js'
+import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
 
 export const MINIMUM_VERSION = {major: 6, minor: 1}
 

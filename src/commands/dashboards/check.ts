@@ -4,7 +4,7 @@ import {BaseCommand} from '../../cli/base.js'
 import {renderTable} from '../../cli/table.js'
 import {alertRules, allDashboards, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../../dashboards/src/index.js'
 import {evaluateRules, type RuleEvaluation} from '../../core/dashboards/alerts.js'
-import {readSecretFile} from '../../core/dashboards/grafana.js'
+import {readSecretFile} from '../../core/secret-file.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
 import {BerthError} from '../../core/errors.js'
 

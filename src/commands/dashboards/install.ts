@@ -4,7 +4,8 @@ import {BaseCommand} from '../../cli/base.js'
 import {datasourceSettings, influxFlags} from '../../cli/influx-flags.js'
 import {DEFAULT_FOLDER} from '../../core/dashboards/export.js'
 import {installAlerts} from '../../core/dashboards/grafana-alerts.js'
-import {GrafanaClient, grafanaBaseUrl, installDashboards, readSecretFile, readTokenFile} from '../../core/dashboards/grafana.js'
+import {GrafanaClient, grafanaBaseUrl, installDashboards, readTokenFile} from '../../core/dashboards/grafana.js'
+import {readSecretFile} from '../../core/secret-file.js'
 
 export default class DashboardsInstall extends BaseCommand<typeof DashboardsInstall> {
   static override summary = 'Create or update berth\'s InfluxDB data source, folder, dashboards and alert rules in a running Grafana.'

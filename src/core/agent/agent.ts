@@ -10,13 +10,14 @@
  * makes; the two share the filter's unix socket on a volume of their own.
  */
 import {createReadStream} from 'node:fs'
-import {readFile} from 'node:fs/promises'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {demuxedText, engineClient} from '../engine/engine.js'
+import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {readSecretFile} from '../secret-file.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
 import {AGENT_API_DIR, AGENT_ENTRYPOINT, AGENT_SECRET_DIR, AGENT_STATE_DIR, AGENT_UID, AGENT_USER, type AgentImage} from './image.js'
@@ -68,17 +69,6 @@ export interface InstallOptions {
   env?: Record<string, string>
 }
 
-async function readSecretFile(path: string, what: string): Promise<string> {
-  try {
-    const value = (await readFile(path, 'utf8')).trim()
-    if (!value) throw new BerthError(`${what} file ${path} is empty`, ExitCode.usage)
-    return value
-  } catch (err) {
-    if (err instanceof BerthError) throw err
-    throw new BerthError(`cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
-  }
-}
-
 /** Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any machine is touched. */
 export async function prepareInflux(settings: InfluxConnection, files: InfluxSecretFiles): Promise<InfluxSecrets> {
   let url: URL
@@ -99,7 +89,7 @@ export async function prepareInflux(settings: InfluxConnection, files: InfluxSec
   return {
     password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
     token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
-    ca: files.caFile ? await readSecretFile(files.caFile, 'CA') : undefined,
+    ca: files.caFile ? await readSecretFile(files.caFile, 'CA', undefined, true) : undefined,
   }
 }
 
@@ -182,20 +172,6 @@ async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefine
   return Buffer.concat(chunks)
 }
 
-export function isNotFound(err: unknown): boolean {
-  return (err as {statusCode?: number}).statusCode === 404
-}
-
-async function removeContainer(docker: Docker, name = AGENT_CONTAINER): Promise<boolean> {
-  try {
-    await docker.getContainer(name).remove({force: true})
-    return true
-  } catch (err) {
-    if (isNotFound(err)) return false
-    throw err
-  }
-}
-
 async function removeVolume(docker: Docker, name: string): Promise<void> {
   try {
     await docker.getVolume(name).remove()
@@ -258,7 +234,7 @@ export async function ensureImage(docker: Docker, options: InstallOptions, image
     } catch (err) {
       if (!isNotFound(err)) throw err
       reporter.step(`pulling ${options.image}`)
-      await followProgress(docker, await docker.pull(options.image))
+      await imageProgress(docker, await docker.pull(options.image))
     }
     return options.image
   }
@@ -270,17 +246,14 @@ export async function ensureImage(docker: Docker, options: InstallOptions, image
     if (!isNotFound(err)) throw err
   }
   reporter.step('loading the agent image')
-  await followProgress(docker, await docker.loadImage(createReadStream(built.archive)))
+  await imageProgress(docker, await docker.loadImage(createReadStream(built.archive)))
   return built.id
 }
 
-function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, output: {error?: string}[]) => {
-      const failed = err?.message ?? output.find((o) => o.error)?.error
-      if (failed) reject(new BerthError(`loading the agent image failed: ${failed}`))
-      else resolve()
-    })
+/** A pull or load of the agent image, its failure in one line. */
+function imageProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  return followProgress(docker, stream).catch((err: Error) => {
+    throw new BerthError(`loading the agent image failed: ${err.message}`)
   })
 }
 
@@ -321,7 +294,7 @@ async function install(store: Store, name: string, options: InstallOptions, secr
   const imageRef = await ensureImage(docker, options, image, reporter)
   reporter.step('starting the API filter and the agent container')
   // An older agent and filter; the state volume stays, the secrets are written anew.
-  await Promise.all([removeContainer(docker), removeContainer(docker, AGENT_API_CONTAINER)])
+  await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
   await removeVolume(docker, AGENT_SECRETS_VOLUME)
   let container: Docker.Container | undefined
   try {
@@ -455,7 +428,7 @@ export async function removeAgent(store: Store, name: string, reporter: Reporter
   return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
     reporter.step('removing the agent and API filter containers')
-    const [removed] = await Promise.all([removeContainer(docker), removeContainer(docker, AGENT_API_CONTAINER)])
+    const [removed] = await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
     for (const volume of [AGENT_VOLUME, AGENT_API_VOLUME, AGENT_SECRETS_VOLUME]) await removeVolume(docker, volume)
     return {name, removed}
   })

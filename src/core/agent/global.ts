@@ -21,8 +21,9 @@ import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
   AGENT_API_CONTAINER, AGENT_API_SOCKET, AGENT_API_VOLUME, AGENT_CONTAINER, AGENT_LIMITS, AGENT_SERVICE, AGENT_VOLUME, agentEnv, type AgentStatus, API_FILTER_LIMITS,
-  API_FILTER_USER, ensureImage, type InstallOptions, isNotFound, LABEL, prepareStateVolume, type SecretPaths, statusOf,
+  API_FILTER_USER, ensureImage, type InstallOptions, LABEL, prepareStateVolume, type SecretPaths, statusOf,
 } from './agent.js'
+import {engineMessage, isNotFound} from '../engine/helpers.js'
 import {AGENT_API_DIR, AGENT_STATE_DIR, AGENT_UID, AGENT_USER, type AgentImage} from './image.js'
 
 /** The API filter's global service: one task per node, holding that node's engine socket. */
@@ -185,11 +186,6 @@ interface Swarm {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function engineMessage(err: unknown): string {
-  const json = (err as {json?: {message?: string}}).json
-  return json?.message ? oneLine(json.message) : oneLine(err)
-}
 
 /** The manager (a one-line error when it is not one), its nodes mapped to berth's machines, and their engines. */
 async function openSwarm(store: Store, managerName: string, timeoutMs: number): Promise<Swarm> {

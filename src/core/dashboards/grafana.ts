@@ -3,10 +3,10 @@
  * /api/datasources, /api/folders and /api/dashboards/db endpoints), idempotently: the fixed uids
  * make a second run update what the first created.
  */
-import {readFile} from 'node:fs/promises'
 import type {InfluxConnection} from '../../../agent/src/influx.js'
 import {allDashboards, datasourceModel, datasourceSecrets, DATASOURCE_UID} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {readSecretFile} from '../secret-file.js'
 
 const TOKEN_HINT = 'the token file must hold a Grafana service account token with the Admin role'
 
@@ -32,20 +32,6 @@ export function grafanaBaseUrl(value: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError(`--grafana-url must be http:// or https://, not ${url.protocol}`, ExitCode.usage)
   if (url.username || url.password) throw new BerthError('--grafana-url must not carry credentials', ExitCode.usage, 'put the token in --token-file')
   return url.toString().replace(/\/+$/, '')
-}
-
-/** Reads a secret (a token, a password) from a file: never from argv, where every process would see it. */
-export async function readSecretFile(path: string, what: string, hint?: string): Promise<string> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new BerthError(`cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
-  }
-  const secret = text.trim()
-  if (!secret) throw new BerthError(`the ${what} file ${path} is empty`, ExitCode.usage, hint)
-  if (/[\r\n]/.test(secret)) throw new BerthError(`the ${what} file ${path} holds more than one line`, ExitCode.usage, hint)
-  return secret
 }
 
 export const readTokenFile = (path: string) => readSecretFile(path, 'token', TOKEN_HINT)

@@ -11,6 +11,7 @@ import {join} from 'node:path'
 import type Docker from 'dockerode'
 import {tarArchive, type TarEntry} from '../archive/tar.js'
 import {engineClient} from '../engine/engine.js'
+import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
 import {writeFileAtomic} from '../store/fs.js'
@@ -56,10 +57,6 @@ export interface MonitorOutcome {
   grafanaPasswordFile?: string
 }
 
-function isNotFound(err: unknown): boolean {
-  return (err as {statusCode?: number}).statusCode === 404
-}
-
 /** The image must be on the machine or pullable; checked for every image before anything changes. */
 async function ensureImage(docker: Docker, machine: string, image: string, reporter: Reporter): Promise<void> {
   try {
@@ -70,25 +67,10 @@ async function ensureImage(docker: Docker, machine: string, image: string, repor
   }
   reporter.step(`pulling ${image}`)
   try {
-    const stream = await docker.pull(image)
-    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, output: {error?: string}[]) => {
-      const failed = err?.message ?? output.find((o) => o.error)?.error
-      if (failed) reject(new Error(failed))
-      else resolve()
-    }))
+    await followProgress(docker, await docker.pull(image))
   } catch (err) {
     throw new BerthError(`image ${image} is not on ${machine} and could not be pulled: ${oneLine(err)}`, ExitCode.failure,
       'load it onto the machine (docker load / docker import) or name another with --influx-image / --grafana-image')
-  }
-}
-
-async function removeContainer(docker: Docker, name: string): Promise<boolean> {
-  try {
-    await docker.getContainer(name).remove({force: true})
-    return true
-  } catch (err) {
-    if (isNotFound(err)) return false
-    throw err
   }
 }
 

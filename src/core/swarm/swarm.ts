@@ -8,6 +8,7 @@
  */
 import type Docker from 'dockerode'
 import {engineClient, engineInfo} from '../engine/engine.js'
+import {engineMessage, isNotFound} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import {Machine, Reporter, silentReporter} from '../machine/machine.js'
 import type {MachineRecord, SwarmMembership} from '../store/record.js'
@@ -37,15 +38,6 @@ export interface Engine {
   info: SwarmInfo
 }
 
-function statusCode(err: unknown): number | undefined {
-  return (err as {statusCode?: number}).statusCode
-}
-
-/** The engine's own message from a dockerode error ("(HTTP code 503) unexpected - X" → "X"). */
-function engineMessage(err: unknown): string {
-  const json = (err as {json?: {message?: string}}).json
-  return json?.message ? oneLine(json.message) : oneLine(err).replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '')
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -94,7 +86,7 @@ async function inspectNode(manager: Engine, nodeId: string): Promise<SwarmNode |
   try {
     return (await manager.docker.getNode(nodeId).inspect()) as SwarmNode
   } catch (err) {
-    if (statusCode(err) === 404) return undefined
+    if (isNotFound(err)) return undefined
     throw err
   }
 }
