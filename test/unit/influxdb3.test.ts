@@ -74,7 +74,7 @@ describe('the agent schema on InfluxDB 3', () => {
   const schema = schemaNames(readFileSync(new URL('../../agent/SCHEMA.md', import.meta.url), 'utf8'))
 
   it('reads every measurement of SCHEMA.md with its tags and fields', () => {
-    expect([...schema.keys()].sort()).toEqual(['berth_agent', 'berth_event', 'cpu', 'docker', 'docker_container_blkio', 'docker_container_cpu', 'docker_container_mem',
+    expect([...schema.keys()].sort()).toEqual(['berth_agent', 'berth_event', 'cpu', 'disk', 'docker', 'docker_container_blkio', 'docker_container_cpu', 'docker_container_mem',
       'docker_container_net', 'docker_container_status', 'docker_log', 'mem', 'system'])
     expect([...schema.get('docker_log')!.tags].sort()).toEqual(['container_image', 'container_name', 'container_version', 'host', 'stream'])
     expect([...schema.get('docker_container_cpu')!.fields]).toContain('usage_percent')
