@@ -131,7 +131,7 @@ async function transitions(work: () => Promise<unknown>): Promise<string[]> {
 }
 
 async function jobRuns(text: string): Promise<void> {
-  const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', text])
+  const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', text], undefined, awsEnv())
   expect(job.stdout.trim(), job.stderr).toBe(text)
 }
 
@@ -206,7 +206,7 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
   it('serves the real docker CLI through `berth env`; ip, status and ssh read the simulator\'s instance', async () => {
     const env = await ok(berth(['env', name]))
     expect(env).toContain(`DOCKER_HOST="tcp://${instance.publicIp}:2376"`)
-    await ok(lab.docker(name, ['import', '-', 'job:latest'], busybox))
+    await ok(lab.docker(name, ['import', '-', 'job:latest'], busybox, awsEnv()))
     await jobRuns(`hello from ${name}`)
     const described = callsFor('DescribeInstances').length
     expect((await berth(['status', name])).stdout).toBe('Running\n')

@@ -120,9 +120,9 @@ describe('a machine on the EC2 simulator', () => {
     expect(rec.Driver.SSHUser).toBe('ubuntu')
     expect(sim.calls.every((c) => c.region === sim.region)).toBe(true)
 
-    const load = await lab.docker(name, ['import', '-', 'job:latest'], busybox)
+    const load = await lab.docker(name, ['import', '-', 'job:latest'], busybox, awsEnv())
     expect(load.code, load.stderr).toBe(0)
-    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `hello from ${name}`])
+    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `hello from ${name}`], undefined, awsEnv())
     expect(job.stdout.trim(), job.stderr).toBe(`hello from ${name}`)
     const ranUserData = await berth(['ssh', name, 'cat', '/var/tmp/berth-user-data'])
     expect(ranUserData.stdout.trim()).toBe('user data ran')
@@ -140,7 +140,7 @@ describe('a machine on the EC2 simulator', () => {
     const ip = await berth(['ip', name])
     expect(ip.stdout.trim()).toBe(sim.instanceByName(name)!.publicIp)
     expect((await berth(['ls', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])).stdout).toContain(`${name} amazonec2 Running`)
-    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'])
+    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'], undefined, awsEnv())
     expect(job.stdout.trim(), job.stderr).toBe('after restart')
 
     const labelled = await berth(['update-labels', '--label', 'env=staging', name])

@@ -200,8 +200,8 @@ describe('a Hyper-V machine', () => {
   })
 
   it('runs containers through the real docker CLI configured by `berth env`', async () => {
-    const env = {...(await lab.dockerEnv(machine.name))}
-    const docker = (args: string[], input?: Buffer) => lab.docker(machine.name, args, input)
+    const env = {...(await lab.dockerEnv(machine.name, simEnv()))}
+    const docker = (args: string[], input?: Buffer) => lab.docker(machine.name, args, input, simEnv())
     expect(env.DOCKER_CERT_PATH).toContain("O'Brien $HOME")
     expect((await docker(['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], await busyboxTar())).code).toBe(0)
     const result = await docker(['run', '--rm', 'busybox:e2e', '/bin/busybox', 'echo', 'hello from hyper-v'])
@@ -228,14 +228,14 @@ describe('a Hyper-V machine', () => {
     expect((await record(machine.name)).Driver.IPAddress).toBe(now)
     const mac = (before.MacAddr as string).match(/../g)!.join(':').toLowerCase()
     expect(neighbourTable().filter((n) => n.lladdr === mac).map((n) => n.dst)).toEqual(expect.arrayContaining([before.IPAddress, now]))
-    expect((await lab.docker(machine.name, ['info', '--format', '{{.Name}}'])).stdout.trim()).toBe(machine.name)
+    expect((await lab.docker(machine.name, ['info', '--format', '{{.Name}}'], undefined, simEnv())).stdout.trim()).toBe(machine.name)
     expect((await berth(['kill', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')
     const restarted = await berth(['restart', machine.name])
     expect(restarted.code, restarted.stderr).toBe(0)
     expect(await status()).toBe('Running')
     expect((await simVm(machine.name)).History.slice(10)).toEqual(['Stop-VM', 'Start-VM', 'Stop-VM -TurnOff', 'Stop-VM', 'Start-VM'])
-    expect((await lab.docker(machine.name, ['version', '--format', '{{.Server.Version}}'])).code).toBe(0)
+    expect((await lab.docker(machine.name, ['version', '--format', '{{.Server.Version}}'], undefined, simEnv())).code).toBe(0)
   })
 
   it('rm removes the VM, its guest, its disk and its folder', async () => {

@@ -145,11 +145,11 @@ describe('virtualbox machines on the simulator', () => {
     expect(created.b.code, created.b.stderr).toBe(0)
     const busybox = await busyboxTar()
     for (const machine of [a, b]) {
-      const load = await lab.docker(machine.name, ['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox)
+      const load = await lab.docker(machine.name, ['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox, sim())
       expect(load.code, load.stderr).toBe(0)
-      const run = await lab.docker(machine.name, ['run', '--rm', 'busybox:e2e', '/bin/busybox', 'echo', `hi from ${machine.name}`])
+      const run = await lab.docker(machine.name, ['run', '--rm', 'busybox:e2e', '/bin/busybox', 'echo', `hi from ${machine.name}`], undefined, sim())
       expect(run.stdout.trim()).toBe(`hi from ${machine.name}`)
-      const info = await lab.docker(machine.name, ['info', '--format', '{{.Name}} {{json .Labels}}'])
+      const info = await lab.docker(machine.name, ['info', '--format', '{{.Name}} {{json .Labels}}'], undefined, sim())
       expect(info.stdout).toContain(`${machine.name} `)
       expect(info.stdout).toContain('provider=virtualbox')
     }
@@ -233,7 +233,7 @@ describe('virtualbox machines on the simulator', () => {
     expect(started.code, started.stderr).toBe(0)
     expect(readSimState(stateDir).vms[a.name]!.state).toBe('running')
     expect(await status()).toBe('Running')
-    expect((await lab.docker(a.name, ['version', '--format', '{{.Server.Version}}'])).code).toBe(0)
+    expect((await lab.docker(a.name, ['version', '--format', '{{.Server.Version}}'], undefined, sim())).code).toBe(0)
 
     const before = simCalls(stateDir).length
     expect((await vbBerth(['kill', a.name])).code).toBe(0)

@@ -76,17 +76,20 @@ export class Lab {
     return run(process.execPath, [join(REPO, 'bin/run.js'), ...args], {...options, env: this.env(options.env)})
   }
 
-  /** The docker CLI configured by `berth env NAME`, exactly as a user's shell would be. */
-  async dockerEnv(name: string): Promise<NodeJS.ProcessEnv> {
-    const result = await this.berth(['env', '--shell', 'bash', name])
+  /**
+   * The docker CLI configured by `berth env NAME`, exactly as a user's shell would be. `env` is what the machine's
+   * driver needs to ask for its state (a simulator on PATH, an API endpoint): `env` refuses a machine not running.
+   */
+  async dockerEnv(name: string, env?: Record<string, string | undefined>): Promise<NodeJS.ProcessEnv> {
+    const result = await this.berth(['env', '--shell', 'bash', name], {env})
     if (result.code !== 0) throw new Error(`berth env ${name}: ${result.stderr}`)
     const shell = await run('bash', ['-c', `${result.stdout}\nenv | grep ^DOCKER_`], {env: cleanEnv()})
     const vars = Object.fromEntries(shell.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]))
     return cleanEnv(vars)
   }
 
-  async docker(name: string, args: string[], input?: Buffer): Promise<RunResult> {
-    return run('docker', args, {env: await this.dockerEnv(name), input})
+  async docker(name: string, args: string[], input?: Buffer, env?: Record<string, string | undefined>): Promise<RunResult> {
+    return run('docker', args, {env: await this.dockerEnv(name, env), input})
   }
 
   async cleanup(): Promise<void> {
