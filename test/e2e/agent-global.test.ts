@@ -91,7 +91,7 @@ describe('the agent as a swarm global service', () => {
     expect(spec.Mode).toEqual({Global: {}})
     expect(spec.TaskTemplate.RestartPolicy.Condition).toBe('any')
     expect(spec.TaskTemplate.ContainerSpec.Env).toContain('BERTH_AGENT_TOKEN_FILE=/run/secrets/berth-agent-token')
-    expect(spec.TaskTemplate.ContainerSpec.Mounts.filter((m) => m.ReadOnly).map((m) => m.Target).sort()).toEqual(['/host/proc', '/host/sys/fs/cgroup', '/run/berth-api'])
+    expect(spec.TaskTemplate.ContainerSpec.Mounts.filter((m) => m.ReadOnly).map((m) => m.Target).sort()).toEqual(['/host/proc', '/host/root', '/host/sys/fs/cgroup', '/run/berth-api'])
     expect(spec.TaskTemplate.ContainerSpec.Secrets.map((s) => [s.File.Name, s.File.Mode])).toEqual([['berth-agent-token', 0o400]])
 
     for (const machine of [m1, m2]) {
