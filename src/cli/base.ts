@@ -22,7 +22,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags, argv} = await this.parse({
+    const {args, flags, raw} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as unknown as typeof BaseCommand).baseFlags,
       args: this.ctor.args,
@@ -30,7 +30,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
-    this.words = argv as string[]
+    // As typed: an argument's default (`default`) is not a word the user gave.
+    this.words = raw.flatMap((token) => (token.type === 'arg' ? [token.input] : []))
     this.store = new Store(this.flags['storage-path'] ?? defaultStorePath())
     const migrated = await migrateStoreTrust(this.store, (record) => ensureContext(record))
     if (migrated) this.note(`${this.programName}: ${migrated}`)

@@ -1,4 +1,5 @@
 import {registerBuiltinDrivers} from '../../drivers/builtin.js'
+import {trustMigrationPending} from '../core/certs/trust-layout.js'
 import {Machine} from '../core/machine/machine.js'
 import {runningEngineUrl} from '../core/ops/url.js'
 import {defaultStorePath, Store} from '../core/store/store.js'
@@ -73,8 +74,11 @@ export async function tryReadCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   const request = parseReadCommand(argv)
   if (!request || env.BERTH_NO_FAST_PATH) return false
   try {
+    const store = new Store(defaultStorePath(env))
+    // A store of an earlier berth is migrated, with its one line, by the full CLI.
+    if (await trustMigrationPending(store)) return false
     registerBuiltinDrivers()
-    const output = await readCommandOutput(request, new Store(defaultStorePath(env)), env.BERTH_COMPAT === 'docker-machine')
+    const output = await readCommandOutput(request, store, env.BERTH_COMPAT === 'docker-machine')
     process.stdout.write(output)
     return true
   } catch {

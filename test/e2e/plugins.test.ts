@@ -31,8 +31,10 @@ afterAll(async () => {
   await rm(dataDir, {recursive: true, force: true})
 })
 
+const pluginEnv = () => ({BERTH_DATA_DIR: dataDir, BERTH_CACHE_DIR: join(dataDir, 'cache')})
+
 function berth(args: string[]) {
-  return lab.berth(args, {env: {BERTH_DATA_DIR: dataDir, BERTH_CACHE_DIR: join(dataDir, 'cache')}})
+  return lab.berth(args, {env: pluginEnv()})
 }
 
 describe('external driver plugins', () => {
@@ -48,7 +50,7 @@ describe('external driver plugins', () => {
     const name = lab.name('s')
     const created = await berth(['create', '-d', 'sample', '--sample-address', hostIp, '--sample-ssh-key', hostKey, name])
     expect(created.code, created.stderr).toBe(0)
-    const env = await lab.dockerEnv(name)
+    const env = await lab.dockerEnv(name, pluginEnv())
     expect((await run('docker', ['import', '-', 'bb:plugin'], {env, input: await busyboxTar()})).code).toBe(0)
     const job = await run('docker', ['run', '--rm', 'bb:plugin', '/bin/busybox', 'echo', 'made by a plugin driver'], {env})
     expect(job.stdout.trim()).toBe('made by a plugin driver')

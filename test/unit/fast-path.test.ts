@@ -48,7 +48,7 @@ function containerRecord(name: string, socket: string): MachineRecord {
         ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(mdir, 'key.pem'), ServerCertRemotePath: '', ServerKeyRemotePath: '',
         ClientCertPath: join(mdir, 'cert.pem'), ServerCertSANs: [], StorePath: mdir}},
     Name: name,
-    Berth: {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: new Date(0).toISOString(), Phase: 'provisioned', EnginePort: 2376, Timings: {}},
+    Berth: {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: new Date(0).toISOString(), Phase: 'provisioned', EnginePort: 2376, Timings: {}, ServerTrust: 'machine-ca'},
   } as MachineRecord
 }
 
@@ -124,6 +124,23 @@ describe('read commands load neither oclif nor the Docker, SSH, AWS or progress 
     const loaded = await readFile(trace, 'utf8')
     expect(loaded).toContain('dist/src/cli/fast.js') // the trace works
     for (const heavy of ['@oclif/core', 'dockerode', 'docker-modem', '@aws-sdk', 'listr2', 'ssh2', 'node-forge']) expect(loaded).not.toContain(`node_modules/${heavy}/`)
+  })
+})
+
+describe('a store of an earlier berth', () => {
+  it('goes to the full CLI, which migrates it with its one line, then the fast path takes it', async () => {
+    const earlier = join(dir, 'earlier')
+    const record = containerRecord('up', join(dir, 'engine.sock'))
+    delete record.Berth.ServerTrust
+    record.HostOptions.AuthOptions.CaCertPath = join(earlier, 'certs', 'ca.pem') // one CA for every engine, as berth 0.1 had it
+    await mkdir(join(earlier, 'machines', 'up'), {recursive: true})
+    await writeFile(join(earlier, 'machines', 'up', 'config.json'), JSON.stringify(record, null, 2))
+    const trace = join(dir, 'trace-earlier.txt')
+    const first = await run('run.js', ['ls', '-q'], {BERTH_STORAGE_PATH: earlier, TRACE_FILE: trace}, ['--import', join(dir, 'trace.mjs')])
+    expect(first).toMatchObject({code: 0, stdout: 'up\n'})
+    expect(first.stderr).toMatch(/^berth: migrated .* to per-machine server trust/)
+    expect(await readFile(trace, 'utf8')).toContain('node_modules/@oclif/core/')
+    expect(await run('run.js', ['ls', '-q'], {BERTH_STORAGE_PATH: earlier})).toEqual({code: 0, stdout: 'up\n', stderr: ''})
   })
 })
 

@@ -5,7 +5,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {createCA, ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../../src/core/certs/certs.js'
-import {keyMatchesCert, migrateStoreTrust, STORE_LAYOUT_FILE} from '../../src/core/certs/trust.js'
+import {keyMatchesCert, migrateStoreTrust} from '../../src/core/certs/trust.js'
+import {STORE_LAYOUT_FILE, trustMigrationPending} from '../../src/core/certs/trust-layout.js'
 import {engineVersion} from '../../src/core/engine/engine.js'
 import {Store} from '../../src/core/store/store.js'
 import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions, type MachineRecord, type ServerTrust} from '../../src/core/store/record.js'
@@ -135,6 +136,7 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
   await oldLayout('adopted', 'provisioned', undefined, dmCa.certPem, join(store.machineDir('adopted'), 'ca.pem'))
 
   it('pins each provisioned machine to its current certificate, gives the others their own CA, and says so in one line', async () => {
+    expect(await trustMigrationPending(store)).toBe(true)
     const contexts: string[] = []
     const line = await migrateStoreTrust(store, async (record) => contexts.push(record.Name))
     expect(line).toMatch(/^migrated .* to per-machine server trust: old now trusts only its current engine certificate until `berth regenerate-certs`/)
@@ -159,6 +161,7 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     expect(await readFile(join(store.machineDir('adopted'), 'ca.pem'), 'utf8')).toBe(dmCa.certPem)
 
     expect(await migrateStoreTrust(store, async () => {})).toBeUndefined() // once
+    expect(await trustMigrationPending(store)).toBe(false)
   })
 
   it('says nothing about a corrupt record or a store of docker-machine records only, and writes no marker there', async () => {
@@ -169,6 +172,7 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     await other.reserve('theirs')
     const {record} = await machine(undefined, oldPort, dmCa.certPem, client)
     await other.save({...record, Name: 'theirs', Berth: undefined as unknown as MachineRecord['Berth']})
+    expect(await trustMigrationPending(other)).toBe(false)
     expect(await migrateStoreTrust(other, async () => {})).toBeUndefined()
     await expect(stat(join(other.root, STORE_LAYOUT_FILE))).rejects.toThrow(/ENOENT/)
   })

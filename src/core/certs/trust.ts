@@ -13,6 +13,7 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {MachineRecord} from '../store/record.js'
 import type {Store} from '../store/store.js'
+import {PER_MACHINE_TRUST, STORE_LAYOUT_FILE} from './trust-layout.js'
 import {createCA, storeCertPaths, type KeyAndCert} from './certs.js'
 
 /** A DNS name (labels of letters, digits and dashes) or an IP address; nothing else goes into a SAN. */
@@ -126,8 +127,6 @@ export async function clientCaFor(store: Store, record: MachineRecord): Promise<
   return undefined
 }
 
-export const STORE_LAYOUT_FILE = 'store-layout'
-const PER_MACHINE_TRUST = 'per-machine-server-trust'
 
 /**
  * Moves a store of an earlier berth (one CA signing every engine's certificate, its ca.pem in every
