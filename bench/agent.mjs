@@ -30,28 +30,50 @@ function sh(command, args, input) {
     child.stdout.on('data', (c) => (stdout += c))
     child.stderr.on('data', (c) => (stderr += c))
     child.on('error', fail)
-    child.on('close', (code) => (code === 0 ? done(stdout) : fail(new Error(`${command} ${args.slice(0, 3).join(' ')}: ${stderr.trim()}`))))
+    child.on('close', (code) =>
+      code === 0
+        ? done(stdout)
+        : fail(new Error(`${command} ${args.slice(0, 3).join(' ')}: ${stderr.trim()}`)),
+    )
     child.stdin.end(input)
   })
 }
 const docker = (...args) => sh('docker', args)
-const influx = async (q) => (await (await fetch(`${INFLUX}/query?${new URLSearchParams({db, q, epoch: 'ns'})}`, {method: q.startsWith('SELECT') ? 'GET' : 'POST'})).json()).results[0]
-const health = async () => JSON.parse(await docker('exec', 'berth-agent', '/usr/local/bin/node', '/agent/agent.mjs', 'health'))
+const influx = async (q) =>
+  (
+    await (
+      await fetch(`${INFLUX}/query?${new URLSearchParams({db, q, epoch: 'ns'})}`, {
+        method: q.startsWith('SELECT') ? 'GET' : 'POST',
+      })
+    ).json()
+  ).results[0]
+const health = async () =>
+  JSON.parse(await docker('exec', 'berth-agent', '/usr/local/bin/node', '/agent/agent.mjs', 'health'))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]
+const percentile = (values, p) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]
 const log = (message) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
 
 /** Runs `make(i)` for i < n, `width` at a time. */
 async function pool(n, width, make) {
   let next = 0
-  await Promise.all(Array.from({length: width}, async () => {
-    while (next < n) await make(next++)
-  }))
+  await Promise.all(
+    Array.from({length: width}, async () => {
+      while (next < n) await make(next++)
+    }),
+  )
 }
 
 /** CPU seconds (utime + stime) of the machine's processes named, read through its shell. */
 async function cpuSeconds(names) {
-  const out = must(await berth(store, ['ssh', machine, `for p in $(pidof ${names.join(' ')}); do cat /proc/$p/stat; echo; done`]), 'ssh').stdout
+  const out = must(
+    await berth(store, [
+      'ssh',
+      machine,
+      `for p in $(pidof ${names.join(' ')}); do cat /proc/$p/stat; echo; done`,
+    ]),
+    'ssh',
+  ).stdout
   let ticks = 0
   for (const stat of out.split('\n').filter(Boolean)) {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -63,7 +85,13 @@ async function cpuSeconds(names) {
 /** CPU seconds of one container's main process, from the agent's view of the host's /proc. */
 async function containerCpuSeconds(name) {
   const pid = (await docker('inspect', '-f', '{{.State.Pid}}', name)).trim()
-  const stat = await docker('exec', 'berth-agent', '/usr/local/bin/node', '-e', `process.stdout.write(require('fs').readFileSync('/host/proc/${pid}/stat', 'utf8'))`)
+  const stat = await docker(
+    'exec',
+    'berth-agent',
+    '/usr/local/bin/node',
+    '-e',
+    `process.stdout.write(require('fs').readFileSync('/host/proc/${pid}/stat', 'utf8'))`,
+  )
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
@@ -73,7 +101,7 @@ async function engineCpu(ms, during = sleep(ms)) {
   const before = await cpuSeconds(['dockerd', 'containerd'])
   const started = Date.now()
   await during
-  return ((await cpuSeconds(['dockerd', 'containerd'])) - before) / ((Date.now() - started) / 1000) * 100
+  return (((await cpuSeconds(['dockerd', 'containerd'])) - before) / ((Date.now() - started) / 1000)) * 100
 }
 
 // Run in a helper container with the engine's socket: R cycles of list + per-container stats in parallel.
@@ -101,7 +129,10 @@ try {
   dockerEnv = {...process.env}
   for (const [, key, value] of env.matchAll(/export (\w+)="([^"]*)"/g)) dockerEnv[key] = value
   const busybox = await new Promise((done, fail) => {
-    const child = spawn('sh', ['-c', 'd=$(mktemp -d) && mkdir -p $d/bin && cp /bin/busybox $d/bin/ && ln -s busybox $d/bin/sh && tar -C $d -c . && rm -rf $d'])
+    const child = spawn('sh', [
+      '-c',
+      'd=$(mktemp -d) && mkdir -p $d/bin && cp /bin/busybox $d/bin/ && ln -s busybox $d/bin/sh && tar -C $d -c . && rm -rf $d',
+    ])
     const chunks = []
     child.stdout.on('data', (c) => chunks.push(c))
     child.on('error', fail)
@@ -110,17 +141,47 @@ try {
   await sh('docker', ['import', '-', 'bb:1'], busybox)
   const createStarted = Date.now()
   // No network: the idle containers cost dockerd and the kernel less to make; the agent reads them the same way.
-  await pool(containers, 4, (i) => docker('run', '-d', '--network', 'none', '--log-opt', 'max-size=1m', '--name', `idle-${i}`, 'bb:1', 'sh', '-c', 'sleep 86400'))
+  await pool(containers, 4, (i) =>
+    docker(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--log-opt',
+      'max-size=1m',
+      '--name',
+      `idle-${i}`,
+      'bb:1',
+      'sh',
+      '-c',
+      'sleep 86400',
+    ),
+  )
   log(`${containers} idle containers in ${((Date.now() - createStarted) / 1000).toFixed(0)} s`)
   await influx(`CREATE DATABASE ${db}`)
-  const gateway = JSON.parse(await sh('docker', ['-H', LAB_ENGINE, 'network', 'inspect', 'bridge'])).at(0).IPAM.Config[0]
+  const gateway = JSON.parse(await sh('docker', ['-H', LAB_ENGINE, 'network', 'inspect', 'bridge'])).at(0)
+    .IPAM.Config[0]
   const influxHost = gateway.Gateway ?? gateway.Subnet.replace(/\.0\/\d+$/, '.1')
 
   // The engine with the containers and no agent, then with the agent following every container's logs.
   await sleep(10_000)
   const engineNoAgent = await engineCpu(60_000)
   log(`dockerd+containerd without the agent: ${engineNoAgent.toFixed(2)} %`)
-  must(await berth(store, ['agent', 'install', '-q', machine, '--influx-url', `http://${influxHost}:8086`, '--database', db, '--interval', '10']), 'agent install')
+  must(
+    await berth(store, [
+      'agent',
+      'install',
+      '-q',
+      machine,
+      '--influx-url',
+      `http://${influxHost}:8086`,
+      '--database',
+      db,
+      '--interval',
+      '10',
+    ]),
+    'agent install',
+  )
   await sleep(15_000) // the first cycles and every log stream opened
   const image = (await docker('inspect', '-f', '{{.Image}}', 'berth-agent')).trim()
 
@@ -128,22 +189,45 @@ try {
   const samples = []
   const filterBefore = await containerCpuSeconds('berth-agent-api')
   const windowStarted = Date.now()
-  const engineWithAgent = await engineCpu(60_000, (async () => {
-    for (let i = 0; i < 7; i++) {
-      await sleep(10_000)
-      samples.push(await health())
-    }
-  })())
-  const filterCpuPercent = ((await containerCpuSeconds('berth-agent-api')) - filterBefore) / ((Date.now() - windowStarted) / 1000) * 100
+  const engineWithAgent = await engineCpu(
+    60_000,
+    (async () => {
+      for (let i = 0; i < 7; i++) {
+        await sleep(10_000)
+        samples.push(await health())
+      }
+    })(),
+  )
+  const filterCpuPercent =
+    (((await containerCpuSeconds('berth-agent-api')) - filterBefore) /
+      ((Date.now() - windowStarted) / 1000)) *
+    100
   const steady = samples.slice(1)
-  log(`agent: ${JSON.stringify(steady.map((h) => [h.collectMs.toFixed(0), h.cpuPercent.toFixed(2), (h.rssBytes / 1e6).toFixed(0), h.logStreams]))}`)
+  log(
+    `agent: ${JSON.stringify(steady.map((h) => [h.collectMs.toFixed(0), h.cpuPercent.toFixed(2), (h.rssBytes / 1e6).toFixed(0), h.logStreams]))}`,
+  )
   const cgroupCycleMs = steady.map((h) => h.collectMs)
   const agentCpuPercent = steady.map((h) => h.cpuPercent)
   const agentRssMB = steady.map((h) => h.rssBytes / 1024 / 1024)
-  const helper = (script) => docker('run', '--rm', '--network', 'none', '-v', '/var/run/docker.sock:/var/run/docker.sock', '--entrypoint', '/usr/local/bin/node', image, '-e', script)
+  const helper = (script) =>
+    docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      '/var/run/docker.sock:/var/run/docker.sock',
+      '--entrypoint',
+      '/usr/local/bin/node',
+      image,
+      '-e',
+      script,
+    )
   const oneShotMs = JSON.parse(await helper(statsApiCycle('stream=false&one-shot=true', 3)))
   const streamFalseMs = JSON.parse(await helper(statsApiCycle('stream=false', 2)))
-  log(`stats API: one-shot ${oneShotMs.map((t) => t.toFixed(0))}, stream=false ${streamFalseMs.map((t) => t.toFixed(0))}`)
+  log(
+    `stats API: one-shot ${oneShotMs.map((t) => t.toFixed(0))}, stream=false ${streamFalseMs.map((t) => t.toFixed(0))}`,
+  )
 
   // Event latency: containers created one by one; each create event's time until InfluxDB has it.
   const latencies = []
@@ -151,7 +235,9 @@ try {
     const name = `ev-${i}`
     await docker('create', '--network', 'none', '--name', name, 'bb:1', 'sh', '-c', 'true')
     for (;;) {
-      const found = await influx(`SELECT actor_id FROM berth_event WHERE actor = '${name}' AND action = 'create'`)
+      const found = await influx(
+        `SELECT actor_id FROM berth_event WHERE actor = '${name}' AND action = 'create'`,
+      )
       const row = found.series?.[0]?.values[0]
       if (row) {
         latencies.push(Date.now() - row[0] / 1e6)
@@ -164,20 +250,41 @@ try {
   // Chatty containers: 10 lines/s each, all the time; the agent's, the filter's and the engine's CPU over a minute of it.
   let chattyResult
   if (chatty > 0) {
-    await pool(chatty, 4, (i) => docker('run', '-d', '--network', 'none', '--log-opt', 'max-size=10m', '--name', `chatty-${i}`, 'bb:1', 'sh', '-c',
-      'i=0; while :; do i=$((i+1)); echo "chatty line $i of a container that logs all the time"; usleep 100000; done'))
+    await pool(chatty, 4, (i) =>
+      docker(
+        'run',
+        '-d',
+        '--network',
+        'none',
+        '--log-opt',
+        'max-size=10m',
+        '--name',
+        `chatty-${i}`,
+        'bb:1',
+        'sh',
+        '-c',
+        'i=0; while :; do i=$((i+1)); echo "chatty line $i of a container that logs all the time"; usleep 100000; done',
+      ),
+    )
     await sleep(15_000)
-    const [agentBefore, filterBefore2] = [await containerCpuSeconds('berth-agent'), await containerCpuSeconds('berth-agent-api')]
-    const linesBefore = (await influx(`SELECT count(message) FROM docker_log WHERE container_name =~ /^chatty-/`)).series?.[0]?.values[0][1] ?? 0
+    const [agentBefore, filterBefore2] = [
+      await containerCpuSeconds('berth-agent'),
+      await containerCpuSeconds('berth-agent-api'),
+    ]
+    const linesBefore =
+      (await influx(`SELECT count(message) FROM docker_log WHERE container_name =~ /^chatty-/`)).series?.[0]
+        ?.values[0][1] ?? 0
     const started = Date.now()
     const engine = await engineCpu(60_000)
     const seconds = (Date.now() - started) / 1000
-    const linesAfter = (await influx(`SELECT count(message) FROM docker_log WHERE container_name =~ /^chatty-/`)).series?.[0]?.values[0][1] ?? 0
+    const linesAfter =
+      (await influx(`SELECT count(message) FROM docker_log WHERE container_name =~ /^chatty-/`)).series?.[0]
+        ?.values[0][1] ?? 0
     chattyResult = {
       containers: chatty,
       engineCpuPercent: engine,
-      agentCpuPercent: ((await containerCpuSeconds('berth-agent')) - agentBefore) / seconds * 100,
-      filterCpuPercent: ((await containerCpuSeconds('berth-agent-api')) - filterBefore2) / seconds * 100,
+      agentCpuPercent: (((await containerCpuSeconds('berth-agent')) - agentBefore) / seconds) * 100,
+      filterCpuPercent: (((await containerCpuSeconds('berth-agent-api')) - filterBefore2) / seconds) * 100,
       linesPerSecondQueryable: (linesAfter - linesBefore) / seconds,
       lagMs: (await health()).lagMs,
     }
@@ -192,33 +299,47 @@ try {
     const started = Date.now()
     await docker('run', '-d', '--network', 'none', '--name', 'flood', 'bb:1', 'sh', '-c', `seq 1 ${logLines}`)
     for (;;) {
-      const count = (await influx(`SELECT count(message) FROM docker_log WHERE container_name = 'flood'`)).series?.[0]?.values[0][1] ?? 0
+      const count =
+        (await influx(`SELECT count(message) FROM docker_log WHERE container_name = 'flood'`)).series?.[0]
+          ?.values[0][1] ?? 0
       if (count >= logLines) break
       await sleep(200)
     }
     const seconds = (Date.now() - started) / 1000
     const cpu = (await containerCpuSeconds('berth-agent')) - before
-    flood = {logLines, logSecondsToQueryable: seconds, logLinesPerSecond: logLines / seconds, agentCpuSecondsForLogs: cpu, logLinesPerCpuSecond: logLines / cpu}
+    flood = {
+      logLines,
+      logSecondsToQueryable: seconds,
+      logLinesPerSecond: logLines / seconds,
+      agentCpuSecondsForLogs: cpu,
+      logLinesPerCpuSecond: logLines / cpu,
+    }
   }
 
-  console.log(JSON.stringify({
-    containers,
-    engineCpuPercentNoAgent: engineNoAgent,
-    engineCpuPercentWithAgent: engineWithAgent,
-    filterCpuPercent,
-    cgroupCycleMs: median(cgroupCycleMs),
-    statsApiOneShotParallelMs: median(oneShotMs),
-    statsApiStreamFalseParallelMs: median(streamFalseMs),
-    ratioOneShotToCgroup: median(oneShotMs) / median(cgroupCycleMs),
-    ratioStreamFalseToCgroup: median(streamFalseMs) / median(cgroupCycleMs),
-    agentCpuPercentAt10s: median(agentCpuPercent),
-    agentRssMB: Math.max(...agentRssMB),
-    logStreams: steady.at(-1).logStreams,
-    eventLatencyMs: {p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99)},
-    chatty: chattyResult,
-    flood,
-    raw: {cgroupCycleMs, oneShotMs, streamFalseMs, agentCpuPercent, agentRssMB, latencies},
-  }, null, 2))
+  console.log(
+    JSON.stringify(
+      {
+        containers,
+        engineCpuPercentNoAgent: engineNoAgent,
+        engineCpuPercentWithAgent: engineWithAgent,
+        filterCpuPercent,
+        cgroupCycleMs: median(cgroupCycleMs),
+        statsApiOneShotParallelMs: median(oneShotMs),
+        statsApiStreamFalseParallelMs: median(streamFalseMs),
+        ratioOneShotToCgroup: median(oneShotMs) / median(cgroupCycleMs),
+        ratioStreamFalseToCgroup: median(streamFalseMs) / median(cgroupCycleMs),
+        agentCpuPercentAt10s: median(agentCpuPercent),
+        agentRssMB: Math.max(...agentRssMB),
+        logStreams: steady.at(-1).logStreams,
+        eventLatencyMs: {p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99)},
+        chatty: chattyResult,
+        flood,
+        raw: {cgroupCycleMs, oneShotMs, streamFalseMs, agentCpuPercent, agentRssMB, latencies},
+      },
+      null,
+      2,
+    ),
+  )
 } finally {
   await berth(store, ['rm', '-y', machine])
   await fetch(`${INFLUX}/query?${new URLSearchParams({q: `DROP DATABASE ${db}`})}`, {method: 'POST'})

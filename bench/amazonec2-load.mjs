@@ -6,15 +6,22 @@ import {join} from 'node:path'
 import {median, REPO, removeStore, tempStore} from './lib.mjs'
 
 const runs = Number(process.env.RUNS ?? 8)
-const preload = ['@aws-sdk/client-ec2', '@aws-sdk/client-ssm', '@aws-sdk/credential-providers'].map((p) => `--import=${p}`)
+const preload = ['@aws-sdk/client-ec2', '@aws-sdk/client-ssm', '@aws-sdk/credential-providers'].map(
+  (p) => `--import=${p}`,
+)
 
 /** Wall seconds and peak RSS (KiB, from GNU time) of one `berth ls -q`. */
 function measure(store, nodeFlags) {
   const started = performance.now()
   return new Promise((done, fail) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, ...nodeFlags, join(REPO, 'bin/run.js'), 'ls', '-q'], {
-      cwd: REPO, env: {...process.env, BERTH_STORAGE_PATH: store},
-    })
+    const child = spawn(
+      '/usr/bin/time',
+      ['-f', '%M', process.execPath, ...nodeFlags, join(REPO, 'bin/run.js'), 'ls', '-q'],
+      {
+        cwd: REPO,
+        env: {...process.env, BERTH_STORAGE_PATH: store},
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (c) => (stderr += c))
     child.on('error', fail)
@@ -37,7 +44,10 @@ try {
 } finally {
   await removeStore(store)
 }
-const summary = (samples) => ({seconds: median(samples.map((s) => s.seconds)), rssMiB: median(samples.map((s) => s.rssKiB)) / 1024})
+const summary = (samples) => ({
+  seconds: median(samples.map((s) => s.seconds)),
+  rssMiB: median(samples.map((s) => s.rssKiB)) / 1024,
+})
 const result = {runs, lazy: summary(lazy), eager: summary(eager)}
 result.timeRatio = result.eager.seconds / result.lazy.seconds
 result.memoryRatio = result.eager.rssMiB / result.lazy.rssMiB

@@ -13,10 +13,15 @@ const store = await mkdtemp(join(tmpdir(), 'berth-bench-dm-'))
 
 function machine(...args) {
   const env = {...process.env, MACHINE_STORAGE_PATH: store}
-  for (const key of Object.keys(env)) if (key.startsWith('DOCKER_') || key.startsWith('BERTH_')) delete env[key]
+  for (const key of Object.keys(env))
+    if (key.startsWith('DOCKER_') || key.startsWith('BERTH_')) delete env[key]
   const started = performance.now()
   return new Promise((done) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin/docker-machine.js'), '--bugsnag-api-token=x', ...args], {env, stdio: ['ignore', 'ignore', 'pipe']})
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin/docker-machine.js'), '--bugsnag-api-token=x', ...args],
+      {env, stdio: ['ignore', 'ignore', 'pipe']},
+    )
     let stderr = ''
     child.stderr.on('data', (c) => (stderr += c))
     child.on('close', (code) => done({code, stderr, seconds: (performance.now() - started) / 1000}))
@@ -24,7 +29,14 @@ function machine(...args) {
 }
 
 async function lifecycle(name) {
-  const created = await machine('create', '--driver', 'container', `--container-engine=${LAB_ENGINE}`, '-q', name)
+  const created = await machine(
+    'create',
+    '--driver',
+    'container',
+    `--container-engine=${LAB_ENGINE}`,
+    '-q',
+    name,
+  )
   if (created.code !== 0) throw new Error(`create ${name}: ${created.stderr.trim().split('\n').pop()}`)
   const removed = await machine('rm', '-y', name)
   if (removed.code !== 0) throw new Error(`rm ${name}: ${removed.stderr.trim()}`)
@@ -39,7 +51,14 @@ try {
   for (let i = 0; i < count; i++) await lifecycle(`seq-${i}`)
   const sequentialSeconds = (performance.now() - t) / 1000
 
-  const created = await machine('create', '--driver', 'container', `--container-engine=${LAB_ENGINE}`, '-q', 'dead')
+  const created = await machine(
+    'create',
+    '--driver',
+    'container',
+    `--container-engine=${LAB_ENGINE}`,
+    '-q',
+    'dead',
+  )
   if (created.code !== 0) throw new Error(created.stderr)
   await machine('kill', 'dead')
   const deadConfig = []
@@ -49,8 +68,21 @@ try {
     deadConfig.push(result.seconds)
   }
   await machine('rm', '-y', 'dead')
-  console.log(JSON.stringify({machines: count, parallelSeconds, sequentialSeconds, ratioSequentialToParallel: sequentialSeconds / parallelSeconds,
-    deadConfigSeconds: deadConfig, deadConfigMedian: median(deadConfig), perCallTimeoutSeconds: 10}, null, 2))
+  console.log(
+    JSON.stringify(
+      {
+        machines: count,
+        parallelSeconds,
+        sequentialSeconds,
+        ratioSequentialToParallel: sequentialSeconds / parallelSeconds,
+        deadConfigSeconds: deadConfig,
+        deadConfigMedian: median(deadConfig),
+        perCallTimeoutSeconds: 10,
+      },
+      null,
+      2,
+    ),
+  )
 } finally {
   await rm(store, {recursive: true, force: true})
 }

@@ -38,6 +38,7 @@ export function median(values) {
 }
 
 export function must(result, what) {
-  if (result.code !== 0) throw new Error(`${what} failed (${result.code}): ${result.stderr.trim().split('\n').pop()}`)
+  if (result.code !== 0)
+    throw new Error(`${what} failed (${result.code}): ${result.stderr.trim().split('\n').pop()}`)
   return result
 }

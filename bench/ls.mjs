@@ -26,9 +26,13 @@ try {
   // 14 more records of the real machine: 15 real TLS checks against a real engine.
   for (let i = 1; i < 15; i++) await writeRecord({...real, Name: `real-${i}`})
   for (let i = 0; i < 5; i++) {
-    await writeRecord({...real, Name: `dead-${i}`, DriverName: 'generic',
+    await writeRecord({
+      ...real,
+      Name: `dead-${i}`,
+      DriverName: 'generic',
       Driver: {...real.Driver, IPAddress: '127.0.0.1', SSHPort: port},
-      Berth: {...real.Berth, EnginePort: port}})
+      Berth: {...real.Berth, EnginePort: port},
+    })
   }
   const names = (await berth(store, ['ls', '-q'])).stdout.split('\n').filter(Boolean)
   if (names.length !== 20) throw new Error(`expected 20 machines, found ${names.length}`)
@@ -39,15 +43,33 @@ try {
     const rows = JSON.parse(ls.stdout)
     const running = rows.filter((r) => r.dockerVersion).length
     const timedOut = rows.filter((r) => /timed out/.test(r.error)).length
-    if (running !== 15 || timedOut !== 5) throw new Error(`unexpected ls result: ${running} answered, ${timedOut} timed out`)
+    if (running !== 15 || timedOut !== 5)
+      throw new Error(`unexpected ls result: ${running} answered, ${timedOut} timed out`)
     parallel.push(ls.seconds)
     let total = 0
-    for (const name of names) total += (await berth(store, ['ls', '--json', '--timeout', String(timeout), '--filter', `name=^${name}$`])).seconds
+    for (const name of names)
+      total += (
+        await berth(store, ['ls', '--json', '--timeout', String(timeout), '--filter', `name=^${name}$`])
+      ).seconds
     sequential.push(total)
   }
-  console.log(JSON.stringify({machines: 20, unreachable: 5, timeoutSeconds: timeout, rounds,
-    lsSeconds: parallel, oneByOneSeconds: sequential, lsMedian: median(parallel),
-    goalSeconds: timeout + 1, ratioOneByOneToLs: median(sequential) / median(parallel)}, null, 2))
+  console.log(
+    JSON.stringify(
+      {
+        machines: 20,
+        unreachable: 5,
+        timeoutSeconds: timeout,
+        rounds,
+        lsSeconds: parallel,
+        oneByOneSeconds: sequential,
+        lsMedian: median(parallel),
+        goalSeconds: timeout + 1,
+        ratioOneByOneToLs: median(sequential) / median(parallel),
+      },
+      null,
+      2,
+    ),
+  )
 } finally {
   for (const s of sockets) s.destroy()
   blackHole.close()

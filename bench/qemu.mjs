@@ -27,9 +27,26 @@ const overlay = []
 const copy = []
 try {
   for (let i = 0; i < ROUNDS; i++) {
-    overlay.push(timed(() => execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, join(dir, `o${i}.qcow2`), '20000M'])))
+    overlay.push(
+      timed(() =>
+        execFileSync('qemu-img', [
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          '-F',
+          'qcow2',
+          '-b',
+          image,
+          join(dir, `o${i}.qcow2`),
+          '20000M',
+        ]),
+      ),
+    )
     // A full copy as a driver that clones the image must make it (VirtualBox's clonemedium does the same work).
-    copy.push(timed(() => execFileSync('qemu-img', ['convert', '-O', 'qcow2', image, join(dir, `c${i}.qcow2`)])))
+    copy.push(
+      timed(() => execFileSync('qemu-img', ['convert', '-O', 'qcow2', image, join(dir, `c${i}.qcow2`)])),
+    )
     await rm(join(dir, `c${i}.qcow2`))
   }
 } finally {
@@ -37,13 +54,18 @@ try {
 }
 const ms = (v) => `${v.toFixed(1)} ms`
 console.log(`image ${IMAGE}: ${(statSync(image).size / 1048576).toFixed(0)} MB compressed qcow2`)
-console.log(`overlay (qemu-img create -b): median ${ms(median(overlay))} (min ${ms(Math.min(...overlay))}, max ${ms(Math.max(...overlay))})`)
-console.log(`full copy (qemu-img convert):  median ${ms(median(copy))} (min ${ms(Math.min(...copy))}, max ${ms(Math.max(...copy))})`)
+console.log(
+  `overlay (qemu-img create -b): median ${ms(median(overlay))} (min ${ms(Math.min(...overlay))}, max ${ms(Math.max(...overlay))})`,
+)
+console.log(
+  `full copy (qemu-img convert):  median ${ms(median(copy))} (min ${ms(Math.min(...copy))}, max ${ms(Math.max(...copy))})`,
+)
 console.log(`ratio copy / overlay: ${(median(copy) / median(overlay)).toFixed(0)}x`)
 
 if (process.env.BOOT === '1') {
   const server = createServer((req, res) => {
-    const file = req.url === '/SHA256SUMS' ? join(CACHE, 'SHA256SUMS') : req.url === `/${IMAGE}` ? image : undefined
+    const file =
+      req.url === '/SHA256SUMS' ? join(CACHE, 'SHA256SUMS') : req.url === `/${IMAGE}` ? image : undefined
     if (!file) return void res.writeHead(404).end()
     res.writeHead(200, {'content-length': statSync(file).size})
     createReadStream(file).pipe(res)
@@ -52,13 +74,28 @@ if (process.env.BOOT === '1') {
   const store = await tempStore()
   try {
     const url = `http://127.0.0.1:${server.address().port}/${IMAGE}`
-    const created = await berth(store, ['create', '-d', 'qemu', '--qemu-image-url', url, '--qemu-memory', '1024', '--qemu-disk-size', '4096', '--qemu-boot-timeout', '900', 'bench'])
+    const created = await berth(store, [
+      'create',
+      '-d',
+      'qemu',
+      '--qemu-image-url',
+      url,
+      '--qemu-memory',
+      '1024',
+      '--qemu-disk-size',
+      '4096',
+      '--qemu-boot-timeout',
+      '900',
+      'bench',
+    ])
     if (created.code !== 0) throw new Error(`create failed: ${created.stderr}`)
     const record = JSON.parse(await readFile(join(store, 'machines/bench/config.json'), 'utf8'))
     const t = record.Berth.Timings
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]
-    console.log(`create (${record.Driver.Accelerator}): ${created.seconds.toFixed(0)} s in all; SSH login with the console's host key at ${t.driver} s (includes the image download from loopback), ` +
-      `engine verified at ${(t.driver + t.ssh + (t.engineInstall ?? 0) + t.tls + t.verify).toFixed(0)} s; phases ${JSON.stringify(t)}; load average ${load}`)
+    console.log(
+      `create (${record.Driver.Accelerator}): ${created.seconds.toFixed(0)} s in all; SSH login with the console's host key at ${t.driver} s (includes the image download from loopback), ` +
+        `engine verified at ${(t.driver + t.ssh + (t.engineInstall ?? 0) + t.tls + t.verify).toFixed(0)} s; phases ${JSON.stringify(t)}; load average ${load}`,
+    )
     await berth(store, ['rm', '-f', '-y', 'bench'])
   } finally {
     server.close()

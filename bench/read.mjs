@@ -17,22 +17,39 @@ const name = process.env.BENCH_MACHINE ?? 'reader'
 /** One run under /usr/bin/time: {wall, cpu} in ms, rss in MB; fails on a non-zero exit. */
 function timed(argv, env) {
   return new Promise((done, fail) => {
-    execFile('/usr/bin/time', ['-f', '%e %U %S %M', ...argv], {env: {...process.env, ...env}}, (err, _stdout, stderr) => {
-      if (err) return fail(new Error(`${argv.join(' ')}: ${stderr.trim().split('\n').slice(-2).join(' ')}`))
-      const [wall, user, sys, rss] = stderr.trim().split('\n').pop().split(' ').map(Number)
-      done({wall: wall * 1000, cpu: (user + sys) * 1000, rss: rss / 1024})
-    })
+    execFile(
+      '/usr/bin/time',
+      ['-f', '%e %U %S %M', ...argv],
+      {env: {...process.env, ...env}},
+      (err, _stdout, stderr) => {
+        if (err) return fail(new Error(`${argv.join(' ')}: ${stderr.trim().split('\n').slice(-2).join(' ')}`))
+        const [wall, user, sys, rss] = stderr.trim().split('\n').pop().split(' ').map(Number)
+        done({wall: wall * 1000, cpu: (user + sys) * 1000, rss: rss / 1024})
+      },
+    )
   })
 }
 
-const READS = [['status', name], ['ip', name], ['url', name], ['inspect', name, '-f', '{{.Driver.IPAddress}}'], ['ls', '-q']]
+const READS = [
+  ['status', name],
+  ['ip', name],
+  ['url', name],
+  ['inspect', name, '-f', '{{.Driver.IPAddress}}'],
+  ['ls', '-q'],
+]
 const env = {BERTH_STORAGE_PATH: store, MACHINE_STORAGE_PATH: store, DOCKER_HOST: ''}
 const variants = [
   ['node -e 0', () => [process.execPath, '-e', '0'], {}],
   ['berth', (args) => [process.execPath, join(REPO, 'bin/run.js'), ...args], {}],
   ['docker-machine', (args) => [process.execPath, join(REPO, 'bin/docker-machine.js'), ...args], {}],
-  ['berth, full CLI', (args) => [process.execPath, join(REPO, 'bin/run.js'), ...args], {BERTH_NO_FAST_PATH: '1'}],
-  ...(baseline ? [['baseline', (args) => [process.execPath, join(baseline, 'bin/run.js'), ...args], {}]] : []),
+  [
+    'berth, full CLI',
+    (args) => [process.execPath, join(REPO, 'bin/run.js'), ...args],
+    {BERTH_NO_FAST_PATH: '1'},
+  ],
+  ...(baseline
+    ? [['baseline', (args) => [process.execPath, join(baseline, 'bin/run.js'), ...args], {}]]
+    : []),
 ]
 
 try {
@@ -47,12 +64,20 @@ try {
       }
     }
     for (const [label, list] of samples) {
-      results.push({command: args.join(' '), variant: label, wallMs: median(list.map((s) => s.wall)), cpuMs: median(list.map((s) => s.cpu)),
-        rssMB: median(list.map((s) => s.rss))})
+      results.push({
+        command: args.join(' '),
+        variant: label,
+        wallMs: median(list.map((s) => s.wall)),
+        cpuMs: median(list.map((s) => s.cpu)),
+        rssMB: median(list.map((s) => s.rss)),
+      })
     }
   }
   console.log(JSON.stringify({rounds, results}, null, 2))
-  for (const r of results) console.error(`${r.command.padEnd(36)} ${r.variant.padEnd(16)} wall ${r.wallMs.toFixed(0).padStart(5)} ms  cpu ${r.cpuMs.toFixed(0).padStart(5)} ms  rss ${r.rssMB.toFixed(1)} MB`)
+  for (const r of results)
+    console.error(
+      `${r.command.padEnd(36)} ${r.variant.padEnd(16)} wall ${r.wallMs.toFixed(0).padStart(5)} ms  cpu ${r.cpuMs.toFixed(0).padStart(5)} ms  rss ${r.rssMB.toFixed(1)} MB`,
+    )
 } finally {
   if (!given) {
     await berth(store, ['rm', '-y', name])

@@ -11,11 +11,24 @@ const [first, ...rest] = names
 
 /** True once the swarm seen through `manager` has five Ready nodes, one leader and two reachable managers. */
 async function converged(manager) {
-  const ls = await berth(store, ['ssh', manager, '--', 'docker', 'node', 'ls', '--format', '{{.Status}}/{{.ManagerStatus}}'])
+  const ls = await berth(store, [
+    'ssh',
+    manager,
+    '--',
+    'docker',
+    'node',
+    'ls',
+    '--format',
+    '{{.Status}}/{{.ManagerStatus}}',
+  ])
   if (ls.code !== 0) return false
   const lines = ls.stdout.trim().split('\n').filter(Boolean)
-  return lines.length === 5 && lines.every((l) => l.startsWith('Ready/')) &&
-    lines.filter((l) => l === 'Ready/Leader').length === 1 && lines.filter((l) => l === 'Ready/Reachable').length === 2
+  return (
+    lines.length === 5 &&
+    lines.every((l) => l.startsWith('Ready/')) &&
+    lines.filter((l) => l === 'Ready/Leader').length === 1 &&
+    lines.filter((l) => l === 'Ready/Reachable').length === 2
+  )
 }
 
 async function waitConverged(manager) {
@@ -37,7 +50,8 @@ async function withBerth() {
 
 async function byHand() {
   const started = performance.now()
-  const ssh = async (name, ...command) => must(await berth(store, ['ssh', name, '--', ...command]), `${name}: ${command.join(' ')}`).stdout.trim()
+  const ssh = async (name, ...command) =>
+    must(await berth(store, ['ssh', name, '--', ...command]), `${name}: ${command.join(' ')}`).stdout.trim()
   const ip = must(await berth(store, ['ip', first]), 'ip').stdout.trim()
   await ssh(first, 'docker', 'swarm', 'init', '--advertise-addr', ip)
   const token = await ssh(first, 'docker', 'swarm', 'join-token', '-q', 'worker')
@@ -50,7 +64,9 @@ async function byHand() {
 async function reset() {
   // Workers first, then managers, so no leave waits on a quorum that is going away.
   for (const group of [rest.slice(2), rest.slice(0, 2), [first]]) {
-    await Promise.all(group.map((name) => berth(store, ['ssh', name, '--', 'docker', 'swarm', 'leave', '--force'])))
+    await Promise.all(
+      group.map((name) => berth(store, ['ssh', name, '--', 'docker', 'swarm', 'leave', '--force'])),
+    )
   }
 }
 
@@ -65,15 +81,21 @@ try {
       await reset()
     }
   }
-  console.log(JSON.stringify({
-    rounds,
-    createFiveSeconds: Math.round(createSeconds * 10) / 10,
-    berthSeconds: timings.berth.map((s) => Math.round(s * 100) / 100),
-    byHandSeconds: timings.byHand.map((s) => Math.round(s * 100) / 100),
-    berthCommands: 3,
-    byHandCommands: 4 + rest.length,
-    speedupMedian: Math.round((median(timings.byHand) / median(timings.berth)) * 100) / 100,
-  }, null, 2))
+  console.log(
+    JSON.stringify(
+      {
+        rounds,
+        createFiveSeconds: Math.round(createSeconds * 10) / 10,
+        berthSeconds: timings.berth.map((s) => Math.round(s * 100) / 100),
+        byHandSeconds: timings.byHand.map((s) => Math.round(s * 100) / 100),
+        berthCommands: 3,
+        byHandCommands: 4 + rest.length,
+        speedupMedian: Math.round((median(timings.byHand) / median(timings.berth)) * 100) / 100,
+      },
+      null,
+      2,
+    ),
+  )
 } finally {
   const left = (await berth(store, ['ls', '-q'])).stdout.split('\n').filter(Boolean)
   if (left.length > 0) await berth(store, ['rm', '-f', ...left])

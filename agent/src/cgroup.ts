@@ -55,7 +55,8 @@ export function parseProcCgroup(text: string): Map<string, string> {
     if (!match) continue
     const controllers = match[1]!
     if (controllers === '') paths.set('', match[2]!)
-    for (const controller of controllers.split(',')) if (controller) paths.set(controller.replace(/^name=/, ''), match[2]!)
+    for (const controller of controllers.split(','))
+      if (controller) paths.set(controller.replace(/^name=/, ''), match[2]!)
   }
   return paths
 }
@@ -69,7 +70,13 @@ export function driverPaths(id: string): string[] {
  * The container's cgroup directories, from its init process when it has one, else from the
  * driver layouts; undefined when none exists (the container is gone or not started).
  */
-export function locateCgroup(cgroupRoot: string, procRoot: string, version: CgroupVersion, id: string, pid: number): CgroupLocation | undefined {
+export function locateCgroup(
+  cgroupRoot: string,
+  procRoot: string,
+  version: CgroupVersion,
+  id: string,
+  pid: number,
+): CgroupLocation | undefined {
   let fromProc: Map<string, string> | undefined
   if (pid > 0) {
     try {
@@ -82,13 +89,15 @@ export function locateCgroup(cgroupRoot: string, procRoot: string, version: Cgro
     const relative = fromProc?.get('')
     // Seen from a private cgroup namespace (a swarm task has no host cgroupns) the path starts
     // with "/..": useless under the host's hierarchy, so the driver layouts are tried instead.
-    const candidates = relative !== undefined && relative !== '/' && !relative.startsWith('/..') ? [relative] : driverPaths(id)
+    const candidates =
+      relative !== undefined && relative !== '/' && !relative.startsWith('/..') ? [relative] : driverPaths(id)
     const dir = candidates.map((c) => join(cgroupRoot, c)).find((d) => existsSync(join(d, 'cgroup.procs')))
     return dir ? {version, dirs: {cpu: dir, cpuacct: dir, memory: dir, blkio: dir}} : undefined
   }
   const dirFor = (controller: string): string | undefined => {
     const relative = fromProc?.get(controller)
-    const candidates = relative !== undefined && relative !== '/' ? [relative, ...driverPaths(id)] : driverPaths(id)
+    const candidates =
+      relative !== undefined && relative !== '/' ? [relative, ...driverPaths(id)] : driverPaths(id)
     return candidates.map((c) => join(cgroupRoot, controller, c)).find((d) => existsSync(d))
   }
   const cpuacct = dirFor('cpuacct')
@@ -102,7 +111,7 @@ export function parseFlatKeyed(text: string | undefined): Record<string, number>
   const out: Record<string, number> = {}
   if (!text) return out
   // Sliced by hand, not split: memory.stat alone has 30-40 lines per container per cycle.
-  for (let start = 0; start < text.length; ) {
+  for (let start = 0; start < text.length;) {
     let end = text.indexOf('\n', start)
     if (end < 0) end = text.length
     const line = text.slice(start, end).trim()
@@ -140,7 +149,10 @@ export function parseBlkioV1(text: string | undefined): Map<string, BlkioDevice>
 }
 
 /** v2 `io.stat`: `8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0` per device. */
-export function parseIoStatV2(text: string | undefined): {bytes: Map<string, BlkioDevice>; ops: Map<string, BlkioDevice>} {
+export function parseIoStatV2(text: string | undefined): {
+  bytes: Map<string, BlkioDevice>
+  ops: Map<string, BlkioDevice>
+} {
   const bytes = new Map<string, BlkioDevice>()
   const ops = new Map<string, BlkioDevice>()
   for (const line of (text ?? '').split('\n')) {
@@ -186,7 +198,11 @@ function readV1(dirs: CgroupLocation['dirs'], read: Read): CgroupSample | undefi
       totalNs: total,
       userNs: (times.user ?? 0) * NS_PER_TICK,
       systemNs: (times.system ?? 0) * NS_PER_TICK,
-      perCpuNs: (read(dirs.cpuacct, 'cpuacct.usage_percpu') ?? '').trim().split(/\s+/).filter(Boolean).map(Number),
+      perCpuNs: (read(dirs.cpuacct, 'cpuacct.usage_percpu') ?? '')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number),
       periods: throttling.nr_periods ?? 0,
       throttledPeriods: throttling.nr_throttled ?? 0,
       throttledNs: throttling.throttled_time ?? 0,

@@ -38,7 +38,9 @@ function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim()
   } catch (err) {
-    throw new ConfigError(`${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new ConfigError(
+      `${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
 }
 
@@ -46,11 +48,16 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, not "${raw}"`)
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ConfigError(`${name} must be a positive number, not "${raw}"`)
   return value
 }
 
-const globs = (raw: string | undefined) => (raw ?? '').split(',').map((g) => g.trim()).filter(Boolean)
+const globs = (raw: string | undefined) =>
+  (raw ?? '')
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean)
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const url = env.BERTH_AGENT_INFLUX_URL
@@ -62,7 +69,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${url}`)
   }
   const bucket = env.BERTH_AGENT_BUCKET
-  if (!bucket && !env.BERTH_AGENT_DATABASE) throw new ConfigError('set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)')
+  if (!bucket && !env.BERTH_AGENT_DATABASE)
+    throw new ConfigError(
+      'set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)',
+    )
   const caFile = env.BERTH_AGENT_CA_FILE
   const stateDir = env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent'
   return {
@@ -93,10 +103,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     cgroupRoot: env.BERTH_AGENT_CGROUP_ROOT ?? '/host/sys/fs/cgroup',
     procRoot: env.BERTH_AGENT_PROC_ROOT ?? '/host/proc',
     hostRoot: env.BERTH_AGENT_HOST_ROOT ?? '/host/root',
-    diskIgnoreFs: env.BERTH_AGENT_DISK_IGNORE_FS === undefined ? DEFAULT_IGNORE_FS : env.BERTH_AGENT_DISK_IGNORE_FS.split(',').map((s) => s.trim()).filter(Boolean),
+    diskIgnoreFs:
+      env.BERTH_AGENT_DISK_IGNORE_FS === undefined
+        ? DEFAULT_IGNORE_FS
+        : env.BERTH_AGENT_DISK_IGNORE_FS.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
     health: env.BERTH_AGENT_HEALTH ?? join(stateDir, 'health.sock'),
     logs: env.BERTH_AGENT_LOGS !== '0',
-    maxLineBytes: Math.max(1024, Math.floor(positive(env, 'BERTH_AGENT_MAX_LINE_BYTES', DEFAULT_MAX_LINE_BYTES))),
+    maxLineBytes: Math.max(
+      1024,
+      Math.floor(positive(env, 'BERTH_AGENT_MAX_LINE_BYTES', DEFAULT_MAX_LINE_BYTES)),
+    ),
     labels: {include: globs(env.BERTH_AGENT_LABEL_INCLUDE), exclude: globs(env.BERTH_AGENT_LABEL_EXCLUDE)},
   }
 }

@@ -28,11 +28,15 @@ export function splitImage(reference: string): {image: string; version: string} 
   const at = reference.indexOf('@')
   const name = at >= 0 ? reference.slice(0, at) : reference
   const colon = name.lastIndexOf(':')
-  if (colon > 0 && !name.slice(colon + 1).includes('/')) return {image: name.slice(0, colon), version: name.slice(colon + 1)}
+  if (colon > 0 && !name.slice(colon + 1).includes('/'))
+    return {image: name.slice(0, colon), version: name.slice(colon + 1)}
   return {image: name, version: 'unknown'}
 }
 
-export function toInfo(details: ContainerDetails, wantedLabel: (key: string) => boolean = () => true): ContainerInfo {
+export function toInfo(
+  details: ContainerDetails,
+  wantedLabel: (key: string) => boolean = () => true,
+): ContainerInfo {
   const {image, version} = splitImage(details.Config.Image)
   const labels = labelTags(details.Config.Labels, wantedLabel)
   const mode = details.HostConfig.NetworkMode ?? ''
@@ -59,7 +63,10 @@ export class ContainerRegistry {
   private readonly known = new Map<string, ContainerInfo>()
   private readonly stale = new Set<string>()
 
-  constructor(private readonly docker: DockerClient, private readonly wantedLabel: (key: string) => boolean = () => true) {}
+  constructor(
+    private readonly docker: DockerClient,
+    private readonly wantedLabel: (key: string) => boolean = () => true,
+  ) {}
 
   /** Labels of the known containers that could not be tags. */
   get labelsDropped(): number {
@@ -81,9 +88,13 @@ export class ContainerRegistry {
   /** Inspects one container (cached until an event or a changed state invalidates it). */
   async details(id: string, listedState?: string): Promise<ContainerInfo | undefined> {
     const cached = this.known.get(id)
-    if (cached && !this.stale.has(id) && (listedState === undefined || listedState === cached.state)) return cached
+    if (cached && !this.stale.has(id) && (listedState === undefined || listedState === cached.state))
+      return cached
     try {
-      const info = toInfo(await this.docker.json<ContainerDetails>(`/containers/${id}/json`), this.wantedLabel)
+      const info = toInfo(
+        await this.docker.json<ContainerDetails>(`/containers/${id}/json`),
+        this.wantedLabel,
+      )
       this.known.set(id, info)
       this.stale.delete(id)
       return info

@@ -23,7 +23,8 @@ export interface Mount {
 }
 
 /** Mount points escape space, tab, newline and backslash as octal (\040 ...). */
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+const unescape = (s: string) =>
+  s.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)))
 
 /** /proc/<pid>/mountinfo: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`. */
 export function parseMountinfo(text: string): Mount[] {
@@ -69,7 +70,10 @@ export interface DiskPaths {
 }
 
 export class DiskCollector {
-  constructor(private readonly paths: DiskPaths, private readonly host: string) {}
+  constructor(
+    private readonly paths: DiskPaths,
+    private readonly host: string,
+  ) {}
 
   /** Whether the host's root is there to measure (agents installed before the bind existed have none). */
   get enabled(): boolean {
@@ -92,13 +96,30 @@ export class DiskCollector {
       const free = stat.bavail * stat.bsize
       const used = (stat.blocks - stat.bfree) * stat.bsize
       const inodesUsed = stat.files - stat.ffree
-      points.push(point(HOST_DISK, {host: this.host, path: mount.mountPoint, device: basename(mount.source), fstype: mount.fsType, mode: mount.readOnly ? 'ro' : 'rw'}, {
-        total, free, used,
-        // As df and Telegraf: of the space an unprivileged user can fill (blocks reserved for root left out).
-        used_percent: {float: used + free > 0 ? (used / (used + free)) * 100 : 0},
-        inodes_total: stat.files, inodes_free: stat.ffree, inodes_used: inodesUsed,
-        inodes_used_percent: {float: stat.files > 0 ? (inodesUsed / stat.files) * 100 : 0},
-      }, time))
+      points.push(
+        point(
+          HOST_DISK,
+          {
+            host: this.host,
+            path: mount.mountPoint,
+            device: basename(mount.source),
+            fstype: mount.fsType,
+            mode: mount.readOnly ? 'ro' : 'rw',
+          },
+          {
+            total,
+            free,
+            used,
+            // As df and Telegraf: of the space an unprivileged user can fill (blocks reserved for root left out).
+            used_percent: {float: used + free > 0 ? (used / (used + free)) * 100 : 0},
+            inodes_total: stat.files,
+            inodes_free: stat.ffree,
+            inodes_used: inodesUsed,
+            inodes_used_percent: {float: stat.files > 0 ? (inodesUsed / stat.files) * 100 : 0},
+          },
+          time,
+        ),
+      )
     }
     return points
   }

@@ -2,7 +2,10 @@
 import http from 'node:http'
 
 export class DockerApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -17,7 +20,10 @@ export class DockerClient {
   /** Keep-alive: a stats cycle makes several calls, and a new connection per call costs more than the call. */
   private readonly agent = new http.Agent({keepAlive: true, maxSockets: 16})
 
-  constructor(readonly socketPath: string, private readonly timeoutMs = 15_000) {}
+  constructor(
+    readonly socketPath: string,
+    private readonly timeoutMs = 15_000,
+  ) {}
 
   async json<T>(path: string, method = 'GET'): Promise<T> {
     const body = await this.raw(path, method)
@@ -26,17 +32,28 @@ export class DockerClient {
 
   raw(path: string, method = 'GET'): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const req = http.request({socketPath: this.socketPath, path, method, agent: this.agent, timeout: this.timeoutMs}, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('error', reject)
-        res.on('end', () => {
-          const body = Buffer.concat(chunks)
-          if ((res.statusCode ?? 500) >= 400) reject(new DockerApiError(res.statusCode ?? 500, `${method} ${path}: ${res.statusCode} ${dockerMessage(body)}`))
-          else resolve(body)
-        })
-      })
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in ${this.timeoutMs / 1000}s`)))
+      const req = http.request(
+        {socketPath: this.socketPath, path, method, agent: this.agent, timeout: this.timeoutMs},
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', reject)
+          res.on('end', () => {
+            const body = Buffer.concat(chunks)
+            if ((res.statusCode ?? 500) >= 400)
+              reject(
+                new DockerApiError(
+                  res.statusCode ?? 500,
+                  `${method} ${path}: ${res.statusCode} ${dockerMessage(body)}`,
+                ),
+              )
+            else resolve(body)
+          })
+        },
+      )
+      req.on('timeout', () =>
+        req.destroy(new Error(`${method} ${path}: no answer in ${this.timeoutMs / 1000}s`)),
+      )
       req.on('error', reject)
       req.end()
     })
@@ -52,7 +69,14 @@ export class DockerClient {
         if ((res.statusCode ?? 500) >= 400) {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
-          res.on('end', () => reject(new DockerApiError(res.statusCode ?? 500, `GET ${path}: ${res.statusCode} ${dockerMessage(Buffer.concat(chunks))}`)))
+          res.on('end', () =>
+            reject(
+              new DockerApiError(
+                res.statusCode ?? 500,
+                `GET ${path}: ${res.statusCode} ${dockerMessage(Buffer.concat(chunks))}`,
+              ),
+            ),
+          )
           return
         }
         res.on('data', onData)
@@ -102,7 +126,15 @@ export interface ContainerDetails {
   RestartCount: number
   Config: {Image: string; Tty: boolean; Labels: Record<string, string> | null}
   HostConfig: {NetworkMode?: string}
-  State: {Status: string; Running: boolean; Pid: number; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string}
+  State: {
+    Status: string
+    Running: boolean
+    Pid: number
+    ExitCode: number
+    OOMKilled: boolean
+    StartedAt: string
+    FinishedAt: string
+  }
 }
 
 export interface EngineInfo {

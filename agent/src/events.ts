@@ -29,7 +29,15 @@ interface EventsState {
 }
 
 /** A container's state after an event, when the event changes it. */
-const STATE_AFTER: Record<string, string> = {create: 'created', start: 'running', restart: 'running', unpause: 'running', pause: 'paused', die: 'exited', destroy: 'removed'}
+const STATE_AFTER: Record<string, string> = {
+  create: 'created',
+  start: 'running',
+  restart: 'running',
+  unpause: 'running',
+  pause: 'paused',
+  die: 'exited',
+  destroy: 'removed',
+}
 
 export function eventKey(event: DockerEvent): string {
   return `${event.Type}|${event.Action}|${event.Actor?.ID ?? ''}`
@@ -45,11 +53,29 @@ export function eventPoint(event: DockerEvent, host: string, time: bigint): Poin
   const colon = event.Action.indexOf(':')
   const action = colon >= 0 ? event.Action.slice(0, colon) : event.Action
   const detail = colon >= 0 ? event.Action.slice(colon + 1).trim() : undefined
-  const exitCode = attributes.exitCode !== undefined && /^-?\d+$/.test(attributes.exitCode) ? Number(attributes.exitCode) : undefined
-  return point(BERTH_EVENT,
-    {host, type: event.Type, action, actor: attributes.name ?? event.Actor?.ID?.slice(0, 12), image: event.Type === 'container' ? attributes.image : undefined},
-    {actor_id: event.Actor?.ID ?? '', detail, exit_code: exitCode, signal: attributes.signal, attributes: JSON.stringify(attributes), resync: false},
-    time)
+  const exitCode =
+    attributes.exitCode !== undefined && /^-?\d+$/.test(attributes.exitCode)
+      ? Number(attributes.exitCode)
+      : undefined
+  return point(
+    BERTH_EVENT,
+    {
+      host,
+      type: event.Type,
+      action,
+      actor: attributes.name ?? event.Actor?.ID?.slice(0, 12),
+      image: event.Type === 'container' ? attributes.image : undefined,
+    },
+    {
+      actor_id: event.Actor?.ID ?? '',
+      detail,
+      exit_code: exitCode,
+      signal: attributes.signal,
+      attributes: JSON.stringify(attributes),
+      resync: false,
+    },
+    time,
+  )
 }
 
 export interface EventListener {
@@ -67,7 +93,13 @@ export class EventsCollector {
   connected = false
   lastError = ''
 
-  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly host: string, statePath: string, private readonly listener: EventListener) {
+  constructor(
+    private readonly docker: DockerClient,
+    private readonly sink: PointSink,
+    private readonly host: string,
+    statePath: string,
+    private readonly listener: EventListener,
+  ) {
     this.state = readState<EventsState>(statePath) ?? {lastNs: '', keysAtLast: [], states: {}}
     this.durable = structuredClone(this.state)
     this.saver = new DebouncedSaver(statePath, () => this.durable)
@@ -103,13 +135,18 @@ export class EventsCollector {
     // Replay what was missed up to now (the call ends by itself), compare with the list, then follow.
     const untilNs = BigInt(Date.now()) * 1_000_000n
     if (this.state.lastNs) {
-      const replay = await this.docker.raw(`/events?since=${sinceParam(BigInt(this.state.lastNs))}&until=${sinceParam(untilNs)}`)
+      const replay = await this.docker.raw(
+        `/events?since=${sinceParam(BigInt(this.state.lastNs))}&until=${sinceParam(untilNs)}`,
+      )
       this.consume(replay.toString('utf8') + '\n')
     }
     await this.resync()
-    const since = this.state.lastNs && BigInt(this.state.lastNs) > untilNs ? BigInt(this.state.lastNs) : untilNs
+    const since =
+      this.state.lastNs && BigInt(this.state.lastNs) > untilNs ? BigInt(this.state.lastNs) : untilNs
     this.pending = ''
-    this.stream = this.docker.stream(`/events?since=${sinceParam(since)}`, (chunk) => this.consume(chunk.toString('utf8')))
+    this.stream = this.docker.stream(`/events?since=${sinceParam(since)}`, (chunk) =>
+      this.consume(chunk.toString('utf8')),
+    )
     this.connected = true
     this.lastError = ''
     await this.stream.done
@@ -151,7 +188,8 @@ export class EventsCollector {
       const next = STATE_AFTER[event.Action]
       const attributes = event.Actor?.Attributes ?? {}
       if (next === 'removed') delete this.state.states[id]
-      else if (next) this.state.states[id] = {state: next, name: attributes.name ?? '', image: attributes.image ?? ''}
+      else if (next)
+        this.state.states[id] = {state: next, name: attributes.name ?? '', image: attributes.image ?? ''}
       this.listener.onContainerEvent(id, event.Action)
     }
     this.commitAfter([point])
@@ -170,12 +208,18 @@ export class EventsCollector {
       const known = this.state.states[container.Id]
       const state = container.State === 'restarting' ? 'running' : container.State
       const name = container.Names[0]?.replace(/^\//, '') ?? ''
-      if (!firstStart && known?.state !== state) points.push(resyncPoint(this.host, container.Id, name, container.Image, state, now + BigInt(points.length)))
+      if (!firstStart && known?.state !== state)
+        points.push(
+          resyncPoint(this.host, container.Id, name, container.Image, state, now + BigInt(points.length)),
+        )
       this.state.states[container.Id] = {state, name, image: container.Image}
     }
     for (const [id, known] of Object.entries(this.state.states)) {
       if (seen.has(id)) continue
-      if (!firstStart) points.push(resyncPoint(this.host, id, known.name, known.image, 'removed', now + BigInt(points.length)))
+      if (!firstStart)
+        points.push(
+          resyncPoint(this.host, id, known.name, known.image, 'removed', now + BigInt(points.length)),
+        )
       delete this.state.states[id]
     }
     if (firstStart) {
@@ -195,6 +239,18 @@ export class EventsCollector {
   }
 }
 
-function resyncPoint(host: string, id: string, name: string, image: string, state: string, time: bigint): Point {
-  return point(BERTH_EVENT, {host, type: 'container', action: state, actor: name || id.slice(0, 12), image}, {actor_id: id, attributes: JSON.stringify({name, image}), resync: true}, time)
+function resyncPoint(
+  host: string,
+  id: string,
+  name: string,
+  image: string,
+  state: string,
+  time: bigint,
+): Point {
+  return point(
+    BERTH_EVENT,
+    {host, type: 'container', action: state, actor: name || id.slice(0, 12), image},
+    {actor_id: id, attributes: JSON.stringify({name, image}), resync: true},
+    time,
+  )
 }

@@ -37,7 +37,10 @@ export interface Health {
 }
 
 export function healthPoint(health: Health, time: bigint): Point {
-  return point(BERTH_AGENT, {host: health.host, version: health.version}, {
+  return point(
+    BERTH_AGENT,
+    {host: health.host, version: health.version},
+    {
       points_written: health.pointsWritten,
       points_spooled: health.pointsSpooled,
       points_dropped: health.pointsDropped,
@@ -55,7 +58,9 @@ export function healthPoint(health: Health, time: bigint): Point {
       log_streams: health.logStreams,
       rss_bytes: health.rssBytes,
       cpu_percent: {float: health.cpuPercent},
-  }, time)
+    },
+    time,
+  )
 }
 
 export function serveHealth(address: string, current: () => Health): http.Server {
@@ -79,17 +84,24 @@ export function serveHealth(address: string, current: () => Health): http.Server
 export function fetchHealth(address: string, timeoutMs = 5000): Promise<Health> {
   const tcp = /^([\d.]+|localhost):(\d+)$/.exec(address)
   return new Promise((resolve, reject) => {
-    const req = http.get({...(tcp ? {host: tcp[1], port: Number(tcp[2])} : {socketPath: address}), path: '/health', timeout: timeoutMs}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Health)
-        } catch (err) {
-          reject(err)
-        }
-      })
-    })
+    const req = http.get(
+      {
+        ...(tcp ? {host: tcp[1], port: Number(tcp[2])} : {socketPath: address}),
+        path: '/health',
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Health)
+          } catch (err) {
+            reject(err)
+          }
+        })
+      },
+    )
     req.on('timeout', () => req.destroy(new Error('the agent did not answer')))
     req.on('error', reject)
   })

@@ -7,12 +7,49 @@
 import {writableName} from './lineprotocol.js'
 
 /** Tags the agent writes on container points (SCHEMA.md): a label of one of these names would replace them. */
-const AGENT_TAGS = ['host', 'engine_host', 'server_version', 'container_name', 'container_image', 'container_version', 'container_status', 'cpu', 'network', 'device', 'stream']
+const AGENT_TAGS = [
+  'host',
+  'engine_host',
+  'server_version',
+  'container_name',
+  'container_image',
+  'container_version',
+  'container_status',
+  'cpu',
+  'network',
+  'device',
+  'stream',
+]
 /** Fields of the container measurements: InfluxDB 3 refuses a tag and a field of one name. */
 const AGENT_FIELDS = [
-  'container_id', 'usage_total', 'usage_in_usermode', 'usage_in_kernelmode', 'usage_system', 'throttling_periods', 'throttling_throttled_periods', 'throttling_throttled_time',
-  'usage_percent', 'usage', 'limit', 'max_usage', 'fail_count', 'rx_bytes', 'rx_packets', 'rx_errors', 'rx_dropped', 'tx_bytes', 'tx_packets', 'tx_errors', 'tx_dropped',
-  'oomkilled', 'pid', 'exitcode', 'started_at', 'finished_at', 'uptime_ns', 'restart_count',
+  'container_id',
+  'usage_total',
+  'usage_in_usermode',
+  'usage_in_kernelmode',
+  'usage_system',
+  'throttling_periods',
+  'throttling_throttled_periods',
+  'throttling_throttled_time',
+  'usage_percent',
+  'usage',
+  'limit',
+  'max_usage',
+  'fail_count',
+  'rx_bytes',
+  'rx_packets',
+  'rx_errors',
+  'rx_dropped',
+  'tx_bytes',
+  'tx_packets',
+  'tx_errors',
+  'tx_dropped',
+  'oomkilled',
+  'pid',
+  'exitcode',
+  'started_at',
+  'finished_at',
+  'uptime_ns',
+  'restart_count',
 ]
 const RESERVED = new Set([...AGENT_TAGS, ...AGENT_FIELDS, 'time'])
 /** A label longer than this (key and value) would make every series key of its container long; it is dropped. */
@@ -27,14 +64,21 @@ export interface LabelFilter {
 export const ALL_LABELS: LabelFilter = {include: [], exclude: []}
 
 function globRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`, 's')
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')}$`,
+    's',
+  )
 }
 
 /** A filter's globs compiled once: `wanted(key)` says whether a label is asked for. */
 export function labelMatcher(filter: LabelFilter): (key: string) => boolean {
   const include = filter.include.map(globRegExp)
   const exclude = filter.exclude.map(globRegExp)
-  return (key) => (include.length === 0 || include.some((r) => r.test(key))) && !exclude.some((r) => r.test(key))
+  return (key) =>
+    (include.length === 0 || include.some((r) => r.test(key))) && !exclude.some((r) => r.test(key))
 }
 
 /** Why a label cannot be a tag, or undefined when it can. */
@@ -46,7 +90,10 @@ export function labelProblem(key: string, value: string): string | undefined {
 }
 
 /** The tags a container's labels give, and how many wanted labels could not be tags. */
-export function labelTags(labels: Record<string, string> | null | undefined, wanted: (key: string) => boolean): {tags: Record<string, string>; dropped: number} {
+export function labelTags(
+  labels: Record<string, string> | null | undefined,
+  wanted: (key: string) => boolean,
+): {tags: Record<string, string>; dropped: number} {
   const tags: Record<string, string> = {}
   let dropped = 0
   for (const [key, value] of Object.entries(labels ?? {})) {

@@ -26,7 +26,12 @@ const INT64_MIN = -(2n ** 63n)
  * A point of one of the schema's measurements: its tag and field names are checked against the
  * schema's (container labels and memory.stat keys, spread in, come on top).
  */
-export function point<M extends Measurement>(measurement: M, tags: Tags<M>, fields: Fields<M, FieldValue>, time: bigint): Point {
+export function point<M extends Measurement>(
+  measurement: M,
+  tags: Tags<M>,
+  fields: Fields<M, FieldValue>,
+  time: bigint,
+): Point {
   return {measurement: measurement.name, tags, fields, time}
 }
 
@@ -73,7 +78,9 @@ function formatField(value: FieldValue): string | undefined {
       return Number.isSafeInteger(value) ? `${value}i` : formatField(BigInt(value))
     default:
       if (!Number.isFinite(value.float)) return undefined
-      return Number.isInteger(value.float) && Math.abs(value.float) < 1e21 ? `${value.float}.0` : String(value.float)
+      return Number.isInteger(value.float) && Math.abs(value.float) < 1e21
+        ? `${value.float}.0`
+        : String(value.float)
   }
 }
 
@@ -91,7 +98,8 @@ export function formatPoint(point: Point): string | undefined {
   for (const key of Object.keys(point.tags).sort()) {
     const value = point.tags[key]
     if (value === undefined || value === '') continue
-    if (!writableName(key) || key === 'time' || !writableName(value) || point.fields[key] !== undefined) return undefined
+    if (!writableName(key) || key === 'time' || !writableName(value) || point.fields[key] !== undefined)
+      return undefined
     line += `,${escapeKey(key)}=${escapeKey(value)}`
   }
   if (Buffer.byteLength(line) > MAX_SERIES_KEY_BYTES) return undefined

@@ -2,7 +2,16 @@
 import type {ContainerInfo, ContainerRegistry} from './containers.js'
 import type {DockerClient, StreamHandle} from './docker.js'
 import {point, type Point} from './lineprotocol.js'
-import {DEFAULT_MAX_LINE_BYTES, FrameDemuxer, LineAssembler, ResumeFilter, sinceParam, type Checkpoint, type LogLine, type LogStream} from './logs.js'
+import {
+  DEFAULT_MAX_LINE_BYTES,
+  FrameDemuxer,
+  LineAssembler,
+  ResumeFilter,
+  sinceParam,
+  type Checkpoint,
+  type LogLine,
+  type LogStream,
+} from './logs.js'
 import {DOCKER_LOG, type Tags} from './schema.js'
 import type {PointSink} from './sink.js'
 import {DebouncedSaver, readState} from './state.js'
@@ -28,7 +37,12 @@ export class CheckpointStore {
     const entry = (this.saved[id] ??= {})
     const current = entry[stream]
     // Callbacks arrive in write order; never let a late one move a stream back.
-    if (current && (BigInt(current.timeNs) > checkpoint.timeNs || (BigInt(current.timeNs) === checkpoint.timeNs && current.count > checkpoint.count))) return
+    if (
+      current &&
+      (BigInt(current.timeNs) > checkpoint.timeNs ||
+        (BigInt(current.timeNs) === checkpoint.timeNs && current.count > checkpoint.count))
+    )
+      return
     entry[stream] = {timeNs: String(checkpoint.timeNs), count: checkpoint.count}
     this.saver.touch()
   }
@@ -64,8 +78,14 @@ export class LogCollector {
   /** Lines longer than the cap, written cut (since the agent started). */
   linesTruncated = 0
 
-  constructor(private readonly docker: DockerClient, private readonly sink: PointSink, private readonly registry: ContainerRegistry, private readonly checkpoints: CheckpointStore, private readonly host: string,
-    private readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES) {}
+  constructor(
+    private readonly docker: DockerClient,
+    private readonly sink: PointSink,
+    private readonly registry: ContainerRegistry,
+    private readonly checkpoints: CheckpointStore,
+    private readonly host: string,
+    private readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+  ) {}
 
   get streams(): number {
     return this.following.size
@@ -78,10 +98,12 @@ export class LogCollector {
    */
   sync(containers: ContainerInfo[]): void {
     const ids = new Set(containers.map((c) => c.id))
-    for (const id of this.checkpoints.ids()) if (!ids.has(id) && !this.following.has(id)) this.checkpoints.delete(id)
+    for (const id of this.checkpoints.ids())
+      if (!ids.has(id) && !this.following.has(id)) this.checkpoints.delete(id)
     for (const id of this.readToEnd.keys()) if (!ids.has(id)) this.readToEnd.delete(id)
     for (const container of containers) {
-      if (container.state === 'running' || this.readToEnd.get(container.id) !== container.finishedAt) this.follow(container)
+      if (container.state === 'running' || this.readToEnd.get(container.id) !== container.finishedAt)
+        this.follow(container)
     }
   }
 
@@ -102,21 +124,37 @@ export class LogCollector {
    * has and ends. `from` continues exactly where a previous request of this agent left off;
    * otherwise the saved checkpoints say where to resume.
    */
-  private read(container: ContainerInfo, follow: boolean, from?: Map<LogStream, Checkpoint | undefined>): void {
+  private read(
+    container: ContainerInfo,
+    follow: boolean,
+    from?: Map<LogStream, Checkpoint | undefined>,
+  ): void {
     if (this.stopped || this.following.has(container.id)) return
     const id = container.id
     const streams: LogStream[] = container.tty ? ['tty'] : ['stdout', 'stderr']
     const start = new Map(streams.map((s) => [s, from ? from.get(s) : this.checkpoints.get(id, s)]))
     const filters = new Map(streams.map((s) => [s, new ResumeFilter(start.get(s))]))
     const since = resumeSince([...start.values()])
-    const tags = {host: this.host, container_name: container.name, container_image: container.image, container_version: container.version} satisfies Tags<typeof DOCKER_LOG>
+    const tags = {
+      host: this.host,
+      container_name: container.name,
+      container_image: container.image,
+      container_version: container.version,
+    } satisfies Tags<typeof DOCKER_LOG>
     let batch: Point[] = []
     let positions = new Map<LogStream, Checkpoint>()
     const assembler = new LineAssembler((line: LogLine) => {
       const time = filters.get(line.stream)?.accept(line.timeNs)
       if (time === undefined) return
       if (line.truncated) this.linesTruncated++
-      batch.push(point(DOCKER_LOG, {...tags, stream: line.stream}, {container_id: id, message: line.message, truncated: line.truncated || undefined}, time))
+      batch.push(
+        point(
+          DOCKER_LOG,
+          {...tags, stream: line.stream},
+          {container_id: id, message: line.message, truncated: line.truncated || undefined},
+          time,
+        ),
+      )
       positions.set(line.stream, filters.get(line.stream)!.position())
     }, this.maxLineBytes)
     // Points of one chunk go to the sink together, with the checkpoint they complete.
@@ -129,10 +167,13 @@ export class LogCollector {
       batch = []
       positions = new Map()
     }
-    const reached = () => new Map(streams.map((s) => {
-      const position = filters.get(s)!.position()
-      return [s, position.timeNs >= 0n ? position : start.get(s)] as const
-    }))
+    const reached = () =>
+      new Map(
+        streams.map((s) => {
+          const position = filters.get(s)!.position()
+          return [s, position.timeNs >= 0n ? position : start.get(s)] as const
+        }),
+      )
     const demuxer = new FrameDemuxer((stream, payload, cut) => assembler.entry(stream, payload, cut))
     const query = `/containers/${id}/logs?follow=${follow ? 1 : 0}&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
     const handle = this.docker.stream(query, (chunk) => {
@@ -141,29 +182,36 @@ export class LogCollector {
       hand()
     })
     this.following.set(id, handle)
-    handle.done.then(async () => {
-      if (this.stopped) return // closed by stop(): an open line is read again after the restart
-      hand()
-      this.following.delete(id)
-      this.registry.invalidate(id)
-      const info = await this.registry.details(id)
-      if (!info) return
-      if (info.state === 'running') {
-        this.read(info, true, reached()) // restarted before this stream ended
-      } else if (follow) {
-        // A follow stream can end before Docker sent the last lines of a container that just
-        // stopped: read the rest without follow (an open line included, so it is not ended here).
-        this.read(info, false, reached())
-      } else {
-        assembler.end() // everything Docker has: a line still open was the container's last
+    handle.done.then(
+      async () => {
+        if (this.stopped) return // closed by stop(): an open line is read again after the restart
         hand()
-        this.readToEnd.set(id, info.finishedAt)
-      }
-    }, () => {
-      // The stream broke (dockerd restarting): lines in flight are read again from the checkpoint.
-      this.following.delete(id)
-      if (!this.stopped) setTimeout(() => void this.registry.details(id).then((info) => info && this.follow(info)), 2000).unref()
-    })
+        this.following.delete(id)
+        this.registry.invalidate(id)
+        const info = await this.registry.details(id)
+        if (!info) return
+        if (info.state === 'running') {
+          this.read(info, true, reached()) // restarted before this stream ended
+        } else if (follow) {
+          // A follow stream can end before Docker sent the last lines of a container that just
+          // stopped: read the rest without follow (an open line included, so it is not ended here).
+          this.read(info, false, reached())
+        } else {
+          assembler.end() // everything Docker has: a line still open was the container's last
+          hand()
+          this.readToEnd.set(id, info.finishedAt)
+        }
+      },
+      () => {
+        // The stream broke (dockerd restarting): lines in flight are read again from the checkpoint.
+        this.following.delete(id)
+        if (!this.stopped)
+          setTimeout(
+            () => void this.registry.details(id).then((info) => info && this.follow(info)),
+            2000,
+          ).unref()
+      },
+    )
   }
 
   stop(): void {

@@ -55,7 +55,10 @@ export class FrameDemuxer {
   /** Bytes of an oversized frame still to skip. */
   private skip = 0
 
-  constructor(private readonly onFrame: (stream: LogStream, payload: Buffer, cut: boolean) => void, private readonly maxFrame = MAX_FRAME_BYTES) {}
+  constructor(
+    private readonly onFrame: (stream: LogStream, payload: Buffer, cut: boolean) => void,
+    private readonly maxFrame = MAX_FRAME_BYTES,
+  ) {}
 
   /** Bytes held waiting for the rest of a frame (at most 8 + maxFrame). */
   get pendingBytes(): number {
@@ -125,7 +128,10 @@ export class LineAssembler {
   private rawSkipping = false
   private readonly maxRaw: number
 
-  constructor(private readonly onLine: (line: LogLine) => void, private readonly maxLine = DEFAULT_MAX_LINE_BYTES) {
+  constructor(
+    private readonly onLine: (line: LogLine) => void,
+    private readonly maxLine = DEFAULT_MAX_LINE_BYTES,
+  ) {
     // The raw bytes of a TTY line of maxLine text: its timestamps and a possible \r too.
     this.maxRaw = maxLine + (Math.ceil(maxLine / PARTIAL_SIZE) + 1) * TIMESTAMP_BYTES + 1
   }
@@ -141,14 +147,25 @@ export class LineAssembler {
       open.parts.push(text)
       open.bytes += text.length
       if (open.bytes > this.maxLine || cut) {
-        this.onLine({stream, timeNs: open.timeNs, message: utf8Prefix(Buffer.concat(open.parts), this.maxLine).toString('utf8'), truncated: true})
+        this.onLine({
+          stream,
+          timeNs: open.timeNs,
+          message: utf8Prefix(Buffer.concat(open.parts), this.maxLine).toString('utf8'),
+          truncated: true,
+        })
         open.parts = []
         open.truncated = true
       }
     }
     if (complete) {
       this.partial.delete(stream)
-      if (!open.truncated) this.onLine({stream, timeNs: open.timeNs, message: Buffer.concat(open.parts).toString('utf8'), truncated: false})
+      if (!open.truncated)
+        this.onLine({
+          stream,
+          timeNs: open.timeNs,
+          message: Buffer.concat(open.parts).toString('utf8'),
+          truncated: false,
+        })
     } else {
       this.partial.set(stream, open)
     }
@@ -182,7 +199,13 @@ export class LineAssembler {
   /** The stream ended: a line still open is written as it is (Docker ended it too). */
   end(): void {
     for (const [stream, open] of this.partial) {
-      if (!open.truncated) this.onLine({stream, timeNs: open.timeNs, message: Buffer.concat(open.parts).toString('utf8'), truncated: false})
+      if (!open.truncated)
+        this.onLine({
+          stream,
+          timeNs: open.timeNs,
+          message: Buffer.concat(open.parts).toString('utf8'),
+          truncated: false,
+        })
     }
     this.partial.clear()
     if (this.raw.length && !this.rawSkipping) this.ttyLine(this.raw)
@@ -196,14 +219,22 @@ export class LineAssembler {
     let text = bytes.subarray(stamp.length)
     const pieces: Buffer[] = []
     // Each 16 KiB part is followed by the next part's "<ts> ".
-    while (text.length > PARTIAL_SIZE && parseTimestamp(text.subarray(PARTIAL_SIZE, PARTIAL_SIZE + 40).toString('latin1'))) {
+    while (
+      text.length > PARTIAL_SIZE &&
+      parseTimestamp(text.subarray(PARTIAL_SIZE, PARTIAL_SIZE + 40).toString('latin1'))
+    ) {
       pieces.push(text.subarray(0, PARTIAL_SIZE))
       text = text.subarray(PARTIAL_SIZE + TIMESTAMP_BYTES)
     }
     pieces.push(!unfinished && text[text.length - 1] === 0x0d ? text.subarray(0, text.length - 1) : text)
     const whole = Buffer.concat(pieces)
     const truncated = unfinished || whole.length > this.maxLine
-    this.onLine({stream: 'tty', timeNs: stamp.timeNs, message: (truncated ? utf8Prefix(whole, this.maxLine) : whole).toString('utf8'), truncated})
+    this.onLine({
+      stream: 'tty',
+      timeNs: stamp.timeNs,
+      message: (truncated ? utf8Prefix(whole, this.maxLine) : whole).toString('utf8'),
+      truncated,
+    })
   }
 }
 

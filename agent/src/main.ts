@@ -58,7 +58,10 @@ async function run(config: AgentConfig): Promise<void> {
   })
   void events.run()
   const stats = new StatsCollector({cgroupRoot: config.cgroupRoot, procRoot: config.procRoot}, host)
-  const disk = new DiskCollector({procRoot: config.procRoot, hostRoot: config.hostRoot, ignoreFs: config.diskIgnoreFs}, host)
+  const disk = new DiskCollector(
+    {procRoot: config.procRoot, hostRoot: config.hostRoot, ignoreFs: config.diskIgnoreFs},
+    host,
+  )
   const startedAt = new Date().toISOString()
   let collectMs = 0
   let containers = 0
@@ -71,14 +74,31 @@ async function run(config: AgentConfig): Promise<void> {
     const w = writer.stats
     const lastError = w.lastError || events.lastError || dockerError
     return {
-      version: VERSION, host, startedAt, influxUrl: config.influx.url,
+      version: VERSION,
+      host,
+      startedAt,
+      influxUrl: config.influx.url,
       status: lastError ? 'error' : w.pointsWritten > 0 ? 'ok' : 'starting',
-      pointsWritten: w.pointsWritten, pointsSpooled: w.pointsSpooled, pointsDropped: w.pointsDropped, pointsRejected: w.pointsRejected,
-      pointsInvalid: w.pointsInvalid, linesTruncated: logs.linesTruncated, labelsDropped: registry.labelsDropped + stats.labelCollisions,
-      writeErrors: w.writeErrors, spoolBytes: spool.bytes, spoolBatches: spool.size, lagMs: writer.lagMs(),
-      lastWriteAt: w.lastWriteAt ?? null, lastError, lastErrorAt: w.lastErrorAt ?? null,
-      collectMs, containers, logStreams: logs.streams, eventsConnected: events.connected,
-      rssBytes: process.memoryUsage.rss(), cpuPercent,
+      pointsWritten: w.pointsWritten,
+      pointsSpooled: w.pointsSpooled,
+      pointsDropped: w.pointsDropped,
+      pointsRejected: w.pointsRejected,
+      pointsInvalid: w.pointsInvalid,
+      linesTruncated: logs.linesTruncated,
+      labelsDropped: registry.labelsDropped + stats.labelCollisions,
+      writeErrors: w.writeErrors,
+      spoolBytes: spool.bytes,
+      spoolBatches: spool.size,
+      lagMs: writer.lagMs(),
+      lastWriteAt: w.lastWriteAt ?? null,
+      lastError,
+      lastErrorAt: w.lastErrorAt ?? null,
+      collectMs,
+      containers,
+      logStreams: logs.streams,
+      eventsConnected: events.connected,
+      rssBytes: process.memoryUsage.rss(),
+      cpuPercent,
     }
   }
 
@@ -107,7 +127,9 @@ async function run(config: AgentConfig): Promise<void> {
   const server = serveHealth(config.health, health)
   await cycle()
   const timer = setInterval(() => void cycle(), config.intervalMs)
-  log(`berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`)
+  log(
+    `berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`,
+  )
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping`)
@@ -127,14 +149,20 @@ async function run(config: AgentConfig): Promise<void> {
 
 /** `proxy`: the Docker API filter (apiproxy.ts), a process of its own that runs nothing else. */
 function runProxy(env: NodeJS.ProcessEnv): void {
-  const options = {listen: env.BERTH_AGENT_PROXY_LISTEN ?? '/run/berth-api/docker.sock', upstream: env.BERTH_AGENT_PROXY_UPSTREAM ?? '/var/run/docker.sock'}
+  const options = {
+    listen: env.BERTH_AGENT_PROXY_LISTEN ?? '/run/berth-api/docker.sock',
+    upstream: env.BERTH_AGENT_PROXY_UPSTREAM ?? '/var/run/docker.sock',
+  }
   const server = serveProxy(options)
   server.on('error', (err) => {
     log(`berth agent API filter: ${err.message}`)
     process.exit(1)
   })
-  log(`berth agent API filter ${VERSION}: ${options.listen} -> ${options.upstream} (GET events, containers, logs, info, version only)`)
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => server.close(() => process.exit(0)).closeAllConnections())
+  log(
+    `berth agent API filter ${VERSION}: ${options.listen} -> ${options.upstream} (GET events, containers, logs, info, version only)`,
+  )
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => server.close(() => process.exit(0)).closeAllConnections())
 }
 
 /**
@@ -164,7 +192,8 @@ async function main(argv: string[]): Promise<void> {
     return
   }
   if (command === 'proxy') return runProxy(process.env)
-  if (command === 'prepare-state') return prepareState(process.env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent', argv[1] ?? '')
+  if (command === 'prepare-state')
+    return prepareState(process.env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent', argv[1] ?? '')
   const config = loadConfig()
   if (command === 'health') {
     const health = await fetchHealth(config.health).catch((err: NodeJS.ErrnoException) => {
@@ -173,11 +202,14 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(health) + '\n')
     return
   }
-  if (command !== 'run') throw new ConfigError(`unknown command "${command}" (run, health, version, proxy, prepare-state)`)
+  if (command !== 'run')
+    throw new ConfigError(`unknown command "${command}" (run, health, version, proxy, prepare-state)`)
   await run(config)
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`berth agent: ${err instanceof ConfigError ? err.message : err.stack ?? err.message}\n`)
+  process.stderr.write(
+    `berth agent: ${err instanceof ConfigError ? err.message : (err.stack ?? err.message)}\n`,
+  )
   process.exit(err instanceof ConfigError ? 2 : 1)
 })

@@ -23,8 +23,22 @@ export interface ProcStat {
 export function parseProcStat(text: string): ProcStat {
   const lines = text.split('\n')
   const values = (lines.find((l) => l.startsWith('cpu ')) ?? 'cpu').trim().split(/\s+/).slice(1).map(Number)
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0, guest = 0, guestNice = 0] = values
-  return {total: {user, nice, system, idle, iowait, irq, softirq, steal, guest, guestNice}, onlineCpus: lines.filter((l) => /^cpu\d+\s/.test(l)).length}
+  const [
+    user = 0,
+    nice = 0,
+    system = 0,
+    idle = 0,
+    iowait = 0,
+    irq = 0,
+    softirq = 0,
+    steal = 0,
+    guest = 0,
+    guestNice = 0,
+  ] = values
+  return {
+    total: {user, nice, system, idle, iowait, irq, softirq, steal, guest, guestNice},
+    onlineCpus: lines.filter((l) => /^cpu\d+\s/.test(l)).length,
+  }
 }
 
 /**
@@ -57,8 +71,21 @@ export function parseNetDev(text: string): Map<string, NetCounters> {
     if (colon < 0) continue
     const name = line.slice(0, colon).trim()
     if (name === 'lo') continue
-    const v = line.slice(colon + 1).trim().split(/\s+/).map(Number)
-    out.set(name, {rx_bytes: v[0]!, rx_packets: v[1]!, rx_errors: v[2]!, rx_dropped: v[3]!, tx_bytes: v[8]!, tx_packets: v[9]!, tx_errors: v[10]!, tx_dropped: v[11]!})
+    const v = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+    out.set(name, {
+      rx_bytes: v[0]!,
+      rx_packets: v[1]!,
+      rx_errors: v[2]!,
+      rx_dropped: v[3]!,
+      tx_bytes: v[8]!,
+      tx_packets: v[9]!,
+      tx_errors: v[10]!,
+      tx_dropped: v[11]!,
+    })
   }
   return out
 }

@@ -4,7 +4,18 @@
  * crash leaves whole batches or nothing. The spool holds at most `maxBytes`; a batch beyond that
  * is refused and the caller counts its points as dropped.
  */
-import {closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
 import {join} from 'node:path'
 
 export interface SpooledBatch {
@@ -23,7 +34,10 @@ export class Spool {
   private nextSequence = 0
   private totalBytes = 0
 
-  constructor(readonly dir: string, readonly maxBytes: number) {
+  constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+  ) {
     mkdirSync(dir, {recursive: true, mode: 0o700})
     for (const file of readdirSync(dir)) {
       const match = NAME.exec(file)

@@ -26,7 +26,11 @@ export class DebouncedSaver {
   private timer: NodeJS.Timeout | undefined
   private dirty = false
 
-  constructor(private readonly path: string, private readonly get: () => unknown, private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly path: string,
+    private readonly get: () => unknown,
+    private readonly intervalMs = 1000,
+  ) {}
 
   touch(): void {
     this.dirty = true

@@ -36,7 +36,13 @@ export interface WriterOptions {
 /** The most requests spent finding the refused points of one batch; past it a refused part counts as InfluxDB's `dropped=N` says. */
 export const MAX_BISECT_REQUESTS = 64
 
-export const defaultWriterOptions: WriterOptions = {batchSize: 5000, flushMs: 1000, timeoutMs: 10_000, minBackoffMs: 1000, maxBackoffMs: 30_000}
+export const defaultWriterOptions: WriterOptions = {
+  batchSize: 5000,
+  flushMs: 1000,
+  timeoutMs: 10_000,
+  minBackoffMs: 1000,
+  maxBackoffMs: 30_000,
+}
 
 /** What the writer tells the health endpoint. */
 export interface WriterStats {
@@ -68,7 +74,15 @@ interface Pending {
 }
 
 export class InfluxWriter implements PointSink {
-  readonly stats: WriterStats = {pointsWritten: 0, pointsSpooled: 0, pointsDropped: 0, pointsRejected: 0, pointsInvalid: 0, writeErrors: 0, lastError: ''}
+  readonly stats: WriterStats = {
+    pointsWritten: 0,
+    pointsSpooled: 0,
+    pointsDropped: 0,
+    pointsRejected: 0,
+    pointsInvalid: 0,
+    writeErrors: 0,
+    lastError: '',
+  }
   private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
   private chain: Promise<void> = Promise.resolve()
   private flushTimer: NodeJS.Timeout | undefined
@@ -79,12 +93,17 @@ export class InfluxWriter implements PointSink {
   private readonly endpoint: URL
   private readonly headers: Record<string, string>
 
-  constructor(readonly target: InfluxTarget, private readonly spool: Spool, readonly options: WriterOptions = defaultWriterOptions) {
+  constructor(
+    readonly target: InfluxTarget,
+    private readonly spool: Spool,
+    readonly options: WriterOptions = defaultWriterOptions,
+  ) {
     this.endpoint = writeUrl(target)
     this.headers = {'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip'}
     // A token works on either API (InfluxDB 3, and 2.x's v1-compatible /write).
     if (target.token) this.headers.Authorization = `Token ${target.token}`
-    else if (target.username) this.headers.Authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`
+    else if (target.username)
+      this.headers.Authorization = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`
   }
 
   start(): void {
@@ -101,7 +120,8 @@ export class InfluxWriter implements PointSink {
         this.stats.pointsInvalid++
         continue
       }
-      if (this.buffer.lines.length === 0 || point.time < this.buffer.oldestNs) this.buffer.oldestNs = point.time
+      if (this.buffer.lines.length === 0 || point.time < this.buffer.oldestNs)
+        this.buffer.oldestNs = point.time
       this.buffer.lines.push(line)
     }
     if (onDurable) this.buffer.callbacks.push(onDurable)
@@ -116,7 +136,8 @@ export class InfluxWriter implements PointSink {
   /** Age of the oldest point not yet in InfluxDB, in ms (0 when everything is written). */
   lagMs(now = Date.now()): number {
     let oldest = this.spool.oldestNs
-    if (this.buffer.lines.length > 0 && (oldest === undefined || this.buffer.oldestNs < oldest)) oldest = this.buffer.oldestNs
+    if (this.buffer.lines.length > 0 && (oldest === undefined || this.buffer.oldestNs < oldest))
+      oldest = this.buffer.oldestNs
     return oldest === undefined ? 0 : Math.max(0, now - Number(oldest / 1_000_000n))
   }
 
@@ -147,7 +168,8 @@ export class InfluxWriter implements PointSink {
     try {
       if (batch.lines.length === 0) return
       // While older batches wait in the spool (or InfluxDB is failing) new ones queue behind them.
-      if (this.spool.size > 0 || this.stopped) return this.toSpool(await gzipAsync(batch.lines.join('\n')), batch.lines.length, batch.oldestNs)
+      if (this.spool.size > 0 || this.stopped)
+        return this.toSpool(await gzipAsync(batch.lines.join('\n')), batch.lines.length, batch.oldestNs)
       const leftover = await this.sendLines(batch.lines)
       if (leftover.length) this.toSpool(await gzipAsync(leftover.join('\n')), leftover.length, batch.oldestNs)
     } finally {
@@ -160,7 +182,11 @@ export class InfluxWriter implements PointSink {
    * (400/422) is halved until the parts are taken or a refused point stands alone. `known` is the
    * verdict already had for exactly these lines.
    */
-  private async sendLines(lines: string[], known?: Verdict, bisecting?: {requests: number}): Promise<string[]> {
+  private async sendLines(
+    lines: string[],
+    known?: Verdict,
+    bisecting?: {requests: number},
+  ): Promise<string[]> {
     const budget = bisecting ?? {requests: MAX_BISECT_REQUESTS}
     let verdict = known
     if (!verdict) {
@@ -179,14 +205,18 @@ export class InfluxWriter implements PointSink {
     this.noteError(verdict)
     if (lines.length === 1 || (verdict.kind === 'rejected' && budget.requests <= 0)) {
       // Alone, the point itself is refused; out of budget, InfluxDB's own count is the best there is.
-      const refused = lines.length === 1 || verdict.kind !== 'rejected' ? lines.length : Math.min(verdict.points ?? lines.length, lines.length)
+      const refused =
+        lines.length === 1 || verdict.kind !== 'rejected'
+          ? lines.length
+          : Math.min(verdict.points ?? lines.length, lines.length)
       this.stats.pointsRejected += refused
       if (refused < lines.length) this.noteWritten(lines.length - refused, false)
       return []
     }
     const half = Math.ceil(lines.length / 2)
     const retry: string[] = []
-    for (const part of [lines.slice(0, half), lines.slice(half)]) retry.push(...await this.sendLines(part, undefined, budget))
+    for (const part of [lines.slice(0, half), lines.slice(half)])
+      retry.push(...(await this.sendLines(part, undefined, budget)))
     return retry
   }
 
@@ -199,7 +229,9 @@ export class InfluxWriter implements PointSink {
 
   private noteRetry(verdict: Extract<Verdict, {kind: 'retry'}>): void {
     this.noteError(verdict)
-    this.backoffMs = verdict.afterMs ?? Math.min(this.options.maxBackoffMs, Math.max(this.options.minBackoffMs, this.backoffMs * 2))
+    this.backoffMs =
+      verdict.afterMs ??
+      Math.min(this.options.maxBackoffMs, Math.max(this.options.minBackoffMs, this.backoffMs * 2))
   }
 
   private noteError(verdict: Exclude<Verdict, {kind: 'written'}>): void {
@@ -220,10 +252,13 @@ export class InfluxWriter implements PointSink {
   private scheduleDrain(delayMs: number): void {
     if (this.draining || this.drainTimer || this.stopped) return
     // Jitter, so agents that lost InfluxDB together do not come back in lockstep.
-    this.drainTimer = setTimeout(() => {
-      this.drainTimer = undefined
-      void this.drain()
-    }, delayMs * (1 + Math.random() * 0.2))
+    this.drainTimer = setTimeout(
+      () => {
+        this.drainTimer = undefined
+        void this.drain()
+      },
+      delayMs * (1 + Math.random() * 0.2),
+    )
   }
 
   /** Replays the spool oldest first until it is empty or InfluxDB fails again. */
@@ -238,7 +273,10 @@ export class InfluxWriter implements PointSink {
           break
         }
         if (verdict.kind === 'written') this.noteWritten(batch.points)
-        const left = verdict.kind === 'written' ? [] : await this.sendLines(splitLines(gunzipSync(body).toString('utf8')), verdict)
+        const left =
+          verdict.kind === 'written'
+            ? []
+            : await this.sendLines(splitLines(gunzipSync(body).toString('utf8')), verdict)
         if (left.length === 0) this.spool.remove(batch)
         else {
           this.spool.split(batch, [[await gzipAsync(left.join('\n')), left.length]])
@@ -254,23 +292,43 @@ export class InfluxWriter implements PointSink {
   private post(body: Buffer): Promise<Verdict> {
     const client = this.endpoint.protocol === 'https:' ? https : http
     return new Promise((resolve) => {
-      const req = client.request(this.endpoint, {
-        method: 'POST',
-        headers: {...this.headers, 'Content-Length': String(body.length)},
-        timeout: this.options.timeoutMs,
-        ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
-        rejectUnauthorized: !this.target.insecureSkipVerify,
-        // InfluxDB 1.x echoes a refused line in its X-Influxdb-Error header, raw: a control
-        // character from a container would make the answer unreadable and the batch retried forever.
-        insecureHTTPParser: true,
-      }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('error', (err) => resolve({kind: 'retry', message: `InfluxDB at ${this.target.url}: ${err.message}`}))
-        res.on('end', () => resolve(verdictFor(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after'], this.target)))
-      })
+      const req = client.request(
+        this.endpoint,
+        {
+          method: 'POST',
+          headers: {...this.headers, 'Content-Length': String(body.length)},
+          timeout: this.options.timeoutMs,
+          ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
+          rejectUnauthorized: !this.target.insecureSkipVerify,
+          // InfluxDB 1.x echoes a refused line in its X-Influxdb-Error header, raw: a control
+          // character from a container would make the answer unreadable and the batch retried forever.
+          insecureHTTPParser: true,
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', (err) =>
+            resolve({kind: 'retry', message: `InfluxDB at ${this.target.url}: ${err.message}`}),
+          )
+          res.on('end', () =>
+            resolve(
+              verdictFor(
+                res.statusCode ?? 0,
+                Buffer.concat(chunks).toString('utf8'),
+                res.headers['retry-after'],
+                this.target,
+              ),
+            ),
+          )
+        },
+      )
       req.on('timeout', () => req.destroy(new Error(`no answer in ${this.options.timeoutMs / 1000}s`)))
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({kind: 'retry', message: `cannot reach InfluxDB at ${this.target.url}: ${err.code ?? err.message}`}))
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        resolve({
+          kind: 'retry',
+          message: `cannot reach InfluxDB at ${this.target.url}: ${err.code ?? err.message}`,
+        }),
+      )
       req.end(body)
     })
   }
@@ -293,17 +351,30 @@ export function writeUrl(target: InfluxTarget): URL {
 }
 
 /** What an InfluxDB answer means for the batch, with the one-line status a user sees. */
-export function verdictFor(status: number, body: string, retryAfter: string | string[] | undefined, target: InfluxTarget): Verdict {
+export function verdictFor(
+  status: number,
+  body: string,
+  retryAfter: string | string[] | undefined,
+  target: InfluxTarget,
+): Verdict {
   const detail = influxMessage(body)
   const suffix = detail ? `: ${detail}` : ''
   if (status >= 200 && status < 300) return {kind: 'written'}
   if (status === 400 || status === 422) {
     const dropped = /dropped=(\d+)/.exec(detail)
-    return {kind: 'rejected', message: `InfluxDB rejected points as invalid (${status})${suffix}`, points: dropped ? Number(dropped[1]) : undefined}
+    return {
+      kind: 'rejected',
+      message: `InfluxDB rejected points as invalid (${status})${suffix}`,
+      points: dropped ? Number(dropped[1]) : undefined,
+    }
   }
-  if (status === 401 || status === 403) return {kind: 'retry', message: `InfluxDB refused the credentials (${status})${suffix}`}
+  if (status === 401 || status === 403)
+    return {kind: 'retry', message: `InfluxDB refused the credentials (${status})${suffix}`}
   if (status === 404) {
-    const what = influxApi(target) === 'v2' ? `bucket "${target.bucket}" or org "${target.org}"` : `database "${target.database}"`
+    const what =
+      influxApi(target) === 'v2'
+        ? `bucket "${target.bucket}" or org "${target.org}"`
+        : `database "${target.database}"`
     return {kind: 'retry', message: `InfluxDB has no ${what} (404)${suffix}`}
   }
   if (status === 413) return {kind: 'split', message: `InfluxDB found the batch too large (413)${suffix}`}

@@ -21,7 +21,13 @@ export class InfluxQLQueryBuilder implements Builder<Dataquery> {
   private readonly internal: InfluxQLQuery
 
   constructor(query: string) {
-    this.internal = {refId: 'A', query, rawQuery: true, resultFormat: 'time_series', _implementsDataqueryVariant() {}}
+    this.internal = {
+      refId: 'A',
+      query,
+      rawQuery: true,
+      resultFormat: 'time_series',
+      _implementsDataqueryVariant() {},
+    }
   }
 
   refId(refId: string): this {
@@ -54,10 +60,18 @@ export class InfluxQLQueryBuilder implements Builder<Dataquery> {
  * it, so they work on InfluxDB 1.x, 2.x (through its v1 API) and 3 alike.
  */
 const INFLUXDB3_UNSUPPORTED: [RegExp, string][] = [
-  [/\bSLIMIT\b/i, 'SLIMIT'], [/\bSOFFSET\b/i, 'SOFFSET'], [/\bSHOW\s+DATABASES\b/i, 'SHOW DATABASES'], [/\bSHOW\s+SERIES\b/i, 'SHOW SERIES'],
-  [/\bCARDINALITY\b/i, 'cardinality queries'], [/\bINTEGRAL\s*\(/i, 'INTEGRAL'], [/\bSAMPLE\s*\(/i, 'SAMPLE'], [/\bHOLT_WINTERS(_WITH_FIT)?\s*\(/i, 'HOLT_WINTERS'],
-  [/\b(DOUBLE_|TRIPLE_)?EXPONENTIAL_MOVING_AVERAGE\s*\(|\bMOVING_AVERAGE\s*\(|\bKAUFMANS_(EFFICIENCY_RATIO|ADAPTIVE_MOVING_AVERAGE)\s*\(|\bTRIPLE_EXPONENTIAL_DERIVATIVE\s*\(|\bRELATIVE_STRENGTH_INDEX\s*\(|\bCHANDE_MOMENTUM_OSCILLATOR\s*\(/i,
-    'the moving-average family'],
+  [/\bSLIMIT\b/i, 'SLIMIT'],
+  [/\bSOFFSET\b/i, 'SOFFSET'],
+  [/\bSHOW\s+DATABASES\b/i, 'SHOW DATABASES'],
+  [/\bSHOW\s+SERIES\b/i, 'SHOW SERIES'],
+  [/\bCARDINALITY\b/i, 'cardinality queries'],
+  [/\bINTEGRAL\s*\(/i, 'INTEGRAL'],
+  [/\bSAMPLE\s*\(/i, 'SAMPLE'],
+  [/\bHOLT_WINTERS(_WITH_FIT)?\s*\(/i, 'HOLT_WINTERS'],
+  [
+    /\b(DOUBLE_|TRIPLE_)?EXPONENTIAL_MOVING_AVERAGE\s*\(|\bMOVING_AVERAGE\s*\(|\bKAUFMANS_(EFFICIENCY_RATIO|ADAPTIVE_MOVING_AVERAGE)\s*\(|\bTRIPLE_EXPONENTIAL_DERIVATIVE\s*\(|\bRELATIVE_STRENGTH_INDEX\s*\(|\bCHANDE_MOMENTUM_OSCILLATOR\s*\(/i,
+    'the moving-average family',
+  ],
 ]
 
 /** What of INFLUXDB3_UNSUPPORTED a query uses; names and strings in quotes do not count. */

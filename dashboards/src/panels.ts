@@ -4,7 +4,15 @@
  * 24-column grid.
  */
 import type {Builder} from '@grafana/grafana-foundation-sdk/cog'
-import {BigValueGraphMode, GraphDrawStyle, LegendDisplayMode, LegendPlacement, ReduceDataOptionsBuilder, VizLegendOptionsBuilder, type DataSourceRef} from '@grafana/grafana-foundation-sdk/common'
+import {
+  BigValueGraphMode,
+  GraphDrawStyle,
+  LegendDisplayMode,
+  LegendPlacement,
+  ReduceDataOptionsBuilder,
+  VizLegendOptionsBuilder,
+  type DataSourceRef,
+} from '@grafana/grafana-foundation-sdk/common'
 import {
   DashboardBuilder,
   DashboardCursorSync,
@@ -44,37 +52,94 @@ interface Size {
 
 function targets(list: Target[], format: InfluxResultFormat): InfluxQLQueryBuilder[] {
   return list.map((target, index) => {
-    const query = new InfluxQLQueryBuilder(target.query).refId(String.fromCharCode(65 + index)).datasource(DATASOURCE).format(format)
+    const query = new InfluxQLQueryBuilder(target.query)
+      .refId(String.fromCharCode(65 + index))
+      .datasource(DATASOURCE)
+      .format(format)
     return target.alias ? query.alias(target.alias) : query
   })
 }
 
-export function timeSeries(title: string, description: string, unit: string, list: Target[], size: Size = {w: 12, h: 8}, bars = false): timeseries.PanelBuilder {
+export function timeSeries(
+  title: string,
+  description: string,
+  unit: string,
+  list: Target[],
+  size: Size = {w: 12, h: 8},
+  bars = false,
+): timeseries.PanelBuilder {
   return new timeseries.PanelBuilder()
-    .title(title).description(description).datasource(DATASOURCE).targets(targets(list, 'time_series'))
-    .unit(unit).min(0).span(size.w).height(size.h)
-    .drawStyle(bars ? GraphDrawStyle.Bars : GraphDrawStyle.Line).fillOpacity(bars ? 80 : 10)
-    .legend(new VizLegendOptionsBuilder().showLegend(true).displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom).calcs([]))
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets(list, 'time_series'))
+    .unit(unit)
+    .min(0)
+    .span(size.w)
+    .height(size.h)
+    .drawStyle(bars ? GraphDrawStyle.Bars : GraphDrawStyle.Line)
+    .fillOpacity(bars ? 80 : 10)
+    .legend(
+      new VizLegendOptionsBuilder()
+        .showLegend(true)
+        .displayMode(LegendDisplayMode.List)
+        .placement(LegendPlacement.Bottom)
+        .calcs([]),
+    )
 }
 
 /** One number: the last non-null value of the query's single series. */
-export function statPanel(title: string, description: string, unit: string, query: string, size: Size = {w: 4, h: 4}): stat.PanelBuilder {
+export function statPanel(
+  title: string,
+  description: string,
+  unit: string,
+  query: string,
+  size: Size = {w: 4, h: 4},
+): stat.PanelBuilder {
   return new stat.PanelBuilder()
-    .title(title).description(description).datasource(DATASOURCE).targets(targets([{query}], 'time_series'))
-    .unit(unit).span(size.w).height(size.h).graphMode(BigValueGraphMode.None)
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets([{query}], 'time_series'))
+    .unit(unit)
+    .span(size.w)
+    .height(size.h)
+    .graphMode(BigValueGraphMode.None)
     .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
 }
 
-export function tablePanel(title: string, description: string, query: string, size: Size = {w: 24, h: 8}): table.PanelBuilder {
+export function tablePanel(
+  title: string,
+  description: string,
+  query: string,
+  size: Size = {w: 24, h: 8},
+): table.PanelBuilder {
   return new table.PanelBuilder()
-    .title(title).description(description).datasource(DATASOURCE).targets(targets([{query}], 'table'))
-    .span(size.w).height(size.h)
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets([{query}], 'table'))
+    .span(size.w)
+    .height(size.h)
 }
 
-export function logsPanel(title: string, description: string, query: string, size: Size = {w: 24, h: 12}): logs.PanelBuilder {
+export function logsPanel(
+  title: string,
+  description: string,
+  query: string,
+  size: Size = {w: 24, h: 12},
+): logs.PanelBuilder {
   return new logs.PanelBuilder()
-    .title(title).description(description).datasource(DATASOURCE).targets(targets([{query}], 'logs'))
-    .span(size.w).height(size.h).showTime(true).showLabels(true).wrapLogMessage(true).enableLogDetails(true)
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets([{query}], 'logs'))
+    .span(size.w)
+    .height(size.h)
+    .showTime(true)
+    .showLabels(true)
+    .wrapLogMessage(true)
+    .enableLogDetails(true)
 }
 
 /**
@@ -83,8 +148,14 @@ export function logsPanel(title: string, description: string, query: string, siz
  */
 export function tagVariable(name: string, label: string, query: string): QueryVariableBuilder {
   return new QueryVariableBuilder(name)
-    .label(label).datasource(DATASOURCE).query(query).definition(query)
-    .multi(true).includeAll(true).refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
+    .label(label)
+    .datasource(DATASOURCE)
+    .query(query)
+    .definition(query)
+    .multi(true)
+    .includeAll(true)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .sort(VariableSort.AlphabeticalAsc)
     .current({selected: true, text: ['All'], value: ['$__all']})
 }
 
@@ -101,9 +172,21 @@ export interface DashboardSpec {
 /** A berth dashboard: common settings, links to its siblings, and panel ids numbered in order. */
 export function berthDashboard(spec: DashboardSpec): Dashboard {
   const builder = new DashboardBuilder(spec.title)
-    .uid(spec.uid).description(spec.description).tags([DASHBOARD_TAG])
-    .time({from: 'now-1h', to: 'now'}).refresh('30s').timezone('browser').tooltip(DashboardCursorSync.Crosshair)
-    .link(new DashboardLinkBuilder('berth').type(DashboardLinkType.Dashboards).tags([DASHBOARD_TAG]).asDropdown(true).includeVars(true).keepTime(true))
+    .uid(spec.uid)
+    .description(spec.description)
+    .tags([DASHBOARD_TAG])
+    .time({from: 'now-1h', to: 'now'})
+    .refresh('30s')
+    .timezone('browser')
+    .tooltip(DashboardCursorSync.Crosshair)
+    .link(
+      new DashboardLinkBuilder('berth')
+        .type(DashboardLinkType.Dashboards)
+        .tags([DASHBOARD_TAG])
+        .asDropdown(true)
+        .includeVars(true)
+        .keepTime(true),
+    )
     .variables(spec.variables)
   for (const item of spec.items) {
     if ('row' in item) builder.withRow(new RowBuilder(item.row).collapsed(false))

@@ -11,7 +11,14 @@
 import {randomBytes} from 'node:crypto'
 import {BerthError, ExitCode} from '../../src/core/drivers/kit.js'
 import type {AdoptedDriver} from '../../src/core/drivers/kit.js'
-import {DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_SIZE, parseOpenPort, parseTags, type Ec2State, type OpenPort} from './state.js'
+import {
+  DEFAULT_INSTANCE_TYPE,
+  DEFAULT_ROOT_SIZE,
+  parseOpenPort,
+  parseTags,
+  type Ec2State,
+  type OpenPort,
+} from './state.js'
 
 /** The fields of docker-machine's amazonec2 Driver struct that berth reads (BaseDriver's are flattened in). */
 interface DockerMachineEc2 {
@@ -62,19 +69,32 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : ''
 }
 
-export function ec2FromDockerMachine(source: Record<string, unknown>, machineName: string): AdoptedDriver<Ec2State> {
+export function ec2FromDockerMachine(
+  source: Record<string, unknown>,
+  machineName: string,
+): AdoptedDriver<Ec2State> {
   const dm = source as DockerMachineEc2
-  const notImported = (why: string) => new BerthError(`machine "${machineName}": ${why}; not imported`, ExitCode.usage)
+  const notImported = (why: string) =>
+    new BerthError(`machine "${machineName}": ${why}; not imported`, ExitCode.usage)
   const instanceId = text(dm.InstanceId)
-  if (!/^i-[0-9a-f]+$/.test(instanceId)) throw notImported('its amazonec2 record has no instance id (docker-machine\'s create did not get that far)')
+  if (!/^i-[0-9a-f]+$/.test(instanceId))
+    throw notImported(
+      "its amazonec2 record has no instance id (docker-machine's create did not get that far)",
+    )
   const region = text(dm.Region)
-  if (!REGION.test(region)) throw notImported(`its amazonec2 record has no region like eu-west-3 (${JSON.stringify(region)})`)
+  if (!REGION.test(region))
+    throw notImported(`its amazonec2 record has no region like eu-west-3 (${JSON.stringify(region)})`)
 
   const notes: string[] = []
   if (text(dm.AccessKey) || text(dm.SecretKey) || text(dm.SessionToken)) {
-    notes.push(`${machineName}: the AWS keys in docker-machine's record are not carried over; berth uses the SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an instance role)`)
+    notes.push(
+      `${machineName}: the AWS keys in docker-machine's record are not carried over; berth uses the SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an instance role)`,
+    )
   }
-  if (text(dm.Endpoint)) notes.push(`${machineName}: docker-machine's --amazonec2-endpoint is not carried over; set AWS_ENDPOINT_URL_EC2 for it`)
+  if (text(dm.Endpoint))
+    notes.push(
+      `${machineName}: docker-machine's --amazonec2-endpoint is not carried over; set AWS_ENDPOINT_URL_EC2 for it`,
+    )
 
   // docker-machine stored the zone's letter and joined it to the region (unless it had an endpoint).
   const zone = text(dm.Zone)

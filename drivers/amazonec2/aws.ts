@@ -69,44 +69,76 @@ export function awsFailure(err: unknown, context: FailureContext): BerthError {
   const where = context.zone ? `zone ${context.zone}` : `region ${context.region}`
   switch (code) {
     case 'CredentialsProviderError':
-      return new BerthError(`no AWS credentials found: ${message}`, ExitCode.failure,
-        'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --amazonec2-profile, or run `aws sso login`')
+      return new BerthError(
+        `no AWS credentials found: ${message}`,
+        ExitCode.failure,
+        'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --amazonec2-profile, or run `aws sso login`',
+      )
     case 'AuthFailure':
     case 'InvalidClientTokenId':
     case 'UnrecognizedClientException':
     case 'SignatureDoesNotMatch':
     case 'ExpiredToken':
     case 'RequestExpired':
-      return new BerthError(`AWS refused the credentials (${code}) for ec2:${context.action} in ${context.region}`, ExitCode.failure,
-        'check the access key, the session token\'s expiry and the computer\'s clock')
+      return new BerthError(
+        `AWS refused the credentials (${code}) for ec2:${context.action} in ${context.region}`,
+        ExitCode.failure,
+        "check the access key, the session token's expiry and the computer's clock",
+      )
     case 'UnauthorizedOperation':
     case 'AccessDeniedException':
-      return new BerthError(`AWS denied ${context.action === 'GetParameter' ? 'ssm' : 'ec2'}:${context.action} to these credentials (${code})`, ExitCode.failure,
-        'allow the action in the IAM policy of the user or role berth runs as')
+      return new BerthError(
+        `AWS denied ${context.action === 'GetParameter' ? 'ssm' : 'ec2'}:${context.action} to these credentials (${code})`,
+        ExitCode.failure,
+        'allow the action in the IAM policy of the user or role berth runs as',
+      )
     case 'InsufficientInstanceCapacity':
     case 'InsufficientCapacity':
-      return new BerthError(`AWS has no capacity for ${context.instanceType ?? 'this instance type'} in ${where} right now (${code})`, ExitCode.failure,
-        'try again later, or another --amazonec2-zone or --amazonec2-instance-type')
+      return new BerthError(
+        `AWS has no capacity for ${context.instanceType ?? 'this instance type'} in ${where} right now (${code})`,
+        ExitCode.failure,
+        'try again later, or another --amazonec2-zone or --amazonec2-instance-type',
+      )
     case 'Unsupported':
     case 'InvalidInstanceType':
-      return new BerthError(`instance type ${context.instanceType ?? ''} is not available in ${where}: ${message}`, ExitCode.failure,
-        'pick another --amazonec2-instance-type or --amazonec2-zone')
+      return new BerthError(
+        `instance type ${context.instanceType ?? ''} is not available in ${where}: ${message}`,
+        ExitCode.failure,
+        'pick another --amazonec2-instance-type or --amazonec2-zone',
+      )
     case 'VPCIdNotSpecified':
       return noDefaultVpc(context.region)
     case 'InvalidKeyPair.Duplicate':
-      return new BerthError(`a key pair named ${context.keyPairName ?? ''} already exists in ${context.region}`, ExitCode.failure,
-        'pass its private key with --amazonec2-ssh-key to use it, or choose another --amazonec2-keypair-name')
+      return new BerthError(
+        `a key pair named ${context.keyPairName ?? ''} already exists in ${context.region}`,
+        ExitCode.failure,
+        'pass its private key with --amazonec2-ssh-key to use it, or choose another --amazonec2-keypair-name',
+      )
     case 'InvalidAMIID.NotFound':
     case 'InvalidAMIID.Malformed':
-      return new BerthError(`AMI not found in ${context.region}: ${message}`, ExitCode.failure, 'AMIs are per region: check --amazonec2-ami and --amazonec2-region')
+      return new BerthError(
+        `AMI not found in ${context.region}: ${message}`,
+        ExitCode.failure,
+        'AMIs are per region: check --amazonec2-ami and --amazonec2-region',
+      )
     case 'SpotMaxPriceTooLow':
     case 'MaxSpotInstanceCountExceeded':
-      return new BerthError(`spot request refused (${code}): ${message}`, ExitCode.failure, 'raise --amazonec2-spot-price or drop --amazonec2-spot')
+      return new BerthError(
+        `spot request refused (${code}): ${message}`,
+        ExitCode.failure,
+        'raise --amazonec2-spot-price or drop --amazonec2-spot',
+      )
     default:
-      return new BerthError(`AWS ${context.action} failed in ${context.region}: ${code ? `${code}: ` : ''}${message}`)
+      return new BerthError(
+        `AWS ${context.action} failed in ${context.region}: ${code ? `${code}: ` : ''}${message}`,
+      )
   }
 }
 
 export function noDefaultVpc(region: string): BerthError {
-  return new BerthError(`region ${region} has no default VPC`, ExitCode.failure, 'pass --amazonec2-vpc-id and --amazonec2-subnet-id')
+  return new BerthError(
+    `region ${region} has no default VPC`,
+    ExitCode.failure,
+    'pass --amazonec2-vpc-id and --amazonec2-subnet-id',
+  )
 }

@@ -53,7 +53,8 @@ const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down
 /** Canonical's and Debian's accounts, for the DescribeImages fallback when SSM is not allowed. */
 const IMAGE_SOURCES = {
   ubuntu: {
-    parameter: (arch: string) => `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arch}/hvm/ebs-gp3/ami-id`,
+    parameter: (arch: string) =>
+      `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arch}/hvm/ebs-gp3/ami-id`,
     owner: '099720109477',
     name: (arch: string) => `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${arch}-server-*`,
   },
@@ -70,7 +71,10 @@ function timing(): {timeoutMs: number; pollMs: number} {
     const value = Number(process.env[name])
     return Number.isFinite(value) && value > 0 ? value : fallback
   }
-  return {timeoutMs: seconds('BERTH_AMAZONEC2_TIMEOUT', 300) * 1000, pollMs: seconds('BERTH_AMAZONEC2_POLL', 5) * 1000}
+  return {
+    timeoutMs: seconds('BERTH_AMAZONEC2_TIMEOUT', 300) * 1000,
+    pollMs: seconds('BERTH_AMAZONEC2_POLL', 5) * 1000,
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -78,7 +82,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** This computer's public IPv4 as AWS sees it, as a /32; undefined when it cannot be found. */
 export async function callerCidr(): Promise<string | undefined> {
   try {
-    const response = await fetch(process.env.BERTH_AMAZONEC2_CHECKIP_URL ?? DEFAULT_CHECKIP_URL, {signal: AbortSignal.timeout(5000)})
+    const response = await fetch(process.env.BERTH_AMAZONEC2_CHECKIP_URL ?? DEFAULT_CHECKIP_URL, {
+      signal: AbortSignal.timeout(5000),
+    })
     if (!response.ok) return undefined
     const ip = (await response.text()).trim()
     return isIP(ip) === 4 ? `${ip}/32` : undefined
@@ -102,7 +108,13 @@ export class Ec2Driver implements Driver {
   }
 
   private failureContext(action: string): FailureContext {
-    return {action, region: this.state.Region, instanceType: this.state.InstanceType, zone: this.state.Zone || undefined, keyPairName: this.state.KeyPairName}
+    return {
+      action,
+      region: this.state.Region,
+      instanceType: this.state.InstanceType,
+      zone: this.state.Zone || undefined,
+      keyPairName: this.state.KeyPairName,
+    }
   }
 
   /** Runs one AWS call; its failure becomes a one-line BerthError. */
@@ -115,7 +127,11 @@ export class Ec2Driver implements Driver {
   }
 
   /** Like call, but the listed error codes mean "nothing to do" and give undefined. */
-  private async callAllowing<T>(action: string, codes: string[], work: () => Promise<T>): Promise<T | undefined> {
+  private async callAllowing<T>(
+    action: string,
+    codes: string[],
+    work: () => Promise<T>,
+  ): Promise<T | undefined> {
     try {
       return await work()
     } catch (err) {
@@ -139,8 +155,11 @@ export class Ec2Driver implements Driver {
     if (this.state.AllowCidrs.length === 0) {
       const cidr = await callerCidr()
       if (!cidr) {
-        throw new BerthError('could not find this computer\'s public address for the security group', ExitCode.preCreateCheck,
-          'pass --amazonec2-allow-cidr with the CIDR allowed to reach SSH and the engine (e.g. 203.0.113.7/32)')
+        throw new BerthError(
+          "could not find this computer's public address for the security group",
+          ExitCode.preCreateCheck,
+          'pass --amazonec2-allow-cidr with the CIDR allowed to reach SSH and the engine (e.g. 203.0.113.7/32)',
+        )
       }
       this.state.AllowCidrs = [cidr]
     }
@@ -148,8 +167,11 @@ export class Ec2Driver implements Driver {
     await this.resolveNetwork()
     const groups = await this.resolveSecurityGroups()
     if (this.state.OpenPorts.length > 0 && groups.missing.length === 0) {
-      throw new BerthError('--amazonec2-open-port needs a security group berth creates; berth does not change groups it did not make', ExitCode.usage,
-        'add the port to your group, or name a group that does not exist yet')
+      throw new BerthError(
+        '--amazonec2-open-port needs a security group berth creates; berth does not change groups it did not make',
+        ExitCode.usage,
+        'add the port to your group, or name a group that does not exist yet',
+      )
     }
     await this.checkKeyPair()
   }
@@ -157,13 +179,24 @@ export class Ec2Driver implements Driver {
   /** Architecture from the instance type, then the AMI and its root device. */
   private async resolveImage(): Promise<void> {
     if (this.state.AMI && this.state.RootDeviceName) return
-    const types = await this.call('DescribeInstanceTypes', () => this.aws.ec2.send(new DescribeInstanceTypesCommand({InstanceTypes: [this.state.InstanceType as _InstanceType]})))
+    const types = await this.call('DescribeInstanceTypes', () =>
+      this.aws.ec2.send(
+        new DescribeInstanceTypesCommand({InstanceTypes: [this.state.InstanceType as _InstanceType]}),
+      ),
+    )
     const architectures = types.InstanceTypes?.[0]?.ProcessorInfo?.SupportedArchitectures ?? []
     const arch = architectures.includes('x86_64') || architectures.length === 0 ? 'amd64' : 'arm64'
     if (!this.state.AMI) this.state.AMI = await this.latestImage(arch)
-    const images = await this.call('DescribeImages', () => this.aws.ec2.send(new DescribeImagesCommand({ImageIds: [this.state.AMI]})))
+    const images = await this.call('DescribeImages', () =>
+      this.aws.ec2.send(new DescribeImagesCommand({ImageIds: [this.state.AMI]})),
+    )
     const image = images.Images?.[0]
-    if (!image?.RootDeviceName) throw new BerthError(`AMI ${this.state.AMI} not found in ${this.state.Region}`, ExitCode.failure, 'AMIs are per region: check --amazonec2-ami')
+    if (!image?.RootDeviceName)
+      throw new BerthError(
+        `AMI ${this.state.AMI} not found in ${this.state.Region}`,
+        ExitCode.failure,
+        'AMIs are per region: check --amazonec2-ami',
+      )
     this.state.RootDeviceName = image.RootDeviceName
   }
 
@@ -175,17 +208,34 @@ export class Ec2Driver implements Driver {
       const found = await this.aws.ssm.send(new GetParameterCommand({Name: parameter}))
       if (found.Parameter?.Value) return found.Parameter.Value
     } catch (err) {
-      if (errorCode(err) === 'CredentialsProviderError') throw awsFailure(err, this.failureContext('GetParameter'))
-      this.context.log(`SSM parameter ${parameter} not readable (${errorCode(err) || oneLine(err)}); looking the image up by owner`)
+      if (errorCode(err) === 'CredentialsProviderError')
+        throw awsFailure(err, this.failureContext('GetParameter'))
+      this.context.log(
+        `SSM parameter ${parameter} not readable (${errorCode(err) || oneLine(err)}); looking the image up by owner`,
+      )
     }
     const images = await this.call('DescribeImages', async () => {
       const all = []
-      const filters = [{Name: 'name', Values: [source.name(arch)]}, {Name: 'state', Values: ['available']}]
-      for await (const page of paginateDescribeImages({client: this.aws.ec2, pageSize: 1000}, {Owners: [source.owner], Filters: filters})) all.push(...(page.Images ?? []))
+      const filters = [
+        {Name: 'name', Values: [source.name(arch)]},
+        {Name: 'state', Values: ['available']},
+      ]
+      for await (const page of paginateDescribeImages(
+        {client: this.aws.ec2, pageSize: 1000},
+        {Owners: [source.owner], Filters: filters},
+      ))
+        all.push(...(page.Images ?? []))
       return all
     })
-    const newest = images.filter((i) => i.ImageId).sort((x, y) => (y.CreationDate ?? '').localeCompare(x.CreationDate ?? ''))[0]
-    if (!newest?.ImageId) throw new BerthError(`no ${this.state.OS} image for ${arch} found in ${this.state.Region}`, ExitCode.failure, 'pass --amazonec2-ami')
+    const newest = images
+      .filter((i) => i.ImageId)
+      .sort((x, y) => (y.CreationDate ?? '').localeCompare(x.CreationDate ?? ''))[0]
+    if (!newest?.ImageId)
+      throw new BerthError(
+        `no ${this.state.OS} image for ${arch} found in ${this.state.Region}`,
+        ExitCode.failure,
+        'pass --amazonec2-ami',
+      )
     return newest.ImageId
   }
 
@@ -193,37 +243,61 @@ export class Ec2Driver implements Driver {
   private async resolveNetwork(): Promise<void> {
     const {state} = this
     if (state.SubnetId) {
-      const found = await this.call('DescribeSubnets', () => this.aws.ec2.send(new DescribeSubnetsCommand({SubnetIds: [state.SubnetId]})))
+      const found = await this.call('DescribeSubnets', () =>
+        this.aws.ec2.send(new DescribeSubnetsCommand({SubnetIds: [state.SubnetId]})),
+      )
       const subnet = found.Subnets?.[0]
       if (!subnet) throw new BerthError(`subnet ${state.SubnetId} not found in ${state.Region}`)
       if (state.Zone && subnet.AvailabilityZone !== state.Zone) {
-        throw new BerthError(`subnet ${state.SubnetId} is in zone ${subnet.AvailabilityZone}, not ${state.Zone}`, ExitCode.failure,
-          'drop --amazonec2-zone or pass a subnet of that zone')
+        throw new BerthError(
+          `subnet ${state.SubnetId} is in zone ${subnet.AvailabilityZone}, not ${state.Zone}`,
+          ExitCode.failure,
+          'drop --amazonec2-zone or pass a subnet of that zone',
+        )
       }
-      if (state.VpcId && subnet.VpcId !== state.VpcId) throw new BerthError(`subnet ${state.SubnetId} belongs to ${subnet.VpcId}, not ${state.VpcId}`)
+      if (state.VpcId && subnet.VpcId !== state.VpcId)
+        throw new BerthError(`subnet ${state.SubnetId} belongs to ${subnet.VpcId}, not ${state.VpcId}`)
       state.VpcId = subnet.VpcId ?? ''
       state.Zone = subnet.AvailabilityZone ?? ''
       return
     }
     const defaultVpc = !state.VpcId
     if (defaultVpc) {
-      const vpcs = await this.call('DescribeVpcs', () => this.aws.ec2.send(new DescribeVpcsCommand({Filters: [{Name: 'is-default', Values: ['true']}]})))
+      const vpcs = await this.call('DescribeVpcs', () =>
+        this.aws.ec2.send(new DescribeVpcsCommand({Filters: [{Name: 'is-default', Values: ['true']}]})),
+      )
       const vpc = vpcs.Vpcs?.[0]?.VpcId
       if (!vpc) throw noDefaultVpc(state.Region)
       state.VpcId = vpc
     }
-    const filters: Filter[] = [{Name: 'vpc-id', Values: [state.VpcId]}, {Name: 'state', Values: ['available']}]
+    const filters: Filter[] = [
+      {Name: 'vpc-id', Values: [state.VpcId]},
+      {Name: 'state', Values: ['available']},
+    ]
     if (state.Zone) filters.push({Name: 'availability-zone', Values: [state.Zone]})
     if (defaultVpc) filters.push({Name: 'default-for-az', Values: ['true']})
     const subnets = await this.call('DescribeSubnets', async () => {
       const all: Subnet[] = []
-      for await (const page of paginateDescribeSubnets({client: this.aws.ec2, pageSize: 100}, {Filters: filters})) all.push(...(page.Subnets ?? []))
+      for await (const page of paginateDescribeSubnets(
+        {client: this.aws.ec2, pageSize: 100},
+        {Filters: filters},
+      ))
+        all.push(...(page.Subnets ?? []))
       return all
     })
-    const subnet = subnets.sort((x, y) => (x.AvailabilityZone ?? '').localeCompare(y.AvailabilityZone ?? '') || (x.SubnetId ?? '').localeCompare(y.SubnetId ?? ''))[0]
+    const subnet = subnets.sort(
+      (x, y) =>
+        (x.AvailabilityZone ?? '').localeCompare(y.AvailabilityZone ?? '') ||
+        (x.SubnetId ?? '').localeCompare(y.SubnetId ?? ''),
+    )[0]
     if (!subnet?.SubnetId) {
-      throw new BerthError(`${defaultVpc ? 'the default VPC' : `VPC ${state.VpcId}`} has no ${defaultVpc ? 'default ' : ''}subnet${state.Zone ? ` in zone ${state.Zone}` : ''}`,
-        ExitCode.failure, state.Zone ? 'pick another --amazonec2-zone or pass --amazonec2-subnet-id' : 'pass --amazonec2-subnet-id')
+      throw new BerthError(
+        `${defaultVpc ? 'the default VPC' : `VPC ${state.VpcId}`} has no ${defaultVpc ? 'default ' : ''}subnet${state.Zone ? ` in zone ${state.Zone}` : ''}`,
+        ExitCode.failure,
+        state.Zone
+          ? 'pick another --amazonec2-zone or pass --amazonec2-subnet-id'
+          : 'pass --amazonec2-subnet-id',
+      )
     }
     state.SubnetId = subnet.SubnetId
     state.Zone = subnet.AvailabilityZone ?? ''
@@ -232,21 +306,36 @@ export class Ec2Driver implements Driver {
   /** The groups asked for, split into existing ones (ids) and names berth has to create. */
   private async resolveSecurityGroups(): Promise<{existing: string[]; missing: string[]}> {
     const {state} = this
-    const wanted = state.SecurityGroups.length > 0 ? state.SecurityGroups : [ownResourceName(state.MachineName, state.MachineId)]
+    const wanted =
+      state.SecurityGroups.length > 0
+        ? state.SecurityGroups
+        : [ownResourceName(state.MachineName, state.MachineId)]
     const existing: string[] = []
     const missing: string[] = []
     for (const name of wanted) {
       const byId = name.startsWith('sg-')
       const groups = await this.call('DescribeSecurityGroups', async () => {
-        const input = byId ? {GroupIds: [name]} : {Filters: [{Name: 'group-name', Values: [name]}, {Name: 'vpc-id', Values: [state.VpcId]}]}
+        const input = byId
+          ? {GroupIds: [name]}
+          : {
+              Filters: [
+                {Name: 'group-name', Values: [name]},
+                {Name: 'vpc-id', Values: [state.VpcId]},
+              ],
+            }
         const all = []
         const pageSize = byId ? undefined : 100
-        for await (const page of paginateDescribeSecurityGroups({client: this.aws.ec2, pageSize}, input)) all.push(...(page.SecurityGroups ?? []))
+        for await (const page of paginateDescribeSecurityGroups({client: this.aws.ec2, pageSize}, input))
+          all.push(...(page.SecurityGroups ?? []))
         return all
       })
       const group = groups[0]
       if (group?.GroupId) {
-        if (group.VpcId !== state.VpcId) throw new BerthError(`security group ${name} belongs to ${group.VpcId}, not the machine's VPC ${state.VpcId}`, ExitCode.usage)
+        if (group.VpcId !== state.VpcId)
+          throw new BerthError(
+            `security group ${name} belongs to ${group.VpcId}, not the machine's VPC ${state.VpcId}`,
+            ExitCode.usage,
+          )
         existing.push(group.GroupId)
       } else if (byId) {
         throw new BerthError(`security group ${name} not found in ${state.Region}`, ExitCode.usage)
@@ -261,13 +350,19 @@ export class Ec2Driver implements Driver {
   private async checkKeyPair(): Promise<void> {
     const {state} = this
     if (state.KeyPairName === ownResourceName(state.MachineName, state.MachineId)) return
-    const found = await this.callAllowing('DescribeKeyPairs', ['InvalidKeyPair.NotFound'],
-      () => this.aws.ec2.send(new DescribeKeyPairsCommand({KeyNames: [state.KeyPairName]})))
+    const found = await this.callAllowing('DescribeKeyPairs', ['InvalidKeyPair.NotFound'], () =>
+      this.aws.ec2.send(new DescribeKeyPairsCommand({KeyNames: [state.KeyPairName]})),
+    )
     const exists = (found?.KeyPairs ?? []).length > 0
     if (state.UseExistingKeyPair && !exists) {
-      throw new BerthError(`key pair ${state.KeyPairName} not found in ${state.Region}`, ExitCode.preCreateCheck, 'import it, or drop --amazonec2-keypair-name to let berth import one')
+      throw new BerthError(
+        `key pair ${state.KeyPairName} not found in ${state.Region}`,
+        ExitCode.preCreateCheck,
+        'import it, or drop --amazonec2-keypair-name to let berth import one',
+      )
     }
-    if (!state.UseExistingKeyPair && exists) throw awsFailure({name: 'InvalidKeyPair.Duplicate'}, this.failureContext('ImportKeyPair'))
+    if (!state.UseExistingKeyPair && exists)
+      throw awsFailure({name: 'InvalidKeyPair.Duplicate'}, this.failureContext('ImportKeyPair'))
   }
 
   // ---- create ----
@@ -300,24 +395,30 @@ export class Ec2Driver implements Driver {
     }
     if (state.UseExistingKeyPair || state.KeyPairCreated) return
     const parsed = ssh2.utils.parseKey(await readFile(state.SSHKeyPath))
-    if (parsed instanceof Error) throw new BerthError(`cannot use SSH key ${state.SSHKeyPath}: ${parsed.message}`)
+    if (parsed instanceof Error)
+      throw new BerthError(`cannot use SSH key ${state.SSHKeyPath}: ${parsed.message}`)
     const publicKey = `${parsed.type} ${parsed.getPublicSSH().toString('base64')} berth@${state.MachineName}`
     this.context.log(`Importing key pair ${state.KeyPairName}`)
     try {
-      await this.aws.ec2.send(new ImportKeyPairCommand({
-        KeyName: state.KeyPairName,
-        PublicKeyMaterial: Buffer.from(publicKey),
-        TagSpecifications: this.tagSpecifications('key-pair'),
-      }))
+      await this.aws.ec2.send(
+        new ImportKeyPairCommand({
+          KeyName: state.KeyPairName,
+          PublicKeyMaterial: Buffer.from(publicKey),
+          TagSpecifications: this.tagSpecifications('key-pair'),
+        }),
+      )
     } catch (err) {
       // A create interrupted after the import left this machine's own key pair: adopt it.
-      if (errorCode(err) !== 'InvalidKeyPair.Duplicate' || !(await this.ownsKeyPair(state.KeyPairName))) throw awsFailure(err, this.failureContext('ImportKeyPair'))
+      if (errorCode(err) !== 'InvalidKeyPair.Duplicate' || !(await this.ownsKeyPair(state.KeyPairName)))
+        throw awsFailure(err, this.failureContext('ImportKeyPair'))
     }
     state.KeyPairCreated = true
   }
 
   private async ownsKeyPair(name: string): Promise<boolean> {
-    const found = await this.call('DescribeKeyPairs', () => this.aws.ec2.send(new DescribeKeyPairsCommand({KeyNames: [name], Filters: [this.ownedFilter()]})))
+    const found = await this.call('DescribeKeyPairs', () =>
+      this.aws.ec2.send(new DescribeKeyPairsCommand({KeyNames: [name], Filters: [this.ownedFilter()]})),
+    )
     return (found.KeyPairs ?? []).length > 0
   }
 
@@ -337,12 +438,16 @@ export class Ec2Driver implements Driver {
 
   private async createSecurityGroup(name: string): Promise<string> {
     this.context.log(`Creating security group ${name}`)
-    const created = await this.call('CreateSecurityGroup', () => this.aws.ec2.send(new CreateSecurityGroupCommand({
-      GroupName: name,
-      Description: `berth machine ${this.state.MachineName}: SSH and Docker from ${this.state.AllowCidrs.join(', ')}`,
-      VpcId: this.state.VpcId,
-      TagSpecifications: this.tagSpecifications('security-group'),
-    })))
+    const created = await this.call('CreateSecurityGroup', () =>
+      this.aws.ec2.send(
+        new CreateSecurityGroupCommand({
+          GroupName: name,
+          Description: `berth machine ${this.state.MachineName}: SSH and Docker from ${this.state.AllowCidrs.join(', ')}`,
+          VpcId: this.state.VpcId,
+          TagSpecifications: this.tagSpecifications('security-group'),
+        }),
+      ),
+    )
     if (!created.GroupId) throw new BerthError(`CreateSecurityGroup returned no group id for ${name}`)
     // Recorded at once: a failure in the rules below still has the group deleted.
     this.state.CreatedSecurityGroupIds.push(created.GroupId)
@@ -351,19 +456,44 @@ export class Ec2Driver implements Driver {
 
   /** SSH, the engine and --amazonec2-open-port from the allowed CIDRs; swarm ports from the group itself. */
   private async authorizeIngress(groupId: string): Promise<void> {
-    const v4 = this.state.AllowCidrs.filter((c) => isIP(c.split('/')[0]!) === 4).map((CidrIp) => ({CidrIp, Description: 'berth: allowed client'}))
-    const v6 = this.state.AllowCidrs.filter((c) => isIP(c.split('/')[0]!) === 6).map((CidrIpv6) => ({CidrIpv6, Description: 'berth: allowed client'}))
-    const fromClients = [{port: 22, protocol: 'tcp' as const}, {port: ENGINE_PORT, protocol: 'tcp' as const}, ...this.state.OpenPorts]
+    const v4 = this.state.AllowCidrs.filter((c) => isIP(c.split('/')[0]!) === 4).map((CidrIp) => ({
+      CidrIp,
+      Description: 'berth: allowed client',
+    }))
+    const v6 = this.state.AllowCidrs.filter((c) => isIP(c.split('/')[0]!) === 6).map((CidrIpv6) => ({
+      CidrIpv6,
+      Description: 'berth: allowed client',
+    }))
+    const fromClients = [
+      {port: 22, protocol: 'tcp' as const},
+      {port: ENGINE_PORT, protocol: 'tcp' as const},
+      ...this.state.OpenPorts,
+    ]
     const permissions: IpPermission[] = [
-      ...fromClients.map(({port, protocol}) => ({IpProtocol: protocol, FromPort: port, ToPort: port, IpRanges: v4, Ipv6Ranges: v6})),
-      ...SWARM_PORTS.map(({port, protocol}) => ({IpProtocol: protocol, FromPort: port, ToPort: port, UserIdGroupPairs: [{GroupId: groupId, Description: 'berth: swarm between machines'}]})),
+      ...fromClients.map(({port, protocol}) => ({
+        IpProtocol: protocol,
+        FromPort: port,
+        ToPort: port,
+        IpRanges: v4,
+        Ipv6Ranges: v6,
+      })),
+      ...SWARM_PORTS.map(({port, protocol}) => ({
+        IpProtocol: protocol,
+        FromPort: port,
+        ToPort: port,
+        UserIdGroupPairs: [{GroupId: groupId, Description: 'berth: swarm between machines'}],
+      })),
     ]
     // A resumed create finds the rules already there.
-    await this.callAllowing('AuthorizeSecurityGroupIngress', ['InvalidPermission.Duplicate'], () => this.aws.ec2.send(new AuthorizeSecurityGroupIngressCommand({
-      GroupId: groupId,
-      IpPermissions: permissions,
-      TagSpecifications: this.tagSpecifications('security-group-rule'),
-    })))
+    await this.callAllowing('AuthorizeSecurityGroupIngress', ['InvalidPermission.Duplicate'], () =>
+      this.aws.ec2.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: permissions,
+          TagSpecifications: this.tagSpecifications('security-group-rule'),
+        }),
+      ),
+    )
   }
 
   private async runInstance(): Promise<void> {
@@ -376,32 +506,56 @@ export class Ec2Driver implements Driver {
       KeyName: state.KeyPairName,
       // Idempotent: a resumed create gets the instance an interrupted one launched.
       ClientToken: `berth-${state.MachineId}`,
-      NetworkInterfaces: [{
-        DeviceIndex: 0,
-        SubnetId: state.SubnetId,
-        Groups: state.SecurityGroupIds,
-        AssociatePublicIpAddress: !state.PrivateAddressOnly,
-        DeleteOnTermination: true,
-      }],
-      BlockDeviceMappings: [{
-        DeviceName: state.RootDeviceName,
-        Ebs: {VolumeSize: state.RootSize, VolumeType: state.VolumeType as 'gp3', Encrypted: true, DeleteOnTermination: true},
-      }],
+      NetworkInterfaces: [
+        {
+          DeviceIndex: 0,
+          SubnetId: state.SubnetId,
+          Groups: state.SecurityGroupIds,
+          AssociatePublicIpAddress: !state.PrivateAddressOnly,
+          DeleteOnTermination: true,
+        },
+      ],
+      BlockDeviceMappings: [
+        {
+          DeviceName: state.RootDeviceName,
+          Ebs: {
+            VolumeSize: state.RootSize,
+            VolumeType: state.VolumeType as 'gp3',
+            Encrypted: true,
+            DeleteOnTermination: true,
+          },
+        },
+      ],
       MetadataOptions: {HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled'},
-      TagSpecifications: this.tagSpecifications('instance', 'volume', 'network-interface', ...(state.Spot ? ['spot-instances-request'] : [])),
+      TagSpecifications: this.tagSpecifications(
+        'instance',
+        'volume',
+        'network-interface',
+        ...(state.Spot ? ['spot-instances-request'] : []),
+      ),
     }
     if (state.IamInstanceProfile) {
-      input.IamInstanceProfile = state.IamInstanceProfile.startsWith('arn:') ? {Arn: state.IamInstanceProfile} : {Name: state.IamInstanceProfile}
+      input.IamInstanceProfile = state.IamInstanceProfile.startsWith('arn:')
+        ? {Arn: state.IamInstanceProfile}
+        : {Name: state.IamInstanceProfile}
     }
     if (state.UserDataPath) input.UserData = (await readFile(state.UserDataPath)).toString('base64')
     if (state.Spot) {
       input.InstanceMarketOptions = {
         MarketType: 'spot',
-        SpotOptions: {SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', ...(state.SpotPrice ? {MaxPrice: state.SpotPrice} : {})},
+        SpotOptions: {
+          SpotInstanceType: 'one-time',
+          InstanceInterruptionBehavior: 'terminate',
+          ...(state.SpotPrice ? {MaxPrice: state.SpotPrice} : {}),
+        },
       }
     }
-    this.context.log(`Launching a ${state.Spot ? 'spot ' : ''}${state.InstanceType} instance in ${state.Zone}`)
-    const reservation = await this.call('RunInstances', () => this.aws.ec2.send(new RunInstancesCommand(input)))
+    this.context.log(
+      `Launching a ${state.Spot ? 'spot ' : ''}${state.InstanceType} instance in ${state.Zone}`,
+    )
+    const reservation = await this.call('RunInstances', () =>
+      this.aws.ec2.send(new RunInstancesCommand(input)),
+    )
     const instance = reservation.Instances?.[0]
     if (!instance?.InstanceId) throw new BerthError('RunInstances returned no instance')
     state.InstanceId = instance.InstanceId
@@ -411,8 +565,9 @@ export class Ec2Driver implements Driver {
   // ---- waiting ----
 
   private async describe(ids: string[]): Promise<Instance[]> {
-    const found = await this.callAllowing('DescribeInstances', ['InvalidInstanceID.NotFound'],
-      () => this.aws.ec2.send(new DescribeInstancesCommand({InstanceIds: ids})))
+    const found = await this.callAllowing('DescribeInstances', ['InvalidInstanceID.NotFound'], () =>
+      this.aws.ec2.send(new DescribeInstancesCommand({InstanceIds: ids})),
+    )
     return (found?.Reservations ?? []).flatMap((r) => r.Instances ?? [])
   }
 
@@ -430,24 +585,39 @@ export class Ec2Driver implements Driver {
       const instances = await this.describe(ids)
       // Just after RunInstances an instance may not be visible yet (eventual consistency).
       const states = ids.map((id) => instances.find((i) => i.InstanceId === id))
-      if (want === 'terminated' ? states.every((i) => stateName(i) === 'terminated') : states.every((i) => i?.State?.Name === want)) return instances
+      if (
+        want === 'terminated'
+          ? states.every((i) => stateName(i) === 'terminated')
+          : states.every((i) => i?.State?.Name === want)
+      )
+        return instances
       const stuck = states.find((i) => i && dead.includes(stateName(i)))
       if (stuck) {
-        throw new BerthError(`instance ${stuck.InstanceId} went ${stateName(stuck)} instead of ${want}${stuck.StateReason?.Message ? `: ${stuck.StateReason.Message}` : ''}`)
+        throw new BerthError(
+          `instance ${stuck.InstanceId} went ${stateName(stuck)} instead of ${want}${stuck.StateReason?.Message ? `: ${stuck.StateReason.Message}` : ''}`,
+        )
       }
       last = states.map((i) => i?.State?.Name ?? 'not visible yet').join(', ')
       if (Date.now() + pollMs > deadline) break
       await sleep(pollMs)
     }
-    throw new BerthError(`instance ${ids.join(', ')} did not become ${want} within ${Math.round(timeoutMs / 1000)}s (still ${last})`, ExitCode.timeout,
-      'see the instance in the EC2 console; BERTH_AMAZONEC2_TIMEOUT sets the wait in seconds')
+    throw new BerthError(
+      `instance ${ids.join(', ')} did not become ${want} within ${Math.round(timeoutMs / 1000)}s (still ${last})`,
+      ExitCode.timeout,
+      'see the instance in the EC2 console; BERTH_AMAZONEC2_TIMEOUT sets the wait in seconds',
+    )
   }
 
   private addressOf(instance: Instance | undefined): string {
     const address = this.state.UsePrivateAddress ? instance?.PrivateIpAddress : instance?.PublicIpAddress
     if (!address) {
-      throw new BerthError(`instance ${this.state.InstanceId} has no ${this.state.UsePrivateAddress ? 'private' : 'public'} address (state ${stateName(instance)})`, ExitCode.failure,
-        this.state.UsePrivateAddress ? undefined : 'use a subnet that maps public addresses, or --amazonec2-use-private-address from inside the VPC')
+      throw new BerthError(
+        `instance ${this.state.InstanceId} has no ${this.state.UsePrivateAddress ? 'private' : 'public'} address (state ${stateName(instance)})`,
+        ExitCode.failure,
+        this.state.UsePrivateAddress
+          ? undefined
+          : 'use a subnet that maps public addresses, or --amazonec2-use-private-address from inside the VPC',
+      )
     }
     return address
   }
@@ -455,12 +625,16 @@ export class Ec2Driver implements Driver {
   // ---- lifecycle ----
 
   private requireInstance(): string {
-    if (!this.state.InstanceId) throw new BerthError(`machine ${this.state.MachineName} has no instance (its create did not get that far)`)
+    if (!this.state.InstanceId)
+      throw new BerthError(
+        `machine ${this.state.MachineName} has no instance (its create did not get that far)`,
+      )
     return this.state.InstanceId
   }
 
   private refuseSpotStop(action: string): void {
-    if (this.state.Spot) throw new BerthError(`a one-time spot instance cannot be ${action}; \`berth rm\` it and create another`)
+    if (this.state.Spot)
+      throw new BerthError(`a one-time spot instance cannot be ${action}; \`berth rm\` it and create another`)
   }
 
   async start(): Promise<void> {
@@ -479,13 +653,17 @@ export class Ec2Driver implements Driver {
   async kill(): Promise<void> {
     this.refuseSpotStop('killed')
     const id = this.requireInstance()
-    await this.call('StopInstances', () => this.aws.ec2.send(new StopInstancesCommand({InstanceIds: [id], Force: true})))
+    await this.call('StopInstances', () =>
+      this.aws.ec2.send(new StopInstancesCommand({InstanceIds: [id], Force: true})),
+    )
     await this.waitFor([id], 'stopped')
   }
 
   async restart(): Promise<void> {
     const id = this.requireInstance()
-    await this.call('RebootInstances', () => this.aws.ec2.send(new RebootInstancesCommand({InstanceIds: [id]})))
+    await this.call('RebootInstances', () =>
+      this.aws.ec2.send(new RebootInstancesCommand({InstanceIds: [id]})),
+    )
     this.state.IPAddress = this.addressOf((await this.waitFor([id], 'running'))[0])
   }
 
@@ -493,12 +671,17 @@ export class Ec2Driver implements Driver {
     if (!this.state.InstanceId) return 'NotFound'
     const instance = (await this.describe([this.state.InstanceId]))[0]
     switch (stateName(instance)) {
-      case 'pending': return 'Starting'
-      case 'running': return 'Running'
+      case 'pending':
+        return 'Starting'
+      case 'running':
+        return 'Running'
       case 'stopping':
-      case 'shutting-down': return 'Stopping'
-      case 'stopped': return 'Stopped'
-      default: return 'NotFound'
+      case 'shutting-down':
+        return 'Stopping'
+      case 'stopped':
+        return 'Stopped'
+      default:
+        return 'NotFound'
     }
   }
 
@@ -507,23 +690,42 @@ export class Ec2Driver implements Driver {
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: this.state.IPAddress || (await this.getIP()), port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {
+      host: this.state.IPAddress || (await this.getIP()),
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      keyPath: this.state.SSHKeyPath,
+    }
   }
 
   /** Labels become tags on the instance and its volumes; a label dropped since the last call loses its tag. */
   async updateLabels(labels: Record<string, string>): Promise<void> {
     const id = this.requireInstance()
-    const reserved = Object.keys(labels).find((key) => key === 'Name' || key.startsWith('berth:') || key.toLowerCase().startsWith('aws:'))
-    if (reserved) throw new BerthError(`label ${reserved} would overwrite a tag berth or AWS sets`, ExitCode.usage)
+    const reserved = Object.keys(labels).find(
+      (key) => key === 'Name' || key.startsWith('berth:') || key.toLowerCase().startsWith('aws:'),
+    )
+    if (reserved)
+      throw new BerthError(`label ${reserved} would overwrite a tag berth or AWS sets`, ExitCode.usage)
     const instance = (await this.describe([id]))[0]
-    const resources = [id, ...(instance?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.VolumeId).filter((v): v is string => Boolean(v))]
+    const resources = [
+      id,
+      ...(instance?.BlockDeviceMappings ?? [])
+        .map((m) => m.Ebs?.VolumeId)
+        .filter((v): v is string => Boolean(v)),
+    ]
     const set = Object.entries(labels).filter(([, value]) => value !== '')
     const dropped = this.state.LabelTagKeys.filter((key) => !set.some(([k]) => k === key))
     if (set.length > 0) {
-      await this.call('CreateTags', () => this.aws.ec2.send(new CreateTagsCommand({Resources: resources, Tags: set.map(([Key, Value]) => ({Key, Value}))})))
+      await this.call('CreateTags', () =>
+        this.aws.ec2.send(
+          new CreateTagsCommand({Resources: resources, Tags: set.map(([Key, Value]) => ({Key, Value}))}),
+        ),
+      )
     }
     if (dropped.length > 0) {
-      await this.call('DeleteTags', () => this.aws.ec2.send(new DeleteTagsCommand({Resources: resources, Tags: dropped.map((Key) => ({Key}))})))
+      await this.call('DeleteTags', () =>
+        this.aws.ec2.send(new DeleteTagsCommand({Resources: resources, Tags: dropped.map((Key) => ({Key}))})),
+      )
     }
     this.state.LabelTagKeys = set.map(([key]) => key)
   }
@@ -541,16 +743,25 @@ export class Ec2Driver implements Driver {
     const ids = [...new Set([state.InstanceId, ...owned.map((i) => i.InstanceId ?? '')].filter(Boolean))]
     if (ids.length > 0) {
       this.context.log(`Terminating ${ids.join(', ')}`)
-      await this.callAllowing('TerminateInstances', ['InvalidInstanceID.NotFound'], () => this.aws.ec2.send(new TerminateInstancesCommand({InstanceIds: ids})))
-      const spotRequests = [...new Set([state.SpotInstanceRequestId, ...owned.map((i) => i.SpotInstanceRequestId ?? '')].filter(Boolean))]
+      await this.callAllowing('TerminateInstances', ['InvalidInstanceID.NotFound'], () =>
+        this.aws.ec2.send(new TerminateInstancesCommand({InstanceIds: ids})),
+      )
+      const spotRequests = [
+        ...new Set(
+          [state.SpotInstanceRequestId, ...owned.map((i) => i.SpotInstanceRequestId ?? '')].filter(Boolean),
+        ),
+      ]
       if (spotRequests.length > 0) {
-        await this.callAllowing('CancelSpotInstanceRequests', ['InvalidSpotInstanceRequestID.NotFound'],
-          () => this.aws.ec2.send(new CancelSpotInstanceRequestsCommand({SpotInstanceRequestIds: spotRequests})))
+        await this.callAllowing('CancelSpotInstanceRequests', ['InvalidSpotInstanceRequestID.NotFound'], () =>
+          this.aws.ec2.send(new CancelSpotInstanceRequestsCommand({SpotInstanceRequestIds: spotRequests})),
+        )
       }
       await this.waitFor(ids, 'terminated')
     }
     await this.removeKeyPairs()
-    const groups = [...new Set([...state.CreatedSecurityGroupIds, ...(await this.ownedGroups()).map((g) => g.id)])]
+    const groups = [
+      ...new Set([...state.CreatedSecurityGroupIds, ...(await this.ownedGroups()).map((g) => g.id)]),
+    ]
     for (const groupId of groups) await this.deleteGroupWhenFree(groupId, ids)
     state.InstanceId = ''
     state.CreatedSecurityGroupIds = []
@@ -571,8 +782,12 @@ export class Ec2Driver implements Driver {
   private async ownedGroups(): Promise<{id: string; name: string}[]> {
     return this.call('DescribeSecurityGroups', async () => {
       const all: {id: string; name: string}[] = []
-      for await (const page of paginateDescribeSecurityGroups({client: this.aws.ec2, pageSize: 100}, {Filters: [this.ownedFilter()]})) {
-        for (const g of page.SecurityGroups ?? []) if (g.GroupId) all.push({id: g.GroupId, name: g.GroupName ?? ''})
+      for await (const page of paginateDescribeSecurityGroups(
+        {client: this.aws.ec2, pageSize: 100},
+        {Filters: [this.ownedFilter()]},
+      )) {
+        for (const g of page.SecurityGroups ?? [])
+          if (g.GroupId) all.push({id: g.GroupId, name: g.GroupName ?? ''})
       }
       return all
     })
@@ -580,12 +795,16 @@ export class Ec2Driver implements Driver {
 
   private async removeKeyPairs(): Promise<void> {
     const {state} = this
-    const tagged = await this.call('DescribeKeyPairs', () => this.aws.ec2.send(new DescribeKeyPairsCommand({Filters: [this.ownedFilter()]})))
+    const tagged = await this.call('DescribeKeyPairs', () =>
+      this.aws.ec2.send(new DescribeKeyPairsCommand({Filters: [this.ownedFilter()]})),
+    )
     const names = new Set((tagged.KeyPairs ?? []).map((k) => k.KeyName ?? '').filter(Boolean))
     if (state.KeyPairCreated && !state.UseExistingKeyPair) names.add(state.KeyPairName)
     for (const name of names) {
       this.context.log(`Deleting key pair ${name}`)
-      await this.callAllowing('DeleteKeyPair', ['InvalidKeyPair.NotFound'], () => this.aws.ec2.send(new DeleteKeyPairCommand({KeyName: name})))
+      await this.callAllowing('DeleteKeyPair', ['InvalidKeyPair.NotFound'], () =>
+        this.aws.ec2.send(new DeleteKeyPairCommand({KeyName: name})),
+      )
     }
   }
 
@@ -609,8 +828,14 @@ export class Ec2Driver implements Driver {
       }
       const users = await this.call('DescribeInstances', async () => {
         const all: Instance[] = []
-        const input = {Filters: [{Name: 'instance.group-id', Values: [groupId]}, {Name: 'instance-state-name', Values: LIVE_STATES}]}
-        for await (const page of paginateDescribeInstances({client: this.aws.ec2, pageSize: 100}, input)) all.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []))
+        const input = {
+          Filters: [
+            {Name: 'instance.group-id', Values: [groupId]},
+            {Name: 'instance-state-name', Values: LIVE_STATES},
+          ],
+        }
+        for await (const page of paginateDescribeInstances({client: this.aws.ec2, pageSize: 100}, input))
+          all.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []))
         return all
       })
       const others = users.map((i) => i.InstanceId ?? '').filter((id) => !ours.includes(id))
@@ -619,8 +844,11 @@ export class Ec2Driver implements Driver {
         return
       }
       if (Date.now() + pollMs > deadline) {
-        throw new BerthError(`security group ${groupId} was still in use ${Math.round(timeoutMs / 1000)}s after the instance terminated`, ExitCode.timeout,
-          '`berth rm -f` again later deletes it')
+        throw new BerthError(
+          `security group ${groupId} was still in use ${Math.round(timeoutMs / 1000)}s after the instance terminated`,
+          ExitCode.timeout,
+          '`berth rm -f` again later deletes it',
+        )
       }
       await sleep(pollMs)
     }

@@ -70,7 +70,10 @@ export function parseOpenPort(value: string): OpenPort {
   const match = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(value)
   const port = Number(match?.[1])
   if (!match || port < 1 || port > 65535) {
-    throw new BerthError(`--amazonec2-open-port ${JSON.stringify(value)}: expected PORT or PORT/tcp or PORT/udp`, ExitCode.usage)
+    throw new BerthError(
+      `--amazonec2-open-port ${JSON.stringify(value)}: expected PORT or PORT/tcp or PORT/udp`,
+      ExitCode.usage,
+    )
   }
   return {port, protocol: (match[2] ?? 'tcp') as OpenPort['protocol']}
 }
@@ -79,12 +82,19 @@ export function parseOpenPort(value: string): OpenPort {
 export function parseTags(value: string | undefined): Record<string, string> {
   if (!value) return {}
   const parts = value.split(',')
-  if (parts.length % 2 !== 0) throw new BerthError(`--amazonec2-tags ${JSON.stringify(value)}: expected key1,value1,key2,value2`, ExitCode.usage)
+  if (parts.length % 2 !== 0)
+    throw new BerthError(
+      `--amazonec2-tags ${JSON.stringify(value)}: expected key1,value1,key2,value2`,
+      ExitCode.usage,
+    )
   const tags: Record<string, string> = {}
   for (let i = 0; i < parts.length; i += 2) {
     const key = parts[i]!.trim()
     if (!key || key.toLowerCase().startsWith('aws:') || key.startsWith('berth:')) {
-      throw new BerthError(`--amazonec2-tags: tag key ${JSON.stringify(key)} is empty or reserved (aws:, berth:)`, ExitCode.usage)
+      throw new BerthError(
+        `--amazonec2-tags: tag key ${JSON.stringify(key)} is empty or reserved (aws:, berth:)`,
+        ExitCode.usage,
+      )
     }
     tags[key] = parts[i + 1]!.trim()
   }
@@ -93,6 +103,11 @@ export function parseTags(value: string | undefined): Record<string, string> {
 
 /** Tags for every resource of the machine: Name, berth's ownership tags, then the user's. */
 export function machineTags(state: Ec2State): {Key: string; Value: string}[] {
-  const tags: Record<string, string> = {Name: state.MachineName, ...state.Tags, [TAG_MACHINE]: state.MachineName, [TAG_MACHINE_ID]: state.MachineId}
+  const tags: Record<string, string> = {
+    Name: state.MachineName,
+    ...state.Tags,
+    [TAG_MACHINE]: state.MachineName,
+    [TAG_MACHINE_ID]: state.MachineId,
+  }
   return Object.entries(tags).map(([Key, Value]) => ({Key, Value}))
 }

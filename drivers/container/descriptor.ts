@@ -10,8 +10,26 @@ export const descriptor: DriverDescriptor = {
   name: 'container',
   description: 'A local system container (systemd, sshd, its own engine) on a Docker engine',
   options: [
-    {name: 'container-engine', type: 'string', env: 'BERTH_CONTAINER_ENGINE', default: DEFAULT_LOCAL_ENGINE, description: 'the Docker engine that runs the machine containers'},
-    {name: 'container-image', type: 'string', env: 'BERTH_CONTAINER_IMAGE', default: DEFAULT_HOST_IMAGE, description: 'host image (systemd + sshd); the default is built with debootstrap when absent'},
-    {name: 'container-network', type: 'string', env: 'BERTH_CONTAINER_NETWORK', default: 'bridge', description: 'Docker network the machine joins'},
+    {
+      name: 'container-engine',
+      type: 'string',
+      env: 'BERTH_CONTAINER_ENGINE',
+      default: DEFAULT_LOCAL_ENGINE,
+      description: 'the Docker engine that runs the machine containers',
+    },
+    {
+      name: 'container-image',
+      type: 'string',
+      env: 'BERTH_CONTAINER_IMAGE',
+      default: DEFAULT_HOST_IMAGE,
+      description: 'host image (systemd + sshd); the default is built with debootstrap when absent',
+    },
+    {
+      name: 'container-network',
+      type: 'string',
+      env: 'BERTH_CONTAINER_NETWORK',
+      default: 'bridge',
+      description: 'Docker network the machine joins',
+    },
   ],
 }

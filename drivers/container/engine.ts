@@ -4,10 +4,14 @@ import {isolatedDockerOptions} from '../../src/core/drivers/kit-docker.js'
 
 /** A Docker client for the local engine that hosts the machines (unix socket or plain tcp). */
 export function localEngine(url: string): Docker {
-  if (url.startsWith('unix://')) return new Docker(isolatedDockerOptions({socketPath: url.slice('unix://'.length)}))
+  if (url.startsWith('unix://'))
+    return new Docker(isolatedDockerOptions({socketPath: url.slice('unix://'.length)}))
   const match = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(url)
   if (match) return new Docker(isolatedDockerOptions({host: match[1], port: Number(match[2])}))
-  throw new BerthError(`--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`, ExitCode.usage)
+  throw new BerthError(
+    `--container-engine ${JSON.stringify(url)}: expected unix:///path or tcp://host:port`,
+    ExitCode.usage,
+  )
 }
 
 export interface SystemContainerSpec {
@@ -47,4 +51,3 @@ export function systemContainerOptions(spec: SystemContainerSpec): Docker.Contai
     },
   } as Docker.ContainerCreateOptions
 }
-

@@ -13,7 +13,17 @@ export {DEFAULT_HOST_IMAGE}
 
 const SUITE = 'bookworm'
 const MIRROR = process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
-const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates', 'procps', 'curl', 'sudo']
+const PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'iproute2',
+  'ca-certificates',
+  'procps',
+  'curl',
+  'sudo',
+]
 
 const HOST_KEY = '/etc/ssh/ssh_host_ed25519_key'
 
@@ -36,7 +46,10 @@ const FILES: Record<string, {content: string; mode: number}> = {
       '',
     ].join('\n'),
   },
-  'etc/ssh/sshd_config.d/10-berth.conf': {mode: 0o644, content: `PermitRootLogin prohibit-password\nPasswordAuthentication no\nHostKey ${HOST_KEY}\n`},
+  'etc/ssh/sshd_config.d/10-berth.conf': {
+    mode: 0o644,
+    content: `PermitRootLogin prohibit-password\nPasswordAuthentication no\nHostKey ${HOST_KEY}\n`,
+  },
   // With the host's cgroup namespace the nested engine would put its containers beside this
   // machine's cgroup; a parent inside it means removing the machine takes them along.
   'usr/local/lib/berth/docker-cgroup-parent': {
@@ -50,7 +63,8 @@ const FILES: Record<string, {content: string; mode: number}> = {
   },
   'etc/systemd/system/docker.service.d/05-berth-cgroup-parent.conf': {
     mode: 0o644,
-    content: '[Service]\nExecStartPre=/usr/local/lib/berth/docker-cgroup-parent\nEnvironmentFile=-/run/berth-docker-opts\n',
+    content:
+      '[Service]\nExecStartPre=/usr/local/lib/berth/docker-cgroup-parent\nEnvironmentFile=-/run/berth-docker-opts\n',
   },
 }
 
@@ -78,7 +92,11 @@ mkdir -p /var/lib/dbus && ln -sf /etc/machine-id /var/lib/dbus/machine-id
 
 function run(command: string, args: string[], what: string, options: {cwd?: string} = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {stdio: ['ignore', 'ignore', 'pipe'], cwd: options.cwd, env: {...process.env, LANG: 'C'}})
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: options.cwd,
+      env: {...process.env, LANG: 'C'},
+    })
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
     child.on('error', (err) => reject(new BerthError(`${what}: ${oneLine(err)}`)))
@@ -91,8 +109,11 @@ function run(command: string, args: string[], what: string, options: {cwd?: stri
 
 async function buildHostImage(docker: Docker, image: string, log: (m: string) => void): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new BerthError(`host image ${image} is missing and building it needs root (debootstrap)`, ExitCode.preCreateCheck,
-      'run berth as root once, or pass --container-image with an image that has systemd and sshd')
+    throw new BerthError(
+      `host image ${image} is missing and building it needs root (debootstrap)`,
+      ExitCode.preCreateCheck,
+      'run berth as root once, or pass --container-image with an image that has systemd and sshd',
+    )
   }
   const dir = await mkdtemp(join(process.env.BERTH_BUILD_DIR ?? '/var/tmp', 'berth-host-'))
   // Interrupted builds must not leave a half-made root filesystem behind.
@@ -104,9 +125,16 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
   process.once('SIGTERM', onSignal)
   try {
     log(`Building host image ${image} with debootstrap (once per engine, about a minute)`)
-    await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, dir, MIRROR], 'debootstrap')
+    await run(
+      'debootstrap',
+      ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, dir, MIRROR],
+      'debootstrap',
+    )
     log('Configuring the host image')
-    for (const [path, file] of Object.entries({...FILES, 'tmp/berth-configure.sh': {content: CONFIGURE_ROOTFS, mode: 0o755}})) {
+    for (const [path, file] of Object.entries({
+      ...FILES,
+      'tmp/berth-configure.sh': {content: CONFIGURE_ROOTFS, mode: 0o755},
+    })) {
       await mkdir(dirname(join(dir, path)), {recursive: true})
       await writeFile(join(dir, path), file.content, {mode: file.mode})
     }
@@ -115,9 +143,17 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
     log('Importing the host image')
     const tar = spawn('tar', ['-C', dir, '--numeric-owner', '-c', '.'], {stdio: ['ignore', 'pipe', 'pipe']})
     const [repo, tag] = image.split(':') as [string, string]
-    const tarDone = new Promise<void>((resolve, reject) => tar.on('close', (code) => (code === 0 ? resolve() : reject(new BerthError(`tar of the host image exited with ${code}`)))))
+    const tarDone = new Promise<void>((resolve, reject) =>
+      tar.on('close', (code) =>
+        code === 0 ? resolve() : reject(new BerthError(`tar of the host image exited with ${code}`)),
+      ),
+    )
     try {
-      const progress = await docker.importImage(tar.stdout, {repo, tag, changes: ['CMD ["/sbin/init"]', 'ENV container=docker']})
+      const progress = await docker.importImage(tar.stdout, {
+        repo,
+        tag,
+        changes: ['CMD ["/sbin/init"]', 'ENV container=docker'],
+      })
       await new Promise<void>((resolve, reject) => {
         docker.modem.followProgress(progress, (err: Error | null) => (err ? reject(err) : resolve()))
       })
@@ -127,7 +163,11 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new BerthError('debootstrap is not installed; it builds the host image', ExitCode.preCreateCheck, 'apt-get install debootstrap')
+      throw new BerthError(
+        'debootstrap is not installed; it builds the host image',
+        ExitCode.preCreateCheck,
+        'apt-get install debootstrap',
+      )
     }
     throw err
   } finally {
@@ -142,7 +182,9 @@ async function buildHostImage(docker: Docker, image: string, log: (m: string) =>
  * dev): a recursive delete must never walk into the host's /dev.
  */
 function removeBuildDir(dir: string): void {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '')
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
     .filter((target) => target === dir || target.startsWith(dir + '/'))
     .sort((x, y) => y.length - x.length)
   for (const target of mounts) spawnSync('umount', ['-l', target])
@@ -151,13 +193,26 @@ function removeBuildDir(dir: string): void {
 }
 
 /** Makes sure the engine has the host image; the default one is built when absent, once even under parallel creates. */
-export async function ensureHostImage(docker: Docker, engineUrl: string, image: string, log: (m: string) => void): Promise<void> {
+export async function ensureHostImage(
+  docker: Docker,
+  engineUrl: string,
+  image: string,
+  log: (m: string) => void,
+): Promise<void> {
   if (await hasImage(docker, image)) return
   if (image !== DEFAULT_HOST_IMAGE) {
-    throw new BerthError(`host image ${image} is not on the engine`, ExitCode.preCreateCheck, 'load it there, or leave --container-image at its default to have berth build one')
+    throw new BerthError(
+      `host image ${image} is not on the engine`,
+      ExitCode.preCreateCheck,
+      'load it there, or leave --container-image at its default to have berth build one',
+    )
   }
   const engineKey = createHash('sha256').update(engineUrl).digest('hex').slice(0, 12)
-  const release = await acquireLock(join(tmpdir(), `berth-host-image-${engineKey}.lock`), 'building the host image', 20 * 60_000)
+  const release = await acquireLock(
+    join(tmpdir(), `berth-host-image-${engineKey}.lock`),
+    'building the host image',
+    20 * 60_000,
+  )
   try {
     if (!(await hasImage(docker, image))) await buildHostImage(docker, image, log)
   } finally {

@@ -1,7 +1,22 @@
 import {readFile} from 'node:fs/promises'
 import type Docker from 'dockerode'
-import {baseState, BerthError, ensureSshKey, ExitCode, isNotFound, oneLine, tarArchive} from '../../src/core/drivers/kit.js'
-import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
+import {
+  baseState,
+  BerthError,
+  ensureSshKey,
+  ExitCode,
+  isNotFound,
+  oneLine,
+  tarArchive,
+} from '../../src/core/drivers/kit.js'
+import type {
+  Driver,
+  DriverContext,
+  DriverPlugin,
+  MachineState,
+  OptionValues,
+  SshAddress,
+} from '../../src/core/drivers/kit.js'
 import {DEFAULT_HOST_IMAGE, ensureHostImage} from './host-image.js'
 import {DEFAULT_LOCAL_ENGINE, descriptor} from './descriptor.js'
 import type {ContainerState} from './state.js'
@@ -11,8 +26,6 @@ import {getContainerJson} from './local-api.js'
 async function dockerClient(engine: string): Promise<Docker> {
   return (await import('./engine.js')).localEngine(engine)
 }
-
-
 
 /** A machine is a system container: systemd as PID 1 with sshd, its own engine data on a volume. */
 class ContainerDriver implements Driver {
@@ -48,19 +61,28 @@ class ContainerDriver implements Driver {
     try {
       await (await this.docker()).ping()
     } catch (err) {
-      throw new BerthError(`the local Docker engine at ${this.state.Engine} is not reachable: ${oneLine(err)}`, ExitCode.preCreateCheck,
-        'start dockerd, or point --container-engine / BERTH_CONTAINER_ENGINE at one')
+      throw new BerthError(
+        `the local Docker engine at ${this.state.Engine} is not reachable: ${oneLine(err)}`,
+        ExitCode.preCreateCheck,
+        'start dockerd, or point --container-engine / BERTH_CONTAINER_ENGINE at one',
+      )
     }
     const existing = await this.inspect()
     if (existing && !this.isOurs(existing)) {
-      throw new BerthError(`a container named ${this.containerName} already exists on ${this.state.Engine}`, ExitCode.preCreateCheck,
-        'remove it or choose another machine name')
+      throw new BerthError(
+        `a container named ${this.containerName} already exists on ${this.state.Engine}`,
+        ExitCode.preCreateCheck,
+        'remove it or choose another machine name',
+      )
     }
   }
 
   private isOurs(info: Docker.ContainerInspectInfo): boolean {
     const labels = info.Config.Labels ?? {}
-    return labels['io.berth.machine'] === this.context.machineName && labels['io.berth.store'] === this.context.storePath
+    return (
+      labels['io.berth.machine'] === this.context.machineName &&
+      labels['io.berth.store'] === this.context.storePath
+    )
   }
 
   private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -72,25 +94,31 @@ class ContainerDriver implements Driver {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
     await ensureHostImage(await this.docker(), this.state.Engine, this.state.Image, this.context.log)
     let info = await this.inspect()
-    if (info && !this.isOurs(info)) throw new BerthError(`a container named ${this.containerName} already exists and is not this machine's`)
+    if (info && !this.isOurs(info))
+      throw new BerthError(`a container named ${this.containerName} already exists and is not this machine's`)
     if (!info) {
       this.context.log(`Creating system container ${this.containerName}`)
       const docker = await this.docker()
       const {systemContainerOptions} = await import('./engine.js')
       await docker.createVolume({Name: this.volumeName, Labels: this.labels()})
-      const container = await docker.createContainer(systemContainerOptions({
-        name: this.containerName,
-        hostname: this.context.machineName,
-        image: this.state.Image,
-        labels: this.labels(),
-        volume: this.volumeName,
-        network: this.state.Network,
-      }))
+      const container = await docker.createContainer(
+        systemContainerOptions({
+          name: this.containerName,
+          hostname: this.context.machineName,
+          image: this.state.Image,
+          labels: this.labels(),
+          volume: this.volumeName,
+          network: this.state.Network,
+        }),
+      )
       const publicKey = await readFile(`${keyPath}.pub`, 'utf8')
-      await container.putArchive(await tarArchive([
-        {name: '.ssh', type: 'directory', mode: 0o700},
-        {name: '.ssh/authorized_keys', content: publicKey, mode: 0o600},
-      ]), {path: '/root'})
+      await container.putArchive(
+        await tarArchive([
+          {name: '.ssh', type: 'directory', mode: 0o700},
+          {name: '.ssh/authorized_keys', content: publicKey, mode: 0o600},
+        ]),
+        {path: '/root'},
+      )
       info = await container.inspect()
     }
     if (!info.State.Running) await (await this.container()).start()
@@ -138,18 +166,34 @@ class ContainerDriver implements Driver {
    */
   private async notRunning(info: Docker.ContainerInspectInfo): Promise<BerthError> {
     const {demuxedText} = await import('../../src/core/drivers/kit-docker.js')
-    const logs = await (await this.container()).logs({stdout: true, stderr: true, tail: 30}).catch(() => Buffer.alloc(0))
-    // eslint-disable-next-line no-control-regex -- systemd colours its console lines
-    const lastFailure = demuxedText(logs).split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trim())
-      .filter((line) => /fail|error|too many/i.test(line)).pop()
-    const exited = info.State.Status === 'exited' ? `exited with code ${info.State.ExitCode}` : info.State.Status
-    return new BerthError(`container ${this.containerName} of machine ${this.context.machineName} is not running (${exited}${lastFailure ? `: ${lastFailure}` : ''})`,
-      ExitCode.failure, /Too many open files/.test(lastFailure ?? '') ? 'raise the host\'s inotify limit: sysctl -w fs.inotify.max_user_instances=8192' : undefined)
+    const logs = await (
+      await this.container()
+    )
+      .logs({stdout: true, stderr: true, tail: 30})
+      .catch(() => Buffer.alloc(0))
+    const lastFailure = demuxedText(logs)
+      .split('\n')
+      // eslint-disable-next-line no-control-regex -- systemd colours its console lines
+      .map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trim())
+      .filter((line) => /fail|error|too many/i.test(line))
+      .pop()
+    const exited =
+      info.State.Status === 'exited' ? `exited with code ${info.State.ExitCode}` : info.State.Status
+    return new BerthError(
+      `container ${this.containerName} of machine ${this.context.machineName} is not running (${exited}${lastFailure ? `: ${lastFailure}` : ''})`,
+      ExitCode.failure,
+      /Too many open files/.test(lastFailure ?? '')
+        ? "raise the host's inotify limit: sysctl -w fs.inotify.max_user_instances=8192"
+        : undefined,
+    )
   }
 
   private async requireContainer(): Promise<Docker.ContainerInspectInfo> {
     const info = await this.inspect()
-    if (!info) throw new BerthError(`container ${this.containerName} of machine ${this.context.machineName} no longer exists`)
+    if (!info)
+      throw new BerthError(
+        `container ${this.containerName} of machine ${this.context.machineName} no longer exists`,
+      )
     return info
   }
 
@@ -171,12 +215,20 @@ class ContainerDriver implements Driver {
     const networks = info.NetworkSettings.Networks ?? {}
     const network = networks[this.state.Network] ?? Object.values(networks)[0]
     const ip = network?.IPAddress || network?.GlobalIPv6Address
-    if (!ip) throw new BerthError(`container ${this.containerName} has no IP address on network ${this.state.Network}`)
+    if (!ip)
+      throw new BerthError(
+        `container ${this.containerName} has no IP address on network ${this.state.Network}`,
+      )
     return ip
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: this.state.IPAddress || (await this.getIP()), port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {
+      host: this.state.IPAddress || (await this.getIP()),
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      keyPath: this.state.SSHKeyPath,
+    }
   }
 }
 

@@ -4,7 +4,14 @@ import {resolve} from 'node:path'
 import {homedir} from 'node:os'
 import ssh2 from 'ssh2'
 import {baseState, BerthError, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
-import type {Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
+import type {
+  Driver,
+  DriverContext,
+  DriverPlugin,
+  MachineState,
+  OptionValues,
+  SshAddress,
+} from '../../src/core/drivers/kit.js'
 import {descriptor} from './descriptor.js'
 import type {GenericState} from './state.js'
 
@@ -48,7 +55,10 @@ class GenericDriver implements Driver {
   }
 
   async restart(): Promise<void> {
-    throw new BerthError('the generic driver cannot restart a host; use `berth ssh NAME reboot`', ExitCode.failure)
+    throw new BerthError(
+      'the generic driver cannot restart a host; use `berth ssh NAME reboot`',
+      ExitCode.failure,
+    )
   }
 
   async kill(): Promise<void> {
@@ -68,7 +78,12 @@ class GenericDriver implements Driver {
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: this.state.IPAddress, port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {
+      host: this.state.IPAddress,
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      keyPath: this.state.SSHKeyPath,
+    }
   }
 }
 
@@ -81,10 +96,14 @@ export const genericDriver: DriverPlugin<GenericState> = {
       throw new BerthError('--generic-ip-address is required for the generic driver', ExitCode.usage)
     }
     if (!isIP(host) && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(host)) {
-      throw new BerthError(`--generic-ip-address ${JSON.stringify(host)} is neither an IP address nor a hostname`, ExitCode.usage)
+      throw new BerthError(
+        `--generic-ip-address ${JSON.stringify(host)} is neither an IP address nor a hostname`,
+        ExitCode.usage,
+      )
     }
     const port = Number(values['generic-ssh-port'] ?? 22)
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BerthError(`--generic-ssh-port ${port} is not a port`, ExitCode.usage)
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new BerthError(`--generic-ssh-port ${port} is not a port`, ExitCode.usage)
     const candidates = values['generic-ssh-key']
       ? [resolve(String(values['generic-ssh-key']))]
       : [`${homedir()}/.ssh/id_ed25519`, `${homedir()}/.ssh/id_rsa`]
@@ -100,7 +119,12 @@ export const genericDriver: DriverPlugin<GenericState> = {
         lastError = `${candidate}: ${oneLine(err)}`
       }
     }
-    if (!keyPath) throw new BerthError(`no usable SSH private key (${lastError})`, ExitCode.usage, 'pass --generic-ssh-key PATH')
+    if (!keyPath)
+      throw new BerthError(
+        `no usable SSH private key (${lastError})`,
+        ExitCode.usage,
+        'pass --generic-ssh-key PATH',
+      )
     return baseState(context, {
       IPAddress: host,
       SSHUser: String(values['generic-ssh-user'] ?? 'root'),

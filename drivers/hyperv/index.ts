@@ -9,14 +9,30 @@ import {constants} from 'node:fs'
 import {lookup} from 'node:dns/promises'
 import {connect, isIP} from 'node:net'
 import {join} from 'node:path'
-import {baseState, BerthError, ensureImage, ensureSshKey, ExitCode, oneLine, validateImageRequest, writeSeedIso} from '../../src/core/drivers/kit.js'
-import type {Driver, DriverContext, DriverPlugin, MachineState, NoCloudSeed, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
+import {
+  baseState,
+  BerthError,
+  ensureImage,
+  ensureSshKey,
+  ExitCode,
+  oneLine,
+  validateImageRequest,
+  writeSeedIso,
+} from '../../src/core/drivers/kit.js'
+import type {
+  Driver,
+  DriverContext,
+  DriverPlugin,
+  MachineState,
+  NoCloudSeed,
+  OptionValues,
+  SshAddress,
+} from '../../src/core/drivers/kit.js'
 import {findPowerShell, parseJsonArrays, PowerShell, PowerShellRunner} from './powershell.js'
 import * as scripts from './scripts.js'
 import {appendVhdFooter} from './vhd.js'
 import {DEFAULT_IMAGE_URL, descriptor} from './descriptor.js'
 import type {HyperVState} from './state.js'
-
 
 export const DEFAULT_IMAGE_CHECKSUM = 'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS'
 /** Hyper-V's Default Switch has this id on every host. */
@@ -78,9 +94,15 @@ export interface AddressReport {
 /** The MAC as Set-VMNetworkAdapter takes it: 12 upper-case hex digits. */
 export function normalizeMac(mac: string): string {
   const hex = mac.trim().replace(/[:-]/g, '').toUpperCase()
-  if (!/^[0-9A-F]{12}$/.test(hex)) throw new BerthError(`--hyperv-static-macaddress ${JSON.stringify(mac)} is not a MAC address`, ExitCode.usage)
-  if (parseInt(hex.slice(0, 2), 16) & 1) throw new BerthError(`--hyperv-static-macaddress ${mac} is a multicast address`, ExitCode.usage)
-  if (/^0+$/.test(hex)) throw new BerthError('--hyperv-static-macaddress 00:00:00:00:00:00 is not usable', ExitCode.usage)
+  if (!/^[0-9A-F]{12}$/.test(hex))
+    throw new BerthError(
+      `--hyperv-static-macaddress ${JSON.stringify(mac)} is not a MAC address`,
+      ExitCode.usage,
+    )
+  if (parseInt(hex.slice(0, 2), 16) & 1)
+    throw new BerthError(`--hyperv-static-macaddress ${mac} is a multicast address`, ExitCode.usage)
+  if (/^0+$/.test(hex))
+    throw new BerthError('--hyperv-static-macaddress 00:00:00:00:00:00 is not usable', ExitCode.usage)
   return hex
 }
 
@@ -109,7 +131,10 @@ export function usableAddresses(addresses: string[], acceptIPv6: boolean): strin
 
 /** Neighbour entries for the VM's MAC worth trying; the ones the host gave up on are not. */
 export function neighbourCandidates(report: AddressReport, acceptIPv6: boolean): string[] {
-  return usableAddresses(report.neighbours.filter((n) => !['Unreachable', 'Incomplete'].includes(n.state)).map((n) => n.ip), acceptIPv6)
+  return usableAddresses(
+    report.neighbours.filter((n) => !['Unreachable', 'Incomplete'].includes(n.state)).map((n) => n.ip),
+    acceptIPv6,
+  )
 }
 
 /**
@@ -117,40 +142,70 @@ export function neighbourCandidates(report: AddressReport, acceptIPv6: boolean):
  * refusing. A neighbour entry alone proves little: after a new lease the old address keeps an
  * entry with the VM's MAC for a while, and what is sent there reaches the VM, which ignores it.
  */
-export async function firstAnswering(addresses: string[], port = 22, timeoutMs = 1500): Promise<string | undefined> {
-  const answers = await Promise.all(addresses.map((host) => new Promise<boolean>((done) => {
-    const socket = connect({host, port})
-    const finish = (answered: boolean) => {
-      socket.destroy()
-      done(answered)
-    }
-    socket.setTimeout(timeoutMs, () => finish(false))
-    socket.once('connect', () => finish(true))
-    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'))
-  })))
+export async function firstAnswering(
+  addresses: string[],
+  port = 22,
+  timeoutMs = 1500,
+): Promise<string | undefined> {
+  const answers = await Promise.all(
+    addresses.map(
+      (host) =>
+        new Promise<boolean>((done) => {
+          const socket = connect({host, port})
+          const finish = (answered: boolean) => {
+            socket.destroy()
+            done(answered)
+          }
+          socket.setTimeout(timeoutMs, () => finish(false))
+          socket.once('connect', () => finish(true))
+          socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'))
+        }),
+    ),
+  )
   return addresses.find((_, i) => answers[i])
 }
 
 /** The seed of a Hyper-V guest: the login user with the machine's key, its NIC by MAC, and the KVP daemon. */
 export function hypervSeed(hostname: string, sshPublicKey: string, mac: string): NoCloudSeed {
-  return {hostname, user: SSH_USER, sshPublicKey, nics: [{id: 'eth0', mac: coloned(mac)}], runcmd: [['sh', '-c', KVP_DAEMON_SETUP]]}
+  return {
+    hostname,
+    user: SSH_USER,
+    sshPublicKey,
+    nics: [{id: 'eth0', mac: coloned(mac)}],
+    runcmd: [['sh', '-c', KVP_DAEMON_SETUP]],
+  }
 }
 
 /** Hyper-V's VMState names to the contract's states. */
 export function machineState(vmState: string | undefined): MachineState {
   switch (vmState) {
-    case undefined: return 'NotFound'
-    case 'Running': return 'Running'
-    case 'Off': return 'Stopped'
-    case 'Paused': return 'Paused'
-    case 'Saved': case 'FastSaved': return 'Saved'
-    case 'Starting': case 'Resuming': case 'Reset': return 'Starting'
-    case 'Stopping': case 'Saving': case 'Pausing': case 'FastSaving': return 'Stopping'
-    default: return 'Error' // Other and the *Critical states (the VM's storage is unreachable)
+    case undefined:
+      return 'NotFound'
+    case 'Running':
+      return 'Running'
+    case 'Off':
+      return 'Stopped'
+    case 'Paused':
+      return 'Paused'
+    case 'Saved':
+    case 'FastSaved':
+      return 'Saved'
+    case 'Starting':
+    case 'Resuming':
+    case 'Reset':
+      return 'Starting'
+    case 'Stopping':
+    case 'Saving':
+    case 'Pausing':
+    case 'FastSaving':
+      return 'Stopping'
+    default:
+      return 'Error' // Other and the *Critical states (the VM's storage is unreachable)
   }
 }
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
 
 /** What the driver uses of the Windows host; tests pass their own. */
 export interface HyperVHost {
@@ -164,7 +219,11 @@ export interface HyperVHost {
 async function lookupAddresses(hostname: string): Promise<string[]> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${LOOKUP_TIMEOUT_MS / 1000}s`), {code: 'ETIMEOUT'})), LOOKUP_TIMEOUT_MS)
+    timer = setTimeout(
+      () =>
+        reject(Object.assign(new Error(`no answer within ${LOOKUP_TIMEOUT_MS / 1000}s`), {code: 'ETIMEOUT'})),
+      LOOKUP_TIMEOUT_MS,
+    )
   })
   try {
     return (await Promise.race([lookup(hostname, {all: true}), timeout])).map((a) => a.address)
@@ -192,8 +251,11 @@ export class HyperVDriver implements Driver {
 
   private get ps(): PowerShellRunner {
     if (!this.host.powershell) {
-      throw new BerthError('PowerShell was not found (powershell.exe or pwsh on PATH)', ExitCode.failure,
-        'the Hyper-V driver runs on Windows with Hyper-V; make sure powershell.exe is on PATH')
+      throw new BerthError(
+        'PowerShell was not found (powershell.exe or pwsh on PATH)',
+        ExitCode.failure,
+        'the Hyper-V driver runs on Windows with Hyper-V; make sure powershell.exe is on PATH',
+      )
     }
     return this.host.powershell
   }
@@ -218,21 +280,37 @@ export class HyperVDriver implements Driver {
   }
 
   async preCreateCheck(): Promise<void> {
-    const [[checks]] = parseJsonArrays(await this.ps.run(scripts.preflightScript()), 1, 'the preflight') as [Array<{HyperVModule: boolean; Administrator: boolean; HyperVAdministrator: boolean}>]
+    const [[checks]] = parseJsonArrays(await this.ps.run(scripts.preflightScript()), 1, 'the preflight') as [
+      Array<{HyperVModule: boolean; Administrator: boolean; HyperVAdministrator: boolean}>,
+    ]
     if (!checks?.HyperVModule) {
-      throw new BerthError('the Hyper-V PowerShell module is not installed', ExitCode.preCreateCheck,
-        'enable Hyper-V as Administrator: `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, then restart Windows')
+      throw new BerthError(
+        'the Hyper-V PowerShell module is not installed',
+        ExitCode.preCreateCheck,
+        'enable Hyper-V as Administrator: `Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`, then restart Windows',
+      )
     }
     if (!checks.Administrator && !checks.HyperVAdministrator) {
-      throw new BerthError('you are neither an elevated Administrator nor a member of Hyper-V Administrators', ExitCode.preCreateCheck,
-        `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`)
+      throw new BerthError(
+        'you are neither an elevated Administrator nor a member of Hyper-V Administrators',
+        ExitCode.preCreateCheck,
+        `run berth from a shell opened with "Run as administrator", or join the group once: \`Add-LocalGroupMember -SID ${scripts.HYPERV_ADMINISTRATORS_SID} -Member $env:USERNAME\` and sign in again`,
+      )
     }
-    const [switches, sameName] = parseJsonArrays(await this.ps.run(scripts.inventoryScript(this.context.machineName)), 2, 'the switch list')
+    const [switches, sameName] = parseJsonArrays(
+      await this.ps.run(scripts.inventoryScript(this.context.machineName)),
+      2,
+      'the switch list',
+    )
     const chosen = this.chooseSwitch(switches as VmSwitch[])
     this.state.VSwitch = chosen.Name
     this.state.VSwitchType = chosen.SwitchType
     if (sameName!.length > 0) {
-      throw new BerthError(`a Hyper-V VM named ${this.context.machineName} already exists`, ExitCode.preCreateCheck, 'remove it or choose another machine name')
+      throw new BerthError(
+        `a Hyper-V VM named ${this.context.machineName} already exists`,
+        ExitCode.preCreateCheck,
+        'remove it or choose another machine name',
+      )
     }
   }
 
@@ -243,14 +321,21 @@ export class HyperVDriver implements Driver {
     if (wanted) {
       const named = switches.find((s) => s.Name === wanted)
       if (named) return named
-      throw new BerthError(`Hyper-V has no virtual switch named ${JSON.stringify(wanted)} (switches: ${names})`, ExitCode.preCreateCheck,
-        'pass --hyperv-virtual-switch with one of them, or create it in Hyper-V Manager (Virtual Switch Manager)')
+      throw new BerthError(
+        `Hyper-V has no virtual switch named ${JSON.stringify(wanted)} (switches: ${names})`,
+        ExitCode.preCreateCheck,
+        'pass --hyperv-virtual-switch with one of them, or create it in Hyper-V Manager (Virtual Switch Manager)',
+      )
     }
-    const chosen = switches.filter((s) => s.SwitchType === 'External').sort((x, y) => x.Name.localeCompare(y.Name))[0]
-      ?? switches.find((s) => s.Id.toLowerCase() === DEFAULT_SWITCH_ID || s.Name === 'Default Switch')
+    const chosen =
+      switches.filter((s) => s.SwitchType === 'External').sort((x, y) => x.Name.localeCompare(y.Name))[0] ??
+      switches.find((s) => s.Id.toLowerCase() === DEFAULT_SWITCH_ID || s.Name === 'Default Switch')
     if (!chosen) {
-      throw new BerthError(`Hyper-V has no External switch and no Default Switch (switches: ${names})`, ExitCode.preCreateCheck,
-        "create one as Administrator, e.g. `New-VMSwitch -Name 'External' -NetAdapterName 'Ethernet' -AllowManagementOS $true`, or pass --hyperv-virtual-switch")
+      throw new BerthError(
+        `Hyper-V has no External switch and no Default Switch (switches: ${names})`,
+        ExitCode.preCreateCheck,
+        "create one as Administrator, e.g. `New-VMSwitch -Name 'External' -NetAdapterName 'Ethernet' -AllowManagementOS $true`, or pass --hyperv-virtual-switch",
+      )
     }
     this.context.log(`Using virtual switch ${JSON.stringify(chosen.Name)}`)
     return chosen
@@ -258,17 +343,26 @@ export class HyperVDriver implements Driver {
 
   async create(): Promise<void> {
     const keyPath = await ensureSshKey(this.state.SSHKeyPath, `berth@${this.context.machineName}`)
-    const image = await ensureImage({url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined}, {
-      cacheDir: join(this.state.StorePath, 'cache'),
-      log: this.context.log,
-    })
+    const image = await ensureImage(
+      {url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined},
+      {
+        cacheDir: join(this.state.StorePath, 'cache'),
+        log: this.context.log,
+      },
+    )
     const diskBytes = this.state.DiskSize * 1024 * 1024
     const imageBytes = await rawImageSize(image.path)
     if (imageBytes > diskBytes) {
-      throw new BerthError(`--hyperv-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(imageBytes / 1048576)} MB)`, ExitCode.usage)
+      throw new BerthError(
+        `--hyperv-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(imageBytes / 1048576)} MB)`,
+        ExitCode.usage,
+      )
     }
     const {vhd, vhdx, seed} = this.paths
-    await writeSeedIso(seed, hypervSeed(this.context.machineName, await readFile(`${keyPath}.pub`, 'utf8'), this.state.MacAddr))
+    await writeSeedIso(
+      seed,
+      hypervSeed(this.context.machineName, await readFile(`${keyPath}.pub`, 'utf8'), this.state.MacAddr),
+    )
     this.context.log('Converting the image to a VHDX disk')
     await copyFile(image.path, vhd, constants.COPYFILE_FICLONE)
     await appendVhdFooter(vhd)
@@ -278,23 +372,31 @@ export class HyperVDriver implements Driver {
       await rm(vhd, {force: true})
     }
     this.context.log(`Creating Hyper-V VM ${this.context.machineName}`)
-    const [[created]] = parseJsonArrays(await this.ps.run(scripts.newVmScript({
-      name: this.context.machineName,
-      path: this.context.machineDir,
-      vhdxPath: vhdx,
-      switchName: this.state.VSwitch,
-      memoryBytes: this.state.MemSize * 1024 * 1024,
-      notes: this.notes,
-    })), 1, 'New-VM') as [Array<{Id: string}>]
-    if (!created?.Id) throw new BerthError('New-VM did not report the new VM\'s id')
+    const [[created]] = parseJsonArrays(
+      await this.ps.run(
+        scripts.newVmScript({
+          name: this.context.machineName,
+          path: this.context.machineDir,
+          vhdxPath: vhdx,
+          switchName: this.state.VSwitch,
+          memoryBytes: this.state.MemSize * 1024 * 1024,
+          notes: this.notes,
+        }),
+      ),
+      1,
+      'New-VM',
+    ) as [Array<{Id: string}>]
+    if (!created?.Id) throw new BerthError("New-VM did not report the new VM's id")
     this.state.VMId = created.Id
-    await this.ps.run(scripts.configureVmScript(created.Id, {
-      cpuCount: this.state.CPU,
-      dynamicMemory: !this.state.DisableDynamicMemory,
-      macAddress: this.state.MacAddr,
-      vlanId: this.state.VLanID,
-      seedIsoPath: seed,
-    }))
+    await this.ps.run(
+      scripts.configureVmScript(created.Id, {
+        cpuCount: this.state.CPU,
+        dynamicMemory: !this.state.DisableDynamicMemory,
+        macAddress: this.state.MacAddr,
+        vlanId: this.state.VLanID,
+        seedIsoPath: seed,
+      }),
+    )
     await this.start()
   }
 
@@ -317,23 +419,35 @@ export class HyperVDriver implements Driver {
     for (;;) {
       const remaining = deadline - Date.now()
       const report = await this.addressReport(id, Math.max(remaining, 5000))
-      if (report.state === undefined) throw new BerthError(`Hyper-V VM ${id} of machine ${this.context.machineName} disappeared while booting`)
-      if (report.state === 'Off') throw new BerthError(`Hyper-V VM ${this.context.machineName} turned off while booting`, ExitCode.failure, 'look at its console in Hyper-V Manager')
+      if (report.state === undefined)
+        throw new BerthError(
+          `Hyper-V VM ${id} of machine ${this.context.machineName} disappeared while booting`,
+        )
+      if (report.state === 'Off')
+        throw new BerthError(
+          `Hyper-V VM ${this.context.machineName} turned off while booting`,
+          ExitCode.failure,
+          'look at its console in Hyper-V Manager',
+        )
       const last = Date.now() + POLL_MS > deadline
       const acceptIPv6 = Date.now() - started > this.ipTimeoutMs / 2
       const candidates = neighbourCandidates(report, acceptIPv6)
-      const ip = usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await this.host.answering(candidates))
+      const ip =
+        usableAddresses(report.guestAddresses, acceptIPv6)[0] ?? (await this.host.answering(candidates))
       if (ip) return ip
       const ics = icsName && (last || acceptIPv6) ? await this.icsAddress(icsName, acceptIPv6) : undefined
       if (ics?.ip) return ics.ip
       if (last) {
-        const guest = report.guestAddresses.length ? `Hyper-V reports only ${report.guestAddresses.join(', ')}` : 'Hyper-V reports none'
+        const guest = report.guestAddresses.length
+          ? `Hyper-V reports only ${report.guestAddresses.join(', ')}`
+          : 'Hyper-V reports none'
         const neighbours = `the neighbour table ${candidates.length ? `has ${candidates.join(', ')}, where nothing answers,` : 'has no entry'} for ${dashed(this.state.MacAddr)}`
         throw new BerthError(
           `Hyper-V VM ${this.context.machineName} got no usable IP address within ${this.ipTimeoutMs / 1000}s ` +
-          `(${ics ? `${guest}, ${neighbours}, and ${ics.tried}` : `${guest} and ${neighbours}`})`,
+            `(${ics ? `${guest}, ${neighbours}, and ${ics.tried}` : `${guest} and ${neighbours}`})`,
           ExitCode.timeout,
-          `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`)
+          `check that switch ${JSON.stringify(this.state.VSwitch)} hands out addresses (DHCP); the guest reports its address to Hyper-V through the KVP daemon (hyperv-daemons)`,
+        )
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS))
     }
@@ -346,16 +460,29 @@ export class HyperVDriver implements Driver {
       addresses = await this.host.lookup(name)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      return {tried: code === 'ENOTFOUND' || code === 'ENODATA' ? `${name} does not resolve` : `looking up ${name} failed (${code ?? oneLine(err)})`}
+      return {
+        tried:
+          code === 'ENOTFOUND' || code === 'ENODATA'
+            ? `${name} does not resolve`
+            : `looking up ${name} failed (${code ?? oneLine(err)})`,
+      }
     }
     const usable = usableAddresses(addresses, acceptIPv6)
     const ip = await this.host.answering(usable)
-    return {ip, tried: usable.length ? `${name} resolves to ${usable.join(', ')}, where nothing answers` : `${name} resolves to no usable address (${addresses.join(', ') || 'none'})`}
+    return {
+      ip,
+      tried: usable.length
+        ? `${name} resolves to ${usable.join(', ')}, where nothing answers`
+        : `${name} resolves to no usable address (${addresses.join(', ') || 'none'})`,
+    }
   }
 
   private async addressReport(id: string, timeoutMs: number): Promise<AddressReport> {
-    const [vm, adapters, neighbours] = parseJsonArrays(await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr)), timeoutMs), 3, 'the address query') as
-      [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
+    const [vm, adapters, neighbours] = parseJsonArrays(
+      await this.ps.run(scripts.addressScript(id, dashed(this.state.MacAddr)), timeoutMs),
+      3,
+      'the address query',
+    ) as [Array<{State: string}>, Array<{IPAddresses: unknown}>, Array<{IPAddress: string; State: string}>]
     return {
       state: vm[0]?.State,
       guestAddresses: adapters.flatMap((a) => strings(a.IPAddresses)),
@@ -365,7 +492,12 @@ export class HyperVDriver implements Driver {
 
   private requireVmId(): string {
     const id = this.vmId
-    if (!id) throw new BerthError(`machine ${this.context.machineName} has no Hyper-V VM (its creation did not get that far)`, ExitCode.failure, `\`berth rm ${this.context.machineName}\` removes it`)
+    if (!id)
+      throw new BerthError(
+        `machine ${this.context.machineName} has no Hyper-V VM (its creation did not get that far)`,
+        ExitCode.failure,
+        `\`berth rm ${this.context.machineName}\` removes it`,
+      )
     return id
   }
 
@@ -395,7 +527,9 @@ export class HyperVDriver implements Driver {
   async getState(): Promise<MachineState> {
     const id = this.vmId
     if (!id) return 'NotFound'
-    const [[vm]] = parseJsonArrays(await this.ps.run(scripts.stateScript(id)), 1, 'Get-VM') as [Array<{State: string}>]
+    const [[vm]] = parseJsonArrays(await this.ps.run(scripts.stateScript(id)), 1, 'Get-VM') as [
+      Array<{State: string}>,
+    ]
     return machineState(vm?.State)
   }
 
@@ -403,14 +537,25 @@ export class HyperVDriver implements Driver {
   async getIP(): Promise<string> {
     const id = this.requireVmId()
     const report = await this.addressReport(id, 60_000)
-    if (report.state !== 'Running') throw new BerthError(`Hyper-V VM ${this.context.machineName} is not running (${report.state ?? 'gone'})`)
-    const ip = usableAddresses(report.guestAddresses, true)[0] ?? (await firstAnswering(neighbourCandidates(report, true))) ?? this.state.IPAddress
+    if (report.state !== 'Running')
+      throw new BerthError(
+        `Hyper-V VM ${this.context.machineName} is not running (${report.state ?? 'gone'})`,
+      )
+    const ip =
+      usableAddresses(report.guestAddresses, true)[0] ??
+      (await firstAnswering(neighbourCandidates(report, true))) ??
+      this.state.IPAddress
     if (!ip) throw new BerthError(`Hyper-V VM ${this.context.machineName} has no IP address yet`)
     return ip
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: this.state.IPAddress || (await this.getIP()), port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {
+      host: this.state.IPAddress || (await this.getIP()),
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      keyPath: this.state.SSHKeyPath,
+    }
   }
 }
 
@@ -425,18 +570,36 @@ async function rawImageSize(path: string): Promise<number> {
     const tail = Buffer.alloc(8)
     await handle.read(head, 0, 8, 0)
     if (size >= 512) await handle.read(tail, 0, 8, size - 512)
-    const kind = head.subarray(0, 4).equals(QCOW2_MAGIC) ? 'a qcow2 image' : head.toString('latin1') === 'vhdxfile' ? 'a VHDX' : tail.toString('latin1') === 'conectix' ? 'a VHD' : undefined
-    if (kind) throw new BerthError(`the image is ${kind}, not a raw disk`, ExitCode.usage, 'pass --hyperv-image-url of a raw image (.raw), e.g. Debian\'s genericcloud .raw')
+    const kind = head.subarray(0, 4).equals(QCOW2_MAGIC)
+      ? 'a qcow2 image'
+      : head.toString('latin1') === 'vhdxfile'
+        ? 'a VHDX'
+        : tail.toString('latin1') === 'conectix'
+          ? 'a VHD'
+          : undefined
+    if (kind)
+      throw new BerthError(
+        `the image is ${kind}, not a raw disk`,
+        ExitCode.usage,
+        "pass --hyperv-image-url of a raw image (.raw), e.g. Debian's genericcloud .raw",
+      )
     return size
   } finally {
     await handle.close()
   }
 }
 
-function integerOption(values: OptionValues, name: string, fallback: number, min: number, max: number): number {
+function integerOption(
+  values: OptionValues,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const value = values[name] ?? fallback
   const number = Number(value)
-  if (!Number.isInteger(number) || number < min || number > max) throw new BerthError(`--${name} ${value} must be a whole number from ${min} to ${max}`, ExitCode.usage)
+  if (!Number.isInteger(number) || number < min || number > max)
+    throw new BerthError(`--${name} ${value} must be a whole number from ${min} to ${max}`, ExitCode.usage)
   return number
 }
 
@@ -446,13 +609,25 @@ export const hypervDriver: DriverPlugin<HyperVState> = {
   /** The state keeps docker-machine's Hyper-V field names (VSwitch, MemSize, CPU, DiskSize, MacAddr, VLanID, DisableDynamicMemory). */
   async configure(values: OptionValues, context: DriverContext): Promise<HyperVState> {
     const url = String(values['hyperv-image-url'] ?? DEFAULT_IMAGE_URL)
-    const checksum = values['hyperv-image-checksum'] === undefined ? (url === DEFAULT_IMAGE_URL ? DEFAULT_IMAGE_CHECKSUM : '') : String(values['hyperv-image-checksum'])
+    const checksum =
+      values['hyperv-image-checksum'] === undefined
+        ? url === DEFAULT_IMAGE_URL
+          ? DEFAULT_IMAGE_CHECKSUM
+          : ''
+        : String(values['hyperv-image-checksum'])
     validateImageRequest({url, checksum: checksum || undefined})
-    const switchName = values['hyperv-virtual-switch'] === undefined ? '' : String(values['hyperv-virtual-switch'])
-    if (values['hyperv-virtual-switch'] !== undefined && switchName.trim() === '') throw new BerthError('--hyperv-virtual-switch must not be empty', ExitCode.usage)
-    const vlan = values['hyperv-vlan-id'] === undefined ? undefined : integerOption(values, 'hyperv-vlan-id', 0, 1, 4094)
+    const switchName =
+      values['hyperv-virtual-switch'] === undefined ? '' : String(values['hyperv-virtual-switch'])
+    if (values['hyperv-virtual-switch'] !== undefined && switchName.trim() === '')
+      throw new BerthError('--hyperv-virtual-switch must not be empty', ExitCode.usage)
+    const vlan =
+      values['hyperv-vlan-id'] === undefined ? undefined : integerOption(values, 'hyperv-vlan-id', 0, 1, 4094)
     const memory = integerOption(values, 'hyperv-memory', 2048, 32, 12 * 1024 * 1024)
-    if (memory % 2 !== 0) throw new BerthError(`--hyperv-memory ${memory} must be a multiple of 2 MB (Hyper-V assigns memory in 2 MB units)`, ExitCode.usage)
+    if (memory % 2 !== 0)
+      throw new BerthError(
+        `--hyperv-memory ${memory} must be a multiple of 2 MB (Hyper-V assigns memory in 2 MB units)`,
+        ExitCode.usage,
+      )
     return baseState(context, {
       SSHUser: SSH_USER,
       VSwitch: switchName,
@@ -463,7 +638,10 @@ export const hypervDriver: DriverPlugin<HyperVState> = {
       DiskSize: integerOption(values, 'hyperv-disk-size', 20000, 1, 64 * 1024 * 1024),
       ImageURL: url,
       ImageChecksum: checksum,
-      MacAddr: values['hyperv-static-macaddress'] === undefined ? randomMac() : normalizeMac(String(values['hyperv-static-macaddress'])),
+      MacAddr:
+        values['hyperv-static-macaddress'] === undefined
+          ? randomMac()
+          : normalizeMac(String(values['hyperv-static-macaddress'])),
       ...(vlan === undefined ? {} : {VLanID: vlan}),
       DisableDynamicMemory: Boolean(values['hyperv-disable-dynamic-memory']),
       IPTimeout: integerOption(values, 'hyperv-ip-timeout', 300, 1, 3600),
@@ -480,4 +658,3 @@ export const hypervDriver: DriverPlugin<HyperVState> = {
     })
   },
 }
-

@@ -33,7 +33,8 @@ export function findPowerShell(path = process.env.PATH ?? ''): string | undefine
  * the command line (Windows re-parses it, and `"` is where that goes wrong): as `[char]34`.
  */
 export function psQuote(value: string): string {
-  if (value.includes('\0')) throw new BerthError(`${JSON.stringify(value)} contains a NUL character`, ExitCode.usage)
+  if (value.includes('\0'))
+    throw new BerthError(`${JSON.stringify(value)} contains a NUL character`, ExitCode.usage)
   const parts = value.split('"').map((part) => `'${part.replace(/['\u2018-\u201B]/g, (q) => q + q)}'`)
   return parts.length === 1 ? parts[0]! : `(${parts.join(' + [char]34 + ')})`
 }
@@ -45,9 +46,11 @@ export function psQuote(value: string): string {
  * order mark) whatever the console code page.
  */
 export function wrapScript(script: string): string {
-  return "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; " +
+  return (
+    "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; " +
     '[Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; ' +
     `try { ${script} } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }`
+  )
 }
 
 /** The argument vector for one script. */
@@ -72,7 +75,10 @@ export class PowerShell implements PowerShellRunner {
 
   run(script: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.executable, powerShellArgs(script), {stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true})
+      const child = spawn(this.executable, powerShellArgs(script), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+      })
       const out: Buffer[] = []
       let stderr = ''
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
@@ -80,7 +86,12 @@ export class PowerShell implements PowerShellRunner {
       child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(0, 8000)))
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
-        reject(new BerthError(`PowerShell did not finish within ${timeoutMs / 1000}s (${firstCmdlet(script)})`, ExitCode.timeout))
+        reject(
+          new BerthError(
+            `PowerShell did not finish within ${timeoutMs / 1000}s (${firstCmdlet(script)})`,
+            ExitCode.timeout,
+          ),
+        )
       }, timeoutMs)
       child.on('error', (err) => {
         clearTimeout(timer)
@@ -89,7 +100,10 @@ export class PowerShell implements PowerShellRunner {
       child.on('close', (code) => {
         clearTimeout(timer)
         if (code === 0) resolve(Buffer.concat(out).toString('utf8'))
-        else reject(new BerthError(`${firstCmdlet(script)} failed: ${oneLine(stderr.trim() || `exit code ${code}`)}`))
+        else
+          reject(
+            new BerthError(`${firstCmdlet(script)} failed: ${oneLine(stderr.trim() || `exit code ${code}`)}`),
+          )
       })
     })
   }
@@ -106,7 +120,11 @@ function firstCmdlet(script: string): string {
  * error, never an empty answer.
  */
 export function parseJsonArrays(stdout: string, count: number, what: string): unknown[][] {
-  const lines = stdout.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.startsWith('['))
+  const lines = stdout
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('['))
   const arrays = lines.map((line) => {
     try {
       return JSON.parse(line) as unknown
@@ -115,7 +133,9 @@ export function parseJsonArrays(stdout: string, count: number, what: string): un
     }
   })
   if (arrays.length !== count || !arrays.every(Array.isArray)) {
-    throw new BerthError(`PowerShell answered ${what} with ${JSON.stringify(oneLine(stdout).slice(0, 200))}, not ${count} JSON array(s)`)
+    throw new BerthError(
+      `PowerShell answered ${what} with ${JSON.stringify(oneLine(stdout).slice(0, 200))}, not ${count} JSON array(s)`,
+    )
   }
   return arrays as unknown[][]
 }

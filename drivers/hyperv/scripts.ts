@@ -11,25 +11,36 @@ export const HYPERV_ADMINISTRATORS_SID = 'S-1-5-32-578'
 
 /** Hyper-V module present, and whether the user is an elevated Administrator or a Hyper-V Administrator. */
 export function preflightScript(): string {
-  return '$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent()); ' +
-    asJsonArray('[pscustomobject]@{' +
-      "HyperVModule = @(Get-Module -ListAvailable -Name 'Hyper-V').Count -gt 0; " +
-      'Administrator = $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); ' +
-      `HyperVAdministrator = $principal.IsInRole([Security.Principal.SecurityIdentifier]${psQuote(HYPERV_ADMINISTRATORS_SID)})}`)
+  return (
+    '$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent()); ' +
+    asJsonArray(
+      '[pscustomobject]@{' +
+        "HyperVModule = @(Get-Module -ListAvailable -Name 'Hyper-V').Count -gt 0; " +
+        'Administrator = $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); ' +
+        `HyperVAdministrator = $principal.IsInRole([Security.Principal.SecurityIdentifier]${psQuote(HYPERV_ADMINISTRATORS_SID)})}`,
+    )
+  )
 }
 
 const name = (property: string) => `@{Name=${psQuote(property)}; Expression={[string]$_.${property}}}`
 
 /** The virtual switches, and the VMs already named like the machine. */
 export function inventoryScript(vmName: string): string {
-  return asJsonArray(`Hyper-V\\Get-VMSwitch | Select-Object -Property Name, Id, ${name('SwitchType')}`) + '; ' +
-    asJsonArray(`Hyper-V\\Get-VM -Name ${psQuote(vmName)} -ErrorAction SilentlyContinue | Select-Object -Property Id, Name`)
+  return (
+    asJsonArray(`Hyper-V\\Get-VMSwitch | Select-Object -Property Name, Id, ${name('SwitchType')}`) +
+    '; ' +
+    asJsonArray(
+      `Hyper-V\\Get-VM -Name ${psQuote(vmName)} -ErrorAction SilentlyContinue | Select-Object -Property Id, Name`,
+    )
+  )
 }
 
 /** A fixed VHD to a dynamic VHDX, grown to the machine's disk size. */
 export function convertDiskScript(vhdPath: string, vhdxPath: string, sizeBytes: number): string {
-  return `Hyper-V\\Convert-VHD -Path ${psQuote(vhdPath)} -DestinationPath ${psQuote(vhdxPath)} -VHDType Dynamic; ` +
+  return (
+    `Hyper-V\\Convert-VHD -Path ${psQuote(vhdPath)} -DestinationPath ${psQuote(vhdxPath)} -VHDType Dynamic; ` +
     `Hyper-V\\Resize-VHD -Path ${psQuote(vhdxPath)} -SizeBytes ${sizeBytes}`
+  )
 }
 
 export interface NewVm {
@@ -45,7 +56,8 @@ export interface NewVm {
 
 /** Creates the VM (Generation 2, booting from the disk) and prints its id. */
 export function newVmScript(vm: NewVm): string {
-  return `$vm = Hyper-V\\New-VM -Name ${psQuote(vm.name)} -Path ${psQuote(vm.path)} -Generation 2 -VHDPath ${psQuote(vm.vhdxPath)} ` +
+  return (
+    `$vm = Hyper-V\\New-VM -Name ${psQuote(vm.name)} -Path ${psQuote(vm.path)} -Generation 2 -VHDPath ${psQuote(vm.vhdxPath)} ` +
     `-BootDevice VHD -SwitchName ${psQuote(vm.switchName)} -MemoryStartupBytes ${vm.memoryBytes}; ` +
     `Hyper-V\\Set-VM -VM $vm -Notes ${psQuote(vm.notes)}; ` +
     // Windows 10 checkpoints a VM at every start by default: differencing disks berth did not ask for.
@@ -53,6 +65,7 @@ export function newVmScript(vm: NewVm): string {
     "if ((Get-Command -Module 'Hyper-V' -Name 'Set-VM').Parameters.ContainsKey('AutomaticCheckpointsEnabled')) " +
     '{ Hyper-V\\Set-VM -VM $vm -AutomaticCheckpointsEnabled $false }; ' +
     asJsonArray('$vm | Select-Object -Property Id, Name')
+  )
 }
 
 const byId = (id: string) => `$vm = Hyper-V\\Get-VM -Id ${psQuote(id)}; `
@@ -68,13 +81,17 @@ export interface VmSettings {
 
 /** Secure boot off (cloud images are not signed for Microsoft's Windows key), CPUs, memory, MAC, VLAN, seed DVD. */
 export function configureVmScript(id: string, settings: VmSettings): string {
-  return byId(id) +
+  return (
+    byId(id) +
     'Hyper-V\\Set-VMFirmware -VM $vm -EnableSecureBoot Off; ' +
     `Hyper-V\\Set-VMProcessor -VM $vm -Count ${settings.cpuCount}; ` +
     `Hyper-V\\Set-VMMemory -VM $vm -DynamicMemoryEnabled ${settings.dynamicMemory ? '$true' : '$false'}; ` +
     `Hyper-V\\Set-VMNetworkAdapter -VM $vm -StaticMacAddress ${psQuote(settings.macAddress)}; ` +
-    (settings.vlanId === undefined ? '' : `Hyper-V\\Set-VMNetworkAdapterVlan -VM $vm -Access -VlanId ${settings.vlanId}; `) +
+    (settings.vlanId === undefined
+      ? ''
+      : `Hyper-V\\Set-VMNetworkAdapterVlan -VM $vm -Access -VlanId ${settings.vlanId}; `) +
     `Hyper-V\\Add-VMDvdDrive -VM $vm -Path ${psQuote(settings.seedIsoPath)}`
+  )
 }
 
 export function startScript(id: string): string {
@@ -88,15 +105,23 @@ export function stopScript(id: string, turnOff: boolean): string {
 
 /** The VM's state, adapters (guest-reported addresses need the KVP daemon) and the host's neighbour entries for its MAC. */
 export function addressScript(id: string, neighbourMac: string): string {
-  return byId(id) +
-    asJsonArray(`$vm | Select-Object -Property Id, ${name('State')}`) + '; ' +
-    asJsonArray('Hyper-V\\Get-VMNetworkAdapter -VM $vm | Select-Object -Property MacAddress, IPAddresses') + '; ' +
-    asJsonArray(`NetTCPIP\\Get-NetNeighbor -LinkLayerAddress ${psQuote(neighbourMac)} -ErrorAction SilentlyContinue | ` +
-      `Select-Object -Property IPAddress, ${name('State')}`)
+  return (
+    byId(id) +
+    asJsonArray(`$vm | Select-Object -Property Id, ${name('State')}`) +
+    '; ' +
+    asJsonArray('Hyper-V\\Get-VMNetworkAdapter -VM $vm | Select-Object -Property MacAddress, IPAddresses') +
+    '; ' +
+    asJsonArray(
+      `NetTCPIP\\Get-NetNeighbor -LinkLayerAddress ${psQuote(neighbourMac)} -ErrorAction SilentlyContinue | ` +
+        `Select-Object -Property IPAddress, ${name('State')}`,
+    )
+  )
 }
 
 export function stateScript(id: string): string {
-  return asJsonArray(`Hyper-V\\Get-VM -Id ${psQuote(id)} -ErrorAction SilentlyContinue | Select-Object -Property Id, ${name('State')}`)
+  return asJsonArray(
+    `Hyper-V\\Get-VM -Id ${psQuote(id)} -ErrorAction SilentlyContinue | Select-Object -Property Id, ${name('State')}`,
+  )
 }
 
 /**
@@ -104,10 +129,13 @@ export function stateScript(id: string): string {
  * recorded, the VMs of that name whose notes say they are this machine's.
  */
 export function removeScript(target: {id: string} | {name: string; notes: string}): string {
-  const select = 'id' in target
-    ? `Hyper-V\\Get-VM -Id ${psQuote(target.id)} -ErrorAction SilentlyContinue`
-    : `Hyper-V\\Get-VM -Name ${psQuote(target.name)} -ErrorAction SilentlyContinue | Where-Object -Property Notes -EQ -Value ${psQuote(target.notes)}`
-  return `$vms = @(${select}); ` +
+  const select =
+    'id' in target
+      ? `Hyper-V\\Get-VM -Id ${psQuote(target.id)} -ErrorAction SilentlyContinue`
+      : `Hyper-V\\Get-VM -Name ${psQuote(target.name)} -ErrorAction SilentlyContinue | Where-Object -Property Notes -EQ -Value ${psQuote(target.notes)}`
+  return (
+    `$vms = @(${select}); ` +
     '$vms | Hyper-V\\Stop-VM -TurnOff -Force; $vms | Hyper-V\\Remove-VM -Force; ' +
     asJsonArray('$vms | Select-Object -Property Id')
+  )
 }

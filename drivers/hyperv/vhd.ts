@@ -64,7 +64,9 @@ export interface FooterOptions {
 /** The footer of a fixed VHD whose data is `sizeBytes` long (a multiple of 512). */
 export function vhdFooter(sizeBytes: number, options: FooterOptions = {}): Buffer {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % 512 !== 0) {
-    throw new BerthError(`a fixed VHD needs a size that is a positive multiple of 512 bytes, not ${sizeBytes}`)
+    throw new BerthError(
+      `a fixed VHD needs a size that is a positive multiple of 512 bytes, not ${sizeBytes}`,
+    )
   }
   const uniqueId = options.uniqueId ?? randomBytes(16)
   if (uniqueId.length !== 16) throw new BerthError('a VHD unique id is 16 bytes')
@@ -72,7 +74,7 @@ export function vhdFooter(sizeBytes: number, options: FooterOptions = {}): Buffe
   footer.write(COOKIE, 0, 'ascii')
   footer.writeUInt32BE(0x00000002, 8) // features: the "reserved" bit the specification says is always set
   footer.writeUInt32BE(0x00010000, 12) // file format version 1.0
-  footer.writeBigUInt64BE(0xFFFFFFFFFFFFFFFFn, 16) // data offset: none for a fixed disk
+  footer.writeBigUInt64BE(0xffffffffffffffffn, 16) // data offset: none for a fixed disk
   footer.writeUInt32BE(Math.max(0, Math.floor((options.date ?? new Date()).getTime() / 1000) - VHD_EPOCH), 24)
   footer.write('brth', 28, 'ascii') // creator application
   footer.writeUInt32BE(0x00010000, 32) // creator version
@@ -108,7 +110,8 @@ export interface ParsedFooter {
 
 /** Reads a footer back (the tests check what berth wrote with it). */
 export function parseVhdFooter(footer: Buffer): ParsedFooter {
-  if (footer.length !== FOOTER_SIZE) throw new BerthError(`a VHD footer is ${FOOTER_SIZE} bytes, not ${footer.length}`)
+  if (footer.length !== FOOTER_SIZE)
+    throw new BerthError(`a VHD footer is ${FOOTER_SIZE} bytes, not ${footer.length}`)
   return {
     cookie: footer.toString('ascii', 0, 8),
     features: footer.readUInt32BE(8),
@@ -119,7 +122,11 @@ export function parseVhdFooter(footer: Buffer): ParsedFooter {
     creatorHostOs: footer.toString('ascii', 36, 40),
     originalSize: footer.readBigUInt64BE(40),
     currentSize: footer.readBigUInt64BE(48),
-    geometry: {cylinders: footer.readUInt16BE(56), heads: footer.readUInt8(58), sectorsPerTrack: footer.readUInt8(59)},
+    geometry: {
+      cylinders: footer.readUInt16BE(56),
+      heads: footer.readUInt8(58),
+      sectorsPerTrack: footer.readUInt8(59),
+    },
     diskType: footer.readUInt32BE(60),
     checksum: footer.readUInt32BE(CHECKSUM_OFFSET),
     uniqueId: footer.subarray(68, 84),
@@ -136,7 +143,12 @@ export async function appendVhdFooter(path: string, options: FooterOptions = {})
     const {size} = await handle.stat()
     const padded = Math.ceil(size / 512) * 512
     const footer = vhdFooter(padded, options)
-    await handle.write(Buffer.concat([Buffer.alloc(padded - size), footer]), 0, padded - size + FOOTER_SIZE, size)
+    await handle.write(
+      Buffer.concat([Buffer.alloc(padded - size), footer]),
+      0,
+      padded - size + FOOTER_SIZE,
+      size,
+    )
     await handle.sync()
     return padded
   } finally {

@@ -42,9 +42,21 @@ export function probeFirmware(arch: GuestArch): Buffer {
 
 export function probeArgs(arch: GuestArch, accel: Accelerator, firmware: string): string[] {
   return [
-    '-machine', arch === 'x86_64' ? 'pc' : 'virt', '-accel', accel,
+    '-machine',
+    arch === 'x86_64' ? 'pc' : 'virt',
+    '-accel',
+    accel,
     ...(arch === 'aarch64' && accel !== 'tcg' ? ['-cpu', 'host'] : arch === 'aarch64' ? ['-cpu', 'max'] : []),
-    '-m', '16', '-nodefaults', '-display', 'none', '-no-reboot', '-bios', firmware, '-serial', 'stdio',
+    '-m',
+    '16',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-bios',
+    firmware,
+    '-serial',
+    'stdio',
   ]
 }
 
@@ -55,7 +67,12 @@ export interface ProbeResult {
 }
 
 /** Runs a vCPU under `accel` for at most `timeoutMs`; works when the probe byte reaches the serial port. */
-export async function probeAccelerator(qemu: string, arch: GuestArch, accel: Accelerator, timeoutMs = 5000): Promise<ProbeResult> {
+export async function probeAccelerator(
+  qemu: string,
+  arch: GuestArch,
+  accel: Accelerator,
+  timeoutMs = 5000,
+): Promise<ProbeResult> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-qemu-probe-'))
   try {
     const firmware = join(dir, 'probe.bin')
@@ -71,13 +88,21 @@ export async function probeAccelerator(qemu: string, arch: GuestArch, accel: Acc
         child.kill('SIGKILL')
         resolve(result)
       }
-      const timer = setTimeout(() => finish({works: false, reason: `a vCPU under ${accel} made no progress in ${timeoutMs / 1000}s`}), timeoutMs)
+      const timer = setTimeout(
+        () =>
+          finish({works: false, reason: `a vCPU under ${accel} made no progress in ${timeoutMs / 1000}s`}),
+        timeoutMs,
+      )
       child.stdout.on('data', (chunk: Buffer) => {
         if (chunk.includes(PROBE_BYTE)) finish({works: true})
       })
-      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+      })
       child.on('error', (err) => finish({works: false, reason: err.message}))
-      child.on('close', (code) => finish({works: false, reason: stderr.trim().split('\n').pop() || `QEMU exited with ${code}`}))
+      child.on('close', (code) =>
+        finish({works: false, reason: stderr.trim().split('\n').pop() || `QEMU exited with ${code}`}),
+      )
     })
   } finally {
     await rm(dir, {recursive: true, force: true})
@@ -94,11 +119,16 @@ export interface AccelChoice {
  * The accelerator for a new machine: the one asked for (it must work), else the first of the
  * host's candidates that runs a vCPU, else TCG with a warning.
  */
-export async function chooseAccelerator(requested: Accelerator | 'auto', platform: NodeJS.Platform,
-  probe: (accel: Accelerator) => Promise<ProbeResult>): Promise<AccelChoice & {failure?: string}> {
+export async function chooseAccelerator(
+  requested: Accelerator | 'auto',
+  platform: NodeJS.Platform,
+  probe: (accel: Accelerator) => Promise<ProbeResult>,
+): Promise<AccelChoice & {failure?: string}> {
   if (requested !== 'auto') {
     const result = await probe(requested)
-    return result.works ? {accel: requested} : {accel: requested, failure: result.reason ?? `${requested} does not work`}
+    return result.works
+      ? {accel: requested}
+      : {accel: requested, failure: result.reason ?? `${requested} does not work`}
   }
   const reasons: string[] = []
   for (const accel of candidateAccelerators(platform)) {
@@ -108,5 +138,8 @@ export async function chooseAccelerator(requested: Accelerator | 'auto', platfor
     reasons.push(`${accel}: ${result.reason ?? 'does not work'}`)
   }
   const why = reasons.length ? ` (${reasons.join('; ')})` : ''
-  return {accel: 'tcg', warning: `no hardware acceleration${why}: using TCG emulation, which is many times slower`}
+  return {
+    accel: 'tcg',
+    warning: `no hardware acceleration${why}: using TCG emulation, which is many times slower`,
+  }
 }

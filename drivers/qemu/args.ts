@@ -37,28 +37,61 @@ export function optionValue(value: string): string {
  */
 export function qemuArgs(m: QemuMachine, paths: QemuPaths, daemonize: boolean): string[] {
   const x86 = m.arch === 'x86_64'
-  const forwards = [`hostfwd=tcp:127.0.0.1:${m.sshPort}-:22`, `hostfwd=tcp:127.0.0.1:${m.enginePort}-:${m.enginePort}`]
+  const forwards = [
+    `hostfwd=tcp:127.0.0.1:${m.sshPort}-:22`,
+    `hostfwd=tcp:127.0.0.1:${m.enginePort}-:${m.enginePort}`,
+  ]
   return [
-    '-name', `${m.name},process=berth-${m.name}`,
-    '-machine', x86 ? 'q35' : 'virt', '-accel', m.accel,
-    '-cpu', m.accel === 'tcg' ? 'max' : 'host',
-    '-smp', String(m.cpus), '-m', String(m.memoryMb),
+    '-name',
+    `${m.name},process=berth-${m.name}`,
+    '-machine',
+    x86 ? 'q35' : 'virt',
+    '-accel',
+    m.accel,
+    '-cpu',
+    m.accel === 'tcg' ? 'max' : 'host',
+    '-smp',
+    String(m.cpus),
+    '-m',
+    String(m.memoryMb),
     ...(x86 ? [] : ['-bios', paths.firmware ?? '']),
-    '-nodefaults', '-display', 'none', '-vga', 'none',
-    '-drive', `file=${optionValue(paths.disk)},if=none,id=disk0,format=qcow2,discard=unmap`,
-    '-device', 'virtio-blk-pci,drive=disk0,bootindex=0',
-    '-drive', `file=${optionValue(paths.seed)},if=none,id=seed,format=raw,readonly=on`,
-    '-device', 'virtio-blk-pci,drive=seed',
-    '-netdev', `user,id=net0,${forwards.join(',')}`,
-    '-device', `virtio-net-pci,netdev=net0,mac=${m.mac}`,
-    '-device', 'virtio-rng-pci',
-    '-chardev', `file,id=serial0,path=${optionValue(paths.serialLog)}`, '-serial', 'chardev:serial0',
-    '-qmp', `unix:${optionValue(paths.qmp)},server=on,wait=off`,
-    '-pidfile', paths.pid, ...(daemonize ? ['-daemonize'] : []),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-vga',
+    'none',
+    '-drive',
+    `file=${optionValue(paths.disk)},if=none,id=disk0,format=qcow2,discard=unmap`,
+    '-device',
+    'virtio-blk-pci,drive=disk0,bootindex=0',
+    '-drive',
+    `file=${optionValue(paths.seed)},if=none,id=seed,format=raw,readonly=on`,
+    '-device',
+    'virtio-blk-pci,drive=seed',
+    '-netdev',
+    `user,id=net0,${forwards.join(',')}`,
+    '-device',
+    `virtio-net-pci,netdev=net0,mac=${m.mac}`,
+    '-device',
+    'virtio-rng-pci',
+    '-chardev',
+    `file,id=serial0,path=${optionValue(paths.serialLog)}`,
+    '-serial',
+    'chardev:serial0',
+    '-qmp',
+    `unix:${optionValue(paths.qmp)},server=on,wait=off`,
+    '-pidfile',
+    paths.pid,
+    ...(daemonize ? ['-daemonize'] : []),
   ]
 }
 
 /** A qcow2 overlay on the cached image: copy-on-write, so creating it takes milliseconds; its size is the machine's disk. */
-export function overlayArgs(backing: string, backingFormat: string, overlay: string, sizeMb: number): string[] {
+export function overlayArgs(
+  backing: string,
+  backingFormat: string,
+  overlay: string,
+  sizeMb: number,
+): string[] {
   return ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay, `${sizeMb}M`]
 }

@@ -21,14 +21,25 @@ export function consoleHostKeys(log: string): string[] {
     if (!match) continue
     const blob = Buffer.from(match[2]!, 'base64')
     // The blob's own type field must name the same type: a line is a key, not text shaped like one.
-    if (blob.length < 4 || blob.readUInt32BE(0) + 4 > blob.length || blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1') !== match[1]) continue
+    if (
+      blob.length < 4 ||
+      blob.readUInt32BE(0) + 4 > blob.length ||
+      blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1') !== match[1]
+    )
+      continue
     keys.push(`${match[1]} ${match[2]}`)
   }
   return keys
 }
 
 /** ssh2's order of host key types: the one it negotiates is the first the server has. */
-const PREFERENCE = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa']
+const PREFERENCE = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'ssh-rsa',
+]
 
 /** The key the SSH client will be shown, so the one berth pins. */
 export function pickHostKey(keys: string[]): string | undefined {

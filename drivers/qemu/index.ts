@@ -7,8 +7,32 @@
 import {execFile, spawn} from 'node:child_process'
 import {open, readFile, rm, stat} from 'node:fs/promises'
 import {delimiter, dirname, join} from 'node:path'
-import {baseState, BerthError, connectSsh, ensureImage, ensureSshKey, ExitCode, freePort, HostKeyMismatchError, oneLine, oneOf, positiveInteger, randomMac, SshKeyError, validateImageRequest, writeSeedIso} from '../../src/core/drivers/kit.js'
-import type {BaseDriverState, Driver, DriverContext, DriverPlugin, MachineState, OptionValues, SshAddress} from '../../src/core/drivers/kit.js'
+import {
+  baseState,
+  BerthError,
+  connectSsh,
+  ensureImage,
+  ensureSshKey,
+  ExitCode,
+  freePort,
+  HostKeyMismatchError,
+  oneLine,
+  oneOf,
+  positiveInteger,
+  randomMac,
+  SshKeyError,
+  validateImageRequest,
+  writeSeedIso,
+} from '../../src/core/drivers/kit.js'
+import type {
+  BaseDriverState,
+  Driver,
+  DriverContext,
+  DriverPlugin,
+  MachineState,
+  OptionValues,
+  SshAddress,
+} from '../../src/core/drivers/kit.js'
 import type {Accelerator, GuestArch} from './accel.js'
 import {chooseAccelerator, probeAccelerator} from './accel.js'
 import {ACCEL_CHOICES, descriptor} from './descriptor.js'
@@ -60,16 +84,22 @@ export interface QemuState extends BaseDriverState {
 export function hostArch(arch: string = process.arch): GuestArch {
   if (arch === 'x64') return 'x86_64'
   if (arch === 'arm64') return 'aarch64'
-  throw new BerthError(`the qemu driver runs x86_64 and aarch64 guests; this host is ${arch}`, ExitCode.preCreateCheck)
+  throw new BerthError(
+    `the qemu driver runs x86_64 and aarch64 guests; this host is ${arch}`,
+    ExitCode.preCreateCheck,
+  )
 }
 
 /** How to get QEMU on each system, for the pre-create check's hint. */
 export function installHint(arch: GuestArch): string {
   const system = arch === 'x86_64' ? 'qemu-system-x86' : 'qemu-system-arm qemu-efi-aarch64'
   const fedora = arch === 'x86_64' ? 'qemu-system-x86' : 'qemu-system-aarch64 edk2-aarch64'
-  return `install QEMU: Debian/Ubuntu \`sudo apt-get install ${system} qemu-utils\`; Fedora \`sudo dnf install ${fedora} qemu-img\`; ` +
+  return (
+    `install QEMU: Debian/Ubuntu \`sudo apt-get install ${system} qemu-utils\`; Fedora \`sudo dnf install ${fedora} qemu-img\`; ` +
     'macOS `brew install qemu`; Windows `winget install SoftwareFreedomConservancy.QEMU` (then add C:\\Program Files\\qemu to PATH); ' +
-    'or point --qemu-binary at qemu-system-' + arch
+    'or point --qemu-binary at qemu-system-' +
+    arch
+  )
 }
 
 /** Where distributions and QEMU's own installs keep the aarch64 UEFI firmware. */
@@ -83,7 +113,11 @@ export function firmwareCandidates(qemuBinary: string): string[] {
   ]
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false)
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  )
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A program on PATH (with Windows' extensions), or undefined. */
@@ -91,7 +125,8 @@ async function onPath(program: string): Promise<string | undefined> {
   const extensions = process.platform === 'win32' ? ['.exe', ''] : ['']
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean)
   if (process.platform === 'win32') dirs.push('C:\\Program Files\\qemu')
-  for (const dir of dirs) for (const ext of extensions) if (await exists(join(dir, program + ext))) return join(dir, program + ext)
+  for (const dir of dirs)
+    for (const ext of extensions) if (await exists(join(dir, program + ext))) return join(dir, program + ext)
   return undefined
 }
 
@@ -104,8 +139,16 @@ interface RunResult {
 function runProgram(program: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(program, args, {timeout: timeoutMs, maxBuffer: 4 << 20}, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as {code?: unknown}).code === 'number' ? (err as {code: number}).code : 1) : 0
-      resolve({code, stdout: String(stdout), stderr: String(stderr) || (err && code === 1 && !stderr ? oneLine(err) : '')})
+      const code = err
+        ? typeof (err as {code?: unknown}).code === 'number'
+          ? (err as {code: number}).code
+          : 1
+        : 0
+      resolve({
+        code,
+        stdout: String(stdout),
+        stderr: String(stderr) || (err && code === 1 && !stderr ? oneLine(err) : ''),
+      })
     })
   })
 }
@@ -126,24 +169,43 @@ async function isOurQemu(pid: number, qmpPath: string): Promise<boolean> {
 }
 
 class QemuDriver implements Driver {
-  constructor(readonly state: QemuState, private readonly context: DriverContext) {}
+  constructor(
+    readonly state: QemuState,
+    private readonly context: DriverContext,
+  ) {}
 
   private path(file: string): string {
     return join(this.context.machineDir, file)
   }
 
   private get paths(): QemuPaths {
-    return {disk: this.path('disk.qcow2'), seed: this.path('seed.img'), qmp: this.path('qmp.sock'), pid: this.path('qemu.pid'), serialLog: this.path('serial.log')}
+    return {
+      disk: this.path('disk.qcow2'),
+      seed: this.path('seed.img'),
+      qmp: this.path('qmp.sock'),
+      pid: this.path('qemu.pid'),
+      serialLog: this.path('serial.log'),
+    }
   }
 
   private async binary(): Promise<string> {
     if (this.state.Binary) {
-      if (!(await exists(this.state.Binary))) throw new BerthError(`QEMU binary ${this.state.Binary} does not exist`, ExitCode.preCreateCheck, installHint(this.state.Arch))
+      if (!(await exists(this.state.Binary)))
+        throw new BerthError(
+          `QEMU binary ${this.state.Binary} does not exist`,
+          ExitCode.preCreateCheck,
+          installHint(this.state.Arch),
+        )
       return this.state.Binary
     }
     const name = `qemu-system-${this.state.Arch}`
     const found = await onPath(name)
-    if (!found) throw new BerthError(`${name} is not installed (not on PATH)`, ExitCode.preCreateCheck, installHint(this.state.Arch))
+    if (!found)
+      throw new BerthError(
+        `${name} is not installed (not on PATH)`,
+        ExitCode.preCreateCheck,
+        installHint(this.state.Arch),
+      )
     return found
   }
 
@@ -152,31 +214,53 @@ class QemuDriver implements Driver {
     const qemu = await this.binary()
     const beside = join(dirname(qemu), process.platform === 'win32' ? 'qemu-img.exe' : 'qemu-img')
     const found = (await exists(beside)) ? beside : await onPath('qemu-img')
-    if (!found) throw new BerthError('qemu-img is not installed', ExitCode.preCreateCheck, installHint(this.state.Arch))
+    if (!found)
+      throw new BerthError('qemu-img is not installed', ExitCode.preCreateCheck, installHint(this.state.Arch))
     return found
   }
 
   private async firmware(): Promise<string | undefined> {
     if (this.state.Arch !== 'aarch64') return undefined
-    for (const candidate of firmwareCandidates(await this.binary())) if (await exists(candidate)) return candidate
-    throw new BerthError('no aarch64 UEFI firmware found (edk2-aarch64-code.fd or QEMU_EFI.fd)', ExitCode.preCreateCheck, installHint(this.state.Arch))
+    for (const candidate of firmwareCandidates(await this.binary()))
+      if (await exists(candidate)) return candidate
+    throw new BerthError(
+      'no aarch64 UEFI firmware found (edk2-aarch64-code.fd or QEMU_EFI.fd)',
+      ExitCode.preCreateCheck,
+      installHint(this.state.Arch),
+    )
   }
 
   async preCreateCheck(): Promise<void> {
     const qemu = await this.binary()
     const version = await runProgram(qemu, ['--version'], 20_000)
-    if (version.code !== 0) throw new BerthError(`${qemu} --version failed: ${lastLine(version.stderr) || `exit ${version.code}`}`, ExitCode.preCreateCheck, installHint(this.state.Arch))
+    if (version.code !== 0)
+      throw new BerthError(
+        `${qemu} --version failed: ${lastLine(version.stderr) || `exit ${version.code}`}`,
+        ExitCode.preCreateCheck,
+        installHint(this.state.Arch),
+      )
     await this.qemuImg()
     await this.firmware()
     if (this.paths.qmp.length > MAX_SOCKET_PATH) {
-      throw new BerthError(`the machine folder's path is too long for QEMU's control socket (${this.paths.qmp.length} > ${MAX_SOCKET_PATH} characters)`, ExitCode.preCreateCheck,
-        'use a shorter --storage-path')
+      throw new BerthError(
+        `the machine folder's path is too long for QEMU's control socket (${this.paths.qmp.length} > ${MAX_SOCKET_PATH} characters)`,
+        ExitCode.preCreateCheck,
+        'use a shorter --storage-path',
+      )
     }
-    const choice = await chooseAccelerator(this.state.AccelRequest as Accelerator | 'auto', process.platform,
-      (accel) => probeAccelerator(qemu, this.state.Arch, accel))
+    const choice = await chooseAccelerator(
+      this.state.AccelRequest as Accelerator | 'auto',
+      process.platform,
+      (accel) => probeAccelerator(qemu, this.state.Arch, accel),
+    )
     if (choice.failure) {
-      throw new BerthError(`--qemu-accel ${choice.accel} does not work here: ${choice.failure}`, ExitCode.preCreateCheck,
-        choice.accel === 'kvm' ? 'check /dev/kvm and its permissions (the kvm group), or use --qemu-accel auto' : 'use --qemu-accel auto')
+      throw new BerthError(
+        `--qemu-accel ${choice.accel} does not work here: ${choice.failure}`,
+        ExitCode.preCreateCheck,
+        choice.accel === 'kvm'
+          ? 'check /dev/kvm and its permissions (the kvm group), or use --qemu-accel auto'
+          : 'use --qemu-accel auto',
+      )
     }
     this.state.Accelerator = choice.accel
     this.state.AccelWarning = choice.warning
@@ -193,16 +277,26 @@ class QemuDriver implements Driver {
   }
 
   private async build(keyPath: string): Promise<void> {
-    const image = await ensureImage({url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined}, {
-      cacheDir: join(this.state.StorePath, 'cache'),
-      log: this.context.log,
-    })
+    const image = await ensureImage(
+      {url: this.state.ImageURL, checksum: this.state.ImageChecksum || undefined},
+      {
+        cacheDir: join(this.state.StorePath, 'cache'),
+        log: this.context.log,
+      },
+    )
     const qemuImg = await this.qemuImg()
     const info = await runProgram(qemuImg, ['info', '--output=json', image.path])
-    if (info.code !== 0) throw new BerthError(`qemu-img cannot read the image ${image.path}: ${lastLine(info.stderr)}`)
-    const {format, 'virtual-size': virtualSize} = JSON.parse(info.stdout) as {format: string; 'virtual-size': number}
+    if (info.code !== 0)
+      throw new BerthError(`qemu-img cannot read the image ${image.path}: ${lastLine(info.stderr)}`)
+    const {format, 'virtual-size': virtualSize} = JSON.parse(info.stdout) as {
+      format: string
+      'virtual-size': number
+    }
     if (virtualSize > this.state.DiskSize * 1048576) {
-      throw new BerthError(`--qemu-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(virtualSize / 1048576)} MB)`, ExitCode.usage)
+      throw new BerthError(
+        `--qemu-disk-size ${this.state.DiskSize} MB is smaller than the image (${Math.ceil(virtualSize / 1048576)} MB)`,
+        ExitCode.usage,
+      )
     }
     this.context.log('Writing the cloud-init seed')
     await writeSeedIso(this.paths.seed, {
@@ -212,12 +306,17 @@ class QemuDriver implements Driver {
       nics: [{id: 'eth0', mac: this.state.MAC}],
     })
     const started = performance.now()
-    const made = await runProgram(qemuImg, overlayArgs(image.path, format, this.paths.disk, this.state.DiskSize))
+    const made = await runProgram(
+      qemuImg,
+      overlayArgs(image.path, format, this.paths.disk, this.state.DiskSize),
+    )
     if (made.code !== 0) {
       await rm(this.paths.disk, {force: true})
       throw new BerthError(`qemu-img could not create the disk: ${lastLine(made.stderr)}`)
     }
-    this.context.log(`Disk: a ${this.state.DiskSize} MB qcow2 overlay on the cached image (${Math.round(performance.now() - started)} ms)`)
+    this.context.log(
+      `Disk: a ${this.state.DiskSize} MB qcow2 overlay on the cached image (${Math.round(performance.now() - started)} ms)`,
+    )
   }
 
   private async pid(): Promise<number | undefined> {
@@ -236,16 +335,20 @@ class QemuDriver implements Driver {
   private async launch(): Promise<void> {
     const qemu = await this.binary()
     for (const file of [this.paths.qmp, this.paths.pid]) await rm(file, {force: true})
-    const args = qemuArgs({
-      name: this.context.machineName,
-      arch: this.state.Arch,
-      accel: this.state.Accelerator ?? 'tcg',
-      cpus: this.state.CPU,
-      memoryMb: this.state.Memory,
-      mac: this.state.MAC,
-      sshPort: this.state.SSHPort,
-      enginePort: this.state.EnginePort,
-    }, {...this.paths, firmware: await this.firmware()}, process.platform !== 'win32')
+    const args = qemuArgs(
+      {
+        name: this.context.machineName,
+        arch: this.state.Arch,
+        accel: this.state.Accelerator ?? 'tcg',
+        cpus: this.state.CPU,
+        memoryMb: this.state.Memory,
+        mac: this.state.MAC,
+        sshPort: this.state.SSHPort,
+        enginePort: this.state.EnginePort,
+      },
+      {...this.paths, firmware: await this.firmware()},
+      process.platform !== 'win32',
+    )
     this.context.log(`Starting QEMU (serial log ${this.paths.serialLog})`)
     if (process.platform === 'win32') {
       // No -daemonize on Windows: a detached process outlives the command instead.
@@ -254,13 +357,19 @@ class QemuDriver implements Driver {
     }
     // With -daemonize QEMU returns once the VM is set up, with its errors on stderr.
     const result = await runProgram(qemu, args, 120_000)
-    if (result.code !== 0) throw new BerthError(`QEMU failed to start: ${lastLine(result.stderr) || `exit ${result.code}`}`)
+    if (result.code !== 0)
+      throw new BerthError(`QEMU failed to start: ${lastLine(result.stderr) || `exit ${result.code}`}`)
   }
 
   /** The serial log's last lines, to say why a guest does not come up. */
   private async serialTail(): Promise<string> {
     const text = await this.readSerial().catch(() => '')
-    return text.replace(/[^\x20-\x7e\n]/g, '').trim().split('\n').slice(-3).join(' | ')
+    return text
+      .replace(/[^\x20-\x7e\n]/g, '')
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' | ')
   }
 
   /** The serial log, at most its last 4 MiB (the guest writes it; it may be large). */
@@ -285,16 +394,24 @@ class QemuDriver implements Driver {
     const started = Date.now()
     let reason = 'no answer yet'
     while (Date.now() - started < deadlineMs) {
-      if (!(await this.pid())) throw new BerthError(`QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${await this.serialTail() || 'empty'}`)
+      if (!(await this.pid()))
+        throw new BerthError(
+          `QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${(await this.serialTail()) || 'empty'}`,
+        )
       if (!this.state.SSHHostKey) {
         const keys = consoleHostKeys(await this.readSerial().catch(() => ''))
         this.state.SSHHostKey = pickHostKey(keys)
-        if (!this.state.SSHHostKey) reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
+        if (!this.state.SSHHostKey)
+          reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
       }
       if (this.state.SSHHostKey) {
         try {
           const remaining = deadlineMs - (Date.now() - started)
-          const session = await connectSsh(this.sshTarget(), {pinned: this.state.SSHHostKey, pin: async () => {}}, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
+          const session = await connectSsh(
+            this.sshTarget(),
+            {pinned: this.state.SSHHostKey, pin: async () => {}},
+            {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))},
+          )
           session.close()
           return
         } catch (err) {
@@ -304,12 +421,21 @@ class QemuDriver implements Driver {
       }
       await sleep(Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started))))
     }
-    throw new BerthError(`VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${await this.serialTail() || 'empty'}`,
-      ExitCode.timeout, `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`)
+    throw new BerthError(
+      `VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${(await this.serialTail()) || 'empty'}`,
+      ExitCode.timeout,
+      `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`,
+    )
   }
 
   private sshTarget() {
-    return {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, privateKeyPath: this.state.SSHKeyPath, machine: this.context.machineName}
+    return {
+      host: '127.0.0.1',
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      privateKeyPath: this.state.SSHKeyPath,
+      machine: this.context.machineName,
+    }
   }
 
   private async qmp<T>(use: (qmp: QmpClient) => Promise<T>): Promise<T> {
@@ -335,7 +461,9 @@ class QemuDriver implements Driver {
     if (!pid) return
     await this.qmp((q) => q.execute('system_powerdown'))
     if (await this.waitForExit(pid, this.state.StopTimeout * 1000)) return
-    this.context.log(`VM ${this.context.machineName} ignored the ACPI power button for ${this.state.StopTimeout}s; powering it off`)
+    this.context.log(
+      `VM ${this.context.machineName} ignored the ACPI power button for ${this.state.StopTimeout}s; powering it off`,
+    )
     await this.kill()
   }
 
@@ -378,7 +506,12 @@ class QemuDriver implements Driver {
   }
 
   async getSSHAddress(): Promise<SshAddress> {
-    return {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+    return {
+      host: '127.0.0.1',
+      port: this.state.SSHPort,
+      user: this.state.SSHUser,
+      keyPath: this.state.SSHKeyPath,
+    }
   }
 }
 
@@ -389,8 +522,10 @@ export const qemuDriver: DriverPlugin<QemuState> = {
     const arch = hostArch()
     const os = oneOf(values, 'qemu-os', 'ubuntu', Object.keys(IMAGES))
     const url = values['qemu-image-url'] === undefined ? IMAGES[os]![arch] : String(values['qemu-image-url'])
-    const defaultSums = values['qemu-image-url'] === undefined && IMAGE_SUMS[os] ? new URL(IMAGE_SUMS[os]!, url).toString() : ''
-    const checksum = values['qemu-image-checksum'] === undefined ? defaultSums : String(values['qemu-image-checksum'])
+    const defaultSums =
+      values['qemu-image-url'] === undefined && IMAGE_SUMS[os] ? new URL(IMAGE_SUMS[os]!, url).toString() : ''
+    const checksum =
+      values['qemu-image-checksum'] === undefined ? defaultSums : String(values['qemu-image-checksum'])
     validateImageRequest({url, checksum: checksum || undefined})
     const state: QemuState = {
       ...baseState(context, {SSHUser: GUEST_USER, SSHPort: await freePort()}),

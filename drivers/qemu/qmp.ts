@@ -34,7 +34,10 @@ export class QmpClient {
     const socket = connect(path)
     const client = new QmpClient(socket)
     socket.setEncoding('utf8')
-    const timer = setTimeout(() => client.fail(new QmpError(`QMP at ${path} did not greet within ${timeoutMs / 1000}s`)), timeoutMs)
+    const timer = setTimeout(
+      () => client.fail(new QmpError(`QMP at ${path} did not greet within ${timeoutMs / 1000}s`)),
+      timeoutMs,
+    )
     try {
       await new Promise<void>((resolve, reject) => {
         client.greeted = () => resolve()
@@ -99,7 +102,11 @@ export class QmpClient {
     if (!pending) return
     if ('error' in message) {
       const error = message.error as {class?: unknown; desc?: unknown} | undefined
-      pending.reject(new QmpError(`QEMU refused ${pending.command}: ${oneLine(String(error?.desc ?? error?.class ?? 'unknown error'))}`))
+      pending.reject(
+        new QmpError(
+          `QEMU refused ${pending.command}: ${oneLine(String(error?.desc ?? error?.class ?? 'unknown error'))}`,
+        ),
+      )
     } else pending.resolve(message.return)
   }
 
@@ -107,13 +114,24 @@ export class QmpClient {
   execute(command: string, args?: Record<string, unknown>, timeoutMs = 10_000): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new QmpError(`QEMU did not answer ${command} within ${timeoutMs / 1000}s`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new QmpError(`QEMU did not answer ${command} within ${timeoutMs / 1000}s`)),
+        timeoutMs,
+      )
       this.pending.push({
         command,
-        resolve: (value) => { clearTimeout(timer); resolve(value) },
-        reject: (err) => { clearTimeout(timer); reject(err) },
+        resolve: (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        reject: (err) => {
+          clearTimeout(timer)
+          reject(err)
+        },
       })
-      this.socket.write(JSON.stringify(args ? {execute: command, arguments: args} : {execute: command}) + '\n')
+      this.socket.write(
+        JSON.stringify(args ? {execute: command, arguments: args} : {execute: command}) + '\n',
+      )
     })
   }
 
@@ -131,7 +149,11 @@ export class QmpClient {
 }
 
 /** Opens a QMP session for one call and closes it afterwards. */
-export async function withQmp<T>(path: string, use: (qmp: QmpClient) => Promise<T>, timeoutMs?: number): Promise<T> {
+export async function withQmp<T>(
+  path: string,
+  use: (qmp: QmpClient) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
   const qmp = await QmpClient.connect(path, timeoutMs)
   try {
     return await use(qmp)

@@ -45,13 +45,17 @@ export function findVBoxManage(env: NodeJS.ProcessEnv = process.env): string | u
 export function parseVersion(output: string): VBoxVersion | undefined {
   for (const line of output.split('\n').reverse()) {
     const match = /^(\d+)\.(\d+)\.(\d+)\S*/.exec(line.trim())
-    if (match) return {major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]), text: match[0]}
+    if (match)
+      return {major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]), text: match[0]}
   }
   return undefined
 }
 
 export function isSupported(version: VBoxVersion): boolean {
-  return version.major > MINIMUM_VERSION.major || (version.major === MINIMUM_VERSION.major && version.minor >= MINIMUM_VERSION.minor)
+  return (
+    version.major > MINIMUM_VERSION.major ||
+    (version.major === MINIMUM_VERSION.major && version.minor >= MINIMUM_VERSION.minor)
+  )
 }
 
 /** The message of VBoxManage's first `error:` line, e.g. "Could not find a registered machine named 'x'". */
@@ -61,7 +65,12 @@ export function errorMessage(stderr: string): string | undefined {
 }
 
 /** Errors that go away when tried again: a session still closing, a machine still locked. */
-const TRANSIENT = [/object is not ready/i, /is already locked for a session/i, /is already locked by a session/i, /being unlocked/i]
+const TRANSIENT = [
+  /object is not ready/i,
+  /is already locked for a session/i,
+  /is already locked by a session/i,
+  /being unlocked/i,
+]
 
 export class VBoxManageError extends BerthError {
   constructor(
@@ -72,7 +81,9 @@ export class VBoxManageError extends BerthError {
   }
 
   get notFound(): boolean {
-    return /Could not find a registered machine|VBOX_E_OBJECT_NOT_FOUND|Could not find file for the medium/i.test(this.detail)
+    return /Could not find a registered machine|VBOX_E_OBJECT_NOT_FOUND|Could not find file for the medium/i.test(
+      this.detail,
+    )
   }
 }
 
@@ -93,8 +104,11 @@ export class VBoxManage implements VBoxManageRunner {
   static locate(env: NodeJS.ProcessEnv = process.env): VBoxManage {
     const path = findVBoxManage(env)
     if (!path) {
-      throw new BerthError('VirtualBox is not installed: VBoxManage is neither on PATH nor in VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH', ExitCode.preCreateCheck,
-        `install VirtualBox ${MINIMUM_VERSION.major}.${MINIMUM_VERSION.minor} or later from https://www.virtualbox.org/wiki/Downloads`)
+      throw new BerthError(
+        'VirtualBox is not installed: VBoxManage is neither on PATH nor in VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH',
+        ExitCode.preCreateCheck,
+        `install VirtualBox ${MINIMUM_VERSION.major}.${MINIMUM_VERSION.minor} or later from https://www.virtualbox.org/wiki/Downloads`,
+      )
     }
     return new VBoxManage(path)
   }
@@ -102,13 +116,22 @@ export class VBoxManage implements VBoxManageRunner {
   private once(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
     return new Promise((resolve, reject) => {
       // LANG=C: messages are matched in English.
-      const child = spawn(this.path, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, LANG: 'C', LC_ALL: 'C'}})
+      const child = spawn(this.path, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {...process.env, LANG: 'C', LC_ALL: 'C'},
+      })
       const out: Buffer[] = []
       const err: Buffer[] = []
       child.stdout.on('data', (c: Buffer) => out.push(c))
       child.stderr.on('data', (c: Buffer) => err.push(c))
       child.on('error', (e) => reject(new BerthError(`cannot run ${this.path}: ${e.message}`)))
-      child.on('close', (code) => resolve({code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}))
+      child.on('close', (code) =>
+        resolve({
+          code: code ?? 1,
+          stdout: Buffer.concat(out).toString(),
+          stderr: Buffer.concat(err).toString(),
+        }),
+      )
     })
   }
 
@@ -134,7 +157,8 @@ export function parseMachineReadable(output: string): Record<string, string> {
   for (const line of output.split('\n')) {
     const match = /^("(?:[^"\\]|\\.)*"|[^=]+)=(.*)$/.exec(line.trimEnd())
     if (!match) continue
-    const unquote = (s: string) => (s.startsWith('"') && s.endsWith('"') && s.length >= 2 ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s)
+    const unquote = (s: string) =>
+      s.startsWith('"') && s.endsWith('"') && s.length >= 2 ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s
     values[unquote(match[1]!)] = unquote(match[2]!)
   }
   return values
@@ -164,17 +188,26 @@ export function parseBlocks(output: string): Array<Record<string, string>> {
 }
 
 /** VMState of `showvminfo --machinereadable`, in berth's terms. */
-export function machineState(vmState: string | undefined): 'Running' | 'Stopped' | 'Paused' | 'Saved' | 'Starting' | 'Stopping' | 'Error' {
+export function machineState(
+  vmState: string | undefined,
+): 'Running' | 'Stopped' | 'Paused' | 'Saved' | 'Starting' | 'Stopping' | 'Error' {
   switch (vmState) {
-    case 'running': return 'Running'
-    case 'paused': return 'Paused'
-    case 'saved': return 'Saved'
+    case 'running':
+      return 'Running'
+    case 'paused':
+      return 'Paused'
+    case 'saved':
+      return 'Saved'
     case 'poweroff':
-    case 'aborted': return 'Stopped'
+    case 'aborted':
+      return 'Stopped'
     case 'starting':
-    case 'restoring': return 'Starting'
+    case 'restoring':
+      return 'Starting'
     case 'stopping':
-    case 'saving': return 'Stopping'
-    default: return 'Error'
+    case 'saving':
+      return 'Stopping'
+    default:
+      return 'Error'
   }
 }

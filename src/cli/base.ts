@@ -4,13 +4,20 @@ import {defaultStorePath, Store} from '../core/store/store.js'
 import {migrateStoreTrust} from '../core/certs/trust.js'
 import {ensureContext} from '../core/context/context.js'
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /** Global flags, the store and error rendering, shared by every command. */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
-    'storage-path': Flags.string({char: 's', summary: 'Machine store folder (default ~/.berth).', env: 'BERTH_STORAGE_PATH', helpGroup: 'GLOBAL'}),
+    'storage-path': Flags.string({
+      char: 's',
+      summary: 'Machine store folder (default ~/.berth).',
+      env: 'BERTH_STORAGE_PATH',
+      helpGroup: 'GLOBAL',
+    }),
     debug: Flags.boolean({char: 'D', summary: 'Show stack traces on errors.', helpGroup: 'GLOBAL'}),
   }
 
@@ -72,9 +79,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.
     if (this.compat && !(code === ExitCode.preCreateCheck && this.id === 'create')) code = ExitCode.failure
     // docker-machine prints its error as is (log.Error(err) in commands/commands.go: runCommand).
-    if (this.compat && err instanceof BerthError && err.dockerMachineMessage) process.stderr.write(`${err.dockerMachineMessage}\n`)
+    if (this.compat && err instanceof BerthError && err.dockerMachineMessage)
+      process.stderr.write(`${err.dockerMachineMessage}\n`)
     else process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
-    if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack) process.stderr.write(err.stack + '\n')
+    if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack)
+      process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }
 }

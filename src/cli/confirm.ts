@@ -19,7 +19,10 @@ export function readLine(input: NodeJS.ReadableStream = process.stdin): Promise<
  * (commands/commands.go) did: `echo n | rm x` keeps x. Only an answer starting with y (any case) is
  * a yes; an empty line or the end of input is a no.
  */
-export async function confirm(question: string, output: NodeJS.WritableStream = process.stderr): Promise<boolean> {
+export async function confirm(
+  question: string,
+  output: NodeJS.WritableStream = process.stderr,
+): Promise<boolean> {
   output.write(question)
   const answer = await readLine()
   if (answer === undefined) output.write('\n')

@@ -24,7 +24,10 @@ const MACHINE_COMMANDS = new Set(['status', 'ip', 'url', 'inspect'])
 /** The request when `argv` is a plain read command, else undefined. */
 export function parseReadCommand(argv: string[]): ReadRequest | undefined {
   const [command, ...rest] = argv
-  if (command === 'ls') return rest.length === 1 && (rest[0] === '-q' || rest[0] === '--quiet') ? {command, name: '', json: false} : undefined
+  if (command === 'ls')
+    return rest.length === 1 && (rest[0] === '-q' || rest[0] === '--quiet')
+      ? {command, name: '', json: false}
+      : undefined
   if (!command || !MACHINE_COMMANDS.has(command)) return undefined
   const names: string[] = []
   let json = false
@@ -32,8 +35,15 @@ export function parseReadCommand(argv: string[]): ReadRequest | undefined {
   for (let i = 0; i < rest.length; i++) {
     const word = rest[i]!
     if (word === '--json') json = true
-    else if (command === 'inspect' && (word === '-f' || word === '--format') && i + 1 < rest.length && format === undefined) format = rest[++i]
-    else if (command === 'inspect' && word.startsWith('--format=') && format === undefined) format = word.slice('--format='.length)
+    else if (
+      command === 'inspect' &&
+      (word === '-f' || word === '--format') &&
+      i + 1 < rest.length &&
+      format === undefined
+    )
+      format = rest[++i]
+    else if (command === 'inspect' && word.startsWith('--format=') && format === undefined)
+      format = word.slice('--format='.length)
     else if (word.startsWith('-')) return undefined
     else names.push(word)
   }
@@ -44,13 +54,18 @@ export function parseReadCommand(argv: string[]): ReadRequest | undefined {
 const asJson = (value: unknown) => JSON.stringify(value, null, 2) + '\n'
 
 /** What the command prints on standard output; throws where the command would fail. */
-export async function readCommandOutput(request: ReadRequest, store: Store, compat: boolean): Promise<string> {
+export async function readCommandOutput(
+  request: ReadRequest,
+  store: Store,
+  compat: boolean,
+): Promise<string> {
   if (request.command === 'ls') return (await store.names()).map((name) => name + '\n').join('')
   const record = await store.load(request.name)
   switch (request.command) {
     case 'inspect':
       // docker-machine's own rendering under its name (see src/commands/inspect.ts).
-      if (request.format !== undefined) return renderTemplate(request.format, record, {missingKey: compat ? 'zero' : 'error'}) + '\n'
+      if (request.format !== undefined)
+        return renderTemplate(request.format, record, {missingKey: compat ? 'zero' : 'error'}) + '\n'
       return compat ? JSON.stringify(record, null, 4) + '\n' : asJson(record)
     case 'url': {
       const url = await runningEngineUrl(store, record)

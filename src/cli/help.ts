@@ -20,7 +20,9 @@ export default class BerthHelp extends Help {
    * command id really starts with.
    */
   protected override get sortedTopics(): Interfaces.Topic[] {
-    return super.sortedTopics.filter((topic) => this.config.commands.some((command) => command.id.startsWith(`${topic.name}:`)))
+    return super.sortedTopics.filter((topic) =>
+      this.config.commands.some((command) => command.id.startsWith(`${topic.name}:`)),
+    )
   }
 
   override async showHelp(argv: string[]): Promise<void> {

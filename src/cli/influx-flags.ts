@@ -4,13 +4,28 @@ import {DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../dashboards/src/index.j
 
 /** Where Grafana finds the InfluxDB the agents write to (shared by `dashboards export` and `install`). */
 export const influxFlags = {
-  'influx-url': Flags.string({summary: 'InfluxDB URL as Grafana\'s server reaches it.', default: DEFAULT_INFLUX.url}),
-  database: Flags.string({summary: 'InfluxDB database the agents write to.', default: DEFAULT_INFLUX.database}),
+  'influx-url': Flags.string({
+    summary: "InfluxDB URL as Grafana's server reaches it.",
+    default: DEFAULT_INFLUX.url,
+  }),
+  database: Flags.string({
+    summary: 'InfluxDB database the agents write to.',
+    default: DEFAULT_INFLUX.database,
+  }),
   'influx-user': Flags.string({summary: 'InfluxDB user, when InfluxDB has authentication on.'}),
-  'min-interval': Flags.string({summary: 'Smallest $__interval: the agents\' collection interval.', default: DEFAULT_MIN_INTERVAL}),
+  'min-interval': Flags.string({
+    summary: "Smallest $__interval: the agents' collection interval.",
+    default: DEFAULT_MIN_INTERVAL,
+  }),
 }
 
 /** The data source settings the flags give; `tokenAuth`: InfluxDB wants a token. */
-export function datasourceSettings(flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string}, tokenAuth = false): {influx: InfluxConnection; minInterval: string} {
-  return {influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user'], tokenAuth}, minInterval: flags['min-interval']}
+export function datasourceSettings(
+  flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string},
+  tokenAuth = false,
+): {influx: InfluxConnection; minInterval: string} {
+  return {
+    influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user'], tokenAuth},
+    minInterval: flags['min-interval'],
+  }
 }

@@ -39,7 +39,10 @@ export function prepareInvocation(argv: string[], programPath: string, env: Node
   let i = 0
   while (i < argv.length) {
     const word = argv[i]!
-    const [name, inline] = word.startsWith('--') && word.includes('=') ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)] : [word, undefined]
+    const [name, inline] =
+      word.startsWith('--') && word.includes('=')
+        ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]
+        : [word, undefined]
     if (VALUE_FLAGS.has(name)) {
       const value = inline ?? argv[i + 1]
       if (VALUE_FLAGS.get(name) === 'storage' && value !== undefined) out.BERTH_STORAGE_PATH = value
@@ -56,13 +59,19 @@ export function prepareInvocation(argv: string[], programPath: string, env: Node
   let rest = rawCommandLine(argv.slice(i))
   // docker-machine's -v/--version is its `version` command's line (cmd/docker-machine/machine.go: app.Version).
   if (compat && (rest[0] === '-v' || rest[0] === '--version')) rest = ['version', ...rest.slice(1)]
-  if (compat && !out.BERTH_STORAGE_PATH) out.BERTH_STORAGE_PATH = env.MACHINE_STORAGE_PATH || join(homedir(), '.docker', 'machine')
+  if (compat && !out.BERTH_STORAGE_PATH)
+    out.BERTH_STORAGE_PATH = env.MACHINE_STORAGE_PATH || join(homedir(), '.docker', 'machine')
   if (compat) out.BERTH_COMPAT = 'docker-machine'
   return {argv: debug && rest.length > 0 ? [...rest, '--debug'] : rest, env: out, compat}
 }
 
 /** Flags of berth's own that may sit between `ssh` and the machine name, and whether they take a value. */
-const SSH_LEADING_FLAGS = new Map([['-s', true], ['--storage-path', true], ['-D', false], ['--debug', false]])
+const SSH_LEADING_FLAGS = new Map([
+  ['-s', true],
+  ['--storage-path', true],
+  ['-D', false],
+  ['--debug', false],
+])
 
 /**
  * docker-machine's `ssh` skips flag parsing: everything after the machine name is the remote command,

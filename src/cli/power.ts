@@ -10,7 +10,7 @@ export abstract class PowerCommand<T extends typeof Command> extends BaseCommand
   static override args = {name: Args.string({description: 'machine name(s)', default: 'default'})}
   static override flags = {
     quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
-    json: Flags.boolean({summary: 'Print each machine\'s resulting state as JSON.'}),
+    json: Flags.boolean({summary: "Print each machine's resulting state as JSON."}),
   }
 
   protected abstract readonly action: PowerAction
@@ -20,12 +20,21 @@ export abstract class PowerCommand<T extends typeof Command> extends BaseCommand
     const names = [...new Set(this.words.length > 0 ? this.words : ['default'])]
     for (const name of names) await this.store.load(name)
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `${this.action} ${name}`, run: (reporter) => powerAction(this.store, name, this.action, reporter, this.compat)})),
+      names.map((name) => ({
+        title: `${this.action} ${name}`,
+        run: (reporter) => powerAction(this.store, name, this.action, reporter, this.compat),
+      })),
       // Under the docker-machine name a failure is its one line on stderr, nothing else (scripts match on it).
       {quiet: flags.quiet || flags.json || this.compat},
     )
     if (flags.json) {
-      this.printJson(outcomes.map((o, i) => (o.ok ? {name: names[i], ok: true, state: o.value} : {name: names[i], ok: false, error: oneLine(o.error)})))
+      this.printJson(
+        outcomes.map((o, i) =>
+          o.ok
+            ? {name: names[i], ok: true, state: o.value}
+            : {name: names[i], ok: false, error: oneLine(o.error)},
+        ),
+      )
     }
     throwIfFailed(outcomes)
   }

@@ -19,7 +19,10 @@ export interface ProgressOptions {
  * is not one, and nothing with `quiet`. Progress goes to stderr; stdout stays for data.
  * One item's failure does not stop the others.
  */
-export async function runWithProgress<T>(items: ProgressItem<T>[], options: ProgressOptions = {}): Promise<Outcome<T>[]> {
+export async function runWithProgress<T>(
+  items: ProgressItem<T>[],
+  options: ProgressOptions = {},
+): Promise<Outcome<T>[]> {
   const outcomes: Outcome<T>[] = new Array(items.length)
   const processOutput = new ProcessOutput(process.stderr, process.stderr)
   const logger = new ListrLogger({processOutput})
@@ -56,6 +59,8 @@ export function throwIfFailed<T>(outcomes: Outcome<T>[]): void {
   if (failed.length === 0) return
   const first = failed[0]!
   if (outcomes.length === 1) throw first.error
-  throw new BerthError(`${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
-    first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure)
+  throw new BerthError(
+    `${failed.length} of ${outcomes.length} machines failed; ${first.title}: ${oneLine(first.error)}`,
+    first.error instanceof BerthError ? first.error.exitCode : ExitCode.failure,
+  )
 }

@@ -30,12 +30,26 @@ export abstract class SwarmStepCommand<T extends typeof Command> extends BaseCom
     const names = [...new Set(this.words.length > 0 ? this.words : [this.args.name as string])]
     for (const name of names) await this.store.load(name)
     await this.validate(names)
-    const outcomes = await runWithProgress(names.map((name) => ({
-      title: name,
-      run: (reporter) => withMachine(this.store, name, `berth swarm ${this.id?.split(':').pop() ?? ''}`, (machine) => this.step(machine, reporter), reporter),
-    })), {quiet: flags.quiet || flags.json, concurrency: this.concurrency})
+    const outcomes = await runWithProgress(
+      names.map((name) => ({
+        title: name,
+        run: (reporter) =>
+          withMachine(
+            this.store,
+            name,
+            `berth swarm ${this.id?.split(':').pop() ?? ''}`,
+            (machine) => this.step(machine, reporter),
+            reporter,
+          ),
+      })),
+      {quiet: flags.quiet || flags.json, concurrency: this.concurrency},
+    )
     if (flags.json) {
-      this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, ...o.value} : {name: o.title, ok: false, error: oneLine(o.error)})))
+      this.printJson(
+        outcomes.map((o) =>
+          o.ok ? {name: o.title, ok: true, ...o.value} : {name: o.title, ok: false, error: oneLine(o.error)},
+        ),
+      )
     } else {
       for (const o of outcomes) if (o.ok) this.log(o.value.message)
     }

@@ -19,6 +19,10 @@ export default class Active extends BaseCommand<typeof Active> {
         }
       }
     }
-    throw new BerthError('No active host found', 1, host ? `DOCKER_HOST=${host} is not one of berth's machines` : 'DOCKER_HOST is not set')
+    throw new BerthError(
+      'No active host found',
+      1,
+      host ? `DOCKER_HOST=${host} is not one of berth's machines` : 'DOCKER_HOST is not set',
+    )
   }
 }

@@ -7,7 +7,8 @@ import {BerthError, ExitCode} from '../core/errors.js'
 import {Machine} from '../core/machine/machine.js'
 
 export default class Config extends BaseCommand<typeof Config> {
-  static override summary = 'Print the docker CLI flags that connect to a machine (after checking its engine answers).'
+  static override summary =
+    'Print the docker CLI flags that connect to a machine (after checking its engine answers).'
   static override args = {name: machineArg}
   static override flags = {
     timeout: Flags.integer({char: 't', summary: 'Seconds to wait for the engine.', default: 10}),
@@ -19,7 +20,12 @@ export default class Config extends BaseCommand<typeof Config> {
     const {record} = machine
     // A machine that is not running fails at once instead of waiting out a connect timeout.
     const state = await machine.driver.getState()
-    if (state !== 'Running') throw new BerthError(`machine "${record.Name}" is ${state}`, ExitCode.failure, `\`${this.programName} start ${record.Name}\``)
+    if (state !== 'Running')
+      throw new BerthError(
+        `machine "${record.Name}" is ${state}`,
+        ExitCode.failure,
+        `\`${this.programName} start ${record.Name}\``,
+      )
     await engineVersion(record, this.flags.timeout * 1000)
     const dir = record.HostOptions.AuthOptions.StorePath
     const config = {
@@ -33,6 +39,8 @@ export default class Config extends BaseCommand<typeof Config> {
       this.printJson(config)
       return
     }
-    this.log(`--tlsverify\n--tlscacert="${config.tlscacert}"\n--tlscert="${config.tlscert}"\n--tlskey="${config.tlskey}"\n-H=${config.host}`)
+    this.log(
+      `--tlsverify\n--tlscacert="${config.tlscacert}"\n--tlscert="${config.tlscert}"\n--tlskey="${config.tlskey}"\n-H=${config.host}`,
+    )
   }
 }

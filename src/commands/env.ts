@@ -10,7 +10,10 @@ const VARIABLES = ['DOCKER_TLS_VERIFY', 'DOCKER_HOST', 'DOCKER_CERT_PATH', 'DOCK
 
 export default class Env extends BaseCommand<typeof Env> {
   static override summary = 'Print the commands that point a Docker client at a machine.'
-  static override examples = ['eval "$(<%= config.bin %> env dev)"', '<%= config.bin %> env --shell fish dev | source']
+  static override examples = [
+    'eval "$(<%= config.bin %> env dev)"',
+    '<%= config.bin %> env --shell fish dev | source',
+  ]
   static override args = {name: machineArg}
   static override flags = {
     shell: Flags.string({summary: 'Shell to print for (default: from $SHELL).', options: [...SHELLS]}),
@@ -35,7 +38,11 @@ export default class Env extends BaseCommand<typeof Env> {
     }
     const record = await this.store.load(this.args.name)
     if (!isProvisioned(record)) {
-      throw new BerthError(`machine "${record.Name}" is not provisioned yet`, 1, `run \`${this.programName} provision ${record.Name}\``)
+      throw new BerthError(
+        `machine "${record.Name}" is not provisioned yet`,
+        1,
+        `run \`${this.programName} provision ${record.Name}\``,
+      )
     }
     const vars: EnvVars = [
       ['DOCKER_TLS_VERIFY', '1'],

@@ -40,9 +40,16 @@ export default class Ls extends BaseCommand<typeof Ls> {
   static override summary = 'List machines with their state, checked in parallel.'
   static override flags = {
     quiet: Flags.boolean({char: 'q', summary: 'Print names only.'}),
-    filter: Flags.string({summary: 'driver=, state=, name= (regex) or label= (repeatable).', multiple: true, multipleNonGreedy: true}),
+    filter: Flags.string({
+      summary: 'driver=, state=, name= (regex) or label= (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
-    format: Flags.string({char: 'f', summary: 'Go template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.'}),
+    format: Flags.string({
+      char: 'f',
+      summary: 'Go template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.',
+    }),
     json: Flags.boolean({summary: 'Print as JSON.'}),
   }
 
@@ -51,10 +58,14 @@ export default class Ls extends BaseCommand<typeof Ls> {
     const filters = parseFilters(flags.filter ?? [])
     // Name filters need no check of the machine: apply them before any I/O.
     const nameFilters = filters.filter((f) => f.key === 'name')
-    const names = (await this.store.names()).filter((name) => nameFilters.length === 0 || nameFilters.some((f) => new RegExp(f.value).test(name)))
+    const names = (await this.store.names()).filter(
+      (name) => nameFilters.length === 0 || nameFilters.some((f) => new RegExp(f.value).test(name)),
+    )
     const needsCheck = !flags.quiet || filters.length > 0
     const statuses = needsCheck
-      ? await mapBounded(names, PARALLEL_CHECKS, (name) => machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST))
+      ? await mapBounded(names, PARALLEL_CHECKS, (name) =>
+          machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST),
+        )
       : names.map((name) => ({name}) as MachineStatus)
     const shown = statuses.filter((s) => filters.length === 0 || matchesFilters(s, filters))
 
@@ -66,13 +77,24 @@ export default class Ls extends BaseCommand<typeof Ls> {
       const render = compileTemplate(template) // parsed once: a syntax error fails before any line
       const lines = shown.map((s) => render(templateFields(s)))
       if (table) {
-        const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) => field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase())
+        const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) =>
+          field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase(),
+        )
         lines.unshift(header)
       }
       return lines.forEach((line) => this.log(line))
     }
     const header = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS']
-    const rows = shown.map((s) => [s.name, s.active ? '*' : '-', s.driver, s.state, s.url, s.swarm ?? '', s.dockerVersion || 'Unknown', s.error])
+    const rows = shown.map((s) => [
+      s.name,
+      s.active ? '*' : '-',
+      s.driver,
+      s.state,
+      s.url,
+      s.swarm ?? '',
+      s.dockerVersion || 'Unknown',
+      s.error,
+    ])
     this.log(renderTable(header, rows))
   }
 }

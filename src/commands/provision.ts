@@ -5,7 +5,8 @@ import {oneLine} from '../core/errors.js'
 import {reprovisionMachine} from '../core/ops/provision.js'
 
 export default class Provision extends BaseCommand<typeof Provision> {
-  static override summary = 'Provision machines again: engine install if missing, certificates, dockerd configuration.'
+  static override summary =
+    'Provision machines again: engine install if missing, certificates, dockerd configuration.'
   static override description = 'Also finishes a create that was interrupted.'
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', default: 'default'})}
@@ -19,11 +20,20 @@ export default class Provision extends BaseCommand<typeof Provision> {
     const names = [...new Set(this.words.length > 0 ? this.words : [this.args.name])]
     for (const name of names) await this.store.load(name)
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: name, run: (reporter) => reprovisionMachine(this.store, name, reporter, this.flags['ssh-timeout'] * 1000)})),
+      names.map((name) => ({
+        title: name,
+        run: (reporter) => reprovisionMachine(this.store, name, reporter, this.flags['ssh-timeout'] * 1000),
+      })),
       {quiet: this.flags.quiet || this.flags.json},
     )
     if (this.flags.json) {
-      this.printJson(outcomes.map((o) => (o.ok ? {name: o.title, ok: true, dockerVersion: o.value.Version} : {name: o.title, ok: false, error: oneLine(o.error)})))
+      this.printJson(
+        outcomes.map((o) =>
+          o.ok
+            ? {name: o.title, ok: true, dockerVersion: o.value.Version}
+            : {name: o.title, ok: false, error: oneLine(o.error)},
+        ),
+      )
     }
     throwIfFailed(outcomes)
   }

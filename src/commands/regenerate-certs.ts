@@ -7,10 +7,12 @@ import {regenerateCerts, renewClientCert} from '../core/ops/renew.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts> {
-  static override summary = 'Reissue machines\' server certificates and restart their engines, keeping containers running.'
-  static override description = 'With --client-certs the store\'s client certificate is reissued too (the CA stays). '
-    + 'dockerd does not reload TLS files on SIGHUP, so it restarts; live-restore is switched on for that restart '
-    + 'so containers keep running (not possible on swarm members).'
+  static override summary =
+    "Reissue machines' server certificates and restart their engines, keeping containers running."
+  static override description =
+    "With --client-certs the store's client certificate is reissued too (the CA stays). " +
+    'dockerd does not reload TLS files on SIGHUP, so it restarts; live-restore is switched on for that restart ' +
+    'so containers keep running (not possible on swarm members).'
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', required: true})}
   static override flags = {
@@ -28,7 +30,9 @@ export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts>
     }
     if (!this.flags.force) {
       // docker-machine's words (commands/regeneratecerts.go); a no is not a failure there.
-      const question = this.compat ? 'Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ' : `Regenerate TLS certificates of ${names.join(', ')} and restart their engines? (y/n): `
+      const question = this.compat
+        ? 'Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): '
+        : `Regenerate TLS certificates of ${names.join(', ')} and restart their engines? (y/n): `
       if (!(await confirm(question, this.compat ? process.stdout : process.stderr))) {
         if (!this.compat) throw new BerthError('aborted', ExitCode.failure)
         return
@@ -36,14 +40,24 @@ export default class RegenerateCerts extends BaseCommand<typeof RegenerateCerts>
     }
     if (this.flags['client-certs']) await renewClientCert(this.store)
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `Regenerating certificates of ${name}`, run: (reporter) => regenerateCerts(this.store, name, this.flags['client-certs'], reporter)})),
+      names.map((name) => ({
+        title: `Regenerating certificates of ${name}`,
+        run: (reporter) => regenerateCerts(this.store, name, this.flags['client-certs'], reporter),
+      })),
       {quiet: this.flags.quiet || this.flags.json},
     )
     if (this.flags.json) {
-      this.printJson(outcomes.map((o, i) => (o.ok ? {ok: true, ...o.value} : {name: names[i], ok: false, error: oneLine(o.error)})))
+      this.printJson(
+        outcomes.map((o, i) =>
+          o.ok ? {ok: true, ...o.value} : {name: names[i], ok: false, error: oneLine(o.error)},
+        ),
+      )
     } else if (!this.flags.quiet) {
       for (const o of outcomes) {
-        if (o.ok) this.note(`${o.value.name}: new server certificate for ${o.value.ip}; ${o.value.containersKept ? 'containers kept running' : `containers restarted (${o.value.reason})`}`)
+        if (o.ok)
+          this.note(
+            `${o.value.name}: new server certificate for ${o.value.ip}; ${o.value.containersKept ? 'containers kept running' : `containers restarted (${o.value.reason})`}`,
+          )
       }
     }
     throwIfFailed(outcomes)

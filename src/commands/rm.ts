@@ -11,7 +11,10 @@ export default class Rm extends BaseCommand<typeof Rm> {
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', required: true})}
   static override flags = {
-    force: Flags.boolean({char: 'f', summary: 'Remove from the store even if the driver fails or the record is broken.'}),
+    force: Flags.boolean({
+      char: 'f',
+      summary: 'Remove from the store even if the driver fails or the record is broken.',
+    }),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation.'}),
     json: Flags.boolean({summary: 'Print the outcome per machine as JSON.'}),
   }
@@ -27,7 +30,12 @@ export default class Rm extends BaseCommand<typeof Rm> {
       else {
         const missing = new MachineNotFoundError(name)
         // docker-machine: `Error removing host "x": ` and the load error (commands/rm.go).
-        throw new BerthError(missing.message, missing.exitCode, missing.hint, `Error removing host "${name}": ${missing.dockerMachineMessage}`)
+        throw new BerthError(
+          missing.message,
+          missing.exitCode,
+          missing.hint,
+          `Error removing host "${name}": ${missing.dockerMachineMessage}`,
+        )
       }
     }
     if (!this.flags.yes && !this.flags.force) {
@@ -41,10 +49,16 @@ export default class Rm extends BaseCommand<typeof Rm> {
       }
     }
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `Removing ${name}`, run: (reporter) => removeMachine(this.store, name, this.flags.force, reporter)})),
+      names.map((name) => ({
+        title: `Removing ${name}`,
+        run: (reporter) => removeMachine(this.store, name, this.flags.force, reporter),
+      })),
       {quiet: this.flags.json},
     )
-    if (this.flags.json) this.printJson(outcomes.map((o, i) => ({name: names[i], ok: o.ok, error: o.ok ? undefined : oneLine(o.error)})))
+    if (this.flags.json)
+      this.printJson(
+        outcomes.map((o, i) => ({name: names[i], ok: o.ok, error: o.ok ? undefined : oneLine(o.error)})),
+      )
     else outcomes.forEach((o, i) => o.ok && this.log(`Successfully removed ${names[i]}`))
     throwIfFailed(outcomes)
   }

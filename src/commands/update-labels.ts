@@ -7,7 +7,12 @@ export default class UpdateLabels extends BaseCommand<typeof UpdateLabels> {
   static override summary = "Set labels on a machine and its provider's tags."
   static override args = {name: machineArg}
   static override flags = {
-    label: Flags.string({summary: 'KEY=VALUE (repeatable).', multiple: true, multipleNonGreedy: true, required: true}),
+    label: Flags.string({
+      summary: 'KEY=VALUE (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+      required: true,
+    }),
     json: Flags.boolean({summary: 'Print the resulting labels as JSON.'}),
   }
 

@@ -7,8 +7,9 @@ import {upgradeEngine} from '../core/ops/upgrade.js'
 import {validateMachineName} from '../core/names.js'
 
 export default class Upgrade extends BaseCommand<typeof Upgrade> {
-  static override summary = 'Upgrade machines\' Docker engine with the distribution\'s packages, over SSH.'
-  static override description = 'Only upgrades what is installed (`apt-get install --only-upgrade docker.io`), then checks the engine over mutual TLS.'
+  static override summary = "Upgrade machines' Docker engine with the distribution's packages, over SSH."
+  static override description =
+    'Only upgrades what is installed (`apt-get install --only-upgrade docker.io`), then checks the engine over mutual TLS.'
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', default: 'default'})}
   static override flags = {
@@ -23,17 +24,27 @@ export default class Upgrade extends BaseCommand<typeof Upgrade> {
       await this.store.load(name)
     }
     const outcomes = await runWithProgress(
-      names.map((name) => ({title: `Upgrading ${name}`, run: async (reporter) => {
-        await startIfStopped(this.store, name, reporter)
-        return upgradeEngine(this.store, name, reporter)
-      }})),
+      names.map((name) => ({
+        title: `Upgrading ${name}`,
+        run: async (reporter) => {
+          await startIfStopped(this.store, name, reporter)
+          return upgradeEngine(this.store, name, reporter)
+        },
+      })),
       {quiet: this.flags.quiet || this.flags.json},
     )
     if (this.flags.json) {
-      this.printJson(outcomes.map((o, i) => (o.ok ? {ok: true, ...o.value} : {name: names[i], ok: false, error: oneLine(o.error)})))
+      this.printJson(
+        outcomes.map((o, i) =>
+          o.ok ? {ok: true, ...o.value} : {name: names[i], ok: false, error: oneLine(o.error)},
+        ),
+      )
     } else {
       for (const o of outcomes) {
-        if (o.ok) this.log(`${o.value.name}\t${o.value.before} -> ${o.value.after}${o.value.upgraded ? '' : ' (already the newest)'}`)
+        if (o.ok)
+          this.log(
+            `${o.value.name}\t${o.value.before} -> ${o.value.after}${o.value.upgraded ? '' : ' (already the newest)'}`,
+          )
       }
     }
     throwIfFailed(outcomes)

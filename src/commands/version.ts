@@ -22,7 +22,12 @@ export default class Version extends BaseCommand<typeof Version> {
   async run(): Promise<void> {
     if (!this.args.name) {
       if (this.flags.json) this.printJson({berth: this.config.version, node: process.version})
-      else this.log(this.compat ? dockerMachineVersionLine(this.config.version) : `berth version ${this.config.version}`)
+      else
+        this.log(
+          this.compat
+            ? dockerMachineVersionLine(this.config.version)
+            : `berth version ${this.config.version}`,
+        )
       return
     }
     const version = await engineVersion(await this.store.load(this.args.name))

@@ -7,7 +7,10 @@ export const MAX_NAME_LENGTH = 63
 export function validateMachineName(name: string): string {
   if (name.length === 0) throw new BerthError('machine name must not be empty', ExitCode.usage)
   if (name.length > MAX_NAME_LENGTH) {
-    throw new BerthError(`machine name is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`, ExitCode.usage)
+    throw new BerthError(
+      `machine name is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`,
+      ExitCode.usage,
+    )
   }
   if (!NAME_PATTERN.test(name)) {
     const shown = JSON.stringify(name)

@@ -57,7 +57,10 @@ function lexTemplate(source: string): Piece[] {
       if (text) pieces.push({text, line})
       break
     }
-    const trimLeft = /^{{- /.test(source.slice(open, open + 4)) || source.slice(open, open + 4) === '{{-\t' || source.slice(open, open + 4) === '{{-\n'
+    const trimLeft =
+      /^{{- /.test(source.slice(open, open + 4)) ||
+      source.slice(open, open + 4) === '{{-\t' ||
+      source.slice(open, open + 4) === '{{-\n'
     if (trimLeft) text = text.replace(/\s+$/, '')
     if (text) pieces.push({text, line})
     line += (source.slice(i, open).match(/\n/g) ?? []).length
@@ -72,7 +75,11 @@ function lexTemplate(source: string): Piece[] {
   return pieces
 }
 
-function lexAction(s: string, start: number, line: number): {tokens?: Token[]; end: number; trimRight: boolean} {
+function lexAction(
+  s: string,
+  start: number,
+  line: number,
+): {tokens?: Token[]; end: number; trimRight: boolean} {
   const tokens: Token[] = []
   let i = start
   const fail = (message: string): never => {
@@ -112,7 +119,13 @@ function lexAction(s: string, start: number, line: number): {tokens?: Token[]; e
       tokens.push({kind: 'number', value: Number(m[0])})
     } else if ((m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(rest))) {
       const word = m[0]
-      tokens.push(word === 'true' || word === 'false' ? {kind: 'bool', value: word === 'true'} : word === 'nil' ? {kind: 'nil'} : {kind: 'ident', name: word})
+      tokens.push(
+        word === 'true' || word === 'false'
+          ? {kind: 'bool', value: word === 'true'}
+          : word === 'nil'
+            ? {kind: 'nil'}
+            : {kind: 'ident', name: word},
+      )
     } else {
       fail(`unexpected ${JSON.stringify(rest[0])} in command`)
     }
@@ -145,10 +158,7 @@ interface Pipeline {
   commands: Command[]
   line: number
 }
-type Node =
-  | {kind: 'text'; text: string}
-  | {kind: 'action'; pipe: Pipeline}
-  | ControlNode
+type Node = {kind: 'text'; text: string} | {kind: 'action'; pipe: Pipeline} | ControlNode
 interface ControlNode {
   kind: 'if' | 'with' | 'range'
   pipe: Pipeline
@@ -156,7 +166,29 @@ interface ControlNode {
   otherwise: Node[]
 }
 
-const FUNCTIONS = new Set(['and', 'or', 'not', 'len', 'index', 'print', 'printf', 'println', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'json', 'prettyjson', 'split', 'join', 'title', 'lower', 'upper'])
+const FUNCTIONS = new Set([
+  'and',
+  'or',
+  'not',
+  'len',
+  'index',
+  'print',
+  'printf',
+  'println',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+  'json',
+  'prettyjson',
+  'split',
+  'join',
+  'title',
+  'lower',
+  'upper',
+])
 
 function parsePipeline(tokens: Token[], line: number, declarations: boolean): Pipeline {
   let pos = 0
@@ -204,7 +236,8 @@ function parsePipeline(tokens: Token[], line: number, declarations: boolean): Pi
         } else fail(`unexpected "${t.value}" in operand`)
       } else if (t.kind === 'field') args.push({kind: 'field', path: t.path})
       else if (t.kind === 'var') args.push({kind: 'var', name: t.name, path: t.path})
-      else if (t.kind === 'string' || t.kind === 'number' || t.kind === 'bool') args.push({kind: 'literal', value: t.value})
+      else if (t.kind === 'string' || t.kind === 'number' || t.kind === 'bool')
+        args.push({kind: 'literal', value: t.value})
       else if (t.kind === 'nil') args.push({kind: 'literal', value: null})
       else if (FUNCTIONS.has(t.name)) args.push({kind: 'call', name: t.name})
       else fail(`function "${t.name}" not defined`)
@@ -221,7 +254,9 @@ function parsePipeline(tokens: Token[], line: number, declarations: boolean): Pi
 function parseTree(pieces: Piece[]): Node[] {
   let pos = 0
   /** Parses nodes until {{end}} or {{else}}; returns which one stopped it. */
-  const list = (inside: string | undefined): {nodes: Node[]; stop: 'end' | 'else' | 'eof'; elseTokens?: Token[]} => {
+  const list = (
+    inside: string | undefined,
+  ): {nodes: Node[]; stop: 'end' | 'else' | 'eof'; elseTokens?: Token[]} => {
     const nodes: Node[] = []
     while (pos < pieces.length) {
       const piece = pieces[pos++]!
@@ -240,7 +275,13 @@ function parseTree(pieces: Piece[]): Node[] {
         nodes.push(control(keyword, tokens.slice(1), piece.line))
         continue
       }
-      if (keyword === 'define' || keyword === 'template' || keyword === 'block' || keyword === 'break' || keyword === 'continue') {
+      if (
+        keyword === 'define' ||
+        keyword === 'template' ||
+        keyword === 'block' ||
+        keyword === 'break' ||
+        keyword === 'continue'
+      ) {
         throw new TemplateError(`:${piece.line}: {{${keyword}}} is not supported here`)
       }
       if (tokens.length === 0) throw new TemplateError(`:${piece.line}: missing value for command`)
@@ -257,7 +298,11 @@ function parseTree(pieces: Piece[]): Node[] {
     if (body.stop === 'else') {
       const chained = body.elseTokens!
       // {{else if ...}} / {{else with ...}}: a nested control that shares this one's {{end}}.
-      if (chained[0]?.kind === 'ident' && (chained[0].name === 'if' || chained[0].name === 'with') && keyword !== 'range') {
+      if (
+        chained[0]?.kind === 'ident' &&
+        (chained[0].name === 'if' || chained[0].name === 'with') &&
+        keyword !== 'range'
+      ) {
         otherwise = [control(chained[0].name, chained.slice(1), line)]
         return {kind: keyword, pipe, body: body.nodes, otherwise}
       }
@@ -301,7 +346,15 @@ function typeName(value: Value): string {
 
 /** Go's truth: false, 0, nil and empty strings, slices and maps are false. */
 function truth(value: Value): boolean {
-  if (value === null || value === undefined || value === NO_VALUE || value === false || value === 0 || value === '') return false
+  if (
+    value === null ||
+    value === undefined ||
+    value === NO_VALUE ||
+    value === false ||
+    value === 0 ||
+    value === ''
+  )
+    return false
   if (Array.isArray(value)) return value.length > 0
   if (typeof value === 'object') return Object.keys(value).length > 0
   return true
@@ -313,7 +366,8 @@ export function goFloat(f: number): string {
   if (f === 0) return Object.is(f, -0) ? '-0' : '0'
   const [mantissa, expText] = f.toExponential().split('e') as [string, string]
   const exp = Number(expText)
-  if (exp < -4 || exp >= 6) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`
+  if (exp < -4 || exp >= 6)
+    return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`
   // 'g' with the shortest precision switches to %e at exponent 6 (so 1e+06), plain notation below that.
   return String(f)
 }
@@ -325,7 +379,9 @@ export function goPrint(value: Value): string {
   if (typeof value === 'number') return goFloat(value)
   if (Array.isArray(value)) return `[${value.map(goPrintNested).join(' ')}]`
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, Value>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const entries = Object.entries(value as Record<string, Value>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    )
     return `map[${entries.map(([k, v]) => `${k}:${goPrintNested(v)}`).join(' ')}]`
   }
   return String(value)
@@ -343,56 +399,79 @@ function goJson(value: Value, indent?: string): string {
 /** The subset of fmt's verbs templates use: %v %s %d %q %t %f %g %e %x %X %%, with flags, width and precision. */
 export function goSprintf(format: string, args: Value[]): string {
   let next = 0
-  const out = format.replace(/%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])/g, (all, flags: string, width?: string, precision?: string, verb?: string) => {
-    if (verb === '%') return '%'
-    if (next >= args.length) return `%!${verb}(MISSING)`
-    const arg = args[next++]
-    let text: string
-    switch (verb) {
-      case 'v':
-      case 's':
-        text = typeof arg === 'string' ? arg : goPrint(arg)
-        if (precision !== undefined && verb === 's') text = text.slice(0, Number(precision))
-        break
-      case 'q':
-        text = JSON.stringify(typeof arg === 'string' ? arg : goPrint(arg))
-        break
-      case 'd':
-        text = typeof arg === 'number' && Number.isInteger(arg) ? String(arg) : `%!d(${typeName(arg)}=${goPrint(arg)})`
-        break
-      case 't':
-        text = typeof arg === 'boolean' ? String(arg) : `%!t(${typeName(arg)}=${goPrint(arg)})`
-        break
-      case 'f':
-      case 'e':
-      case 'g':
-        if (typeof arg !== 'number') text = `%!${verb}(${typeName(arg)}=${goPrint(arg)})`
-        else if (verb === 'f') text = arg.toFixed(precision === undefined ? 6 : Number(precision))
-        else if (verb === 'e') text = arg.toExponential(precision === undefined ? 6 : Number(precision)).replace(/e([-+])(\d)$/, 'e$10$2')
-        else text = precision === undefined ? goFloat(arg) : String(Number(arg.toPrecision(Number(precision))))
-        break
-      case 'x':
-      case 'X':
-        text = typeof arg === 'number' && Number.isInteger(arg) ? arg.toString(16) : Buffer.from(typeof arg === 'string' ? arg : goPrint(arg)).toString('hex')
-        if (verb === 'X') text = text.toUpperCase()
-        break
-      default:
-        return `%!${verb}(${typeName(arg)}=${goPrint(arg)})`
-    }
-    if (flags.includes('+') && typeof arg === 'number' && arg >= 0 && 'dfeg'.includes(verb!)) text = '+' + text
-    if (width !== undefined && text.length < Number(width)) {
-      const pad = (flags.includes('0') && !flags.includes('-') && typeof arg === 'number' ? '0' : ' ').repeat(Number(width) - text.length)
-      text = flags.includes('-') ? text + pad.replace(/0/g, ' ') : pad + text
-    }
-    void all
-    return text
-  })
-  return next < args.length ? `${out}%!(EXTRA ${args.slice(next).map((a) => `${typeName(a)}=${goPrint(a)}`).join(', ')})` : out
+  const out = format.replace(
+    /%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])/g,
+    (all, flags: string, width?: string, precision?: string, verb?: string) => {
+      if (verb === '%') return '%'
+      if (next >= args.length) return `%!${verb}(MISSING)`
+      const arg = args[next++]
+      let text: string
+      switch (verb) {
+        case 'v':
+        case 's':
+          text = typeof arg === 'string' ? arg : goPrint(arg)
+          if (precision !== undefined && verb === 's') text = text.slice(0, Number(precision))
+          break
+        case 'q':
+          text = JSON.stringify(typeof arg === 'string' ? arg : goPrint(arg))
+          break
+        case 'd':
+          text =
+            typeof arg === 'number' && Number.isInteger(arg)
+              ? String(arg)
+              : `%!d(${typeName(arg)}=${goPrint(arg)})`
+          break
+        case 't':
+          text = typeof arg === 'boolean' ? String(arg) : `%!t(${typeName(arg)}=${goPrint(arg)})`
+          break
+        case 'f':
+        case 'e':
+        case 'g':
+          if (typeof arg !== 'number') text = `%!${verb}(${typeName(arg)}=${goPrint(arg)})`
+          else if (verb === 'f') text = arg.toFixed(precision === undefined ? 6 : Number(precision))
+          else if (verb === 'e')
+            text = arg
+              .toExponential(precision === undefined ? 6 : Number(precision))
+              .replace(/e([-+])(\d)$/, 'e$10$2')
+          else
+            text = precision === undefined ? goFloat(arg) : String(Number(arg.toPrecision(Number(precision))))
+          break
+        case 'x':
+        case 'X':
+          text =
+            typeof arg === 'number' && Number.isInteger(arg)
+              ? arg.toString(16)
+              : Buffer.from(typeof arg === 'string' ? arg : goPrint(arg)).toString('hex')
+          if (verb === 'X') text = text.toUpperCase()
+          break
+        default:
+          return `%!${verb}(${typeName(arg)}=${goPrint(arg)})`
+      }
+      if (flags.includes('+') && typeof arg === 'number' && arg >= 0 && 'dfeg'.includes(verb!))
+        text = '+' + text
+      if (width !== undefined && text.length < Number(width)) {
+        const pad = (
+          flags.includes('0') && !flags.includes('-') && typeof arg === 'number' ? '0' : ' '
+        ).repeat(Number(width) - text.length)
+        text = flags.includes('-') ? text + pad.replace(/0/g, ' ') : pad + text
+      }
+      void all
+      return text
+    },
+  )
+  return next < args.length
+    ? `${out}%!(EXTRA ${args
+        .slice(next)
+        .map((a) => `${typeName(a)}=${goPrint(a)}`)
+        .join(', ')})`
+    : out
 }
 
 function basicKind(value: Value): string | undefined {
   if (value === null || value === NO_VALUE || value === undefined) return 'nil'
-  return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ? typeof value : undefined
+  return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean'
+    ? typeof value
+    : undefined
 }
 
 function compare(op: string, a: Value, b: Value, line: number): boolean {
@@ -400,12 +479,14 @@ function compare(op: string, a: Value, b: Value, line: number): boolean {
   const kb = basicKind(b)
   if (!ka || !kb) throw new TemplateError(`:${line}: error calling ${op}: invalid type for comparison`)
   if (op === 'eq' || op === 'ne') {
-    if (ka !== kb && ka !== 'nil' && kb !== 'nil') throw new TemplateError(`:${line}: error calling ${op}: incompatible types for comparison`)
+    if (ka !== kb && ka !== 'nil' && kb !== 'nil')
+      throw new TemplateError(`:${line}: error calling ${op}: incompatible types for comparison`)
     const equal = ka === 'nil' || kb === 'nil' ? ka === kb : a === b
     return op === 'eq' ? equal : !equal
   }
   if (ka !== kb) throw new TemplateError(`:${line}: error calling ${op}: incompatible types for comparison`)
-  if (ka === 'bool' || ka === 'nil') throw new TemplateError(`:${line}: error calling ${op}: invalid type for comparison`)
+  if (ka === 'bool' || ka === 'nil')
+    throw new TemplateError(`:${line}: error calling ${op}: invalid type for comparison`)
   const [x, y] = [a as number | string, b as number | string]
   return op === 'lt' ? x < y : op === 'le' ? x <= y : op === 'gt' ? x > y : x >= y
 }
@@ -415,7 +496,8 @@ function callFunction(name: string, args: Value[], line: number): Value {
     throw new TemplateError(`:${line}: error calling ${name}: ${message}`)
   }
   const arity = (n: number) => {
-    if (args.length !== n) throw new TemplateError(`:${line}: wrong number of args for ${name}: want ${n} got ${args.length}`)
+    if (args.length !== n)
+      throw new TemplateError(`:${line}: wrong number of args for ${name}: want ${n} got ${args.length}`)
   }
   const str = (v: Value): string => (typeof v === 'string' ? v : fail(`expected string; found ${goPrint(v)}`))
   switch (name) {
@@ -441,7 +523,8 @@ function callFunction(name: string, args: Value[], line: number): Value {
       let v = args[0]
       for (const key of args.slice(1)) {
         if (Array.isArray(v)) {
-          if (typeof key !== 'number' || !Number.isInteger(key)) fail(`cannot index slice/array with type ${typeName(key)}`)
+          if (typeof key !== 'number' || !Number.isInteger(key))
+            fail(`cannot index slice/array with type ${typeName(key)}`)
           if ((key as number) < 0 || (key as number) >= v.length) fail(`index out of range: ${key as number}`)
           v = v[key as number]
         } else if (v && typeof v === 'object') {
@@ -455,7 +538,12 @@ function callFunction(name: string, args: Value[], line: number): Value {
     }
     case 'print':
       // fmt.Sprint: spaces only between operands that are not strings.
-      return args.map((a, i) => (i > 0 && typeof a !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + goPrintNested(a)).join('')
+      return args
+        .map(
+          (a, i) =>
+            (i > 0 && typeof a !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + goPrintNested(a),
+        )
+        .join('')
     case 'println':
       return args.map(goPrintNested).join(' ') + '\n'
     case 'printf':
@@ -487,7 +575,10 @@ function callFunction(name: string, args: Value[], line: number): Value {
     }
     case 'title':
       arity(1)
-      return str(args[0]).replace(/(^|[^\p{L}\p{N}_'])(\p{L})/gu, (_m, before: string, letter: string) => before + letter.toUpperCase())
+      return str(args[0]).replace(
+        /(^|[^\p{L}\p{N}_'])(\p{L})/gu,
+        (_m, before: string, letter: string) => before + letter.toUpperCase(),
+      )
     case 'lower':
       arity(1)
       return str(args[0]).toLowerCase()
@@ -506,11 +597,16 @@ class Evaluator {
     let value = base
     for (const key of path) {
       if (value === NO_VALUE || value === null) {
-        if (this.options.missingKey !== 'zero') throw new TemplateError(`:${line}: executing at <${shown}>: nil pointer evaluating interface {}.${key}`)
+        if (this.options.missingKey !== 'zero')
+          throw new TemplateError(
+            `:${line}: executing at <${shown}>: nil pointer evaluating interface {}.${key}`,
+          )
         return NO_VALUE
       }
       if (typeof value !== 'object' || Array.isArray(value)) {
-        throw new TemplateError(`:${line}: executing at <${shown}>: can't evaluate field ${key} in type ${typeName(value)}`)
+        throw new TemplateError(
+          `:${line}: executing at <${shown}>: can't evaluate field ${key} in type ${typeName(value)}`,
+        )
       }
       if (!Object.hasOwn(value, key)) {
         if (this.options.missingKey !== 'zero') throw new TemplateError(`no field "${key}" in <${shown}>`)
@@ -526,7 +622,12 @@ class Evaluator {
       case 'field':
         return this.field(dot, arg.path, line, `.${arg.path.join('.')}`)
       case 'var':
-        return this.field(scope.get(arg.name, line), arg.path, line, `${arg.name}${arg.path.map((p) => '.' + p).join('')}`)
+        return this.field(
+          scope.get(arg.name, line),
+          arg.path,
+          line,
+          `${arg.name}${arg.path.map((p) => '.' + p).join('')}`,
+        )
       case 'literal':
         return arg.value
       case 'pipe':
@@ -542,7 +643,11 @@ class Evaluator {
       const [head, ...rest] = command.args
       const piped = index > 0 ? [previous] : []
       if (head!.kind === 'call') {
-        previous = callFunction(head!.name, [...rest.map((a) => this.arg(a, dot, scope, pipe.line)), ...piped], pipe.line)
+        previous = callFunction(
+          head!.name,
+          [...rest.map((a) => this.arg(a, dot, scope, pipe.line)), ...piped],
+          pipe.line,
+        )
       } else {
         if (rest.length > 0 || piped.length > 0) {
           throw new TemplateError(`:${pipe.line}: can't give argument to non-function ${describe(head!)}`)
@@ -567,9 +672,14 @@ class Evaluator {
         if (node.pipe.decl.length === 0) out.push(value === null ? '<no value>' : goPrint(value))
       } else {
         const inner = new Scope(scope)
-        const value = this.pipeline({...node.pipe, decl: node.kind === 'range' ? [] : node.pipe.decl}, dot, inner)
+        const value = this.pipeline(
+          {...node.pipe, decl: node.kind === 'range' ? [] : node.pipe.decl},
+          dot,
+          inner,
+        )
         if (node.kind === 'if') this.run(truth(value) ? node.body : node.otherwise, dot, inner, out)
-        else if (node.kind === 'with') this.run(truth(value) ? node.body : node.otherwise, truth(value) ? value : dot, inner, out)
+        else if (node.kind === 'with')
+          this.run(truth(value) ? node.body : node.otherwise, truth(value) ? value : dot, inner, out)
         else this.range(node, value, dot, inner, out)
       }
     }
@@ -578,8 +688,12 @@ class Evaluator {
   private range(node: ControlNode, value: Value, dot: Value, scope: Scope, out: string[]): void {
     let items: Array<[Value, Value]>
     if (Array.isArray(value)) items = value.map((v, i) => [i, v])
-    else if (value && typeof value === 'object') items = Object.keys(value).sort().map((k) => [k, (value as Record<string, Value>)[k]])
-    else if (typeof value === 'number' && Number.isInteger(value)) items = Array.from({length: Math.max(0, value)}, (_, i) => [i, i])
+    else if (value && typeof value === 'object')
+      items = Object.keys(value)
+        .sort()
+        .map((k) => [k, (value as Record<string, Value>)[k]])
+    else if (typeof value === 'number' && Number.isInteger(value))
+      items = Array.from({length: Math.max(0, value)}, (_, i) => [i, i])
     else if (value === null || value === NO_VALUE) items = []
     else throw new TemplateError(`:${node.pipe.line}: range can't iterate over ${goPrint(value)}`)
     if (items.length === 0) {

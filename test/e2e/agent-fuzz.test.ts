@@ -11,7 +11,13 @@ import {join} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {formatPoint, type FieldValue, type Point} from '../../agent/src/lineprotocol.js'
-import {FrameDemuxer, LineAssembler, PARTIAL_SIZE, type LogLine, type LogStream} from '../../agent/src/logs.js'
+import {
+  FrameDemuxer,
+  LineAssembler,
+  PARTIAL_SIZE,
+  type LogLine,
+  type LogStream,
+} from '../../agent/src/logs.js'
 import {Spool} from '../../agent/src/spool.js'
 import {InfluxWriter} from '../../agent/src/writer.js'
 import {influxQuery, LAB_INFLUX, type InfluxSeries} from '../lab/lab.js'
@@ -38,10 +44,39 @@ function prng(seed: number) {
   return {next, int, pick}
 }
 
-const SPECIALS = [',', '=', ' ', '"', '\\', '\n', '\r', '\t', '#', "'", '\0', '\x7f', 'é', '日本', '😀', '\ud800', '\udc00', '_', 'time', '\\ ', '\\,', '\\=']
+const SPECIALS = [
+  ',',
+  '=',
+  ' ',
+  '"',
+  '\\',
+  '\n',
+  '\r',
+  '\t',
+  '#',
+  "'",
+  '\0',
+  '\x7f',
+  'é',
+  '日本',
+  '😀',
+  '\ud800',
+  '\udc00',
+  '_',
+  'time',
+  '\\ ',
+  '\\,',
+  '\\=',
+]
 
 function writerFor(database: string, spoolDir: string): InfluxWriter {
-  return new InfluxWriter({url: LAB_INFLUX, database}, new Spool(spoolDir, 64 << 20), {batchSize: 200, flushMs: 60_000, timeoutMs: 10_000, minBackoffMs: 100, maxBackoffMs: 1000})
+  return new InfluxWriter({url: LAB_INFLUX, database}, new Spool(spoolDir, 64 << 20), {
+    batchSize: 200,
+    flushMs: 60_000,
+    timeoutMs: 10_000,
+    minBackoffMs: 100,
+    maxBackoffMs: 1000,
+  })
 }
 
 interface ReadPoint {
@@ -53,7 +88,9 @@ interface ReadPoint {
 /** Every point of the database, by its timestamp (each test point has its own). */
 async function readAll(database: string): Promise<Map<bigint, ReadPoint>> {
   // Times here are small (1970), so ns epochs stay exact as JSON numbers.
-  const response = await fetch(`${LAB_INFLUX}/query?${new URLSearchParams({db: database, q: 'SELECT * FROM /.*/ GROUP BY *', epoch: 'ns'})}`)
+  const response = await fetch(
+    `${LAB_INFLUX}/query?${new URLSearchParams({db: database, q: 'SELECT * FROM /.*/ GROUP BY *', epoch: 'ns'})}`,
+  )
   const body = (await response.json()) as {results: {series?: InfluxSeries[]; error?: string}[]}
   if (body.results[0]?.error) throw new Error(body.results[0].error)
   const series = body.results[0]?.series ?? []
@@ -86,15 +123,22 @@ describe('the agent writer against the real InfluxDB', () => {
 
   it(`random names, tags and fields read back byte-identical or are counted (seed ${seed})`, async () => {
     const r = prng(seed)
-    const text = (max: number) => Array.from({length: 1 + r.int(max)}, () => (r.next() < 0.4 ? r.pick(SPECIALS) : String.fromCharCode(0x21 + r.int(94)))).join('')
+    const text = (max: number) =>
+      Array.from({length: 1 + r.int(max)}, () =>
+        r.next() < 0.4 ? r.pick(SPECIALS) : String.fromCharCode(0x21 + r.int(94)),
+      ).join('')
     // A few measurements shared by many points, and many of their own.
     const measurements = Array.from({length: 12}, () => text(6))
     // Field keys name their type: InfluxDB 1.x can store a batch that gives one field two types and then
     // answers queries with one of them (a conflict across batches is refused: the next test counts those).
-    const field = (): [string, FieldValue] => r.pick<() => [string, FieldValue]>([
-      () => [`fi${text(6)}`, r.int(2 ** 40) - 2 ** 39], () => [`ff${text(6)}`, {float: (r.next() - 0.5) * 1e6}], () => [`fb${text(6)}`, r.next() < 0.5],
-      () => [`fs${text(6)}`, r.next() < 0.1 ? '' : text(30)], () => [`fi${text(6)}`, BigInt(r.int(2 ** 50))],
-    ])()
+    const field = (): [string, FieldValue] =>
+      r.pick<() => [string, FieldValue]>([
+        () => [`fi${text(6)}`, r.int(2 ** 40) - 2 ** 39],
+        () => [`ff${text(6)}`, {float: (r.next() - 0.5) * 1e6}],
+        () => [`fb${text(6)}`, r.next() < 0.5],
+        () => [`fs${text(6)}`, r.next() < 0.1 ? '' : text(30)],
+        () => [`fi${text(6)}`, BigInt(r.int(2 ** 50))],
+      ])()
     const points: Point[] = Array.from({length: 600}, (_, i) => ({
       measurement: r.next() < 0.7 ? r.pick(measurements) : text(8),
       // Tag and field keys from separate names: InfluxDB 1.x renames a field shadowed by a tag of another point.
@@ -114,16 +158,27 @@ describe('the agent writer against the real InfluxDB', () => {
     for (const point of points) {
       const back = read.get(point.time)
       if (!back) continue
-      const fields = Object.fromEntries(Object.entries(point.fields).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : typeof v === 'object' ? v.float : v]))
+      const fields = Object.fromEntries(
+        Object.entries(point.fields).map(([k, v]) => [
+          k,
+          typeof v === 'bigint' ? Number(v) : typeof v === 'object' ? v.float : v,
+        ]),
+      )
       const tags = Object.fromEntries(Object.entries(point.tags).filter(([, v]) => v !== ''))
       const expected = {measurement: point.measurement, tags, fields}
-      if (process.env.FUZZ_DEBUG && !isDeepStrictEqual(back, expected)) console.log(JSON.stringify(formatPoint(point)), JSON.stringify(back))
+      if (process.env.FUZZ_DEBUG && !isDeepStrictEqual(back, expected))
+        console.log(JSON.stringify(formatPoint(point)), JSON.stringify(back))
       expect(back, `point at ${point.time}`).toEqual(expected)
     }
   })
 
   it('a batch with known bad points: pointsRejected is exactly what InfluxDB refused', async () => {
-    const good = (i: number): Point => ({measurement: 'exact', tags: {k: 'v'}, fields: {n: i}, time: 5_000_000_000n + BigInt(i)})
+    const good = (i: number): Point => ({
+      measurement: 'exact',
+      tags: {k: 'v'},
+      fields: {n: i},
+      time: 5_000_000_000n + BigInt(i),
+    })
     const writer = writerFor(database, join(dir, 'spool-exact'))
     writer.write([good(0)])
     await writer.flush() // n is an integer from here on
@@ -151,10 +206,22 @@ describe('log frames into InfluxDB', () => {
 
   it(`random bytes, invalid UTF-8, empty and huge lines in random chunks: each line reads back as written, or cut and marked (seed ${seed})`, async () => {
     const r = prng(seed)
-    const stamp = (ns: number) => `1970-01-01T00:00:${String(Math.floor(ns / 1e9)).padStart(2, '0')}.${String(ns % 1e9).padStart(9, '0')}Z `
+    const stamp = (ns: number) =>
+      `1970-01-01T00:00:${String(Math.floor(ns / 1e9)).padStart(2, '0')}.${String(ns % 1e9).padStart(9, '0')}Z `
     const lines: {bytes: Buffer; valid: boolean; stream: LogStream; ns: number}[] = []
     for (let i = 0; i < 300; i++) {
-      const length = r.pick([0, 1, r.int(200), PARTIAL_SIZE - 1, PARTIAL_SIZE, PARTIAL_SIZE + 1, 2 * PARTIAL_SIZE, CAP, CAP + 1, CAP + r.int(3 * PARTIAL_SIZE)])
+      const length = r.pick([
+        0,
+        1,
+        r.int(200),
+        PARTIAL_SIZE - 1,
+        PARTIAL_SIZE,
+        PARTIAL_SIZE + 1,
+        2 * PARTIAL_SIZE,
+        CAP,
+        CAP + 1,
+        CAP + r.int(3 * PARTIAL_SIZE),
+      ])
       const valid = r.next() < 0.5
       let bytes: Buffer
       if (valid) {
@@ -181,7 +248,14 @@ describe('log frames into InfluxDB', () => {
     for (const line of lines) {
       for (let at = 0; at === 0 || at < line.bytes.length; at += PARTIAL_SIZE) {
         const last = at + PARTIAL_SIZE >= line.bytes.length
-        frame(line.stream === 'stdout' ? 1 : 2, Buffer.concat([Buffer.from(stamp(line.ns + at)), line.bytes.subarray(at, at + PARTIAL_SIZE), Buffer.from(last ? '\n' : '')]))
+        frame(
+          line.stream === 'stdout' ? 1 : 2,
+          Buffer.concat([
+            Buffer.from(stamp(line.ns + at)),
+            line.bytes.subarray(at, at + PARTIAL_SIZE),
+            Buffer.from(last ? '\n' : ''),
+          ]),
+        )
       }
       if (r.next() < 0.05) frame(3, Buffer.from('daemon error frame: not a log line')) // and stdin frames: never lines either
       if (r.next() < 0.05) frame(0, Buffer.from(r.int(1000).toString()))
@@ -197,7 +271,14 @@ describe('log frames into InfluxDB', () => {
     }
     assembler.end()
     const writer = writerFor(database, join(dir, 'spool-logs'))
-    writer.write(got.map((line) => ({measurement: 'docker_log', tags: {stream: line.stream}, fields: {message: line.message, truncated: line.truncated || undefined}, time: line.timeNs})))
+    writer.write(
+      got.map((line) => ({
+        measurement: 'docker_log',
+        tags: {stream: line.stream},
+        fields: {message: line.message, truncated: line.truncated || undefined},
+        time: line.timeNs,
+      })),
+    )
     await writer.flush()
     expect(writer.stats).toMatchObject({pointsWritten: lines.length, pointsRejected: 0, pointsInvalid: 0})
     const read = await readAll(database)

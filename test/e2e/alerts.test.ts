@@ -8,10 +8,31 @@
  * Thresholds and windows are shortened for the test through --alert, as a user would set them.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, InfluxProxy, influxQuery, Lab, LAB_INFLUX, labBridgeGateway, ok, run, type RunResult, until} from '../lab/lab.js'
+import {
+  busyboxTar,
+  InfluxProxy,
+  influxQuery,
+  Lab,
+  LAB_INFLUX,
+  labBridgeGateway,
+  ok,
+  run,
+  type RunResult,
+  until,
+} from '../lab/lab.js'
 
 const FILL = '/mnt/berth-fill'
-const SETTINGS = ['silentFor=20s', 'restarts=2', 'restartWindow=10m', 'oomWindow=10m', 'cpuPercent=90', 'cpuFor=20s', 'diskPercent=90', 'spoolBytes=0', 'spoolWindow=10m']
+const SETTINGS = [
+  'silentFor=20s',
+  'restarts=2',
+  'restartWindow=10m',
+  'oomWindow=10m',
+  'cpuPercent=90',
+  'cpuFor=20s',
+  'diskPercent=90',
+  'spoolBytes=0',
+  'spoolWindow=10m',
+]
 
 let lab: Lab
 let machine: string
@@ -26,16 +47,38 @@ interface Evaluation {
   error?: string
 }
 
-const docker = (args: string[], input?: Buffer): Promise<RunResult> => run('docker', args, {env: dockerEnv, input})
+const docker = (args: string[], input?: Buffer): Promise<RunResult> =>
+  run('docker', args, {env: dockerEnv, input})
 const influxAdmin = (q: string) => fetch(`${LAB_INFLUX}/query?${new URLSearchParams({q})}`, {method: 'POST'})
 
 /** Every firing alert instance as `rule label=value ...`, from `berth dashboards check --alerts-only --json`. */
 async function firing(): Promise<string[]> {
-  const check = await lab.berth(['dashboards', 'check', '--alerts-only', '--influx-url', LAB_INFLUX, '--database', db, '--json', ...SETTINGS.flatMap((s) => ['--alert', s])])
+  const check = await lab.berth([
+    'dashboards',
+    'check',
+    '--alerts-only',
+    '--influx-url',
+    LAB_INFLUX,
+    '--database',
+    db,
+    '--json',
+    ...SETTINGS.flatMap((s) => ['--alert', s]),
+  ])
   expect(check.code, check.stderr).toBe(0)
   const alerts = (JSON.parse(check.stdout) as {alerts: Evaluation[]}).alerts
   expect(alerts.filter((a) => a.state === 'error')).toEqual([])
-  return alerts.flatMap((a) => a.firing.map((i) => [a.uid, ...Object.entries(i.labels).sort().map(([k, v]) => `${k}=${v}`)].join(' '))).sort()
+  return alerts
+    .flatMap((a) =>
+      a.firing.map((i) =>
+        [
+          a.uid,
+          ...Object.entries(i.labels)
+            .sort()
+            .map(([k, v]) => `${k}=${v}`),
+        ].join(' '),
+      ),
+    )
+    .sort()
 }
 
 /**
@@ -43,7 +86,10 @@ async function firing(): Promise<string[]> {
  * rule rightly fires. That is accepted only when the agent's own points say no CPU time was idle.
  */
 async function saturatedByOthers(): Promise<boolean> {
-  const series = await influxQuery(db, `SELECT max("usage_idle") FROM "cpu" WHERE "host" = '${machine}' AND time > now() - 25s`)
+  const series = await influxQuery(
+    db,
+    `SELECT max("usage_idle") FROM "cpu" WHERE "host" = '${machine}' AND time > now() - 25s`,
+  )
   const idle = series[0]?.values[0]?.[1] as number | undefined
   return idle !== undefined && idle < 10
 }
@@ -58,13 +104,19 @@ async function settle(expected: string[], ms = 120_000): Promise<void> {
     if (expected.includes(cpu)) return seen.includes(cpu)
     if (!seen.includes(cpu)) return true
     if (await saturatedByOthers()) {
-      console.warn('the lab machine\'s CPUs were saturated by other work: the CPU alert fired without our burners, as it should')
+      console.warn(
+        "the lab machine's CPUs were saturated by other work: the CPU alert fired without our burners, as it should",
+      )
       return true
     }
     return false
   }
   let seen: string[] = []
-  await until(`alerts ${expected.join(', ')}`, async () => ((await acceptable((seen = await firing()))) ? seen : undefined), ms).catch(() => undefined)
+  await until(
+    `alerts ${expected.join(', ')}`,
+    async () => ((await acceptable((seen = await firing()))) ? seen : undefined),
+    ms,
+  ).catch(() => undefined)
   expect(await acceptable(seen), `firing: ${seen.join(' | ')}`).toBe(true)
 }
 
@@ -80,11 +132,32 @@ beforeAll(async () => {
   dockerEnv = await lab.dockerEnv(machine)
   await ok(docker(['import', '-', 'bb:1'], busybox))
   // A small host filesystem, mounted before the agent starts (its view of the host's mounts is a copy made then).
-  await ok(lab.berth(['ssh', machine, '--', `mkdir -p ${FILL} && mount -t tmpfs -o size=8m berth-fill ${FILL}`]))
-  await ok(lab.berth(['agent', 'install', '-q', machine, '--influx-url', `http://${proxy.host}:${proxy.port}`, '--database', db, '--interval', '2',
-    '--env', 'BERTH_AGENT_FLUSH_MS=500', '--env', 'BERTH_AGENT_MAX_BACKOFF_MS=2000', '--env', 'BERTH_AGENT_TIMEOUT_MS=3000',
-    // tmpfs is left out by default (as Telegraf does); the test's filesystem is one.
-    '--env', 'BERTH_AGENT_DISK_IGNORE_FS=devtmpfs,overlay,squashfs,iso9660']))
+  await ok(
+    lab.berth(['ssh', machine, '--', `mkdir -p ${FILL} && mount -t tmpfs -o size=8m berth-fill ${FILL}`]),
+  )
+  await ok(
+    lab.berth([
+      'agent',
+      'install',
+      '-q',
+      machine,
+      '--influx-url',
+      `http://${proxy.host}:${proxy.port}`,
+      '--database',
+      db,
+      '--interval',
+      '2',
+      '--env',
+      'BERTH_AGENT_FLUSH_MS=500',
+      '--env',
+      'BERTH_AGENT_MAX_BACKOFF_MS=2000',
+      '--env',
+      'BERTH_AGENT_TIMEOUT_MS=3000',
+      // tmpfs is left out by default (as Telegraf does); the test's filesystem is one.
+      '--env',
+      'BERTH_AGENT_DISK_IGNORE_FS=devtmpfs,overlay,squashfs,iso9660',
+    ]),
+  )
 })
 
 afterAll(async () => {
@@ -98,24 +171,77 @@ describe('alert rules on a real machine', () => {
   let expected: string[] = []
 
   it('a quiet machine fires nothing, and its filesystems (the tmpfs too) are reported', async () => {
-    await until('the agent\'s disk points for the tmpfs', async () => {
-      const series = await influxQuery(db, `SELECT last("used_percent") FROM "disk" WHERE "host" = '${machine}' AND "path" = '${FILL}'`)
-      return series[0]?.values[0]
-    }, 60_000)
+    await until(
+      "the agent's disk points for the tmpfs",
+      async () => {
+        const series = await influxQuery(
+          db,
+          `SELECT last("used_percent") FROM "disk" WHERE "host" = '${machine}' AND "path" = '${FILL}'`,
+        )
+        return series[0]?.values[0]
+      },
+      60_000,
+    )
     // Every window the quiet check looks at holds the agent's reports: 20 s of them.
-    await until('20 s of agent reports', async () => {
-      const series = await influxQuery(db, `SELECT count("points_written") FROM "berth_agent" WHERE "host" = '${machine}'`)
-      return (series[0]?.values[0]?.[1] as number) >= 10 ? true : undefined
-    }, 60_000)
+    await until(
+      '20 s of agent reports',
+      async () => {
+        const series = await influxQuery(
+          db,
+          `SELECT count("points_written") FROM "berth_agent" WHERE "host" = '${machine}'`,
+        )
+        return (series[0]?.values[0]?.[1] as number) >= 10 ? true : undefined
+      },
+      60_000,
+    )
     await settle([])
   })
 
   it('an OOM kill, a restart loop, busy CPUs and a full filesystem fire exactly their alerts', async () => {
     const cpus = Number((await ok(docker(['info', '--format', '{{.NCPU}}']))).trim())
     await Promise.all([
-      ok(docker(['run', '-d', '--name', 'oomer', '-m', '16m', '--memory-swap', '16m', 'bb:1', 'sh', '-c', 'x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done'])),
-      ok(docker(['run', '-d', '--name', 'looper', '--restart', 'always', 'bb:1', 'sh', '-c', 'sleep 1; exit 1'])),
-      ok(docker(['run', '-d', '--name', 'burner', 'bb:1', 'sh', '-c', `for i in $(seq ${cpus}); do (while :; do :; done) & done; wait`])),
+      ok(
+        docker([
+          'run',
+          '-d',
+          '--name',
+          'oomer',
+          '-m',
+          '16m',
+          '--memory-swap',
+          '16m',
+          'bb:1',
+          'sh',
+          '-c',
+          'x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done',
+        ]),
+      ),
+      ok(
+        docker([
+          'run',
+          '-d',
+          '--name',
+          'looper',
+          '--restart',
+          'always',
+          'bb:1',
+          'sh',
+          '-c',
+          'sleep 1; exit 1',
+        ]),
+      ),
+      ok(
+        docker([
+          'run',
+          '-d',
+          '--name',
+          'burner',
+          'bb:1',
+          'sh',
+          '-c',
+          `for i in $(seq ${cpus}); do (while :; do :; done) & done; wait`,
+        ]),
+      ),
       ok(lab.berth(['ssh', machine, '--', `dd if=/dev/zero of=${FILL}/blob bs=1M 2>/dev/null; df ${FILL}`])),
     ])
     expected = [
@@ -134,21 +260,34 @@ describe('alert rules on a real machine', () => {
     // The burner is gone: the CPU alert ends once its window passes.
     expected = expected.filter((s) => !s.startsWith('berth-host-cpu'))
     await proxy.down()
-    await until('the agent to spool', async () => {
-      const status = JSON.parse((await lab.berth(['agent', 'status', '--json', machine])).stdout) as Array<{spoolBytes?: number}>
-      return (status[0]?.spoolBytes ?? 0) > 0 ? true : undefined
-    }, 60_000)
+    await until(
+      'the agent to spool',
+      async () => {
+        const status = JSON.parse((await lab.berth(['agent', 'status', '--json', machine])).stdout) as Array<{
+          spoolBytes?: number
+        }>
+        return (status[0]?.spoolBytes ?? 0) > 0 ? true : undefined
+      },
+      60_000,
+    )
     await new Promise((r) => setTimeout(r, 8000))
     await proxy.up()
     expected = [...expected, `berth-agent-spool host=${machine}`].sort()
     await settle(expected)
-    const spooled = await influxQuery(db, `SELECT max("spool_bytes") FROM "berth_agent" WHERE "host" = '${machine}'`)
+    const spooled = await influxQuery(
+      db,
+      `SELECT max("spool_bytes") FROM "berth_agent" WHERE "host" = '${machine}'`,
+    )
     expect(spooled[0]!.values[0]![1]).toBeGreaterThan(0)
   })
 
   it('the agent stopped: the machine and its agent go silent, and the alerts on older data stay', async () => {
     await ok(docker(['stop', '-t', '5', 'berth-agent']))
-    expected = [...expected, `berth-machine-silent host=${machine}`, `berth-agent-unhealthy host=${machine}`].sort()
+    expected = [
+      ...expected,
+      `berth-machine-silent host=${machine}`,
+      `berth-agent-unhealthy host=${machine}`,
+    ].sort()
     await settle(expected)
   })
 })

@@ -9,10 +9,26 @@ import {generateKeyPairSync, X509Certificate} from 'node:crypto'
 import {copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateTagsCommand, EC2Client, ImportKeyPairCommand, RunInstancesCommand} from '@aws-sdk/client-ec2'
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  CreateTagsCommand,
+  EC2Client,
+  ImportKeyPairCommand,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2'
 import ssh2 from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {busyboxTar, dockerMachineHostOptions, LAB_ENGINE, Lab, labDocker, ok, treeHashes, until} from '../lab/lab.js'
+import {
+  busyboxTar,
+  dockerMachineHostOptions,
+  LAB_ENGINE,
+  Lab,
+  labDocker,
+  ok,
+  treeHashes,
+  until,
+} from '../lab/lab.js'
 import {Ec2Simulator, type SimInstance} from '../sim/ec2/simulator.js'
 
 const ACCESS_KEY = 'AKIASIMULATOR0000002'
@@ -52,24 +68,55 @@ function berth(args: string[]) {
 
 /** docker-machine's calls for `create -d amazonec2 --amazonec2-region R NAME`: key pair, group, instance, Name tag. */
 async function launchAsDockerMachine(publicKey: string): Promise<SimInstance> {
-  const ec2 = new EC2Client({region: sim.region, endpoint: sim.endpoint, credentials: {accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY}})
+  const ec2 = new EC2Client({
+    region: sim.region,
+    endpoint: sim.endpoint,
+    credentials: {accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY},
+  })
   const vpcId = sim.vpcs.find((v) => v.isDefault)!.vpcId
   const subnet = sim.subnets.find((s) => s.vpcId === vpcId && s.zone === `${sim.region}a`)!
   await ec2.send(new ImportKeyPairCommand({KeyName: name, PublicKeyMaterial: Buffer.from(publicKey)}))
-  const group = await ec2.send(new CreateSecurityGroupCommand({GroupName: 'docker-machine', Description: 'Docker Machine', VpcId: vpcId}))
+  const group = await ec2.send(
+    new CreateSecurityGroupCommand({
+      GroupName: 'docker-machine',
+      Description: 'Docker Machine',
+      VpcId: vpcId,
+    }),
+  )
   groupId = group.GroupId!
-  await ec2.send(new AuthorizeSecurityGroupIngressCommand({GroupId: groupId, IpPermissions: [22, 2376].map((port) => ({
-    IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{CidrIp: '0.0.0.0/0'}]}))}))
-  const run = await ec2.send(new RunInstancesCommand({
-    ImageId: 'ami-0ubuntu2404amd64', InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, KeyName: name,
-    Placement: {AvailabilityZone: subnet.zone},
-    NetworkInterfaces: [{DeviceIndex: 0, Groups: [groupId], SubnetId: subnet.subnetId, AssociatePublicIpAddress: true}],
-    BlockDeviceMappings: [{DeviceName: '/dev/sda1', Ebs: {VolumeSize: 16, VolumeType: 'gp2', DeleteOnTermination: true}}],
-  }))
+  await ec2.send(
+    new AuthorizeSecurityGroupIngressCommand({
+      GroupId: groupId,
+      IpPermissions: [22, 2376].map((port) => ({
+        IpProtocol: 'tcp',
+        FromPort: port,
+        ToPort: port,
+        IpRanges: [{CidrIp: '0.0.0.0/0'}],
+      })),
+    }),
+  )
+  const run = await ec2.send(
+    new RunInstancesCommand({
+      ImageId: 'ami-0ubuntu2404amd64',
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      KeyName: name,
+      Placement: {AvailabilityZone: subnet.zone},
+      NetworkInterfaces: [
+        {DeviceIndex: 0, Groups: [groupId], SubnetId: subnet.subnetId, AssociatePublicIpAddress: true},
+      ],
+      BlockDeviceMappings: [
+        {DeviceName: '/dev/sda1', Ebs: {VolumeSize: 16, VolumeType: 'gp2', DeleteOnTermination: true}},
+      ],
+    }),
+  )
   const id = run.Instances![0]!.InstanceId!
   await ec2.send(new CreateTagsCommand({Resources: [id], Tags: [{Key: 'Name', Value: name}]}))
   ec2.destroy()
-  return until('the instance to run', async () => (sim.instances.get(id)?.state === 'running' ? sim.instances.get(id) : undefined))
+  return until('the instance to run', async () =>
+    sim.instances.get(id)?.state === 'running' ? sim.instances.get(id) : undefined,
+  )
 }
 
 /** docker-machine's config.json for an amazonec2 machine (field names from its Go structs). */
@@ -79,15 +126,54 @@ function dockerMachineRecord(machine: string, driver: Record<string, unknown>) {
   return {
     ConfigVersion: 3,
     Driver: {
-      IPAddress: '', MachineName: machine, SSHUser: 'ubuntu', SSHPort: 22, SSHKeyPath: join(mdir, 'id_rsa'), StorePath: dm,
-      SwarmMaster: false, SwarmHost: 'tcp://0.0.0.0:3376', SwarmDiscovery: '',
-      Id: 'f3c1e8a0b7d24c6e9a51', AccessKey: DM_ACCESS_KEY, SecretKey: DM_SECRET_KEY, SessionToken: '', Region: sim.region,
-      AMI: 'ami-0ubuntu2404amd64', SSHKeyID: 0, ExistingKey: false, KeyName: machine, InstanceId: '', InstanceType: 't3.micro',
-      PrivateIPAddress: '', SecurityGroupId: '', SecurityGroupIds: [groupId], SecurityGroupName: '', SecurityGroupNames: ['docker-machine'],
-      SecurityGroupReadOnly: false, OpenPorts: null, Tags: '', ReservationId: '', DeviceName: '/dev/sda1', RootSize: 16, VolumeType: 'gp2',
-      IamInstanceProfile: '', VpcId: 'vpc-0default0000000', SubnetId: 'subnet-0defaulta00000', Zone: 'a', RequestSpotInstance: false,
-      SpotPrice: '0.50', BlockDurationMinutes: 0, PrivateIPOnly: false, UsePrivateIP: false, UseEbsOptimizedInstance: false, Monitoring: false,
-      SSHPrivateKeyPath: '', RetryCount: 5, Endpoint: '', DisableSSL: false, UserDataFile: '',
+      IPAddress: '',
+      MachineName: machine,
+      SSHUser: 'ubuntu',
+      SSHPort: 22,
+      SSHKeyPath: join(mdir, 'id_rsa'),
+      StorePath: dm,
+      SwarmMaster: false,
+      SwarmHost: 'tcp://0.0.0.0:3376',
+      SwarmDiscovery: '',
+      Id: 'f3c1e8a0b7d24c6e9a51',
+      AccessKey: DM_ACCESS_KEY,
+      SecretKey: DM_SECRET_KEY,
+      SessionToken: '',
+      Region: sim.region,
+      AMI: 'ami-0ubuntu2404amd64',
+      SSHKeyID: 0,
+      ExistingKey: false,
+      KeyName: machine,
+      InstanceId: '',
+      InstanceType: 't3.micro',
+      PrivateIPAddress: '',
+      SecurityGroupId: '',
+      SecurityGroupIds: [groupId],
+      SecurityGroupName: '',
+      SecurityGroupNames: ['docker-machine'],
+      SecurityGroupReadOnly: false,
+      OpenPorts: null,
+      Tags: '',
+      ReservationId: '',
+      DeviceName: '/dev/sda1',
+      RootSize: 16,
+      VolumeType: 'gp2',
+      IamInstanceProfile: '',
+      VpcId: 'vpc-0default0000000',
+      SubnetId: 'subnet-0defaulta00000',
+      Zone: 'a',
+      RequestSpotInstance: false,
+      SpotPrice: '0.50',
+      BlockDurationMinutes: 0,
+      PrivateIPOnly: false,
+      UsePrivateIP: false,
+      UseEbsOptimizedInstance: false,
+      Monitoring: false,
+      SSHPrivateKeyPath: '',
+      RetryCount: 5,
+      Endpoint: '',
+      DisableSSL: false,
+      UserDataFile: '',
       ...driver,
     },
     DriverName: 'amazonec2',
@@ -106,11 +192,22 @@ async function writeDockerMachineStore(keyPath: string): Promise<void> {
   for (const f of ['cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
   const mdir = join(dm, 'machines', name)
   await mkdir(mdir, {recursive: true, mode: 0o700})
-  for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem']) await copyFile(join(provisioned, f), join(mdir, f))
+  for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem'])
+    await copyFile(join(provisioned, f), join(mdir, f))
   await copyFile(keyPath, join(mdir, 'id_rsa'))
   await copyFile(`${keyPath}.pub`, join(mdir, 'id_rsa.pub'))
-  await writeFile(join(mdir, 'config.json'), JSON.stringify(dockerMachineRecord(name, {IPAddress: instance.publicIp, InstanceId: instance.instanceId,
-    PrivateIPAddress: instance.privateIp}), null, '    '))
+  await writeFile(
+    join(mdir, 'config.json'),
+    JSON.stringify(
+      dockerMachineRecord(name, {
+        IPAddress: instance.publicIp,
+        InstanceId: instance.instanceId,
+        PrivateIPAddress: instance.privateIp,
+      }),
+      null,
+      '    ',
+    ),
+  )
   // A create docker-machine did not finish: no instance id.
   const halfDir = join(dm, 'machines', half)
   await mkdir(halfDir, {recursive: true, mode: 0o700})
@@ -119,7 +216,9 @@ async function writeDockerMachineStore(keyPath: string): Promise<void> {
 }
 
 function callsFor(action: string): Record<string, unknown>[] {
-  return sim.calls.filter((c) => c.action === action && JSON.stringify(c.params).includes(instance.instanceId)).map((c) => c.params)
+  return sim.calls
+    .filter((c) => c.action === action && JSON.stringify(c.params).includes(instance.instanceId))
+    .map((c) => c.params)
 }
 
 /** The states the instance went through during one command. */
@@ -131,12 +230,19 @@ async function transitions(work: () => Promise<unknown>): Promise<string[]> {
 }
 
 async function jobRuns(text: string): Promise<void> {
-  const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', text], undefined, awsEnv())
+  const job = await lab.docker(
+    name,
+    ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', text],
+    undefined,
+    awsEnv(),
+  )
   expect(job.stdout.trim(), job.stderr).toBe(text)
 }
 
 async function hostStartedAt(): Promise<string> {
-  return (await ok(labDocker(['inspect', '-f', '{{.State.StartedAt}}', `berth-ec2sim-${instance.instanceId}`]))).trim()
+  return (
+    await ok(labDocker(['inspect', '-f', '{{.State.StartedAt}}', `berth-ec2sim-${instance.instanceId}`]))
+  ).trim()
 }
 
 beforeAll(async () => {
@@ -148,7 +254,11 @@ beforeAll(async () => {
   dm = join(work, 'docker-machine')
   busybox = await busyboxTar()
   // docker-machine's own key: RSA, PEM, id_rsa.
-  const {privateKey} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {type: 'pkcs1', format: 'pem'}, publicKeyEncoding: {type: 'spki', format: 'pem'}})
+  const {privateKey} = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: {type: 'pkcs1', format: 'pem'},
+    publicKeyEncoding: {type: 'spki', format: 'pem'},
+  })
   const keyPath = join(work, 'id_rsa')
   await writeFile(keyPath, privateKey, {mode: 0o600})
   const parsed = ssh2.utils.parseKey(privateKey)
@@ -157,8 +267,21 @@ beforeAll(async () => {
   await writeFile(`${keyPath}.pub`, publicKey + '\n')
   instance = await launchAsDockerMachine(publicKey)
   // The engine, TLS and the hostname as docker-machine's provisioner leaves them, done by berth over real SSH.
-  await ok(origin.berth(['create', '-q', '-d', 'generic', '--generic-ip-address', instance.publicIp!, '--generic-ssh-user', 'ubuntu',
-    '--generic-ssh-key', keyPath, name]))
+  await ok(
+    origin.berth([
+      'create',
+      '-q',
+      '-d',
+      'generic',
+      '--generic-ip-address',
+      instance.publicIp!,
+      '--generic-ssh-user',
+      'ubuntu',
+      '--generic-ssh-key',
+      keyPath,
+      name,
+    ]),
+  )
   await writeDockerMachineStore(keyPath)
   dmTree = await treeHashes(dm)
 }, 240_000)
@@ -181,21 +304,33 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
     expect(await treeHashes(dm)).toEqual(dmTree)
   })
 
-  it('is imported without docker-machine\'s AWS keys (one line says so), the other one skipped, the originals untouched', async () => {
+  it("is imported without docker-machine's AWS keys (one line says so), the other one skipped, the originals untouched", async () => {
     const result = await berth(['import', '--from', dm, '--json'])
     expect(result.code, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout)).toEqual([expect.objectContaining({name, driver: 'amazonec2'})])
     const lines = result.stderr.trim().split('\n')
-    expect(lines.filter((l) => /AWS keys/.test(l)), result.stderr).toEqual([
-      `${name}: the AWS keys in docker-machine's record are not carried over; berth uses the SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an instance role)`])
+    expect(
+      lines.filter((l) => /AWS keys/.test(l)),
+      result.stderr,
+    ).toEqual([
+      `${name}: the AWS keys in docker-machine's record are not carried over; berth uses the SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an instance role)`,
+    ])
     expect(lines.filter((l) => l.startsWith(`Warning: Skipping ${half}: `))).toHaveLength(1)
 
     const text = await readFile(join(lab.storePath, 'machines', name, 'config.json'), 'utf8')
     for (const secret of [DM_ACCESS_KEY, DM_SECRET_KEY, SECRET_KEY, dm]) expect(text).not.toContain(secret)
     const record = JSON.parse(text)
     expect(record.Driver).toMatchObject({
-      InstanceId: instance.instanceId, Region: sim.region, Zone: `${sim.region}a`, IPAddress: instance.publicIp, SSHUser: 'ubuntu',
-      KeyPairName: name, KeyPairCreated: true, UseExistingKeyPair: false, SecurityGroupIds: [groupId], CreatedSecurityGroupIds: [],
+      InstanceId: instance.instanceId,
+      Region: sim.region,
+      Zone: `${sim.region}a`,
+      IPAddress: instance.publicIp,
+      SSHUser: 'ubuntu',
+      KeyPairName: name,
+      KeyPairCreated: true,
+      UseExistingKeyPair: false,
+      SecurityGroupIds: [groupId],
+      CreatedSecurityGroupIds: [],
       SSHKeyPath: join(lab.storePath, 'machines', name, 'id_rsa'),
     })
     expect(record.Driver).not.toHaveProperty('AccessKey')
@@ -203,7 +338,7 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
     expect(await treeHashes(dm)).toEqual(dmTree)
   })
 
-  it('serves the real docker CLI through `berth env`; ip, status and ssh read the simulator\'s instance', async () => {
+  it("serves the real docker CLI through `berth env`; ip, status and ssh read the simulator's instance", async () => {
     const env = await ok(berth(['env', name]))
     expect(env).toContain(`DOCKER_HOST="tcp://${instance.publicIp}:2376"`)
     await ok(lab.docker(name, ['import', '-', 'job:latest'], busybox, awsEnv()))
@@ -217,15 +352,27 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
   })
 
   it('stop, start and kill go through the simulator, and the engine answers after each start', async () => {
-    expect(await transitions(async () => ok(berth(['stop', name])))).toEqual(['running', 'stopping', 'stopped'])
+    expect(await transitions(async () => ok(berth(['stop', name])))).toEqual([
+      'running',
+      'stopping',
+      'stopped',
+    ])
     expect(callsFor('StopInstances').at(-1)).not.toHaveProperty('Force', 'true')
     expect((await berth(['status', name])).stdout).toBe('Stopped\n')
 
-    expect(await transitions(async () => ok(berth(['start', name])))).toEqual(['stopped', 'pending', 'running'])
+    expect(await transitions(async () => ok(berth(['start', name])))).toEqual([
+      'stopped',
+      'pending',
+      'running',
+    ])
     expect((await berth(['ip', name])).stdout).toBe(`${instance.publicIp}\n`)
     await jobRuns('after start')
 
-    expect(await transitions(async () => ok(berth(['kill', name])))).toEqual(['running', 'stopping', 'stopped'])
+    expect(await transitions(async () => ok(berth(['kill', name])))).toEqual([
+      'running',
+      'stopping',
+      'stopped',
+    ])
     expect(callsFor('StopInstances').at(-1)).toHaveProperty('Force', 'true')
     expect((await berth(['status', name])).stdout).toBe('Stopped\n')
     await ok(berth(['start', name]))
@@ -245,13 +392,15 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
     expect((await berth(['status', name])).stdout).toBe('Running\n')
   })
 
-  it('a new server certificate (regenerate-certs, or start on a new IP) is signed by docker-machine\'s CA, which its client certificate trusts', async () => {
+  it("a new server certificate (regenerate-certs, or start on a new IP) is signed by docker-machine's CA, which its client certificate trusts", async () => {
     const folder = join(lab.storePath, 'machines', name)
     const before = await readFile(join(folder, 'server.pem'), 'utf8')
     await ok(berth(['regenerate-certs', '-f', name]))
     const server = new X509Certificate(await readFile(join(folder, 'server.pem')))
     expect(server.toString()).not.toBe(new X509Certificate(before).toString())
-    expect(server.verify(new X509Certificate(await readFile(join(dm, 'certs', 'ca.pem'))).publicKey)).toBe(true)
+    expect(server.verify(new X509Certificate(await readFile(join(dm, 'certs', 'ca.pem'))).publicKey)).toBe(
+      true,
+    )
     await jobRuns('after new certificates')
   })
 
@@ -261,7 +410,9 @@ describe('a docker-machine amazonec2 machine adopted by berth', () => {
     await sim.settle()
     expect(instance.state).toBe('terminated')
     expect(instance.volumeIds.map((v) => sim.volumes.get(v)!.state)).toEqual(['deleted'])
-    expect(await labDocker(['ps', '-aq', '--filter', `name=berth-ec2sim-${instance.instanceId}`])).toMatchObject({stdout: ''})
+    expect(
+      await labDocker(['ps', '-aq', '--filter', `name=berth-ec2sim-${instance.instanceId}`]),
+    ).toMatchObject({stdout: ''})
     expect([...sim.keyPairs.values()].map((k) => k.keyName)).not.toContain(name)
     expect(sim.securityGroups.get(groupId)?.groupName).toBe('docker-machine')
     expect(callsFor('TerminateInstances')).toHaveLength(1)

@@ -45,7 +45,14 @@ async function record(name: string) {
 }
 
 async function expectNothingLeft(machines?: string[]) {
-  expect(await sim.leftovers(machines)).toEqual({instances: [], volumes: [], keyPairs: [], securityGroups: [], spotRequests: [], containers: []})
+  expect(await sim.leftovers(machines)).toEqual({
+    instances: [],
+    volumes: [],
+    keyPairs: [],
+    securityGroups: [],
+    spotRequests: [],
+    containers: [],
+  })
 }
 
 /** Exactly one line on stderr (run with -q, so no progress), naming what went wrong. */
@@ -82,7 +89,16 @@ describe('a machine on the EC2 simulator', () => {
   it('is created through SSH, engine install and TLS, and runs a container through the docker CLI', async () => {
     const userData = join(awsDir, 'user-data.sh')
     await writeFile(userData, '#!/bin/sh\necho "user data ran" > /var/tmp/berth-user-data\n')
-    const created = await berth(['create', '-d', 'amazonec2', '--amazonec2-userdata', userData, '--amazonec2-tags', 'team,ci', name])
+    const created = await berth([
+      'create',
+      '-d',
+      'amazonec2',
+      '--amazonec2-userdata',
+      userData,
+      '--amazonec2-tags',
+      'team,ci',
+      name,
+    ])
     expect(created.code, created.stderr).toBe(0)
 
     const instance = sim.instanceByName(name)!
@@ -90,7 +106,13 @@ describe('a machine on the EC2 simulator', () => {
     expect(instance.metadataOptions).toMatchObject({httpTokens: 'required', httpPutResponseHopLimit: '2'})
     const volumes = instance.volumeIds.map((v) => sim.volumes.get(v)!)
     expect(volumes).toHaveLength(1)
-    expect(volumes[0]).toMatchObject({deviceName: '/dev/sda1', volumeType: 'gp3', encrypted: true, size: 16, deleteOnTermination: true})
+    expect(volumes[0]).toMatchObject({
+      deviceName: '/dev/sda1',
+      volumeType: 'gp3',
+      encrypted: true,
+      size: 16,
+      deleteOnTermination: true,
+    })
     const rec = await record(name)
     const tags = {Name: name, team: 'ci', 'berth:machine': name, 'berth:machine-id': rec.Driver.MachineId}
     expect(instance.tags).toEqual(tags)
@@ -99,16 +121,26 @@ describe('a machine on the EC2 simulator', () => {
     const key = [...sim.keyPairs.values()].find((k) => k.keyName === instance.keyName)!
     expect(key.keyType).toBe('ed25519')
     expect(key.tags).toMatchObject({'berth:machine-id': rec.Driver.MachineId})
-    expect((await readFile(`${rec.Driver.SSHKeyPath}.pub`, 'utf8')).split(' ').slice(0, 2)).toEqual(key.publicKey.split(' ').slice(0, 2))
+    expect((await readFile(`${rec.Driver.SSHKeyPath}.pub`, 'utf8')).split(' ').slice(0, 2)).toEqual(
+      key.publicKey.split(' ').slice(0, 2),
+    )
 
     expect(instance.groupIds).toHaveLength(1)
     const group = sim.securityGroups.get(instance.groupIds[0]!)!
     expect(group.tags).toMatchObject(tags)
     const fromCaller = group.ingress.filter((r) => r.cidrs.length > 0)
-    expect(fromCaller.map((r) => [r.protocol, r.fromPort]).sort()).toEqual([['tcp', 22], ['tcp', 2376]])
+    expect(fromCaller.map((r) => [r.protocol, r.fromPort]).sort()).toEqual([
+      ['tcp', 22],
+      ['tcp', 2376],
+    ])
     for (const rule of fromCaller) expect(rule.cidrs).toEqual([`${sim.callerIp}/32`])
     const swarm = group.ingress.filter((r) => r.groupIds.length > 0)
-    expect(swarm.map((r) => `${r.fromPort}/${r.protocol}`).sort()).toEqual(['2377/tcp', '4789/udp', '7946/tcp', '7946/udp'])
+    expect(swarm.map((r) => `${r.fromPort}/${r.protocol}`).sort()).toEqual([
+      '2377/tcp',
+      '4789/udp',
+      '7946/tcp',
+      '7946/udp',
+    ])
     for (const rule of swarm) expect(rule.groupIds).toEqual([group.groupId])
 
     // No secrets in the record; the SSM parameter named the AMI.
@@ -122,7 +154,12 @@ describe('a machine on the EC2 simulator', () => {
 
     const load = await lab.docker(name, ['import', '-', 'job:latest'], busybox, awsEnv())
     expect(load.code, load.stderr).toBe(0)
-    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `hello from ${name}`], undefined, awsEnv())
+    const job = await lab.docker(
+      name,
+      ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `hello from ${name}`],
+      undefined,
+      awsEnv(),
+    )
     expect(job.stdout.trim(), job.stderr).toBe(`hello from ${name}`)
     const ranUserData = await berth(['ssh', name, 'cat', '/var/tmp/berth-user-data'])
     expect(ranUserData.stdout.trim()).toBe('user data ran')
@@ -139,8 +176,15 @@ describe('a machine on the EC2 simulator', () => {
     expect((await berth(['status', name])).stdout).toBe('Running\n')
     const ip = await berth(['ip', name])
     expect(ip.stdout.trim()).toBe(sim.instanceByName(name)!.publicIp)
-    expect((await berth(['ls', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])).stdout).toContain(`${name} amazonec2 Running`)
-    const job = await lab.docker(name, ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'], undefined, awsEnv())
+    expect((await berth(['ls', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])).stdout).toContain(
+      `${name} amazonec2 Running`,
+    )
+    const job = await lab.docker(
+      name,
+      ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'],
+      undefined,
+      awsEnv(),
+    )
     expect(job.stdout.trim(), job.stderr).toBe('after restart')
 
     const labelled = await berth(['update-labels', '--label', 'env=staging', name])
@@ -180,119 +224,151 @@ describe('bad input', () => {
 
 // The faults and the runner's machines are independent (each checks only its own machines): they run side by side.
 describe.concurrent('alongside each other', () => {
-describe('failures during create leave nothing behind', () => {
-  const id = Math.random().toString(16).slice(2, 8)
+  describe('failures during create leave nothing behind', () => {
+    const id = Math.random().toString(16).slice(2, 8)
 
-  async function failedCreate(name: string, args: string[], extra: Record<string, string> = {}) {
-    const started = Date.now()
-    const result = await berth(['create', '-q', '-d', 'amazonec2', ...args, name], extra)
-    const seconds = (Date.now() - started) / 1000
-    await expect(stat(join(lab.storePath, 'machines', name))).rejects.toThrow()
-    await expectNothingLeft([name])
-    return {...result, seconds}
-  }
+    async function failedCreate(name: string, args: string[], extra: Record<string, string> = {}) {
+      const started = Date.now()
+      const result = await berth(['create', '-q', '-d', 'amazonec2', ...args, name], extra)
+      const seconds = (Date.now() - started) / 1000
+      await expect(stat(join(lab.storePath, 'machines', name))).rejects.toThrow()
+      await expectNothingLeft([name])
+      return {...result, seconds}
+    }
 
-  it('RunInstances fails: AWS\'s capacity error in one line', async () => {
-    const name = `run-fails-${id}`
-    sim.fault(name, {runInstances: {code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.'}})
-    const result = await failedCreate(name, ['--amazonec2-zone', `${sim.region}b`])
-    expectOneLineError(result, new RegExp(`AWS has no capacity for t3.micro in zone ${sim.region}b.*another --amazonec2-zone`))
-    expect(result.seconds).toBeLessThan(30)
-  })
-
-  it('the instance never reaches running: the wait ends at its deadline', async () => {
-    const name = `never-runs-${id}`
-    sim.fault(name, {neverRunning: true})
-    const result = await failedCreate(name, [], {BERTH_AMAZONEC2_TIMEOUT: '5'})
-    expectOneLineError(result, /instance i-[0-9a-f]+ did not become running within 5s \(still pending\)/)
-    expect(result.seconds).toBeLessThan(30)
-  })
-
-  it('SSH never answers: the SSH deadline, then the instance is terminated', async () => {
-    const name = `no-ssh-${id}`
-    sim.fault(name, {sshDead: true})
-    const result = await failedCreate(name, ['--ssh-timeout', '8'])
-    expectOneLineError(result, /SSH to no-ssh-.* did not answer within 8s/)
-    expect(result.seconds).toBeLessThan(60)
-  })
-
-  it('provisioning fails: the engine install error, then everything is removed', async () => {
-    const name = `bad-engine-${id}`
-    const result = await failedCreate(name, ['--engine-install-url', 'http://127.0.0.1:9/install.sh'])
-    expectOneLineError(result, /installing the Docker engine failed on bad-engine-.*curl/)
-    expect(result.seconds).toBeLessThan(90)
-  })
-
-  it('no public address for the security group: exit 3 before anything is made', async () => {
-    const name = `no-cidr-${id}`
-    const result = await failedCreate(name, [], {BERTH_AMAZONEC2_CHECKIP_URL: 'http://127.0.0.1:9/'})
-    expectOneLineError(result, /public address.*--amazonec2-allow-cidr/)
-    expect(result.code).toBe(3)
-    // Everything berth makes carries the machine's name in its tags (other tests run at the same time).
-    expect(sim.calls.filter((c) => JSON.stringify(c.params).includes(name))).toEqual([])
-  })
-
-})
-
-describe('GitLab Runner\'s call sequence through the docker-machine name on EC2', () => {
-  const suffix = Math.random().toString(16).slice(2, 8)
-  const onDemand = `runner-${suffix}-0`
-  const spot = `runner-${suffix}-1`
-  let store: string
-
-  function machine(...args: string[]) {
-    return run(process.execPath, [join(REPO, 'bin/docker-machine.js'), '--bugsnag-api-token=no-report', ...args], {
-      env: cleanEnv({MACHINE_STORAGE_PATH: store, ...awsEnv()}),
+    it("RunInstances fails: AWS's capacity error in one line", async () => {
+      const name = `run-fails-${id}`
+      sim.fault(name, {
+        runInstances: {
+          code: 'InsufficientInstanceCapacity',
+          message:
+            'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.',
+        },
+      })
+      const result = await failedCreate(name, ['--amazonec2-zone', `${sim.region}b`])
+      expectOneLineError(
+        result,
+        new RegExp(`AWS has no capacity for t3.micro in zone ${sim.region}b.*another --amazonec2-zone`),
+      )
+      expect(result.seconds).toBeLessThan(30)
     })
-  }
 
-  beforeAll(async () => {
-    store = await mkdtemp(join(tmpdir(), 'berth-dm-ec2-'))
+    it('the instance never reaches running: the wait ends at its deadline', async () => {
+      const name = `never-runs-${id}`
+      sim.fault(name, {neverRunning: true})
+      const result = await failedCreate(name, [], {BERTH_AMAZONEC2_TIMEOUT: '5'})
+      expectOneLineError(result, /instance i-[0-9a-f]+ did not become running within 5s \(still pending\)/)
+      expect(result.seconds).toBeLessThan(30)
+    })
+
+    it('SSH never answers: the SSH deadline, then the instance is terminated', async () => {
+      const name = `no-ssh-${id}`
+      sim.fault(name, {sshDead: true})
+      const result = await failedCreate(name, ['--ssh-timeout', '8'])
+      expectOneLineError(result, /SSH to no-ssh-.* did not answer within 8s/)
+      expect(result.seconds).toBeLessThan(60)
+    })
+
+    it('provisioning fails: the engine install error, then everything is removed', async () => {
+      const name = `bad-engine-${id}`
+      const result = await failedCreate(name, ['--engine-install-url', 'http://127.0.0.1:9/install.sh'])
+      expectOneLineError(result, /installing the Docker engine failed on bad-engine-.*curl/)
+      expect(result.seconds).toBeLessThan(90)
+    })
+
+    it('no public address for the security group: exit 3 before anything is made', async () => {
+      const name = `no-cidr-${id}`
+      const result = await failedCreate(name, [], {BERTH_AMAZONEC2_CHECKIP_URL: 'http://127.0.0.1:9/'})
+      expectOneLineError(result, /public address.*--amazonec2-allow-cidr/)
+      expect(result.code).toBe(3)
+      // Everything berth makes carries the machine's name in its tags (other tests run at the same time).
+      expect(sim.calls.filter((c) => JSON.stringify(c.params).includes(name))).toEqual([])
+    })
   })
 
-  afterAll(async () => {
-    await machine('rm', '-f', onDemand, spot)
-    await rm(store, {recursive: true, force: true})
+  describe("GitLab Runner's call sequence through the docker-machine name on EC2", () => {
+    const suffix = Math.random().toString(16).slice(2, 8)
+    const onDemand = `runner-${suffix}-0`
+    const spot = `runner-${suffix}-1`
+    let store: string
+
+    function machine(...args: string[]) {
+      return run(
+        process.execPath,
+        [join(REPO, 'bin/docker-machine.js'), '--bugsnag-api-token=no-report', ...args],
+        {
+          env: cleanEnv({MACHINE_STORAGE_PATH: store, ...awsEnv()}),
+        },
+      )
+    }
+
+    beforeAll(async () => {
+      store = await mkdtemp(join(tmpdir(), 'berth-dm-ec2-'))
+    })
+
+    afterAll(async () => {
+      await machine('rm', '-f', onDemand, spot)
+      await rm(store, {recursive: true, force: true})
+    })
+
+    it('create (one on demand, one spot), config, url, inspect, a job, stop, rm -y', async () => {
+      // The options a runner's MachineOptions pass, in docker-machine's spelling.
+      const common = [
+        '--driver',
+        'amazonec2',
+        `--amazonec2-region=${sim.region}`,
+        '--amazonec2-instance-type=t3.micro',
+        `--amazonec2-zone=${sim.region}c`,
+        '--amazonec2-tags=runner,gitlab',
+        '--amazonec2-use-private-address',
+      ]
+      await Promise.all(
+        [onDemand, spot].map(async (name) => {
+          const extra =
+            name === spot ? ['--amazonec2-request-spot-instance', '--amazonec2-spot-price=0.02'] : []
+          const created = await machine('create', ...common, ...extra, `--engine-label=runner=${name}`, name)
+          expect(created.code, created.stderr).toBe(0)
+          expect((await machine('config', name)).code).toBe(0)
+          const url = await machine('url', name)
+          expect(url.stdout).toMatch(/^tcp:\/\/[0-9.]+:2376\n$/)
+          const storePath = (
+            await machine('inspect', name, '-f', '{{.HostOptions.AuthOptions.StorePath}}')
+          ).stdout.trim()
+          const rec = JSON.parse(await readFile(join(store, 'machines', name, 'config.json'), 'utf8'))
+          expect(rec.DriverName).toBe('amazonec2')
+          expect(url.stdout.trim()).toBe(`tcp://${sim.instanceByName(name)!.privateIp}:2376`)
+
+          const env = cleanEnv({
+            DOCKER_HOST: url.stdout.trim(),
+            DOCKER_CERT_PATH: storePath,
+            DOCKER_TLS_VERIFY: '1',
+          })
+          expect((await run('docker', ['import', '-', 'job:latest'], {env, input: busybox})).code).toBe(0)
+          const job = await run(
+            'docker',
+            ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `job on ${name}`],
+            {env},
+          )
+          expect(job.stdout.trim()).toBe(`job on ${name}`)
+
+          const stop = await machine('stop', name)
+          if (name === spot) {
+            expect(stop.code).toBe(1)
+            expect(stop.stderr).toMatch(/one-time spot instance cannot be stopped/)
+            expect(sim.instanceByName(name)!.spotRequestId).toMatch(/^sir-/)
+          } else {
+            expect(stop.code, stop.stderr).toBe(0)
+            expect((await machine('status', name)).stdout).toBe('Stopped\n')
+          }
+          const removed = await machine('rm', '-y', name)
+          expect(removed.code, removed.stderr).toBe(0)
+          await expect(stat(join(store, 'machines', name))).rejects.toThrow()
+        }),
+      )
+      await expectNothingLeft([onDemand, spot])
+      const spotRequest = sim.spotRequests.get(sim.instanceByName(spot)!.spotRequestId!)!
+      expect(spotRequest.maxPrice).toBe('0.02')
+      expect(spotRequest.state).not.toBe('active')
+    })
   })
-
-  it('create (one on demand, one spot), config, url, inspect, a job, stop, rm -y', async () => {
-    // The options a runner's MachineOptions pass, in docker-machine's spelling.
-    const common = ['--driver', 'amazonec2', `--amazonec2-region=${sim.region}`, '--amazonec2-instance-type=t3.micro', `--amazonec2-zone=${sim.region}c`,
-      '--amazonec2-tags=runner,gitlab', '--amazonec2-use-private-address']
-    await Promise.all([onDemand, spot].map(async (name) => {
-      const extra = name === spot ? ['--amazonec2-request-spot-instance', '--amazonec2-spot-price=0.02'] : []
-      const created = await machine('create', ...common, ...extra, `--engine-label=runner=${name}`, name)
-      expect(created.code, created.stderr).toBe(0)
-      expect((await machine('config', name)).code).toBe(0)
-      const url = await machine('url', name)
-      expect(url.stdout).toMatch(/^tcp:\/\/[0-9.]+:2376\n$/)
-      const storePath = (await machine('inspect', name, '-f', '{{.HostOptions.AuthOptions.StorePath}}')).stdout.trim()
-      const rec = JSON.parse(await readFile(join(store, 'machines', name, 'config.json'), 'utf8'))
-      expect(rec.DriverName).toBe('amazonec2')
-      expect(url.stdout.trim()).toBe(`tcp://${sim.instanceByName(name)!.privateIp}:2376`)
-
-      const env = cleanEnv({DOCKER_HOST: url.stdout.trim(), DOCKER_CERT_PATH: storePath, DOCKER_TLS_VERIFY: '1'})
-      expect((await run('docker', ['import', '-', 'job:latest'], {env, input: busybox})).code).toBe(0)
-      const job = await run('docker', ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', `job on ${name}`], {env})
-      expect(job.stdout.trim()).toBe(`job on ${name}`)
-
-      const stop = await machine('stop', name)
-      if (name === spot) {
-        expect(stop.code).toBe(1)
-        expect(stop.stderr).toMatch(/one-time spot instance cannot be stopped/)
-        expect(sim.instanceByName(name)!.spotRequestId).toMatch(/^sir-/)
-      } else {
-        expect(stop.code, stop.stderr).toBe(0)
-        expect((await machine('status', name)).stdout).toBe('Stopped\n')
-      }
-      const removed = await machine('rm', '-y', name)
-      expect(removed.code, removed.stderr).toBe(0)
-      await expect(stat(join(store, 'machines', name))).rejects.toThrow()
-    }))
-    await expectNothingLeft([onDemand, spot])
-    const spotRequest = sim.spotRequests.get(sim.instanceByName(spot)!.spotRequestId!)!
-    expect(spotRequest.maxPrice).toBe('0.02')
-    expect(spotRequest.state).not.toBe('active')
-  })
-})
 })

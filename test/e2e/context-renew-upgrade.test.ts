@@ -40,15 +40,35 @@ function oneErrorLine(result: RunResult, code?: number): void {
 
 /** Starts a sleeper on the machine's engine through its context; returns its id. */
 async function startSleeper(name: string, busybox: Buffer): Promise<string> {
-  const load = await docker(['--context', name, 'import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox)
+  const load = await docker(
+    ['--context', name, 'import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'],
+    busybox,
+  )
   expect(load.code, load.stderr).toBe(0)
-  const started = await docker(['--context', name, 'run', '-d', '--restart=no', 'busybox:e2e', '/bin/busybox', 'sleep', '3600'])
+  const started = await docker([
+    '--context',
+    name,
+    'run',
+    '-d',
+    '--restart=no',
+    'busybox:e2e',
+    '/bin/busybox',
+    'sleep',
+    '3600',
+  ])
   expect(started.code, started.stderr).toBe(0)
   return started.stdout.trim()
 }
 
 async function containerState(name: string, id: string): Promise<{running: boolean; startedAt: string}> {
-  const result = await docker(['--context', name, 'inspect', '-f', '{{.State.Running}} {{.State.StartedAt}}', id])
+  const result = await docker([
+    '--context',
+    name,
+    'inspect',
+    '-f',
+    '{{.State.Running}} {{.State.StartedAt}}',
+    id,
+  ])
   expect(result.code, result.stderr).toBe(0)
   const [running, startedAt] = result.stdout.trim().split(' ')
   return {running: running === 'true', startedAt: startedAt!}
@@ -58,7 +78,20 @@ async function containerState(name: string, id: string): Promise<{running: boole
 async function takeIp(ip: string): Promise<void> {
   const filler = lab.name('ipfiller')
   fillers.push(filler)
-  const result = await labDocker(['run', '-d', '--name', filler, '--network', network, '--ip', ip, '--entrypoint', '/bin/sleep', DEFAULT_HOST_IMAGE, '3600'])
+  const result = await labDocker([
+    'run',
+    '-d',
+    '--name',
+    filler,
+    '--network',
+    network,
+    '--ip',
+    ip,
+    '--entrypoint',
+    '/bin/sleep',
+    DEFAULT_HOST_IMAGE,
+    '3600',
+  ])
   expect(result.code, result.stderr).toBe(0)
 }
 
@@ -72,8 +105,12 @@ beforeAll(async () => {
   const net = await labDocker(['network', 'create', '--subnet', `${subnetPrefix}.0/24`, network])
   expect(net.code, net.stderr).toBe(0)
   const created = await Promise.all([
-    lab.berth(['create', '-d', 'container', '--container-network', network, '--context', m1.name], {env: {DOCKER_CONFIG: dockerConfig}}),
-    lab.berth(['create', '-d', 'container', '--container-network', network, m2.name], {env: {DOCKER_CONFIG: dockerConfig}}),
+    lab.berth(['create', '-d', 'container', '--container-network', network, '--context', m1.name], {
+      env: {DOCKER_CONFIG: dockerConfig},
+    }),
+    lab.berth(['create', '-d', 'container', '--container-network', network, m2.name], {
+      env: {DOCKER_CONFIG: dockerConfig},
+    }),
   ])
   for (const result of created) expect(result.code, result.stderr).toBe(0)
 })
@@ -94,7 +131,13 @@ describe('docker contexts', () => {
     expect(info.stdout).toContain('provider=container')
     expect((await record(m1.name)).Berth.DockerContext).toBe(m1.name)
     // The docker CLI's own store, under DOCKER_CONFIG (never the real ~/.docker).
-    const meta = join(dockerConfig, 'contexts', 'meta', createHash('sha256').update(m1.name).digest('hex'), 'meta.json')
+    const meta = join(
+      dockerConfig,
+      'contexts',
+      'meta',
+      createHash('sha256').update(m1.name).digest('hex'),
+      'meta.json',
+    )
     const parsed = JSON.parse(await readFile(meta, 'utf8'))
     expect(parsed.Name).toBe(m1.name)
     expect(parsed.Endpoints.docker.Host).toBe(`tcp://${(await record(m1.name)).Driver.IPAddress}:2376`)
@@ -114,7 +157,9 @@ describe('docker contexts', () => {
     const refused = await lab.berth(['context', m2.name], {env: {DOCKER_CONFIG: dockerConfig}})
     oneErrorLine(refused, 2)
     expect(refused.stderr).toContain('not made by berth')
-    const forced = await lab.berth(['context', '--force', '--json', m2.name], {env: {DOCKER_CONFIG: dockerConfig}})
+    const forced = await lab.berth(['context', '--force', '--json', m2.name], {
+      env: {DOCKER_CONFIG: dockerConfig},
+    })
     expect(forced.code, forced.stderr).toBe(0)
     expect(JSON.parse(forced.stdout)).toMatchObject({name: m2.name, action: 'updated'})
     const again = await lab.berth(['context', '--json', m2.name], {env: {DOCKER_CONFIG: dockerConfig}})
@@ -139,9 +184,15 @@ describe('regenerate-certs', () => {
     const before = await containerState(m1.name, id)
     const rec = await record(m1.name)
     const auth = rec.HostOptions.AuthOptions
-    const [serverBefore, clientBefore, caBefore] = await Promise.all([fingerprint(auth.ServerCertPath), fingerprint(auth.ClientCertPath), fingerprint(auth.CaCertPath)])
+    const [serverBefore, clientBefore, caBefore] = await Promise.all([
+      fingerprint(auth.ServerCertPath),
+      fingerprint(auth.ClientCertPath),
+      fingerprint(auth.CaCertPath),
+    ])
 
-    const result = await lab.berth(['regenerate-certs', '-f', '--client-certs', '--json', m1.name], {env: {DOCKER_CONFIG: dockerConfig}})
+    const result = await lab.berth(['regenerate-certs', '-f', '--client-certs', '--json', m1.name], {
+      env: {DOCKER_CONFIG: dockerConfig},
+    })
     expect(result.code, result.stderr).toBe(0)
     const [outcome] = JSON.parse(result.stdout)
     expect(outcome).toMatchObject({name: m1.name, ok: true, clientCert: true, containersKept: true})
@@ -192,7 +243,9 @@ describe('IP changes', () => {
     expect(started.stderr).toContain('IP changed')
     const newIp = (await record(m2.name)).Driver.IPAddress as string
     expect(newIp).not.toBe(oldIp)
-    const cert = new X509Certificate(await readFile((await record(m2.name)).HostOptions.AuthOptions.ServerCertPath))
+    const cert = new X509Certificate(
+      await readFile((await record(m2.name)).HostOptions.AuthOptions.ServerCertPath),
+    )
     const sans = (cert.subjectAltName ?? '').split(', ')
     expect(sans).toContain(`IP Address:${newIp}`)
     expect(sans).not.toContain(`IP Address:${oldIp}`)

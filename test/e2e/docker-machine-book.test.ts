@@ -15,7 +15,12 @@ const P = `bk${Math.random().toString(16).slice(2, 6)}-`
 const node = (n: number) => `${P}node-${n}`
 
 function env() {
-  return cleanEnv({MACHINE_STORAGE_PATH: store, BERTH_CONTAINER_ENGINE: LAB_ENGINE, PATH: `${bin}:${process.env.PATH}`, P})
+  return cleanEnv({
+    MACHINE_STORAGE_PATH: store,
+    BERTH_CONTAINER_ENGINE: LAB_ENGINE,
+    PATH: `${bin}:${process.env.PATH}`,
+    P,
+  })
 }
 
 function machine(args: string[], options: Omit<RunOptions, 'env'> = {}) {
@@ -36,18 +41,30 @@ afterAll(async () => {
 })
 
 describe("the book's swarm script", () => {
-  it('gives five Ready nodes, three of them managers', async () => {
-    const script = await run('bash', [join(REPO, 'test/fixtures/book-swarm.sh')], {env: env()})
-    expect(script.code, script.stderr).toBe(0)
-    // As with docker-machine, the words are joined and the remote shell splits them again: quote for it.
-    const ls = await machine(['ssh', node(1), 'docker', 'node', 'ls', '--format', "'{{.Hostname}} {{.Status}} {{.ManagerStatus}}'"])
-    expect(ls.code, ls.stderr).toBe(0)
-    const lines = ls.stdout.trim().split('\n').sort()
-    expect(lines).toHaveLength(5)
-    expect(lines.every((line) => line.split(' ')[1] === 'Ready')).toBe(true)
-    expect(lines.filter((line) => /(Leader|Reachable)$/.test(line))).toHaveLength(3)
-    expect(lines.map((line) => line.split(' ')[0])).toEqual([1, 2, 3, 4, 5].map(node))
-  }, 20 * 60_000) // five full creates in parallel: ~3 min on an idle 2-core host, far more on a shared one
+  it(
+    'gives five Ready nodes, three of them managers',
+    async () => {
+      const script = await run('bash', [join(REPO, 'test/fixtures/book-swarm.sh')], {env: env()})
+      expect(script.code, script.stderr).toBe(0)
+      // As with docker-machine, the words are joined and the remote shell splits them again: quote for it.
+      const ls = await machine([
+        'ssh',
+        node(1),
+        'docker',
+        'node',
+        'ls',
+        '--format',
+        "'{{.Hostname}} {{.Status}} {{.ManagerStatus}}'",
+      ])
+      expect(ls.code, ls.stderr).toBe(0)
+      const lines = ls.stdout.trim().split('\n').sort()
+      expect(lines).toHaveLength(5)
+      expect(lines.every((line) => line.split(' ')[1] === 'Ready')).toBe(true)
+      expect(lines.filter((line) => /(Leader|Reachable)$/.test(line))).toHaveLength(3)
+      expect(lines.map((line) => line.split(' ')[0])).toEqual([1, 2, 3, 4, 5].map(node))
+    },
+    20 * 60_000,
+  ) // five full creates in parallel: ~3 min on an idle 2-core host, far more on a shared one
 })
 
 describe('ssh NAME COMMAND...', () => {
@@ -77,7 +94,10 @@ describe('a stopped machine (test/integration/core/core-commands.bats, libmachin
     expect(ls.stdout).toMatch(new RegExp(`${node(4)}\\|Running\\|tcp://[0-9.]+:2376\n`))
     // commands/ssh.go: errStateInvalidForSSH.
     const ssh = await machine(['ssh', node(5), 'true'])
-    expect([ssh.code, ssh.stderr]).toEqual([1, `Error: Cannot run SSH command: Host "${node(5)}" is not running\n`])
+    expect([ssh.code, ssh.stderr]).toEqual([
+      1,
+      `Error: Cannot run SSH command: Host "${node(5)}" is not running\n`,
+    ])
   })
 
   it('start of a running machine and stop of a stopped one exit 1 (libmachine/mcnerror/errors.go: ErrHostAlreadyInState)', async () => {
@@ -93,7 +113,9 @@ describe('rm without -y (commands/rm.go, confirmInput in commands/commands.go)',
     const config = join(store, 'machines', node(5), 'config.json')
     const no = await machine(['rm', node(5)], {input: 'n\n'})
     expect(no.code, no.stderr).toBe(0)
-    expect(no.stdout).toBe(`About to remove ${node(5)}\nWARNING: This action will delete both local reference and remote instance.\nAre you sure? (y/n): `)
+    expect(no.stdout).toBe(
+      `About to remove ${node(5)}\nWARNING: This action will delete both local reference and remote instance.\nAre you sure? (y/n): `,
+    )
     await stat(config)
     const eof = await machine(['rm', node(5)], {input: ''})
     expect(eof.code, eof.stderr).toBe(0)
@@ -103,8 +125,10 @@ describe('rm without -y (commands/rm.go, confirmInput in commands/commands.go)',
     expect(yes.stdout).toMatch(new RegExp(`Are you sure\\? \\(y/n\\): Successfully removed ${node(5)}\n$`))
     await expect(stat(config)).rejects.toThrow()
     const again = await machine(['rm', '-y', node(5)])
-    expect([again.code, again.stderr]).toEqual([1,
-      `Error removing host "${node(5)}": Docker machine "${node(5)}" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.\n`])
+    expect([again.code, again.stderr]).toEqual([
+      1,
+      `Error removing host "${node(5)}": Docker machine "${node(5)}" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.\n`,
+    ])
   })
 })
 
@@ -112,7 +136,10 @@ describe("a machine docker-machine made, in docker-machine's store (no berth fie
   let dm: string
   const made = `${P}dm`
   const inDm = (args: string[], options: Omit<RunOptions, 'env'> = {}) =>
-    run(join(bin, 'docker-machine'), args, {...options, env: cleanEnv({MACHINE_STORAGE_PATH: dm, PATH: `${bin}:${process.env.PATH}`})})
+    run(join(bin, 'docker-machine'), args, {
+      ...options,
+      env: cleanEnv({MACHINE_STORAGE_PATH: dm, PATH: `${bin}:${process.env.PATH}`}),
+    })
 
   /** node-4 as `docker-machine create -d generic` leaves it: its store's certs, a 4-space record, docker-machine's drop-in on the host. */
   beforeAll(async () => {
@@ -122,23 +149,48 @@ describe("a machine docker-machine made, in docker-machine's store (no berth fie
     const mdir = join(dm, 'machines', made)
     await mkdir(certs, {recursive: true, mode: 0o700})
     await mkdir(mdir, {recursive: true, mode: 0o700})
-    for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) await copyFile(join(store, 'certs', f), join(certs, f))
+    for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem'])
+      await copyFile(join(store, 'certs', f), join(certs, f))
     const from = join(store, 'machines', node(4))
-    for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem']) await copyFile(join(from, f), join(mdir, f))
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem'])
+      await copyFile(join(from, f), join(mdir, f))
     await copyFile(join(from, 'id_ed25519'), join(mdir, 'id_rsa'))
-    for (const f of [join(certs, 'ca-key.pem'), join(certs, 'key.pem'), join(mdir, 'id_rsa'), join(mdir, 'key.pem')]) await chmod(f, 0o600)
+    for (const f of [
+      join(certs, 'ca-key.pem'),
+      join(certs, 'key.pem'),
+      join(mdir, 'id_rsa'),
+      join(mdir, 'key.pem'),
+    ])
+      await chmod(f, 0o600)
     const record = {
       ConfigVersion: 3,
-      Driver: {IPAddress: src.Driver.IPAddress, MachineName: made, SSHUser: 'root', SSHPort: 22, SSHKeyPath: join(mdir, 'id_rsa'),
-        StorePath: dm, SwarmMaster: false, SwarmHost: '', SwarmDiscovery: '', EnginePort: 2376, SSHKey: ''},
+      Driver: {
+        IPAddress: src.Driver.IPAddress,
+        MachineName: made,
+        SSHUser: 'root',
+        SSHPort: 22,
+        SSHKeyPath: join(mdir, 'id_rsa'),
+        StorePath: dm,
+        SwarmMaster: false,
+        SwarmHost: '',
+        SwarmDiscovery: '',
+        EnginePort: 2376,
+        SSHKey: '',
+      },
       DriverName: 'generic',
       HostOptions: dockerMachineHostOptions(certs, mdir),
       Name: made,
     }
     await writeFile(join(mdir, 'config.json'), JSON.stringify(record, null, '    '))
     // libmachine/provision/systemd.go's DaemonOptionsFile: an ExecStart that would fail dockerd if it stayed in effect.
-    const plant = await machine(['ssh', node(4), 'printf', "'[Service]\\nExecStart=\\nExecStart=/usr/bin/dockerd --from-docker-machine\\n'",
-      '>', '/etc/systemd/system/docker.service.d/10-machine.conf'])
+    const plant = await machine([
+      'ssh',
+      node(4),
+      'printf',
+      "'[Service]\\nExecStart=\\nExecStart=/usr/bin/dockerd --from-docker-machine\\n'",
+      '>',
+      '/etc/systemd/system/docker.service.d/10-machine.conf',
+    ])
     expect(plant.code, plant.stderr).toBe(0)
   })
   afterAll(async () => {
@@ -164,7 +216,12 @@ describe("a machine docker-machine made, in docker-machine's store (no berth fie
     const after = await readFile(join(dm, 'machines', made, 'server.pem'), 'utf8')
     expect(after).not.toBe(before)
     // Since issue 15 a machine's own CA (its folder's ca.pem, what DOCKER_CERT_PATH points at) signs its server certificate.
-    const verify = await run('openssl', ['verify', '-CAfile', join(dm, 'machines', made, 'ca.pem'), join(dm, 'machines', made, 'server.pem')])
+    const verify = await run('openssl', [
+      'verify',
+      '-CAfile',
+      join(dm, 'machines', made, 'ca.pem'),
+      join(dm, 'machines', made, 'server.pem'),
+    ])
     expect(verify.stdout.trim()).toBe(`${join(dm, 'machines', made, 'server.pem')}: OK`)
 
     const provision = await inDm(['provision', made])
@@ -172,7 +229,9 @@ describe("a machine docker-machine made, in docker-machine's store (no berth fie
     const dropIns = await inDm(['ssh', made, 'ls', '/etc/systemd/system/docker.service.d/'])
     expect(dropIns.stdout.split('\n')).not.toContain('10-machine.conf')
     const env = await inDm(['env', '--shell', 'bash', made])
-    const docker = await run('bash', ['-c', `${env.stdout}\ndocker info --format '{{.Name}}'`], {env: cleanEnv()})
+    const docker = await run('bash', ['-c', `${env.stdout}\ndocker info --format '{{.Name}}'`], {
+      env: cleanEnv(),
+    })
     // Provisioning names the host after the machine, as docker-machine's provisioners do (SetHostname).
     expect(docker.stdout.trim(), docker.stderr).toBe(made)
   })

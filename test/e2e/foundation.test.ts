@@ -24,7 +24,14 @@ async function record(name: string) {
 async function runsWorkload(name: string) {
   const load = await lab.docker(name, ['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox)
   expect(load.code, load.stderr).toBe(0)
-  const result = await lab.docker(name, ['run', '--rm', 'busybox:e2e', '/bin/busybox', 'echo', `hello from ${name}`])
+  const result = await lab.docker(name, [
+    'run',
+    '--rm',
+    'busybox:e2e',
+    '/bin/busybox',
+    'echo',
+    `hello from ${name}`,
+  ])
   expect(result.code, result.stderr).toBe(0)
   expect(result.stdout.trim()).toBe(`hello from ${name}`)
 }
@@ -38,8 +45,27 @@ beforeAll(async () => {
   const bare = await startBareHost(lab)
   bareHost = bare.driver
   const [containers, generic] = await Promise.all([
-    lab.berth(['create', '-d', 'container', '--engine-label', 'team=e2e', '--tls-san', 'e2e.example', a.name, b.name]),
-    lab.berth(['create', '-d', 'generic', '--generic-ip-address', bare.ip, '--generic-ssh-key', bare.key, g.name]),
+    lab.berth([
+      'create',
+      '-d',
+      'container',
+      '--engine-label',
+      'team=e2e',
+      '--tls-san',
+      'e2e.example',
+      a.name,
+      b.name,
+    ]),
+    lab.berth([
+      'create',
+      '-d',
+      'generic',
+      '--generic-ip-address',
+      bare.ip,
+      '--generic-ssh-key',
+      bare.key,
+      g.name,
+    ]),
   ])
   expect(containers.code, containers.stderr).toBe(0)
   expect(generic.code, generic.stderr).toBe(0)
@@ -61,7 +87,13 @@ describe('machines made by berth', () => {
     for (const machine of [a, g]) {
       const pkg = await lab.berth(['ssh', machine.name, "dpkg-query -W -f '${Status}' docker.io"])
       expect(pkg.stdout).toBe('install ok installed')
-      const dropIn = await lab.berth(['ssh', machine.name, '--', 'cat', '/etc/systemd/system/docker.service.d/10-berth.conf'])
+      const dropIn = await lab.berth([
+        'ssh',
+        machine.name,
+        '--',
+        'cat',
+        '/etc/systemd/system/docker.service.d/10-berth.conf',
+      ])
       expect(dropIn.stdout).toContain('--tlsverify')
     }
     const info = await lab.docker(a.name, ['info', '--format', '{{json .Labels}}'])
@@ -75,13 +107,18 @@ describe('machines made by berth', () => {
     const rec = await record(a.name)
     const ca = await readFile(rec.HostOptions.AuthOptions.CaCertPath)
     const outcome = await new Promise<string>((resolve) => {
-      const socket = connect({host: rec.Driver.IPAddress, port: 2376, ca, checkServerIdentity: () => undefined}, () => {
-        socket.write('GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-      })
+      const socket = connect(
+        {host: rec.Driver.IPAddress, port: 2376, ca, checkServerIdentity: () => undefined},
+        () => {
+          socket.write('GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        },
+      )
       let data = ''
       socket.on('data', (chunk) => (data += chunk.toString()))
       socket.on('error', (err) => resolve(`error: ${err.message}`))
-      socket.on('close', () => resolve(data ? `response: ${data.split('\r\n')[0]}` : 'closed without response'))
+      socket.on('close', () =>
+        resolve(data ? `response: ${data.split('\r\n')[0]}` : 'closed without response'),
+      )
     })
     expect(outcome).not.toMatch(/^response: HTTP\/1\.1 200/)
     expect(outcome).toMatch(/certificate|closed without response|ECONNRESET/i)
@@ -102,7 +139,12 @@ describe('machines made by berth', () => {
     for (const file of ['id_ed25519', 'key.pem', 'server-key.pem', 'config.json']) {
       expect((await stat(join(dir, file))).mode & 0o777, file).toBe(0o600)
     }
-    for (const folder of [lab.storePath, join(lab.storePath, 'certs'), join(lab.storePath, 'machines'), dir]) {
+    for (const folder of [
+      lab.storePath,
+      join(lab.storePath, 'certs'),
+      join(lab.storePath, 'machines'),
+      dir,
+    ]) {
       expect((await stat(folder)).mode & 0o777, folder).toBe(0o700)
     }
     expect((await stat(join(lab.storePath, 'certs', 'ca-key.pem'))).mode & 0o777).toBe(0o600)
@@ -113,9 +155,16 @@ describe('machines made by berth', () => {
   it('lists machines in parallel with their engine versions, as a table and as JSON', async () => {
     const table = await lab.berth(['ls'])
     expect(table.code, table.stderr).toBe(0)
-    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+ACTIVE\s+DRIVER\s+STATE\s+URL\s+SWARM\s+DOCKER\s+ERRORS$/)
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^NAME\s+ACTIVE\s+DRIVER\s+STATE\s+URL\s+SWARM\s+DOCKER\s+ERRORS$/,
+    )
     const listing = await lab.berth(['ls', '--json'])
-    const rows = JSON.parse(listing.stdout) as Array<{name: string; state: string; dockerVersion: string; driver: string}>
+    const rows = JSON.parse(listing.stdout) as Array<{
+      name: string
+      state: string
+      dockerVersion: string
+      driver: string
+    }>
     for (const machine of [a, b, g]) {
       const row = rows.find((r) => r.name === machine.name)
       expect(row?.state).toBe('Running')
@@ -130,7 +179,9 @@ describe('machines made by berth', () => {
     expect((await lab.berth(['ip', a.name])).stdout.trim()).toBe(rec.Driver.IPAddress)
     expect((await lab.berth(['url', a.name])).stdout.trim()).toBe(`tcp://${rec.Driver.IPAddress}:2376`)
     expect((await lab.berth(['status', a.name])).stdout.trim()).toBe('Running')
-    expect((await lab.berth(['inspect', a.name, '-f', '{{.HostOptions.AuthOptions.StorePath}}'])).stdout.trim()).toBe(join(lab.storePath, 'machines', a.name))
+    expect(
+      (await lab.berth(['inspect', a.name, '-f', '{{.HostOptions.AuthOptions.StorePath}}'])).stdout.trim(),
+    ).toBe(join(lab.storePath, 'machines', a.name))
     const config = await lab.berth(['config', a.name])
     expect(config.code).toBe(0)
     expect(config.stdout).toContain(`-H=tcp://${rec.Driver.IPAddress}:2376`)
@@ -168,7 +219,11 @@ describe('machines made by berth', () => {
       expect(version.code).not.toBe(0)
       // Each machine has its own CA now, so another machine's certificate fails the CA check itself; the pin
       // ("is not machine") is the second line of defence, for machines adopted with docker-machine's shared CA.
-      expect(version.stderr).toMatch(new RegExp(`engine of ${b.name} at .*(is not machine "${b.name}"|did not answer over TLS: (unable to (get local issuer|verify)|self[- ]signed certificate))`))
+      expect(version.stderr).toMatch(
+        new RegExp(
+          `engine of ${b.name} at .*(is not machine "${b.name}"|did not answer over TLS: (unable to (get local issuer|verify)|self[- ]signed certificate))`,
+        ),
+      )
     } finally {
       await writeFile(path, original)
     }
@@ -185,7 +240,10 @@ describe('machines made by berth', () => {
       [['create', '-d', 'container', 'x'.repeat(300)], /limit is 63/],
       [['create', '-d', 'nosuch', 'x1'], /unknown driver/],
       [['create', '--no-such-flag', 'x1'], /Nonexistent flag/],
-      [['create', '-d', 'container', '--generic-ip-address', '1.2.3.4', 'x1'], /belongs to the generic driver/],
+      [
+        ['create', '-d', 'container', '--generic-ip-address', '1.2.3.4', 'x1'],
+        /belongs to the generic driver/,
+      ],
       [['rm', '-y', 'never-made'], /does not exist/],
       [['inspect', 'corrupt'], /record of machine "corrupt" is corrupt/],
       [['env', 'corrupt'], /corrupt/],
@@ -198,7 +256,11 @@ describe('machines made by berth', () => {
       expect(result.stderr).toMatch(message)
     }
     await runsWorkload(a.name)
-    const listing = JSON.parse((await lab.berth(['ls', '--json'])).stdout) as Array<{name: string; state: string; error: string}>
+    const listing = JSON.parse((await lab.berth(['ls', '--json'])).stdout) as Array<{
+      name: string
+      state: string
+      error: string
+    }>
     expect(listing.find((m) => m.name === a.name)?.state).toBe('Running')
     expect(listing.find((m) => m.name === 'corrupt')?.error).toMatch(/corrupt/)
     const forced = await lab.berth(['rm', '-f', 'corrupt'])
@@ -213,7 +275,12 @@ describe('interrupted and failed creates', () => {
     const done = lab.berth(['create', '-d', 'container', name], {onSpawn: (c) => (child = c)})
     const path = join(lab.storePath, 'machines', name, 'config.json')
     const deadline = Date.now() + 5 * 60_000
-    while ((await readFile(path, 'utf8').then((t) => JSON.parse(t).Berth.Phase, () => undefined)) !== 'driver') {
+    while (
+      (await readFile(path, 'utf8').then(
+        (t) => JSON.parse(t).Berth.Phase,
+        () => undefined,
+      )) !== 'driver'
+    ) {
       if (Date.now() > deadline) throw new Error('create never got past the driver step')
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -246,9 +313,23 @@ describe('interrupted and failed creates', () => {
 })
 
 async function expectNothingLeft(name: string) {
-  const containers = await labDocker(['ps', '-a', '--filter', `name=^berth-${name}$`, '--format', '{{.Names}}'])
+  const containers = await labDocker([
+    'ps',
+    '-a',
+    '--filter',
+    `name=^berth-${name}$`,
+    '--format',
+    '{{.Names}}',
+  ])
   expect(containers.stdout.trim()).toBe('')
-  const volumes = await labDocker(['volume', 'ls', '--filter', `name=berth-${name}-docker`, '--format', '{{.Name}}'])
+  const volumes = await labDocker([
+    'volume',
+    'ls',
+    '--filter',
+    `name=berth-${name}-docker`,
+    '--format',
+    '{{.Name}}',
+  ])
   expect(volumes.stdout.trim()).toBe('')
   const machines = await readdir(join(lab.storePath, 'machines'))
   expect(machines).not.toContain(name)

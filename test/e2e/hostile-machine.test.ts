@@ -8,7 +8,12 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import ssh2 from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions} from '../../src/core/store/record.js'
+import {
+  BERTH_SCHEMA_VERSION,
+  CONFIG_VERSION,
+  emptyEngineOptions,
+  emptySwarmOptions,
+} from '../../src/core/store/record.js'
 import {Store} from '../../src/core/store/store.js'
 import {startHostileSftp, type HostileSftpServer} from '../lab/hostile-sftp.js'
 import {Lab, treeHashes} from '../lab/lab.js'
@@ -32,18 +37,45 @@ async function addMachine(store: Store, name: string, server: HostileSftpServer)
   const certs = store.certsDir
   await store.save({
     ConfigVersion: CONFIG_VERSION,
-    Driver: {IPAddress: server.host, MachineName: name, SSHUser: 'root', SSHPort: server.port, SSHKeyPath: keyPath, StorePath: store.root},
+    Driver: {
+      IPAddress: server.host,
+      MachineName: name,
+      SSHUser: 'root',
+      SSHPort: server.port,
+      SSHKeyPath: keyPath,
+      StorePath: store.root,
+    },
     DriverName: 'generic',
     HostOptions: {
-      Driver: '', Memory: 0, Disk: 0,
+      Driver: '',
+      Memory: 0,
+      Disk: 0,
       EngineOptions: emptyEngineOptions(),
       SwarmOptions: emptySwarmOptions(),
-      AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
-        ServerCertPath: join(dir, 'server.pem'), ServerKeyPath: join(dir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
-        ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: dir},
+      AuthOptions: {
+        CertDir: certs,
+        CaCertPath: join(certs, 'ca.pem'),
+        CaPrivateKeyPath: join(certs, 'ca-key.pem'),
+        CaCertRemotePath: '',
+        ServerCertPath: join(dir, 'server.pem'),
+        ServerKeyPath: join(dir, 'server-key.pem'),
+        ClientKeyPath: join(certs, 'key.pem'),
+        ServerCertRemotePath: '',
+        ServerKeyRemotePath: '',
+        ClientCertPath: join(certs, 'cert.pem'),
+        ServerCertSANs: [],
+        StorePath: dir,
+      },
     },
     Name: name,
-    Berth: {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: new Date().toISOString(), Phase: 'provisioned', SSHHostKey: server.hostKey, EnginePort: 2376, Timings: {}},
+    Berth: {
+      SchemaVersion: BERTH_SCHEMA_VERSION,
+      CreatedAt: new Date().toISOString(),
+      Phase: 'provisioned',
+      SSHHostKey: server.hostKey,
+      EnginePort: 2376,
+      Timings: {},
+    },
   })
 }
 
@@ -53,13 +85,13 @@ beforeAll(async () => {
   machine.name = lab.name('hostile')
   hostile = await startHostileSftp({
     // From DEST/dotdot, four levels up is WORK/a/b: outside the destination.
-    'dotdot': {'ok.txt': 'fine', '../../../../pwned': 'owned'},
-    'slash': {'sub/../../../../../pwned': 'owned'},
-    'absolute': {'/tmp/pwned': 'owned'},
-    'nul': {'a\0b': 'owned'},
-    'deeper': {'inner': {'z.txt': 'fine', '../../../../../pwned': 'owned'}},
-    'escape': {'\u001b[2J/../x': 'owned'},
-    'plain': {'.': {}, '..': {}, 'ok.txt': 'fine', 'sub': {'leaf.txt': 'leaf'}},
+    dotdot: {'ok.txt': 'fine', '../../../../pwned': 'owned'},
+    slash: {'sub/../../../../../pwned': 'owned'},
+    absolute: {'/tmp/pwned': 'owned'},
+    nul: {'a\0b': 'owned'},
+    deeper: {inner: {'z.txt': 'fine', '../../../../../pwned': 'owned'}},
+    escape: {'\u001b[2J/../x': 'owned'},
+    plain: {'.': {}, '..': {}, 'ok.txt': 'fine', sub: {'leaf.txt': 'leaf'}},
   })
   await addMachine(new Store(lab.storePath), machine.name, hostile)
   // The first command on a store may migrate it (one line); the tests below want only their own output.
@@ -79,7 +111,9 @@ describe('scp -r from a hostile SFTP server', {timeout: 60_000}, () => {
     for (const folder of ['dotdot', 'slash', 'absolute', 'nul', 'deeper', 'escape']) {
       const result = await lab.berth(['scp', '-q', '-r', `${machine.name}:/${folder}`, dest])
       oneErrorLine(result)
-      expect(result.stderr).toMatch(/lists an entry named .*, which is not a plain file name; refusing to copy it/)
+      expect(result.stderr).toMatch(
+        /lists an entry named .*, which is not a plain file name; refusing to copy it/,
+      )
       expect(result.stderr).not.toContain('\u001b')
     }
     // A listing is checked whole before any of its entries is copied: only empty folders inside the destination were made.

@@ -37,7 +37,13 @@ let image: Buffer
 const machine = {name: ''}
 
 function simEnv(faults = ''): Record<string, string> {
-  return {PATH: `${simBin}:${process.env.PATH}`, HYPERV_SIM_STATE: simState, HYPERV_SIM_ENGINE: LAB_ENGINE, HYPERV_SIM_NETWORK: simNetwork, HYPERV_SIM_FAULTS: faults}
+  return {
+    PATH: `${simBin}:${process.env.PATH}`,
+    HYPERV_SIM_STATE: simState,
+    HYPERV_SIM_ENGINE: LAB_ENGINE,
+    HYPERV_SIM_NETWORK: simNetwork,
+    HYPERV_SIM_FAULTS: faults,
+  }
 }
 
 function berth(args: string[], faults = ''): Promise<RunResult> {
@@ -47,7 +53,11 @@ function berth(args: string[], faults = ''): Promise<RunResult> {
 async function simVms(): Promise<SimVm[]> {
   const dir = join(simState, 'vms')
   if (!existsSync(dir)) return []
-  return Promise.all((await readdir(dir)).filter((f) => f.endsWith('.json')).map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as SimVm))
+  return Promise.all(
+    (await readdir(dir))
+      .filter((f) => f.endsWith('.json'))
+      .map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as SimVm),
+  )
 }
 
 async function simVm(name: string): Promise<SimVm> {
@@ -61,7 +71,10 @@ async function record(name: string) {
 }
 
 async function labGuests(): Promise<string[]> {
-  const containers = await localEngine(LAB_ENGINE).listContainers({all: true, filters: JSON.stringify({label: ['io.berth.sim=hyperv', `io.berth.sim.state=${simState}`]})})
+  const containers = await localEngine(LAB_ENGINE).listContainers({
+    all: true,
+    filters: JSON.stringify({label: ['io.berth.sim=hyperv', `io.berth.sim.state=${simState}`]}),
+  })
   return containers.map((c) => c.Names[0]!.replace(/^\//, ''))
 }
 
@@ -70,7 +83,8 @@ async function halfFiles(): Promise<string[]> {
   const images = join(lab.storePath, 'cache', 'images')
   if (!existsSync(images)) return []
   const found: string[] = []
-  for (const dir of await readdir(images)) for (const file of await readdir(join(images, dir))) if (file.endsWith('.part')) found.push(file)
+  for (const dir of await readdir(images))
+    for (const file of await readdir(join(images, dir))) if (file.endsWith('.part')) found.push(file)
   return found
 }
 
@@ -91,7 +105,11 @@ async function labNetwork(): Promise<string> {
     }
   }
   const other = await localEngine(LAB_ENGINE).createContainer({
-    name: `${name}-other-host`, Image: DEFAULT_HOST_IMAGE, Entrypoint: ['sleep', 'infinity'], Labels: labels, HostConfig: {NetworkMode: name},
+    name: `${name}-other-host`,
+    Image: DEFAULT_HOST_IMAGE,
+    Entrypoint: ['sleep', 'infinity'],
+    Labels: labels,
+    HostConfig: {NetworkMode: name},
   })
   await other.start()
   return name
@@ -125,10 +143,29 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   imageUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/images/disk.raw`
   machine.name = lab.name('hv')
-  const created = await berth(['create', '-d', 'hyperv', '--hyperv-image-url', imageUrl, '--hyperv-memory', '1024', '--hyperv-cpu-count', '2',
-    '--hyperv-disk-size', String(DISK_MB), '--hyperv-vlan-id', '12', '--hyperv-disable-dynamic-memory', '--hyperv-ip-timeout', '60', machine.name],
-  // Not elevated, but a member of Hyper-V Administrators: enough.
-  'hyperv-admins')
+  const created = await berth(
+    [
+      'create',
+      '-d',
+      'hyperv',
+      '--hyperv-image-url',
+      imageUrl,
+      '--hyperv-memory',
+      '1024',
+      '--hyperv-cpu-count',
+      '2',
+      '--hyperv-disk-size',
+      String(DISK_MB),
+      '--hyperv-vlan-id',
+      '12',
+      '--hyperv-disable-dynamic-memory',
+      '--hyperv-ip-timeout',
+      '60',
+      machine.name,
+    ],
+    // Not elevated, but a member of Hyper-V Administrators: enough.
+    'hyperv-admins',
+  )
   expect(created.code, created.stderr).toBe(0)
 })
 
@@ -150,15 +187,39 @@ describe('a Hyper-V machine', () => {
     const rec = await record(machine.name)
     const dir = join(lab.storePath, 'machines', machine.name)
     expect(vm).toMatchObject({
-      Generation: 2, BootDevice: 'VHD', SecureBoot: false, SwitchName: EXTERNAL_SWITCH, MemoryStartupBytes: 1024 * 1048576,
-      ProcessorCount: 2, DynamicMemoryEnabled: false, VlanId: 12, AutomaticCheckpointsEnabled: false,
-      VHDPath: join(dir, `${machine.name}.vhdx`), DvdDrives: [join(dir, 'seed.iso')], Path: dir, Notes: `berth machine ${dir}`,
+      Generation: 2,
+      BootDevice: 'VHD',
+      SecureBoot: false,
+      SwitchName: EXTERNAL_SWITCH,
+      MemoryStartupBytes: 1024 * 1048576,
+      ProcessorCount: 2,
+      DynamicMemoryEnabled: false,
+      VlanId: 12,
+      AutomaticCheckpointsEnabled: false,
+      VHDPath: join(dir, `${machine.name}.vhdx`),
+      DvdDrives: [join(dir, 'seed.iso')],
+      Path: dir,
+      Notes: `berth machine ${dir}`,
     })
     expect(vm.MacAddress).toBe(rec.Driver.MacAddr)
-    expect(rec.Driver).toMatchObject({VMId: vm.Id, VSwitch: EXTERNAL_SWITCH, MemSize: 1024, CPU: 2, DiskSize: DISK_MB, VLanID: 12, DisableDynamicMemory: true, SSHUser: 'docker'})
+    expect(rec.Driver).toMatchObject({
+      VMId: vm.Id,
+      VSwitch: EXTERNAL_SWITCH,
+      MemSize: 1024,
+      CPU: 2,
+      DiskSize: DISK_MB,
+      VLanID: 12,
+      DisableDynamicMemory: true,
+      SSHUser: 'docker',
+    })
     // A real VHDX (qemu-img made it from the VHD berth wrote, checking its footer), grown to the disk size; the VHD is gone.
-    expect(JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', vm.VHDPath], {encoding: 'utf8'})).format).toBe('vhdx')
-    expect(JSON.parse(await readFile(join(simState, 'disks.json'), 'utf8'))[vm.VHDPath]).toBe(DISK_MB * 1048576)
+    expect(
+      JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', vm.VHDPath], {encoding: 'utf8'}))
+        .format,
+    ).toBe('vhdx')
+    expect(JSON.parse(await readFile(join(simState, 'disks.json'), 'utf8'))[vm.VHDPath]).toBe(
+      DISK_MB * 1048576,
+    )
     expect(existsSync(join(dir, `${machine.name}.vhd`))).toBe(false)
     // The guest's disk holds the image byte for byte (then the zeros of the sector padding).
     const raw = join(simState, 'disk-readback.raw')
@@ -167,10 +228,21 @@ describe('a Hyper-V machine', () => {
     expect(disk.length).toBe(Math.ceil(IMAGE_BYTES / 512) * 512)
     expect(disk.subarray(0, IMAGE_BYTES).equals(image)).toBe(true)
     expect(disk.subarray(IMAGE_BYTES).every((b) => b === 0)).toBe(true)
-    expect(vm.History.slice(0, 10)).toEqual(['New-VM', 'Set-VM', 'Set-VM', 'Set-VMFirmware', 'Set-VMProcessor', 'Set-VMMemory', 'Set-VMNetworkAdapter', 'Set-VMNetworkAdapterVlan', 'Add-VMDvdDrive', 'Start-VM'])
+    expect(vm.History.slice(0, 10)).toEqual([
+      'New-VM',
+      'Set-VM',
+      'Set-VM',
+      'Set-VMFirmware',
+      'Set-VMProcessor',
+      'Set-VMMemory',
+      'Set-VMNetworkAdapter',
+      'Set-VMNetworkAdapterVlan',
+      'Add-VMDvdDrive',
+      'Start-VM',
+    ])
   })
 
-  it('has the guest\'s IPv4 address (not the link-local IPv6 Hyper-V lists first) and the seed\'s hostname and key', async () => {
+  it("has the guest's IPv4 address (not the link-local IPv6 Hyper-V lists first) and the seed's hostname and key", async () => {
     const rec = await record(machine.name)
     const vm = await simVm(machine.name)
     expect(rec.Driver.IPAddress).toBe(await labVmAddress(LAB_ENGINE, vm.Guest!))
@@ -179,20 +251,36 @@ describe('a Hyper-V machine', () => {
     expect(ssh.stdout.trim().split('\n')).toEqual([machine.name, 'docker', 'sudo-ok'])
   })
 
-  it('got the KVP daemon from its seed, so Hyper-V itself reports the guest\'s address', async () => {
+  it("got the KVP daemon from its seed, so Hyper-V itself reports the guest's address", async () => {
     const rec = await record(machine.name)
     const vm = await simVm(machine.name)
-    const userData = execFileSync('isoinfo', ['-J', '-i', vm.DvdDrives[0]!, '-x', '/user-data'], {encoding: 'utf8'})
-    expect(JSON.parse(userData.replace(/^#cloud-config\n/, '')).runcmd).toEqual([['sh', '-c', KVP_DAEMON_SETUP]])
+    const userData = execFileSync('isoinfo', ['-J', '-i', vm.DvdDrives[0]!, '-x', '/user-data'], {
+      encoding: 'utf8',
+    })
+    expect(JSON.parse(userData.replace(/^#cloud-config\n/, '')).runcmd).toEqual([
+      ['sh', '-c', KVP_DAEMON_SETUP],
+    ])
     // The first boot ran it in the guest for real: Debian's package, its unit enabled.
-    const ssh = await berth(['ssh', machine.name, '--', 'dpkg-query -W -f \'${Status}\\n\' hyperv-daemons; systemctl is-enabled hv-kvp-daemon.service'])
+    const ssh = await berth([
+      'ssh',
+      machine.name,
+      '--',
+      "dpkg-query -W -f '${Status}\\n' hyperv-daemons; systemctl is-enabled hv-kvp-daemon.service",
+    ])
     expect(ssh.stdout.trim().split('\n'), ssh.stderr).toEqual(['install ok installed', 'enabled'])
-    const answer = execFileSync(join(simBin, 'powershell.exe'), powerShellArgs(addressScript(vm.Id, rec.Driver.MacAddr.match(/../g).join('-'))), {encoding: 'utf8', env: {...process.env, ...simEnv()}})
-    const [, adapters] = parseJsonArrays(answer, 3, 'the address query') as [unknown[], Array<{IPAddresses: string[]}>]
+    const answer = execFileSync(
+      join(simBin, 'powershell.exe'),
+      powerShellArgs(addressScript(vm.Id, rec.Driver.MacAddr.match(/../g).join('-'))),
+      {encoding: 'utf8', env: {...process.env, ...simEnv()}},
+    )
+    const [, adapters] = parseJsonArrays(answer, 3, 'the address query') as [
+      unknown[],
+      Array<{IPAddresses: string[]}>,
+    ]
     expect(adapters[0]!.IPAddresses).toContain(rec.Driver.IPAddress)
   })
 
-  it('finds the address in the host\'s neighbour table when the guest reports none (no KVP daemon)', async () => {
+  it("finds the address in the host's neighbour table when the guest reports none (no KVP daemon)", async () => {
     const rec = await record(machine.name)
     const ip = await berth(['ip', machine.name], 'no-kvp')
     expect(ip.code, ip.stderr).toBe(0)
@@ -203,7 +291,9 @@ describe('a Hyper-V machine', () => {
     const env = {...(await lab.dockerEnv(machine.name, simEnv()))}
     const docker = (args: string[], input?: Buffer) => lab.docker(machine.name, args, input, simEnv())
     expect(env.DOCKER_CERT_PATH).toContain("O'Brien $HOME")
-    expect((await docker(['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], await busyboxTar())).code).toBe(0)
+    expect(
+      (await docker(['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], await busyboxTar())).code,
+    ).toBe(0)
     const result = await docker(['run', '--rm', 'busybox:e2e', '/bin/busybox', 'echo', 'hello from hyper-v'])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout.trim()).toBe('hello from hyper-v')
@@ -227,15 +317,30 @@ describe('a Hyper-V machine', () => {
     expect(now).not.toBe(before.IPAddress)
     expect((await record(machine.name)).Driver.IPAddress).toBe(now)
     const mac = (before.MacAddr as string).match(/../g)!.join(':').toLowerCase()
-    expect(neighbourTable().filter((n) => n.lladdr === mac).map((n) => n.dst)).toEqual(expect.arrayContaining([before.IPAddress, now]))
-    expect((await lab.docker(machine.name, ['info', '--format', '{{.Name}}'], undefined, simEnv())).stdout.trim()).toBe(machine.name)
+    expect(
+      neighbourTable()
+        .filter((n) => n.lladdr === mac)
+        .map((n) => n.dst),
+    ).toEqual(expect.arrayContaining([before.IPAddress, now]))
+    expect(
+      (await lab.docker(machine.name, ['info', '--format', '{{.Name}}'], undefined, simEnv())).stdout.trim(),
+    ).toBe(machine.name)
     expect((await berth(['kill', machine.name])).code).toBe(0)
     expect(await status()).toBe('Stopped')
     const restarted = await berth(['restart', machine.name])
     expect(restarted.code, restarted.stderr).toBe(0)
     expect(await status()).toBe('Running')
-    expect((await simVm(machine.name)).History.slice(10)).toEqual(['Stop-VM', 'Start-VM', 'Stop-VM -TurnOff', 'Stop-VM', 'Start-VM'])
-    expect((await lab.docker(machine.name, ['version', '--format', '{{.Server.Version}}'], undefined, simEnv())).code).toBe(0)
+    expect((await simVm(machine.name)).History.slice(10)).toEqual([
+      'Stop-VM',
+      'Start-VM',
+      'Stop-VM -TurnOff',
+      'Stop-VM',
+      'Start-VM',
+    ])
+    expect(
+      (await lab.docker(machine.name, ['version', '--format', '{{.Server.Version}}'], undefined, simEnv()))
+        .code,
+    ).toBe(0)
   })
 
   it('rm removes the VM, its guest, its disk and its folder', async () => {
@@ -251,24 +356,54 @@ describe('a Hyper-V machine', () => {
 
 describe('faults', () => {
   const create = (name: string, faults: string, options: Record<string, string> = {}) => {
-    const flags = {'--hyperv-image-url': imageUrl, '--hyperv-disk-size': String(DISK_MB), '--hyperv-ip-timeout': '5', ...options}
+    const flags = {
+      '--hyperv-image-url': imageUrl,
+      '--hyperv-disk-size': String(DISK_MB),
+      '--hyperv-ip-timeout': '5',
+      ...options,
+    }
     return berth(['create', '-q', '-d', 'hyperv', ...Object.entries(flags).flat(), name], faults)
   }
 
   it('fail with one line, within the deadline, and leave no VM, guest, disk, machine or half-downloaded image', async () => {
     const cases = [
-      {faults: 'not-admin', code: 3, message: /neither an elevated Administrator nor a member of Hyper-V Administrators.*Add-LocalGroupMember -SID S-1-5-32-578/},
-      {faults: 'no-module', code: 3, message: /Hyper-V PowerShell module is not installed.*Enable-WindowsOptionalFeature/},
+      {
+        faults: 'not-admin',
+        code: 3,
+        message:
+          /neither an elevated Administrator nor a member of Hyper-V Administrators.*Add-LocalGroupMember -SID S-1-5-32-578/,
+      },
+      {
+        faults: 'no-module',
+        code: 3,
+        message: /Hyper-V PowerShell module is not installed.*Enable-WindowsOptionalFeature/,
+      },
       {faults: 'no-switch', code: 3, message: /no External switch and no Default Switch.*New-VMSwitch/},
-      {faults: '', code: 3, message: /no virtual switch named "Nope".*Default Switch/, options: {'--hyperv-virtual-switch': 'Nope'}},
-      {faults: 'convert-fails', code: 1, message: /Hyper-V\\Convert-VHD failed: Failed to convert the virtual disk/},
-      {faults: 'no-ip', code: 5, message: /got no usable IP address within 5s \(Hyper-V reports none and the neighbour table has no entry for [0-9A-F-]{17}\)/},
+      {
+        faults: '',
+        code: 3,
+        message: /no virtual switch named "Nope".*Default Switch/,
+        options: {'--hyperv-virtual-switch': 'Nope'},
+      },
+      {
+        faults: 'convert-fails',
+        code: 1,
+        message: /Hyper-V\\Convert-VHD failed: Failed to convert the virtual disk/,
+      },
+      {
+        faults: 'no-ip',
+        code: 5,
+        message:
+          /got no usable IP address within 5s \(Hyper-V reports none and the neighbour table has no entry for [0-9A-F-]{17}\)/,
+      },
     ]
-    const results = await Promise.all(cases.map(async (c) => {
-      const started = Date.now()
-      const result = await create(lab.name('hvf'), c.faults, c.options)
-      return {c, result, seconds: (Date.now() - started) / 1000}
-    }))
+    const results = await Promise.all(
+      cases.map(async (c) => {
+        const started = Date.now()
+        const result = await create(lab.name('hvf'), c.faults, c.options)
+        return {c, result, seconds: (Date.now() - started) / 1000}
+      }),
+    )
     for (const {c, result, seconds} of results) {
       // The 5 s IP deadline plus the create around it, on a shared machine running all six at once.
       expect(seconds, c.faults).toBeLessThan(30)
@@ -282,13 +417,28 @@ describe('faults', () => {
     expect(await halfFiles()).toEqual([])
   })
 
-  it('rm removes the VM of a create killed before it recorded the VM\'s id (found by name and notes), on a Hyper-V without automatic checkpoints', async () => {
+  it("rm removes the VM of a create killed before it recorded the VM's id (found by name and notes), on a Hyper-V without automatic checkpoints", async () => {
     const name = lab.name('hvk')
     let child: ChildProcess | undefined
     // Windows 10 before 1709 / Server 2016: Set-VM has no -AutomaticCheckpointsEnabled, and the VM must still get its notes.
-    const killed = lab.berth(['create', '-q', '-d', 'hyperv', '--hyperv-image-url', imageUrl, '--hyperv-disk-size', String(DISK_MB), name],
-      {env: simEnv('start-hangs,pre-1709'), onSpawn: (c) => (child = c)})
-    for (const until = Date.now() + 60_000; !(await simVms()).some((v) => v.Name === name && v.History.includes('Add-VMDvdDrive'));) {
+    const killed = lab.berth(
+      [
+        'create',
+        '-q',
+        '-d',
+        'hyperv',
+        '--hyperv-image-url',
+        imageUrl,
+        '--hyperv-disk-size',
+        String(DISK_MB),
+        name,
+      ],
+      {env: simEnv('start-hangs,pre-1709'), onSpawn: (c) => (child = c)},
+    )
+    for (
+      const until = Date.now() + 60_000;
+      !(await simVms()).some((v) => v.Name === name && v.History.includes('Add-VMDvdDrive'));
+    ) {
       if (Date.now() > until) throw new Error('the VM never got configured')
       await new Promise((resolve) => setTimeout(resolve, 200))
     }
@@ -306,18 +456,26 @@ describe('faults', () => {
   })
 
   it('without PowerShell the pre-create check says so', async () => {
-    const result = await lab.berth(['create', '-q', '-d', 'hyperv', lab.name('hvn')], {env: {PATH: process.env.PATH}})
+    const result = await lab.berth(['create', '-q', '-d', 'hyperv', lab.name('hvn')], {
+      env: {PATH: process.env.PATH},
+    })
     expect(result.code).toBe(3)
-    expect(result.stderr.trim()).toMatch(/^Error: pre-create check of the hyperv driver failed: PowerShell was not found \(powershell.exe or pwsh on PATH\) \(.*\)$/)
+    expect(result.stderr.trim()).toMatch(
+      /^Error: pre-create check of the hyperv driver failed: PowerShell was not found \(powershell.exe or pwsh on PATH\) \(.*\)$/,
+    )
   })
 
   it('a disk smaller than the image, or an image that is not raw, is refused before any VM exists', async () => {
     const small = await create(lab.name('hvs'), '', {'--hyperv-disk-size': '4'})
     expect(small.code).toBe(2)
     expect(small.stderr).toMatch(/--hyperv-disk-size 4 MB is smaller than the image \(9 MB\)/)
-    const qcow2 = await create(lab.name('hvq'), '', {'--hyperv-image-url': imageUrl.replace('disk.raw', 'disk.qcow2')})
+    const qcow2 = await create(lab.name('hvq'), '', {
+      '--hyperv-image-url': imageUrl.replace('disk.raw', 'disk.qcow2'),
+    })
     expect(qcow2.code).toBe(2)
-    expect(qcow2.stderr).toMatch(/the image is a qcow2 image, not a raw disk \(pass --hyperv-image-url of a raw image/)
+    expect(qcow2.stderr).toMatch(
+      /the image is a qcow2 image, not a raw disk \(pass --hyperv-image-url of a raw image/,
+    )
     expect(await simVms()).toEqual([])
     expect(await readdir(join(lab.storePath, 'machines'))).toEqual([])
   })

@@ -48,16 +48,33 @@ describe('external driver plugins', () => {
     expect((await berth(['plugins'])).stdout).toContain('berth-driver-sample')
 
     const name = lab.name('s')
-    const created = await berth(['create', '-d', 'sample', '--sample-address', hostIp, '--sample-ssh-key', hostKey, name])
+    const created = await berth([
+      'create',
+      '-d',
+      'sample',
+      '--sample-address',
+      hostIp,
+      '--sample-ssh-key',
+      hostKey,
+      name,
+    ])
     expect(created.code, created.stderr).toBe(0)
     const env = await lab.dockerEnv(name, pluginEnv())
     expect((await run('docker', ['import', '-', 'bb:plugin'], {env, input: await busyboxTar()})).code).toBe(0)
-    const job = await run('docker', ['run', '--rm', 'bb:plugin', '/bin/busybox', 'echo', 'made by a plugin driver'], {env})
+    const job = await run(
+      'docker',
+      ['run', '--rm', 'bb:plugin', '/bin/busybox', 'echo', 'made by a plugin driver'],
+      {env},
+    )
     expect(job.stdout.trim()).toBe('made by a plugin driver')
     const info = await run('docker', ['info', '--format', '{{json .Labels}}'], {env})
     expect(info.stdout).toContain('provider=sample')
 
-    const listed = JSON.parse((await berth(['ls', '--json'])).stdout) as Array<{name: string; driver: string; state: string}>
+    const listed = JSON.parse((await berth(['ls', '--json'])).stdout) as Array<{
+      name: string
+      driver: string
+      state: string
+    }>
     expect(listed.find((m) => m.name === name)).toMatchObject({driver: 'sample', state: 'Running'})
     expect((await berth(['rm', '-y', name])).code).toBe(0)
 
@@ -69,14 +86,27 @@ describe('external driver plugins', () => {
   it('a broken plugin is named in a one-line warning and the built-in drivers keep working', async () => {
     const broken = await mkdtemp(join(tmpdir(), 'berth-broken-plugin-'))
     await mkdir(broken, {recursive: true})
-    await writeFile(join(broken, 'package.json'), JSON.stringify({name: 'berth-driver-broken', version: '1.0.0', type: 'module', oclif: {}, berth: {drivers: ['./driver.js']}}))
+    await writeFile(
+      join(broken, 'package.json'),
+      JSON.stringify({
+        name: 'berth-driver-broken',
+        version: '1.0.0',
+        type: 'module',
+        oclif: {},
+        berth: {drivers: ['./driver.js']},
+      }),
+    )
     await writeFile(join(broken, 'driver.js'), 'export default {name: "Bad Name", options: []}\n')
     try {
       expect((await berth(['plugins', 'link', '--no-install', broken])).code).toBe(0)
       const listing = await berth(['ls'])
       expect(listing.code).toBe(0)
-      expect(listing.stderr).toMatch(/^Warning: driver plugin berth-driver-broken .* cannot be used: its name must be/m)
-      expect((await berth(['create', '-d', 'generic', 'z'])).stderr).toMatch(/--generic-ip-address is required/)
+      expect(listing.stderr).toMatch(
+        /^Warning: driver plugin berth-driver-broken .* cannot be used: its name must be/m,
+      )
+      expect((await berth(['create', '-d', 'generic', 'z'])).stderr).toMatch(
+        /--generic-ip-address is required/,
+      )
     } finally {
       await berth(['plugins', 'unlink', 'berth-driver-broken'])
       await rm(broken, {recursive: true, force: true})

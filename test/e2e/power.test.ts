@@ -44,7 +44,15 @@ describe('power commands', () => {
   it('a command waits for the lock on its machine; commands on other machines do not', async () => {
     // A lock held by a live process (this test) on machine a.
     const lock = join(lab.storePath, 'locks', `${a}.lock`)
-    await writeFile(lock, JSON.stringify({pid: process.pid, host: hostname(), purpose: 'e2e holder', since: new Date().toISOString()}))
+    await writeFile(
+      lock,
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        purpose: 'e2e holder',
+        since: new Date().toISOString(),
+      }),
+    )
     let finished = false
     const stopA = lab.berth(['stop', a]).then((r) => {
       finished = true
@@ -62,7 +70,11 @@ describe('power commands', () => {
   })
 
   it('bad input: missing machines and unknown flags give one line and a non-zero exit', async () => {
-    for (const args of [['restart', 'never-made'], ['kill', 'never-made'], ['start', '--bogus', a]]) {
+    for (const args of [
+      ['restart', 'never-made'],
+      ['kill', 'never-made'],
+      ['start', '--bogus', a],
+    ]) {
       const result = await lab.berth(args)
       expect(result.code, args.join(' ')).not.toBe(0)
       expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1)

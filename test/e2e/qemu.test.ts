@@ -29,7 +29,10 @@ const timings: Record<string, number> = {}
 /** QEMU processes whose command line names this folder. */
 function qemuProcessesIn(folder: string): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], {encoding: 'utf8'})
-  return out.split('\n').filter((l) => l.includes('qemu-system') && l.includes(folder)).map((l) => Number(l.trim().split(/\s+/)[0]))
+  return out
+    .split('\n')
+    .filter((l) => l.includes('qemu-system') && l.includes(folder))
+    .map((l) => Number(l.trim().split(/\s+/)[0]))
 }
 
 async function record(name: string) {
@@ -38,8 +41,20 @@ async function record(name: string) {
 
 /** berth create -d qemu with the lab image; `flags` override the test's defaults. */
 function create(name: string, flags: Record<string, string> = {}, url = `${base}/good/${IMAGE}`) {
-  const all = {'qemu-image-url': url, 'qemu-boot-timeout': BOOT_TIMEOUT, 'qemu-disk-size': '4096', 'qemu-memory': '1024', ...flags}
-  return lab.berth(['create', '-d', 'qemu', ...Object.entries(all).flatMap(([flag, value]) => [`--${flag}`, value]), name])
+  const all = {
+    'qemu-image-url': url,
+    'qemu-boot-timeout': BOOT_TIMEOUT,
+    'qemu-disk-size': '4096',
+    'qemu-memory': '1024',
+    ...flags,
+  }
+  return lab.berth([
+    'create',
+    '-d',
+    'qemu',
+    ...Object.entries(all).flatMap(([flag, value]) => [`--${flag}`, value]),
+    name,
+  ])
 }
 
 /**
@@ -97,126 +112,168 @@ afterAll(async () => {
 describe('qemu driver on a real guest (TCG)', () => {
   const name = `qemu-${Math.random().toString(16).slice(2, 8)}`
 
-  it('creates a VM from the image over HTTP: cloud-init applies the seed, the host key is pinned from the console, the docker CLI reaches the engine', async () => {
-    const created = await timed('create', () => create(name))
-    expect(created.code, created.stderr + created.stdout).toBe(0)
-    const output = created.stdout + created.stderr
-    expect(output).toMatch(/Using (tcg|kvm) acceleration/)
-    if (output.includes('Using tcg')) expect(output).toMatch(/Warning: no hardware acceleration .*: using TCG emulation/)
-    expect(downloads.good).toBe(1)
+  it(
+    'creates a VM from the image over HTTP: cloud-init applies the seed, the host key is pinned from the console, the docker CLI reaches the engine',
+    async () => {
+      const created = await timed('create', () => create(name))
+      expect(created.code, created.stderr + created.stdout).toBe(0)
+      const output = created.stdout + created.stderr
+      expect(output).toMatch(/Using (tcg|kvm) acceleration/)
+      if (output.includes('Using tcg'))
+        expect(output).toMatch(/Warning: no hardware acceleration .*: using TCG emulation/)
+      expect(downloads.good).toBe(1)
 
-    const rec = await record(name)
-    const dir = join(lab.storePath, 'machines', name)
-    expect(rec.DriverName).toBe('qemu')
-    expect(rec.Driver.Accelerator).toMatch(/^(tcg|kvm)$/)
-    // The overlay sits on the cached, verified image and has the asked size.
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', join(dir, 'disk.qcow2')], {encoding: 'utf8'}))
-    const cached = join(imageCacheDir(join(lab.storePath, 'cache'), `${base}/good/${IMAGE}`), IMAGE)
-    expect(info['backing-filename']).toBe(cached)
-    expect(info['virtual-size']).toBe(4096 * 1048576)
-    expect(existsSync(join(dir, 'serial.log'))).toBe(true)
+      const rec = await record(name)
+      const dir = join(lab.storePath, 'machines', name)
+      expect(rec.DriverName).toBe('qemu')
+      expect(rec.Driver.Accelerator).toMatch(/^(tcg|kvm)$/)
+      // The overlay sits on the cached, verified image and has the asked size.
+      const info = JSON.parse(
+        execFileSync('qemu-img', ['info', '--output=json', '-U', join(dir, 'disk.qcow2')], {
+          encoding: 'utf8',
+        }),
+      )
+      const cached = join(imageCacheDir(join(lab.storePath, 'cache'), `${base}/good/${IMAGE}`), IMAGE)
+      expect(info['backing-filename']).toBe(cached)
+      expect(info['virtual-size']).toBe(4096 * 1048576)
+      expect(existsSync(join(dir, 'serial.log'))).toBe(true)
 
-    // Inside the guest: what cloud-init did with the seed.
-    const guest = (command: string) => guestRun(name, command)
-    expect((await guest('hostname')).trim()).toBe(name)
-    expect((await guest('id -un; id -gn; id -Gn')).trim().split('\n')).toEqual(['docker', 'docker', expect.stringMatching(/\bsudo\b/)])
-    expect((await guest('cat ~/.ssh/authorized_keys')).trim()).toBe((await readFile(join(dir, 'id_ed25519.pub'), 'utf8')).trim())
-    expect(await guest('getent hosts $(hostname)')).toContain(name) // manage_etc_hosts
-    expect((await guest('sudo -n true 2>&1; echo rc=$?')).trim()).toBe('rc=0') // no "unable to resolve host"
-    // network-config matched the NIC by the MAC berth chose, and slirp's DHCP gave it an address.
-    expect(addressForMac(await guest('ip -j addr show'), rec.Driver.MAC)).toBe('10.0.2.15')
-    expect(await guest('cat /etc/network/interfaces.d/50-cloud-init')).toMatch(/iface \S+ inet dhcp/)
-    // The pinned host key is the one the guest made, read from its console.
-    const guestKey = (await guest('cat /etc/ssh/ssh_host_ed25519_key.pub')).trim().split(' ').slice(0, 2).join(' ')
-    expect(rec.Berth.SSHHostKey).toBe(guestKey)
-    expect(rec.Driver.SSHHostKey).toBe(guestKey)
-    expect(await readFile(join(dir, 'serial.log'), 'utf8')).toContain(guestKey)
-    // The root file system grew into the bigger overlay.
-    expect(Number((await guest('df -m --output=size / | tail -1')).trim())).toBeGreaterThan(3000)
+      // Inside the guest: what cloud-init did with the seed.
+      const guest = (command: string) => guestRun(name, command)
+      expect((await guest('hostname')).trim()).toBe(name)
+      expect((await guest('id -un; id -gn; id -Gn')).trim().split('\n')).toEqual([
+        'docker',
+        'docker',
+        expect.stringMatching(/\bsudo\b/),
+      ])
+      expect((await guest('cat ~/.ssh/authorized_keys')).trim()).toBe(
+        (await readFile(join(dir, 'id_ed25519.pub'), 'utf8')).trim(),
+      )
+      expect(await guest('getent hosts $(hostname)')).toContain(name) // manage_etc_hosts
+      expect((await guest('sudo -n true 2>&1; echo rc=$?')).trim()).toBe('rc=0') // no "unable to resolve host"
+      // network-config matched the NIC by the MAC berth chose, and slirp's DHCP gave it an address.
+      expect(addressForMac(await guest('ip -j addr show'), rec.Driver.MAC)).toBe('10.0.2.15')
+      expect(await guest('cat /etc/network/interfaces.d/50-cloud-init')).toMatch(/iface \S+ inet dhcp/)
+      // The pinned host key is the one the guest made, read from its console.
+      const guestKey = (await guest('cat /etc/ssh/ssh_host_ed25519_key.pub'))
+        .trim()
+        .split(' ')
+        .slice(0, 2)
+        .join(' ')
+      expect(rec.Berth.SSHHostKey).toBe(guestKey)
+      expect(rec.Driver.SSHHostKey).toBe(guestKey)
+      expect(await readFile(join(dir, 'serial.log'), 'utf8')).toContain(guestKey)
+      // The root file system grew into the bigger overlay.
+      expect(Number((await guest('df -m --output=size / | tail -1')).trim())).toBeGreaterThan(3000)
 
-    // The engine through the forwarded port, as `berth env` sets it up.
-    const env = await lab.dockerEnv(name)
-    expect(env.DOCKER_HOST).toBe(`tcp://127.0.0.1:${rec.Driver.EnginePort}`)
-    const version = await ok(run('docker', ['version', '--format', '{{.Server.Version}}'], {env}))
-    expect(version.trim()).toMatch(/^\d+\.\d+/)
-    expect(await ok(run('docker', ['info', '--format', '{{.Name}}'], {env}))).toContain(name)
-    expect((await ok(lab.berth(['status', name]))).trim()).toBe('Running')
-  }, BOOTS_TIMEOUT_MS)
+      // The engine through the forwarded port, as `berth env` sets it up.
+      const env = await lab.dockerEnv(name)
+      expect(env.DOCKER_HOST).toBe(`tcp://127.0.0.1:${rec.Driver.EnginePort}`)
+      const version = await ok(run('docker', ['version', '--format', '{{.Server.Version}}'], {env}))
+      expect(version.trim()).toMatch(/^\d+\.\d+/)
+      expect(await ok(run('docker', ['info', '--format', '{{.Name}}'], {env}))).toContain(name)
+      expect((await ok(lab.berth(['status', name]))).trim()).toBe('Running')
+    },
+    BOOTS_TIMEOUT_MS,
+  )
 
-  it('stops through ACPI, starts, restarts and kills the VM; status follows the process and QMP', async () => {
-    const dir = join(lab.storePath, 'machines', name)
-    await timed('stop', async () => ok(lab.berth(['stop', name])))
-    expect((await ok(lab.berth(['status', name]))).trim()).toBe('Stopped')
-    expect(qemuProcessesIn(dir)).toEqual([])
-    await timed('start', async () => ok(lab.berth(['start', name])))
-    expect((await ok(lab.berth(['status', name]))).trim()).toBe('Running')
-    const env = await lab.dockerEnv(name)
-    await ok(run('docker', ['version'], {env}))
-    const bootId = async () => (await guestRun(name, 'cat /proc/sys/kernel/random/boot_id')).trim()
-    const before = await bootId()
-    await timed('restart', async () => ok(lab.berth(['restart', name])))
-    expect(await bootId()).not.toBe(before)
-    await timed('kill', async () => ok(lab.berth(['kill', name])))
-    expect((await ok(lab.berth(['status', name]))).trim()).toBe('Stopped')
-    expect(qemuProcessesIn(dir)).toEqual([])
-    await ok(lab.berth(['rm', '-y', name]))
-    expect(existsSync(dir)).toBe(false)
-    expect(qemuProcessesIn(dir)).toEqual([])
-  }, BOOTS_TIMEOUT_MS)
+  it(
+    'stops through ACPI, starts, restarts and kills the VM; status follows the process and QMP',
+    async () => {
+      const dir = join(lab.storePath, 'machines', name)
+      await timed('stop', async () => ok(lab.berth(['stop', name])))
+      expect((await ok(lab.berth(['status', name]))).trim()).toBe('Stopped')
+      expect(qemuProcessesIn(dir)).toEqual([])
+      await timed('start', async () => ok(lab.berth(['start', name])))
+      expect((await ok(lab.berth(['status', name]))).trim()).toBe('Running')
+      const env = await lab.dockerEnv(name)
+      await ok(run('docker', ['version'], {env}))
+      const bootId = async () => (await guestRun(name, 'cat /proc/sys/kernel/random/boot_id')).trim()
+      const before = await bootId()
+      await timed('restart', async () => ok(lab.berth(['restart', name])))
+      expect(await bootId()).not.toBe(before)
+      await timed('kill', async () => ok(lab.berth(['kill', name])))
+      expect((await ok(lab.berth(['status', name]))).trim()).toBe('Stopped')
+      expect(qemuProcessesIn(dir)).toEqual([])
+      await ok(lab.berth(['rm', '-y', name]))
+      expect(existsSync(dir)).toBe(false)
+      expect(qemuProcessesIn(dir)).toEqual([])
+    },
+    BOOTS_TIMEOUT_MS,
+  )
 
-  it('fails cleanly: a wrong checksum, QEMU failing to start, a guest that never answers SSH, a killed create', async () => {
-    const cacheImage = join(imageCacheDir(join(lab.storePath, 'cache'), `${base}/good/${IMAGE}`), IMAGE)
-    // Machines besides the ones this test makes (a failed earlier test may leave its own).
-    const others = await readdir(join(lab.storePath, 'machines')).catch(() => [] as string[])
-    const machines = async () => (await readdir(join(lab.storePath, 'machines')).catch(() => [] as string[])).filter((m) => !others.includes(m))
+  it(
+    'fails cleanly: a wrong checksum, QEMU failing to start, a guest that never answers SSH, a killed create',
+    async () => {
+      const cacheImage = join(imageCacheDir(join(lab.storePath, 'cache'), `${base}/good/${IMAGE}`), IMAGE)
+      // Machines besides the ones this test makes (a failed earlier test may leave its own).
+      const others = await readdir(join(lab.storePath, 'machines')).catch(() => [] as string[])
+      const machines = async () =>
+        (await readdir(join(lab.storePath, 'machines')).catch(() => [] as string[])).filter(
+          (m) => !others.includes(m),
+        )
 
-    // The image's digest does not match its SHA256SUMS: nothing enters the cache, no machine is left.
-    const bad = await create('qemu-badsum', {}, `${base}/bad/${IMAGE}`)
-    expect(bad.code).not.toBe(0)
-    expect(bad.stderr).toMatch(/checksum mismatch for .*\/bad\//)
-    const badDir = imageCacheDir(join(lab.storePath, 'cache'), `${base}/bad/${IMAGE}`)
-    expect((await readdir(badDir)).filter((f) => !f.startsWith('.lock'))).toEqual([])
+      // The image's digest does not match its SHA256SUMS: nothing enters the cache, no machine is left.
+      const bad = await create('qemu-badsum', {}, `${base}/bad/${IMAGE}`)
+      expect(bad.code).not.toBe(0)
+      expect(bad.stderr).toMatch(/checksum mismatch for .*\/bad\//)
+      const badDir = imageCacheDir(join(lab.storePath, 'cache'), `${base}/bad/${IMAGE}`)
+      expect((await readdir(badDir)).filter((f) => !f.startsWith('.lock'))).toEqual([])
 
-    // QEMU refuses to start (no memory for the guest): the overlay and seed are removed.
-    const noStart = await create('qemu-nostart', {'qemu-memory': String(64 * 1024 * 1024)})
-    expect(noStart.code).not.toBe(0)
-    expect(noStart.stderr).toMatch(/QEMU failed to start: .*memory/i)
-    expect(await machines()).toEqual([])
-    // From here on the image is cached (by the first test, or by this create): no more downloads.
-    const downloaded = downloads.good
-    const cachedBefore = (await stat(cacheImage)).mtimeMs
+      // QEMU refuses to start (no memory for the guest): the overlay and seed are removed.
+      const noStart = await create('qemu-nostart', {'qemu-memory': String(64 * 1024 * 1024)})
+      expect(noStart.code).not.toBe(0)
+      expect(noStart.stderr).toMatch(/QEMU failed to start: .*memory/i)
+      expect(await machines()).toEqual([])
+      // From here on the image is cached (by the first test, or by this create): no more downloads.
+      const downloaded = downloads.good
+      const cachedBefore = (await stat(cacheImage)).mtimeMs
 
-    // A guest that never answers SSH in time: the VM is ended, nothing is left.
-    const silent = await timed('silent create', () => create('qemu-silent', {'qemu-boot-timeout': '5'}))
-    expect(silent.code).not.toBe(0)
-    expect(silent.stderr).toMatch(/did not answer SSH within 5s/)
-    expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-silent'))).toEqual([])
-    expect(await machines()).toEqual([])
+      // A guest that never answers SSH in time: the VM is ended, nothing is left.
+      const silent = await timed('silent create', () => create('qemu-silent', {'qemu-boot-timeout': '5'}))
+      expect(silent.code).not.toBe(0)
+      expect(silent.stderr).toMatch(/did not answer SSH within 5s/)
+      expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-silent'))).toEqual([])
+      expect(await machines()).toEqual([])
 
-    // A create killed while the guest boots leaves a record; rm removes the process and every file.
-    let pidFile = ''
-    const killed = await lab.berth(['create', '-d', 'qemu', '--qemu-image-url', `${base}/good/${IMAGE}`, '--qemu-memory', '1024', 'qemu-killed'], {
-      onSpawn: (child) => {
-        pidFile = join(lab.storePath, 'machines', 'qemu-killed', 'qemu.pid')
-        const poll = setInterval(() => {
-          if (existsSync(pidFile)) {
-            clearInterval(poll)
-            child.kill('SIGKILL')
-          }
-        }, 200)
-        child.on('close', () => clearInterval(poll))
-      },
-    })
-    expect(killed.code).toBe(137)
-    expect(await machines()).toEqual(['qemu-killed'])
-    // QEMU runs on (its daemonizing parent may not have exited yet: one or two processes).
-    expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed')).length).toBeGreaterThan(0)
-    await ok(lab.berth(['rm', '-f', '-y', 'qemu-killed']))
-    expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed'))).toEqual([])
-    expect(await machines()).toEqual([])
+      // A create killed while the guest boots leaves a record; rm removes the process and every file.
+      let pidFile = ''
+      const killed = await lab.berth(
+        [
+          'create',
+          '-d',
+          'qemu',
+          '--qemu-image-url',
+          `${base}/good/${IMAGE}`,
+          '--qemu-memory',
+          '1024',
+          'qemu-killed',
+        ],
+        {
+          onSpawn: (child) => {
+            pidFile = join(lab.storePath, 'machines', 'qemu-killed', 'qemu.pid')
+            const poll = setInterval(() => {
+              if (existsSync(pidFile)) {
+                clearInterval(poll)
+                child.kill('SIGKILL')
+              }
+            }, 200)
+            child.on('close', () => clearInterval(poll))
+          },
+        },
+      )
+      expect(killed.code).toBe(137)
+      expect(await machines()).toEqual(['qemu-killed'])
+      // QEMU runs on (its daemonizing parent may not have exited yet: one or two processes).
+      expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed')).length).toBeGreaterThan(0)
+      await ok(lab.berth(['rm', '-f', '-y', 'qemu-killed']))
+      expect(qemuProcessesIn(join(lab.storePath, 'machines', 'qemu-killed'))).toEqual([])
+      expect(await machines()).toEqual([])
 
-    // The later creates reused the cached image: no download, the cached file untouched.
-    expect(downloads.good).toBe(downloaded)
-    expect((await stat(cacheImage)).mtimeMs).toBe(cachedBefore)
-  }, BOOTS_TIMEOUT_MS)
+      // The later creates reused the cached image: no download, the cached file untouched.
+      expect(downloads.good).toBe(downloaded)
+      expect((await stat(cacheImage)).mtimeMs).toBe(cachedBefore)
+    },
+    BOOTS_TIMEOUT_MS,
+  )
 })

@@ -17,16 +17,29 @@ let failed = '' // created with --swarm-join to a stopped manager: must fail and
 
 const ok = (result: RunResult, what: string) => expect(result.code, `${what}: ${result.stderr}`).toBe(0)
 
-interface NodeLine {ID: string; Hostname: string; Status: string; Availability: string; ManagerStatus: string}
+interface NodeLine {
+  ID: string
+  Hostname: string
+  Status: string
+  Availability: string
+  ManagerStatus: string
+}
 
 async function nodes(through: string): Promise<NodeLine[]> {
   const result = await lab.docker(through, ['node', 'ls', '--format', '{{json .}}'])
   ok(result, 'docker node ls')
-  return result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as NodeLine)
+  return result.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as NodeLine)
 }
 
 async function swarmColumn(): Promise<Record<string, string>> {
-  const listing = JSON.parse((await lab.berth(['ls', '--json'])).stdout) as Array<{name: string; swarm: string}>
+  const listing = JSON.parse((await lab.berth(['ls', '--json'])).stdout) as Array<{
+    name: string
+    swarm: string
+  }>
   return Object.fromEntries(listing.map((row) => [row.name, row.swarm]))
 }
 
@@ -35,11 +48,17 @@ async function record(name: string) {
 }
 
 /** Polls until `check` holds, or fails with the last value seen. */
-async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T>,
+  check: (value: T) => boolean,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: T = await probe()
   while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000}s; last: ${JSON.stringify(last)}`)
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not happen within ${timeoutMs / 1000}s; last: ${JSON.stringify(last)}`)
     await new Promise((resolve) => setTimeout(resolve, 1000))
     last = await probe()
   }
@@ -47,8 +66,20 @@ async function eventually<T>(what: string, timeoutMs: number, probe: () => Promi
 }
 
 async function runningTasks(through: string): Promise<string[]> {
-  const ps = await lab.docker(through, ['service', 'ps', 'web', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}'])
-  return ps.stdout.trim().split('\n').filter((line) => /\sRunning\b/.test(line)).map((line) => line.split(' ')[0]!)
+  const ps = await lab.docker(through, [
+    'service',
+    'ps',
+    'web',
+    '--filter',
+    'desired-state=running',
+    '--format',
+    '{{.Node}} {{.CurrentState}}',
+  ])
+  return ps.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => /\sRunning\b/.test(line))
+    .map((line) => line.split(' ')[0]!)
 }
 
 /** A command that must fail with exactly one line on stderr and nothing on stdout. */
@@ -93,7 +124,12 @@ describe('a five-node swarm with three managers', () => {
 
     const joined = await lab.berth(['swarm', 'join', '-q', '--json', '--to', m[0]!, ...m.slice(1)])
     ok(joined, 'swarm join')
-    expect((JSON.parse(joined.stdout) as Array<{action: string}>).map((o) => o.action)).toEqual(['joined', 'joined', 'joined', 'joined'])
+    expect((JSON.parse(joined.stdout) as Array<{action: string}>).map((o) => o.action)).toEqual([
+      'joined',
+      'joined',
+      'joined',
+      'joined',
+    ])
     const promoted = await lab.berth(['swarm', 'promote', '-q', m[1]!, m[2]!])
     ok(promoted, 'swarm promote')
 
@@ -121,7 +157,9 @@ describe('a five-node swarm with three managers', () => {
 
     const listing = await lab.berth(['swarm', 'ls', m[4]!, '--json'])
     ok(listing, 'swarm ls through a worker')
-    const [swarm] = JSON.parse(listing.stdout) as Array<{nodes: Array<{machine: string; role: string; status: string; leader: boolean; engineVersion: string}>}>
+    const [swarm] = JSON.parse(listing.stdout) as Array<{
+      nodes: Array<{machine: string; role: string; status: string; leader: boolean; engineVersion: string}>
+    }>
     expect(swarm!.nodes.map((n) => n.machine).sort()).toEqual([...m].sort())
     expect(swarm!.nodes.filter((n) => n.role === 'manager')).toHaveLength(3)
     expect(swarm!.nodes.every((n) => n.status === 'ready' && /^\d+\./.test(n.engineVersion))).toBe(true)
@@ -135,25 +173,59 @@ describe('a five-node swarm with three managers', () => {
   })
 
   it('converges a replicated service with 5 replicas across the nodes', async () => {
-    await Promise.all(m.map(async (name) => {
-      ok(await lab.docker(name, ['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox), `import on ${name}`)
-    }))
-    const created = await lab.docker(m[0]!, ['service', 'create', '--detach', '--name', 'web', '--replicas', '5', '--no-resolve-image',
-      'busybox:e2e', '/bin/busybox', 'sleep', '3600'])
+    await Promise.all(
+      m.map(async (name) => {
+        ok(
+          await lab.docker(name, ['import', '-c', 'CMD ["/bin/sh"]', '-', 'busybox:e2e'], busybox),
+          `import on ${name}`,
+        )
+      }),
+    )
+    const created = await lab.docker(m[0]!, [
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      'web',
+      '--replicas',
+      '5',
+      '--no-resolve-image',
+      'busybox:e2e',
+      '/bin/busybox',
+      'sleep',
+      '3600',
+    ])
     ok(created, 'service create')
-    const tasks = await eventually('5 running replicas', 120_000, () => runningTasks(m[0]!), (t) => t.length === 5)
+    const tasks = await eventually(
+      '5 running replicas',
+      120_000,
+      () => runningTasks(m[0]!),
+      (t) => t.length === 5,
+    )
     expect(new Set(tasks).size).toBeGreaterThanOrEqual(3)
   })
 
   it('keeps a leader and its quorum when the leader is removed with `berth rm`, and the node list stays clean', async () => {
     const removed = await lab.berth(['rm', '-y', m[0]!])
     ok(removed, 'rm of the leader')
-    const list = await eventually('a new leader', 60_000, () => nodes(m[1]!), (l) => l.some((n) => n.ManagerStatus === 'Leader'))
+    const list = await eventually(
+      'a new leader',
+      60_000,
+      () => nodes(m[1]!),
+      (l) => l.some((n) => n.ManagerStatus === 'Leader'),
+    )
     expect(list.map((n) => n.Hostname).sort()).toEqual(m.slice(1).sort())
     expect(list.every((n) => n.Status === 'Ready')).toBe(true)
-    expect(list.filter((n) => n.ManagerStatus === 'Leader' || n.ManagerStatus === 'Reachable')).toHaveLength(2)
+    expect(list.filter((n) => n.ManagerStatus === 'Leader' || n.ManagerStatus === 'Reachable')).toHaveLength(
+      2,
+    )
     // The service is rescheduled onto the remaining nodes.
-    await eventually('5 running replicas after rm', 120_000, () => runningTasks(m[2]!), (t) => t.length === 5)
+    await eventually(
+      '5 running replicas after rm',
+      120_000,
+      () => runningTasks(m[2]!),
+      (t) => t.length === 5,
+    )
     expect((await nodes(m[2]!)).some((n) => n.ManagerStatus === 'Leader')).toBe(true)
   })
 })
@@ -172,7 +244,14 @@ describe('swarm at create time', () => {
 
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toMatch(/manager .* is unreachable: the machine is Stopped/)
-    const containers = await labDocker(['ps', '-a', '--filter', `name=^berth-${failed}$`, '--format', '{{.Names}}'])
+    const containers = await labDocker([
+      'ps',
+      '-a',
+      '--filter',
+      `name=^berth-${failed}$`,
+      '--format',
+      '{{.Names}}',
+    ])
     expect(containers.stdout.trim()).toBe('')
     expect(await readdir(join(lab.storePath, 'machines'))).not.toContain(failed)
   })
@@ -186,7 +265,10 @@ describe('bad input', () => {
 
     await refused(['swarm', 'join', '-q', '--to', m[3]!, late], /is a swarm worker, not a manager/)
     await refused(['swarm', 'promote', '-q', late], /is not in a swarm/)
-    await refused(['swarm', 'join', '-q', '--to', lone, late], /manager .* is unreachable: the machine is Stopped/)
+    await refused(
+      ['swarm', 'join', '-q', '--to', lone, late],
+      /manager .* is unreachable: the machine is Stopped/,
+    )
     await refused(['swarm', 'join', '-q', '--to', m[1]!, m[1]!], /cannot join itself/)
     await refused(['swarm', 'join', '-q', '--to', 'no-such-machine', late], /does not exist/)
     await refused(['swarm', 'init', '--advertise-addr', '999.1.2.3', late], /not an IPv4 address/)

@@ -45,7 +45,8 @@ async function writeDockerMachineStore(): Promise<void> {
   // docker-machine's CA is the one that signed the engine's certificate: the origin machine's own CA.
   for (const f of ['ca.pem', 'ca-key.pem']) await copyFile(join(from, f), join(certs, f))
   for (const f of ['cert.pem', 'key.pem']) await copyFile(join(origin.storePath, 'certs', f), join(certs, f))
-  for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem']) await copyFile(join(from, f), join(mdir, f))
+  for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'server.pem', 'server-key.pem'])
+    await copyFile(join(from, f), join(mdir, f))
   await copyFile(join(from, 'id_ed25519'), join(mdir, 'id_rsa'))
   await copyFile(join(from, 'id_ed25519.pub'), join(mdir, 'id_rsa.pub'))
   for (const f of ['ca-key.pem', 'key.pem']) await chmod(join(certs, f), 0o600)
@@ -53,8 +54,19 @@ async function writeDockerMachineStore(): Promise<void> {
   // docker-machine's generic driver record, as `docker-machine create -d generic` writes it (4-space JSON).
   const record = {
     ConfigVersion: 3,
-    Driver: {IPAddress: src.Driver.IPAddress, MachineName: adopted.name, SSHUser: 'root', SSHPort: 22, SSHKeyPath: join(mdir, 'id_rsa'),
-      StorePath: dm, SwarmMaster: false, SwarmHost: '', SwarmDiscovery: '', EnginePort: 2376, SSHKey: '/home/someone/.ssh/id_rsa'},
+    Driver: {
+      IPAddress: src.Driver.IPAddress,
+      MachineName: adopted.name,
+      SSHUser: 'root',
+      SSHPort: 22,
+      SSHKeyPath: join(mdir, 'id_rsa'),
+      StorePath: dm,
+      SwarmMaster: false,
+      SwarmHost: '',
+      SwarmDiscovery: '',
+      EnginePort: 2376,
+      SSHKey: '/home/someone/.ssh/id_rsa',
+    },
     DriverName: 'generic',
     HostOptions: dockerMachineHostOptions(certs, mdir),
     Name: adopted.name,
@@ -77,7 +89,10 @@ beforeAll(async () => {
   c.name = origin.name('dm')
   adopted.name = lab.name('dm-gen')
   legacy.name = lab.name('dm-vbox')
-  const [ca, cc] = await Promise.all([lab.berth(['create', '-d', 'container', a.name]), origin.berth(['create', '-d', 'container', c.name])])
+  const [ca, cc] = await Promise.all([
+    lab.berth(['create', '-d', 'container', a.name]),
+    origin.berth(['create', '-d', 'container', c.name]),
+  ])
   expect(ca.code, ca.stderr).toBe(0)
   expect(cc.code, cc.stderr).toBe(0)
   await writeDockerMachineStore()
@@ -118,7 +133,9 @@ describe('scp', () => {
     await writeFile(join(tree, 'sub/deeper/leaf.txt'), 'leaf')
     const up = await lab.berth(['scp', '-r', tree, `${a.name}:/srv/tree`])
     expect(up.code, up.stderr).toBe(0)
-    expect(await sshOut(lab, a.name, 'cd /srv/tree && find . -type f | sort && cat sub/deeper/leaf.txt')).toBe('./sub/deeper/leaf.txt\n./top.txt\nleaf')
+    expect(
+      await sshOut(lab, a.name, 'cd /srv/tree && find . -type f | sort && cat sub/deeper/leaf.txt'),
+    ).toBe('./sub/deeper/leaf.txt\n./top.txt\nleaf')
     const down = await lab.berth(['scp', '-r', `${a.name}:/srv/tree`, join(work, 'tree-back')])
     expect(down.code, down.stderr).toBe(0)
     expect(await readFile(join(work, 'tree-back/sub/deeper/leaf.txt'), 'utf8')).toBe('leaf')
@@ -134,7 +151,9 @@ describe('scp', () => {
     expect(first.code, first.stderr).toBe(0)
     expect(first.stderr).toMatch(/Installing rsync/)
     expect(first.stdout).toBe('') // rsync's own output goes to stderr: stdout is for data
-    expect(await sshOut(lab, a.name, 'cat /srv/site/index.html; stat -c %s /srv/site/big.bin')).toBe('v1' + String(2 * 1024 * 1024) + '\n')
+    expect(await sshOut(lab, a.name, 'cat /srv/site/index.html; stat -c %s /srv/site/big.bin')).toBe(
+      'v1' + String(2 * 1024 * 1024) + '\n',
+    )
     // Only the change travels: the big file keeps its inode (rsync skipped it), the small one is new.
     const inode = await sshOut(lab, a.name, 'stat -c %i /srv/site/big.bin')
     // A new size: rsync's quick check compares size and mtime, and this may well be the same second.
@@ -175,14 +194,20 @@ describe('mount', () => {
   it('says what is missing when sshfs or FUSE is not there, before touching anything', async () => {
     const empty = join(work, 'empty-bin')
     await mkdir(empty)
-    const result = await lab.berth(['mount', `${a.name}:/srv/tree`, join(work, 'never')], {env: {PATH: empty}})
+    const result = await lab.berth(['mount', `${a.name}:/srv/tree`, join(work, 'never')], {
+      env: {PATH: empty},
+    })
     oneErrorLine(result)
     expect(result.stderr).toMatch(/sshfs\/FUSE not available: sshfs is not installed/)
     await expect(stat(join(work, 'never'))).rejects.toThrow()
   })
 
   it('refuses a missing machine, a file, and a missing parent folder', async () => {
-    for (const args of [['nosuch:/srv', join(work, 'm1')], [`${a.name}:/srv/tree/top.txt`, join(work, 'm2')], [`${a.name}:/srv`, join(work, 'no/such/m3')]]) {
+    for (const args of [
+      ['nosuch:/srv', join(work, 'm1')],
+      [`${a.name}:/srv/tree/top.txt`, join(work, 'm2')],
+      [`${a.name}:/srv`, join(work, 'no/such/m3')],
+    ]) {
       const result = await lab.berth(['mount', ...args])
       oneErrorLine(result)
       await expect(stat(args[1]!)).rejects.toThrow()
@@ -205,16 +230,28 @@ describe('import from a docker-machine store', () => {
     const result = await lab.berth(['import', '--from', dm, '--json'])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stderr).toMatch(new RegExp(`Skipping ${legacy.name}: .*virtualbox`))
-    expect(JSON.parse(result.stdout)).toEqual([expect.objectContaining({name: adopted.name, driver: 'generic'})])
-    const record = JSON.parse(await readFile(join(lab.storePath, 'machines', adopted.name, 'config.json'), 'utf8'))
+    expect(JSON.parse(result.stdout)).toEqual([
+      expect.objectContaining({name: adopted.name, driver: 'generic'}),
+    ])
+    const record = JSON.parse(
+      await readFile(join(lab.storePath, 'machines', adopted.name, 'config.json'), 'utf8'),
+    )
     expect(JSON.stringify(record)).not.toContain(dm)
-    expect(record.HostOptions.AuthOptions.CaCertPath).toBe(join(lab.storePath, 'machines', adopted.name, 'ca.pem'))
+    expect(record.HostOptions.AuthOptions.CaCertPath).toBe(
+      join(lab.storePath, 'machines', adopted.name, 'ca.pem'),
+    )
     expect(record.Berth).toMatchObject({Phase: 'provisioned', SchemaVersion: 1, EnginePort: 2376})
     const env = await lab.berth(['env', adopted.name])
     expect(env.stdout).toContain(`DOCKER_CERT_PATH="${join(lab.storePath, 'machines', adopted.name)}"`)
     const version = await lab.docker(adopted.name, ['version', '--format', '{{.Server.Version}}'])
     expect(version.code, version.stderr).toBe(0)
-    const ls = await lab.berth(['ls', '--filter', `name=${adopted.name}`, '--format', '{{.Name}} {{.DriverName}} {{.State}}'])
+    const ls = await lab.berth([
+      'ls',
+      '--filter',
+      `name=${adopted.name}`,
+      '--format',
+      '{{.Name}} {{.DriverName}} {{.State}}',
+    ])
     expect(ls.stdout).toBe(`${adopted.name} generic Running\n`)
     // SSH pins the host key on first use and sees the very machine `c`.
     expect(await sshOut(lab, adopted.name, 'hostname')).toBe(`${c.name}\n`)
@@ -236,7 +273,12 @@ describe('machine to machine', () => {
     const plain = await lab.berth(['scp', '-r', `${a.name}:/srv/tree`, `${adopted.name}:/tmp/`])
     expect(plain.code, plain.stderr).toBe(0)
     expect(await sshOut(lab, adopted.name, 'cat /tmp/tree/sub/deeper/leaf.txt')).toBe('leaf')
-    const delta = await lab.berth(['scp', '-d', `${a.name}:/srv/site/index.html`, `${adopted.name}:/tmp/index.html`])
+    const delta = await lab.berth([
+      'scp',
+      '-d',
+      `${a.name}:/srv/site/index.html`,
+      `${adopted.name}:/tmp/index.html`,
+    ])
     expect(delta.code, delta.stderr).toBe(0)
     expect(await sshOut(lab, adopted.name, 'cat /tmp/index.html')).toBe(V2)
   })
@@ -251,7 +293,9 @@ describe('export and import of a bundle', () => {
     expect((await stat(bundle())).mode & 0o777).toBe(0o600)
     const imported = await other.berth(['import', '--bundle', bundle()])
     expect(imported.code, imported.stderr).toBe(0)
-    const record = JSON.parse(await readFile(join(other.storePath, 'machines', adopted.name, 'config.json'), 'utf8'))
+    const record = JSON.parse(
+      await readFile(join(other.storePath, 'machines', adopted.name, 'config.json'), 'utf8'),
+    )
     expect(JSON.stringify(record)).not.toContain(lab.storePath)
     expect(record.HostOptions.AuthOptions.CaPrivateKeyPath).toBe('')
     expect(record.Driver.SSHKeyPath).toBe(join(other.storePath, 'machines', adopted.name, 'id_rsa'))

@@ -26,14 +26,17 @@ async function record(name: string) {
   return JSON.parse(await readFile(join(lab.storePath, 'machines', name, 'config.json'), 'utf8'))
 }
 
-const san = async (dir: string) => new X509Certificate(await readFile(join(dir, 'server.pem'))).subjectAltName ?? ''
+const san = async (dir: string) =>
+  new X509Certificate(await readFile(join(dir, 'server.pem'))).subjectAltName ?? ''
 
 beforeAll(async () => {
   lab = await Lab.create()
   dockerConfig = await mkdtemp(join(tmpdir(), 'berth-trust-docker-'))
   a.name = lab.name('trust-a')
   b.name = lab.name('trust-b')
-  const created = await lab.berth(['create', '-d', 'container', '--context', a.name, b.name], {env: {DOCKER_CONFIG: dockerConfig}})
+  const created = await lab.berth(['create', '-d', 'container', '--context', a.name, b.name], {
+    env: {DOCKER_CONFIG: dockerConfig},
+  })
   expect(created.code, created.stderr).toBe(0)
   for (const m of [a, b]) {
     m.dir = join(lab.storePath, 'machines', m.name)
@@ -54,18 +57,34 @@ describe('per-machine server trust', () => {
     const caB = await readFile(join(b.dir, 'ca.pem'), 'utf8')
     const storeCa = await readFile(join(lab.storePath, 'certs', 'ca.pem'), 'utf8')
     expect(new Set([caA, caB, storeCa]).size).toBe(3)
-    expect(new X509Certificate(await readFile(join(a.dir, 'server.pem'))).verify(new X509Certificate(caA).publicKey)).toBe(true)
-    expect(new X509Certificate(await readFile(join(a.dir, 'server.pem'))).verify(new X509Certificate(caB).publicKey)).toBe(false)
+    expect(
+      new X509Certificate(await readFile(join(a.dir, 'server.pem'))).verify(
+        new X509Certificate(caA).publicKey,
+      ),
+    ).toBe(true)
+    expect(
+      new X509Certificate(await readFile(join(a.dir, 'server.pem'))).verify(
+        new X509Certificate(caB).publicKey,
+      ),
+    ).toBe(false)
     expect((await stat(join(a.dir, 'ca-key.pem'))).mode & 0o777).toBe(0o600)
     expect((await stat(a.dir)).mode & 0o777).toBe(0o700)
     expect((await record(a.name)).Berth.ServerTrust).toBe('machine-ca')
     // On the machine: the store's client CA, its server pair, and no CA key.
-    expect((await lab.berth(['ssh', a.name, 'ls /etc/docker | grep pem'])).stdout.trim().split('\n')).toEqual(['ca.pem', 'server-key.pem', 'server.pem'])
+    expect((await lab.berth(['ssh', a.name, 'ls /etc/docker | grep pem'])).stdout.trim().split('\n')).toEqual(
+      ['ca.pem', 'server-key.pem', 'server.pem'],
+    )
     expect((await lab.berth(['ssh', a.name, 'cat /etc/docker/ca.pem'])).stdout.trim()).toBe(storeCa.trim())
   })
 
   it('a machine that lies in `hostname -I` gets no certificate for those names; regenerate-certs keeps working', async () => {
-    await ok(lab.berth(['ssh', a.name, `printf '#!/bin/sh\\n[ "$1" = -I ] && { echo "${LIES.join(' ')}"; exit 0; }\\nexec /bin/hostname "$@"\\n' > /usr/local/bin/hostname && chmod 755 /usr/local/bin/hostname`]))
+    await ok(
+      lab.berth([
+        'ssh',
+        a.name,
+        `printf '#!/bin/sh\\n[ "$1" = -I ] && { echo "${LIES.join(' ')}"; exit 0; }\\nexec /bin/hostname "$@"\\n' > /usr/local/bin/hostname && chmod 755 /usr/local/bin/hostname`,
+      ]),
+    )
     expect((await lab.berth(['ssh', a.name, 'hostname -I'])).stdout.trim()).toBe(LIES.join(' '))
     // A's certificate is to name B's address too (as with --tls-san), the strongest position for the attacker below.
     const path = join(a.dir, 'config.json')
@@ -90,8 +109,15 @@ describe('per-machine server trust', () => {
     let listener: ChildProcess | undefined
     const serve = async (dir: string) => {
       await stopListener()
-      const env = {...process.env, CERT: await readFile(join(dir, 'server.pem'), 'utf8'), KEY: await readFile(join(dir, 'server-key.pem'), 'utf8')}
-      const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', IMPOSTOR], {env, stdio: ['ignore', 'pipe', 'inherit']})
+      const env = {
+        ...process.env,
+        CERT: await readFile(join(dir, 'server.pem'), 'utf8'),
+        KEY: await readFile(join(dir, 'server-key.pem'), 'utf8'),
+      }
+      const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', IMPOSTOR], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
       listener = child
       await new Promise<void>((resolve, reject) => {
         child.stdout!.once('data', () => resolve())
@@ -107,7 +133,10 @@ describe('per-machine server trust', () => {
       await exited
     }
     const viaEnv = () => lab.docker(b.name, ['version', '--format', '{{.Server.Version}}'])
-    const viaContext = () => run('docker', ['--context', b.name, 'version', '--format', '{{.Server.Version}}'], {env: cleanEnv({DOCKER_CONFIG: dockerConfig})})
+    const viaContext = () =>
+      run('docker', ['--context', b.name, 'version', '--format', '{{.Server.Version}}'], {
+        env: cleanEnv({DOCKER_CONFIG: dockerConfig}),
+      })
     try {
       await serve(a.dir)
       for (const attempt of [viaEnv, viaContext]) {
@@ -122,7 +151,8 @@ describe('per-machine server trust', () => {
       expect(version.stderr.trim().split('\n')).toHaveLength(1)
       // The control: with B's own certificate the same listener is taken for B's engine.
       await serve(b.dir)
-      for (const attempt of [viaEnv, viaContext]) expect((await attempt()).stdout.trim()).toBe('99.0.0-impostor')
+      for (const attempt of [viaEnv, viaContext])
+        expect((await attempt()).stdout.trim()).toBe('99.0.0-impostor')
     } finally {
       await stopListener()
       await lab.berth(['ssh', b.name, 'systemctl start docker.service'])

@@ -4,13 +4,30 @@
  * behind berth's back, and see what the flows left behind. Registered through the registry's public API.
  */
 import {createServer} from 'node:net'
-import {baseState, type Driver, type DriverContext, type DriverPlugin, type MachineState, type SshAddress} from '../../src/core/drivers/contract.js'
+import {
+  baseState,
+  type Driver,
+  type DriverContext,
+  type DriverPlugin,
+  type MachineState,
+  type SshAddress,
+} from '../../src/core/drivers/contract.js'
 import {registerDriver} from '../../src/core/drivers/registry.js'
 import type {BaseDriverState} from '../../src/core/store/record.js'
 
 export const FAKE_DRIVER = 'fake'
 
-export type DriverStep = 'preCreateCheck' | 'create' | 'start' | 'stop' | 'restart' | 'kill' | 'remove' | 'getState' | 'getIP' | 'getSSHAddress'
+export type DriverStep =
+  | 'preCreateCheck'
+  | 'create'
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'kill'
+  | 'remove'
+  | 'getState'
+  | 'getIP'
+  | 'getSSHAddress'
 
 interface Failure {
   error: Error
@@ -32,7 +49,11 @@ export class FakeCloud {
 
   /** Makes `step` throw `message` (for `times` calls, after doing its work when `afterEffect`). */
   failAt(step: DriverStep, message: string, options: {times?: number; afterEffect?: boolean} = {}): void {
-    this.failures.set(step, {error: new Error(message), times: options.times ?? Number.POSITIVE_INFINITY, afterEffect: options.afterEffect ?? false})
+    this.failures.set(step, {
+      error: new Error(message),
+      times: options.times ?? Number.POSITIVE_INFINITY,
+      afterEffect: options.afterEffect ?? false,
+    })
   }
 
   heal(step: DriverStep): void {
@@ -113,7 +134,11 @@ class FakeDriver implements Driver {
   }
 
   getState(): Promise<MachineState> {
-    return this.cloud.step(this.name, 'getState', () => this.cloud.machines.get(this.name)?.state ?? 'NotFound')
+    return this.cloud.step(
+      this.name,
+      'getState',
+      () => this.cloud.machines.get(this.name)?.state ?? 'NotFound',
+    )
   }
 
   getIP(): Promise<string> {
@@ -126,7 +151,12 @@ class FakeDriver implements Driver {
   getSSHAddress(): Promise<SshAddress> {
     return this.cloud.step(this.name, 'getSSHAddress', () => {
       this.existing()
-      return {host: '127.0.0.1', port: this.state.SSHPort, user: this.state.SSHUser, keyPath: this.state.SSHKeyPath}
+      return {
+        host: '127.0.0.1',
+        port: this.state.SSHPort,
+        user: this.state.SSHUser,
+        keyPath: this.state.SSHKeyPath,
+      }
     })
   }
 }

@@ -7,9 +7,18 @@
  */
 import {createServer, type Server} from 'node:https'
 import ssh2 from 'ssh2'
-import {type ExecResult, type HostKeyPolicy, HostKeyMismatchError, type SshConnector, SshSession, type SshTarget, useSshConnector} from '../../src/core/ssh/ssh.js'
+import {
+  type ExecResult,
+  type HostKeyPolicy,
+  HostKeyMismatchError,
+  type SshConnector,
+  SshSession,
+  type SshTarget,
+  useSshConnector,
+} from '../../src/core/ssh/ssh.js'
 
-export const DEBIAN_OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+export const DEBIAN_OS_RELEASE =
+  'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
 
 export class FakeHost {
   osRelease = DEBIAN_OS_RELEASE
@@ -37,7 +46,8 @@ export class FakeHost {
 
   private async checkHostKey(target: SshTarget, policy: HostKeyPolicy): Promise<void> {
     if (policy.pinned === undefined) await policy.pin(this.hostKey)
-    else if (policy.pinned !== this.hostKey) throw new HostKeyMismatchError(`SSH host key of ${target.machine} changed`)
+    else if (policy.pinned !== this.hostKey)
+      throw new HostKeyMismatchError(`SSH host key of ${target.machine} changed`)
   }
 
   /** Runs one command as the host would; throws when the connection drops on it. */
@@ -46,7 +56,8 @@ export class FakeHost {
     if (this.dropOn?.test(command)) throw new Error('Connection lost')
     const ok = (stdout = ''): ExecResult => ({code: 0, stdout, stderr: ''})
     if (command === 'cat /etc/os-release') return ok(this.osRelease)
-    if (command.startsWith('command -v dockerd')) return this.dockerdInstalled ? ok() : {code: 1, stdout: '', stderr: ''}
+    if (command.startsWith('command -v dockerd'))
+      return this.dockerdInstalled ? ok() : {code: 1, stdout: '', stderr: ''}
     if (command.includes('systemctl show -p FragmentPath')) return ok('/usr/bin/dockerd -H fd://\n')
     if (command.includes('systemctl restart docker.service')) {
       await this.restartEngine()
@@ -66,11 +77,26 @@ export class FakeHost {
     await this.stopEngine()
     if (this.enginePort === undefined) return
     const file = (name: string) => this.files.get(`/etc/docker/${name}`)?.content
-    const server = createServer({cert: file('server.pem'), key: file('server-key.pem'), ca: file('ca.pem'), requestCert: true, rejectUnauthorized: true}, (req, res) => {
-      res.setHeader('Content-Type', 'application/json')
-      res.end(req.url?.endsWith('/version') ? JSON.stringify({Version: '27.0.0-fake', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64'}) : '{}')
-    })
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.enginePort, '127.0.0.1', resolve))
+    const server = createServer(
+      {
+        cert: file('server.pem'),
+        key: file('server-key.pem'),
+        ca: file('ca.pem'),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        res.setHeader('Content-Type', 'application/json')
+        res.end(
+          req.url?.endsWith('/version')
+            ? JSON.stringify({Version: '27.0.0-fake', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64'})
+            : '{}',
+        )
+      },
+    )
+    await new Promise<void>((resolve, reject) =>
+      server.once('error', reject).listen(this.enginePort, '127.0.0.1', resolve),
+    )
     this.engine = server
   }
 

@@ -88,7 +88,10 @@ function serveSftp(sftp: SFTPWrapper, tree: HostileTree, writes: string[]): void
     if (entry.listed) return sftp.status(reqid, STATUS_CODE.EOF)
     entry.listed = true
     const node = entry.node
-    sftp.name(reqid, Object.keys(node).map((name) => ({filename: name, longname: name, attrs: attrs(node[name]!)})))
+    sftp.name(
+      reqid,
+      Object.keys(node).map((name) => ({filename: name, longname: name, attrs: attrs(node[name]!)})),
+    )
   })
   sftp.on('OPEN', (reqid, path, flags) => {
     if (flags & (OPEN_MODE.WRITE | OPEN_MODE.CREAT)) {
@@ -114,7 +117,16 @@ function serveSftp(sftp: SFTPWrapper, tree: HostileTree, writes: string[]): void
     handles.delete(handle.readUInt32BE(0))
     sftp.status(reqid, STATUS_CODE.OK)
   })
-  for (const request of ['MKDIR', 'SETSTAT', 'FSETSTAT', 'REMOVE', 'RMDIR', 'RENAME', 'WRITE', 'SYMLINK'] as const) {
+  for (const request of [
+    'MKDIR',
+    'SETSTAT',
+    'FSETSTAT',
+    'REMOVE',
+    'RMDIR',
+    'RENAME',
+    'WRITE',
+    'SYMLINK',
+  ] as const) {
     sftp.on(request, (reqid: number, path: string | Buffer) => {
       if (typeof path === 'string') writes.push(path)
       sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED)

@@ -22,7 +22,8 @@ export interface RunResult {
 /** Environment without anything that could point a client at the wrong engine, or put berth in a test mode. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env = {...process.env}
-  for (const key of Object.keys(env)) if (key.startsWith('DOCKER_') || key.startsWith('BERTH_') || key === 'NODE_ENV') delete env[key]
+  for (const key of Object.keys(env))
+    if (key.startsWith('DOCKER_') || key.startsWith('BERTH_') || key === 'NODE_ENV') delete env[key]
   for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value
   return env
 }
@@ -47,7 +48,11 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolvePromise({code: code ?? 137, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
+      resolvePromise({
+        code: code ?? 137,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      })
     })
     if (options.input !== undefined) child.stdin.end(options.input)
     else child.stdin.end()
@@ -72,8 +77,14 @@ export class Lab {
     return cleanEnv({BERTH_STORAGE_PATH: this.storePath, BERTH_CONTAINER_ENGINE: LAB_ENGINE, ...extra})
   }
 
-  berth(args: string[], options: Omit<RunOptions, 'env'> & {env?: Record<string, string | undefined>} = {}): Promise<RunResult> {
-    return run(process.execPath, [join(REPO, 'bin/run.js'), ...args], {...options, env: this.env(options.env)})
+  berth(
+    args: string[],
+    options: Omit<RunOptions, 'env'> & {env?: Record<string, string | undefined>} = {},
+  ): Promise<RunResult> {
+    return run(process.execPath, [join(REPO, 'bin/run.js'), ...args], {
+      ...options,
+      env: this.env(options.env),
+    })
   }
 
   /**
@@ -84,11 +95,21 @@ export class Lab {
     const result = await this.berth(['env', '--shell', 'bash', name], {env})
     if (result.code !== 0) throw new Error(`berth env ${name}: ${result.stderr}`)
     const shell = await run('bash', ['-c', `${result.stdout}\nenv | grep ^DOCKER_`], {env: cleanEnv()})
-    const vars = Object.fromEntries(shell.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]))
+    const vars = Object.fromEntries(
+      shell.stdout
+        .trim()
+        .split('\n')
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    )
     return cleanEnv(vars)
   }
 
-  async docker(name: string, args: string[], input?: Buffer, env?: Record<string, string | undefined>): Promise<RunResult> {
+  async docker(
+    name: string,
+    args: string[],
+    input?: Buffer,
+    env?: Record<string, string | undefined>,
+  ): Promise<RunResult> {
     return run('docker', args, {env: await this.dockerEnv(name, env), input})
   }
 
@@ -141,7 +162,9 @@ export async function busyboxTar(): Promise<Buffer> {
       const chunks: Buffer[] = []
       child.stdout.on('data', (c: Buffer) => chunks.push(c))
       child.on('error', reject)
-      child.on('close', (code) => (code === 0 ? resolvePromise(Buffer.concat(chunks)) : reject(new Error(`busybox tar exited ${code}`))))
+      child.on('close', (code) =>
+        code === 0 ? resolvePromise(Buffer.concat(chunks)) : reject(new Error(`busybox tar exited ${code}`)),
+      )
     })
   } finally {
     await rm(dir, {recursive: true, force: true})
@@ -183,7 +206,9 @@ export interface InfluxSeries {
 
 /** One InfluxQL query against the lab's InfluxDB; `epoch: 'u'` keeps times exact (ns epochs exceed a JSON number). */
 export async function influxQuery(db: string, q: string, epoch?: 'u'): Promise<InfluxSeries[]> {
-  const response = await fetch(`${LAB_INFLUX}/query?${new URLSearchParams({db, q, ...(epoch ? {epoch} : {})})}`)
+  const response = await fetch(
+    `${LAB_INFLUX}/query?${new URLSearchParams({db, q, ...(epoch ? {epoch} : {})})}`,
+  )
   const body = (await response.json()) as {results: {series?: InfluxSeries[]; error?: string}[]}
   if (body.results[0]?.error) throw new Error(body.results[0].error)
   return body.results[0]?.series ?? []
@@ -191,7 +216,10 @@ export async function influxQuery(db: string, q: string, epoch?: 'u'): Promise<I
 
 /** The lab bridge's gateway: the address at which machines reach services on this computer. */
 export async function labBridgeGateway(): Promise<string> {
-  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge'])))[0].IPAM.Config[0] as {Gateway?: string; Subnet: string}
+  const bridge = JSON.parse(await ok(labDocker(['network', 'inspect', 'bridge'])))[0].IPAM.Config[0] as {
+    Gateway?: string
+    Subnet: string
+  }
   return bridge.Gateway ?? bridge.Subnet.replace(/\.0\/\d+$/, '.1')
 }
 
@@ -199,17 +227,26 @@ export async function labBridgeGateway(): Promise<string> {
  * InfluxDB 1.6 here has no v2 API and no auth: this answers as InfluxDB 2 does (401 without the
  * token `acceptedToken()` returns at the time) and passes accepted writes on to the real /write.
  */
-export async function startInfluxV2StandIn(host: string, acceptedToken: () => string): Promise<{url: string; close(): Promise<void>}> {
+export async function startInfluxV2StandIn(
+  host: string,
+  acceptedToken: () => string,
+): Promise<{url: string; close(): Promise<void>}> {
   const server = http.createServer((req, res) => {
     if (req.headers.authorization !== `Token ${acceptedToken()}`) {
-      res.writeHead(401, {'Content-Type': 'application/json'}).end('{"code":"unauthorized","message":"unauthorized access"}')
+      res
+        .writeHead(401, {'Content-Type': 'application/json'})
+        .end('{"code":"unauthorized","message":"unauthorized access"}')
       return
     }
     const url = new URL(req.url!, 'http://x')
-    const upstream = http.request(`${LAB_INFLUX}/write?db=${url.searchParams.get('bucket')}&precision=ns`, {method: 'POST', headers: {'Content-Encoding': 'gzip'}}, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers)
-      answer.pipe(res)
-    })
+    const upstream = http.request(
+      `${LAB_INFLUX}/write?db=${url.searchParams.get('bucket')}&precision=ns`,
+      {method: 'POST', headers: {'Content-Encoding': 'gzip'}},
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers)
+        answer.pipe(res)
+      },
+    )
     req.pipe(upstream)
   })
   await new Promise<void>((resolveListen) => server.listen(0, host, resolveListen))
@@ -225,7 +262,11 @@ export async function treeHashes(dir: string, prefix = ''): Promise<Record<strin
   for (const entry of await readdir(dir, {withFileTypes: true})) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) Object.assign(out, await treeHashes(path, `${prefix}${entry.name}/`))
-    else out[prefix + entry.name] = createHash('sha256').update(await readFile(path)).digest('hex') + ` ${(await stat(path)).mode.toString(8)}`
+    else
+      out[prefix + entry.name] =
+        createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex') + ` ${(await stat(path)).mode.toString(8)}`
   }
   return out
 }
@@ -233,14 +274,54 @@ export async function treeHashes(dir: string, prefix = ''): Promise<Record<strin
 /** docker-machine's HostOptions as its `create` writes them (ConfigVersion 3), for store fixtures. */
 export function dockerMachineHostOptions(certs: string, mdir: string) {
   return {
-    Driver: '', Memory: 0, Disk: 0,
-    EngineOptions: {ArbitraryFlags: [], Dns: null, GraphDir: '', Env: [], Ipv6: false, InsecureRegistry: [], Labels: [], LogLevel: '',
-      StorageDriver: '', SelinuxEnabled: false, TlsVerify: true, RegistryMirror: [], InstallURL: 'https://get.docker.com'},
-    SwarmOptions: {IsSwarm: false, Address: '', Discovery: '', Agent: false, Master: false, Host: 'tcp://0.0.0.0:3376', Image: 'swarm:latest',
-      Strategy: 'spread', Heartbeat: 0, Overcommit: 0, ArbitraryFlags: [], ArbitraryJoinFlags: [], Env: null, IsExperimental: false},
-    AuthOptions: {CertDir: certs, CaCertPath: join(certs, 'ca.pem'), CaPrivateKeyPath: join(certs, 'ca-key.pem'), CaCertRemotePath: '',
-      ServerCertPath: join(mdir, 'server.pem'), ServerKeyPath: join(mdir, 'server-key.pem'), ClientKeyPath: join(certs, 'key.pem'),
-      ServerCertRemotePath: '', ServerKeyRemotePath: '', ClientCertPath: join(certs, 'cert.pem'), ServerCertSANs: [], StorePath: mdir},
+    Driver: '',
+    Memory: 0,
+    Disk: 0,
+    EngineOptions: {
+      ArbitraryFlags: [],
+      Dns: null,
+      GraphDir: '',
+      Env: [],
+      Ipv6: false,
+      InsecureRegistry: [],
+      Labels: [],
+      LogLevel: '',
+      StorageDriver: '',
+      SelinuxEnabled: false,
+      TlsVerify: true,
+      RegistryMirror: [],
+      InstallURL: 'https://get.docker.com',
+    },
+    SwarmOptions: {
+      IsSwarm: false,
+      Address: '',
+      Discovery: '',
+      Agent: false,
+      Master: false,
+      Host: 'tcp://0.0.0.0:3376',
+      Image: 'swarm:latest',
+      Strategy: 'spread',
+      Heartbeat: 0,
+      Overcommit: 0,
+      ArbitraryFlags: [],
+      ArbitraryJoinFlags: [],
+      Env: null,
+      IsExperimental: false,
+    },
+    AuthOptions: {
+      CertDir: certs,
+      CaCertPath: join(certs, 'ca.pem'),
+      CaPrivateKeyPath: join(certs, 'ca-key.pem'),
+      CaCertRemotePath: '',
+      ServerCertPath: join(mdir, 'server.pem'),
+      ServerKeyPath: join(mdir, 'server-key.pem'),
+      ClientKeyPath: join(certs, 'key.pem'),
+      ServerCertRemotePath: '',
+      ServerKeyRemotePath: '',
+      ClientCertPath: join(certs, 'cert.pem'),
+      ServerCertSANs: [],
+      StorePath: mdir,
+    },
   }
 }
 

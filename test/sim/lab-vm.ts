@@ -64,16 +64,25 @@ function parseJsonYaml(textContent: string, what: string): Record<string, unknow
 export function readSeedIso(iso: string): Seed {
   const info = execFileSync('isoinfo', ['-d', '-i', iso], {encoding: 'utf8'})
   const volumeId = /^Volume id: (.*)$/m.exec(info)?.[1]?.trim() ?? ''
-  if (volumeId.toLowerCase() !== 'cidata') throw new Error(`seed ISO ${iso} is labelled ${JSON.stringify(volumeId)}, not cidata: cloud-init would ignore it`)
+  if (volumeId.toLowerCase() !== 'cidata')
+    throw new Error(
+      `seed ISO ${iso} is labelled ${JSON.stringify(volumeId)}, not cidata: cloud-init would ignore it`,
+    )
   const files = execFileSync('isoinfo', ['-J', '-f', '-i', iso], {encoding: 'utf8'}).split('\n')
   const has = (name: string) => files.includes(`/${name}`)
   if (!has('user-data') || !has('meta-data')) throw new Error(`seed ISO ${iso} lacks user-data or meta-data`)
   const userDataText = isoFile(iso, '/user-data')
-  if (!userDataText.startsWith('#cloud-config\n')) throw new Error('user-data does not start with #cloud-config')
+  if (!userDataText.startsWith('#cloud-config\n'))
+    throw new Error('user-data does not start with #cloud-config')
   const userData = parseJsonYaml(userDataText, 'user-data')
   const metaData = parseJsonYaml(isoFile(iso, '/meta-data'), 'meta-data')
-  const network = has('network-config') ? parseJsonYaml(isoFile(iso, '/network-config'), 'network-config') : {}
-  const ethernets = (network.ethernets ?? {}) as Record<string, {match?: {macaddress?: string}; dhcp4?: boolean; addresses?: string[]}>
+  const network = has('network-config')
+    ? parseJsonYaml(isoFile(iso, '/network-config'), 'network-config')
+    : {}
+  const ethernets = (network.ethernets ?? {}) as Record<
+    string,
+    {match?: {macaddress?: string}; dhcp4?: boolean; addresses?: string[]}
+  >
   const users = ((userData.users ?? []) as Array<Record<string, unknown>>).map((u) => ({
     name: String(u.name),
     primaryGroup: typeof u.primary_group === 'string' ? u.primary_group : undefined,
@@ -87,8 +96,13 @@ export function readSeedIso(iso: string): Seed {
     instanceId: String(metaData['instance-id'] ?? ''),
     users,
     groups: ((userData.groups ?? []) as unknown[]).map(String),
-    macs: Object.values(ethernets).filter((e) => e.dhcp4 || e.addresses?.length).map((e) => (e.match?.macaddress ?? '').toLowerCase()).filter(Boolean),
-    runcmd: ((userData.runcmd ?? []) as Array<string | string[]>).map((c) => (typeof c === 'string' ? ['sh', '-c', c] : c.map(String))),
+    macs: Object.values(ethernets)
+      .filter((e) => e.dhcp4 || e.addresses?.length)
+      .map((e) => (e.match?.macaddress ?? '').toLowerCase())
+      .filter(Boolean),
+    runcmd: ((userData.runcmd ?? []) as Array<string | string[]>).map((c) =>
+      typeof c === 'string' ? ['sh', '-c', c] : c.map(String),
+    ),
   }
 }
 
@@ -122,23 +136,38 @@ async function execInGuest(container: Docker.Container, script: string, what: st
   stream.on('data', (chunk: Buffer) => output.push(chunk))
   await new Promise((resolve) => stream.on('end', resolve))
   const {ExitCode} = await exec.inspect()
-  if (ExitCode !== 0) throw new Error(`${what} failed in the lab VM (exit ${ExitCode}): ${Buffer.concat(output).toString().replace(/[^\x20-\x7e\n]/g, '').trim()}`)
+  if (ExitCode !== 0)
+    throw new Error(
+      `${what} failed in the lab VM (exit ${ExitCode}): ${Buffer.concat(output)
+        .toString()
+        .replace(/[^\x20-\x7e\n]/g, '')
+        .trim()}`,
+    )
 }
 
 const q = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`
 
 /** cloud-init's users-groups module, for the fields berth's seed uses. */
 function usersScript(users: SeedUser[], groups: string[]): string {
-  return [...groups.map((g) => `{ getent group ${q(g)} >/dev/null || groupadd ${q(g)}; }`), ...users.map((user) => {
-    const home = user.name === 'root' ? '/root' : `/home/${user.name}`
-    return [
-      user.name === 'root' ? ':' : `id -u ${q(user.name)} >/dev/null 2>&1 || useradd -m -s /bin/bash ${user.primaryGroup ? `-g ${q(user.primaryGroup)} ` : ''}${user.groups.length ? `-G ${q(user.groups.join(','))} ` : ''}${q(user.name)}`,
-      `install -d -m 700 -o ${q(user.name)} -g ${q(user.name)} ${home}/.ssh`,
-      `printf '%s\\n' ${user.sshAuthorizedKeys.map(q).join(' ')} > ${home}/.ssh/authorized_keys`,
-      `chown ${q(user.name)}: ${home}/.ssh/authorized_keys && chmod 600 ${home}/.ssh/authorized_keys`,
-      user.sudo ? `printf '%s\\n' ${q(`${user.name} ${user.sudo}`)} > /etc/sudoers.d/90-cloud-init-users && chmod 440 /etc/sudoers.d/90-cloud-init-users` : ':',
-    ].join(' && ')
-  })].join(' && ') || ':'
+  return (
+    [
+      ...groups.map((g) => `{ getent group ${q(g)} >/dev/null || groupadd ${q(g)}; }`),
+      ...users.map((user) => {
+        const home = user.name === 'root' ? '/root' : `/home/${user.name}`
+        return [
+          user.name === 'root'
+            ? ':'
+            : `id -u ${q(user.name)} >/dev/null 2>&1 || useradd -m -s /bin/bash ${user.primaryGroup ? `-g ${q(user.primaryGroup)} ` : ''}${user.groups.length ? `-G ${q(user.groups.join(','))} ` : ''}${q(user.name)}`,
+          `install -d -m 700 -o ${q(user.name)} -g ${q(user.name)} ${home}/.ssh`,
+          `printf '%s\\n' ${user.sshAuthorizedKeys.map(q).join(' ')} > ${home}/.ssh/authorized_keys`,
+          `chown ${q(user.name)}: ${home}/.ssh/authorized_keys && chmod 600 ${home}/.ssh/authorized_keys`,
+          user.sudo
+            ? `printf '%s\\n' ${q(`${user.name} ${user.sudo}`)} > /etc/sudoers.d/90-cloud-init-users && chmod 440 /etc/sudoers.d/90-cloud-init-users`
+            : ':',
+        ].join(' && ')
+      }),
+    ].join(' && ') || ':'
+  )
 }
 
 /**
@@ -159,20 +188,33 @@ export async function bootLabVm(spec: LabVmSpec): Promise<void> {
   const ports = spec.publish ?? []
   try {
     // Run as the container driver runs its machines, plus a VM's MAC, fixed IP and NAT forwards.
-    const options = systemContainerOptions({name: spec.name, hostname: spec.seed.hostname, image: DEFAULT_HOST_IMAGE, labels, volume, network: spec.network ?? 'bridge'})
+    const options = systemContainerOptions({
+      name: spec.name,
+      hostname: spec.seed.hostname,
+      image: DEFAULT_HOST_IMAGE,
+      labels,
+      volume,
+      network: spec.network ?? 'bridge',
+    })
     const container = await docker.createContainer({
       ...options,
       MacAddress: spec.mac,
       ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.guestPort}/tcp`, {}])),
       HostConfig: {
         ...options.HostConfig,
-        PortBindings: Object.fromEntries(ports.map((p) => [`${p.guestPort}/tcp`, [{HostIp: '127.0.0.1', HostPort: String(p.hostPort)}]])),
+        PortBindings: Object.fromEntries(
+          ports.map((p) => [`${p.guestPort}/tcp`, [{HostIp: '127.0.0.1', HostPort: String(p.hostPort)}]]),
+        ),
       },
-      NetworkingConfig: spec.ip && spec.network ? {EndpointsConfig: {[spec.network]: {IPAMConfig: {IPv4Address: spec.ip}}}} : undefined,
+      NetworkingConfig:
+        spec.ip && spec.network
+          ? {EndpointsConfig: {[spec.network]: {IPAMConfig: {IPv4Address: spec.ip}}}}
+          : undefined,
     } as Docker.ContainerCreateOptions)
     await container.start()
-    await execInGuest(container, usersScript(spec.seed.users, spec.seed.groups), 'applying the seed\'s users')
-    if (spec.seed.runcmd.length) await execInGuest(container, runcmdScript(spec.seed.runcmd), 'running the seed\'s runcmd')
+    await execInGuest(container, usersScript(spec.seed.users, spec.seed.groups), "applying the seed's users")
+    if (spec.seed.runcmd.length)
+      await execInGuest(container, runcmdScript(spec.seed.runcmd), "running the seed's runcmd")
   } catch (err) {
     await removeLabVm(spec.engine, spec.name)
     throw err
@@ -197,7 +239,8 @@ export async function startLabVm(engine: string, name: string): Promise<void> {
 
 /** A clean shutdown (systemd halts on its stop signal), like a guest answering the ACPI button. */
 export async function stopLabVm(engine: string, name: string, timeoutSeconds = 30): Promise<void> {
-  if ((await labVmPower(engine, name)) === 'running') await localEngine(engine).getContainer(name).stop({t: timeoutSeconds})
+  if ((await labVmPower(engine, name)) === 'running')
+    await localEngine(engine).getContainer(name).stop({t: timeoutSeconds})
 }
 
 /** Power pulled. */
@@ -207,8 +250,18 @@ export async function killLabVm(engine: string, name: string): Promise<void> {
 
 export async function removeLabVm(engine: string, name: string): Promise<void> {
   const docker = localEngine(engine)
-  await docker.getContainer(name).remove({force: true, v: true}).catch((err) => { if (!isNotFound(err)) throw err })
-  await docker.getVolume(`${name}-docker`).remove().catch((err) => { if (!isNotFound(err)) throw err })
+  await docker
+    .getContainer(name)
+    .remove({force: true, v: true})
+    .catch((err) => {
+      if (!isNotFound(err)) throw err
+    })
+  await docker
+    .getVolume(`${name}-docker`)
+    .remove()
+    .catch((err) => {
+      if (!isNotFound(err)) throw err
+    })
 }
 
 /** The IPv4 address of the lab VM's NIC, as the engine sees it (for tests). */
@@ -221,7 +274,12 @@ export async function labVmAddress(engine: string, name: string): Promise<string
  * A lab network standing for a host-only network: the host's side gets the gateway address, as
  * the host-only adapter does, and guests get addresses from the subnet.
  */
-export async function ensureLabNetwork(engine: string, name: string, gatewayCidr: string, labels: Record<string, string>): Promise<void> {
+export async function ensureLabNetwork(
+  engine: string,
+  name: string,
+  gatewayCidr: string,
+  labels: Record<string, string>,
+): Promise<void> {
   const docker = localEngine(engine)
   try {
     await docker.getNetwork(name).inspect()
@@ -232,16 +290,31 @@ export async function ensureLabNetwork(engine: string, name: string, gatewayCidr
   const [gateway, bits] = gatewayCidr.split('/') as [string, string]
   const octets = gateway.split('.').map(Number)
   const mask = bits === '0' ? 0 : (~0 << (32 - Number(bits))) >>> 0
-  const network = ((((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0) & mask) >>> 0
+  const network =
+    ((((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0) & mask) >>> 0
   const subnet = `${[24, 16, 8, 0].map((s) => (network >>> s) & 255).join('.')}/${bits}`
-  await docker.createNetwork({Name: name, Driver: 'bridge', Labels: labels, IPAM: {Driver: 'default', Config: [{Subnet: subnet, Gateway: gateway}]}})
+  await docker.createNetwork({
+    Name: name,
+    Driver: 'bridge',
+    Labels: labels,
+    IPAM: {Driver: 'default', Config: [{Subnet: subnet, Gateway: gateway}]},
+  })
 }
 
 /** Removes every container, volume and network carrying these labels (a test's final cleanup). */
 export async function removeLabResources(engine: string, labels: Record<string, string>): Promise<void> {
   const docker = localEngine(engine)
   const filters = JSON.stringify({label: Object.entries(labels).map(([k, v]) => `${k}=${v}`)})
-  for (const c of await docker.listContainers({all: true, filters})) await removeLabVm(engine, c.Names[0]!.replace(/^\//, ''))
-  for (const v of (await docker.listVolumes({filters})).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {})
-  for (const n of await docker.listNetworks({filters})) await docker.getNetwork(n.Id).remove().catch(() => {})
+  for (const c of await docker.listContainers({all: true, filters}))
+    await removeLabVm(engine, c.Names[0]!.replace(/^\//, ''))
+  for (const v of (await docker.listVolumes({filters})).Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {})
+  for (const n of await docker.listNetworks({filters}))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => {})
 }

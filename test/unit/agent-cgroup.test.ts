@@ -4,7 +4,15 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {OpenFiles} from '../../agent/src/openfiles.js'
-import {cgroupVersion, locateCgroup, parseBlkioV1, parseFlatKeyed, parseIoStatV2, parseProcCgroup, readCgroup} from '../../agent/src/cgroup.js'
+import {
+  cgroupVersion,
+  locateCgroup,
+  parseBlkioV1,
+  parseFlatKeyed,
+  parseIoStatV2,
+  parseProcCgroup,
+  readCgroup,
+} from '../../agent/src/cgroup.js'
 import type {ContainerInfo} from '../../agent/src/containers.js'
 import {splitImage} from '../../agent/src/containers.js'
 import type {EngineInfo} from '../../agent/src/docker.js'
@@ -33,14 +41,17 @@ const v1Files = (base: (controller: string) => string): Record<string, string> =
   [`${base('memory')}/memory.max_usage_in_bytes`]: '209715200\n',
   [`${base('memory')}/memory.failcnt`]: '3\n',
   [`${base('memory')}/memory.stat`]: 'cache 4194304\nrss 100663296\ntotal_inactive_file 4194304\n',
-  [`${base('blkio')}/blkio.throttle.io_service_bytes_recursive`]: '8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 8192\n8:0 Async 4096\n8:0 Total 12288\nTotal 12288\n',
-  [`${base('blkio')}/blkio.throttle.io_serviced_recursive`]: '8:0 Read 1\n8:0 Write 2\n8:0 Sync 2\n8:0 Async 1\n8:0 Total 3\nTotal 3\n',
+  [`${base('blkio')}/blkio.throttle.io_service_bytes_recursive`]:
+    '8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 8192\n8:0 Async 4096\n8:0 Total 12288\nTotal 12288\n',
+  [`${base('blkio')}/blkio.throttle.io_serviced_recursive`]:
+    '8:0 Read 1\n8:0 Write 2\n8:0 Sync 2\n8:0 Async 1\n8:0 Total 3\nTotal 3\n',
 })
 
 const v2Files = (dir: string): Record<string, string> => ({
   'cgroup.controllers': 'cpu io memory pids\n',
   [`${dir}/cgroup.procs`]: '42\n',
-  [`${dir}/cpu.stat`]: 'usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 5\n',
+  [`${dir}/cpu.stat`]:
+    'usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 5\n',
   [`${dir}/memory.current`]: '104857600\n',
   [`${dir}/memory.max`]: '268435456\n',
   [`${dir}/memory.peak`]: '209715200\n',
@@ -58,33 +69,70 @@ afterEach(async () => {
 
 describe('cgroup parsing', () => {
   it('reads flat keyed files: integers only, any spacing, no trailing newline needed', () => {
-    expect(parseFlatKeyed('cache 4096\n  rss\t8192 \n\nswap -1\nsome avg10=0.00 total=0\nbad 1.5\nlast 7')).toEqual({cache: 4096, rss: 8192, swap: -1, last: 7})
+    expect(
+      parseFlatKeyed('cache 4096\n  rss\t8192 \n\nswap -1\nsome avg10=0.00 total=0\nbad 1.5\nlast 7'),
+    ).toEqual({cache: 4096, rss: 8192, swap: -1, last: 7})
     expect(parseFlatKeyed(undefined)).toEqual({})
   })
   it('reads /proc/<pid>/cgroup for v1 (joined controllers, named hierarchies) and v2', () => {
-    const v1 = parseProcCgroup('12:cpu,cpuacct:/docker/abc\n5:memory:/docker/abc\n1:name=systemd:/docker/abc\n')
-    expect([v1.get('cpu'), v1.get('cpuacct'), v1.get('memory'), v1.get('systemd')]).toEqual(['/docker/abc', '/docker/abc', '/docker/abc', '/docker/abc'])
-    expect(parseProcCgroup('0::/system.slice/docker-abc.scope\n').get('')).toBe('/system.slice/docker-abc.scope')
+    const v1 = parseProcCgroup(
+      '12:cpu,cpuacct:/docker/abc\n5:memory:/docker/abc\n1:name=systemd:/docker/abc\n',
+    )
+    expect([v1.get('cpu'), v1.get('cpuacct'), v1.get('memory'), v1.get('systemd')]).toEqual([
+      '/docker/abc',
+      '/docker/abc',
+      '/docker/abc',
+      '/docker/abc',
+    ])
+    expect(parseProcCgroup('0::/system.slice/docker-abc.scope\n').get('')).toBe(
+      '/system.slice/docker-abc.scope',
+    )
   })
 
   it('parses v1 blkio and v2 io.stat per device', () => {
-    expect(parseBlkioV1('8:0 Read 10\n8:0 Write 5\n8:16 Read 1\nTotal 16\n')).toEqual(new Map([
-      ['8:0', {read: 10, write: 5, sync: 0, async: 0, total: 0}], ['8:16', {read: 1, write: 0, sync: 0, async: 0, total: 0}]]))
+    expect(parseBlkioV1('8:0 Read 10\n8:0 Write 5\n8:16 Read 1\nTotal 16\n')).toEqual(
+      new Map([
+        ['8:0', {read: 10, write: 5, sync: 0, async: 0, total: 0}],
+        ['8:16', {read: 1, write: 0, sync: 0, async: 0, total: 0}],
+      ]),
+    )
     const v2 = parseIoStatV2('259:0 rbytes=100 wbytes=50 rios=2 wios=1 dbytes=0 dios=0\n')
     expect(v2.bytes.get('259:0')).toEqual({read: 100, write: 50, sync: 0, async: 0, total: 150})
     expect(v2.ops.get('259:0')).toEqual({read: 2, write: 1, sync: 0, async: 0, total: 3})
   })
 
-  for (const [driver, path] of [['cgroupfs', `docker/${ID}`], ['systemd', `system.slice/docker-${ID}.scope`]] as const) {
+  for (const [driver, path] of [
+    ['cgroupfs', `docker/${ID}`],
+    ['systemd', `system.slice/docker-${ID}.scope`],
+  ] as const) {
     it(`v1 with the ${driver} driver: found by layout, usage minus inactive file, no limit reads as none`, async () => {
       await tree(v1Files((c) => `${c}/${path}`))
       expect(cgroupVersion(root)).toBe(1)
       const location = locateCgroup(root, join(root, 'proc'), 1, ID, 0)
       expect(location?.dirs.memory).toBe(join(root, 'memory', path))
       const sample = readCgroup(location!, new OpenFiles())!
-      expect(sample.cpu).toEqual({totalNs: 3e9, userNs: 1.5e9, systemNs: 0.5e9, perCpuNs: [1e9, 2e9], periods: 10, throttledPeriods: 2, throttledNs: 5000})
-      expect(sample.memory).toMatchObject({usage: 96 * 1024 * 1024, limit: undefined, maxUsage: 200 * 1024 * 1024, failCount: 3})
-      expect(sample.blkio.bytes.get('8:0')).toEqual({read: 4096, write: 8192, sync: 8192, async: 4096, total: 12288})
+      expect(sample.cpu).toEqual({
+        totalNs: 3e9,
+        userNs: 1.5e9,
+        systemNs: 0.5e9,
+        perCpuNs: [1e9, 2e9],
+        periods: 10,
+        throttledPeriods: 2,
+        throttledNs: 5000,
+      })
+      expect(sample.memory).toMatchObject({
+        usage: 96 * 1024 * 1024,
+        limit: undefined,
+        maxUsage: 200 * 1024 * 1024,
+        failCount: 3,
+      })
+      expect(sample.blkio.bytes.get('8:0')).toEqual({
+        read: 4096,
+        write: 8192,
+        sync: 8192,
+        async: 4096,
+        total: 12288,
+      })
     })
 
     it(`v2 with the ${driver} driver: found by layout, usec to ns, memory.events max as fail count`, async () => {
@@ -93,67 +141,168 @@ describe('cgroup parsing', () => {
       const location = locateCgroup(root, join(root, 'proc'), 2, ID, 0)
       expect(location?.dirs.cpu).toBe(join(root, path))
       const sample = readCgroup(location!, new OpenFiles())!
-      expect(sample.cpu).toEqual({totalNs: 3e9, userNs: 2e9, systemNs: 1e9, perCpuNs: [], periods: 10, throttledPeriods: 2, throttledNs: 5000})
-      expect(sample.memory).toMatchObject({usage: 96 * 1024 * 1024, limit: 256 * 1024 * 1024, maxUsage: 200 * 1024 * 1024, failCount: 7})
+      expect(sample.cpu).toEqual({
+        totalNs: 3e9,
+        userNs: 2e9,
+        systemNs: 1e9,
+        perCpuNs: [],
+        periods: 10,
+        throttledPeriods: 2,
+        throttledNs: 5000,
+      })
+      expect(sample.memory).toMatchObject({
+        usage: 96 * 1024 * 1024,
+        limit: 256 * 1024 * 1024,
+        maxUsage: 200 * 1024 * 1024,
+        failCount: 7,
+      })
       expect(sample.blkio.bytes.get('8:0')?.total).toBe(12288)
     })
   }
 
   it('prefers the cgroup /proc/<pid>/cgroup names (a --cgroup-parent outside both layouts)', async () => {
     await tree({...v2Files(`custom/parent/${ID}`), '/proc/42/cgroup': `0::/custom/parent/${ID}\n`})
-    expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(join(root, `custom/parent/${ID}`))
+    expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(
+      join(root, `custom/parent/${ID}`),
+    )
     expect(locateCgroup(root, join(root, 'proc'), 2, 'other', 0)).toBeUndefined()
   })
 
   it('falls back to the driver layouts when /proc/<pid>/cgroup is seen from a private cgroup namespace (a swarm task)', async () => {
-    await tree({...v2Files(`system.slice/docker-${ID}.scope`), '/proc/42/cgroup': `0::/../../system.slice/docker-${ID}.scope\n`})
-    expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(join(root, `system.slice/docker-${ID}.scope`))
+    await tree({
+      ...v2Files(`system.slice/docker-${ID}.scope`),
+      '/proc/42/cgroup': `0::/../../system.slice/docker-${ID}.scope\n`,
+    })
+    expect(locateCgroup(root, join(root, 'proc'), 2, ID, 42)?.dirs.memory).toBe(
+      join(root, `system.slice/docker-${ID}.scope`),
+    )
   })
 })
 
 describe('procfs parsing', () => {
   it('reads /proc/stat, meminfo and net/dev (without lo)', () => {
-    const stat = parseProcStat('cpu  100 5 50 800 10 1 2 3 0 0\ncpu0 50 0 0 0 0 0 0 0 0 0\ncpu1 50 0 0 0 0 0 0 0 0 0\nintr 1\n')
+    const stat = parseProcStat(
+      'cpu  100 5 50 800 10 1 2 3 0 0\ncpu0 50 0 0 0 0 0 0 0 0 0\ncpu1 50 0 0 0 0 0 0 0 0 0\nintr 1\n',
+    )
     expect(stat.onlineCpus).toBe(2)
     expect(systemCpuNs(stat)).toBe((100 + 5 + 50 + 800 + 10 + 1 + 2) * 1e7)
-    expect(parseMeminfo('MemTotal:       2048 kB\nMemAvailable:   1024 kB\nHugePages_Total:       0\n')).toEqual({MemTotal: 2048 * 1024, MemAvailable: 1024 * 1024, HugePages_Total: 0})
-    const net = parseNetDev('Inter-|   Receive\n face |bytes\n    lo: 9 9 0 0 0 0 0 0 9 9 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n')
+    expect(
+      parseMeminfo('MemTotal:       2048 kB\nMemAvailable:   1024 kB\nHugePages_Total:       0\n'),
+    ).toEqual({MemTotal: 2048 * 1024, MemAvailable: 1024 * 1024, HugePages_Total: 0})
+    const net = parseNetDev(
+      'Inter-|   Receive\n face |bytes\n    lo: 9 9 0 0 0 0 0 0 9 9 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n',
+    )
     expect([...net.keys()]).toEqual(['eth0'])
-    expect(net.get('eth0')).toEqual({rx_bytes: 1000, rx_packets: 10, rx_errors: 1, rx_dropped: 2, tx_bytes: 2000, tx_packets: 20, tx_errors: 3, tx_dropped: 4})
+    expect(net.get('eth0')).toEqual({
+      rx_bytes: 1000,
+      rx_packets: 10,
+      rx_errors: 1,
+      rx_dropped: 2,
+      tx_bytes: 2000,
+      tx_packets: 20,
+      tx_errors: 3,
+      tx_dropped: 4,
+    })
   })
 
   it('splits image references like Telegraf', () => {
     expect(splitImage('busybox:1.36')).toEqual({image: 'busybox', version: '1.36'})
-    expect(splitImage('registry:5000/team/app')).toEqual({image: 'registry:5000/team/app', version: 'unknown'})
+    expect(splitImage('registry:5000/team/app')).toEqual({
+      image: 'registry:5000/team/app',
+      version: 'unknown',
+    })
     expect(splitImage('registry:5000/app:2@sha256:ab')).toEqual({image: 'registry:5000/app', version: '2'})
   })
 })
 
 describe('a stats cycle over a fixture host', () => {
-  it('writes Telegraf\'s measurements, with usage_percent from the deltas (one busy core of two = 100)', async () => {
-    await tree({...v1Files((c) => `sys/${c}/docker/${ID}`), 'proc/42/cgroup': `4:memory:/docker/${ID}\n3:cpu,cpuacct:/docker/${ID}\n`,
+  it("writes Telegraf's measurements, with usage_percent from the deltas (one busy core of two = 100)", async () => {
+    await tree({
+      ...v1Files((c) => `sys/${c}/docker/${ID}`),
+      'proc/42/cgroup': `4:memory:/docker/${ID}\n3:cpu,cpuacct:/docker/${ID}\n`,
       'proc/42/net/dev': 'h\nh\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n',
-      'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\nMemAvailable: 786432 kB\nCached: 0 kB\nBuffers: 0 kB\n',
-      'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n', 'proc/loadavg': '0.5 0.25 0.1 1/100 42\n', 'proc/uptime': '123.4 200\n'})
+      'proc/meminfo':
+        'MemTotal: 1048576 kB\nMemFree: 524288 kB\nMemAvailable: 786432 kB\nCached: 0 kB\nBuffers: 0 kB\n',
+      'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n',
+      'proc/loadavg': '0.5 0.25 0.1 1/100 42\n',
+      'proc/uptime': '123.4 200\n',
+    })
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
-    const engine = {Name: 'eng', ServerVersion: '20.10.24', NCPU: 2, MemTotal: 1 << 30, NFd: 30, Images: 3} as EngineInfo
-    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {'com.example.team': 'a b'}, labelsDropped: 0, ownNetwork: true,
-      state: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2026-12-01T08:00:00Z', finishedAt: '0001-01-01T00:00:00Z', restartCount: 1}
+    const engine = {
+      Name: 'eng',
+      ServerVersion: '20.10.24',
+      NCPU: 2,
+      MemTotal: 1 << 30,
+      NFd: 30,
+      Images: 3,
+    } as EngineInfo
+    const container: ContainerInfo = {
+      id: ID,
+      name: 'web',
+      image: 'busybox',
+      version: 'latest',
+      tty: false,
+      labels: {'com.example.team': 'a b'},
+      labelsDropped: 0,
+      ownNetwork: true,
+      state: 'running',
+      pid: 42,
+      exitCode: 0,
+      oomKilled: false,
+      startedAt: '2026-12-01T08:00:00Z',
+      finishedAt: '0001-01-01T00:00:00Z',
+      restartCount: 1,
+    }
     stats.collect(engine, [container], 1n)
     // One second later on two CPUs (200 ticks = 2e9 ns of system time): the container used 1e9 ns more.
-    await tree({[`sys/cpuacct/docker/${ID}/cpuacct.usage`]: '4000000000\n', 'proc/stat': 'cpu  1100 0 0 1100 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n'})
+    await tree({
+      [`sys/cpuacct/docker/${ID}/cpuacct.usage`]: '4000000000\n',
+      'proc/stat': 'cpu  1100 0 0 1100 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n',
+    })
     const points = stats.collect(engine, [container], 2n)
-    const find = (measurement: string, tag?: [string, string]): Point => points.find((p) => p.measurement === measurement && (!tag || p.tags[tag[0]] === tag[1]))!
+    const find = (measurement: string, tag?: [string, string]): Point =>
+      points.find((p) => p.measurement === measurement && (!tag || p.tags[tag[0]] === tag[1]))!
     const cpu = find('docker_container_cpu', ['cpu', 'cpu-total'])
-    expect(cpu.tags).toMatchObject({host: 'h1', engine_host: 'eng', server_version: '20.10.24', container_name: 'web', container_image: 'busybox', container_version: 'latest', container_status: 'running', 'com.example.team': 'a b'})
+    expect(cpu.tags).toMatchObject({
+      host: 'h1',
+      engine_host: 'eng',
+      server_version: '20.10.24',
+      container_name: 'web',
+      container_image: 'busybox',
+      container_version: 'latest',
+      container_status: 'running',
+      'com.example.team': 'a b',
+    })
     expect(cpu.fields.usage_percent).toEqual({float: 100})
     expect(find('docker_container_cpu', ['cpu', 'cpu1']).fields.usage_total).toBe(2e9)
     const mem = find('docker_container_mem')
-    expect(mem.fields).toMatchObject({usage: 96 * 1024 * 1024, limit: 1 << 30, usage_percent: {float: (96 / 1024) * 100}, rss: 100663296, container_id: ID})
-    expect(find('docker_container_net', ['network', 'total']).fields).toMatchObject({rx_bytes: 1000, tx_packets: 20})
-    expect(find('docker_container_blkio', ['device', 'total']).fields.io_service_bytes_recursive_total).toBe(12288)
-    expect(find('docker_container_status').fields).toMatchObject({pid: 42, restart_count: 1, started_at: 1_796_112_000_000_000_000, finished_at: 0, oomkilled: false})
-    expect(find('docker').fields).toMatchObject({n_containers: 1, n_containers_running: 1, n_images: 3, n_cpus: 2})
+    expect(mem.fields).toMatchObject({
+      usage: 96 * 1024 * 1024,
+      limit: 1 << 30,
+      usage_percent: {float: (96 / 1024) * 100},
+      rss: 100663296,
+      container_id: ID,
+    })
+    expect(find('docker_container_net', ['network', 'total']).fields).toMatchObject({
+      rx_bytes: 1000,
+      tx_packets: 20,
+    })
+    expect(find('docker_container_blkio', ['device', 'total']).fields.io_service_bytes_recursive_total).toBe(
+      12288,
+    )
+    expect(find('docker_container_status').fields).toMatchObject({
+      pid: 42,
+      restart_count: 1,
+      started_at: 1_796_112_000_000_000_000,
+      finished_at: 0,
+      oomkilled: false,
+    })
+    expect(find('docker').fields).toMatchObject({
+      n_containers: 1,
+      n_containers_running: 1,
+      n_images: 3,
+      n_cpus: 2,
+    })
     expect(find('cpu').fields.usage_user).toEqual({float: 50})
     expect(find('mem').fields).toMatchObject({total: 1 << 30, used_percent: {float: 50}})
     expect(find('system').fields).toMatchObject({load1: {float: 0.5}, n_cpus: 2, uptime: 123})
@@ -162,24 +311,61 @@ describe('a stats cycle over a fixture host', () => {
     for (const point of points) {
       const schema = MEASUREMENTS.find((m) => m.name === point.measurement)
       expect(schema, point.measurement).toBeDefined()
-      expect(Object.keys(point.tags).filter((tag) => !(tag in schema!.tags) && !(tag in container.labels)), point.measurement).toEqual([])
-      expect(Object.keys(point.fields).filter((field) => !(field in schema!.fields) && !(point === mem && memoryStat.includes(field))), point.measurement).toEqual([])
+      expect(
+        Object.keys(point.tags).filter((tag) => !(tag in schema!.tags) && !(tag in container.labels)),
+        point.measurement,
+      ).toEqual([])
+      expect(
+        Object.keys(point.fields).filter(
+          (field) => !(field in schema!.fields) && !(point === mem && memoryStat.includes(field)),
+        ),
+        point.measurement,
+      ).toEqual([])
     }
   })
 
   it('holds the stat files of a container open only while it runs, and re-reads them in place', async () => {
-    await tree({...v1Files((c) => `sys/${c}/docker/${ID}`), 'sys/memory/memory.stat': '', 'proc/42/cgroup': '',
-      'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\n', 'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n'})
+    await tree({
+      ...v1Files((c) => `sys/${c}/docker/${ID}`),
+      'sys/memory/memory.stat': '',
+      'proc/42/cgroup': '',
+      'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\n',
+      'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n',
+    })
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
-    const engine = {Name: 'eng', ServerVersion: '20.10.24', NCPU: 1, MemTotal: 1 << 30, NFd: 30, Images: 3} as EngineInfo
-    const container: ContainerInfo = {id: ID, name: 'web', image: 'busybox', version: 'latest', tty: false, labels: {}, labelsDropped: 0, ownNetwork: false,
-      state: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2026-12-01T08:00:00Z', finishedAt: '0001-01-01T00:00:00Z', restartCount: 0}
+    const engine = {
+      Name: 'eng',
+      ServerVersion: '20.10.24',
+      NCPU: 1,
+      MemTotal: 1 << 30,
+      NFd: 30,
+      Images: 3,
+    } as EngineInfo
+    const container: ContainerInfo = {
+      id: ID,
+      name: 'web',
+      image: 'busybox',
+      version: 'latest',
+      tty: false,
+      labels: {},
+      labelsDropped: 0,
+      ownNetwork: false,
+      state: 'running',
+      pid: 42,
+      exitCode: 0,
+      oomKilled: false,
+      startedAt: '2026-12-01T08:00:00Z',
+      finishedAt: '0001-01-01T00:00:00Z',
+      restartCount: 0,
+    }
     const openFds = () => readdirSync('/proc/self/fd').length
     const before = openFds()
     stats.collect(engine, [container], 1n)
     expect(openFds()).toBeGreaterThan(before + 5)
     await tree({[`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '5242880\n'})
-    const usage = stats.collect(engine, [container], 2n).find((p) => p.measurement === 'docker_container_mem')!.fields.usage
+    const usage = stats
+      .collect(engine, [container], 2n)
+      .find((p) => p.measurement === 'docker_container_mem')!.fields.usage
     expect(usage).toBe(5242880 - 4194304)
     stats.collect(engine, [{...container, state: 'exited', pid: 0}], 3n)
     expect(openFds()).toBe(before + 2) // /proc/stat and /proc/meminfo stay open

@@ -24,27 +24,51 @@ const MOUNTINFO = [
   '32 22 254:33 / /backup ro,relatime - ext4 /dev/mapper/vg-backup ro',
   '40 31 0:50 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z',
   '41 32 254:49 / /backup rw,relatime - ext4 /dev/vdd rw',
-  '', 'garbage line',
+  '',
+  'garbage line',
 ].join('\n')
 
 describe('mountinfo', () => {
   it('parses mount points (octal escapes undone), types, sources and ro/rw, past optional fields', () => {
     const mounts = parseMountinfo(MOUNTINFO)
     expect(mounts).toHaveLength(11)
-    expect(mounts[4]).toEqual({device: '254:17', root: '/', mountPoint: '/srv/my data', fsType: 'xfs', source: '/dev/vdb1', readOnly: false})
+    expect(mounts[4]).toEqual({
+      device: '254:17',
+      root: '/',
+      mountPoint: '/srv/my data',
+      fsType: 'xfs',
+      source: '/dev/vdb1',
+      readOnly: false,
+    })
     expect(mounts.find((m) => m.device === '254:33')).toMatchObject({mountPoint: '/backup', readOnly: true})
   })
 
-  it('reports each filesystem once (a bind of / is not a second disk; a host whose disk shows only through binds, as a lab machine\'s, reports the bind showing most of it; a mount hidden under another is not seen) and leaves Telegraf\'s ignored types out', () => {
-    const paths = reportableMounts(parseMountinfo(MOUNTINFO), DEFAULT_IGNORE_FS).map((m) => `${m.mountPoint} ${m.source}`)
-    expect(paths).toEqual(['/ /dev/vda1', '/proc proc', '/srv/my data /dev/vdb1', '/var/lib/docker /dev/vde', '/backup /dev/vdd'])
-    expect(reportableMounts(parseMountinfo(MOUNTINFO), ['overlay']).map((m) => m.mountPoint)).toContain('/run')
+  it("reports each filesystem once (a bind of / is not a second disk; a host whose disk shows only through binds, as a lab machine's, reports the bind showing most of it; a mount hidden under another is not seen) and leaves Telegraf's ignored types out", () => {
+    const paths = reportableMounts(parseMountinfo(MOUNTINFO), DEFAULT_IGNORE_FS).map(
+      (m) => `${m.mountPoint} ${m.source}`,
+    )
+    expect(paths).toEqual([
+      '/ /dev/vda1',
+      '/proc proc',
+      '/srv/my data /dev/vdb1',
+      '/var/lib/docker /dev/vde',
+      '/backup /dev/vdd',
+    ])
+    expect(reportableMounts(parseMountinfo(MOUNTINFO), ['overlay']).map((m) => m.mountPoint)).toContain(
+      '/run',
+    )
   })
 
   it('is configured by BERTH_AGENT_HOST_ROOT and BERTH_AGENT_DISK_IGNORE_FS', () => {
     const base = {BERTH_AGENT_INFLUX_URL: 'http://influx:8086', BERTH_AGENT_DATABASE: 'berth'}
     expect(loadConfig(base)).toMatchObject({hostRoot: '/host/root', diskIgnoreFs: DEFAULT_IGNORE_FS})
-    expect(loadConfig({...base, BERTH_AGENT_HOST_ROOT: '/hostfs', BERTH_AGENT_DISK_IGNORE_FS: 'overlay, squashfs'})).toMatchObject({hostRoot: '/hostfs', diskIgnoreFs: ['overlay', 'squashfs']})
+    expect(
+      loadConfig({
+        ...base,
+        BERTH_AGENT_HOST_ROOT: '/hostfs',
+        BERTH_AGENT_DISK_IGNORE_FS: 'overlay, squashfs',
+      }),
+    ).toMatchObject({hostRoot: '/hostfs', diskIgnoreFs: ['overlay', 'squashfs']})
   })
 })
 
@@ -56,14 +80,26 @@ describe('disk points', () => {
   })
   afterEach(() => rm(proc, {recursive: true, force: true}))
 
-  it('measure this machine\'s root filesystem as df does', async () => {
+  it("measure this machine's root filesystem as df does", async () => {
     await writeFile(join(proc, '1', 'mountinfo'), await readFile('/proc/self/mountinfo', 'utf8'))
-    const points = new DiskCollector({procRoot: proc, hostRoot: '/', ignoreFs: ['proc', 'sysfs']}, 'node-1').collect(7n)
+    const points = new DiskCollector(
+      {procRoot: proc, hostRoot: '/', ignoreFs: ['proc', 'sysfs']},
+      'node-1',
+    ).collect(7n)
     const root = points.find((p) => p.tags.path === '/')!
     expect(root).toBeDefined()
-    expect(points.every((p) => p.measurement === 'disk' && p.tags.host === 'node-1' && p.time === 7n)).toBe(true)
+    expect(points.every((p) => p.measurement === 'disk' && p.tags.host === 'node-1' && p.time === 7n)).toBe(
+      true,
+    )
     expect(new Set(points.map((p) => p.tags.path)).size).toBe(points.length)
-    const [size, avail, used] = execFileSync('df', ['-B1', '--output=size,avail,used', '/'], {encoding: 'utf8'}).trim().split('\n')[1]!.trim().split(/\s+/).map(Number)
+    const [size, avail, used] = execFileSync('df', ['-B1', '--output=size,avail,used', '/'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')[1]!
+      .trim()
+      .split(/\s+/)
+      .map(Number)
     const f = root.fields as Record<string, number | {float: number}>
     expect(f.total).toBe(size)
     // Other processes write between df and statfs (gigabytes at times on this shared machine): within 1 % of the disk.
@@ -72,14 +108,24 @@ describe('disk points', () => {
     const percent = (f.used_percent as {float: number}).float
     expect(percent).toBeCloseTo(((f.used as number) / ((f.used as number) + (f.free as number))) * 100, 6)
     expect(f.inodes_used).toBe((f.inodes_total as number) - (f.inodes_free as number))
-    expect(formatPoint(root)).toMatch(/^disk,device=\S+,fstype=\S+,host=node-1,mode=rw,path=\/ total=\d+i,free=\d+i,used=\d+i,used_percent=[\d.]+,inodes_total=\d+i/)
+    expect(formatPoint(root)).toMatch(
+      /^disk,device=\S+,fstype=\S+,host=node-1,mode=rw,path=\/ total=\d+i,free=\d+i,used=\d+i,used_percent=[\d.]+,inodes_total=\d+i/,
+    )
   })
 
-  it('writes nothing when the host\'s root is not bound in (an agent installed before), and skips mounts gone since', async () => {
+  it("writes nothing when the host's root is not bound in (an agent installed before), and skips mounts gone since", async () => {
     await writeFile(join(proc, '1', 'mountinfo'), MOUNTINFO)
-    expect(new DiskCollector({procRoot: proc, hostRoot: join(proc, 'absent'), ignoreFs: DEFAULT_IGNORE_FS}, 'h').collect(1n)).toEqual([])
+    expect(
+      new DiskCollector(
+        {procRoot: proc, hostRoot: join(proc, 'absent'), ignoreFs: DEFAULT_IGNORE_FS},
+        'h',
+      ).collect(1n),
+    ).toEqual([])
     // Under an empty root only / exists: /srv/my data and /backup are skipped, /proc has no blocks here.
-    const points = new DiskCollector({procRoot: proc, hostRoot: proc, ignoreFs: DEFAULT_IGNORE_FS}, 'h').collect(1n)
+    const points = new DiskCollector(
+      {procRoot: proc, hostRoot: proc, ignoreFs: DEFAULT_IGNORE_FS},
+      'h',
+    ).collect(1n)
     expect(points.map((p) => p.tags.path)).toEqual(['/'])
   })
 })

@@ -14,7 +14,11 @@ async function untar(archive: Buffer): Promise<Map<string, {mode: number; type: 
   for await (const entry of extract) {
     const chunks: Buffer[] = []
     for await (const chunk of entry) chunks.push(chunk as Buffer)
-    entries.set(entry.header.name, {mode: entry.header.mode ?? 0, type: entry.header.type ?? 'file', body: Buffer.concat(chunks)})
+    entries.set(entry.header.name, {
+      mode: entry.header.mode ?? 0,
+      type: entry.header.type ?? 'file',
+      body: Buffer.concat(chunks),
+    })
   }
   return entries
 }
@@ -42,7 +46,7 @@ describe('the agent image archive', () => {
     expect([...dockerfile.matchAll(/^ENV (.*)$/gm)].map((m) => m[1])).toEqual(AGENT_MEMORY_ENV)
   })
 
-  it('is a docker-load archive: manifest, config with the layer\'s diff id, node + its libraries + the bundle', async () => {
+  it("is a docker-load archive: manifest, config with the layer's diff id, node + its libraries + the bundle", async () => {
     const bundle = join(dir, 'agent.mjs')
     await writeFile(bundle, 'console.log("agent")\n')
     const image = await buildAgentImage(await cacheWithNode('c1'), '9.9.9', {step: () => {}}, bundle)
@@ -54,7 +58,12 @@ describe('the agent image archive', () => {
     const config = outer.get(manifest[0].Config)!.body
     expect(`sha256:${createHash('sha256').update(config).digest('hex')}`).toBe(image.id)
     const parsed = JSON.parse(config.toString())
-    expect(parsed.config.Entrypoint).toEqual(['/usr/local/bin/node', '--max-semi-space-size=1', '--max-opt=2', '/agent/agent.mjs'])
+    expect(parsed.config.Entrypoint).toEqual([
+      '/usr/local/bin/node',
+      '--max-semi-space-size=1',
+      '--max-opt=2',
+      '/agent/agent.mjs',
+    ])
     expect(parsed.config.Env).toContain('MALLOC_ARENA_MAX=2')
     const layer = outer.get(manifest[0].Layers[0])!.body
     expect(parsed.rootfs.diff_ids).toEqual([`sha256:${createHash('sha256').update(layer).digest('hex')}`])
@@ -62,7 +71,11 @@ describe('the agent image archive', () => {
     expect(files.get('agent/agent.mjs')?.body.toString()).toBe('console.log("agent")\n')
     expect(files.get('usr/local/bin/node')?.mode).toBe(0o755)
     expect(files.get('tmp/')?.mode).toBe(0o1777)
-    expect([...files.keys()].some((f) => /^lib\/x86_64-linux-gnu\/libc\.so\.6$|^lib64\/ld-linux-x86-64\.so\.2$/.test(f))).toBe(true)
+    expect(
+      [...files.keys()].some((f) =>
+        /^lib\/x86_64-linux-gnu\/libc\.so\.6$|^lib64\/ld-linux-x86-64\.so\.2$/.test(f),
+      ),
+    ).toBe(true)
   })
 
   it('is deterministic: the same content gives the same image ID in another cache, other content another', async () => {
@@ -72,6 +85,8 @@ describe('the agent image archive', () => {
     const again = await buildAgentImage(await cacheWithNode('b'), '1.0.0', {step: () => {}}, bundle)
     expect(again.id).toBe(first.id)
     await writeFile(bundle, 'two\n')
-    expect((await buildAgentImage(await cacheWithNode('c'), '1.0.0', {step: () => {}}, bundle)).id).not.toBe(first.id)
+    expect((await buildAgentImage(await cacheWithNode('c'), '1.0.0', {step: () => {}}, bundle)).id).not.toBe(
+      first.id,
+    )
   })
 })

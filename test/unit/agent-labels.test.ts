@@ -8,7 +8,13 @@ const all = labelMatcher(ALL_LABELS)
 
 describe('container labels as tags', () => {
   it('keeps labels that read back as they are, whatever characters they hold', () => {
-    const labels = {'com.example.team': 'a b,c=d', 'odd\\key': 'mid\\dle', quote: 'say "hi"', 'é': '日本', tab: 'a\tb'}
+    const labels = {
+      'com.example.team': 'a b,c=d',
+      'odd\\key': 'mid\\dle',
+      quote: 'say "hi"',
+      é: '日本',
+      tab: 'a\tb',
+    }
     const {tags, dropped} = labelTags(labels, all)
     expect(tags).toEqual(labels)
     expect(dropped).toBe(0)
@@ -16,28 +22,64 @@ describe('container labels as tags', () => {
 
   it('drops and counts labels that would break or replace a point: reserved names, newlines, trailing backslashes, oversized', () => {
     const hostile = {
-      host: 'spoofed', 'host\\': 'x', time: 'x', container_name: 'other', usage_percent: '1', _field: 'x', _measurement: 'x', io_service_bytes_recursive_read: 'x',
-      value: '\\', nl: 'two\nlines', 'k\n': 'v', big: 'x'.repeat(MAX_LABEL_BYTES), empty: '', ok: 'fine',
+      host: 'spoofed',
+      'host\\': 'x',
+      time: 'x',
+      container_name: 'other',
+      usage_percent: '1',
+      _field: 'x',
+      _measurement: 'x',
+      io_service_bytes_recursive_read: 'x',
+      value: '\\',
+      nl: 'two\nlines',
+      'k\n': 'v',
+      big: 'x'.repeat(MAX_LABEL_BYTES),
+      empty: '',
+      ok: 'fine',
     }
     const {tags, dropped} = labelTags(hostile, all)
     expect(tags).toEqual({ok: 'fine'})
     expect(dropped).toBe(Object.keys(hostile).length - 1)
     // The point they would have been on is written, with the agent's own host tag.
-    expect(formatPoint({measurement: 'docker_container_cpu', tags: {...tags, host: 'real'}, fields: {usage_total: 1}, time: 1n})).toBe('docker_container_cpu,host=real,ok=fine usage_total=1i 1')
+    expect(
+      formatPoint({
+        measurement: 'docker_container_cpu',
+        tags: {...tags, host: 'real'},
+        fields: {usage_total: 1},
+        time: 1n,
+      }),
+    ).toBe('docker_container_cpu,host=real,ok=fine usage_total=1i 1')
   })
 
   it('include and exclude globs choose labels as Telegraf does (dropped counts only labels asked for)', () => {
     const wanted = labelMatcher({include: ['com.example.*', 'team'], exclude: ['com.example.secret*']})
-    const {tags, dropped} = labelTags({'com.example.a': '1', 'com.example.secret.x': '2', team: 'ops', other: '3', 'com.example.bad': 'x\\'}, wanted)
+    const {tags, dropped} = labelTags(
+      {'com.example.a': '1', 'com.example.secret.x': '2', team: 'ops', other: '3', 'com.example.bad': 'x\\'},
+      wanted,
+    )
     expect(tags).toEqual({'com.example.a': '1', team: 'ops'})
     expect(dropped).toBe(1)
     expect(labelMatcher({include: ['a?c'], exclude: []})('abc')).toBe(true)
     expect(labelMatcher({include: ['a.c'], exclude: []})('abc')).toBe(false)
   })
 
-  it('a container\'s info carries the tags and the count', () => {
-    const details = {Id: 'id', Name: '/web', RestartCount: 0, Config: {Image: 'nginx:1', Tty: false, Labels: {host: 'x', team: 'a'}}, HostConfig: {},
-      State: {Status: 'running', Running: true, Pid: 1, ExitCode: 0, OOMKilled: false, StartedAt: '', FinishedAt: ''}} as ContainerDetails
+  it("a container's info carries the tags and the count", () => {
+    const details = {
+      Id: 'id',
+      Name: '/web',
+      RestartCount: 0,
+      Config: {Image: 'nginx:1', Tty: false, Labels: {host: 'x', team: 'a'}},
+      HostConfig: {},
+      State: {
+        Status: 'running',
+        Running: true,
+        Pid: 1,
+        ExitCode: 0,
+        OOMKilled: false,
+        StartedAt: '',
+        FinishedAt: '',
+      },
+    } as ContainerDetails
     expect(toInfo(details)).toMatchObject({labels: {team: 'a'}, labelsDropped: 1})
   })
 })

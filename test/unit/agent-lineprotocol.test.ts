@@ -6,8 +6,9 @@ const point = (tags: Record<string, string>, fields: Record<string, unknown> = {
 
 describe('agent line protocol', () => {
   it('escapes spaces, commas and equals signs in measurements, tag keys and values', () => {
-    expect(formatPoint({measurement: 'my m,x', tags: {'a b': 'c,d=e f'}, fields: {'f k': 1}, time: 1n}))
-      .toBe('my\\ m\\,x,a\\ b=c\\,d\\=e\\ f f\\ k=1i 1')
+    expect(formatPoint({measurement: 'my m,x', tags: {'a b': 'c,d=e f'}, fields: {'f k': 1}, time: 1n})).toBe(
+      'my\\ m\\,x,a\\ b=c\\,d\\=e\\ f f\\ k=1i 1',
+    )
   })
 
   it('keeps tabs, carriage returns and inner backslashes of tags as they are (InfluxDB reads them back so)', () => {
@@ -15,7 +16,9 @@ describe('agent line protocol', () => {
   })
 
   it('keeps quotes in tag values as they are and escapes them in string fields', () => {
-    expect(point({q: 'say "hi"'}, {s: 'say "hi" \\ back'})).toBe('m,q=say\\ "hi" s="say \\"hi\\" \\\\ back" 5')
+    expect(point({q: 'say "hi"'}, {s: 'say "hi" \\ back'})).toBe(
+      'm,q=say\\ "hi" s="say \\"hi\\" \\\\ back" 5',
+    )
   })
 
   it('writes newlines in string fields as they are, and splitLines finds the lines around them', () => {
@@ -26,9 +29,28 @@ describe('agent line protocol', () => {
 
   it('refuses points it cannot write faithfully: newlines or a trailing backslash in names and tags, time as a key, # tab or NUL starting a measurement, a quote in a field key, a tag named like a field, lone surrogates', () => {
     for (const bad of [
-      {tags: {name: 'two\nlines'}}, {tags: {path: 'C:\\dir\\'}}, {tags: {'k\\': 'v'}}, {tags: {k: 'a\\,b'}}, {fields: {'k\\=': 1}}, {tags: {time: 'x'}}, {fields: {time: 1}}, {measurement: '#m'}, {measurement: '\tm'}, {measurement: '\0m'}, {fields: {'k"': 1}},
-      {measurement: 'm\n'}, {tags: {v: 'x'}}, {fields: {s: 'lone \ud800'}}, {tags: {t: '\udc00'}}, {fields: {big: 2n ** 63n}}, {tags: {t: 'x'.repeat(70_000)}},
-    ]) expect(formatPoint({measurement: 'm', tags: {}, fields: {v: 1}, time: 1n, ...bad} as never), Object.keys(bad.tags ?? bad.fields ?? {}).join() + String(bad.measurement)).toBeUndefined()
+      {tags: {name: 'two\nlines'}},
+      {tags: {path: 'C:\\dir\\'}},
+      {tags: {'k\\': 'v'}},
+      {tags: {k: 'a\\,b'}},
+      {fields: {'k\\=': 1}},
+      {tags: {time: 'x'}},
+      {fields: {time: 1}},
+      {measurement: '#m'},
+      {measurement: '\tm'},
+      {measurement: '\0m'},
+      {fields: {'k"': 1}},
+      {measurement: 'm\n'},
+      {tags: {v: 'x'}},
+      {fields: {s: 'lone \ud800'}},
+      {tags: {t: '\udc00'}},
+      {fields: {big: 2n ** 63n}},
+      {tags: {t: 'x'.repeat(70_000)}},
+    ])
+      expect(
+        formatPoint({measurement: 'm', tags: {}, fields: {v: 1}, time: 1n, ...bad} as never),
+        Object.keys(bad.tags ?? bad.fields ?? {}).join() + String(bad.measurement),
+      ).toBeUndefined()
   })
 
   it('sorts tags and leaves out empty ones', () => {
@@ -36,8 +58,9 @@ describe('agent line protocol', () => {
   })
 
   it('types fields: integers with i, floats, forced floats, booleans, bigints', () => {
-    expect(point({}, {i: 3, f: 1.5, ff: {float: 2}, b: false, big: 1234567890123456789n, huge: 2 ** 60}))
-      .toBe('m i=3i,f=1.5,ff=2.0,b=false,big=1234567890123456789i,huge=1152921504606846976i 5')
+    expect(
+      point({}, {i: 3, f: 1.5, ff: {float: 2}, b: false, big: 1234567890123456789n, huge: 2 ** 60}),
+    ).toBe('m i=3i,f=1.5,ff=2.0,b=false,big=1234567890123456789i,huge=1152921504606846976i 5')
   })
 
   it('skips non-finite numbers and gives no line without any field', () => {

@@ -21,8 +21,20 @@ const NS1 = 1_796_112_000_000_000_001n
 const NS2 = NS1 + 1n
 
 const DETAILS: ContainerDetails = {
-  Id: ID, Name: '/web', RestartCount: 0, Config: {Image: 'busybox:1.36', Tty: false, Labels: null}, HostConfig: {NetworkMode: 'bridge'},
-  State: {Status: 'exited', Running: false, Pid: 0, ExitCode: 0, OOMKilled: false, StartedAt: '2026-12-01T07:59:59Z', FinishedAt: '2026-12-01T08:00:01Z'},
+  Id: ID,
+  Name: '/web',
+  RestartCount: 0,
+  Config: {Image: 'busybox:1.36', Tty: false, Labels: null},
+  HostConfig: {NetworkMode: 'bridge'},
+  State: {
+    Status: 'exited',
+    Running: false,
+    Pid: 0,
+    ExitCode: 0,
+    OOMKilled: false,
+    StartedAt: '2026-12-01T07:59:59Z',
+    FinishedAt: '2026-12-01T08:00:01Z',
+  },
 }
 
 function frame(stream: 1 | 2, text: string): Buffer {
@@ -70,11 +82,17 @@ afterEach(async () => {
 })
 
 /** Reads the stopped container's log once, to its end, into `sink`. */
-async function readOnce(sink: MemorySink, checkpoints: CheckpointStore, expectedRequests: number): Promise<LogCollector> {
+async function readOnce(
+  sink: MemorySink,
+  checkpoints: CheckpointStore,
+  expectedRequests: number,
+): Promise<LogCollector> {
   const collector = new LogCollector(docker, sink, new ContainerRegistry(docker), checkpoints, 'h1')
   collector.sync([toInfo(DETAILS)])
   // Once the stream ended the collector asks for the container's state; the answer (stopped) ends its work on it.
-  await vi.waitFor(() => expect([logRequests.length, inspections]).toEqual([expectedRequests, expectedRequests]))
+  await vi.waitFor(() =>
+    expect([logRequests.length, inspections]).toEqual([expectedRequests, expectedRequests]),
+  )
   await new Promise((resolve) => setTimeout(resolve, 50))
   return collector
 }
@@ -86,13 +104,23 @@ describe('agent log collector', () => {
     const checkpoints = new CheckpointStore(path)
     await readOnce(sink, checkpoints, 1)
     expect(sink.points.map((p) => [p.measurement, p.tags.stream, p.fields.message, p.time])).toEqual([
-      ['docker_log', 'stdout', 'one', NS1], ['docker_log', 'stdout', 'twin', NS1 + 1n], ['docker_log', 'stderr', 'oops', NS2],
+      ['docker_log', 'stdout', 'one', NS1],
+      ['docker_log', 'stdout', 'twin', NS1 + 1n],
+      ['docker_log', 'stderr', 'oops', NS2],
     ])
-    expect(sink.points[0]!.tags).toMatchObject({host: 'h1', container_name: 'web', container_image: 'busybox', container_version: '1.36'})
+    expect(sink.points[0]!.tags).toMatchObject({
+      host: 'h1',
+      container_name: 'web',
+      container_image: 'busybox',
+      container_version: '1.36',
+    })
     expect([checkpoints.get(ID, 'stdout'), checkpoints.get(ID, 'stderr')]).toEqual([undefined, undefined])
 
     sink.acknowledge()
-    expect([checkpoints.get(ID, 'stdout'), checkpoints.get(ID, 'stderr')]).toEqual([{timeNs: NS1, count: 2}, {timeNs: NS2, count: 1}])
+    expect([checkpoints.get(ID, 'stdout'), checkpoints.get(ID, 'stderr')]).toEqual([
+      {timeNs: NS1, count: 2},
+      {timeNs: NS2, count: 1},
+    ])
   })
 
   it('after a restart resumes from the saved checkpoints: the engine replays from `since`, nothing is written twice', async () => {

@@ -3,7 +3,17 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CheckpointStore, resumeSince} from '../../agent/src/logcollector.js'
-import {FrameDemuxer, LineAssembler, MAX_FRAME_BYTES, PARTIAL_SIZE, parseTimestamp, ResumeFilter, sinceParam, type LogLine, type LogStream} from '../../agent/src/logs.js'
+import {
+  FrameDemuxer,
+  LineAssembler,
+  MAX_FRAME_BYTES,
+  PARTIAL_SIZE,
+  parseTimestamp,
+  ResumeFilter,
+  sinceParam,
+  type LogLine,
+  type LogStream,
+} from '../../agent/src/logs.js'
 
 const TS1 = '2026-12-01T08:00:00.000000001Z'
 const TS2 = '2026-12-01T08:00:00.000000002Z'
@@ -35,13 +45,21 @@ describe('agent log stream parsing', () => {
 
   it('demuxes stdout and stderr frames, whatever the chunking', () => {
     const {lines, demuxer} = collect()
-    const bytes = Buffer.concat([frame(1, `${TS1} out one\n`), frame(2, `${TS2} err one\n`), frame(1, `${TS3} out two\n`)])
+    const bytes = Buffer.concat([
+      frame(1, `${TS1} out one\n`),
+      frame(2, `${TS2} err one\n`),
+      frame(1, `${TS3} out two\n`),
+    ])
     for (let i = 0; i < bytes.length; i += 3) demuxer.push(bytes.subarray(i, i + 3)) // frames and headers split anywhere
-    expect(lines.map((l) => [l.stream, l.message])).toEqual([['stdout', 'out one'], ['stderr', 'err one'], ['stdout', 'out two']])
+    expect(lines.map((l) => [l.stream, l.message])).toEqual([
+      ['stdout', 'out one'],
+      ['stderr', 'err one'],
+      ['stdout', 'out two'],
+    ])
     expect(lines[0]!.timeNs).toBe(NS1)
   })
 
-  it('joins a line Docker split at 16 KiB, at the first part\'s timestamp, even with the other stream in between', () => {
+  it("joins a line Docker split at 16 KiB, at the first part's timestamp, even with the other stream in between", () => {
     const {lines, demuxer} = collect()
     const long = 'a'.repeat(PARTIAL_SIZE) + 'b'.repeat(PARTIAL_SIZE) + 'tail'
     demuxer.push(frame(1, `${TS1} ${long.slice(0, PARTIAL_SIZE)}`))
@@ -56,16 +74,24 @@ describe('agent log stream parsing', () => {
     const {lines, demuxer} = collect()
     const text = Buffer.from('x'.repeat(PARTIAL_SIZE - 1) + 'é!')
     demuxer.push(frame(1, Buffer.concat([Buffer.from(`${TS1} `), text.subarray(0, PARTIAL_SIZE)])))
-    demuxer.push(frame(1, Buffer.concat([Buffer.from(`${TS2} `), text.subarray(PARTIAL_SIZE), Buffer.from('\n')])))
+    demuxer.push(
+      frame(1, Buffer.concat([Buffer.from(`${TS2} `), text.subarray(PARTIAL_SIZE), Buffer.from('\n')])),
+    )
     expect(lines[0]!.message.endsWith('é!')).toBe(true)
   })
 
-  it('reads a TTY stream: raw lines, CRLF, split lines carrying the next part\'s timestamp', () => {
+  it("reads a TTY stream: raw lines, CRLF, split lines carrying the next part's timestamp", () => {
     const {lines, assembler} = collect()
     const long = 'c'.repeat(PARTIAL_SIZE) + 'd'.repeat(10)
-    const raw = Buffer.from(`${TS1} first\r\n${TS2} ${long.slice(0, PARTIAL_SIZE)}${TS3} ${long.slice(PARTIAL_SIZE)}\r\n${TS3} last\r\n`)
+    const raw = Buffer.from(
+      `${TS1} first\r\n${TS2} ${long.slice(0, PARTIAL_SIZE)}${TS3} ${long.slice(PARTIAL_SIZE)}\r\n${TS3} last\r\n`,
+    )
     for (let i = 0; i < raw.length; i += 1000) assembler.tty(raw.subarray(i, i + 1000))
-    expect(lines.map((l) => [l.stream, l.message])).toEqual([['tty', 'first'], ['tty', long], ['tty', 'last']])
+    expect(lines.map((l) => [l.stream, l.message])).toEqual([
+      ['tty', 'first'],
+      ['tty', long],
+      ['tty', 'last'],
+    ])
   })
 
   it('ends an open line when the stream ends (the container stopped mid-line)', () => {
@@ -82,7 +108,9 @@ describe('agent log lines under hostile output', () => {
   function capped() {
     const lines: LogLine[] = []
     const assembler = new LineAssembler((l) => lines.push(l), CAP)
-    const demuxer = new FrameDemuxer((stream: LogStream, payload, cut) => assembler.entry(stream, payload, cut))
+    const demuxer = new FrameDemuxer((stream: LogStream, payload, cut) =>
+      assembler.entry(stream, payload, cut),
+    )
     return {lines, assembler, demuxer}
   }
 
@@ -96,7 +124,10 @@ describe('agent log lines under hostile output', () => {
     }
     demuxer.push(frame(1, `${TS2} end of the long one\n`))
     demuxer.push(frame(1, `${TS3} next\n`))
-    expect(lines.map((l) => [l.message.length, l.truncated, l.timeNs])).toEqual([[CAP, true, NS1], [4, false, 1_796_112_001_500_000_000n]])
+    expect(lines.map((l) => [l.message.length, l.truncated, l.timeNs])).toEqual([
+      [CAP, true, NS1],
+      [4, false, 1_796_112_001_500_000_000n],
+    ])
     expect(assembler.pendingBytes).toBe(0)
   })
 
@@ -106,7 +137,16 @@ describe('agent log lines under hostile output', () => {
     const bytes = Buffer.from(text)
     for (let at = 0, first = true; at < bytes.length; at += PARTIAL_SIZE, first = false) {
       const end = Math.min(at + PARTIAL_SIZE, bytes.length)
-      demuxer.push(frame(1, Buffer.concat([Buffer.from(`${first ? TS1 : TS2} `), bytes.subarray(at, end), Buffer.from(end === bytes.length ? '\n' : '')])))
+      demuxer.push(
+        frame(
+          1,
+          Buffer.concat([
+            Buffer.from(`${first ? TS1 : TS2} `),
+            bytes.subarray(at, end),
+            Buffer.from(end === bytes.length ? '\n' : ''),
+          ]),
+        ),
+      )
     }
     expect(lines).toHaveLength(1)
     expect(lines[0]!.message).toBe('x'.repeat(CAP - 1))
@@ -124,7 +164,10 @@ describe('agent log lines under hostile output', () => {
     for (; sent + junk.length <= 0xffffffff; sent += junk.length) demuxer.push(junk)
     expect(demuxer.pendingBytes).toBe(0)
     demuxer.push(Buffer.concat([junk.subarray(0, 0xffffffff - sent), frame(2, `${TS2} after\n`)]))
-    expect(lines.map((l) => [l.stream, l.message.length, l.truncated])).toEqual([['stdout', MAX_FRAME_BYTES - 31, true], ['stderr', 5, false]])
+    expect(lines.map((l) => [l.stream, l.message.length, l.truncated])).toEqual([
+      ['stdout', MAX_FRAME_BYTES - 31, true],
+      ['stderr', 5, false],
+    ])
   }, 60_000)
 
   it('a TTY stream without newlines: one truncated line, the rest skipped up to the next newline', () => {
@@ -136,19 +179,26 @@ describe('agent log lines under hostile output', () => {
       expect(assembler.pendingBytes).toBeLessThanOrEqual(2 * CAP + chunk.length)
     }
     assembler.tty(Buffer.from(`tail\r\n${TS3} next\r\n`))
-    expect(lines.map((l) => [l.message.length, l.truncated])).toEqual([[CAP, true], [4, false]])
+    expect(lines.map((l) => [l.message.length, l.truncated])).toEqual([
+      [CAP, true],
+      [4, false],
+    ])
   })
 
   it('random bytes in any chunking never throw and stay bounded', () => {
     let seed = 7
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     for (let round = 0; round < 50; round++) {
       const {assembler, demuxer} = capped()
       for (let i = 0; i < 200; i++) {
-        const bytes = Buffer.from(Array.from({length: Math.floor(random() * 4000)}, () => Math.floor(random() * 256)))
+        const bytes = Buffer.from(
+          Array.from({length: Math.floor(random() * 4000)}, () => Math.floor(random() * 256)),
+        )
         if (round % 2) assembler.tty(bytes)
         else demuxer.push(bytes)
-        expect(demuxer.pendingBytes + assembler.pendingBytes).toBeLessThanOrEqual(8 + MAX_FRAME_BYTES + 2 * CAP + 4000)
+        expect(demuxer.pendingBytes + assembler.pendingBytes).toBeLessThanOrEqual(
+          8 + MAX_FRAME_BYTES + 2 * CAP + 4000,
+        )
       }
       assembler.end()
     }
@@ -156,23 +206,38 @@ describe('agent log lines under hostile output', () => {
 })
 
 describe('agent log checkpoints', () => {
-  it('writes twins at +k ns and resumes after exactly the lines written at the checkpoint\'s timestamp', () => {
+  it("writes twins at +k ns and resumes after exactly the lines written at the checkpoint's timestamp", () => {
     const first = new ResumeFilter(undefined)
     expect([first.accept(10n), first.accept(20n), first.accept(20n)]).toEqual([10n, 20n, 21n])
     const saved = first.position()
     expect(saved).toEqual({timeNs: 20n, count: 2})
     // Docker replays from 20 inclusive: the two twins already written, a third twin, then newer lines.
     const resumed = new ResumeFilter(saved)
-    expect([resumed.accept(20n), resumed.accept(20n), resumed.accept(20n), resumed.accept(30n)]).toEqual([undefined, undefined, 22n, 30n])
+    expect([resumed.accept(20n), resumed.accept(20n), resumed.accept(20n), resumed.accept(30n)]).toEqual([
+      undefined,
+      undefined,
+      22n,
+      30n,
+    ])
   })
 
   it('skips lines older than the checkpoint during the replay only', () => {
     const resumed = new ResumeFilter({timeNs: 50n, count: 1})
-    expect([resumed.accept(40n), resumed.accept(50n), resumed.accept(60n), resumed.accept(55n)]).toEqual([undefined, undefined, 60n, 55n])
+    expect([resumed.accept(40n), resumed.accept(50n), resumed.accept(60n), resumed.accept(55n)]).toEqual([
+      undefined,
+      undefined,
+      60n,
+      55n,
+    ])
   })
 
   it('resumes a container from its earliest stream', () => {
-    expect(resumeSince([{timeNs: 30n, count: 1}, {timeNs: 20n, count: 4}])).toBe(20n)
+    expect(
+      resumeSince([
+        {timeNs: 30n, count: 1},
+        {timeNs: 20n, count: 4},
+      ]),
+    ).toBe(20n)
     expect(resumeSince([undefined, undefined])).toBeUndefined()
   })
 
@@ -194,7 +259,9 @@ describe('agent log checkpoints', () => {
       store.set('gone', 'tty', {timeNs: 1n, count: 1})
       store.delete('gone')
       store.flush()
-      expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({abc: {stdout: {timeNs: '100', count: 2}, stderr: {timeNs: '90', count: 1}}})
+      expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
+        abc: {stdout: {timeNs: '100', count: 2}, stderr: {timeNs: '90', count: 1}},
+      })
       const reopened = new CheckpointStore(path)
       expect(reopened.get('abc', 'stdout')).toEqual({timeNs: 100n, count: 2})
       expect(reopened.get('gone', 'tty')).toBeUndefined()

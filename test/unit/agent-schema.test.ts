@@ -22,16 +22,24 @@ interface DocRow {
 
 /** The rows of SCHEMA.md's tables: | `measurement` | extra tags | fields | notes |. */
 function docRows(markdown: string): DocRow[] {
-  return markdown.split('\n').filter((line) => /^\| `/.test(line)).map((line) => {
-    const [measurement, tags, fields] = line.split('|').slice(1, 4).map((cell) => backticked(cell))
-    expect(measurement, line).toHaveLength(1)
-    return {measurement: measurement![0]!, extraTags: tags!, fields: fields!}
-  })
+  return markdown
+    .split('\n')
+    .filter((line) => /^\| `/.test(line))
+    .map((line) => {
+      const [measurement, tags, fields] = line
+        .split('|')
+        .slice(1, 4)
+        .map((cell) => backticked(cell))
+      expect(measurement, line).toHaveLength(1)
+      return {measurement: measurement![0]!, extraTags: tags!, fields: fields!}
+    })
 }
 
 describe('agent/SCHEMA.md and the schema module', () => {
   const rows = docRows(SCHEMA_MD)
-  const perContainer = backticked(/^Per-container tags[\s\S]*?\n\n/m.exec(SCHEMA_MD)![0]).filter((name) => name !== 'docker_container_*')
+  const perContainer = backticked(/^Per-container tags[\s\S]*?\n\n/m.exec(SCHEMA_MD)![0]).filter(
+    (name) => name !== 'docker_container_*',
+  )
 
   it('document the same measurements, in the same order', () => {
     expect(rows.map((r) => r.measurement)).toEqual(MEASUREMENTS.map((m) => m.name))
@@ -59,20 +67,35 @@ describe('agent/SCHEMA.md and the schema module', () => {
   })
 })
 
-describe('the dashboards and alert rules read only the schema\'s names', () => {
+describe("the dashboards and alert rules read only the schema's names", () => {
   /* eslint-disable @typescript-eslint/no-explicit-any -- dashboard JSON */
-  const queries: string[] = JSON.parse(JSON.stringify(allDashboards())).flatMap((dashboard: any) => [
-    ...(dashboard.templating?.list ?? []).map((variable: any) => variable.query as string),
-    ...(dashboard.panels ?? []).flatMap((panel: any) => (panel.targets ?? []).map((target: any) => target.query as string)),
-  ]).concat(alertRules({settings: DEFAULT_ALERTS, folder: 'berth'}).map((rule) => rule.data[0].model.query as string))
+  const queries: string[] = JSON.parse(JSON.stringify(allDashboards()))
+    .flatMap((dashboard: any) => [
+      ...(dashboard.templating?.list ?? []).map((variable: any) => variable.query as string),
+      ...(dashboard.panels ?? []).flatMap((panel: any) =>
+        (panel.targets ?? []).map((target: any) => target.query as string),
+      ),
+    ])
+    .concat(
+      alertRules({settings: DEFAULT_ALERTS, folder: 'berth'}).map(
+        (rule) => rule.data[0].model.query as string,
+      ),
+    )
 
   /** Quoted identifiers that are neither a measurement, a tag or field of one the query reads, nor one of its own aliases. */
   function unknownNames(query: string): string[] {
     const from = [...query.matchAll(/FROM "([^"]+)"/g)].map((m) => m[1]!)
     const measurements = MEASUREMENTS.filter((m) => from.includes(m.name))
-    const known = new Set([...from, ...measurements.flatMap((m) => [...tagsOf(m), ...fieldsOf(m)]), ...[...query.matchAll(/AS "([^"]+)"/g)].map((m) => m[1]!)])
+    const known = new Set([
+      ...from,
+      ...measurements.flatMap((m) => [...tagsOf(m), ...fieldsOf(m)]),
+      ...[...query.matchAll(/AS "([^"]+)"/g)].map((m) => m[1]!),
+    ])
     const unknownMeasurements = from.filter((name) => !MEASUREMENTS.some((m) => m.name === name))
-    return [...unknownMeasurements, ...[...query.matchAll(/"([^"]+)"/g)].map((m) => m[1]!).filter((name) => !known.has(name))]
+    return [
+      ...unknownMeasurements,
+      ...[...query.matchAll(/"([^"]+)"/g)].map((m) => m[1]!).filter((name) => !known.has(name)),
+    ]
   }
 
   it('every measurement, tag and field a query names is in the schema', () => {
@@ -81,7 +104,9 @@ describe('the dashboards and alert rules read only the schema\'s names', () => {
   })
 
   it('the check catches a name the schema does not have', () => {
-    expect(unknownNames('SELECT mean("usage_pct") FROM "docker_container_cpu" WHERE "cpu" = \'cpu-total\'')).toEqual(['usage_pct'])
+    expect(
+      unknownNames('SELECT mean("usage_pct") FROM "docker_container_cpu" WHERE "cpu" = \'cpu-total\''),
+    ).toEqual(['usage_pct'])
     expect(unknownNames('SELECT last("v") FROM "docker_containers"')).toEqual(['docker_containers', 'v'])
   })
 })

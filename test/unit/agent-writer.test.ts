@@ -9,7 +9,13 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {createCA, issueCert} from '../../src/core/certs/certs.js'
 import type {Point} from '../../agent/src/lineprotocol.js'
 import {Spool} from '../../agent/src/spool.js'
-import {InfluxWriter, MAX_BISECT_REQUESTS, retryAfterMs, type InfluxTarget, type WriterOptions} from '../../agent/src/writer.js'
+import {
+  InfluxWriter,
+  MAX_BISECT_REQUESTS,
+  retryAfterMs,
+  type InfluxTarget,
+  type WriterOptions,
+} from '../../agent/src/writer.js'
 
 interface Received {
   url: string
@@ -26,13 +32,29 @@ let answer: (req: Received) => {status: number; body?: string; headers?: Record<
 let url: string
 let dir: string
 
-const options: WriterOptions = {batchSize: 1000, flushMs: 60_000, timeoutMs: 2000, minBackoffMs: 50, maxBackoffMs: 200}
-const points = (n: number, from = 0): Point[] => Array.from({length: n}, (_, i) => ({measurement: 'm', tags: {k: 'v'}, fields: {n: from + i}, time: BigInt(from + i)}))
+const options: WriterOptions = {
+  batchSize: 1000,
+  flushMs: 60_000,
+  timeoutMs: 2000,
+  minBackoffMs: 50,
+  maxBackoffMs: 200,
+}
+const points = (n: number, from = 0): Point[] =>
+  Array.from({length: n}, (_, i) => ({
+    measurement: 'm',
+    tags: {k: 'v'},
+    fields: {n: from + i},
+    time: BigInt(from + i),
+  }))
 const until = async (check: () => boolean, ms = 5000) => {
-  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out waiting')
+  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > end) throw new Error('timed out waiting')
 }
 const writer = (target: Partial<InfluxTarget> = {}, spoolBytes = 1 << 20, batchSize = options.batchSize) =>
-  new InfluxWriter({url, database: 'db1', ...target}, new Spool(join(dir, 'spool'), spoolBytes), {...options, batchSize})
+  new InfluxWriter({url, database: 'db1', ...target}, new Spool(join(dir, 'spool'), spoolBytes), {
+    ...options,
+    batchSize,
+  })
 const allLines = () => received.flatMap((r) => (r.status === 204 ? r.lines : []))
 
 beforeEach(async () => {
@@ -43,7 +65,12 @@ beforeEach(async () => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const request: Received = {url: req.url!, headers: req.headers, lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n'), at: Date.now()}
+      const request: Received = {
+        url: req.url!,
+        headers: req.headers,
+        lines: gunzipSync(Buffer.concat(chunks)).toString().split('\n'),
+        at: Date.now(),
+      }
       received.push(request)
       const {status, body, headers} = answer(request)
       request.status = status
@@ -84,7 +111,10 @@ describe('agent writer', () => {
   })
 
   it('splits into batches of batchSize', async () => {
-    const w = new InfluxWriter({url, database: 'db1'}, new Spool(join(dir, 's'), 1 << 20), {...options, batchSize: 2})
+    const w = new InfluxWriter({url, database: 'db1'}, new Spool(join(dir, 's'), 1 << 20), {
+      ...options,
+      batchSize: 2,
+    })
     w.write(points(5))
     await w.flush()
     expect(received.map((r) => r.lines.length)).toEqual([2, 2, 1])
@@ -95,7 +125,9 @@ describe('agent writer', () => {
     const stored = new Set<string>()
     answer = (r) => {
       for (const line of r.lines) if (!/ n=(1|3)i /.test(line)) stored.add(line)
-      return r.lines.some((l) => / n=(1|3)i /.test(l)) ? {status: 400, body: JSON.stringify({error: 'partial write: field type conflict dropped=0'})} : {status: 204}
+      return r.lines.some((l) => / n=(1|3)i /.test(l))
+        ? {status: 400, body: JSON.stringify({error: 'partial write: field type conflict dropped=0'})}
+        : {status: 204}
     }
     const w = writer()
     let durable = false
@@ -110,7 +142,12 @@ describe('agent writer', () => {
   })
 
   it('400 past the bisection budget: counts what InfluxDB says it dropped', async () => {
-    answer = (r) => ({status: 400, body: JSON.stringify({error: `partial write: field type conflict dropped=${Math.floor(r.lines.length / 2)}`})})
+    answer = (r) => ({
+      status: 400,
+      body: JSON.stringify({
+        error: `partial write: field type conflict dropped=${Math.floor(r.lines.length / 2)}`,
+      }),
+    })
     const w = writer({}, 1 << 20, 5000)
     w.write(points(4096))
     await w.flush()
@@ -129,7 +166,7 @@ describe('agent writer', () => {
     expect(w.stats).toMatchObject({pointsInvalid: 1, pointsWritten: 1})
   })
 
-  it('a token goes in a Token header on the v1 API too (InfluxDB 3, 2.x\'s /write)', async () => {
+  it("a token goes in a Token header on the v1 API too (InfluxDB 3, 2.x's /write)", async () => {
     const w = writer({token: 'tok3n', username: 'ignored'})
     w.write(points(1))
     await w.flush()
@@ -137,10 +174,22 @@ describe('agent writer', () => {
     expect(received[0]!.headers.authorization).toBe('Token tok3n')
   })
 
-  for (const [status, message] of [[401, /refused the credentials \(401\)/], [403, /refused the credentials \(403\)/], [404, /no database "db1" \(404\): database not found/]] as const) {
+  for (const [status, message] of [
+    [401, /refused the credentials \(401\)/],
+    [403, /refused the credentials \(403\)/],
+    [404, /no database "db1" \(404\): database not found/],
+  ] as const) {
     it(`${status}: a clear status, points kept in the spool and written once InfluxDB accepts them`, async () => {
       let accept = false
-      answer = () => (accept ? {status: 204} : {status, body: JSON.stringify({error: status === 404 ? 'database not found: "db1"' : 'authorization failed'})})
+      answer = () =>
+        accept
+          ? {status: 204}
+          : {
+              status,
+              body: JSON.stringify({
+                error: status === 404 ? 'database not found: "db1"' : 'authorization failed',
+              }),
+            }
       const w = writer()
       w.start()
       let durable = false
@@ -162,12 +211,17 @@ describe('agent writer', () => {
   }
 
   it('413: halves the batch until InfluxDB takes the parts', async () => {
-    answer = (r) => (r.lines.length > 2 ? {status: 413, body: '{"error":"Request Entity Too Large"}'} : {status: 204})
+    answer = (r) =>
+      r.lines.length > 2 ? {status: 413, body: '{"error":"Request Entity Too Large"}'} : {status: 204}
     const w = writer()
     w.write(points(7))
     await w.flush()
     expect(w.stats.pointsWritten).toBe(7)
-    expect(allLines().sort()).toEqual(points(7).map((p) => `m,k=v n=${p.fields.n}i ${p.time}`).sort())
+    expect(allLines().sort()).toEqual(
+      points(7)
+        .map((p) => `m,k=v n=${p.fields.n}i ${p.time}`)
+        .sort(),
+    )
   })
 
   it('429/503: waits as long as Retry-After says before trying again', async () => {
@@ -196,7 +250,11 @@ describe('agent writer', () => {
     expect(received.length).toBe(4)
     await w.stop()
 
-    const gone = new InfluxWriter({url: 'http://127.0.0.1:1', database: 'x'}, new Spool(join(dir, 'gone'), 1 << 20), options)
+    const gone = new InfluxWriter(
+      {url: 'http://127.0.0.1:1', database: 'x'},
+      new Spool(join(dir, 'gone'), 1 << 20),
+      options,
+    )
     gone.write(points(1))
     await gone.flush()
     expect(gone.stats.lastError).toBe('cannot reach InfluxDB at http://127.0.0.1:1: ECONNREFUSED')
@@ -234,15 +292,25 @@ describe('agent writer', () => {
     await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r))
     const secureUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
     try {
-      const trusting = new InfluxWriter({url: secureUrl, database: 'd', ca: ca.certPem}, new Spool(join(dir, 'a'), 1 << 20), options)
+      const trusting = new InfluxWriter(
+        {url: secureUrl, database: 'd', ca: ca.certPem},
+        new Spool(join(dir, 'a'), 1 << 20),
+        options,
+      )
       trusting.write(points(1))
       await trusting.flush()
       expect(trusting.stats).toMatchObject({pointsWritten: 1, lastError: ''})
-      const doubting = new InfluxWriter({url: secureUrl, database: 'd'}, new Spool(join(dir, 'b'), 1 << 20), options)
+      const doubting = new InfluxWriter(
+        {url: secureUrl, database: 'd'},
+        new Spool(join(dir, 'b'), 1 << 20),
+        options,
+      )
       doubting.write(points(1))
       await doubting.flush()
       expect(doubting.stats.pointsWritten).toBe(0)
-      expect(doubting.stats.lastError).toMatch(/cannot reach InfluxDB at https:.*: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/)
+      expect(doubting.stats.lastError).toMatch(
+        /cannot reach InfluxDB at https:.*: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/,
+      )
       await doubting.stop()
     } finally {
       await new Promise((r) => secure.close(r))

@@ -10,8 +10,20 @@ import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 import {alertRules, DATASOURCE_UID, DEFAULT_ALERTS, ruleSpecs} from '../../dashboards/src/index.js'
-import {alertSettings, compare, evaluateRule, readWebhookFile, reduce} from '../../src/core/dashboards/alerts.js'
-import {CONTACT_POINT_FILE, DEFAULT_EXPORT, exportDashboards, exportFiles, RULES_FILE} from '../../src/core/dashboards/export.js'
+import {
+  alertSettings,
+  compare,
+  evaluateRule,
+  readWebhookFile,
+  reduce,
+} from '../../src/core/dashboards/alerts.js'
+import {
+  CONTACT_POINT_FILE,
+  DEFAULT_EXPORT,
+  exportDashboards,
+  exportFiles,
+  RULES_FILE,
+} from '../../src/core/dashboards/export.js'
 import type {InfluxQuery, Series} from '../../src/core/dashboards/harness.js'
 import {validateAlertingProvisioning} from '../../src/core/dashboards/validate.js'
 import {BerthError, oneLine} from '../../src/core/errors.js'
@@ -95,7 +107,10 @@ policies:
 `
 
 async function failure(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(() => undefined, (e: unknown) => e)
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(BerthError)
   expect(oneLine(err)).toBe((err as Error).message)
   return (err as Error).message
@@ -107,7 +122,7 @@ describe('committed alert rules', () => {
     expect(await readdir(join(DASHBOARDS_DIR, 'provisioning', 'alerting'))).toEqual(['berth-rules.yaml'])
   })
 
-  it('validate against Grafana\'s documented file-provisioning schema, reading only the provisioned data source', async () => {
+  it("validate against Grafana's documented file-provisioning schema, reading only the provisioned data source", async () => {
     const file = parse(await readFile(join(DASHBOARDS_DIR, RULES_FILE), 'utf8'))
     expect(validateAlertingProvisioning(file, PROVISIONED)).toEqual([])
     expect(file.groups).toHaveLength(1)
@@ -116,26 +131,46 @@ describe('committed alert rules', () => {
     expect(exportFiles().get(RULES_FILE)).not.toMatch(/[&*]a\d/)
   })
 
-  it('cover the issue\'s conditions, one alert per host, container or filesystem', () => {
+  it("cover the issue's conditions, one alert per host, container or filesystem", () => {
     const rules = alertRules({settings: DEFAULT_ALERTS, folder: 'berth'})
-    expect(rules.map((r) => r.uid)).toEqual(['berth-machine-silent', 'berth-agent-unhealthy', 'berth-container-oom', 'berth-restart-loop', 'berth-host-cpu',
-      'berth-host-memory', 'berth-filesystem-full', 'berth-agent-spool'])
+    expect(rules.map((r) => r.uid)).toEqual([
+      'berth-machine-silent',
+      'berth-agent-unhealthy',
+      'berth-container-oom',
+      'berth-restart-loop',
+      'berth-host-cpu',
+      'berth-host-memory',
+      'berth-filesystem-full',
+      'berth-agent-spool',
+    ])
     const query = (uid: string) => rules.find((r) => r.uid === uid)!.data[0].model.query as string
     expect(query('berth-machine-silent')).toMatch(/FROM "docker" .* GROUP BY time\(30s\), "host" fill\(0\)$/)
-    expect(query('berth-agent-unhealthy')).toContain(`FROM "berth_agent" WHERE "last_error" = '' AND $timeFilter`)
+    expect(query('berth-agent-unhealthy')).toContain(
+      `FROM "berth_agent" WHERE "last_error" = '' AND $timeFilter`,
+    )
     expect(query('berth-container-oom')).toContain(`"action" = 'oom'`)
     expect(query('berth-restart-loop')).toMatch(/"action" = 'die' .* GROUP BY "host", "actor"$/)
     expect(query('berth-filesystem-full')).toMatch(/FROM "disk" .* GROUP BY "host", "path"$/)
     expect(query('berth-agent-spool')).toContain('max("spool_bytes")')
     for (const rule of rules) {
-      expect(rule.data[0]).toMatchObject({datasourceUid: DATASOURCE_UID, model: {rawQuery: true, datasource: {type: 'influxdb', uid: DATASOURCE_UID}}})
+      expect(rule.data[0]).toMatchObject({
+        datasourceUid: DATASOURCE_UID,
+        model: {rawQuery: true, datasource: {type: 'influxdb', uid: DATASOURCE_UID}},
+      })
       expect(rule.labels).toMatchObject({source: 'berth'})
       expect(rule.annotations.summary).toMatch(/\{\{ \$labels\.host \}\}/)
     }
   })
 
   it('take their thresholds and windows from the settings', () => {
-    const settings = {...DEFAULT_ALERTS, cpuPercent: 75, cpuFor: '2m', restarts: 5, silentFor: '1m', diskPercent: 80}
+    const settings = {
+      ...DEFAULT_ALERTS,
+      cpuPercent: 75,
+      cpuFor: '2m',
+      restarts: 5,
+      silentFor: '1m',
+      diskPercent: 80,
+    }
     const specs = Object.fromEntries(ruleSpecs(settings).map((s) => [s.uid, s]))
     expect(specs['berth-host-cpu']).toMatchObject({threshold: 75, rangeSeconds: 120, comparison: 'gt'})
     expect(specs['berth-host-cpu']!.query).toContain('GROUP BY time(12s), "host"')
@@ -148,7 +183,7 @@ describe('committed alert rules', () => {
 })
 
 describe('the validator', () => {
-  it('accepts the README\'s Slack and e-mail contact points and policy', async () => {
+  it("accepts the README's Slack and e-mail contact points and policy", async () => {
     const readme = await readFile(resolve(import.meta.dirname, '../../README.md'), 'utf8')
     const block = /### Alerts[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!
     const file = parse(block)
@@ -156,7 +191,7 @@ describe('the validator', () => {
     expect(validateAlertingProvisioning(file, PROVISIONED)).toEqual([])
   })
 
-  it('accepts Grafana\'s own documented examples of rules, contact points and policies', () => {
+  it("accepts Grafana's own documented examples of rules, contact points and policies", () => {
     expect(validateAlertingProvisioning(parse(DOCUMENTED_RULES), PROVISIONED)).toEqual([])
     expect(validateAlertingProvisioning(parse(DOCUMENTED_CONTACT_POINTS), PROVISIONED)).toEqual([])
     expect(validateAlertingProvisioning(parse(DOCUMENTED_POLICIES), PROVISIONED)).toEqual([])
@@ -165,19 +200,58 @@ describe('the validator', () => {
   const broken: Array<[string, (f: any) => void, RegExp]> = [
     ['another apiVersion', (f) => (f.apiVersion = 2), /apiVersion 2/],
     ['a group without a folder', (f) => delete f.groups[0].folder, /no folder/],
-    ['an interval that is not a duration', (f) => (f.groups[0].interval = 'every minute'), /interval "every minute" is not a duration/],
+    [
+      'an interval that is not a duration',
+      (f) => (f.groups[0].interval = 'every minute'),
+      /interval "every minute" is not a duration/,
+    ],
     ['a rule uid used twice', (f) => (f.groups[0].rules[1].uid = f.groups[0].rules[0].uid), /used twice/],
-    ['a condition naming no refId', (f) => (f.groups[0].rules[0].condition = 'Z'), /condition "Z" is not one of its refIds/],
-    ['a query on a data source not provisioned', (f) => (f.groups[0].rules[0].data[0].datasourceUid = 'prometheus'), /data source "prometheus" is not provisioned/],
-    ['a reversed time range', (f) => (f.groups[0].rules[0].data[0].relativeTimeRange = {from: 0, to: 600}), /relativeTimeRange/],
+    [
+      'a condition naming no refId',
+      (f) => (f.groups[0].rules[0].condition = 'Z'),
+      /condition "Z" is not one of its refIds/,
+    ],
+    [
+      'a query on a data source not provisioned',
+      (f) => (f.groups[0].rules[0].data[0].datasourceUid = 'prometheus'),
+      /data source "prometheus" is not provisioned/,
+    ],
+    [
+      'a reversed time range',
+      (f) => (f.groups[0].rules[0].data[0].relativeTimeRange = {from: 0, to: 600}),
+      /relativeTimeRange/,
+    ],
     ['an unknown noDataState', (f) => (f.groups[0].rules[0].noDataState = 'Fine'), /noDataState "Fine"/],
-    ['an unknown execErrState', (f) => (f.groups[0].rules[0].execErrState = 'Ignore'), /execErrState "Ignore"/],
+    [
+      'an unknown execErrState',
+      (f) => (f.groups[0].rules[0].execErrState = 'Ignore'),
+      /execErrState "Ignore"/,
+    ],
     ['a "for" that is not a duration', (f) => (f.groups[0].rules[0].for = 5), /for 5 is not a duration/],
     ['a reducer Grafana lacks', (f) => (f.groups[0].rules[0].data[1].model.reducer = 'p99'), /reducer "p99"/],
-    ['an expression reading a missing refId', (f) => (f.groups[0].rules[0].data[2].model.expression = 'Q'), /expression reads "Q"/],
-    ['a non-string label', (f) => (f.groups[0].rules[0].labels.severity = 3), /labels must map strings to strings/],
-    ['a contact point without receivers', (f) => (f.contactPoints = [{orgId: 1, name: 'x', receivers: []}]), /no receivers/],
-    ['a webhook without a URL', (f) => (f.contactPoints = [{orgId: 1, name: 'x', receivers: [{uid: 'u', type: 'webhook', settings: {httpMethod: 'POST'}}]}]), /settings.url is required/],
+    [
+      'an expression reading a missing refId',
+      (f) => (f.groups[0].rules[0].data[2].model.expression = 'Q'),
+      /expression reads "Q"/,
+    ],
+    [
+      'a non-string label',
+      (f) => (f.groups[0].rules[0].labels.severity = 3),
+      /labels must map strings to strings/,
+    ],
+    [
+      'a contact point without receivers',
+      (f) => (f.contactPoints = [{orgId: 1, name: 'x', receivers: []}]),
+      /no receivers/,
+    ],
+    [
+      'a webhook without a URL',
+      (f) =>
+        (f.contactPoints = [
+          {orgId: 1, name: 'x', receivers: [{uid: 'u', type: 'webhook', settings: {httpMethod: 'POST'}}]},
+        ]),
+      /settings.url is required/,
+    ],
     ['a policy without a receiver', (f) => (f.policies = [{orgId: 1}]), /policy 0: no receiver/],
   ]
   for (const [what, breakIt, problem] of broken) {
@@ -194,19 +268,28 @@ describe('settings and the webhook', () => {
     expect(await alertSettings()).toEqual(DEFAULT_ALERTS)
     const dir = await mkdtemp(join(tmpdir(), 'berth-alerts-'))
     await writeFile(join(dir, 'alerts.yaml'), 'cpuPercent: 80\nsilentFor: 10m\n')
-    expect(await alertSettings(['cpuPercent=95', 'restarts=7'], join(dir, 'alerts.yaml'))).toEqual({...DEFAULT_ALERTS, cpuPercent: 95, silentFor: '10m', restarts: 7})
+    expect(await alertSettings(['cpuPercent=95', 'restarts=7'], join(dir, 'alerts.yaml'))).toEqual({
+      ...DEFAULT_ALERTS,
+      cpuPercent: 95,
+      silentFor: '10m',
+      restarts: 7,
+    })
   })
 
   it('refuses unknown keys, bad values and unreadable files in one line', async () => {
     expect(await failure(alertSettings(['cpu=95']))).toMatch(/unknown alert setting "cpu"/)
-    expect(await failure(alertSettings(['cpuPercent=120']))).toMatch(/cpuPercent must be a percentage from 0 to 100, not "120"/)
+    expect(await failure(alertSettings(['cpuPercent=120']))).toMatch(
+      /cpuPercent must be a percentage from 0 to 100, not "120"/,
+    )
     expect(await failure(alertSettings(['restarts=2.5']))).toMatch(/whole number/)
-    expect(await failure(alertSettings(['silentFor=soon']))).toMatch(/silentFor must be a duration such as 30s, 5m or 2h, not "soon"/)
+    expect(await failure(alertSettings(['silentFor=soon']))).toMatch(
+      /silentFor must be a duration such as 30s, 5m or 2h, not "soon"/,
+    )
     expect(await failure(alertSettings(['cpuPercent']))).toMatch(/is not KEY=VALUE/)
     expect(await failure(alertSettings([], '/nonexistent/alerts.yaml'))).toMatch(/ENOENT/)
   })
 
-  it('reads the webhook URL from a file and exports berth\'s contact point 0600, every rule routed to it', async () => {
+  it("reads the webhook URL from a file and exports berth's contact point 0600, every rule routed to it", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-hook-'))
     await writeFile(join(dir, 'hook'), 'https://hooks.slack.com/services/T0/B0/token\n')
     const url = await readWebhookFile(join(dir, 'hook'))
@@ -220,7 +303,11 @@ describe('settings and the webhook', () => {
     expect(contact.contactPoints[0].receivers[0].settings.url).toBe(url)
     const rules = parse(await readFile(join(dir, 'out', RULES_FILE), 'utf8'))
     expect(validateAlertingProvisioning(rules, PROVISIONED)).toEqual([])
-    expect(rules.groups[0].rules.every((r: any) => r.notification_settings.receiver === contact.contactPoints[0].name)).toBe(true)
+    expect(
+      rules.groups[0].rules.every(
+        (r: any) => r.notification_settings.receiver === contact.contactPoints[0].name,
+      ),
+    ).toBe(true)
     expect(await readFile(join(dir, 'out', RULES_FILE), 'utf8')).not.toContain('token')
   })
 })
@@ -235,18 +322,40 @@ describe('evaluation as Grafana does it', () => {
   })
 
   it('runs query A over its relative range and fires per series that crosses the threshold', async () => {
-    const rule = alertRules({settings: {...DEFAULT_ALERTS, restarts: 2}, folder: 'berth'}).find((r) => r.uid === 'berth-restart-loop')!
+    const rule = alertRules({settings: {...DEFAULT_ALERTS, restarts: 2}, folder: 'berth'}).find(
+      (r) => r.uid === 'berth-restart-loop',
+    )!
     const asked: string[] = []
     const series: Series[] = [
-      {name: 'berth_event', tags: {host: 'web-1', actor: 'api'}, columns: ['time', 'count'], values: [[0, 3]]},
+      {
+        name: 'berth_event',
+        tags: {host: 'web-1', actor: 'api'},
+        columns: ['time', 'count'],
+        values: [[0, 3]],
+      },
       {name: 'berth_event', tags: {host: 'web-1', actor: 'db'}, columns: ['time', 'count'], values: [[0, 2]]},
     ]
     const influx = {query: async (q: string) => (asked.push(q), series)} as unknown as InfluxQuery
     const now = Date.UTC(2026, 0, 1, 12)
     const result = await evaluateRule(rule, influx, now)
-    expect(asked).toEqual([`SELECT count("actor_id") FROM "berth_event" WHERE "type" = 'container' AND "action" = 'die' AND time >= ${now - 600_000}ms and time <= ${now}ms GROUP BY "host", "actor"`])
-    expect(result).toMatchObject({uid: 'berth-restart-loop', state: 'firing', series: 2, firing: [{labels: {host: 'web-1', actor: 'api'}, value: 3, firing: true}]})
-    const failing = {query: async () => { throw new BerthError('InfluxDB rejected the query (400: bad)') }} as unknown as InfluxQuery
-    expect(await evaluateRule(rule, failing, now)).toMatchObject({state: 'error', error: 'InfluxDB rejected the query (400: bad)', firing: []})
+    expect(asked).toEqual([
+      `SELECT count("actor_id") FROM "berth_event" WHERE "type" = 'container' AND "action" = 'die' AND time >= ${now - 600_000}ms and time <= ${now}ms GROUP BY "host", "actor"`,
+    ])
+    expect(result).toMatchObject({
+      uid: 'berth-restart-loop',
+      state: 'firing',
+      series: 2,
+      firing: [{labels: {host: 'web-1', actor: 'api'}, value: 3, firing: true}],
+    })
+    const failing = {
+      query: async () => {
+        throw new BerthError('InfluxDB rejected the query (400: bad)')
+      },
+    } as unknown as InfluxQuery
+    expect(await evaluateRule(rule, failing, now)).toMatchObject({
+      state: 'error',
+      error: 'InfluxDB rejected the query (400: bad)',
+      firing: [],
+    })
   })
 })

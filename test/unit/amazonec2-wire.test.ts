@@ -24,7 +24,10 @@ function context(name: string): DriverContext {
 }
 
 async function driver(name = 'wire'): Promise<Ec2Driver> {
-  return new Ec2Driver(await configureEc2({'amazonec2-allow-cidr': ['198.51.100.7/32']}, context(name)), context(name))
+  return new Ec2Driver(
+    await configureEc2({'amazonec2-allow-cidr': ['198.51.100.7/32']}, context(name)),
+    context(name),
+  )
 }
 
 function calls(action: string) {
@@ -40,9 +43,16 @@ beforeAll(async () => {
 beforeEach(() => {
   sim.calls.length = 0
   Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'AKIAWIRE', AWS_SECRET_ACCESS_KEY: 'wire-secret', AWS_REGION: sim.region, AWS_ENDPOINT_URL_EC2: sim.endpoint,
-    AWS_ENDPOINT_URL_SSM: sim.endpoint, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
-    BERTH_AMAZONEC2_POLL: '0.05', BERTH_AMAZONEC2_TIMEOUT: '10',
+    AWS_ACCESS_KEY_ID: 'AKIAWIRE',
+    AWS_SECRET_ACCESS_KEY: 'wire-secret',
+    AWS_REGION: sim.region,
+    AWS_ENDPOINT_URL_EC2: sim.endpoint,
+    AWS_ENDPOINT_URL_SSM: sim.endpoint,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: join(dir, 'none'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
+    BERTH_AMAZONEC2_POLL: '0.05',
+    BERTH_AMAZONEC2_TIMEOUT: '10',
   })
 })
 
@@ -57,11 +67,19 @@ afterAll(async () => {
 })
 
 describe('the driver over the wire', () => {
-  it('resolves image and network from EC2\'s XML and SSM\'s JSON, following NextToken page by page', async () => {
+  it("resolves image and network from EC2's XML and SSM's JSON, following NextToken page by page", async () => {
     const d = await driver()
     await d.preCreateCheck()
-    expect(d.state).toMatchObject({AMI: 'ami-0ubuntu2404amd64', RootDeviceName: '/dev/sda1', VpcId: 'vpc-0default0000000', SubnetId: 'subnet-0defaulta00000', Zone: 'eu-west-3a'})
-    expect(calls('AmazonSSM.GetParameter')[0]!.params).toEqual({Name: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id'})
+    expect(d.state).toMatchObject({
+      AMI: 'ami-0ubuntu2404amd64',
+      RootDeviceName: '/dev/sda1',
+      VpcId: 'vpc-0default0000000',
+      SubnetId: 'subnet-0defaulta00000',
+      Zone: 'eu-west-3a',
+    })
+    expect(calls('AmazonSSM.GetParameter')[0]!.params).toEqual({
+      Name: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id',
+    })
     // Three default subnets, one per page.
     expect(calls('DescribeSubnets').map((c) => c.params.NextToken)).toEqual([undefined, '1', '2'])
   })
@@ -80,19 +98,46 @@ describe('the driver over the wire', () => {
     const d = await driver('noboot')
     await d.preCreateCheck()
     const error = await d.create().catch((err: Error) => err)
-    expect((error as Error).message).toMatch(/^instance i-[0-9a-f]+ went terminated instead of running: Server\.InternalError: this simulator has no lab engine/)
+    expect((error as Error).message).toMatch(
+      /^instance i-[0-9a-f]+ went terminated instead of running: Server\.InternalError: this simulator has no lab engine/,
+    )
     const run = calls('RunInstances')[0]!.params
     expect(run).toMatchObject({
-      ImageId: 'ami-0ubuntu2404amd64', InstanceType: 't3.micro', MinCount: '1', MaxCount: '1',
+      ImageId: 'ami-0ubuntu2404amd64',
+      InstanceType: 't3.micro',
+      MinCount: '1',
+      MaxCount: '1',
       MetadataOptions: {HttpTokens: 'required', HttpPutResponseHopLimit: '2', HttpEndpoint: 'enabled'},
-      BlockDeviceMapping: [{DeviceName: '/dev/sda1', Ebs: {VolumeSize: '16', VolumeType: 'gp3', Encrypted: 'true', DeleteOnTermination: 'true'}}],
-      NetworkInterface: [{DeviceIndex: '0', SubnetId: 'subnet-0defaulta00000', SecurityGroupId: [d.state.CreatedSecurityGroupIds[0]], AssociatePublicIpAddress: 'true'}],
+      BlockDeviceMapping: [
+        {
+          DeviceName: '/dev/sda1',
+          Ebs: {VolumeSize: '16', VolumeType: 'gp3', Encrypted: 'true', DeleteOnTermination: 'true'},
+        },
+      ],
+      NetworkInterface: [
+        {
+          DeviceIndex: '0',
+          SubnetId: 'subnet-0defaulta00000',
+          SecurityGroupId: [d.state.CreatedSecurityGroupIds[0]],
+          AssociatePublicIpAddress: 'true',
+        },
+      ],
     })
-    expect(sim.instances.get(d.state.InstanceId)!.metadataOptions).toMatchObject({httpTokens: 'required', httpPutResponseHopLimit: '2'})
+    expect(sim.instances.get(d.state.InstanceId)!.metadataOptions).toMatchObject({
+      httpTokens: 'required',
+      httpPutResponseHopLimit: '2',
+    })
     expect(await sim.leftovers(['noboot'])).not.toEqual(expect.objectContaining({keyPairs: []}))
 
     await d.remove()
-    expect(await sim.leftovers(['noboot'])).toEqual({instances: [], volumes: [], keyPairs: [], securityGroups: [], spotRequests: [], containers: []})
+    expect(await sim.leftovers(['noboot'])).toEqual({
+      instances: [],
+      volumes: [],
+      keyPairs: [],
+      securityGroups: [],
+      spotRequests: [],
+      containers: [],
+    })
     // The group stayed in use a moment after termination; the driver waited for it.
     expect(calls('DeleteSecurityGroup').length).toBeGreaterThanOrEqual(1)
     expect(calls('TerminateInstances')).toHaveLength(1)
@@ -107,17 +152,21 @@ describe('the driver over the wire', () => {
 
     sim.throttle('DescribeInstances', 3)
     const error = await d.getState().catch((err: Error) => err)
-    expect((error as Error).message).toBe('AWS DescribeInstances failed in eu-west-3: RequestLimitExceeded: Request limit exceeded.')
+    expect((error as Error).message).toBe(
+      'AWS DescribeInstances failed in eu-west-3: RequestLimitExceeded: Request limit exceeded.',
+    )
     expect(calls('DescribeInstances')).toHaveLength(3 + 3)
     sim.throttle('DescribeInstances', 0)
   })
 
-  it('signs for the machine\'s region: a machine recorded in another region is refused by this endpoint', async () => {
+  it("signs for the machine's region: a machine recorded in another region is refused by this endpoint", async () => {
     const d = await driver()
     d.state.Region = 'us-west-2'
     d.state.InstanceId = 'i-0000000000000000'
     const other = new Ec2Driver(d.state, context('wire'))
-    await expect(other.getState()).rejects.toThrow(/AWS refused the credentials \(AuthFailure\) for ec2:DescribeInstances in us-west-2/)
+    await expect(other.getState()).rejects.toThrow(
+      /AWS refused the credentials \(AuthFailure\) for ec2:DescribeInstances in us-west-2/,
+    )
   })
 
   it('lets no SDK warning reach the terminal (Node 20 support notice, console warnings), in any test of this file', async () => {

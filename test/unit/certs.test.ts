@@ -5,7 +5,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import tls from 'node:tls'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {copyClientCertsTo, createCA, ensureStoreCerts, issueCert, storeCertPaths} from '../../src/core/certs/certs.js'
+import {
+  copyClientCertsTo,
+  createCA,
+  ensureStoreCerts,
+  issueCert,
+  storeCertPaths,
+} from '../../src/core/certs/certs.js'
 import type {KeyAndCert} from '../../src/core/certs/certs.js'
 import {Store} from '../../src/core/store/store.js'
 
@@ -32,7 +38,11 @@ function mode(path: string): Promise<number> {
 beforeAll(async () => {
   ;[ca, otherCa] = await Promise.all([createCA(), createCA('other CA')])
   ;[server, client, strangerClient] = await Promise.all([
-    issueCert(ca, {kind: 'server', commonName: 'dev', sans: ['127.0.0.1', '10.0.0.5', 'dev.example', 'localhost', '10.0.0.5']}),
+    issueCert(ca, {
+      kind: 'server',
+      commonName: 'dev',
+      sans: ['127.0.0.1', '10.0.0.5', 'dev.example', 'localhost', '10.0.0.5'],
+    }),
     issueCert(ca, {kind: 'client', commonName: 'berth client'}),
     issueCert(otherCa, {kind: 'client', commonName: 'stranger'}),
   ])
@@ -73,7 +83,9 @@ describe('createCA', () => {
     const a = new X509Certificate(ca.certPem)
     const b = new X509Certificate(otherCa.certPem)
     expect(a.serialNumber).not.toBe(b.serialNumber)
-    expect(a.publicKey.export({type: 'spki', format: 'pem'})).not.toBe(b.publicKey.export({type: 'spki', format: 'pem'}))
+    expect(a.publicKey.export({type: 'spki', format: 'pem'})).not.toBe(
+      b.publicKey.export({type: 'spki', format: 'pem'}),
+    )
   })
 })
 
@@ -182,11 +194,14 @@ describe('mutual TLS with the issued certificates', () => {
   const accepted: string[] = []
 
   beforeAll(async () => {
-    tlsServer = tls.createServer({key: server.keyPem, cert: server.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true}, (socket) => {
-      const cn = String(socket.getPeerCertificate().subject.CN)
-      accepted.push(cn)
-      socket.end('hello ' + cn)
-    })
+    tlsServer = tls.createServer(
+      {key: server.keyPem, cert: server.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true},
+      (socket) => {
+        const cn = String(socket.getPeerCertificate().subject.CN)
+        accepted.push(cn)
+        socket.end('hello ' + cn)
+      },
+    )
     tlsServer.on('tlsClientError', () => {})
     await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve))
     port = (tlsServer.address() as AddressInfo).port
@@ -212,7 +227,9 @@ describe('mutual TLS with the issued certificates', () => {
 
   it('the client verifies the server: by its CA and by its IP SAN', async () => {
     const wrongCa = await attempt(port, {key: client.keyPem, cert: client.certPem, ca: otherCa.certPem})
-    expect(wrongCa.error).toMatch(/^(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/)
+    expect(wrongCa.error).toMatch(
+      /^(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/,
+    )
     expect(wrongCa.data).toBe('')
     const wrongIp = await attempt(port, {
       key: client.keyPem,

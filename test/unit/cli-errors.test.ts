@@ -25,10 +25,15 @@ function berth(args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {...process.env, BERTH_STORAGE_PATH: storage, NO_COLOR: '1'}
   for (const name of ['MACHINE_DRIVER', 'DOCKER_HOST', 'NODE_OPTIONS', 'DEBUG']) delete env[name]
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], {cwd: storage, env, timeout: 30_000}, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-      resolvePromise({code, stdout, stderr})
-    })
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {cwd: storage, env, timeout: 30_000},
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
+        resolvePromise({code, stdout, stderr})
+      },
+    )
   })
 }
 
@@ -51,7 +56,12 @@ const CASES: Array<[string, string[], number, RegExp]> = [
   ['inspect of a missing machine', ['inspect', 'ghost'], 4, /^Error: machine "ghost" does not exist/],
   ['inspect ../x', ['inspect', '../x'], 2, /^Error: invalid machine name "\.\.\/x"/],
   ['inspect of a corrupt record', ['inspect', 'broken'], 1, /^Error: record of machine "broken" is corrupt/],
-  ['inspect with a missing template field', ['inspect', 'ok', '-f', '{{.Nope}}'], 2, /^Error: template: no field "Nope"/],
+  [
+    'inspect with a missing template field',
+    ['inspect', 'ok', '-f', '{{.Nope}}'],
+    2,
+    /^Error: template: no field "Nope"/,
+  ],
 ]
 
 const DEBUG_RUN = ['inspect', 'ghost', '--debug']
@@ -60,12 +70,16 @@ let results: Map<string, Run>
 let debugRun: Run
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist', 'src', 'commands'))) throw new Error('dist/ is missing: run `npm run build` first')
+  if (!existsSync(join(ROOT, 'dist', 'src', 'commands')))
+    throw new Error('dist/ is missing: run `npm run build` first')
   storage = await mkdtemp(join(tmpdir(), 'berth-cli-'))
   await mkdir(join(storage, 'machines', 'broken'), {recursive: true})
   await writeFile(join(storage, 'machines', 'broken', 'config.json'), '{"Name": "broken", "Driver": {\n')
   await mkdir(join(storage, 'machines', 'ok'), {recursive: true})
-  await writeFile(join(storage, 'machines', 'ok', 'config.json'), JSON.stringify({Name: 'ok', DriverName: 'generic', Driver: {}}))
+  await writeFile(
+    join(storage, 'machines', 'ok', 'config.json'),
+    JSON.stringify({Name: 'ok', DriverName: 'generic', Driver: {}}),
+  )
   // Run them all at once: each is a separate node process, so this keeps the file fast.
   const runs = await Promise.all([...CASES.map(([, args]) => berth(args)), berth(DEBUG_RUN)])
   results = new Map(CASES.map(([title], i) => [title, runs[i]!]))
@@ -107,9 +121,15 @@ describe('berth CLI errors', () => {
 })
 
 describe('berth --help', () => {
-  it('create -d DRIVER --help lists that driver\'s flags and the common ones only; plain create --help lists every driver', async () => {
+  it("create -d DRIVER --help lists that driver's flags and the common ones only; plain create --help lists every driver", async () => {
     const all = await berth(['create', '--help'])
-    for (const flag of ['--virtualbox-memory', '--amazonec2-region', '--hyperv-virtual-switch', '--generic-ip-address']) expect(all.stdout).toContain(flag)
+    for (const flag of [
+      '--virtualbox-memory',
+      '--amazonec2-region',
+      '--hyperv-virtual-switch',
+      '--generic-ip-address',
+    ])
+      expect(all.stdout).toContain(flag)
     for (const argv of [['-d', 'virtualbox'], ['--driver', 'virtualbox'], ['--driver=virtualbox']]) {
       const one = await berth(['create', ...argv, '--help'])
       expect(one.code).toBe(0)
@@ -122,7 +142,10 @@ describe('berth --help', () => {
     const run = await berth(['--help'])
     expect(run.code).toBe(0)
     const topics = /TOPICS\n([\s\S]*?)\n\n/.exec(run.stdout)?.[1] ?? ''
-    const names = topics.split('\n').map((line) => /^ {2}(\S+)/.exec(line)?.[1]).filter(Boolean)
+    const names = topics
+      .split('\n')
+      .map((line) => /^ {2}(\S+)/.exec(line)?.[1])
+      .filter(Boolean)
     expect(names).toContain('swarm')
     expect(names).not.toContain('rm')
     expect(/COMMANDS\n[\s\S]*\n {2}rm {2,}Remove machines/.test(run.stdout)).toBe(true)

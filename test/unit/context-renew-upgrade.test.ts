@@ -20,7 +20,8 @@ function record(ip: string, storePath: string): MachineRecord {
 describe('docker context endpoint', () => {
   it('points at the TLS port and the client files in the machine folder', () => {
     expect(dockerEndpoint(record('10.0.0.7', '/s/machines/dev'))).toBe(
-      'host=tcp://10.0.0.7:2376,ca=/s/machines/dev/ca.pem,cert=/s/machines/dev/cert.pem,key=/s/machines/dev/key.pem')
+      'host=tcp://10.0.0.7:2376,ca=/s/machines/dev/ca.pem,cert=/s/machines/dev/cert.pem,key=/s/machines/dev/key.pem',
+    )
   })
 
   it('brackets IPv6 hosts', () => {
@@ -60,7 +61,12 @@ describe('withLiveRestore', () => {
 
 describe('engine upgrade recipe', () => {
   it('upgrades only installed packages, keeping changed config files', () => {
-    const script = recipeFor({id: 'ubuntu', idLike: ['debian'], versionId: '24.04', prettyName: 'Ubuntu'}).upgrade(['docker.io'])
+    const script = recipeFor({
+      id: 'ubuntu',
+      idLike: ['debian'],
+      versionId: '24.04',
+      prettyName: 'Ubuntu',
+    }).upgrade(['docker.io'])
     expect(script).toContain('apt-get -q -o DPkg::Lock::Timeout=300 update')
     expect(script).toContain('--only-upgrade install docker.io')
     expect(script).toContain('--force-confold')

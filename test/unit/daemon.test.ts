@@ -1,10 +1,17 @@
 import {describe, expect, it} from 'vitest'
 import {BerthError} from '../../src/core/errors.js'
-import {dockerdCommand, dropInUnit, splitExecStart, systemdQuote, validateEngineOptions} from '../../src/core/provision/daemon.js'
+import {
+  dockerdCommand,
+  dropInUnit,
+  splitExecStart,
+  systemdQuote,
+  validateEngineOptions,
+} from '../../src/core/provision/daemon.js'
 import {emptyEngineOptions} from '../../src/core/store/record.js'
 import type {EngineOptions} from '../../src/core/store/record.js'
 
-const DEBIAN_EXEC_START = '/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS'
+const DEBIAN_EXEC_START =
+  '/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS'
 
 function engine(overrides: Partial<EngineOptions> = {}): EngineOptions {
   return {...emptyEngineOptions(), ...overrides}
@@ -137,7 +144,12 @@ describe('dockerdCommand', () => {
   })
 
   it('escapes $ and % in engine options but not in words kept from the unit', () => {
-    const command = dockerdCommand(DEBIAN_EXEC_START, engine({Labels: ['cost=100%', 'price=$5']}), 'generic', 2376)
+    const command = dockerdCommand(
+      DEBIAN_EXEC_START,
+      engine({Labels: ['cost=100%', 'price=$5']}),
+      'generic',
+      2376,
+    )
     expect(command).toContain('--label=cost=100%%')
     expect(command).toContain('"--label=price=$$5"')
   })
@@ -173,7 +185,11 @@ describe('dockerdCommand', () => {
   })
 
   it('recognises fd:// in --host=fd:// and -H=fd:// forms', () => {
-    for (const original of ['/usr/bin/dockerd --host=fd://', '/usr/bin/dockerd -H=fd://', '/usr/bin/dockerd --host fd://']) {
+    for (const original of [
+      '/usr/bin/dockerd --host=fd://',
+      '/usr/bin/dockerd -H=fd://',
+      '/usr/bin/dockerd --host fd://',
+    ]) {
       const words = splitExecStart(dockerdCommand(original, engine(), 'generic', 2376))
       expect(hostIndex(words, 'fd://'), original).toBeGreaterThan(0)
       expect(words, original).not.toContain('--host=fd://')
@@ -182,11 +198,15 @@ describe('dockerdCommand', () => {
   })
 
   it("strips systemd's ExecStart prefixes from the binary", () => {
-    expect(splitExecStart(dockerdCommand('-/usr/bin/dockerd -H fd://', engine(), 'generic', 2376))[0]).toBe('/usr/bin/dockerd')
+    expect(splitExecStart(dockerdCommand('-/usr/bin/dockerd -H fd://', engine(), 'generic', 2376))[0]).toBe(
+      '/usr/bin/dockerd',
+    )
   })
 
   it('keeps quoted words of the original as one word', () => {
-    const words = splitExecStart(dockerdCommand('/usr/bin/dockerd "--data-root=/srv/docker data"', engine(), 'generic', 2376))
+    const words = splitExecStart(
+      dockerdCommand('/usr/bin/dockerd "--data-root=/srv/docker data"', engine(), 'generic', 2376),
+    )
     expect(words).toContain('--data-root=/srv/docker data')
   })
 })
@@ -204,7 +224,10 @@ describe('dropInUnit', () => {
   })
 
   it('writes one Environment= line per entry, quoted when needed', () => {
-    const lines = dropInUnit('/usr/bin/dockerd', ['HTTP_PROXY=http://proxy:3128', 'GREETING=hello world']).split('\n')
+    const lines = dropInUnit('/usr/bin/dockerd', [
+      'HTTP_PROXY=http://proxy:3128',
+      'GREETING=hello world',
+    ]).split('\n')
     expect(lines).toContain('Environment=HTTP_PROXY=http://proxy:3128')
     expect(lines).toContain('Environment="GREETING=hello world"')
     expect(lines.findIndex((l) => l.startsWith('Environment='))).toBeLessThan(lines.indexOf('ExecStart='))
@@ -225,15 +248,22 @@ describe('validateEngineOptions', () => {
   it('accepts empty options and ordinary values', () => {
     expect(() => validateEngineOptions(engine())).not.toThrow()
     expect(() =>
-      validateEngineOptions(engine({
-        ArbitraryFlags: ['log-level=debug', 'experimental', 'default-ulimit=nofile=1024:2048', 'log-opt=labels=a b'],
-        Env: ['HTTP_PROXY=http://proxy:3128', '_X=', 'A1=x=y'],
-        Labels: ['env=prod', 'a.b/c=d e'],
-        InsecureRegistry: ['reg:5000'],
-        RegistryMirror: ['https://mirror'],
-        StorageDriver: 'overlay2',
-        InstallURL: 'https://get.docker.com',
-      })),
+      validateEngineOptions(
+        engine({
+          ArbitraryFlags: [
+            'log-level=debug',
+            'experimental',
+            'default-ulimit=nofile=1024:2048',
+            'log-opt=labels=a b',
+          ],
+          Env: ['HTTP_PROXY=http://proxy:3128', '_X=', 'A1=x=y'],
+          Labels: ['env=prod', 'a.b/c=d e'],
+          InsecureRegistry: ['reg:5000'],
+          RegistryMirror: ['https://mirror'],
+          StorageDriver: 'overlay2',
+          InstallURL: 'https://get.docker.com',
+        }),
+      ),
     ).not.toThrow()
   })
 
@@ -251,7 +281,16 @@ describe('validateEngineOptions', () => {
   })
 
   it('rejects overriding the listener and TLS flags berth manages', () => {
-    for (const flag of ['host=tcp://0.0.0.0:2375', 'H=unix:///x', 'host', 'tls', 'tlsverify=false', 'tlscacert=/x', 'tlscert=/x', 'tlskey=/x']) {
+    for (const flag of [
+      'host=tcp://0.0.0.0:2375',
+      'H=unix:///x',
+      'host',
+      'tls',
+      'tlsverify=false',
+      'tlscacert=/x',
+      'tlscert=/x',
+      'tlskey=/x',
+    ]) {
       const err = rejection({ArbitraryFlags: [flag]})
       expect(err.exitCode, flag).toBe(2)
       expect(err.message, flag).toMatch(/managed by berth/)

@@ -49,18 +49,44 @@ const oneErrorLine = (stderr: string) => {
 
 describe('berth dashboards and monitor on the command line', () => {
   it('install: a 401 is one line with a hint, the token sent as a bearer header and never printed', async () => {
-    const result = await berth(['dashboards', 'install', '--grafana-url', grafanaUrl, '--token-file', join(dir, 'token')])
+    const result = await berth([
+      'dashboards',
+      'install',
+      '--grafana-url',
+      grafanaUrl,
+      '--token-file',
+      join(dir, 'token'),
+    ])
     expect(result.code).toBe(1)
-    expect(oneErrorLine(result.stderr)).toMatch(/refused the token .*\(401: Invalid API key\) \(the token file must hold a Grafana service account token/)
+    expect(oneErrorLine(result.stderr)).toMatch(
+      /refused the token .*\(401: Invalid API key\) \(the token file must hold a Grafana service account token/,
+    )
     expect(requests).toEqual([`GET /api/datasources/uid/berth-influxdb Bearer ${TOKEN}`])
     expect(result.stdout + result.stderr).not.toContain(TOKEN)
   })
 
   it('install: a bad URL or a missing token file is a usage error (exit 2) before any request', async () => {
     requests.length = 0
-    const badUrl = await berth(['dashboards', 'install', '--grafana-url', 'ftp://grafana', '--token-file', join(dir, 'token')])
-    expect([badUrl.code, oneErrorLine(badUrl.stderr)]).toEqual([2, 'Error: --grafana-url must be http:// or https://, not ftp:'])
-    const noFile = await berth(['dashboards', 'install', '--grafana-url', grafanaUrl, '--token-file', join(dir, 'nope')])
+    const badUrl = await berth([
+      'dashboards',
+      'install',
+      '--grafana-url',
+      'ftp://grafana',
+      '--token-file',
+      join(dir, 'token'),
+    ])
+    expect([badUrl.code, oneErrorLine(badUrl.stderr)]).toEqual([
+      2,
+      'Error: --grafana-url must be http:// or https://, not ftp:',
+    ])
+    const noFile = await berth([
+      'dashboards',
+      'install',
+      '--grafana-url',
+      grafanaUrl,
+      '--token-file',
+      join(dir, 'nope'),
+    ])
     expect(noFile.code).toBe(2)
     expect(oneErrorLine(noFile.stderr)).toMatch(/cannot read the token file .*nope: ENOENT/)
     expect(requests).toEqual([])
@@ -68,15 +94,29 @@ describe('berth dashboards and monitor on the command line', () => {
 
   it('export writes the dashboards and provisioning files, and fails in one line where it cannot write', async () => {
     const out = join(dir, 'export')
-    const result = await berth(['dashboards', 'export', out, '--influx-url', 'http://10.0.0.5:8086', '--json'])
+    const result = await berth([
+      'dashboards',
+      'export',
+      out,
+      '--influx-url',
+      'http://10.0.0.5:8086',
+      '--json',
+    ])
     expect(result.code, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout).files).toHaveLength(7) // 4 dashboards, data source, dashboards provider, alert rules
     // A bad alert setting is a usage error before anything is written.
     const bad = await berth(['dashboards', 'export', join(dir, 'export-bad'), '--alert', 'cpuPercent=150'])
     expect(bad.code).toBe(2)
-    expect(oneErrorLine(bad.stderr)).toMatch(/--alert cpuPercent=150: cpuPercent must be a percentage from 0 to 100, not "150"/)
+    expect(oneErrorLine(bad.stderr)).toMatch(
+      /--alert cpuPercent=150: cpuPercent must be a percentage from 0 to 100, not "150"/,
+    )
     await expect(readdir(join(dir, 'export-bad'))).rejects.toThrow(/ENOENT/)
-    expect((await readdir(join(out, 'json'))).sort()).toEqual(['berth-container.json', 'berth-events.json', 'berth-fleet.json', 'berth-host.json'])
+    expect((await readdir(join(out, 'json'))).sort()).toEqual([
+      'berth-container.json',
+      'berth-events.json',
+      'berth-fleet.json',
+      'berth-host.json',
+    ])
     const blocked = await berth(['dashboards', 'export', join(dir, 'token', 'sub')])
     expect(blocked.code).toBe(1)
     expect(oneErrorLine(blocked.stderr)).toMatch(/cannot write the dashboards to .*: ENOTDIR/)
@@ -85,14 +125,28 @@ describe('berth dashboards and monitor on the command line', () => {
   it('check: an unreachable InfluxDB and bad flags are one line', async () => {
     const unreachable = await berth(['dashboards', 'check', '--influx-url', 'http://127.0.0.1:9'])
     expect(unreachable.code).toBe(1)
-    expect(oneErrorLine(unreachable.stderr)).toMatch(/^Error: cannot reach InfluxDB at http:\/\/127\.0\.0\.1:9: /)
-    const badRange = await berth(['dashboards', 'check', '--influx-url', 'http://127.0.0.1:9', '--from', 'yesterday'])
-    expect([badRange.code, oneErrorLine(badRange.stderr)]).toEqual([2, expect.stringMatching(/"yesterday" is not a time/)])
+    expect(oneErrorLine(unreachable.stderr)).toMatch(
+      /^Error: cannot reach InfluxDB at http:\/\/127\.0\.0\.1:9: /,
+    )
+    const badRange = await berth([
+      'dashboards',
+      'check',
+      '--influx-url',
+      'http://127.0.0.1:9',
+      '--from',
+      'yesterday',
+    ])
+    expect([badRange.code, oneErrorLine(badRange.stderr)]).toEqual([
+      2,
+      expect.stringMatching(/"yesterday" is not a time/),
+    ])
   })
 
   it('monitor up on a machine that does not exist: exit 4 before anything starts', async () => {
     const result = await berth(['monitor', 'up', 'nosuch', '--no-grafana'])
     expect(result.code).toBe(4)
-    expect(oneErrorLine(result.stderr)).toBe('Error: machine "nosuch" does not exist (run `berth ls` to see your machines)')
+    expect(oneErrorLine(result.stderr)).toBe(
+      'Error: machine "nosuch" does not exist (run `berth ls` to see your machines)',
+    )
   })
 })

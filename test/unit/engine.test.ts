@@ -11,8 +11,14 @@ function frame(stream: number, text: string): Buffer {
 
 describe('demuxedText', () => {
   it("joins the payloads of a non-TTY log answer's frames, stdout and stderr alike", () => {
-    const body = Buffer.concat([frame(1, 'Welcome to Debian\n'), frame(2, 'Failed to allocate manager object: Too many open files\n'), frame(1, 'Exiting PID 1...\n')])
-    expect(demuxedText(body)).toBe('Welcome to Debian\nFailed to allocate manager object: Too many open files\nExiting PID 1...\n')
+    const body = Buffer.concat([
+      frame(1, 'Welcome to Debian\n'),
+      frame(2, 'Failed to allocate manager object: Too many open files\n'),
+      frame(1, 'Exiting PID 1...\n'),
+    ])
+    expect(demuxedText(body)).toBe(
+      'Welcome to Debian\nFailed to allocate manager object: Too many open files\nExiting PID 1...\n',
+    )
   })
 
   it('ignores a truncated trailing header and reads a truncated payload as far as it goes', () => {

@@ -19,7 +19,11 @@ function lines(text: string): string[] {
 
 /** Runs a script in a real shell with only the given environment (stdin closed, so bash reads no rc file). */
 function runShell(shell: 'bash' | 'sh', script: string, env: NodeJS.ProcessEnv): string {
-  return execFileSync(shell, ['-c', script], {env: {PATH: process.env.PATH, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+  return execFileSync(shell, ['-c', script], {
+    env: {PATH: process.env.PATH, ...env},
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
 }
 
 /** Evaluates rendered output in a real POSIX shell and prints the named variables, NUL-separated. */
@@ -67,7 +71,16 @@ describe('renderEnv', () => {
   })
 
   it('fish uses set -gx with single quotes', () => {
-    const out = lines(renderEnv('fish', [['DOCKER_HOST', 'tcp://1.2.3.4:2376'], ['X', "it's a\\b"]], COMMAND))
+    const out = lines(
+      renderEnv(
+        'fish',
+        [
+          ['DOCKER_HOST', 'tcp://1.2.3.4:2376'],
+          ['X', "it's a\\b"],
+        ],
+        COMMAND,
+      ),
+    )
     expect(out[0]).toBe("set -gx DOCKER_HOST 'tcp://1.2.3.4:2376';")
     expect(out[1]).toBe("set -gx X 'it\\'s a\\\\b';")
     expect(out.at(-1)).toBe(`# eval (${COMMAND})`)
@@ -75,7 +88,16 @@ describe('renderEnv', () => {
 
   for (const shell of ['powershell', 'pwsh'] as const) {
     it(`${shell} uses $Env:X = "..." with backtick escapes`, () => {
-      const out = lines(renderEnv(shell, [['DOCKER_HOST', 'tcp://1.2.3.4:2376'], ['X', 'a$b"c`d']], COMMAND))
+      const out = lines(
+        renderEnv(
+          shell,
+          [
+            ['DOCKER_HOST', 'tcp://1.2.3.4:2376'],
+            ['X', 'a$b"c`d'],
+          ],
+          COMMAND,
+        ),
+      )
       expect(out[0]).toBe('$Env:DOCKER_HOST = "tcp://1.2.3.4:2376"')
       expect(out[1]).toBe('$Env:X = "a`$b`"c``d"')
       expect(out.at(-1)).toBe(`# & ${COMMAND} | Invoke-Expression`)
@@ -83,7 +105,16 @@ describe('renderEnv', () => {
   }
 
   it('cmd uses SET X=Y without quotes and REM comments', () => {
-    const out = lines(renderEnv('cmd', [['DOCKER_HOST', 'tcp://1.2.3.4:2376'], ['DOCKER_CERT_PATH', 'C:\\Users\\me']], COMMAND))
+    const out = lines(
+      renderEnv(
+        'cmd',
+        [
+          ['DOCKER_HOST', 'tcp://1.2.3.4:2376'],
+          ['DOCKER_CERT_PATH', 'C:\\Users\\me'],
+        ],
+        COMMAND,
+      ),
+    )
     expect(out[0]).toBe('SET DOCKER_HOST=tcp://1.2.3.4:2376')
     expect(out[1]).toBe('SET DOCKER_CERT_PATH=C:\\Users\\me')
     expect(out.at(-1)).toMatch(/^REM /)
@@ -99,7 +130,16 @@ describe('renderEnv', () => {
   }
 
   it('emacs uses (setenv "X" "Y") with escaped quotes and backslashes', () => {
-    const out = lines(renderEnv('emacs', [['DOCKER_HOST', 'tcp://1.2.3.4:2376'], ['X', 'a"b\\c']], COMMAND))
+    const out = lines(
+      renderEnv(
+        'emacs',
+        [
+          ['DOCKER_HOST', 'tcp://1.2.3.4:2376'],
+          ['X', 'a"b\\c'],
+        ],
+        COMMAND,
+      ),
+    )
     expect(out[0]).toBe('(setenv "DOCKER_HOST" "tcp://1.2.3.4:2376")')
     expect(out[1]).toBe('(setenv "X" "a\\"b\\\\c")')
     expect(out.at(-1)).toMatch(/^;; /)
@@ -141,7 +181,9 @@ describe('renderUnset', () => {
 
   it('bash output really unsets the variables', () => {
     const out = renderUnset('bash', ['DOCKER_HOST'], 'berth env -u')
-    const printed = runShell('bash', 'DOCKER_HOST=x; eval "$OUT"; printf %s "${DOCKER_HOST-unset}"', {OUT: out})
+    const printed = runShell('bash', 'DOCKER_HOST=x; eval "$OUT"; printf %s "${DOCKER_HOST-unset}"', {
+      OUT: out,
+    })
     expect(printed).toBe('unset')
   })
 })
@@ -151,13 +193,22 @@ describe('POSIX output round-trips through a real shell', () => {
     it(`${shell}: tricky values come back byte for byte`, () => {
       const vars: EnvVars = TRICKY.map((value, i) => [`V${i}`, value])
       const out = renderEnv(shell, vars, COMMAND)
-      expect(evalIn(shell, out, vars.map(([n]) => n))).toEqual(TRICKY)
+      expect(
+        evalIn(
+          shell,
+          out,
+          vars.map(([n]) => n),
+        ),
+      ).toEqual(TRICKY)
     })
 
     it(`${shell}: DOCKER_HOST with spaces, $HOME, quotes and backslashes`, () => {
       const value = 'tcp://h:1 "$HOME" \'x\' \\n \\'
       const out = renderEnv(shell, [['DOCKER_HOST', value]], COMMAND)
-      const printed = runShell(shell, 'eval "$OUT"; printf %s "$DOCKER_HOST"', {HOME: '/home/someone', OUT: out})
+      const printed = runShell(shell, 'eval "$OUT"; printf %s "$DOCKER_HOST"', {
+        HOME: '/home/someone',
+        OUT: out,
+      })
       expect(printed).toBe(value)
     })
   }

@@ -4,7 +4,17 @@ import {matchesFilters, parseFilters} from '../../src/core/machine/filter.js'
 import type {MachineStatus} from '../../src/core/machine/filter.js'
 
 function status(overrides: Partial<MachineStatus>): MachineStatus {
-  return {name: 'dev', driver: 'container', state: 'Running', url: '', dockerVersion: '', error: '', active: false, labels: [], ...overrides}
+  return {
+    name: 'dev',
+    driver: 'container',
+    state: 'Running',
+    url: '',
+    dockerVersion: '',
+    error: '',
+    active: false,
+    labels: [],
+    ...overrides,
+  }
 }
 
 const fleet = [

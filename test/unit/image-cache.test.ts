@@ -6,7 +6,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
-import {ensureImage, findInSums, imageCacheDir, parseDigest, validateImageRequest} from '../../src/core/vm/image-cache.js'
+import {
+  ensureImage,
+  findInSums,
+  imageCacheDir,
+  parseDigest,
+  validateImageRequest,
+} from '../../src/core/vm/image-cache.js'
 
 const image = Buffer.alloc(3 * 1024 * 1024 + 17)
 for (let i = 0; i < image.length; i++) image[i] = (i * 31) % 251
@@ -75,7 +81,10 @@ describe('image cache', () => {
   it('downloads an image verified against the SHA256SUMS beside it, with progress, then reuses it', async () => {
     const url = `${base}/rel/disk.img`
     const progress: Array<[number, number | undefined]> = []
-    const cached = await ensureImage({url}, {cacheDir, onProgress: (received, total) => progress.push([received, total])})
+    const cached = await ensureImage(
+      {url},
+      {cacheDir, onProgress: (received, total) => progress.push([received, total])},
+    )
     expect(cached.path).toBe(join(imageCacheDir(cacheDir, url), 'disk.img'))
     expect(cached.digest).toEqual({algorithm: 'sha256', hex: sha256, source: `${base}/rel/SHA256SUMS`})
     expect((await readFile(cached.path)).equals(image)).toBe(true)
@@ -91,7 +100,10 @@ describe('image cache', () => {
   it('downloads once when two creates ask at the same time', async () => {
     routes['/rel/disk.img'] = sendSlowly(image, 20, 15)
     const url = `${base}/rel/disk.img`
-    const [first, second] = await Promise.all([ensureImage({url}, {cacheDir}), ensureImage({url}, {cacheDir})])
+    const [first, second] = await Promise.all([
+      ensureImage({url}, {cacheDir}),
+      ensureImage({url}, {cacheDir}),
+    ])
     expect(first.path).toBe(second.path)
     expect(hits['/rel/disk.img']).toBe(1)
     expect((await readFile(first.path)).equals(image)).toBe(true)
@@ -99,7 +111,9 @@ describe('image cache', () => {
 
   it('accepts an inline sha512 digest and a SHA512SUMS URL', async () => {
     const url = `${base}/rel/disk.img`
-    expect((await ensureImage({url, checksum: `sha512:${sha512.toUpperCase()}`}, {cacheDir})).digest.algorithm).toBe('sha512')
+    expect(
+      (await ensureImage({url, checksum: `sha512:${sha512.toUpperCase()}`}, {cacheDir})).digest.algorithm,
+    ).toBe('sha512')
     serve('/sums/SHA512SUMS', `${sha512}  disk.img\n`)
     const cached = await ensureImage({url, checksum: `${base}/sums/SHA512SUMS`}, {cacheDir})
     expect(cached.digest).toMatchObject({algorithm: 'sha512', hex: sha512})
@@ -117,7 +131,9 @@ describe('image cache', () => {
   it('refuses a download whose checksum does not match and leaves nothing in the cache', async () => {
     const url = `${base}/rel/disk.img`
     const wrong = 'a'.repeat(64)
-    await expect(ensureImage({url, checksum: wrong}, {cacheDir})).rejects.toThrow(`checksum mismatch for ${url}: the given checksum says sha256 ${wrong}, the download has ${sha256}`)
+    await expect(ensureImage({url, checksum: wrong}, {cacheDir})).rejects.toThrow(
+      `checksum mismatch for ${url}: the given checksum says sha256 ${wrong}, the download has ${sha256}`,
+    )
     expect(await cacheFiles(url)).toEqual([])
   })
 
@@ -147,17 +163,25 @@ describe('image cache', () => {
 
   it('fails cleanly on HTTP errors, cut connections, stalls and missing sums', async () => {
     const url = `${base}/rel/disk.img`
-    await expect(ensureImage({url: `${base}/rel/missing.img`, checksum: sha256}, {cacheDir})).rejects.toThrow(/HTTP 404/)
-    await expect(ensureImage({url: `${base}/nosums/disk.img`}, {cacheDir})).rejects.toThrow(`downloading checksums ${base}/nosums/SHA256SUMS failed: HTTP 404`)
+    await expect(ensureImage({url: `${base}/rel/missing.img`, checksum: sha256}, {cacheDir})).rejects.toThrow(
+      /HTTP 404/,
+    )
+    await expect(ensureImage({url: `${base}/nosums/disk.img`}, {cacheDir})).rejects.toThrow(
+      `downloading checksums ${base}/nosums/SHA256SUMS failed: HTTP 404`,
+    )
     serve('/rel/SHA256SUMS', `${sha256}  another.img\n`)
-    await expect(ensureImage({url}, {cacheDir})).rejects.toThrow(`${base}/rel/SHA256SUMS lists no checksum for disk.img`)
+    await expect(ensureImage({url}, {cacheDir})).rejects.toThrow(
+      `${base}/rel/SHA256SUMS lists no checksum for disk.img`,
+    )
 
     routes['/rel/disk.img'] = sendSlowly(image, 10, 1, 4)
     await expect(ensureImage({url, checksum: sha256}, {cacheDir})).rejects.toThrow(/failed|ended early/)
     expect(await cacheFiles(url)).toEqual([])
 
     routes['/rel/disk.img'] = sendSlowly(image, 10, 5_000)
-    await expect(ensureImage({url, checksum: sha256}, {cacheDir, stallTimeoutMs: 300})).rejects.toThrow(`downloading image ${url} stalled: nothing received for 0.3s`)
+    await expect(ensureImage({url, checksum: sha256}, {cacheDir, stallTimeoutMs: 300})).rejects.toThrow(
+      `downloading image ${url} stalled: nothing received for 0.3s`,
+    )
     expect(await cacheFiles(url)).toEqual([])
   })
 
@@ -174,8 +198,12 @@ describe('image cache', () => {
     expect(() => validateImageRequest({url: 'ftp://x/disk.img'})).toThrow(/http\(s\):\/\/ or file:\/\//)
     expect(() => validateImageRequest({url: 'not a url'})).toThrow(/is not a URL/)
     expect(() => validateImageRequest({url: 'https://example.org/'})).toThrow(/does not name a file/)
-    expect(() => validateImageRequest({url: 'https://example.org/a.img', checksum: 'abc123'})).toThrow(/neither a SHA-256/)
-    expect(() => validateImageRequest({url: 'https://example.org/a.img', checksum: `sha512:${sha256}`})).toThrow(/neither a SHA-256/)
+    expect(() => validateImageRequest({url: 'https://example.org/a.img', checksum: 'abc123'})).toThrow(
+      /neither a SHA-256/,
+    )
+    expect(() =>
+      validateImageRequest({url: 'https://example.org/a.img', checksum: `sha512:${sha256}`}),
+    ).toThrow(/neither a SHA-256/)
     expect(parseDigest(sha256)).toEqual({algorithm: 'sha256', hex: sha256, source: 'the given checksum'})
     expect(findInSums(`${sha256} *./a.img\n`, 'a.img', undefined, 's').hex).toBe(sha256)
   })

@@ -13,7 +13,13 @@ function queries(node: unknown, found: string[] = []): string[] {
   else if (node && typeof node === 'object') {
     for (const [key, value] of Object.entries(node)) {
       if (key === 'query' && typeof value === 'string') found.push(value)
-      else if (key === 'query' && value && typeof value === 'object' && typeof (value as {query?: unknown}).query === 'string') found.push((value as {query: string}).query)
+      else if (
+        key === 'query' &&
+        value &&
+        typeof value === 'object' &&
+        typeof (value as {query?: unknown}).query === 'string'
+      )
+        found.push((value as {query: string}).query)
       else queries(value, found)
     }
   }
@@ -36,15 +42,27 @@ describe('dashboards on InfluxDB 3', () => {
 
   it('the check finds each excluded feature, and not a name that merely contains one', () => {
     const bad: [string, string][] = [
-      ['SELECT mean(v) FROM m GROUP BY * SLIMIT 5', 'SLIMIT'], ['SELECT v FROM m SOFFSET 2', 'SOFFSET'], ['show databases', 'SHOW DATABASES'],
-      ['SHOW SERIES FROM m', 'SHOW SERIES'], ['SHOW TAG VALUES CARDINALITY WITH KEY = "host"', 'cardinality queries'], ['SELECT integral(v) FROM m', 'INTEGRAL'],
-      ['SELECT sample(v, 3) FROM m', 'SAMPLE'], ['SELECT holt_winters_with_fit(mean(v), 3, 0) FROM m GROUP BY time(1m)', 'HOLT_WINTERS'],
+      ['SELECT mean(v) FROM m GROUP BY * SLIMIT 5', 'SLIMIT'],
+      ['SELECT v FROM m SOFFSET 2', 'SOFFSET'],
+      ['show databases', 'SHOW DATABASES'],
+      ['SHOW SERIES FROM m', 'SHOW SERIES'],
+      ['SHOW TAG VALUES CARDINALITY WITH KEY = "host"', 'cardinality queries'],
+      ['SELECT integral(v) FROM m', 'INTEGRAL'],
+      ['SELECT sample(v, 3) FROM m', 'SAMPLE'],
+      ['SELECT holt_winters_with_fit(mean(v), 3, 0) FROM m GROUP BY time(1m)', 'HOLT_WINTERS'],
       ['SELECT moving_average(mean(v), 3) FROM m GROUP BY time(1m)', 'the moving-average family'],
-      ['SELECT kaufmans_adaptive_moving_average(mean(v), 3) FROM m GROUP BY time(1m)', 'the moving-average family'],
+      [
+        'SELECT kaufmans_adaptive_moving_average(mean(v), 3) FROM m GROUP BY time(1m)',
+        'the moving-average family',
+      ],
       ['SELECT chande_momentum_oscillator(mean(v), 3) FROM m GROUP BY time(1m)', 'the moving-average family'],
     ]
     for (const [query, feature] of bad) expect(influxdb3Unsupported(query), query).toEqual([feature])
-    expect(influxdb3Unsupported('SELECT mean("sample") FROM "integral" WHERE "host" =~ /cardinality/ AND x = \'slimit\'')).toEqual([])
+    expect(
+      influxdb3Unsupported(
+        'SELECT mean("sample") FROM "integral" WHERE "host" =~ /cardinality/ AND x = \'slimit\'',
+      ),
+    ).toEqual([])
   })
 })
 
@@ -54,10 +72,22 @@ function schemaNames(markdown: string): Map<string, {tags: Set<string>; fields: 
     let bare = cell
     for (let before = ''; before !== bare;) [before, bare] = [bare, bare.replace(/\([^()]*\)/g, '')]
     // A name starts its comma-separated part; what follows `=` or `or` is a value.
-    return new Set(bare.split(',').map((part) => /^\s*`([^`]+)`/.exec(part)?.[1]).filter((n): n is string => n !== undefined && /^[a-z_]+$/.test(n)))
+    return new Set(
+      bare
+        .split(',')
+        .map((part) => /^\s*`([^`]+)`/.exec(part)?.[1])
+        .filter((n): n is string => n !== undefined && /^[a-z_]+$/.test(n)),
+    )
   }
   const measurements = new Map<string, {tags: Set<string>; fields: Set<string>}>()
-  const containerTags = ['engine_host', 'server_version', 'container_name', 'container_image', 'container_version', 'container_status']
+  const containerTags = [
+    'engine_host',
+    'server_version',
+    'container_name',
+    'container_image',
+    'container_version',
+    'container_status',
+  ]
   for (const line of markdown.split('\n')) {
     const cells = line.split('|').slice(1, -1)
     const name = /^\s*`([a-z_]+)`/.exec(cells[0] ?? '')?.[1]
@@ -74,16 +104,40 @@ describe('the agent schema on InfluxDB 3', () => {
   const schema = schemaNames(readFileSync(new URL('../../agent/SCHEMA.md', import.meta.url), 'utf8'))
 
   it('reads every measurement of SCHEMA.md with its tags and fields', () => {
-    expect([...schema.keys()].sort()).toEqual(['berth_agent', 'berth_event', 'cpu', 'disk', 'docker', 'docker_container_blkio', 'docker_container_cpu', 'docker_container_mem',
-      'docker_container_net', 'docker_container_status', 'docker_log', 'mem', 'system'])
-    expect([...schema.get('docker_log')!.tags].sort()).toEqual(['container_image', 'container_name', 'container_version', 'host', 'stream'])
+    expect([...schema.keys()].sort()).toEqual([
+      'berth_agent',
+      'berth_event',
+      'cpu',
+      'disk',
+      'docker',
+      'docker_container_blkio',
+      'docker_container_cpu',
+      'docker_container_mem',
+      'docker_container_net',
+      'docker_container_status',
+      'docker_log',
+      'mem',
+      'system',
+    ])
+    expect([...schema.get('docker_log')!.tags].sort()).toEqual([
+      'container_image',
+      'container_name',
+      'container_version',
+      'host',
+      'stream',
+    ])
     expect([...schema.get('docker_container_cpu')!.fields]).toContain('usage_percent')
-    expect([...schema.get('berth_event')!.fields]).toEqual(expect.arrayContaining(['actor_id', 'detail', 'resync']))
+    expect([...schema.get('berth_event')!.fields]).toEqual(
+      expect.arrayContaining(['actor_id', 'detail', 'resync']),
+    )
   })
 
   it('no measurement has a tag and a field of one name', () => {
     for (const [measurement, {tags, fields}] of schema) {
-      expect([...tags].filter((t) => fields.has(t)), measurement).toEqual([])
+      expect(
+        [...tags].filter((t) => fields.has(t)),
+        measurement,
+      ).toEqual([])
     }
     // and the check would see one
     const clash = schemaNames('| `m` | `cpu` | `cpu`, `v` | notes |')

@@ -40,7 +40,10 @@ process.exit(0)
 `
 
 function startRacer(dir: string): {go: () => void; exited: Promise<number>} {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', RACER], {env: {...process.env, DIR: dir, LOCK_MODULE: pathToFileURL(LOCK_MODULE).href}, stdio: ['pipe', 'ignore', 'ignore']})
+  const child = spawn(process.execPath, ['--input-type=module', '-e', RACER], {
+    env: {...process.env, DIR: dir, LOCK_MODULE: pathToFileURL(LOCK_MODULE).href},
+    stdio: ['pipe', 'ignore', 'ignore'],
+  })
   const exited = new Promise<number>((done, reject) => {
     child.on('error', reject)
     child.on('close', (code) => done(code ?? 1))
@@ -55,9 +58,13 @@ it(`${PROCESSES} processes racing at once to take over one stale lock: exactly o
     // The first lock's owner is a process that has exited.
     const dead = spawn(process.execPath, ['-e', ''])
     await new Promise((r) => dead.on('close', r))
-    await writeFile(join(dir, 'm.lock'), JSON.stringify({pid: dead.pid, host: hostname(), purpose: 'dead', since: ''}))
+    await writeFile(
+      join(dir, 'm.lock'),
+      JSON.stringify({pid: dead.pid, host: hostname(), purpose: 'dead', since: ''}),
+    )
     const racers = Array.from({length: PROCESSES}, () => startRacer(dir))
-    while ((await readFile(join(dir, 'ready'), 'utf8').catch(() => '')).length < PROCESSES) await new Promise((r) => setTimeout(r, 100))
+    while ((await readFile(join(dir, 'ready'), 'utf8').catch(() => '')).length < PROCESSES)
+      await new Promise((r) => setTimeout(r, 100))
     for (const racer of racers) racer.go()
     const codes = await Promise.all(racers.map((r) => r.exited))
     expect(await readFile(join(dir, 'violations'), 'utf8').catch(() => '')).toBe('')

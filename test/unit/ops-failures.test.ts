@@ -50,7 +50,14 @@ afterEach(async () => {
 })
 
 function request(name = `m${++counter}`): CreateRequest {
-  return {name, driver: FAKE_DRIVER, driverOptions: {}, engine: emptyEngineOptions(), tlsSans: [], sshTimeoutMs: 2000}
+  return {
+    name,
+    driver: FAKE_DRIVER,
+    driverOptions: {},
+    engine: emptyEngineOptions(),
+    tlsSans: [],
+    sshTimeoutMs: 2000,
+  }
 }
 
 /** Validates and creates, pointing the fake host's engine at the port the record names. */
@@ -61,7 +68,10 @@ async function create(req: CreateRequest) {
 }
 
 async function failure(work: Promise<unknown>): Promise<BerthError | Error> {
-  const err = await work.then(() => undefined, (e: Error) => e)
+  const err = await work.then(
+    () => undefined,
+    (e: Error) => e,
+  )
   if (!err) throw new Error('expected the operation to fail')
   return err
 }
@@ -189,7 +199,11 @@ describe('create', () => {
     const req = request()
     const err = await failure(create(req))
     expect((err as BerthError).exitCode).toBe(ExitCode.timeout)
-    expect(err.message).toMatch(new RegExp(`^SSH to ${req.name} \\(root@127\\.0\\.0\\.1:22, key .+\\) did not answer within 2s after \\d+ attempts; last error: connect ECONNREFUSED 127\\.0\\.0\\.1:22$`))
+    expect(err.message).toMatch(
+      new RegExp(
+        `^SSH to ${req.name} \\(root@127\\.0\\.0\\.1:22, key .+\\) did not answer within 2s after \\d+ attempts; last error: connect ECONNREFUSED 127\\.0\\.0\\.1:22$`,
+      ),
+    )
     expect(cloud.machines.has(req.name)).toBe(false)
     expect(existsSync(store.machineDir(req.name))).toBe(false)
     expect(lockHeld(req.name)).toBe(false)
@@ -224,7 +238,9 @@ describe('power', () => {
   it('a getState that throws fails the action with its message, after the action itself took effect; the lock is released', async () => {
     const name = await provisioned()
     cloud.failAt('getState', 'describe call throttled', {times: 1})
-    expect((await failure(powerAction(store, name, 'stop', reporter))).message).toBe('describe call throttled')
+    expect((await failure(powerAction(store, name, 'stop', reporter))).message).toBe(
+      'describe call throttled',
+    )
     expect(cloud.machines.get(name)?.state).toBe('Stopped')
     expect(lockHeld(name)).toBe(false)
     expect(await powerAction(store, name, 'kill', reporter)).toBe('Stopped')
@@ -259,7 +275,9 @@ describe('power', () => {
   it('an action on a machine whose resource vanished fails without touching the store', async () => {
     const name = await provisioned()
     cloud.machines.delete(name)
-    expect((await failure(powerAction(store, name, 'start', reporter))).message).toBe(`fake machine ${name} does not exist`)
+    expect((await failure(powerAction(store, name, 'start', reporter))).message).toBe(
+      `fake machine ${name} does not exist`,
+    )
     expect((await store.load(name)).Berth.Phase).toBe('provisioned')
     expect(lockHeld(name)).toBe(false)
   })
@@ -293,7 +311,9 @@ describe('remove', () => {
 
     await removeMachine(store, name, true, reporter)
     expect(await store.exists(name)).toBe(false)
-    expect(steps).toContain(`Driver could not remove ${name} (resource in use); removing it from the store anyway`)
+    expect(steps).toContain(
+      `Driver could not remove ${name} (resource in use); removing it from the store anyway`,
+    )
   })
 
   it('a record that cannot be read is removed only with -f, and then only its folder', async () => {

@@ -66,7 +66,12 @@ function recipeError(text: string): BerthError {
 
 describe('parseOsRelease', () => {
   it('reads quoted and unquoted values', () => {
-    expect(parseOsRelease(DEBIAN)).toEqual({id: 'debian', idLike: [], versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)'})
+    expect(parseOsRelease(DEBIAN)).toEqual({
+      id: 'debian',
+      idLike: [],
+      versionId: '12',
+      prettyName: 'Debian GNU/Linux 12 (bookworm)',
+    })
   })
 
   it('splits ID_LIKE into words and lowercases ids', () => {
@@ -76,8 +81,14 @@ describe('parseOsRelease', () => {
   })
 
   it('handles single quotes, escapes, comments, blank lines, CRLF and surrounding whitespace', () => {
-    const text = "# comment\r\n\r\nID='debian'\r\n  PRETTY_NAME=\"My \\\"special\\\" \\$box\"  \r\nVERSION_ID=12\r\n"
-    expect(parseOsRelease(text)).toEqual({id: 'debian', idLike: [], versionId: '12', prettyName: 'My "special" $box'})
+    const text =
+      '# comment\r\n\r\nID=\'debian\'\r\n  PRETTY_NAME="My \\"special\\" \\$box"  \r\nVERSION_ID=12\r\n'
+    expect(parseOsRelease(text)).toEqual({
+      id: 'debian',
+      idLike: [],
+      versionId: '12',
+      prettyName: 'My "special" $box',
+    })
   })
 
   it('keeps = inside values', () => {
@@ -133,7 +144,16 @@ describe('recipeFor', () => {
 
 describe('validateMachineName', () => {
   it('accepts letters, digits, dots and dashes', () => {
-    for (const name of ['default', 'dev', 'Dev-1', 'a', '9', 'web.prod', 'x-y.z-0', 'a'.repeat(MAX_NAME_LENGTH)]) {
+    for (const name of [
+      'default',
+      'dev',
+      'Dev-1',
+      'a',
+      '9',
+      'web.prod',
+      'x-y.z-0',
+      'a'.repeat(MAX_NAME_LENGTH),
+    ]) {
       expect(validateMachineName(name)).toBe(name)
     }
   })

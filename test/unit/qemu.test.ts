@@ -21,8 +21,23 @@ afterAll(async () => {
   await rm(dir, {recursive: true, force: true})
 })
 
-const paths = {disk: '/m/disk.qcow2', seed: '/m/seed.img', qmp: '/m/qmp.sock', pid: '/m/qemu.pid', serialLog: '/m/serial.log'}
-const machine = {name: 'vm1', arch: 'x86_64' as const, accel: 'tcg' as const, cpus: 2, memoryMb: 1024, mac: '52:54:00:12:34:56', sshPort: 40022, enginePort: 40376}
+const paths = {
+  disk: '/m/disk.qcow2',
+  seed: '/m/seed.img',
+  qmp: '/m/qmp.sock',
+  pid: '/m/qemu.pid',
+  serialLog: '/m/serial.log',
+}
+const machine = {
+  name: 'vm1',
+  arch: 'x86_64' as const,
+  accel: 'tcg' as const,
+  cpus: 2,
+  memoryMb: 1024,
+  mac: '52:54:00:12:34:56',
+  sshPort: 40022,
+  enginePort: 40376,
+}
 
 /** The value of each occurrence of a flag. */
 const values = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []))
@@ -39,7 +54,9 @@ describe('qemu arguments', () => {
     ])
     expect(values(args, '-device')).toContain('virtio-blk-pci,drive=disk0,bootindex=0')
     expect(values(args, '-device')).toContain('virtio-blk-pci,drive=seed')
-    expect(values(args, '-netdev')).toEqual(['user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:40376'])
+    expect(values(args, '-netdev')).toEqual([
+      'user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:40376',
+    ])
     expect(values(args, '-device')).toContain('virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56')
     expect(values(args, '-qmp')).toEqual(['unix:/m/qmp.sock,server=on,wait=off'])
     expect(values(args, '-chardev')).toEqual(['file,id=serial0,path=/m/serial.log'])
@@ -50,7 +67,11 @@ describe('qemu arguments', () => {
   })
 
   it('uses the host CPU under a hypervisor, the virt machine and UEFI firmware on aarch64, and no -daemonize on Windows', () => {
-    const args = qemuArgs({...machine, arch: 'aarch64', accel: 'hvf'}, {...paths, firmware: '/fw/edk2-aarch64-code.fd'}, false)
+    const args = qemuArgs(
+      {...machine, arch: 'aarch64', accel: 'hvf'},
+      {...paths, firmware: '/fw/edk2-aarch64-code.fd'},
+      false,
+    )
     expect(values(args, '-machine')).toEqual(['virt'])
     expect(values(args, '-cpu')).toEqual(['host'])
     expect(values(args, '-bios')).toEqual(['/fw/edk2-aarch64-code.fd'])
@@ -60,12 +81,25 @@ describe('qemu arguments', () => {
   it('doubles commas in paths, so a folder named a,b=c cannot add options', () => {
     expect(optionValue('/tmp/a,readonly=off,b')).toBe('/tmp/a,,readonly=off,,b')
     const args = qemuArgs(machine, {...paths, disk: '/s,x=1/disk.qcow2', qmp: '/s,x=1/qmp.sock'}, true)
-    expect(values(args, '-drive')[0]).toBe('file=/s,,x=1/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap')
+    expect(values(args, '-drive')[0]).toBe(
+      'file=/s,,x=1/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap',
+    )
     expect(values(args, '-qmp')).toEqual(['unix:/s,,x=1/qmp.sock,server=on,wait=off'])
   })
 
   it('makes the disk a qcow2 overlay of the cached image, sized in MB', () => {
-    expect(overlayArgs('/cache/img.qcow2', 'qcow2', '/m/disk.qcow2', 20000)).toEqual(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', '/cache/img.qcow2', '/m/disk.qcow2', '20000M'])
+    expect(overlayArgs('/cache/img.qcow2', 'qcow2', '/m/disk.qcow2', 20000)).toEqual([
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'qcow2',
+      '-b',
+      '/cache/img.qcow2',
+      '/m/disk.qcow2',
+      '20000M',
+    ])
   })
 })
 
@@ -79,7 +113,7 @@ describe('acceleration', () => {
     return {tried, probe}
   }
 
-  it('tries the host\'s hypervisor first', () => {
+  it("tries the host's hypervisor first", () => {
     expect(candidateAccelerators('linux')).toEqual(['kvm', 'tcg'])
     expect(candidateAccelerators('darwin')).toEqual(['hvf', 'tcg'])
     expect(candidateAccelerators('win32')).toEqual(['whpx', 'tcg'])
@@ -92,14 +126,19 @@ describe('acceleration', () => {
     const broken = probes([])
     const choice = await chooseAccelerator('auto', 'linux', broken.probe)
     expect(choice.accel).toBe('tcg')
-    expect(choice.warning).toMatch(/^no hardware acceleration \(kvm: kvm made no progress\): using TCG emulation/)
+    expect(choice.warning).toMatch(
+      /^no hardware acceleration \(kvm: kvm made no progress\): using TCG emulation/,
+    )
     expect(choice.warning).not.toContain('\n')
     expect(broken.tried).toEqual(['kvm'])
   })
 
   it('checks an accelerator asked for and reports why it fails', async () => {
     expect(await chooseAccelerator('tcg', 'linux', probes(['tcg']).probe)).toEqual({accel: 'tcg'})
-    expect(await chooseAccelerator('kvm', 'linux', probes([]).probe)).toEqual({accel: 'kvm', failure: 'kvm made no progress'})
+    expect(await chooseAccelerator('kvm', 'linux', probes([]).probe)).toEqual({
+      accel: 'kvm',
+      failure: 'kvm made no progress',
+    })
     expect(await chooseAccelerator('hvf', 'darwin', probes(['hvf']).probe)).toEqual({accel: 'hvf'})
   })
 
@@ -111,14 +150,34 @@ describe('acceleration', () => {
     const arm = probeFirmware('aarch64')
     expect(arm.readUInt32LE(0)).toBe(0xd2a12000) // movz x0, #0x900, lsl #16 (the PL011 at 0x09000000)
     expect(arm.readUInt32LE(4)).toBe(0x52800961) // movz w1, #'K'
-    expect(probeArgs('x86_64', 'kvm', '/p.bin')).toEqual(['-machine', 'pc', '-accel', 'kvm', '-m', '16', '-nodefaults', '-display', 'none', '-no-reboot', '-bios', '/p.bin', '-serial', 'stdio'])
+    expect(probeArgs('x86_64', 'kvm', '/p.bin')).toEqual([
+      '-machine',
+      'pc',
+      '-accel',
+      'kvm',
+      '-m',
+      '16',
+      '-nodefaults',
+      '-display',
+      'none',
+      '-no-reboot',
+      '-bios',
+      '/p.bin',
+      '-serial',
+      'stdio',
+    ])
   })
 })
 
 /** A QMP peer speaking QEMU's wire format: greeting, capabilities negotiation, answers and events. */
-async function fakeQemu(socketPath: string, answer: (command: string, socket: Socket) => string | undefined): Promise<Server> {
+async function fakeQemu(
+  socketPath: string,
+  answer: (command: string, socket: Socket) => string | undefined,
+): Promise<Server> {
   const server = createServer((socket) => {
-    socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}\r\n')
+    socket.write(
+      '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}\r\n',
+    )
     let negotiated = false
     let buffer = ''
     socket.on('data', (chunk) => {
@@ -129,7 +188,11 @@ async function fakeQemu(socketPath: string, answer: (command: string, socket: So
         buffer = buffer.slice(nl + 1)
         if (!negotiated) {
           negotiated = execute === 'qmp_capabilities'
-          socket.write(negotiated ? '{"return": {}}\r\n' : '{"error": {"class": "CommandNotFound", "desc": "Expecting capabilities negotiation with \'qmp_capabilities\'"}}\r\n')
+          socket.write(
+            negotiated
+              ? '{"return": {}}\r\n'
+              : '{"error": {"class": "CommandNotFound", "desc": "Expecting capabilities negotiation with \'qmp_capabilities\'"}}\r\n',
+          )
           continue
         }
         const reply = answer(execute, socket)
@@ -142,14 +205,18 @@ async function fakeQemu(socketPath: string, answer: (command: string, socket: So
 }
 
 describe('QMP client', () => {
-  it('negotiates capabilities, matches answers to commands across events, and reports QEMU\'s errors', async () => {
+  it("negotiates capabilities, matches answers to commands across events, and reports QEMU's errors", async () => {
     const path = join(dir, 'qmp1.sock')
     const server = await fakeQemu(path, (command, socket) => {
-      if (command === 'query-status') return '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESUME"}\r\n{"return": {"status": "running", "singlestep": false, "running": true}}\r\n'
+      if (command === 'query-status')
+        return '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESUME"}\r\n{"return": {"status": "running", "singlestep": false, "running": true}}\r\n'
       if (command === 'system_powerdown') {
         // QEMU answers, then the event comes in a separate write.
         socket.write('{"return": {}}\r\n')
-        setTimeout(() => socket.write('{"timestamp": {"seconds": 1, "microseconds": 3}, "event": "POWERDOWN"}\r\n'), 5)
+        setTimeout(
+          () => socket.write('{"timestamp": {"seconds": 1, "microseconds": 3}, "event": "POWERDOWN"}\r\n'),
+          5,
+        )
         return undefined
       }
       return `{"error": {"class": "CommandNotFound", "desc": "The command ${command} has not been found"}}\r\n`
@@ -158,7 +225,9 @@ describe('QMP client', () => {
       const qmp = await QmpClient.connect(path)
       expect(await qmp.status()).toBe('running')
       expect(await qmp.execute('system_powerdown')).toEqual({})
-      await expect(qmp.execute('no-such-thing')).rejects.toThrow('QEMU refused no-such-thing: The command no-such-thing has not been found')
+      await expect(qmp.execute('no-such-thing')).rejects.toThrow(
+        'QEMU refused no-such-thing: The command no-such-thing has not been found',
+      )
       await new Promise((resolve) => setTimeout(resolve, 30))
       expect(qmp.events).toEqual(['RESUME', 'POWERDOWN'])
       qmp.close()
@@ -168,7 +237,9 @@ describe('QMP client', () => {
   })
 
   it('fails with a clear error when QEMU is not there, closes, or says something that is not QMP', async () => {
-    await expect(QmpClient.connect(join(dir, 'none.sock'))).rejects.toThrow(/cannot reach QMP at .*none\.sock/)
+    await expect(QmpClient.connect(join(dir, 'none.sock'))).rejects.toThrow(
+      /cannot reach QMP at .*none\.sock/,
+    )
     const path = join(dir, 'qmp2.sock')
     const server = await fakeQemu(path, (command, socket) => {
       if (command === 'quit') {
@@ -179,7 +250,9 @@ describe('QMP client', () => {
     })
     try {
       expect(await withQmp(path, (q) => q.execute('quit'))).toEqual({})
-      await expect(withQmp(path, (q) => q.status())).rejects.toThrow('QMP peer sent something that is not JSON')
+      await expect(withQmp(path, (q) => q.status())).rejects.toThrow(
+        'QMP peer sent something that is not JSON',
+      )
     } finally {
       server.close()
     }
@@ -197,7 +270,9 @@ describe('QMP client', () => {
     const path = join(dir, 'qmp4.sock')
     const server = await fakeQemu(path, () => undefined)
     try {
-      await expect(withQmp(path, (q) => q.execute('query-status', undefined, 200))).rejects.toThrow('QEMU did not answer query-status within 0.2s')
+      await expect(withQmp(path, (q) => q.execute('query-status', undefined, 200))).rejects.toThrow(
+        'QEMU did not answer query-status within 0.2s',
+      )
     } finally {
       server.close()
     }
@@ -225,7 +300,8 @@ function hostKeyLine(type: 'ed25519' | 'rsa'): string {
 describe('host keys from the console', () => {
   const ed = hostKeyLine('ed25519')
   const rsa = hostKeyLine('rsa')
-  const block = (lines: string[]) => `-----BEGIN SSH HOST KEY KEYS-----\r\n${lines.join('\r\n')}\r\n-----END SSH HOST KEY KEYS-----\r\n`
+  const block = (lines: string[]) =>
+    `-----BEGIN SSH HOST KEY KEYS-----\r\n${lines.join('\r\n')}\r\n-----END SSH HOST KEY KEYS-----\r\n`
 
   it('reads the keys cloud-init printed between the markers and pins ed25519', () => {
     const log = `[   31.2] cloud-init[612]: Cloud-init v. 22.4.2 running 'modules:final'\r\n${block([`${rsa} root@vm1`, `${ed} root@vm1`])}[   40.1] login:`
@@ -249,9 +325,14 @@ describe('host keys from the console', () => {
 })
 
 describe('qemu flags', () => {
-  const context = () => ({machineName: 'vm1', machineDir: join(dir, 'machines/vm1'), storePath: dir, log: () => {}})
+  const context = () => ({
+    machineName: 'vm1',
+    machineDir: join(dir, 'machines/vm1'),
+    storePath: dir,
+    log: () => {},
+  })
 
-  it('defaults to Ubuntu 24.04 for the host\'s architecture, with forwarded ports and a QEMU MAC', async () => {
+  it("defaults to Ubuntu 24.04 for the host's architecture, with forwarded ports and a QEMU MAC", async () => {
     const state = (await qemuDriver.configure({}, context())) as QemuState
     expect(state.ImageURL).toBe(IMAGES.ubuntu![hostArch()])
     expect(state.ImageChecksum).toBe('')
@@ -266,12 +347,22 @@ describe('qemu flags', () => {
     expect(debian.ImageChecksum).toBe('https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS')
   })
 
-  it('refuses bad values with the flag\'s name', async () => {
-    await expect(qemuDriver.configure({'qemu-accel': 'xen'}, context())).rejects.toThrow('--qemu-accel "xen" must be one of auto, kvm, hvf, whpx, tcg')
-    await expect(qemuDriver.configure({'qemu-os': 'arch'}, context())).rejects.toThrow('--qemu-os "arch" must be one of ubuntu, debian')
-    await expect(qemuDriver.configure({'qemu-disk-size': '10GB'}, context())).rejects.toThrow('--qemu-disk-size "10GB" must be a whole number')
-    await expect(qemuDriver.configure({'qemu-image-url': 'ftp://x/y.img'}, context())).rejects.toThrow('must be http(s):// or file://')
-    await expect(qemuDriver.configure({'qemu-image-checksum': 'md5:abc'}, context())).rejects.toThrow(/neither/)
+  it("refuses bad values with the flag's name", async () => {
+    await expect(qemuDriver.configure({'qemu-accel': 'xen'}, context())).rejects.toThrow(
+      '--qemu-accel "xen" must be one of auto, kvm, hvf, whpx, tcg',
+    )
+    await expect(qemuDriver.configure({'qemu-os': 'arch'}, context())).rejects.toThrow(
+      '--qemu-os "arch" must be one of ubuntu, debian',
+    )
+    await expect(qemuDriver.configure({'qemu-disk-size': '10GB'}, context())).rejects.toThrow(
+      '--qemu-disk-size "10GB" must be a whole number',
+    )
+    await expect(qemuDriver.configure({'qemu-image-url': 'ftp://x/y.img'}, context())).rejects.toThrow(
+      'must be http(s):// or file://',
+    )
+    await expect(qemuDriver.configure({'qemu-image-checksum': 'md5:abc'}, context())).rejects.toThrow(
+      /neither/,
+    )
   })
 
   it('names the packages for every system in the missing-QEMU hint', () => {
@@ -285,6 +376,9 @@ describe('qemu flags', () => {
 
   it('fails the pre-create check with exit 3 when the binary is missing', async () => {
     const state = await qemuDriver.configure({'qemu-binary': join(dir, 'no-qemu')}, context())
-    await expect(qemuDriver.load(state, context()).preCreateCheck()).rejects.toMatchObject({exitCode: 3, message: expect.stringContaining('no-qemu does not exist')})
+    await expect(qemuDriver.load(state, context()).preCreateCheck()).rejects.toMatchObject({
+      exitCode: 3,
+      message: expect.stringContaining('no-qemu does not exist'),
+    })
   })
 })

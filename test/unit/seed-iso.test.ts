@@ -16,7 +16,10 @@ const seed = {
   user: 'docker',
   sshPublicKey: key + '\n',
   instanceId: 'berth-box1-test',
-  nics: [{id: 'nat', mac: '08:00:27:AA:BB:CC'}, {id: 'hostonly', mac: '080027001122'}],
+  nics: [
+    {id: 'nat', mac: '08:00:27:AA:BB:CC'},
+    {id: 'hostonly', mac: '080027001122'},
+  ],
 }
 
 function isoinfo(args: string[]): string {
@@ -56,11 +59,17 @@ describe('ISO 9660 writer', () => {
   it('keeps files on sector boundaries, with exact content, under ISO and Joliet names', async () => {
     const big = Buffer.alloc(5000, 0x61)
     big.write('end', 4997)
-    const path = await write('files.iso', buildIso([
-      {name: 'b-file', content: big},
-      {name: 'a.txt', content: 'first\n'},
-      {name: 'empty', content: ''},
-    ], {volumeId: 'files'}))
+    const path = await write(
+      'files.iso',
+      buildIso(
+        [
+          {name: 'b-file', content: big},
+          {name: 'a.txt', content: 'first\n'},
+          {name: 'empty', content: ''},
+        ],
+        {volumeId: 'files'},
+      ),
+    )
     expect(isoinfo(['-f', '-i', path]).trim().split('\n')).toEqual(['/A.TXT;1', '/B_FILE.;1', '/EMPTY.;1'])
     expect(isoinfo(['-J', '-f', '-i', path]).trim().split('\n')).toEqual(['/a.txt', '/b-file', '/empty'])
     expect(isoinfo(['-J', '-i', path, '-x', '/a.txt'])).toBe('first\n')
@@ -73,7 +82,10 @@ describe('ISO 9660 writer', () => {
   })
 
   it('writes a plain ISO 9660 volume without Joliet when asked', async () => {
-    const path = await write('nojoliet.iso', buildIso([{name: 'user-data', content: 'x'}], {volumeId: 'cidata', joliet: false}))
+    const path = await write(
+      'nojoliet.iso',
+      buildIso([{name: 'user-data', content: 'x'}], {volumeId: 'cidata', joliet: false}),
+    )
     const info = isoinfo(['-d', '-i', path])
     expect(info).toContain('NO Joliet present')
     expect(isoinfo(['-f', '-i', path]).trim()).toBe('/USER_DATA.;1')
@@ -83,30 +95,56 @@ describe('ISO 9660 writer', () => {
     expect(() => buildIso([], {volumeId: ''})).toThrow(/volume id/)
     expect(() => buildIso([], {volumeId: 'x'.repeat(17)})).toThrow(/volume id/)
     expect(() => buildIso([{name: 'a/b', content: ''}], {volumeId: 'v'})).toThrow(/plain name/)
-    expect(() => buildIso([{name: 'user-data', content: ''}, {name: 'user_data', content: ''}], {volumeId: 'v'})).toThrow(/collide/)
+    expect(() =>
+      buildIso(
+        [
+          {name: 'user-data', content: ''},
+          {name: 'user_data', content: ''},
+        ],
+        {volumeId: 'v'},
+      ),
+    ).toThrow(/collide/)
   })
 
   it('is byte-stable for a fixed date', () => {
     const date = new Date('2024-05-01T12:00:00Z')
-    expect(buildIso([{name: 'f', content: 'x'}], {volumeId: 'v', date})).toEqual(buildIso([{name: 'f', content: 'x'}], {volumeId: 'v', date}))
+    expect(buildIso([{name: 'f', content: 'x'}], {volumeId: 'v', date})).toEqual(
+      buildIso([{name: 'f', content: 'x'}], {volumeId: 'v', date}),
+    )
   })
 })
 
 describe('NoCloud seed', () => {
   it('is labelled cidata and holds user-data, meta-data and network-config', async () => {
     const path = await write('seed.iso', buildSeedIso(seed))
-    expect(execFileSync('blkid', ['-s', 'LABEL', '-o', 'value', path], {encoding: 'utf8'}).trim()).toBe('cidata')
-    expect(isoinfo(['-J', '-f', '-i', path]).trim().split('\n').sort()).toEqual(['/meta-data', '/network-config', '/user-data'])
+    expect(execFileSync('blkid', ['-s', 'LABEL', '-o', 'value', path], {encoding: 'utf8'}).trim()).toBe(
+      'cidata',
+    )
+    expect(isoinfo(['-J', '-f', '-i', path]).trim().split('\n').sort()).toEqual([
+      '/meta-data',
+      '/network-config',
+      '/user-data',
+    ])
 
     const userData = isoinfo(['-J', '-i', path, '-x', '/user-data'])
     expect(userData.split('\n')[0]).toBe('#cloud-config')
     const config = JSON.parse(userData.slice(userData.indexOf('\n')))
     expect(config.hostname).toBe('box1')
-    expect(config.users).toEqual([expect.objectContaining({name: 'docker', sudo: 'ALL=(ALL) NOPASSWD:ALL', ssh_authorized_keys: [key], lock_passwd: true})])
+    expect(config.users).toEqual([
+      expect.objectContaining({
+        name: 'docker',
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        ssh_authorized_keys: [key],
+        lock_passwd: true,
+      }),
+    ])
     expect(config.ssh_pwauth).toBe(false)
     expect(config).not.toHaveProperty('runcmd')
 
-    expect(JSON.parse(isoinfo(['-J', '-i', path, '-x', '/meta-data']))).toEqual({'instance-id': 'berth-box1-test', 'local-hostname': 'box1'})
+    expect(JSON.parse(isoinfo(['-J', '-i', path, '-x', '/meta-data']))).toEqual({
+      'instance-id': 'berth-box1-test',
+      'local-hostname': 'box1',
+    })
     expect(JSON.parse(isoinfo(['-J', '-i', path, '-x', '/network-config']))).toEqual({
       version: 2,
       ethernets: {
@@ -116,8 +154,11 @@ describe('NoCloud seed', () => {
     })
   })
 
-  it('carries runcmd\'s commands as argv lists when given', async () => {
-    const runcmd = [['sh', '-c', "echo 'it''s' \"$HOME\"\nexit 0"], ['touch', '/x y']]
+  it("carries runcmd's commands as argv lists when given", async () => {
+    const runcmd = [
+      ['sh', '-c', "echo 'it''s' \"$HOME\"\nexit 0"],
+      ['touch', '/x y'],
+    ]
     const path = await write('runcmd.iso', buildSeedIso({...seed, runcmd}))
     const userData = isoinfo(['-J', '-i', path, '-x', '/user-data'])
     expect(JSON.parse(userData.slice(userData.indexOf('\n'))).runcmd).toEqual(runcmd)

@@ -15,7 +15,11 @@ afterAll(async () => {
 })
 
 function sh(script: string): string {
-  return execFileSync('sh', ['-c', script], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: {PATH: process.env.PATH, HOME: '/nowhere'}})
+  return execFileSync('sh', ['-c', script], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {PATH: process.env.PATH, HOME: '/nowhere'},
+  })
 }
 
 const NASTY = [
@@ -72,14 +76,20 @@ describe('hostKeyLine and fingerprint', () => {
   for (const type of ['ed25519', 'ecdsa', 'rsa'] as const) {
     it(`${type}: the line matches the OpenSSH public key and the fingerprint matches ssh-keygen`, async () => {
       const pair =
-        type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', {bits: 2048}) : type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', {bits: 256}) : ssh2.utils.generateKeyPairSync('ed25519')
+        type === 'rsa'
+          ? ssh2.utils.generateKeyPairSync('rsa', {bits: 2048})
+          : type === 'ecdsa'
+            ? ssh2.utils.generateKeyPairSync('ecdsa', {bits: 256})
+            : ssh2.utils.generateKeyPairSync('ed25519')
       const parsed = ssh2.utils.parseKey(pair.public)
       if (parsed instanceof Error) throw parsed
       const blob = parsed.getPublicSSH()
       const line = hostKeyLine(blob)
       const [pubType, pubBase64] = pair.public.trim().split(/\s+/)
       expect(line).toBe(`${pubType} ${pubBase64}`)
-      expect(line.split(' ')[0]).toMatch(type === 'rsa' ? /^ssh-rsa$/ : type === 'ecdsa' ? /^ecdsa-sha2-nistp256$/ : /^ssh-ed25519$/)
+      expect(line.split(' ')[0]).toMatch(
+        type === 'rsa' ? /^ssh-rsa$/ : type === 'ecdsa' ? /^ecdsa-sha2-nistp256$/ : /^ssh-ed25519$/,
+      )
 
       const fp = fingerprint(line)
       expect(fp).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/)
@@ -106,7 +116,9 @@ describe('hostKeyLine and fingerprint', () => {
 
   it('fingerprint of a known blob', () => {
     // SHA-256 of the 4 bytes 00 00 00 00 (per `openssl dgst -sha256 -binary | base64`), without the = padding.
-    expect(fingerprint(`x ${Buffer.alloc(4).toString('base64')}`)).toBe('SHA256:3z9hmASpL9tAVxktxD3XSOp3itxSvEmM6AUkwBS4ERk')
+    expect(fingerprint(`x ${Buffer.alloc(4).toString('base64')}`)).toBe(
+      'SHA256:3z9hmASpL9tAVxktxD3XSOp3itxSvEmM6AUkwBS4ERk',
+    )
   })
 })
 
@@ -129,7 +141,10 @@ describe('SSH keys', () => {
     const {waitForSsh} = await import('../../src/core/ssh/ssh.js')
     const dir = await mkdtemp(join(tmpdir(), 'berth-badkey-'))
     try {
-      await writeFile(join(dir, 'id'), '-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n-----END OPENSSH PRIVATE KEY-----\n')
+      await writeFile(
+        join(dir, 'id'),
+        '-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n-----END OPENSSH PRIVATE KEY-----\n',
+      )
       const target = {host: '127.0.0.1', port: 1, user: 'root', privateKeyPath: join(dir, 'id'), machine: 'm'}
       // The key error itself, not the deadline's "did not answer within 60s".
       await expect(waitForSsh(target, {pin: async () => {}}, 60_000)).rejects.toThrow(/cannot use SSH key/)
@@ -142,11 +157,20 @@ describe('SSH keys', () => {
     const {ensureSshKey} = await import('../../src/core/ssh/keys.js')
     const dir = await mkdtemp(join(tmpdir(), 'berth-down-'))
     try {
-      const target = {host: '127.0.0.1', port: 1, user: 'root', privateKeyPath: await ensureSshKey(join(dir, 'id'), 'test'), machine: 'm'}
+      const target = {
+        host: '127.0.0.1',
+        port: 1,
+        user: 'root',
+        privateKeyPath: await ensureSshKey(join(dir, 'id'), 'test'),
+        machine: 'm',
+      }
       let checks = 0
-      const whyDown = async () => (++checks >= 2 ? new Error('container berth-m is not running (exited with code 255)') : undefined)
+      const whyDown = async () =>
+        ++checks >= 2 ? new Error('container berth-m is not running (exited with code 255)') : undefined
       const started = Date.now()
-      await expect(waitForSsh(target, {pin: async () => {}}, 60_000, whyDown)).rejects.toThrow(/exited with code 255/)
+      await expect(waitForSsh(target, {pin: async () => {}}, 60_000, whyDown)).rejects.toThrow(
+        /exited with code 255/,
+      )
       // Checked after the first failed attempt, then at most every 5 s: two checks, well before the deadline.
       expect(checks).toBe(2)
       expect(Date.now() - started).toBeLessThan(15_000)

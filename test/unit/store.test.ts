@@ -5,7 +5,12 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {BerthError, MachineNotFoundError} from '../../src/core/errors.js'
 import {writeFileAtomic} from '../../src/core/store/fs.js'
 import {acquireLock} from '../../src/core/store/lock.js'
-import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions} from '../../src/core/store/record.js'
+import {
+  BERTH_SCHEMA_VERSION,
+  CONFIG_VERSION,
+  emptyEngineOptions,
+  emptySwarmOptions,
+} from '../../src/core/store/record.js'
 import type {MachineRecord} from '../../src/core/store/record.js'
 import {defaultStorePath, Store} from '../../src/core/store/store.js'
 
@@ -25,7 +30,14 @@ function record(name: string, store: Store): MachineRecord {
   const dir = store.machineDir(name)
   return {
     ConfigVersion: CONFIG_VERSION,
-    Driver: {IPAddress: '10.0.0.5', MachineName: name, SSHUser: 'root', SSHPort: 22, SSHKeyPath: join(dir, 'id_ed25519'), StorePath: store.root},
+    Driver: {
+      IPAddress: '10.0.0.5',
+      MachineName: name,
+      SSHUser: 'root',
+      SSHPort: 22,
+      SSHKeyPath: join(dir, 'id_ed25519'),
+      StorePath: store.root,
+    },
     DriverName: 'generic',
     HostOptions: {
       Driver: '',
@@ -49,7 +61,13 @@ function record(name: string, store: Store): MachineRecord {
       },
     },
     Name: name,
-    Berth: {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: new Date(0).toISOString(), Phase: 'created', EnginePort: 2376, Timings: {}},
+    Berth: {
+      SchemaVersion: BERTH_SCHEMA_VERSION,
+      CreatedAt: new Date(0).toISOString(),
+      Phase: 'created',
+      EnginePort: 2376,
+      Timings: {},
+    },
   }
 }
 
@@ -71,7 +89,10 @@ async function mode(path: string): Promise<number> {
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
-  const settled = promise.then(() => true, () => true)
+  const settled = promise.then(
+    () => true,
+    () => true,
+  )
   try {
     return await Promise.race([settled, timeout])
   } finally {
@@ -288,7 +309,9 @@ describe('locks', () => {
     const b = store.lock('b', 'y', 5000)
     expect(await settlesWithin(b, 500)).toBe(true)
     await a()
-    await (await b)()
+    await (
+      await b
+    )()
   })
 
   it('a lock left by a dead process on this host is taken over', async () => {
@@ -296,7 +319,15 @@ describe('locks', () => {
     const store = await newStore()
     await store.init()
     const path = join(store.root, 'locks', 'dev.lock')
-    await writeFile(path, JSON.stringify({pid: DEAD_PID, host: hostname(), purpose: 'berth create', since: new Date().toISOString()}))
+    await writeFile(
+      path,
+      JSON.stringify({
+        pid: DEAD_PID,
+        host: hostname(),
+        purpose: 'berth create',
+        since: new Date().toISOString(),
+      }),
+    )
     const started = Date.now()
     const release = await store.lock('dev', 'takeover', 2000)
     expect(Date.now() - started).toBeLessThan(1000)
@@ -308,18 +339,26 @@ describe('locks', () => {
     const store = await newStore()
     await store.init()
     const since = new Date().toISOString()
-    await writeFile(join(store.root, 'locks', 'dev.lock'), JSON.stringify({pid: process.ppid, host: hostname(), purpose: 'berth provision', since}))
+    await writeFile(
+      join(store.root, 'locks', 'dev.lock'),
+      JSON.stringify({pid: process.ppid, host: hostname(), purpose: 'berth provision', since}),
+    )
     const started = Date.now()
     const err = await failure(store.lock('dev', 'waiting', 300))
     expect(Date.now() - started).toBeGreaterThanOrEqual(290)
-    expect(err.message).toBe(`machine "dev" is busy: locked by pid ${process.ppid} (berth provision, since ${since})`)
+    expect(err.message).toBe(
+      `machine "dev" is busy: locked by pid ${process.ppid} (berth provision, since ${since})`,
+    )
     expect(err.hint).toBeTruthy()
   })
 
   it('a dead pid on another host is not assumed stale', async () => {
     const store = await newStore()
     await store.init()
-    await writeFile(join(store.root, 'locks', 'dev.lock'), JSON.stringify({pid: DEAD_PID, host: `not-${hostname()}`, purpose: 'x', since: ''}))
+    await writeFile(
+      join(store.root, 'locks', 'dev.lock'),
+      JSON.stringify({pid: DEAD_PID, host: `not-${hostname()}`, purpose: 'x', since: ''}),
+    )
     expect((await failure(store.lock('dev', 'waiting', 250))).message).toMatch(/busy/)
   })
 

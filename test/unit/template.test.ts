@@ -6,7 +6,10 @@ const record = {
   Name: 'dev',
   DriverName: 'container',
   Driver: {IPAddress: '10.0.0.5', SSHPort: 22, Nothing: null},
-  HostOptions: {EngineOptions: {Labels: ['env=prod', 'team=a'], Empty: [] as string[]}, Auth: {TlsVerify: true}},
+  HostOptions: {
+    EngineOptions: {Labels: ['env=prod', 'team=a'], Empty: [] as string[]},
+    Auth: {TlsVerify: true},
+  },
 }
 
 function usageError(template: string): BerthError {
@@ -27,7 +30,9 @@ describe('renderTemplate', () => {
   })
 
   it('keeps literal text around actions and renders several actions', () => {
-    expect(renderTemplate('tcp://{{.Driver.IPAddress}}:{{.Driver.SSHPort}}/x', record)).toBe('tcp://10.0.0.5:22/x')
+    expect(renderTemplate('tcp://{{.Driver.IPAddress}}:{{.Driver.SSHPort}}/x', record)).toBe(
+      'tcp://10.0.0.5:22/x',
+    )
   })
 
   it('tolerates spaces and trim markers inside braces', () => {
@@ -88,8 +93,22 @@ describe('renderTemplate', () => {
 /** Expected outputs are what Go 1.x's text/template prints for the same template on the same JSON-decoded data. */
 describe('Go text/template', () => {
   const data = {
-    Name: 'dev', Driver: {IPAddress: '10.0.0.5', CPU: 2, Memory: 1024, Disk: 1000000, Ratio: 0.5, Big: 123456789, Nothing: null},
-    Labels: ['env=prod', 'team=a'], Tags: {b: 2, a: 1}, On: true, Empty: '', None: [] as string[], Nested: [[1, 2], {k: null}],
+    Name: 'dev',
+    Driver: {
+      IPAddress: '10.0.0.5',
+      CPU: 2,
+      Memory: 1024,
+      Disk: 1000000,
+      Ratio: 0.5,
+      Big: 123456789,
+      Nothing: null,
+    },
+    Labels: ['env=prod', 'team=a'],
+    Tags: {b: 2, a: 1},
+    On: true,
+    Empty: '',
+    None: [] as string[],
+    Nested: [[1, 2], {k: null}],
   }
   const go = (template: string, options = {}) => renderTemplate(template, data, options)
 
@@ -98,7 +117,9 @@ describe('Go text/template', () => {
     expect(go('{{prettyjson .Tags}}')).toBe('{\n    "b": 2,\n    "a": 1\n}')
     expect(go('{{split .Driver.IPAddress "."}}')).toBe('[10 0 0 5]')
     expect(go('{{join .Labels ","}}')).toBe('env=prod,team=a')
-    expect(go('{{title "hello wide world"}} {{upper .Name}} {{lower "ABC"}}')).toBe('Hello Wide World DEV abc')
+    expect(go('{{title "hello wide world"}} {{upper .Name}} {{lower "ABC"}}')).toBe(
+      'Hello Wide World DEV abc',
+    )
     expect(go('{{index (split .Driver.IPAddress ".") 3}}')).toBe('5')
   })
 
@@ -106,7 +127,9 @@ describe('Go text/template', () => {
     expect(go('{{index .Labels 1}} {{index .Tags "a"}} {{index .Nested 0 1}}')).toBe('team=a 1 2')
     expect(go('{{len .Labels}} {{len .Tags}} {{len .Name}} {{len .None}}')).toBe('2 2 3 0')
     expect(go('{{printf "%s:%d" .Driver.IPAddress 2376}}')).toBe('10.0.0.5:2376')
-    expect(go('{{printf "%-5s|%5s|%q|%v|%t|%.2f|%x|%05d" "a" "b" .Name .Labels .On .Driver.Ratio 255 42}}')).toBe('a    |    b|"dev"|[env=prod team=a]|true|0.50|ff|00042')
+    expect(
+      go('{{printf "%-5s|%5s|%q|%v|%t|%.2f|%x|%05d" "a" "b" .Name .Labels .On .Driver.Ratio 255 42}}'),
+    ).toBe('a    |    b|"dev"|[env=prod team=a]|true|0.50|ff|00042')
     expect(go('{{printf "%d" .Name}}')).toBe('%!d(string=dev)')
     expect(go('{{printf "%s"}}')).toBe('%!s(MISSING)')
     expect(go('{{print "a" 1 2 "b"}}')).toBe('a1 2b')
@@ -114,15 +137,25 @@ describe('Go text/template', () => {
   })
 
   it('comparisons and logic', () => {
-    expect(go('{{eq .Name "dev"}} {{eq .Name "x" "dev"}} {{ne .Driver.CPU 2.0}} {{lt 1 2}} {{le 2 2}} {{gt "b" "a"}} {{ge 1 3}}')).toBe('true true false true true true false')
-    expect(go('{{and .On .Name}} {{and .Empty .Name}} {{or .Empty "fallback"}} {{not .On}} {{not .None}}')).toBe('dev  fallback false true')
+    expect(
+      go(
+        '{{eq .Name "dev"}} {{eq .Name "x" "dev"}} {{ne .Driver.CPU 2.0}} {{lt 1 2}} {{le 2 2}} {{gt "b" "a"}} {{ge 1 3}}',
+      ),
+    ).toBe('true true false true true true false')
+    expect(
+      go('{{and .On .Name}} {{and .Empty .Name}} {{or .Empty "fallback"}} {{not .On}} {{not .None}}'),
+    ).toBe('dev  fallback false true')
     expect(() => go('{{lt .Name 1}}')).toThrow(/incompatible types for comparison/)
     expect(() => go('{{eq .Labels .Labels}}')).toThrow(/invalid type for comparison/)
   })
 
   it('if / else if / else, with / else, range / else, over lists and maps (sorted keys)', () => {
-    expect(go('{{if .On}}yes{{else}}no{{end}} {{if .Empty}}a{{else if .Name}}b{{else}}c{{end}}')).toBe('yes b')
-    expect(go('{{with .Driver}}{{.IPAddress}}{{end}} {{with .Empty}}x{{else}}empty{{end}}')).toBe('10.0.0.5 empty')
+    expect(go('{{if .On}}yes{{else}}no{{end}} {{if .Empty}}a{{else if .Name}}b{{else}}c{{end}}')).toBe(
+      'yes b',
+    )
+    expect(go('{{with .Driver}}{{.IPAddress}}{{end}} {{with .Empty}}x{{else}}empty{{end}}')).toBe(
+      '10.0.0.5 empty',
+    )
     expect(go('{{range .Labels}}[{{.}}]{{end}}')).toBe('[env=prod][team=a]')
     expect(go('{{range $i, $l := .Labels}}{{$i}}={{$l}} {{end}}')).toBe('0=env=prod 1=team=a ')
     expect(go('{{range $k, $v := .Tags}}{{$k}}:{{$v}},{{end}}')).toBe('a:1,b:2,')
@@ -143,15 +176,21 @@ describe('Go text/template', () => {
   })
 
   it("prints JSON-decoded values as Go's %v does", () => {
-    expect(go('{{.Driver.CPU}} {{.Driver.Memory}} {{.Driver.Disk}} {{.Driver.Ratio}} {{.Driver.Big}}')).toBe('2 1024 1e+06 0.5 1.23456789e+08')
-    expect(go('{{.Tags}} {{.Nested}} {{.On}} {{.Driver.Nothing}}')).toBe('map[a:1 b:2] [[1 2] map[k:<nil>]] true <no value>')
+    expect(go('{{.Driver.CPU}} {{.Driver.Memory}} {{.Driver.Disk}} {{.Driver.Ratio}} {{.Driver.Big}}')).toBe(
+      '2 1024 1e+06 0.5 1.23456789e+08',
+    )
+    expect(go('{{.Tags}} {{.Nested}} {{.On}} {{.Driver.Nothing}}')).toBe(
+      'map[a:1 b:2] [[1 2] map[k:<nil>]] true <no value>',
+    )
     expect(goFloat(123456)).toBe('123456')
     expect(goFloat(0.00001)).toBe('1e-05')
     expect(goSprintf('%e', [1234.5])).toBe('1.234500e+03')
   })
 
   it("a missing key prints <no value> in docker-machine's inspect (missingKey zero)", () => {
-    expect(go('{{.Nope}} {{.Driver.Nope}} {{.Nope.Deeper}}', {missingKey: 'zero'})).toBe('<no value> <no value> <no value>')
+    expect(go('{{.Nope}} {{.Driver.Nope}} {{.Nope.Deeper}}', {missingKey: 'zero'})).toBe(
+      '<no value> <no value> <no value>',
+    )
     expect(go('{{json .Nope}}', {missingKey: 'zero'})).toBe('null')
   })
 

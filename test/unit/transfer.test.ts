@@ -40,7 +40,13 @@ describe('machine:path parsing', () => {
 })
 
 describe('OpenSSH options from the pinned key', () => {
-  const target = {host: '10.0.0.7', port: 22, user: 'root', keyPath: '/store/machines/dev/id_ed25519', hostKey: 'ssh-ed25519 AAAAC3Nz'}
+  const target = {
+    host: '10.0.0.7',
+    port: 22,
+    user: 'root',
+    keyPath: '/store/machines/dev/id_ed25519',
+    hostKey: 'ssh-ed25519 AAAAC3Nz',
+  }
 
   it('writes known_hosts lines with the port when it is not 22', () => {
     expect(knownHostsLine('10.0.0.7', 22, 'ssh-ed25519 AAAA')).toBe('10.0.0.7 ssh-ed25519 AAAA\n')
@@ -61,7 +67,8 @@ describe('OpenSSH options from the pinned key', () => {
   })
 
   it('finds sshfs mounts in mountinfo and picks a default mount point', async () => {
-    const info = '36 35 0:40 / /mnt/my\\040dir rw,nosuid - fuse.sshfs root@10.0.0.7:/srv rw\n37 35 0:41 / /tmp rw - tmpfs tmpfs rw\n'
+    const info =
+      '36 35 0:40 / /mnt/my\\040dir rw,nosuid - fuse.sshfs root@10.0.0.7:/srv rw\n37 35 0:41 / /tmp rw - tmpfs tmpfs rw\n'
     expect(await sshfsMountAt('/mnt/my dir', info)).toBe('root@10.0.0.7:/srv')
     expect(await sshfsMountAt('/tmp', info)).toBeUndefined()
     expect(defaultMountPoint({machine: 'dev', path: '/srv/app'})).toBe(join(process.cwd(), 'app'))
@@ -73,7 +80,12 @@ describe('copy planning (scp rules, checked before anything is written)', () => 
   let dir: string
   const local = new LocalEndpoint()
   const plan = (sources: string[], dest: string, recursive = false) =>
-    planCopies(() => local, {sources: sources.map((p) => ({path: join(dir, p)})), destination: {machine: 'm', path: join(dir, dest)}, recursive, delta: false})
+    planCopies(() => local, {
+      sources: sources.map((p) => ({path: join(dir, p)})),
+      destination: {machine: 'm', path: join(dir, dest)},
+      recursive,
+      delta: false,
+    })
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-plan-'))
@@ -87,7 +99,9 @@ describe('copy planning (scp rules, checked before anything is written)', () => 
   it('copies into a folder, or as the named target', async () => {
     expect((await plan(['a.txt'], 'dest')).map((p) => p.target.path)).toEqual([join(dir, 'dest/a.txt')])
     expect((await plan(['a.txt'], 'new.txt')).map((p) => p.target.path)).toEqual([join(dir, 'new.txt')])
-    expect(await plan(['folder'], 'copy', true)).toEqual([{source: {path: join(dir, 'folder')}, target: {machine: 'm', path: join(dir, 'copy')}, isDir: true}])
+    expect(await plan(['folder'], 'copy', true)).toEqual([
+      {source: {path: join(dir, 'folder')}, target: {machine: 'm', path: join(dir, 'copy')}, isDir: true},
+    ])
   })
 
   it('refuses what scp refuses', async () => {
@@ -96,8 +110,14 @@ describe('copy planning (scp rules, checked before anything is written)', () => 
     await expect(plan(['missing'], 'dest')).rejects.toThrow(/no such file or folder/)
     await expect(plan(['a.txt'], 'nowhere/x')).rejects.toThrow(/no such folder/)
     await expect(plan(['folder'], 'a.txt', true)).rejects.toThrow(/is a file/)
-    await expect(planCopies(() => local, {sources: [{path: 'a'}], destination: {path: 'b'}, recursive: false, delta: false}))
-      .rejects.toThrow(/neither side names a machine/)
+    await expect(
+      planCopies(() => local, {
+        sources: [{path: 'a'}],
+        destination: {path: 'b'},
+        recursive: false,
+        delta: false,
+      }),
+    ).rejects.toThrow(/neither side names a machine/)
   })
 })
 
@@ -129,8 +149,9 @@ describe('copies stay inside their target', () => {
       await mkdir(join(dir, 'dest/tree'), {recursive: true})
       await mkdir(join(dir, 'outside'))
       await symlink(join(dir, 'outside'), join(dir, 'dest/tree/link'))
-      await expect(copyTree(local, join(dir, 'src'), local, join(dir, 'dest/tree'), {files: 0, bytes: 0}))
-        .rejects.toThrow(/leads outside .*; refusing to write there/)
+      await expect(
+        copyTree(local, join(dir, 'src'), local, join(dir, 'dest/tree'), {files: 0, bytes: 0}),
+      ).rejects.toThrow(/leads outside .*; refusing to write there/)
       expect(await readdir(join(dir, 'outside'))).toEqual([])
     } finally {
       await rm(dir, {recursive: true, force: true})

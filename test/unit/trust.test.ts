@@ -4,12 +4,25 @@ import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {createCA, ensureStoreCerts, issueCert, storeCertPaths, type KeyAndCert} from '../../src/core/certs/certs.js'
+import {
+  createCA,
+  ensureStoreCerts,
+  issueCert,
+  storeCertPaths,
+  type KeyAndCert,
+} from '../../src/core/certs/certs.js'
 import {keyMatchesCert, migrateStoreTrust} from '../../src/core/certs/trust.js'
 import {STORE_LAYOUT_FILE, trustMigrationPending} from '../../src/core/certs/trust-layout.js'
 import {engineVersion} from '../../src/core/engine/engine.js'
 import {Store} from '../../src/core/store/store.js'
-import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, emptyEngineOptions, emptySwarmOptions, type MachineRecord, type ServerTrust} from '../../src/core/store/record.js'
+import {
+  BERTH_SCHEMA_VERSION,
+  CONFIG_VERSION,
+  emptyEngineOptions,
+  emptySwarmOptions,
+  type MachineRecord,
+  type ServerTrust,
+} from '../../src/core/store/record.js'
 
 const tmpDirs: string[] = []
 const servers: Server[] = []
@@ -35,7 +48,13 @@ interface Folder {
 }
 
 /** A machine folder holding ca.pem (its trust), the client files and, when given, server.pem. */
-async function machine(trust: ServerTrust | undefined, port: number, caPem: string, client: KeyAndCert, serverPem?: string): Promise<Folder> {
+async function machine(
+  trust: ServerTrust | undefined,
+  port: number,
+  caPem: string,
+  client: KeyAndCert,
+  serverPem?: string,
+): Promise<Folder> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-trust-'))
   tmpDirs.push(dir)
   await writeFile(join(dir, 'ca.pem'), caPem)
@@ -44,14 +63,45 @@ async function machine(trust: ServerTrust | undefined, port: number, caPem: stri
   if (serverPem !== undefined) await writeFile(join(dir, 'server.pem'), serverPem)
   const record: MachineRecord = {
     ConfigVersion: CONFIG_VERSION,
-    Driver: {IPAddress: '127.0.0.1', MachineName: 'b', SSHUser: 'root', SSHPort: 22, SSHKeyPath: join(dir, 'id_ed25519'), StorePath: dir},
+    Driver: {
+      IPAddress: '127.0.0.1',
+      MachineName: 'b',
+      SSHUser: 'root',
+      SSHPort: 22,
+      SSHKeyPath: join(dir, 'id_ed25519'),
+      StorePath: dir,
+    },
     DriverName: 'generic',
-    HostOptions: {Driver: '', Memory: 0, Disk: 0, EngineOptions: emptyEngineOptions(), SwarmOptions: emptySwarmOptions(),
-      AuthOptions: {CertDir: dir, CaCertPath: join(dir, 'ca.pem'), CaPrivateKeyPath: '', CaCertRemotePath: '', ServerCertPath: join(dir, 'server.pem'),
-        ServerKeyPath: join(dir, 'server-key.pem'), ClientKeyPath: join(dir, 'key.pem'), ServerCertRemotePath: '', ServerKeyRemotePath: '',
-        ClientCertPath: join(dir, 'cert.pem'), ServerCertSANs: [], StorePath: dir}},
+    HostOptions: {
+      Driver: '',
+      Memory: 0,
+      Disk: 0,
+      EngineOptions: emptyEngineOptions(),
+      SwarmOptions: emptySwarmOptions(),
+      AuthOptions: {
+        CertDir: dir,
+        CaCertPath: join(dir, 'ca.pem'),
+        CaPrivateKeyPath: '',
+        CaCertRemotePath: '',
+        ServerCertPath: join(dir, 'server.pem'),
+        ServerKeyPath: join(dir, 'server-key.pem'),
+        ClientKeyPath: join(dir, 'key.pem'),
+        ServerCertRemotePath: '',
+        ServerKeyRemotePath: '',
+        ClientCertPath: join(dir, 'cert.pem'),
+        ServerCertSANs: [],
+        StorePath: dir,
+      },
+    },
     Name: 'b',
-    Berth: {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: new Date(0).toISOString(), Phase: 'provisioned', EnginePort: port, Timings: {}, ServerTrust: trust},
+    Berth: {
+      SchemaVersion: BERTH_SCHEMA_VERSION,
+      CreatedAt: new Date(0).toISOString(),
+      Phase: 'provisioned',
+      EnginePort: port,
+      Timings: {},
+      ServerTrust: trust,
+    },
   }
   return {record, dir}
 }
@@ -79,7 +129,13 @@ describe('the server certificate pin', async () => {
     for (const trust of ['machine-ca', 'pinned-certificate', undefined] as const) {
       const missing = await machine(trust, attackerPort, ca.certPem, client)
       await expect(engineVersion(missing.record)).rejects.toThrow(/has no usable server certificate to pin/)
-      const garbage = await machine(trust, attackerPort, ca.certPem, client, '-----BEGIN CERTIFICATE-----\nnot a certificate\n')
+      const garbage = await machine(
+        trust,
+        attackerPort,
+        ca.certPem,
+        client,
+        '-----BEGIN CERTIFICATE-----\nnot a certificate\n',
+      )
       await expect(engineVersion(garbage.record)).rejects.toThrow(/has no usable server certificate to pin/)
     }
   })
@@ -88,7 +144,9 @@ describe('the server certificate pin', async () => {
     const imported = await machine('imported-ca', attackerPort, ca.certPem, client)
     expect((await engineVersion(imported.record)).Version).toBe('99.0.0')
     const foreign = await createCA()
-    const foreignPort = await engine(await issueCert(foreign, {kind: 'server', commonName: 'b', sans: ['127.0.0.1']}))
+    const foreignPort = await engine(
+      await issueCert(foreign, {kind: 'server', commonName: 'b', sans: ['127.0.0.1']}),
+    )
     const refused = await machine('imported-ca', foreignPort, ca.certPem, client)
     await expect(engineVersion(refused.record)).rejects.toThrow(/did not answer over TLS/)
   })
@@ -111,11 +169,19 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
   const old = await issueCert(storeCa, {kind: 'server', commonName: 'old', sans: ['127.0.0.1']})
   const oldPort = await engine(old)
   // Another machine of the same store: under the old layout its certificate was as good as old's.
-  const attackerPort = await engine(await issueCert(storeCa, {kind: 'server', commonName: 'other', sans: ['127.0.0.1']}))
+  const attackerPort = await engine(
+    await issueCert(storeCa, {kind: 'server', commonName: 'other', sans: ['127.0.0.1']}),
+  )
   const dmCa = await createCA('docker-machine CA')
 
   /** A record as berth 0.1 wrote it: the store's CA as every machine's CaCertPath, copied to its folder. */
-  async function oldLayout(name: string, phase: MachineRecord['Berth']['Phase'], serverPem?: string, caPem = storeCa.certPem, caPath?: string): Promise<void> {
+  async function oldLayout(
+    name: string,
+    phase: MachineRecord['Berth']['Phase'],
+    serverPem?: string,
+    caPem = storeCa.certPem,
+    caPath?: string,
+  ): Promise<void> {
     const dir = await store.reserve(name)
     await writeFile(join(dir, 'ca.pem'), caPem)
     await writeFile(join(dir, 'cert.pem'), client.certPem)
@@ -126,20 +192,35 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     record.Berth.Phase = phase
     delete record.Berth.ServerTrust
     if (name === 'old') record.Berth.DockerContext = 'old'
-    Object.assign(record.HostOptions.AuthOptions, {CertDir: store.certsDir, CaCertPath: caPath ?? storeCertPaths(store).caCert,
-      CaPrivateKeyPath: storeCertPaths(store).caKey, ClientCertPath: storeCertPaths(store).clientCert, ClientKeyPath: storeCertPaths(store).clientKey,
-      ServerCertPath: join(dir, 'server.pem'), ServerKeyPath: join(dir, 'server-key.pem'), StorePath: dir})
+    Object.assign(record.HostOptions.AuthOptions, {
+      CertDir: store.certsDir,
+      CaCertPath: caPath ?? storeCertPaths(store).caCert,
+      CaPrivateKeyPath: storeCertPaths(store).caKey,
+      ClientCertPath: storeCertPaths(store).clientCert,
+      ClientKeyPath: storeCertPaths(store).clientKey,
+      ServerCertPath: join(dir, 'server.pem'),
+      ServerKeyPath: join(dir, 'server-key.pem'),
+      StorePath: dir,
+    })
     await store.save(record)
   }
   await oldLayout('old', 'provisioned', old.certPem)
   await oldLayout('half', 'driver')
-  await oldLayout('adopted', 'provisioned', undefined, dmCa.certPem, join(store.machineDir('adopted'), 'ca.pem'))
+  await oldLayout(
+    'adopted',
+    'provisioned',
+    undefined,
+    dmCa.certPem,
+    join(store.machineDir('adopted'), 'ca.pem'),
+  )
 
   it('pins each provisioned machine to its current certificate, gives the others their own CA, and says so in one line', async () => {
     expect(await trustMigrationPending(store)).toBe(true)
     const contexts: string[] = []
     const line = await migrateStoreTrust(store, async (record) => contexts.push(record.Name))
-    expect(line).toMatch(/^migrated .* to per-machine server trust: old now trusts only its current engine certificate until `berth regenerate-certs`/)
+    expect(line).toMatch(
+      /^migrated .* to per-machine server trust: old now trusts only its current engine certificate until `berth regenerate-certs`/,
+    )
     expect(line).not.toContain('\n')
     expect(contexts).toEqual(['old'])
 
@@ -148,11 +229,17 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     expect(migrated.HostOptions.AuthOptions.CaCertPath).toBe(join(store.machineDir('old'), 'ca.pem'))
     expect(await readFile(join(store.machineDir('old'), 'ca.pem'), 'utf8')).toBe(old.certPem)
     // The store's CA is no machine's server trust any more.
-    for (const name of ['old', 'half']) expect(await readFile(join(store.machineDir(name), 'ca.pem'), 'utf8')).not.toBe(storeCa.certPem)
+    for (const name of ['old', 'half'])
+      expect(await readFile(join(store.machineDir(name), 'ca.pem'), 'utf8')).not.toBe(storeCa.certPem)
 
     const half = await store.load('half')
     expect(half.Berth.ServerTrust).toBe('machine-ca')
-    expect(keyMatchesCert(await readFile(half.HostOptions.AuthOptions.CaPrivateKeyPath), await readFile(half.HostOptions.AuthOptions.CaCertPath))).toBe(true)
+    expect(
+      keyMatchesCert(
+        await readFile(half.HostOptions.AuthOptions.CaPrivateKeyPath),
+        await readFile(half.HostOptions.AuthOptions.CaCertPath),
+      ),
+    ).toBe(true)
     expect((await stat(half.HostOptions.AuthOptions.CaPrivateKeyPath)).mode & 0o777).toBe(0o600)
     expect((await stat(store.machineDir('half'))).mode & 0o777).toBe(0o700)
 
@@ -181,9 +268,19 @@ describe('migrating a store of an earlier berth to per-machine server trust', as
     const record = await store.load('old')
     expect((await engineVersion(record)).Version).toBe('99.0.0')
     // The migrated ca.pem is old's certificate, not the CA that signed both: the TLS check refuses it before the pin would.
-    await expect(engineVersion({...record, Berth: {...record.Berth, EnginePort: attackerPort}})).rejects.toThrow(/did not answer over TLS: unable to get local issuer certificate/)
-    const unpinned = {...record, Berth: {...record.Berth, EnginePort: attackerPort, ServerTrust: 'imported-ca' as const},
-      HostOptions: {...record.HostOptions, AuthOptions: {...record.HostOptions.AuthOptions, ServerCertPath: join(root, 'absent.pem')}}}
-    await expect(engineVersion(unpinned)).rejects.toThrow(/did not answer over TLS: unable to get local issuer certificate/)
+    await expect(
+      engineVersion({...record, Berth: {...record.Berth, EnginePort: attackerPort}}),
+    ).rejects.toThrow(/did not answer over TLS: unable to get local issuer certificate/)
+    const unpinned = {
+      ...record,
+      Berth: {...record.Berth, EnginePort: attackerPort, ServerTrust: 'imported-ca' as const},
+      HostOptions: {
+        ...record.HostOptions,
+        AuthOptions: {...record.HostOptions.AuthOptions, ServerCertPath: join(root, 'absent.pem')},
+      },
+    }
+    await expect(engineVersion(unpinned)).rejects.toThrow(
+      /did not answer over TLS: unable to get local issuer certificate/,
+    )
   })
 })

@@ -6,7 +6,7 @@ import {DEFAULT_DASHBOARDS_PATH, DEFAULT_FOLDER, exportDashboards} from '../../c
 import {PASSWORD_ENV, TOKEN_ENV} from '../../../dashboards/src/index.js'
 
 export default class DashboardsExport extends BaseCommand<typeof DashboardsExport> {
-  static override summary = 'Write berth\'s Grafana dashboards (JSON) and provisioning files to a folder.'
+  static override summary = "Write berth's Grafana dashboards (JSON) and provisioning files to a folder."
   static override description =
     'DIR/json holds one file per dashboard; DIR/provisioning holds datasources/berth.yaml (InfluxDB, InfluxQL) and ' +
     'dashboards/berth.yaml (a provider reading --dashboards-path) and alerting/berth-rules.yaml (the alert rules, in --folder). Mount DIR/provisioning as /etc/grafana/provisioning and ' +
@@ -15,12 +15,23 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
     '<%= config.bin %> dashboards export ./grafana',
     '<%= config.bin %> dashboards export ./grafana --influx-url http://10.0.0.5:8086 --database fleet',
   ]
-  static override args = {dir: Args.string({description: 'folder to write into (created if missing)', required: true})}
+  static override args = {
+    dir: Args.string({description: 'folder to write into (created if missing)', required: true}),
+  }
   static override flags = {
     ...influxFlags,
-    'influx-token': Flags.boolean({summary: `InfluxDB wants a token (InfluxDB 3, or 2.x through its v1 API): Grafana sends Authorization: Token with the value of its environment variable ${TOKEN_ENV}.`, exclusive: ['influx-user']}),
-    'dashboards-path': Flags.string({summary: 'Folder of the JSON files as Grafana\'s server sees it.', default: DEFAULT_DASHBOARDS_PATH}),
-    folder: Flags.string({summary: 'Grafana folder the provisioned dashboards appear in.', default: DEFAULT_FOLDER}),
+    'influx-token': Flags.boolean({
+      summary: `InfluxDB wants a token (InfluxDB 3, or 2.x through its v1 API): Grafana sends Authorization: Token with the value of its environment variable ${TOKEN_ENV}.`,
+      exclusive: ['influx-user'],
+    }),
+    'dashboards-path': Flags.string({
+      summary: "Folder of the JSON files as Grafana's server sees it.",
+      default: DEFAULT_DASHBOARDS_PATH,
+    }),
+    folder: Flags.string({
+      summary: 'Grafana folder the provisioned dashboards appear in.',
+      default: DEFAULT_FOLDER,
+    }),
     ...alertFlags,
     ...webhookFlags,
     json: Flags.boolean({summary: 'Print the files written as JSON.'}),
@@ -28,7 +39,13 @@ export default class DashboardsExport extends BaseCommand<typeof DashboardsExpor
 
   async run(): Promise<void> {
     const [alerts, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
-    const files = await exportDashboards(this.args.dir, {...datasourceSettings(this.flags, this.flags['influx-token']), dashboardsPath: this.flags['dashboards-path'], folder: this.flags.folder, alerts, webhookUrl})
+    const files = await exportDashboards(this.args.dir, {
+      ...datasourceSettings(this.flags, this.flags['influx-token']),
+      dashboardsPath: this.flags['dashboards-path'],
+      folder: this.flags.folder,
+      alerts,
+      webhookUrl,
+    })
     if (this.flags.json) this.printJson({files})
     else for (const file of files) this.log(file)
   }

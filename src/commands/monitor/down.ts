@@ -4,7 +4,8 @@ import {monitorDown} from '../../core/monitor/monitor.js'
 
 export default class MonitorDown extends BaseCommand<typeof MonitorDown> {
   static override summary = 'Remove the InfluxDB and Grafana containers `monitor up` started on a machine.'
-  static override description = 'Their data volumes stay unless --volumes; agents pointed at this InfluxDB spool until it is back.'
+  static override description =
+    'Their data volumes stay unless --volumes; agents pointed at this InfluxDB spool until it is back.'
   static override args = {name: Args.string({description: 'machine running the stack', required: true})}
   static override flags = {
     volumes: Flags.boolean({summary: 'Remove the data volumes too (all metrics, events and logs).'}),
@@ -12,8 +13,18 @@ export default class MonitorDown extends BaseCommand<typeof MonitorDown> {
   }
 
   async run(): Promise<void> {
-    const outcome = await monitorDown(this.store, this.args.name, {volumes: this.flags.volumes}, {step: () => {}})
+    const outcome = await monitorDown(
+      this.store,
+      this.args.name,
+      {volumes: this.flags.volumes},
+      {step: () => {}},
+    )
     if (this.flags.json) this.printJson(outcome)
-    else this.log(outcome.removed.length ? `Removed ${outcome.removed.join(', ')}` : `Nothing of the monitoring stack runs on ${this.args.name}`)
+    else
+      this.log(
+        outcome.removed.length
+          ? `Removed ${outcome.removed.join(', ')}`
+          : `Nothing of the monitoring stack runs on ${this.args.name}`,
+      )
   }
 }

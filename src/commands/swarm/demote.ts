@@ -5,7 +5,8 @@ import {demoteNode} from '../../core/swarm/swarm.js'
 
 export default class SwarmDemote extends SwarmStepCommand<typeof SwarmDemote> {
   static override summary = 'Make swarm managers workers.'
-  static override description = 'Through a manager of the swarm (found among berth\'s machines, or --manager), one machine at a time so raft keeps its quorum.'
+  static override description =
+    "Through a manager of the swarm (found among berth's machines, or --manager), one machine at a time so raft keeps its quorum."
   static override flags = {
     ...SwarmStepCommand.flags,
     manager: Flags.string({summary: 'A manager of the swarm to act through; default: one berth finds.'}),

@@ -5,7 +5,8 @@ import {promoteNode} from '../../core/swarm/swarm.js'
 
 export default class SwarmPromote extends SwarmStepCommand<typeof SwarmPromote> {
   static override summary = 'Make swarm workers managers.'
-  static override description = 'Through a manager of the swarm (found among berth\'s machines, or --manager), one machine at a time so raft keeps its quorum.'
+  static override description =
+    "Through a manager of the swarm (found among berth's machines, or --manager), one machine at a time so raft keeps its quorum."
   static override flags = {
     ...SwarmStepCommand.flags,
     manager: Flags.string({summary: 'A manager of the swarm to act through; default: one berth finds.'}),

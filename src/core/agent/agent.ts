@@ -20,7 +20,15 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {readSecretFile} from '../secret-file.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
-import {AGENT_API_DIR, AGENT_ENTRYPOINT, AGENT_SECRET_DIR, AGENT_STATE_DIR, AGENT_UID, AGENT_USER, type AgentImage} from './image.js'
+import {
+  AGENT_API_DIR,
+  AGENT_ENTRYPOINT,
+  AGENT_SECRET_DIR,
+  AGENT_STATE_DIR,
+  AGENT_UID,
+  AGENT_USER,
+  type AgentImage,
+} from './image.js'
 
 export const AGENT_CONTAINER = 'berth-agent'
 /** The Docker API filter next to the agent, and the volume where it shares its socket. */
@@ -51,7 +59,11 @@ export interface SecretPaths {
   ca: string
 }
 
-const CONTAINER_SECRET_PATHS: SecretPaths = {password: `${AGENT_SECRET_DIR}/password`, token: `${AGENT_SECRET_DIR}/token`, ca: `${AGENT_SECRET_DIR}/ca.pem`}
+const CONTAINER_SECRET_PATHS: SecretPaths = {
+  password: `${AGENT_SECRET_DIR}/password`,
+  token: `${AGENT_SECRET_DIR}/token`,
+  ca: `${AGENT_SECRET_DIR}/ca.pem`,
+}
 
 /** The files holding a connection's secrets, named on the command line and read once by prepareInflux. */
 export interface InfluxSecretFiles {
@@ -70,22 +82,43 @@ export interface InstallOptions {
 }
 
 /** Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any machine is touched. */
-export async function prepareInflux(settings: InfluxConnection, files: InfluxSecretFiles): Promise<InfluxSecrets> {
+export async function prepareInflux(
+  settings: InfluxConnection,
+  files: InfluxSecretFiles,
+): Promise<InfluxSecrets> {
   let url: URL
   try {
     url = new URL(settings.url)
   } catch {
     throw new BerthError(`--influx-url is not a URL: ${settings.url}`, ExitCode.usage)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError(`--influx-url must be http or https, not ${url.protocol}`, ExitCode.usage)
-  if (url.username || url.password) throw new BerthError('--influx-url must not carry credentials', ExitCode.usage, 'use --influx-username with --influx-password-file, or --token-file')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new BerthError(`--influx-url must be http or https, not ${url.protocol}`, ExitCode.usage)
+  if (url.username || url.password)
+    throw new BerthError(
+      '--influx-url must not carry credentials',
+      ExitCode.usage,
+      'use --influx-username with --influx-password-file, or --token-file',
+    )
   const v2 = settings.bucket !== undefined
-  if (v2 && settings.database) throw new BerthError('--database (InfluxDB 1.x) and --bucket (v2 API) exclude each other', ExitCode.usage)
-  if (!v2 && !settings.database) throw new BerthError('say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE', ExitCode.usage)
-  if (v2 && (!settings.org || !files.tokenFile)) throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
-  if (files.passwordFile && !settings.username) throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
+  if (v2 && settings.database)
+    throw new BerthError('--database (InfluxDB 1.x) and --bucket (v2 API) exclude each other', ExitCode.usage)
+  if (!v2 && !settings.database)
+    throw new BerthError(
+      'say where to write: --database NAME, or --bucket NAME --org ORG --token-file FILE',
+      ExitCode.usage,
+    )
+  if (v2 && (!settings.org || !files.tokenFile))
+    throw new BerthError('--bucket needs --org and --token-file', ExitCode.usage)
+  if (files.passwordFile && !settings.username)
+    throw new BerthError('--influx-password-file needs --influx-username', ExitCode.usage)
   // With --database a token is sent as `Authorization: Token` to /write (InfluxDB 3, 2.x's v1 API).
-  if (files.tokenFile && settings.username) throw new BerthError('--token-file and --influx-username exclude each other', ExitCode.usage, 'a token needs no user')
+  if (files.tokenFile && settings.username)
+    throw new BerthError(
+      '--token-file and --influx-username exclude each other',
+      ExitCode.usage,
+      'a token needs no user',
+    )
   return {
     password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
     token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
@@ -140,7 +173,12 @@ export interface AgentPrivileges {
 }
 
 /** The agent's environment: settings and the paths of its secret files, never a secret itself. */
-export function agentEnv(host: string, options: InstallOptions, secrets: InfluxSecrets, paths: SecretPaths = CONTAINER_SECRET_PATHS): string[] {
+export function agentEnv(
+  host: string,
+  options: InstallOptions,
+  secrets: InfluxSecrets,
+  paths: SecretPaths = CONTAINER_SECRET_PATHS,
+): string[] {
   const influx = options.influx
   const env: Record<string, string | undefined> = {
     BERTH_AGENT_INFLUX_URL: influx.url,
@@ -157,15 +195,22 @@ export function agentEnv(host: string, options: InstallOptions, secrets: InfluxS
     BERTH_AGENT_DOCKER_SOCKET: AGENT_API_SOCKET,
     ...options.env,
   }
-  return Object.entries(env).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`)
+  return Object.entries(env)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${v}`)
 }
 
 /** A tar of the secret files (0400, the agent's) for PUT /containers/{id}/archive into AGENT_SECRET_DIR (a volume). */
 async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefined> {
-  const files = Object.entries({password: secrets.password, token: secrets.token, 'ca.pem': secrets.ca}).filter(([, v]) => v !== undefined)
+  const files = Object.entries({
+    password: secrets.password,
+    token: secrets.token,
+    'ca.pem': secrets.ca,
+  }).filter(([, v]) => v !== undefined)
   if (files.length === 0) return undefined
   const pack = tar.pack()
-  for (const [file, value] of files) pack.entry({name: file, mode: 0o400, uid: AGENT_UID, gid: AGENT_UID}, value + '\n')
+  for (const [file, value] of files)
+    pack.entry({name: file, mode: 0o400, uid: AGENT_UID, gid: AGENT_UID}, value + '\n')
   pack.finalize()
   const chunks: Buffer[] = []
   for await (const chunk of pack) chunks.push(chunk as Buffer)
@@ -190,16 +235,33 @@ const LOG_CONFIG = {Type: 'json-file', Config: {'max-size': '10m', 'max-file': '
  * and has no network.
  */
 export async function prepareStateVolume(docker: Docker, image: string): Promise<void> {
-  const exists = await docker.getVolume(AGENT_VOLUME).inspect().then(() => true, (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)))
+  const exists = await docker
+    .getVolume(AGENT_VOLUME)
+    .inspect()
+    .then(
+      () => true,
+      (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
+    )
   if (!exists) return // a new volume takes the image's folder, which is the agent's already
   const container = await docker.createContainer({
-    Image: image, User: '0:0', Cmd: ['prepare-state', AGENT_USER], Labels: {[LABEL]: 'true'},
-    HostConfig: {...UNPRIVILEGED, CapAdd: ['CHOWN', 'DAC_READ_SEARCH'], NetworkMode: 'none', Binds: [`${AGENT_VOLUME}:${AGENT_STATE_DIR}`]},
+    Image: image,
+    User: '0:0',
+    Cmd: ['prepare-state', AGENT_USER],
+    Labels: {[LABEL]: 'true'},
+    HostConfig: {
+      ...UNPRIVILEGED,
+      CapAdd: ['CHOWN', 'DAC_READ_SEARCH'],
+      NetworkMode: 'none',
+      Binds: [`${AGENT_VOLUME}:${AGENT_STATE_DIR}`],
+    },
   } as Docker.ContainerCreateOptions)
   try {
     await container.start()
     const {StatusCode: code} = (await container.wait()) as {StatusCode: number}
-    if (code !== 0) throw new BerthError(`giving the agent's state volume to its user failed: ${await lastLogLine(container)}`)
+    if (code !== 0)
+      throw new BerthError(
+        `giving the agent's state volume to its user failed: ${await lastLogLine(container)}`,
+      )
   } finally {
     await container.remove({force: true}).catch(() => undefined)
   }
@@ -217,7 +279,9 @@ async function startApiFilter(docker: Docker, image: string, version: string): P
     HostConfig: {
       ...UNPRIVILEGED,
       NetworkMode: 'none',
-      Memory: API_FILTER_LIMITS.memoryBytes, MemorySwap: API_FILTER_LIMITS.memoryBytes, PidsLimit: API_FILTER_LIMITS.pids,
+      Memory: API_FILTER_LIMITS.memoryBytes,
+      MemorySwap: API_FILTER_LIMITS.memoryBytes,
+      PidsLimit: API_FILTER_LIMITS.pids,
       RestartPolicy: {Name: 'unless-stopped'},
       Binds: ['/var/run/docker.sock:/var/run/docker.sock', `${AGENT_API_VOLUME}:${AGENT_API_DIR}`],
       LogConfig: LOG_CONFIG,
@@ -227,7 +291,12 @@ async function startApiFilter(docker: Docker, image: string, version: string): P
 }
 
 /** Makes sure the machine has the image: loads berth's own build, or pulls the one given. */
-export async function ensureImage(docker: Docker, options: InstallOptions, image: () => Promise<AgentImage>, reporter: Reporter): Promise<string> {
+export async function ensureImage(
+  docker: Docker,
+  options: InstallOptions,
+  image: () => Promise<AgentImage>,
+  reporter: Reporter,
+): Promise<string> {
   if (options.image) {
     try {
       await docker.getImage(options.image).inspect()
@@ -257,7 +326,11 @@ function imageProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<v
   })
 }
 
-async function execIn(docker: Docker, container: Docker.Container, cmd: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+async function execIn(
+  docker: Docker,
+  container: Docker.Container,
+  cmd: string[],
+): Promise<{code: number; stdout: string; stderr: string}> {
   const exec = await container.exec({Cmd: cmd, AttachStdout: true, AttachStderr: true})
   const stream = await exec.start({hijack: true, stdin: false})
   const out = new PassThrough()
@@ -282,15 +355,38 @@ async function lastLogLine(container: Docker.Container): Promise<string> {
 }
 
 /** Installs (or reinstalls) the agent on one machine; returns its status once it answers. */
-export async function installAgent(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
-  return store.withLock(name, 'berth agent install', () => install(store, name, options, secrets, image, version, reporter))
+export async function installAgent(
+  store: Store,
+  name: string,
+  options: InstallOptions,
+  secrets: InfluxSecrets,
+  image: () => Promise<AgentImage>,
+  version: string,
+  reporter: Reporter,
+): Promise<AgentStatus> {
+  return store.withLock(name, 'berth agent install', () =>
+    install(store, name, options, secrets, image, version, reporter),
+  )
 }
 
-async function install(store: Store, name: string, options: InstallOptions, secrets: InfluxSecrets, image: () => Promise<AgentImage>, version: string, reporter: Reporter): Promise<AgentStatus> {
+async function install(
+  store: Store,
+  name: string,
+  options: InstallOptions,
+  secrets: InfluxSecrets,
+  image: () => Promise<AgentImage>,
+  version: string,
+  reporter: Reporter,
+): Promise<AgentStatus> {
   const record = await store.load(name)
   const docker = await engineClient(record, 120_000)
   // One agent per host: a task of the global service here would write every point twice.
-  if (await serviceTask(docker)) throw new BerthError(`${name} runs a task of the global agent service`, ExitCode.failure, '`berth agent rm --global MANAGER` first')
+  if (await serviceTask(docker))
+    throw new BerthError(
+      `${name} runs a task of the global agent service`,
+      ExitCode.failure,
+      '`berth agent rm --global MANAGER` first',
+    )
   const imageRef = await ensureImage(docker, options, image, reporter)
   reporter.step('starting the API filter and the agent container')
   // An older agent and filter; the state volume stays, the secrets are written anew.
@@ -312,10 +408,18 @@ async function install(store: Store, name: string, options: InstallOptions, secr
         // /proc/<pid>/cgroup then names paths under the mounted /sys/fs/cgroup.
         NetworkMode: 'host',
         CgroupnsMode: 'host',
-        Memory: AGENT_LIMITS.memoryBytes, MemorySwap: AGENT_LIMITS.memoryBytes, PidsLimit: AGENT_LIMITS.pids,
+        Memory: AGENT_LIMITS.memoryBytes,
+        MemorySwap: AGENT_LIMITS.memoryBytes,
+        PidsLimit: AGENT_LIMITS.pids,
         RestartPolicy: {Name: 'unless-stopped'},
-        Binds: ['/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '/proc:/host/proc:ro', '/:/host/root:ro', `${AGENT_VOLUME}:${AGENT_STATE_DIR}`, `${AGENT_API_VOLUME}:${AGENT_API_DIR}:ro`,
-          `${AGENT_SECRETS_VOLUME}:${AGENT_SECRET_DIR}`],
+        Binds: [
+          '/sys/fs/cgroup:/host/sys/fs/cgroup:ro',
+          '/proc:/host/proc:ro',
+          '/:/host/root:ro',
+          `${AGENT_VOLUME}:${AGENT_STATE_DIR}`,
+          `${AGENT_API_VOLUME}:${AGENT_API_DIR}:ro`,
+          `${AGENT_SECRETS_VOLUME}:${AGENT_SECRET_DIR}`,
+        ],
         LogConfig: LOG_CONFIG,
       },
     } as Docker.ContainerCreateOptions)
@@ -323,7 +427,11 @@ async function install(store: Store, name: string, options: InstallOptions, secr
     if (archive) await container.putArchive(archive, {path: AGENT_SECRET_DIR})
     await container.start()
   } catch (err) {
-    await Promise.all([container?.remove({force: true}), removeContainer(docker, AGENT_API_CONTAINER)].map((p) => p?.catch(() => undefined)))
+    await Promise.all(
+      [container?.remove({force: true}), removeContainer(docker, AGENT_API_CONTAINER)].map((p) =>
+        p?.catch(() => undefined),
+      ),
+    )
     throw new BerthError(`the agent container on ${name} did not start: ${oneLine(err)}`)
   }
   reporter.step('waiting for the agent to report')
@@ -337,13 +445,21 @@ async function install(store: Store, name: string, options: InstallOptions, secr
       throw new BerthError(`the agent on ${name} stopped: ${reason}`)
     }
     // "unknown": the health endpoint is not up yet.
-    if ((status.health && status.health !== 'starting' && status.health !== 'unknown') || Date.now() > deadline) return status
+    if (
+      (status.health && status.health !== 'starting' && status.health !== 'unknown') ||
+      Date.now() > deadline
+    )
+      return status
     await new Promise((r) => setTimeout(r, 500))
   }
 }
 
 /** The agent in one container (berth-agent, or a global service's task container) and its own health. */
-export async function statusOf(docker: Docker, name: string, containerId = AGENT_CONTAINER): Promise<AgentStatus> {
+export async function statusOf(
+  docker: Docker,
+  name: string,
+  containerId = AGENT_CONTAINER,
+): Promise<AgentStatus> {
   const container = docker.getContainer(containerId)
   let inspected: Docker.ContainerInspectInfo
   try {
@@ -352,11 +468,31 @@ export async function statusOf(docker: Docker, name: string, containerId = AGENT
     if (isNotFound(err)) return {name, installed: false, running: false, state: 'not installed'}
     throw err
   }
-  const status: AgentStatus = {name, installed: true, running: inspected.State.Running && !inspected.State.Restarting, state: inspected.State.Status,
-    version: inspected.Config.Labels?.[`${LABEL}.version`], privileges: await privilegesOf(docker, inspected)}
+  const status: AgentStatus = {
+    name,
+    installed: true,
+    running: inspected.State.Running && !inspected.State.Restarting,
+    state: inspected.State.Status,
+    version: inspected.Config.Labels?.[`${LABEL}.version`],
+    privileges: await privilegesOf(docker, inspected),
+  }
   if (!status.running) return status
-  const result = await execIn(docker, container, [...AGENT_ENTRYPOINT, 'health']).catch((err: unknown) => ({code: 1, stdout: '', stderr: oneLine(err)}))
-  if (result.code !== 0) return {...status, health: 'unknown', lastError: result.stderr.trim().split('\n').pop()?.replace(/^berth agent: /, '') ?? 'the agent did not answer'}
+  const result = await execIn(docker, container, [...AGENT_ENTRYPOINT, 'health']).catch((err: unknown) => ({
+    code: 1,
+    stdout: '',
+    stderr: oneLine(err),
+  }))
+  if (result.code !== 0)
+    return {
+      ...status,
+      health: 'unknown',
+      lastError:
+        result.stderr
+          .trim()
+          .split('\n')
+          .pop()
+          ?.replace(/^berth agent: /, '') ?? 'the agent did not answer',
+    }
   const health = JSON.parse(result.stdout) as Record<string, unknown>
   return {
     ...status,
@@ -379,14 +515,24 @@ export async function statusOf(docker: Docker, name: string, containerId = AGENT
 }
 
 /** What the agent's container may do, from its engine's own account of it. */
-async function privilegesOf(docker: Docker, inspected: Docker.ContainerInspectInfo): Promise<AgentPrivileges> {
-  const host = inspected.HostConfig as Docker.HostConfig & {CapDrop?: string[] | null; CapAdd?: string[] | null; SecurityOpt?: string[] | null; ReadonlyRootfs?: boolean}
+async function privilegesOf(
+  docker: Docker,
+  inspected: Docker.ContainerInspectInfo,
+): Promise<AgentPrivileges> {
+  const host = inspected.HostConfig as Docker.HostConfig & {
+    CapDrop?: string[] | null
+    CapAdd?: string[] | null
+    SecurityOpt?: string[] | null
+    ReadonlyRootfs?: boolean
+  }
   const sources = (inspected.Mounts ?? []).map((m) => m.Source)
   return {
     user: inspected.Config.User || 'root',
     capDrop: host.CapDrop ?? [],
     capAdd: host.CapAdd ?? [],
-    noNewPrivileges: (host.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(?::true|=true)?$/.test(o)),
+    noNewPrivileges: (host.SecurityOpt ?? []).some((o: string) =>
+      /^no-new-privileges(?::true|=true)?$/.test(o),
+    ),
     readOnlyRootfs: host.ReadonlyRootfs === true,
     privileged: host.Privileged === true,
     pidMode: host.PidMode || 'private',
@@ -405,7 +551,10 @@ async function apiFilterState(docker: Docker): Promise<string> {
   } catch (err) {
     if (!isNotFound(err)) throw err
   }
-  const [task] = await docker.listContainers({all: true, filters: {label: [`com.docker.swarm.service.name=${AGENT_API_CONTAINER}`]}})
+  const [task] = await docker.listContainers({
+    all: true,
+    filters: {label: [`com.docker.swarm.service.name=${AGENT_API_CONTAINER}`]},
+  })
   return task?.State ?? 'none'
 }
 
@@ -419,17 +568,27 @@ export async function agentStatus(store: Store, name: string): Promise<AgentStat
 
 /** The container of the global agent service's task on this engine, if one runs. */
 async function serviceTask(docker: Docker): Promise<string | undefined> {
-  const [task] = await docker.listContainers({filters: {label: [`com.docker.swarm.service.name=${AGENT_SERVICE}`]}})
+  const [task] = await docker.listContainers({
+    filters: {label: [`com.docker.swarm.service.name=${AGENT_SERVICE}`]},
+  })
   return task?.Id
 }
 
 /** Removes the agent container and its state volume; a machine without an agent is fine. */
-export async function removeAgent(store: Store, name: string, reporter: Reporter): Promise<{name: string; removed: boolean}> {
+export async function removeAgent(
+  store: Store,
+  name: string,
+  reporter: Reporter,
+): Promise<{name: string; removed: boolean}> {
   return store.withLock(name, 'berth agent rm', async () => {
     const docker = await engineClient(await store.load(name), 60_000)
     reporter.step('removing the agent and API filter containers')
-    const [removed] = await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
-    for (const volume of [AGENT_VOLUME, AGENT_API_VOLUME, AGENT_SECRETS_VOLUME]) await removeVolume(docker, volume)
+    const [removed] = await Promise.all([
+      removeContainer(docker, AGENT_CONTAINER),
+      removeContainer(docker, AGENT_API_CONTAINER),
+    ])
+    for (const volume of [AGENT_VOLUME, AGENT_API_VOLUME, AGENT_SECRETS_VOLUME])
+      await removeVolume(docker, volume)
     return {name, removed}
   })
 }

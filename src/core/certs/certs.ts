@@ -32,7 +32,9 @@ function signNative(cert: forge.pki.Certificate, issuerKeyPem: string): void {
   const oid = forge.pki.oids.sha256WithRSAEncryption!
   cert.signatureOid = oid
   cert.siginfo.algorithmOid = oid
-  const tbs = (forge.pki as unknown as {getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1}).getTBSCertificate(cert)
+  const tbs = (
+    forge.pki as unknown as {getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1}
+  ).getTBSCertificate(cert)
   const der = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary')
   ;(cert as forge.pki.Certificate & {tbsCertificate: forge.asn1.Asn1}).tbsCertificate = tbs
   cert.signature = sign('sha256', der, issuerKeyPem).toString('binary')
@@ -60,7 +62,10 @@ function baseCert(publicKey: forge.pki.PublicKey, commonName: string, years: num
   notAfter.setFullYear(notAfter.getFullYear() + years)
   cert.validity.notBefore = notBefore
   cert.validity.notAfter = notAfter
-  cert.setSubject([{name: 'commonName', value: commonName}, {name: 'organizationName', value: 'berth'}])
+  cert.setSubject([
+    {name: 'commonName', value: commonName},
+    {name: 'organizationName', value: 'berth'},
+  ])
   return cert
 }
 
@@ -95,7 +100,9 @@ export async function issueCert(ca: KeyAndCert, options: IssueOptions): Promise<
   const extensions: object[] = [
     {name: 'basicConstraints', cA: false},
     {name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true},
-    options.kind === 'server' ? {name: 'extKeyUsage', serverAuth: true} : {name: 'extKeyUsage', clientAuth: true},
+    options.kind === 'server'
+      ? {name: 'extKeyUsage', serverAuth: true}
+      : {name: 'extKeyUsage', clientAuth: true},
     {name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes()},
   ]
   const sans = [...new Set(options.sans ?? [])]

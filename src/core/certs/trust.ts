@@ -17,7 +17,8 @@ import {PER_MACHINE_TRUST, STORE_LAYOUT_FILE} from './trust-layout.js'
 import {createCA, storeCertPaths, type KeyAndCert} from './certs.js'
 
 /** A DNS name (labels of letters, digits and dashes) or an IP address; nothing else goes into a SAN. */
-const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const DNS_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 export function isValidSan(value: string): boolean {
   return isIP(value) !== 0 || DNS_NAME.test(value)
@@ -26,7 +27,10 @@ export function isValidSan(value: string): boolean {
 export function validateSans(sans: readonly string[], what = '--tls-san'): void {
   for (const san of sans) {
     if (typeof san !== 'string' || !isValidSan(san)) {
-      throw new BerthError(`${what} ${JSON.stringify(san)} is neither an IP address nor a DNS name`, ExitCode.usage)
+      throw new BerthError(
+        `${what} ${JSON.stringify(san)} is neither an IP address nor a DNS name`,
+        ExitCode.usage,
+      )
     }
   }
 }
@@ -83,10 +87,16 @@ export async function serverSigner(record: MachineRecord): Promise<ServerSigner>
   if (record.Berth?.ServerTrust === 'imported-ca') {
     const [certPem, keyPem] = [await readOptional(auth.CaCertPath), await readOptional(auth.CaPrivateKeyPath)]
     if (!certPem || !keyPem) {
-      throw new BerthError(`machine "${record.Name}" came without its CA's private key, so berth cannot issue it a server certificate`, ExitCode.failure,
-        'keep its IP (an Elastic IP on EC2), or manage it from the store that holds its CA key')
+      throw new BerthError(
+        `machine "${record.Name}" came without its CA's private key, so berth cannot issue it a server certificate`,
+        ExitCode.failure,
+        'keep its IP (an Elastic IP on EC2), or manage it from the store that holds its CA key',
+      )
     }
-    if (!keyMatchesCert(keyPem, certPem)) throw new BerthError(`machine "${record.Name}": ${auth.CaPrivateKeyPath} is not the key of ${auth.CaCertPath}`)
+    if (!keyMatchesCert(keyPem, certPem))
+      throw new BerthError(
+        `machine "${record.Name}": ${auth.CaPrivateKeyPath} is not the key of ${auth.CaCertPath}`,
+      )
     return {ca: {certPem, keyPem}, fresh: false}
   }
   const paths = machineCaPaths(auth.StorePath)
@@ -119,14 +129,16 @@ export async function clientCaFor(store: Store, record: MachineRecord): Promise<
   const auth = record.HostOptions.AuthOptions
   const clientCert = await readOptional(auth.ClientCertPath)
   if (!clientCert) return undefined
-  const candidates = [record.Berth?.ServerTrust === 'imported-ca' ? auth.CaCertPath : '', storeCertPaths(store).caCert]
+  const candidates = [
+    record.Berth?.ServerTrust === 'imported-ca' ? auth.CaCertPath : '',
+    storeCertPaths(store).caCert,
+  ]
   for (const path of candidates) {
     const ca = await readOptional(path)
     if (ca && issuedBy(clientCert, ca)) return ca
   }
   return undefined
 }
-
 
 /**
  * Moves a store of an earlier berth (one CA signing every engine's certificate, its ca.pem in every
@@ -136,7 +148,10 @@ export async function clientCaFor(store: Store, record: MachineRecord): Promise<
  * its CA now; a machine adopted from docker-machine keeps the CA it came with. Docker contexts berth
  * made are updated. Returns the line for the user, or undefined when there was nothing to do.
  */
-export async function migrateStoreTrust(store: Store, updateContext: (record: MachineRecord) => Promise<unknown>): Promise<string | undefined> {
+export async function migrateStoreTrust(
+  store: Store,
+  updateContext: (record: MachineRecord) => Promise<unknown>,
+): Promise<string | undefined> {
   const marker = join(store.root, STORE_LAYOUT_FILE)
   if ((await readOptional(marker))?.trim() === PER_MACHINE_TRUST) return undefined
   const names = await store.names()
@@ -185,7 +200,10 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
           await adoptMachineCa(record, await createCA(`berth CA for ${name}`))
         }
         migrated.push(name)
-        if (record.Berth.DockerContext) await updateContext(record).catch((err) => skipped.push(`${name}'s docker context (${oneLine(err)})`))
+        if (record.Berth.DockerContext)
+          await updateContext(record).catch((err) =>
+            skipped.push(`${name}'s docker context (${oneLine(err)})`),
+          )
       }
       await store.save(record)
     } catch {
@@ -197,8 +215,9 @@ export async function migrateStoreTrust(store: Store, updateContext: (record: Ma
   // Nothing is written into a store that holds only docker-machine's own records.
   if (complete && berthRecords > 0) await writeFileAtomic(marker, PER_MACHINE_TRUST + '\n', 0o644)
   if (migrated.length === 0) return undefined
-  const done = pinned.length > 0
-    ? `migrated ${store.root} to per-machine server trust: ${pinned.join(', ')} now trust${pinned.length === 1 ? 's' : ''} only ${pinned.length === 1 ? 'its' : 'their'} current engine certificate until \`berth regenerate-certs\` issues one from ${pinned.length === 1 ? 'its' : 'their'} own CA`
-    : `migrated ${store.root} to per-machine server trust`
+  const done =
+    pinned.length > 0
+      ? `migrated ${store.root} to per-machine server trust: ${pinned.join(', ')} now trust${pinned.length === 1 ? 's' : ''} only ${pinned.length === 1 ? 'its' : 'their'} current engine certificate until \`berth regenerate-certs\` issues one from ${pinned.length === 1 ? 'its' : 'their'} own CA`
+      : `migrated ${store.root} to per-machine server trust`
   return skipped.length > 0 ? `${done}; not yet: ${skipped.join('; ')} (retried next time)` : done
 }

@@ -29,7 +29,9 @@ export function dockerEndpoint(record: MachineRecord): string {
     `ca=${join(dir, 'ca.pem')}`,
     `cert=${join(dir, 'cert.pem')}`,
     `key=${join(dir, 'key.pem')}`,
-  ].map(csvField).join(',')
+  ]
+    .map(csvField)
+    .join(',')
 }
 
 export const CONTEXT_DESCRIPTION_PREFIX = 'berth machine '
@@ -43,13 +45,20 @@ interface DockerResult {
 /** Runs the docker CLI with its config folder but none of the DOCKER_* settings that point it at an engine. */
 function docker(args: string[]): Promise<DockerResult> {
   const env = {...process.env}
-  for (const key of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_TLS']) delete env[key]
+  for (const key of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_TLS'])
+    delete env[key]
   env.DOCKER_CONFIG = dockerConfigDir()
   return new Promise((resolve, reject) => {
     execFile('docker', args, {env, timeout: 30_000}, (err, stdout, stderr) => {
       const code = (err as NodeJS.ErrnoException & {code?: unknown})?.code
       if (code === 'ENOENT') {
-        reject(new BerthError('the docker CLI is not on PATH', ExitCode.failure, 'install the docker client to use contexts'))
+        reject(
+          new BerthError(
+            'the docker CLI is not on PATH',
+            ExitCode.failure,
+            'install the docker client to use contexts',
+          ),
+        )
         return
       }
       resolve({code: err ? (typeof code === 'number' ? code : 1) : 0, stdout, stderr})
@@ -84,12 +93,24 @@ export async function ensureContext(record: MachineRecord, force = false): Promi
   const name = record.Name
   const existing = await inspectContext(name)
   if (existing && !madeByBerth(existing) && !force) {
-    throw new BerthError(`a docker context named "${name}" exists and was not made by berth`, ExitCode.usage,
-      `remove it with \`docker context rm ${name}\`, or pass --force to overwrite it`)
+    throw new BerthError(
+      `a docker context named "${name}" exists and was not made by berth`,
+      ExitCode.usage,
+      `remove it with \`docker context rm ${name}\`, or pass --force to overwrite it`,
+    )
   }
   const verb = existing ? 'update' : 'create'
-  const result = await docker(['context', verb, name, '--description', CONTEXT_DESCRIPTION_PREFIX + name, '--docker', dockerEndpoint(record)])
-  if (result.code !== 0) throw new BerthError(`docker context ${verb} ${name} failed: ${oneLine(result.stderr || result.stdout)}`)
+  const result = await docker([
+    'context',
+    verb,
+    name,
+    '--description',
+    CONTEXT_DESCRIPTION_PREFIX + name,
+    '--docker',
+    dockerEndpoint(record),
+  ])
+  if (result.code !== 0)
+    throw new BerthError(`docker context ${verb} ${name} failed: ${oneLine(result.stderr || result.stdout)}`)
   return {name, host: engineUrl(record), action: existing ? 'updated' : 'created'}
 }
 
@@ -103,14 +124,18 @@ export async function removeContext(name: string): Promise<void> {
   const existing = await inspectContext(name)
   if (!existing || !madeByBerth(existing)) return
   const result = await docker(['context', 'rm', '--force', name])
-  if (result.code !== 0) throw new BerthError(`docker context rm ${name} failed: ${oneLine(result.stderr || result.stdout)}`)
+  if (result.code !== 0)
+    throw new BerthError(`docker context rm ${name} failed: ${oneLine(result.stderr || result.stdout)}`)
 }
 
 /** Refuses, before anything is made, a context name taken by a context berth did not make. */
 export async function checkContextFree(name: string): Promise<void> {
   const existing = await inspectContext(name)
   if (existing && !madeByBerth(existing)) {
-    throw new BerthError(`a docker context named "${name}" exists and was not made by berth`, ExitCode.usage,
-      `remove it with \`docker context rm ${name}\` or create without --context`)
+    throw new BerthError(
+      `a docker context named "${name}" exists and was not made by berth`,
+      ExitCode.usage,
+      `remove it with \`docker context rm ${name}\` or create without --context`,
+    )
   }
 }

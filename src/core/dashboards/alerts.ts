@@ -5,14 +5,29 @@
  */
 import {readFile} from 'node:fs/promises'
 import {parse} from 'yaml'
-import {DEFAULT_ALERTS, durationSeconds, type AlertSettings, type GrafanaRule} from '../../../dashboards/src/index.js'
+import {
+  DEFAULT_ALERTS,
+  durationSeconds,
+  type AlertSettings,
+  type GrafanaRule,
+} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {expandQuery, type InfluxQuery, type Series} from './harness.js'
 
 type Kind = 'duration' | 'percent' | 'count'
 const KINDS: Record<keyof AlertSettings, Kind> = {
-  silentFor: 'duration', oomWindow: 'duration', restarts: 'count', restartWindow: 'duration', cpuPercent: 'percent', cpuFor: 'duration',
-  memoryPercent: 'percent', memoryFor: 'duration', diskPercent: 'percent', spoolBytes: 'count', spoolWindow: 'duration', interval: 'duration',
+  silentFor: 'duration',
+  oomWindow: 'duration',
+  restarts: 'count',
+  restartWindow: 'duration',
+  cpuPercent: 'percent',
+  cpuFor: 'duration',
+  memoryPercent: 'percent',
+  memoryFor: 'duration',
+  diskPercent: 'percent',
+  spoolBytes: 'count',
+  spoolWindow: 'duration',
+  interval: 'duration',
 }
 
 function settingValue(key: keyof AlertSettings, raw: unknown, where: string): string | number {
@@ -27,8 +42,16 @@ function settingValue(key: keyof AlertSettings, raw: unknown, where: string): st
     return text
   }
   const value = Number(text)
-  const valid = text !== '' && Number.isFinite(value) && value >= 0 && (kind === 'percent' ? value <= 100 : Number.isInteger(value))
-  if (!valid) throw new BerthError(`${where}: ${key} must be ${kind === 'percent' ? 'a percentage from 0 to 100' : 'a whole number, 0 or more'}, not "${text}"`, ExitCode.usage)
+  const valid =
+    text !== '' &&
+    Number.isFinite(value) &&
+    value >= 0 &&
+    (kind === 'percent' ? value <= 100 : Number.isInteger(value))
+  if (!valid)
+    throw new BerthError(
+      `${where}: ${key} must be ${kind === 'percent' ? 'a percentage from 0 to 100' : 'a whole number, 0 or more'}, not "${text}"`,
+      ExitCode.usage,
+    )
   return value
 }
 
@@ -36,7 +59,12 @@ function settingValue(key: keyof AlertSettings, raw: unknown, where: string): st
 export async function alertSettings(pairs: string[] = [], file?: string): Promise<AlertSettings> {
   const settings: Record<string, string | number> = {...DEFAULT_ALERTS}
   const apply = (key: string, value: unknown, where: string) => {
-    if (!(key in KINDS)) throw new BerthError(`${where}: unknown alert setting "${key}"`, ExitCode.usage, `settings: ${Object.keys(KINDS).join(', ')}`)
+    if (!(key in KINDS))
+      throw new BerthError(
+        `${where}: unknown alert setting "${key}"`,
+        ExitCode.usage,
+        `settings: ${Object.keys(KINDS).join(', ')}`,
+      )
     settings[key] = settingValue(key as keyof AlertSettings, value, where)
   }
   if (file) {
@@ -44,14 +72,23 @@ export async function alertSettings(pairs: string[] = [], file?: string): Promis
     try {
       parsed = parse(await readFile(file, 'utf8'))
     } catch (err) {
-      throw new BerthError(`cannot read the alert settings file ${file}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
+      throw new BerthError(
+        `cannot read the alert settings file ${file}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`,
+        ExitCode.usage,
+      )
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BerthError(`the alert settings file ${file} must hold a map of settings`, ExitCode.usage)
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new BerthError(`the alert settings file ${file} must hold a map of settings`, ExitCode.usage)
     for (const [key, value] of Object.entries(parsed)) apply(key, value, file)
   }
   for (const pair of pairs) {
     const eq = pair.indexOf('=')
-    if (eq < 1) throw new BerthError(`--alert "${pair}" is not KEY=VALUE`, ExitCode.usage, 'e.g. --alert cpuPercent=95 --alert silentFor=10m')
+    if (eq < 1)
+      throw new BerthError(
+        `--alert "${pair}" is not KEY=VALUE`,
+        ExitCode.usage,
+        'e.g. --alert cpuPercent=95 --alert silentFor=10m',
+      )
     apply(pair.slice(0, eq), pair.slice(eq + 1), `--alert ${pair}`)
   }
   return settings as unknown as AlertSettings
@@ -63,7 +100,10 @@ export async function readWebhookFile(path: string): Promise<string> {
   try {
     text = (await readFile(path, 'utf8')).trim()
   } catch (err) {
-    throw new BerthError(`cannot read the webhook file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`, ExitCode.usage)
+    throw new BerthError(
+      `cannot read the webhook file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`,
+      ExitCode.usage,
+    )
   }
   let url: URL
   try {
@@ -71,7 +111,11 @@ export async function readWebhookFile(path: string): Promise<string> {
   } catch {
     throw new BerthError(`the webhook file ${path} does not hold a URL`, ExitCode.usage)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError(`the webhook in ${path} must be http:// or https://, not ${url.protocol}`, ExitCode.usage)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new BerthError(
+      `the webhook in ${path} must be http:// or https://, not ${url.protocol}`,
+      ExitCode.usage,
+    )
   return url.toString()
 }
 
@@ -105,11 +149,16 @@ export function reduce(values: Array<number | null>, reducer: string): number | 
   const kept = values.filter((v): v is number => typeof v === 'number' && !Number.isNaN(v))
   if (kept.length === 0) return null
   switch (reducer) {
-    case 'last': return kept[kept.length - 1]!
-    case 'max': return Math.max(...kept)
-    case 'min': return Math.min(...kept)
-    case 'sum': return kept.reduce((a, b) => a + b, 0)
-    default: throw new Error(`reducer ${reducer} is not one berth evaluates`)
+    case 'last':
+      return kept[kept.length - 1]!
+    case 'max':
+      return Math.max(...kept)
+    case 'min':
+      return Math.min(...kept)
+    case 'sum':
+      return kept.reduce((a, b) => a + b, 0)
+    default:
+      throw new Error(`reducer ${reducer} is not one berth evaluates`)
   }
 }
 
@@ -126,12 +175,23 @@ function seriesValues(series: Series): Array<number | null> {
 }
 
 /** One rule, as Grafana would evaluate it at `now`. */
-export async function evaluateRule(rule: GrafanaRule, influx: InfluxQuery, now = Date.now()): Promise<RuleEvaluation> {
+export async function evaluateRule(
+  rule: GrafanaRule,
+  influx: InfluxQuery,
+  now = Date.now(),
+): Promise<RuleEvaluation> {
   const a = node(rule, 'A')
   const reducer = node(rule, 'B').model.reducer as string
-  const evaluator = node(rule, rule.condition).model.conditions[0].evaluator as {type: string; params: number[]}
+  const evaluator = node(rule, rule.condition).model.conditions[0].evaluator as {
+    type: string
+    params: number[]
+  }
   const range = {from: now - a.relativeTimeRange.from * 1000, to: now - a.relativeTimeRange.to * 1000}
-  const query = expandQuery(a.model.query, {range, intervalMs: a.model.intervalMs ?? 1000, variables: new Map()})
+  const query = expandQuery(a.model.query, {
+    range,
+    intervalMs: a.model.intervalMs ?? 1000,
+    variables: new Map(),
+  })
   const result: RuleEvaluation = {uid: rule.uid, title: rule.title, state: 'ok', firing: [], series: 0, query}
   try {
     const series = await influx.query(query)
@@ -148,7 +208,11 @@ export async function evaluateRule(rule: GrafanaRule, influx: InfluxQuery, now =
   return result
 }
 
-export async function evaluateRules(rules: GrafanaRule[], influx: InfluxQuery, now = Date.now()): Promise<RuleEvaluation[]> {
+export async function evaluateRules(
+  rules: GrafanaRule[],
+  influx: InfluxQuery,
+  now = Date.now(),
+): Promise<RuleEvaluation[]> {
   const results: RuleEvaluation[] = []
   for (const rule of rules) results.push(await evaluateRule(rule, influx, now))
   return results

@@ -1,7 +1,17 @@
 import {mkdir} from 'node:fs/promises'
 import {join, relative} from 'node:path'
 import type {InfluxConnection} from '../../../agent/src/influx.js'
-import {alertRulesProvisioning, allDashboards, contactPointProvisioning, dashboardProvisioning, datasourceProvisioning, DEFAULT_ALERTS, DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL, type AlertSettings} from '../../../dashboards/src/index.js'
+import {
+  alertRulesProvisioning,
+  allDashboards,
+  contactPointProvisioning,
+  dashboardProvisioning,
+  datasourceProvisioning,
+  DEFAULT_ALERTS,
+  DEFAULT_INFLUX,
+  DEFAULT_MIN_INTERVAL,
+  type AlertSettings,
+} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
 
@@ -22,7 +32,13 @@ export interface ExportOptions {
   webhookUrl?: string
 }
 
-export const DEFAULT_EXPORT: ExportOptions = {influx: DEFAULT_INFLUX, minInterval: DEFAULT_MIN_INTERVAL, dashboardsPath: DEFAULT_DASHBOARDS_PATH, folder: DEFAULT_FOLDER, alerts: DEFAULT_ALERTS}
+export const DEFAULT_EXPORT: ExportOptions = {
+  influx: DEFAULT_INFLUX,
+  minInterval: DEFAULT_MIN_INTERVAL,
+  dashboardsPath: DEFAULT_DASHBOARDS_PATH,
+  folder: DEFAULT_FOLDER,
+  alerts: DEFAULT_ALERTS,
+}
 
 export const RULES_FILE = join('provisioning', 'alerting', 'berth-rules.yaml')
 /** Holds the webhook URL (often a secret, as Slack's are): written 0600. */
@@ -35,10 +51,24 @@ export const CONTACT_POINT_FILE = join('provisioning', 'alerting', 'berth-contac
  */
 export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string, string> {
   const files = new Map<string, string>()
-  for (const dashboard of allDashboards()) files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
-  files.set(join('provisioning', 'datasources', 'berth.yaml'), datasourceProvisioning(options.influx, options.minInterval))
-  files.set(join('provisioning', 'dashboards', 'berth.yaml'), dashboardProvisioning(options.dashboardsPath, options.folder))
-  files.set(RULES_FILE, alertRulesProvisioning({settings: options.alerts, folder: options.folder, webhookUrl: options.webhookUrl}))
+  for (const dashboard of allDashboards())
+    files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
+  files.set(
+    join('provisioning', 'datasources', 'berth.yaml'),
+    datasourceProvisioning(options.influx, options.minInterval),
+  )
+  files.set(
+    join('provisioning', 'dashboards', 'berth.yaml'),
+    dashboardProvisioning(options.dashboardsPath, options.folder),
+  )
+  files.set(
+    RULES_FILE,
+    alertRulesProvisioning({
+      settings: options.alerts,
+      folder: options.folder,
+      webhookUrl: options.webhookUrl,
+    }),
+  )
   if (options.webhookUrl) files.set(CONTACT_POINT_FILE, contactPointProvisioning(options.webhookUrl))
   return files
 }
@@ -47,7 +77,10 @@ export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string
  * Writes the export under `dir`. Everything is generated before the first write and each file is
  * replaced atomically, so a failure never leaves a half-written file. Returns the paths written.
  */
-export async function exportDashboards(dir: string, options: ExportOptions = DEFAULT_EXPORT): Promise<string[]> {
+export async function exportDashboards(
+  dir: string,
+  options: ExportOptions = DEFAULT_EXPORT,
+): Promise<string[]> {
   const files = exportFiles(options)
   const written: string[] = []
   try {
@@ -59,7 +92,10 @@ export async function exportDashboards(dir: string, options: ExportOptions = DEF
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new BerthError(`cannot write the dashboards to ${dir}: ${code ?? (err as Error).message}${written.length ? ` (${written.length} of ${files.size} files written: ${written.map((p) => relative(dir, p)).join(', ')})` : ''}`, ExitCode.failure)
+    throw new BerthError(
+      `cannot write the dashboards to ${dir}: ${code ?? (err as Error).message}${written.length ? ` (${written.length} of ${files.size} files written: ${written.map((p) => relative(dir, p)).join(', ')})` : ''}`,
+      ExitCode.failure,
+    )
   }
   return written
 }

@@ -4,7 +4,12 @@
  * make a second run update what the first created.
  */
 import type {InfluxConnection} from '../../../agent/src/influx.js'
-import {allDashboards, datasourceModel, datasourceSecrets, DATASOURCE_UID} from '../../../dashboards/src/index.js'
+import {
+  allDashboards,
+  datasourceModel,
+  datasourceSecrets,
+  DATASOURCE_UID,
+} from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {readSecretFile} from '../secret-file.js'
 
@@ -27,10 +32,20 @@ export function grafanaBaseUrl(value: string): string {
   try {
     url = new URL(value)
   } catch {
-    throw new BerthError(`--grafana-url "${value}" is not a URL`, ExitCode.usage, 'e.g. --grafana-url http://grafana.example:3000')
+    throw new BerthError(
+      `--grafana-url "${value}" is not a URL`,
+      ExitCode.usage,
+      'e.g. --grafana-url http://grafana.example:3000',
+    )
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError(`--grafana-url must be http:// or https://, not ${url.protocol}`, ExitCode.usage)
-  if (url.username || url.password) throw new BerthError('--grafana-url must not carry credentials', ExitCode.usage, 'put the token in --token-file')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new BerthError(`--grafana-url must be http:// or https://, not ${url.protocol}`, ExitCode.usage)
+  if (url.username || url.password)
+    throw new BerthError(
+      '--grafana-url must not carry credentials',
+      ExitCode.usage,
+      'put the token in --token-file',
+    )
   return url.toString().replace(/\/+$/, '')
 }
 
@@ -47,7 +62,11 @@ export class GrafanaClient {
     try {
       response = await fetch(this.base + path, {
         method,
-        headers: {Authorization: `Bearer ${this.options.token}`, Accept: 'application/json', ...(body === undefined ? {} : {'Content-Type': 'application/json'})},
+        headers: {
+          Authorization: `Bearer ${this.options.token}`,
+          Accept: 'application/json',
+          ...(body === undefined ? {} : {'Content-Type': 'application/json'}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
         redirect: 'manual',
@@ -70,10 +89,28 @@ export class GrafanaClient {
   failure(what: string, reply: Reply): BerthError {
     const message = oneLine(String(reply.body.message ?? 'no message'))
     const status = typeof reply.body.status === 'string' ? ` ${reply.body.status}` : ''
-    if (reply.status === 401) return new BerthError(`Grafana at ${this.base} refused the token while trying to ${what} (401: ${message})`, ExitCode.failure, TOKEN_HINT)
-    if (reply.status === 403) return new BerthError(`Grafana denied the token permission to ${what} (403: ${message})`, ExitCode.failure, TOKEN_HINT)
-    if (reply.status >= 300 && reply.status < 400) return new BerthError(`Grafana at ${this.base} redirected (${reply.status}) while trying to ${what}`, ExitCode.failure, 'check --grafana-url: it must be Grafana\'s root URL, including any sub-path')
-    return new BerthError(`Grafana could not ${what} (${reply.status}${status}: ${message})`, ExitCode.failure)
+    if (reply.status === 401)
+      return new BerthError(
+        `Grafana at ${this.base} refused the token while trying to ${what} (401: ${message})`,
+        ExitCode.failure,
+        TOKEN_HINT,
+      )
+    if (reply.status === 403)
+      return new BerthError(
+        `Grafana denied the token permission to ${what} (403: ${message})`,
+        ExitCode.failure,
+        TOKEN_HINT,
+      )
+    if (reply.status >= 300 && reply.status < 400)
+      return new BerthError(
+        `Grafana at ${this.base} redirected (${reply.status}) while trying to ${what}`,
+        ExitCode.failure,
+        "check --grafana-url: it must be Grafana's root URL, including any sub-path",
+      )
+    return new BerthError(
+      `Grafana could not ${what} (${reply.status}${status}: ${message})`,
+      ExitCode.failure,
+    )
   }
 }
 
@@ -99,12 +136,26 @@ export interface InstallOutcome {
 
 /** Folder uid from its title: stable across runs, so the folder is found again. */
 export function folderUid(title: string): string {
-  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40)
-  if (!slug) throw new BerthError(`--folder "${title}" has no letters or digits to make a folder uid from`, ExitCode.usage)
+  const slug = title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+  if (!slug)
+    throw new BerthError(
+      `--folder "${title}" has no letters or digits to make a folder uid from`,
+      ExitCode.usage,
+    )
   return slug
 }
 
-export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxConnection, minInterval: string, password?: string, token?: string): Promise<{uid: string; action: Action}> {
+export async function upsertDatasource(
+  grafana: GrafanaClient,
+  influx: InfluxConnection,
+  minInterval: string,
+  password?: string,
+  token?: string,
+): Promise<{uid: string; action: Action}> {
   const path = `/api/datasources/uid/${DATASOURCE_UID}`
   const model = {...datasourceModel(influx, minInterval), ...datasourceSecrets(influx, password, token)}
   const existing = await grafana.request('GET', path)
@@ -119,7 +170,10 @@ export async function upsertDatasource(grafana: GrafanaClient, influx: InfluxCon
   return {uid: DATASOURCE_UID, action: 'created'}
 }
 
-export async function ensureFolder(grafana: GrafanaClient, title: string): Promise<{uid: string; title: string; action: Action}> {
+export async function ensureFolder(
+  grafana: GrafanaClient,
+  title: string,
+): Promise<{uid: string; title: string; action: Action}> {
   const uid = folderUid(title)
   const existing = await grafana.request('GET', `/api/folders/${uid}`)
   if (existing.status === 200) return {uid, title: String(existing.body.title ?? title), action: 'existing'}
@@ -130,7 +184,11 @@ export async function ensureFolder(grafana: GrafanaClient, title: string): Promi
 }
 
 /** Creates or replaces one dashboard by its uid (overwrite: a newer copy in Grafana is replaced too). */
-export async function uploadDashboard(grafana: GrafanaClient, dashboard: {uid: string; title: string}, folder: string): Promise<InstallOutcome['dashboards'][number]> {
+export async function uploadDashboard(
+  grafana: GrafanaClient,
+  dashboard: {uid: string; title: string},
+  folder: string,
+): Promise<InstallOutcome['dashboards'][number]> {
   const reply = await grafana.request('POST', '/api/dashboards/db', {
     dashboard: {...dashboard, id: null},
     folderUid: folder,
@@ -139,11 +197,27 @@ export async function uploadDashboard(grafana: GrafanaClient, dashboard: {uid: s
   })
   if (reply.status !== 200) throw grafana.failure(`save dashboard "${dashboard.title}"`, reply)
   const version = Number(reply.body.version)
-  return {uid: dashboard.uid, title: dashboard.title, url: String(reply.body.url ?? ''), version, action: version === 1 ? 'created' : 'updated'}
+  return {
+    uid: dashboard.uid,
+    title: dashboard.title,
+    url: String(reply.body.url ?? ''),
+    version,
+    action: version === 1 ? 'created' : 'updated',
+  }
 }
 
-export async function installDashboards(grafana: GrafanaClient, options: InstallOptions, progress: (message: string) => void = () => {}): Promise<InstallOutcome> {
-  const datasource = await upsertDatasource(grafana, options.influx, options.minInterval, options.influxPassword, options.influxToken)
+export async function installDashboards(
+  grafana: GrafanaClient,
+  options: InstallOptions,
+  progress: (message: string) => void = () => {},
+): Promise<InstallOutcome> {
+  const datasource = await upsertDatasource(
+    grafana,
+    options.influx,
+    options.minInterval,
+    options.influxPassword,
+    options.influxToken,
+  )
   progress(`data source ${datasource.uid}: ${datasource.action}`)
   const folder = await ensureFolder(grafana, options.folder)
   progress(`folder ${folder.title}: ${folder.action}`)

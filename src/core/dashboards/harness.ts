@@ -59,7 +59,12 @@ export function timeFilter(range: TimeRange): string {
  * $__interval for a range: the range spread over `maxDataPoints`, never below the data source's
  * minimum (the agent's collection interval), in whole seconds once it reaches one.
  */
-export function intervalFor(range: TimeRange, minIntervalMs: number, maxDataPoints = 1000, now = Date.now()): number {
+export function intervalFor(
+  range: TimeRange,
+  minIntervalMs: number,
+  maxDataPoints = 1000,
+  now = Date.now(),
+): number {
   const span = boundMs(range.to, now) - boundMs(range.from, now)
   const raw = Math.max(minIntervalMs, span / maxDataPoints)
   return raw >= 1000 ? Math.ceil(raw / 1000) * 1000 : Math.max(1, Math.ceil(raw))
@@ -91,7 +96,8 @@ export function expandQuery(query: string, context: ExpandContext): string {
     const name: string = braced ?? plain ?? bracketed
     if (name in builtins) return builtins[name]
     const variable = context.variables.get(name)
-    if (!variable) throw new BerthError(`query uses $${name}, which is not defined: ${query}`, ExitCode.failure)
+    if (!variable)
+      throw new BerthError(`query uses $${name}, which is not defined: ${query}`, ExitCode.failure)
     return variableText(variable)
   })
 }
@@ -106,23 +112,38 @@ export interface Series {
 /** InfluxDB 1.x's /query endpoint (InfluxDB 2.x and 3.x serve it too, through their v1 compatibility API). */
 export class InfluxQuery {
   /** Basic auth only with both a username and a password. */
-  constructor(private readonly influx: InfluxConnection, private readonly secrets: InfluxSecrets = {}) {}
+  constructor(
+    private readonly influx: InfluxConnection,
+    private readonly secrets: InfluxSecrets = {},
+  ) {}
 
   async query(statement: string): Promise<Series[]> {
     const params = new URLSearchParams({db: this.influx.database ?? '', epoch: 'ms', q: statement})
     const headers: Record<string, string> = {Accept: 'application/json'}
     const {username} = this.influx
     const {password} = this.secrets
-    if (username && password) headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+    if (username && password)
+      headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
     let response: Response
     try {
-      response = await fetch(`${this.influx.url.replace(/\/+$/, '')}/query?${params}`, {headers, signal: AbortSignal.timeout(30_000)})
+      response = await fetch(`${this.influx.url.replace(/\/+$/, '')}/query?${params}`, {
+        headers,
+        signal: AbortSignal.timeout(30_000),
+      })
     } catch (err) {
-      throw new BerthError(`cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`)
+      throw new BerthError(
+        `cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
+      )
     }
-    const body = (await response.json().catch(() => ({}))) as {results?: Array<{series?: Series[]; error?: string}>; error?: string}
+    const body = (await response.json().catch(() => ({}))) as {
+      results?: Array<{series?: Series[]; error?: string}>
+      error?: string
+    }
     const error = body.error ?? body.results?.find((r) => r.error)?.error
-    if (!response.ok || error) throw new BerthError(`InfluxDB rejected the query (${response.status}: ${error ?? 'no detail'}): ${statement}`)
+    if (!response.ok || error)
+      throw new BerthError(
+        `InfluxDB rejected the query (${response.status}: ${error ?? 'no detail'}): ${statement}`,
+      )
     return (body.results ?? []).flatMap((r) => r.series ?? [])
   }
 }
@@ -138,7 +159,12 @@ export function rowsWithData(series: Series[]): number {
 }
 
 /** Values of each dashboard variable from its own query, in definition order (a later one may use an earlier one). */
-export async function resolveVariables(dashboard: Json, influx: InfluxQuery, context: Omit<ExpandContext, 'variables'>, overrides: Record<string, string[]> = {}): Promise<Map<string, Variable>> {
+export async function resolveVariables(
+  dashboard: Json,
+  influx: InfluxQuery,
+  context: Omit<ExpandContext, 'variables'>,
+  overrides: Record<string, string[]> = {},
+): Promise<Map<string, Variable>> {
   const variables = new Map<string, Variable>()
   for (const variable of dashboard.templating?.list ?? []) {
     const multi = Boolean(variable.multi || variable.includeAll)
@@ -146,11 +172,19 @@ export async function resolveVariables(dashboard: Json, influx: InfluxQuery, con
       variables.set(variable.name, {values: overrides[variable.name], multi})
       continue
     }
-    if (variable.type !== 'query') throw new BerthError(`variable "${variable.name}" is of type ${variable.type}, which the harness does not resolve`)
+    if (variable.type !== 'query')
+      throw new BerthError(
+        `variable "${variable.name}" is of type ${variable.type}, which the harness does not resolve`,
+      )
     const series = await influx.query(expandQuery(variable.query, {...context, variables}))
     const valueColumn = (s: Series) => s.columns.indexOf('value')
-    const values = [...new Set(series.flatMap((s) => s.values.map((row) => String(row[valueColumn(s)]))))].sort()
-    if (values.length === 0) throw new BerthError(`variable "${variable.name}" of dashboard "${dashboard.uid}" has no values: ${variable.query}`)
+    const values = [
+      ...new Set(series.flatMap((s) => s.values.map((row) => String(row[valueColumn(s)])))),
+    ].sort()
+    if (values.length === 0)
+      throw new BerthError(
+        `variable "${variable.name}" of dashboard "${dashboard.uid}" has no values: ${variable.query}`,
+      )
     // Grafana's "All" (the default berth sets) stands for every value; a single-value variable takes the first.
     variables.set(variable.name, {values: multi ? values : values.slice(0, 1), multi})
   }
@@ -176,7 +210,11 @@ export interface HarnessOptions {
 }
 
 /** Every panel target of every dashboard, expanded and run; a query InfluxDB rejects is reported, not thrown. */
-export async function runPanelQueries(dashboards: Json[], influx: InfluxQuery, options: HarnessOptions): Promise<PanelQueryResult[]> {
+export async function runPanelQueries(
+  dashboards: Json[],
+  influx: InfluxQuery,
+  options: HarnessOptions,
+): Promise<PanelQueryResult[]> {
   const results: PanelQueryResult[] = []
   for (const dashboard of dashboards) {
     const context = {range: options.range, intervalMs: intervalFor(options.range, options.minIntervalMs)}
@@ -184,7 +222,14 @@ export async function runPanelQueries(dashboards: Json[], influx: InfluxQuery, o
     for (const panel of flattenPanels(dashboard)) {
       for (const target of panel.targets ?? []) {
         const query = expandQuery(target.query, {...context, variables})
-        const result: PanelQueryResult = {dashboard: dashboard.uid, panel: panel.title, refId: target.refId, query, rows: 0, series: []}
+        const result: PanelQueryResult = {
+          dashboard: dashboard.uid,
+          panel: panel.title,
+          refId: target.refId,
+          query,
+          rows: 0,
+          series: [],
+        }
         try {
           result.series = await influx.query(query)
           result.rows = rowsWithData(result.series)
@@ -202,7 +247,11 @@ export async function runPanelQueries(dashboards: Json[], influx: InfluxQuery, o
 export function parseTimeBound(value: string): TimeBound {
   if (RELATIVE.test(value)) return value
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new BerthError(`"${value}" is not a time: use now, now-15m, or a date such as 2026-01-31T12:00:00Z`, ExitCode.usage)
+  if (Number.isNaN(ms))
+    throw new BerthError(
+      `"${value}" is not a time: use now, now-15m, or a date such as 2026-01-31T12:00:00Z`,
+      ExitCode.usage,
+    )
   return ms
 }
 

@@ -1,7 +1,16 @@
 import type {BaseDriverState} from '../store/record.js'
 
 /** Machine states, as docker-machine reported them. */
-export const MachineStates = ['Running', 'Stopped', 'Paused', 'Saved', 'Starting', 'Stopping', 'Error', 'NotFound'] as const
+export const MachineStates = [
+  'Running',
+  'Stopped',
+  'Paused',
+  'Saved',
+  'Starting',
+  'Stopping',
+  'Error',
+  'NotFound',
+] as const
 export type MachineState = (typeof MachineStates)[number]
 
 /** One driver flag, shown to users as `--NAME` on `create`; env is its environment fallback. */
@@ -87,7 +96,10 @@ export interface DriverPlugin<S extends BaseDriverState = BaseDriverState> exten
 }
 
 /** The base fields of a new machine's driver state, with the driver's own `fields` (which may override them). */
-export function baseState<F extends object>(context: DriverContext, fields: F): Omit<BaseDriverState, keyof F> & F {
+export function baseState<F extends object>(
+  context: DriverContext,
+  fields: F,
+): Omit<BaseDriverState, keyof F> & F {
   return {
     IPAddress: '',
     MachineName: context.machineName,

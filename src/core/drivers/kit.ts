@@ -5,7 +5,17 @@
  */
 
 // The contract a driver implements, and the state every driver's record section starts from.
-export type {AdoptedDriver, Driver, DriverContext, DriverDescriptor, DriverOption, DriverPlugin, MachineState, OptionValues, SshAddress} from './contract.js'
+export type {
+  AdoptedDriver,
+  Driver,
+  DriverContext,
+  DriverDescriptor,
+  DriverOption,
+  DriverPlugin,
+  MachineState,
+  OptionValues,
+  SshAddress,
+} from './contract.js'
 export {baseState, MachineStates} from './contract.js'
 export type {BaseDriverState} from '../store/record.js'
 

@@ -2,10 +2,19 @@
 import {BerthError, ExitCode} from '../errors.js'
 import type {OptionValues} from './contract.js'
 
-export function positiveInteger(values: OptionValues, name: string, fallback: number, minimum: number): number {
+export function positiveInteger(
+  values: OptionValues,
+  name: string,
+  fallback: number,
+  minimum: number,
+): number {
   const raw = values[name] ?? fallback
   const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) throw new BerthError(`--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`, ExitCode.usage)
+  if (!Number.isInteger(value) || value < minimum)
+    throw new BerthError(
+      `--${name} ${JSON.stringify(raw)} must be a whole number of at least ${minimum}`,
+      ExitCode.usage,
+    )
   return value
 }
 
@@ -13,6 +22,10 @@ export function positiveInteger(values: OptionValues, name: string, fallback: nu
 export function oneOf(values: OptionValues, name: string, fallback: string, allowed: string[]): string {
   const value = String(values[name] ?? fallback)
   const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase())
-  if (!match) throw new BerthError(`--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`, ExitCode.usage)
+  if (!match)
+    throw new BerthError(
+      `--${name} ${JSON.stringify(value)} must be one of ${allowed.join(', ')}`,
+      ExitCode.usage,
+    )
   return match
 }

@@ -21,8 +21,11 @@ export function driverDescriptors(): DriverDescriptor[] {
 function registration(name: string): Registration {
   const found = registrations.find((r) => r.descriptor.name === name)
   if (!found) {
-    throw new BerthError(`unknown driver "${name}" (available: ${registrations.map((r) => r.descriptor.name).join(', ')})`, ExitCode.usage,
-      'external drivers are installed with `berth plugins install PACKAGE`')
+    throw new BerthError(
+      `unknown driver "${name}" (available: ${registrations.map((r) => r.descriptor.name).join(', ')})`,
+      ExitCode.usage,
+      'external drivers are installed with `berth plugins install PACKAGE`',
+    )
   }
   return found
 }
@@ -39,18 +42,31 @@ export function driverPlugin(name: string): Promise<DriverPlugin> {
 }
 
 /** Why a driver cannot be registered, or undefined when it can; `plugin` also asks for its code. */
-function registrationProblem(descriptor: Partial<DriverPlugin> | undefined, plugin: boolean): string | undefined {
-  return !descriptor || typeof descriptor !== 'object' ? 'it exports no driver object'
-    : typeof descriptor.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(descriptor.name) ? 'its name must be lowercase letters, digits and dashes'
-      : !Array.isArray(descriptor.options) ? 'it has no options array'
-        : plugin && (typeof descriptor.configure !== 'function' || typeof descriptor.load !== 'function') ? 'it lacks configure() or load()'
-          : descriptor.options.some((o) => !o.name?.startsWith(`${descriptor.name}-`)) ? `its options must be named ${descriptor.name}-*`
-            : registrations.some((r) => r.descriptor.name === descriptor.name) ? `a driver named "${descriptor.name}" already exists`
+function registrationProblem(
+  descriptor: Partial<DriverPlugin> | undefined,
+  plugin: boolean,
+): string | undefined {
+  return !descriptor || typeof descriptor !== 'object'
+    ? 'it exports no driver object'
+    : typeof descriptor.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(descriptor.name)
+      ? 'its name must be lowercase letters, digits and dashes'
+      : !Array.isArray(descriptor.options)
+        ? 'it has no options array'
+        : plugin && (typeof descriptor.configure !== 'function' || typeof descriptor.load !== 'function')
+          ? 'it lacks configure() or load()'
+          : descriptor.options.some((o) => !o.name?.startsWith(`${descriptor.name}-`))
+            ? `its options must be named ${descriptor.name}-*`
+            : registrations.some((r) => r.descriptor.name === descriptor.name)
+              ? `a driver named "${descriptor.name}" already exists`
               : undefined
 }
 
 /** Adds a driver whose code loads on first use (`load` resolves to its plugin). */
-export function registerLazyDriver(descriptor: DriverDescriptor, load: () => Promise<DriverPlugin>, source = descriptor.name): void {
+export function registerLazyDriver(
+  descriptor: DriverDescriptor,
+  load: () => Promise<DriverPlugin>,
+  source = descriptor.name,
+): void {
   const problem = registrationProblem(descriptor, false)
   if (problem) throw new BerthError(`driver ${source} cannot be used: ${problem}`)
   registrations.push({descriptor, load})
@@ -65,7 +81,12 @@ export function registerDriver(candidate: unknown, source: string): DriverPlugin
   const problem = registrationProblem(plugin, true)
   if (problem) throw new BerthError(`driver plugin ${source} cannot be used: ${problem}`)
   const loaded = plugin as DriverPlugin
-  const descriptor = {name: loaded.name, description: loaded.description, options: loaded.options, adoptsDockerMachine: typeof loaded.fromDockerMachine === 'function'}
+  const descriptor = {
+    name: loaded.name,
+    description: loaded.description,
+    options: loaded.options,
+    adoptsDockerMachine: typeof loaded.fromDockerMachine === 'function',
+  }
   registrations.push({descriptor, load: async () => loaded, loaded: Promise.resolve(loaded)})
   return loaded
 }

@@ -16,8 +16,18 @@ export {DEFAULT_ENGINE_PORT, engineUrl} from './url.js'
  * engine it names, never to whatever `berth env` last pointed the shell at.
  */
 export function isolatedDockerOptions(options: Docker.DockerOptions): Docker.DockerOptions {
-  return {host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined,
-    pathPrefix: undefined, timeout: undefined, protocol: 'http', ...options} as Docker.DockerOptions
+  return {
+    host: undefined,
+    port: undefined,
+    socketPath: undefined,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+    pathPrefix: undefined,
+    timeout: undefined,
+    protocol: 'http',
+    ...options,
+  } as Docker.DockerOptions
 }
 
 /** A Docker Engine API client for a machine, over mutual TLS with the store's client cert. */
@@ -29,17 +39,19 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     readFile(auth.ClientKeyPath),
   ])
   const url = new URL(engineUrl(record).replace(/^tcp:/, 'https:'))
-  return new Docker(isolatedDockerOptions({
-    protocol: 'https',
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port),
-    ca,
-    cert,
-    key,
-    timeout: timeoutMs,
-    checkServerIdentity: await serverIdentityCheck(record),
-    agent: trustAnchorAgent(),
-  } as Docker.DockerOptions))
+  return new Docker(
+    isolatedDockerOptions({
+      protocol: 'https',
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port),
+      ca,
+      cert,
+      key,
+      timeout: timeoutMs,
+      checkServerIdentity: await serverIdentityCheck(record),
+      agent: trustAnchorAgent(),
+    } as Docker.DockerOptions),
+  )
 }
 
 /**
@@ -62,20 +74,28 @@ export function pinIsOptional(record: MachineRecord): boolean {
  * engine must present the very certificate berth issued to this machine. For berth's own machines
  * the pin fails closed: a missing or unreadable server.pem refuses the connection.
  */
-async function serverIdentityCheck(record: MachineRecord): Promise<((host: string, cert: PeerCertificate) => Error | undefined) | undefined> {
+async function serverIdentityCheck(
+  record: MachineRecord,
+): Promise<((host: string, cert: PeerCertificate) => Error | undefined) | undefined> {
   let expected: string
   try {
-    expected = new X509Certificate(await readFile(record.HostOptions.AuthOptions.ServerCertPath)).fingerprint256
+    expected = new X509Certificate(await readFile(record.HostOptions.AuthOptions.ServerCertPath))
+      .fingerprint256
   } catch (err) {
     if (pinIsOptional(record)) return undefined // the CA check still applies
-    throw new BerthError(`machine "${record.Name}" has no usable server certificate to pin (${record.HostOptions.AuthOptions.ServerCertPath}: ${oneLine(err)}); berth will not talk to its engine without it`,
-      ExitCode.failure, `\`berth regenerate-certs ${record.Name}\` issues a new one`)
+    throw new BerthError(
+      `machine "${record.Name}" has no usable server certificate to pin (${record.HostOptions.AuthOptions.ServerCertPath}: ${oneLine(err)}); berth will not talk to its engine without it`,
+      ExitCode.failure,
+      `\`berth regenerate-certs ${record.Name}\` issues a new one`,
+    )
   }
   return (host, cert) => {
     const mismatch = checkServerIdentity(host, cert)
     if (mismatch) return mismatch
     if (cert.fingerprint256 !== expected) {
-      return new BerthError(`the engine at ${host} is not machine "${record.Name}": it presents another certificate (was its IP given to another machine?)`)
+      return new BerthError(
+        `the engine at ${host} is not machine "${record.Name}": it presents another certificate (was its IP given to another machine?)`,
+      )
     }
     return undefined
   }
@@ -92,13 +112,23 @@ export interface EngineVersion {
 }
 
 /** One bounded engine call whose failure reads as one line naming the machine and its URL. */
-async function engineCall<T>(record: MachineRecord, timeoutMs: number, method: 'info' | 'version'): Promise<T> {
+async function engineCall<T>(
+  record: MachineRecord,
+  timeoutMs: number,
+  method: 'info' | 'version',
+): Promise<T> {
   const docker = await engineClient(record, timeoutMs)
   try {
-    return (await withTimeout((abortSignal) => (docker[method] as Abortable<T>).call(docker, {abortSignal}), timeoutMs, `engine of ${record.Name}`))
+    return await withTimeout(
+      (abortSignal) => (docker[method] as Abortable<T>).call(docker, {abortSignal}),
+      timeoutMs,
+      `engine of ${record.Name}`,
+    )
   } catch (err) {
     if (err instanceof BerthError) throw err
-    throw new BerthError(`engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`)
+    throw new BerthError(
+      `engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`,
+    )
   }
 }
 

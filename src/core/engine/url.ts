@@ -10,4 +10,3 @@ export function engineUrl(record: MachineRecord): string {
   const host = ip.includes(':') ? `[${ip}]` : ip
   return `tcp://${host}:${record.Berth?.EnginePort ?? DEFAULT_ENGINE_PORT}`
 }
-

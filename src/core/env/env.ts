@@ -1,11 +1,26 @@
 import {basename} from 'node:path'
 import {BerthError, ExitCode} from '../errors.js'
 
-export const SHELLS = ['bash', 'zsh', 'sh', 'fish', 'powershell', 'pwsh', 'cmd', 'tcsh', 'csh', 'emacs'] as const
+export const SHELLS = [
+  'bash',
+  'zsh',
+  'sh',
+  'fish',
+  'powershell',
+  'pwsh',
+  'cmd',
+  'tcsh',
+  'csh',
+  'emacs',
+] as const
 export type Shell = (typeof SHELLS)[number]
 
 /** The shell to render for: the flag, else the login shell, else POSIX sh (cmd on Windows). */
-export function detectShell(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, platform = process.platform): Shell {
+export function detectShell(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  platform = process.platform,
+): Shell {
   const name = flag ?? (env.SHELL ? basename(env.SHELL) : platform === 'win32' ? 'powershell' : 'sh')
   if (!(SHELLS as readonly string[]).includes(name)) {
     if (flag) throw new BerthError(`unknown shell "${flag}" (one of: ${SHELLS.join(', ')})`, ExitCode.usage)
@@ -94,7 +109,10 @@ function usageHint(shell: Shell, command: string): string {
 
 /** Adds `ip` to a NO_PROXY list once. */
 export function withNoProxy(current: string | undefined, ip: string): string {
-  const entries = (current ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const entries = (current ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (!entries.includes(ip)) entries.push(ip)
   return entries.join(',')
 }
@@ -102,7 +120,9 @@ export function withNoProxy(current: string | undefined, ip: string): string {
 export type EnvVars = Array<[string, string]>
 
 export function renderEnv(shell: Shell, vars: EnvVars, command: string): string {
-  return [...vars.map(([name, value]) => setLine(shell, name, value)), usageHint(shell, command), ''].join('\n')
+  return [...vars.map(([name, value]) => setLine(shell, name, value)), usageHint(shell, command), ''].join(
+    '\n',
+  )
 }
 
 export function renderUnset(shell: Shell, names: string[], command: string): string {

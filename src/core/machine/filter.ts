@@ -24,7 +24,11 @@ export interface MachineFilter {
 export function parseFilters(raw: string[]): MachineFilter[] {
   return raw.map((entry) => {
     const match = /^(driver|state|name|label)=(.*)$/.exec(entry)
-    if (!match) throw new BerthError(`unsupported filter "${entry}" (use driver=, state=, name= or label=)`, ExitCode.usage)
+    if (!match)
+      throw new BerthError(
+        `unsupported filter "${entry}" (use driver=, state=, name= or label=)`,
+        ExitCode.usage,
+      )
     if (match[1] === 'name') {
       try {
         new RegExp(match[2]!)

@@ -13,8 +13,17 @@ export interface Reporter {
 
 export const silentReporter: Reporter = {step: () => {}}
 
-export function driverContext(store: Store, name: string, reporter: Reporter = silentReporter): DriverContext {
-  return {machineName: name, machineDir: store.machineDir(name), storePath: store.root, log: (m) => reporter.step(m)}
+export function driverContext(
+  store: Store,
+  name: string,
+  reporter: Reporter = silentReporter,
+): DriverContext {
+  return {
+    machineName: name,
+    machineDir: store.machineDir(name),
+    storePath: store.root,
+    log: (m) => reporter.step(m),
+  }
 }
 
 /** A machine record bound to its driver. */
@@ -25,11 +34,21 @@ export class Machine {
     readonly driver: Driver,
   ) {
     // A machine docker-machine made and provisioned, in its own store: berth's state starts here (host key pinned on first use).
-    record.Berth ??= {SchemaVersion: BERTH_SCHEMA_VERSION, CreatedAt: '', Phase: 'provisioned', EnginePort: DEFAULT_ENGINE_PORT, Timings: {}}
+    record.Berth ??= {
+      SchemaVersion: BERTH_SCHEMA_VERSION,
+      CreatedAt: '',
+      Phase: 'provisioned',
+      EnginePort: DEFAULT_ENGINE_PORT,
+      Timings: {},
+    }
   }
 
   /** Binds a record to its driver, loading the driver's code on first use. */
-  static async bind(store: Store, record: MachineRecord, reporter: Reporter = silentReporter): Promise<Machine> {
+  static async bind(
+    store: Store,
+    record: MachineRecord,
+    reporter: Reporter = silentReporter,
+  ): Promise<Machine> {
     const plugin = await driverPlugin(record.DriverName)
     return new Machine(store, record, plugin.load(record.Driver, driverContext(store, record.Name, reporter)))
   }
@@ -45,13 +64,20 @@ export class Machine {
   async save(): Promise<void> {
     this.record.Driver = this.driver.state
     // A host key the driver read out of band (a VM's console) is the pin from the start.
-    if (!this.record.Berth.SSHHostKey && this.driver.state.SSHHostKey) this.record.Berth.SSHHostKey = this.driver.state.SSHHostKey
+    if (!this.record.Berth.SSHHostKey && this.driver.state.SSHHostKey)
+      this.record.Berth.SSHHostKey = this.driver.state.SSHHostKey
     await this.store.save(this.record)
   }
 
   async sshTarget(): Promise<SshTarget> {
     const address = await this.driver.getSSHAddress()
-    return {host: address.host, port: address.port, user: address.user, privateKeyPath: address.keyPath, machine: this.name}
+    return {
+      host: address.host,
+      port: address.port,
+      user: address.user,
+      privateKeyPath: address.keyPath,
+      machine: this.name,
+    }
   }
 
   hostKeyPolicy(): HostKeyPolicy {
@@ -76,7 +102,10 @@ export class Machine {
   private async whyDown(): Promise<Error | undefined> {
     const state = await this.driver.getState().catch(() => undefined)
     if (state !== 'Stopped' && state !== 'Error' && state !== 'NotFound') return undefined
-    return this.driver.getIP().then(() => undefined, (err: Error) => err)
+    return this.driver.getIP().then(
+      () => undefined,
+      (err: Error) => err,
+    )
   }
 }
 
@@ -86,6 +115,12 @@ export function isProvisioned(record: MachineRecord): boolean {
 }
 
 /** Opens the machine under its lock and runs `fn` on it; the lock is released however `fn` ends. */
-export function withMachine<T>(store: Store, name: string, purpose: string, fn: (machine: Machine) => Promise<T>, reporter?: Reporter): Promise<T> {
+export function withMachine<T>(
+  store: Store,
+  name: string,
+  purpose: string,
+  fn: (machine: Machine) => Promise<T>,
+  reporter?: Reporter,
+): Promise<T> {
   return store.withLock(name, purpose, async () => fn(await Machine.open(store, name, reporter)))
 }

@@ -37,7 +37,9 @@ export interface BundleManifest {
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 /** Builds the bundle's contents for a record: its files read from wherever the record points. */
-export async function bundleContents(record: MachineRecord): Promise<{manifest: BundleManifest; files: MachineFile[]}> {
+export async function bundleContents(
+  record: MachineRecord,
+): Promise<{manifest: BundleManifest; files: MachineFile[]}> {
   const auth = record.HostOptions.AuthOptions
   const files: MachineFile[] = []
   const fields: AuthFileField[] = []
@@ -56,7 +58,9 @@ export async function bundleContents(record: MachineRecord): Promise<{manifest: 
   const keyPath = record.Driver.SSHKeyPath
   const sshKeyName = basename(keyPath || 'id_rsa')
   if (!FILE_NAME.test(sshKeyName) || files.some((f) => f.name === sshKeyName) || sshKeyName === RECORD_FILE) {
-    throw new BerthError(`machine "${record.Name}": unexpected SSH key file name ${JSON.stringify(sshKeyName)}`)
+    throw new BerthError(
+      `machine "${record.Name}": unexpected SSH key file name ${JSON.stringify(sshKeyName)}`,
+    )
   }
   try {
     files.push({name: sshKeyName, data: await readFile(keyPath), mode: 0o600})
@@ -67,7 +71,12 @@ export async function bundleContents(record: MachineRecord): Promise<{manifest: 
   if (pub) files.push({name: `${sshKeyName}.pub`, data: pub, mode: 0o644})
   // Normalized as if in a store at /bundle, then made relative to the machine folder.
   const virtualDir = `/bundle/machines/${record.Name}`
-  const normalized = adoptRecord(record, {machineDir: virtualDir, storeRoot: '/bundle', sshKeyName, files: fields})
+  const normalized = adoptRecord(record, {
+    machineDir: virtualDir,
+    storeRoot: '/bundle',
+    sshKeyName,
+    files: fields,
+  })
   const relativeRecord = relativizeRecord(normalized, virtualDir)
   const config = Buffer.from(JSON.stringify(relativeRecord, null, 2) + '\n')
   files.push({name: RECORD_FILE, data: config, mode: 0o600})
@@ -85,14 +94,32 @@ export async function bundleContents(record: MachineRecord): Promise<{manifest: 
 export async function exportMachine(store: Store, name: string, file: string): Promise<BundleManifest> {
   const target = resolve(file)
   const existing = await stat(target).catch(() => undefined)
-  if (existing?.isDirectory()) throw new BerthError(`${file} is a folder; give a file name for the bundle`, ExitCode.usage)
+  if (existing?.isDirectory())
+    throw new BerthError(`${file} is a folder; give a file name for the bundle`, ExitCode.usage)
   const parent = await stat(resolve(target, '..')).catch(() => undefined)
   if (!parent?.isDirectory()) throw new BerthError(`no such folder: ${resolve(target, '..')}`, ExitCode.usage)
   return store.withLock(name, 'berth export', async () => {
     const record = await store.load(name)
     const {manifest, files} = await bundleContents(record)
-    const manifestFile = {name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600}
-    await writeFileAtomic(target, gzipSync(await tarArchive([manifestFile, ...files].map((f) => ({name: f.name, content: f.data, mode: f.mode, mtime: new Date(manifest.exportedAt)})))), 0o600)
+    const manifestFile = {
+      name: MANIFEST,
+      data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'),
+      mode: 0o600,
+    }
+    await writeFileAtomic(
+      target,
+      gzipSync(
+        await tarArchive(
+          [manifestFile, ...files].map((f) => ({
+            name: f.name,
+            content: f.data,
+            mode: f.mode,
+            mtime: new Date(manifest.exportedAt),
+          })),
+        ),
+      ),
+      0o600,
+    )
     return manifest
   })
 }
@@ -102,8 +129,10 @@ function unpackTar(data: Buffer): Promise<Map<string, Buffer>> {
     const extract = tar.extract()
     const files = new Map<string, Buffer>()
     extract.on('entry', (header, stream, next) => {
-      if (header.type !== 'file') return reject(new Error(`entry ${JSON.stringify(header.name)} is not a file`))
-      if (!FILE_NAME.test(header.name)) return reject(new Error(`entry name ${JSON.stringify(header.name)} is not allowed`))
+      if (header.type !== 'file')
+        return reject(new Error(`entry ${JSON.stringify(header.name)} is not a file`))
+      if (!FILE_NAME.test(header.name))
+        return reject(new Error(`entry name ${JSON.stringify(header.name)} is not allowed`))
       if (files.has(header.name)) return reject(new Error(`entry ${header.name} appears twice`))
       const chunks: Buffer[] = []
       stream.on('data', (c) => chunks.push(c as Buffer))
@@ -129,7 +158,9 @@ function checkBundledRecord(record: MachineRecord, entries: Map<string, Buffer>)
   const named = (what: string, value: unknown, expected: string[]) => {
     if (value === '' || value === undefined) return
     if (typeof value !== 'string' || !expected.includes(value)) {
-      throw new Error(`its record names ${JSON.stringify(value)} as ${what}, which is not a file in the machine's folder`)
+      throw new Error(
+        `its record names ${JSON.stringify(value)} as ${what}, which is not a file in the machine's folder`,
+      )
     }
   }
   named('CertDir', auth.CertDir, ['.'])
@@ -139,19 +170,31 @@ function checkBundledRecord(record: MachineRecord, entries: Map<string, Buffer>)
   }
   const sshKey = record.Driver.SSHKeyPath
   const certNames: string[] = Object.values(AUTH_FILES)
-  named('SSHKeyPath', sshKey, typeof sshKey === 'string' && FILE_NAME.test(sshKey) && !certNames.includes(sshKey) && entries.has(sshKey) ? [sshKey] : [])
-  if (auth.CaPrivateKeyPath && !keyMatchesCert(entries.get(AUTH_FILES.CaPrivateKeyPath)!, entries.get(AUTH_FILES.CaCertPath) ?? '')) {
+  named(
+    'SSHKeyPath',
+    sshKey,
+    typeof sshKey === 'string' && FILE_NAME.test(sshKey) && !certNames.includes(sshKey) && entries.has(sshKey)
+      ? [sshKey]
+      : [],
+  )
+  if (
+    auth.CaPrivateKeyPath &&
+    !keyMatchesCert(entries.get(AUTH_FILES.CaPrivateKeyPath)!, entries.get(AUTH_FILES.CaCertPath) ?? '')
+  ) {
     throw new Error(`its ${AUTH_FILES.CaPrivateKeyPath} is not the key of its ${AUTH_FILES.CaCertPath}`)
   }
   if (!Array.isArray(auth.ServerCertSANs)) throw new Error('its ServerCertSANs is not a list')
   validateSans(auth.ServerCertSANs, 'ServerCertSANs')
   validateEngineOptions(record.HostOptions.EngineOptions)
   const trust = record.Berth?.ServerTrust
-  if (trust !== undefined && !['machine-ca', 'pinned-certificate', 'imported-ca'].includes(trust)) throw new Error(`unknown ServerTrust ${JSON.stringify(trust)}`)
+  if (trust !== undefined && !['machine-ca', 'pinned-certificate', 'imported-ca'].includes(trust))
+    throw new Error(`unknown ServerTrust ${JSON.stringify(trust)}`)
 }
 
 /** Reads and checks a bundle completely (format, checksums, record, referenced files) before anything is written. */
-export async function readBundle(file: string): Promise<{manifest: BundleManifest; record: MachineRecord; files: MachineFile[]}> {
+export async function readBundle(
+  file: string,
+): Promise<{manifest: BundleManifest; record: MachineRecord; files: MachineFile[]}> {
   let raw: Buffer
   try {
     const s = await stat(file)
@@ -161,7 +204,8 @@ export async function readBundle(file: string): Promise<{manifest: BundleManifes
   } catch (err) {
     throw new BerthError(`cannot read bundle ${file}: ${oneLine(err)}`, ExitCode.usage)
   }
-  const corrupt = (why: string) => new BerthError(`${file} is not a valid berth machine bundle: ${why}`, ExitCode.usage)
+  const corrupt = (why: string) =>
+    new BerthError(`${file} is not a valid berth machine bundle: ${why}`, ExitCode.usage)
   let entries: Map<string, Buffer>
   try {
     entries = await unpackTar(gunzipSync(raw, {maxOutputLength: MAX_BUNDLE_BYTES}))
@@ -175,9 +219,11 @@ export async function readBundle(file: string): Promise<{manifest: BundleManifes
     throw corrupt('its manifest is not JSON')
   }
   if (!manifest || manifest.format !== BUNDLE_FORMAT) throw corrupt(`no ${MANIFEST} manifest`)
-  if (manifest.version !== BUNDLE_VERSION) throw corrupt(`bundle version ${manifest.version} (this berth reads ${BUNDLE_VERSION})`)
+  if (manifest.version !== BUNDLE_VERSION)
+    throw corrupt(`bundle version ${manifest.version} (this berth reads ${BUNDLE_VERSION})`)
   const names = new Set([...entries.keys()].filter((n) => n !== MANIFEST))
-  if (names.size !== Object.keys(manifest.files ?? {}).length) throw corrupt('its files do not match its manifest')
+  if (names.size !== Object.keys(manifest.files ?? {}).length)
+    throw corrupt('its files do not match its manifest')
   for (const [name, hash] of Object.entries(manifest.files)) {
     const data = entries.get(name)
     if (!data || sha256(data) !== hash) throw corrupt(`${name} is missing or damaged (checksum mismatch)`)
@@ -185,7 +231,11 @@ export async function readBundle(file: string): Promise<{manifest: BundleManifes
   let record: MachineRecord
   try {
     record = JSON.parse(entries.get(RECORD_FILE)!.toString('utf8')) as MachineRecord
-    if (typeof record?.Driver !== 'object' || typeof record.HostOptions?.AuthOptions !== 'object' || typeof record.DriverName !== 'string') {
+    if (
+      typeof record?.Driver !== 'object' ||
+      typeof record.HostOptions?.AuthOptions !== 'object' ||
+      typeof record.DriverName !== 'string'
+    ) {
       throw new Error('not a machine record')
     }
     validateMachineName(record.Name)
@@ -194,7 +244,9 @@ export async function readBundle(file: string): Promise<{manifest: BundleManifes
   } catch (err) {
     throw corrupt(oneLine(err))
   }
-  const files = [...names].filter((n) => n !== RECORD_FILE).map((name) => ({name, data: entries.get(name)!, mode: fileMode(name)}))
+  const files = [...names]
+    .filter((n) => n !== RECORD_FILE)
+    .map((name) => ({name, data: entries.get(name)!, mode: fileMode(name)}))
   return {manifest, record, files}
 }
 

@@ -21,7 +21,12 @@ const SAME_SHAPE_DRIVERS = ['generic', 'container']
 
 /** Drivers berth can manage after import; others would leave machines berth cannot start, stop or reach. */
 function adoptableDrivers(): string[] {
-  return [...SAME_SHAPE_DRIVERS, ...driverDescriptors().filter((d) => d.adoptsDockerMachine).map((d) => d.name)]
+  return [
+    ...SAME_SHAPE_DRIVERS,
+    ...driverDescriptors()
+      .filter((d) => d.adoptsDockerMachine)
+      .map((d) => d.name),
+  ]
 }
 
 export function defaultDockerMachineStore(env: NodeJS.ProcessEnv = process.env): string {
@@ -57,8 +62,17 @@ async function readFirst(root: string, paths: (string | undefined)[]): Promise<B
     if (!info) continue
     const real = await realpath(path).catch(() => path)
     const rel = relative(realRoot, real)
-    if (info.isSymbolicLink() || !info.isFile() || rel.startsWith('..') || isAbsolute(rel) || info.size > MAX_FILE_BYTES) {
-      throw new BerthError(`${path} is not a file inside the docker-machine store ${root}; not imported`, ExitCode.usage)
+    if (
+      info.isSymbolicLink() ||
+      !info.isFile() ||
+      rel.startsWith('..') ||
+      isAbsolute(rel) ||
+      info.size > MAX_FILE_BYTES
+    ) {
+      throw new BerthError(
+        `${path} is not a file inside the docker-machine store ${root}; not imported`,
+        ExitCode.usage,
+      )
     }
     return readFile(real)
   }
@@ -71,9 +85,16 @@ export async function dockerMachineNames(dir: string): Promise<string[]> {
   try {
     entries = await readdir(join(dir, 'machines'), {withFileTypes: true})
   } catch (err) {
-    throw new BerthError(`${dir} is not a docker-machine store (${oneLine(err)})`, ExitCode.usage, 'pass --from DIR (default ~/.docker/machine)')
+    throw new BerthError(
+      `${dir} is not a docker-machine store (${oneLine(err)})`,
+      ExitCode.usage,
+      'pass --from DIR (default ~/.docker/machine)',
+    )
   }
-  return entries.filter((e) => e.isDirectory() && /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(e.name)).map((e) => e.name).sort()
+  return entries
+    .filter((e) => e.isDirectory() && /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(e.name))
+    .map((e) => e.name)
+    .sort()
 }
 
 /** Reads and checks one docker-machine machine; refuses drivers berth does not have. */
@@ -83,11 +104,18 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   let record: MachineRecord
   try {
     record = JSON.parse(await readFile(join(machineDir, 'config.json'), 'utf8')) as MachineRecord
-    if (typeof record !== 'object' || !record || typeof record.Driver !== 'object' || typeof record.DriverName !== 'string' ||
-      typeof record.HostOptions?.AuthOptions !== 'object') throw new Error('not a docker-machine record')
+    if (
+      typeof record !== 'object' ||
+      !record ||
+      typeof record.Driver !== 'object' ||
+      typeof record.DriverName !== 'string' ||
+      typeof record.HostOptions?.AuthOptions !== 'object'
+    )
+      throw new Error('not a docker-machine record')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new BerthError(`no machine "${name}" in the docker-machine store ${dir}`, ExitCode.notFound)
+    if (code === 'ENOENT')
+      throw new BerthError(`no machine "${name}" in the docker-machine store ${dir}`, ExitCode.notFound)
     throw new BerthError(`record of "${name}" in ${dir} is unreadable: ${oneLine(err)}`, ExitCode.failure)
   }
   record.Name = name // docker-machine itself goes by the folder
@@ -97,8 +125,11 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
     const adopt = adopts ? (await driverPlugin(record.DriverName)).fromDockerMachine : undefined
     if (!adopt) {
       const managed = adoptableDrivers()
-      throw new BerthError(`machine "${name}" uses docker-machine's ${record.DriverName} driver, whose machines berth cannot adopt; not imported`, ExitCode.usage,
-        `berth adopts ${managed.slice(0, -1).join(', ')} and ${managed.at(-1)} machines; keep using docker-machine for this one`)
+      throw new BerthError(
+        `machine "${name}" uses docker-machine's ${record.DriverName} driver, whose machines berth cannot adopt; not imported`,
+        ExitCode.usage,
+        `berth adopts ${managed.slice(0, -1).join(', ')} and ${managed.at(-1)} machines; keep using docker-machine for this one`,
+      )
     }
     const adopted = adopt(record.Driver as unknown as Record<string, unknown>, name)
     record.Driver = adopted.state
@@ -119,7 +150,9 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
     const data = await readFirst(dir, candidates[field])
     if (!data) {
       if (field === 'CaCertPath' || field === 'ClientCertPath' || field === 'ClientKeyPath') {
-        throw new BerthError(`machine "${name}" in ${dir} has no ${AUTH_FILES[field]} (looked in its folder and ${join(dir, 'certs')})`)
+        throw new BerthError(
+          `machine "${name}" in ${dir} has no ${AUTH_FILES[field]} (looked in its folder and ${join(dir, 'certs')})`,
+        )
       }
       continue
     }
@@ -128,7 +161,10 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   }
   const caKey = files.find((f) => f.name === AUTH_FILES.CaPrivateKeyPath)
   if (caKey && !keyMatchesCert(caKey.data, files.find((f) => f.name === AUTH_FILES.CaCertPath)!.data)) {
-    throw new BerthError(`machine "${name}" in ${dir}: its CA key is not the key of its ca.pem; not imported`, ExitCode.usage)
+    throw new BerthError(
+      `machine "${name}" in ${dir}: its CA key is not the key of its ca.pem; not imported`,
+      ExitCode.usage,
+    )
   }
   try {
     if (!Array.isArray(auth.ServerCertSANs ?? [])) throw new Error('ServerCertSANs is not a list')
@@ -139,11 +175,18 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   }
   const keyPath = record.Driver.SSHKeyPath
   const sshKeyName = keyPath ? basename(keyPath) : 'id_rsa'
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(sshKeyName) || Object.values(AUTH_FILES).includes(sshKeyName as never) || sshKeyName === 'config.json') {
+  if (
+    !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(sshKeyName) ||
+    Object.values(AUTH_FILES).includes(sshKeyName as never) ||
+    sshKeyName === 'config.json'
+  ) {
     throw new BerthError(`machine "${name}": unexpected SSH key file name ${JSON.stringify(sshKeyName)}`)
   }
   const key = await readFirst(dir, [keyPath, join(machineDir, sshKeyName)])
-  if (!key) throw new BerthError(`machine "${name}" in ${dir} has no SSH key (${keyPath || join(machineDir, sshKeyName)})`)
+  if (!key)
+    throw new BerthError(
+      `machine "${name}" in ${dir} has no SSH key (${keyPath || join(machineDir, sshKeyName)})`,
+    )
   files.push({name: sshKeyName, data: key, mode: 0o600})
   const pub = await readFirst(dir, [keyPath && `${keyPath}.pub`, join(machineDir, `${sshKeyName}.pub`)])
   if (pub) files.push({name: `${sshKeyName}.pub`, data: pub, mode: 0o644})
@@ -153,5 +196,11 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
 /** Copies one planned machine into berth's store with its paths rewritten. */
 export async function applyImport(store: Store, plan: ImportPlan): Promise<string> {
   return installMachine(store, plan.name, plan.files, (machineDir) =>
-    adoptRecord(plan.record, {machineDir, storeRoot: store.root, sshKeyName: plan.sshKeyName, files: plan.fields}))
+    adoptRecord(plan.record, {
+      machineDir,
+      storeRoot: store.root,
+      sshKeyName: plan.sshKeyName,
+      files: plan.fields,
+    }),
+  )
 }

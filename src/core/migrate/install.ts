@@ -23,18 +23,32 @@ export function fileMode(name: string): number {
  * the others, then renamed into place under the machine's lock, so a failure leaves nothing and
  * a reader never sees half a machine. `build` gets the final folder path to write into the record.
  */
-export async function installMachine(store: Store, name: string, files: MachineFile[], build: (machineDir: string) => MachineRecord): Promise<string> {
+export async function installMachine(
+  store: Store,
+  name: string,
+  files: MachineFile[],
+  build: (machineDir: string) => MachineRecord,
+): Promise<string> {
   validateMachineName(name)
   await store.init()
   const staging = join(store.machinesDir, `.import-${name}-${randomBytes(4).toString('hex')}`)
   return store.withLock(name, 'berth import', async () => {
     try {
-      if (await store.exists(name)) throw new BerthError(`machine "${name}" already exists in ${store.root}`, ExitCode.usage, `remove it first or import into another store`)
+      if (await store.exists(name))
+        throw new BerthError(
+          `machine "${name}" already exists in ${store.root}`,
+          ExitCode.usage,
+          `remove it first or import into another store`,
+        )
       const machineDir = store.machineDir(name)
       const record = build(machineDir)
       await ensurePrivateDir(staging)
-      for (const file of files) await writeFile(join(staging, file.name), file.data, {mode: file.mode, flag: 'wx'})
-      await writeFile(join(staging, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', {mode: 0o600, flag: 'wx'})
+      for (const file of files)
+        await writeFile(join(staging, file.name), file.data, {mode: file.mode, flag: 'wx'})
+      await writeFile(join(staging, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', {
+        mode: 0o600,
+        flag: 'wx',
+      })
       await rename(staging, machineDir)
       return machineDir
     } catch (err) {

@@ -92,7 +92,8 @@ export function absolutizeRecord(source: MachineRecord, machineDir: string): Mac
   for (const field of pathFields(record)) {
     const value = field.get()
     if (!value) continue
-    if (isAbsolute(value) || posix.isAbsolute(value)) throw new Error(`path ${JSON.stringify(value)} in the bundled record is not relative`)
+    if (isAbsolute(value) || posix.isAbsolute(value))
+      throw new Error(`path ${JSON.stringify(value)} in the bundled record is not relative`)
     field.set(resolve(machineDir, value))
   }
   return record

@@ -58,7 +58,12 @@ export interface MonitorOutcome {
 }
 
 /** The image must be on the machine or pullable; checked for every image before anything changes. */
-async function ensureImage(docker: Docker, machine: string, image: string, reporter: Reporter): Promise<void> {
+async function ensureImage(
+  docker: Docker,
+  machine: string,
+  image: string,
+  reporter: Reporter,
+): Promise<void> {
   try {
     await docker.getImage(image).inspect()
     return
@@ -69,8 +74,11 @@ async function ensureImage(docker: Docker, machine: string, image: string, repor
   try {
     await followProgress(docker, await docker.pull(image))
   } catch (err) {
-    throw new BerthError(`image ${image} is not on ${machine} and could not be pulled: ${oneLine(err)}`, ExitCode.failure,
-      'load it onto the machine (docker load / docker import) or name another with --influx-image / --grafana-image')
+    throw new BerthError(
+      `image ${image} is not on ${machine} and could not be pulled: ${oneLine(err)}`,
+      ExitCode.failure,
+      'load it onto the machine (docker load / docker import) or name another with --influx-image / --grafana-image',
+    )
   }
 }
 
@@ -80,7 +88,12 @@ async function ensureNetwork(docker: Docker): Promise<void> {
   await docker.createNetwork({Name: MONITOR_NETWORK, Labels: {[LABEL]: 'true'}})
 }
 
-async function waitFor(what: string, url: string, accept: (status: number) => boolean, ms = 90_000): Promise<void> {
+async function waitFor(
+  what: string,
+  url: string,
+  accept: (status: number) => boolean,
+  ms = 90_000,
+): Promise<void> {
   const deadline = Date.now() + ms
   let last = 'no answer'
   while (Date.now() < deadline) {
@@ -112,7 +125,11 @@ async function grafanaPassword(store: Store, name: string): Promise<{path: strin
   return {path, password}
 }
 
-async function startContainer(docker: Docker, spec: Docker.ContainerCreateOptions, archive?: Buffer): Promise<void> {
+async function startContainer(
+  docker: Docker,
+  spec: Docker.ContainerCreateOptions,
+  archive?: Buffer,
+): Promise<void> {
   const container = await docker.createContainer(spec)
   try {
     if (archive) await container.putArchive(archive, {path: '/'})
@@ -128,17 +145,35 @@ async function startContainer(docker: Docker, spec: Docker.ContainerCreateOption
  * dashboards provider) and dashboards under GRAFANA_BERTH_DIR, and the admin password as a file
  * readable by Grafana's user alone; nothing secret in the container's environment.
  */
-export function grafanaContainer(options: MonitorOptions, image: string, password: string): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
+export function grafanaContainer(
+  options: MonitorOptions,
+  image: string,
+  password: string,
+): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
   const root = GRAFANA_BERTH_DIR.slice(1)
-  const exported = exportFiles({influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database}, minInterval: options.minInterval, dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`, folder: 'berth', alerts: options.alerts, webhookUrl: options.webhookUrl})
-  const files: ArchiveFile[] = [...exported].map(([file, content]) => ({name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`, content,
+  const exported = exportFiles({
+    influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database},
+    minInterval: options.minInterval,
+    dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`,
+    folder: 'berth',
+    alerts: options.alerts,
+    webhookUrl: options.webhookUrl,
+  })
+  const files: ArchiveFile[] = [...exported].map(([file, content]) => ({
+    name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`,
+    content,
     // The webhook URL may carry a token: readable by Grafana's user alone, like the password.
-    ...(file === CONTACT_POINT_FILE ? {mode: 0o400, uid: GRAFANA_UID} : {})}))
+    ...(file === CONTACT_POINT_FILE ? {mode: 0o400, uid: GRAFANA_UID} : {}),
+  }))
   files.push({name: `${root}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
   const spec = {
     name: GRAFANA_CONTAINER,
     Image: image,
-    Env: [`GF_PATHS_PROVISIONING=${GRAFANA_BERTH_DIR}/provisioning`, `GF_SECURITY_ADMIN_PASSWORD__FILE=${GRAFANA_BERTH_DIR}/admin-password`, 'GF_ANALYTICS_REPORTING_ENABLED=false'],
+    Env: [
+      `GF_PATHS_PROVISIONING=${GRAFANA_BERTH_DIR}/provisioning`,
+      `GF_SECURITY_ADMIN_PASSWORD__FILE=${GRAFANA_BERTH_DIR}/admin-password`,
+      'GF_ANALYTICS_REPORTING_ENABLED=false',
+    ],
     Labels: {[LABEL]: 'grafana'},
     ExposedPorts: {'3000/tcp': {}},
     HostConfig: {
@@ -155,13 +190,19 @@ export function grafanaContainer(options: MonitorOptions, image: string, passwor
  * Starts (or restarts with the given settings) the stack on machine `name`. Data stays in volumes
  * across runs; the database is created if missing. Returns where InfluxDB and Grafana answer.
  */
-export async function monitorUp(store: Store, name: string, options: MonitorOptions, reporter: Reporter): Promise<MonitorOutcome> {
+export async function monitorUp(
+  store: Store,
+  name: string,
+  options: MonitorOptions,
+  reporter: Reporter,
+): Promise<MonitorOutcome> {
   const record = await store.load(name)
   const ip = record.Driver.IPAddress
   if (!ip) throw new BerthError(`machine "${name}" has no IP address yet`)
   const host = ip.includes(':') ? `[${ip}]` : ip
   const docker = await engineClient(record, 120_000)
-  for (const image of [options.influxImage, options.grafanaImage]) if (image) await ensureImage(docker, name, image, reporter)
+  for (const image of [options.influxImage, options.grafanaImage])
+    if (image) await ensureImage(docker, name, image, reporter)
 
   reporter.step('starting InfluxDB')
   await ensureNetwork(docker)
@@ -170,7 +211,12 @@ export async function monitorUp(store: Store, name: string, options: MonitorOpti
     name: INFLUX_CONTAINER,
     Image: options.influxImage,
     // The official image's paths, spelled out so an image without its config file (a plain influxd) keeps data in the volume too.
-    Env: ['INFLUXDB_META_DIR=/var/lib/influxdb/meta', 'INFLUXDB_DATA_DIR=/var/lib/influxdb/data', 'INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal', 'INFLUXDB_REPORTING_DISABLED=true'],
+    Env: [
+      'INFLUXDB_META_DIR=/var/lib/influxdb/meta',
+      'INFLUXDB_DATA_DIR=/var/lib/influxdb/data',
+      'INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal',
+      'INFLUXDB_REPORTING_DISABLED=true',
+    ],
     Labels: {[LABEL]: 'influxdb'},
     ExposedPorts: {'8086/tcp': {}},
     HostConfig: {
@@ -183,8 +229,14 @@ export async function monitorUp(store: Store, name: string, options: MonitorOpti
   } as Docker.ContainerCreateOptions)
   const influxUrl = `http://${host}:${options.influxPort}`
   await waitFor('InfluxDB', `${influxUrl}/ping`, (status) => status === 204)
-  const created = await fetch(`${influxUrl}/query?${new URLSearchParams({q: `CREATE DATABASE "${options.database.replace(/"/g, '\\"')}"`})}`, {method: 'POST'})
-  if (!created.ok) throw new BerthError(`InfluxDB on ${name} did not create database ${options.database}: HTTP ${created.status} ${oneLine(await created.text())}`)
+  const created = await fetch(
+    `${influxUrl}/query?${new URLSearchParams({q: `CREATE DATABASE "${options.database.replace(/"/g, '\\"')}"`})}`,
+    {method: 'POST'},
+  )
+  if (!created.ok)
+    throw new BerthError(
+      `InfluxDB on ${name} did not create database ${options.database}: HTTP ${created.status} ${oneLine(await created.text())}`,
+    )
   const outcome: MonitorOutcome = {machine: name, influxUrl, database: options.database}
 
   await removeContainer(docker, GRAFANA_CONTAINER)
@@ -199,11 +251,17 @@ export async function monitorUp(store: Store, name: string, options: MonitorOpti
 }
 
 /** Removes the stack's containers and network; its data volumes too with `volumes`. */
-export async function monitorDown(store: Store, name: string, options: {volumes: boolean}, reporter: Reporter): Promise<{machine: string; removed: string[]}> {
+export async function monitorDown(
+  store: Store,
+  name: string,
+  options: {volumes: boolean},
+  reporter: Reporter,
+): Promise<{machine: string; removed: string[]}> {
   const docker = await engineClient(await store.load(name), 60_000)
   const removed: string[] = []
   reporter.step('removing the monitoring containers')
-  for (const container of [GRAFANA_CONTAINER, INFLUX_CONTAINER]) if (await removeContainer(docker, container)) removed.push(container)
+  for (const container of [GRAFANA_CONTAINER, INFLUX_CONTAINER])
+    if (await removeContainer(docker, container)) removed.push(container)
   const networks = await docker.listNetworks({filters: {name: [MONITOR_NETWORK]}})
   for (const network of networks.filter((n) => n.Name === MONITOR_NETWORK)) {
     await docker.getNetwork(network.Id).remove()

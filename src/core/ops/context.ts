@@ -7,7 +7,11 @@ import type {Store} from '../store/store.js'
 export function machineContext(store: Store, name: string, force = false): Promise<ContextOutcome> {
   return withMachine(store, name, 'berth context', async (machine) => {
     if (machine.record.Berth === undefined || machine.record.Berth.Phase !== 'provisioned') {
-      throw new BerthError(`machine "${name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${name}\``)
+      throw new BerthError(
+        `machine "${name}" is not provisioned`,
+        ExitCode.failure,
+        `run \`berth provision ${name}\``,
+      )
     }
     if (!machine.record.Driver.IPAddress) machine.record.Driver.IPAddress = await machine.driver.getIP()
     const outcome = await ensureContext(machine.record, force)

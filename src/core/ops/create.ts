@@ -8,7 +8,13 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
 import {validateEngineOptions} from '../provision/daemon.js'
 import {provisionMachine} from '../provision/provision.js'
-import {BERTH_SCHEMA_VERSION, CONFIG_VERSION, EngineOptions, emptySwarmOptions, MachineRecord} from '../store/record.js'
+import {
+  BERTH_SCHEMA_VERSION,
+  CONFIG_VERSION,
+  EngineOptions,
+  emptySwarmOptions,
+  MachineRecord,
+} from '../store/record.js'
 import type {Store} from '../store/store.js'
 import {initSwarm, joinSwarm, SwarmOutcome} from '../swarm/swarm.js'
 import type {SwarmRole} from '../swarm/model.js'
@@ -29,7 +35,11 @@ export interface CreateRequest {
   context?: boolean
 }
 
-function newRecord(store: Store, request: CreateRequest, driverState: MachineRecord['Driver']): MachineRecord {
+function newRecord(
+  store: Store,
+  request: CreateRequest,
+  driverState: MachineRecord['Driver'],
+): MachineRecord {
   const dir = store.machineDir(request.name)
   return {
     ConfigVersion: CONFIG_VERSION,
@@ -83,7 +93,11 @@ export interface ValidatedCreate {
 export async function validateCreate(store: Store, request: CreateRequest): Promise<ValidatedCreate> {
   validateMachineName(request.name)
   if (await store.exists(request.name)) {
-    throw new BerthError(`machine "${request.name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${request.name}\``)
+    throw new BerthError(
+      `machine "${request.name}" already exists`,
+      ExitCode.usage,
+      `pick another name or \`berth rm ${request.name}\``,
+    )
   }
   const plugin = await driverPlugin(request.driver)
   validateEngineOptions(request.engine)
@@ -95,8 +109,11 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
   try {
     await plugin.load(state, context).preCreateCheck()
   } catch (err) {
-    throw new BerthError(`pre-create check of the ${plugin.name} driver failed: ${oneLine(err)}`, ExitCode.preCreateCheck,
-      err instanceof BerthError ? err.hint : undefined)
+    throw new BerthError(
+      `pre-create check of the ${plugin.name} driver failed: ${oneLine(err)}`,
+      ExitCode.preCreateCheck,
+      err instanceof BerthError ? err.hint : undefined,
+    )
   }
   return {request, plugin, state}
 }
@@ -105,7 +122,11 @@ export async function validateCreate(store: Store, request: CreateRequest): Prom
  * Creates a machine: record first (so an interrupted create can be removed or finished), then
  * the driver's work, then provisioning. A failure removes what was made, driver resources included.
  */
-export async function createMachine(store: Store, validated: ValidatedCreate, reporter: Reporter): Promise<{record: MachineRecord; version: EngineVersion}> {
+export async function createMachine(
+  store: Store,
+  validated: ValidatedCreate,
+  reporter: Reporter,
+): Promise<{record: MachineRecord; version: EngineVersion}> {
   const {request, state} = validated
   await ensureStoreCerts(store)
   const dir = await store.reserve(request.name)
@@ -115,7 +136,11 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
       const record = newRecord(store, request, state)
       await store.save(record)
       await copyClientCertsTo(store, dir)
-      machine = new Machine(store, record, validated.plugin.load(state, driverContext(store, request.name, reporter)))
+      machine = new Machine(
+        store,
+        record,
+        validated.plugin.load(state, driverContext(store, request.name, reporter)),
+      )
       const started = performance.now()
       await machine.driver.create()
       record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
@@ -137,7 +162,9 @@ export async function createMachine(store: Store, validated: ValidatedCreate, re
         await machine?.driver.remove()
         await store.removeMachineDir(request.name)
       } catch (cleanupError) {
-        reporter.step(`Cleanup incomplete: ${oneLine(cleanupError)}; \`berth rm -f ${request.name}\` retries it`)
+        reporter.step(
+          `Cleanup incomplete: ${oneLine(cleanupError)}; \`berth rm -f ${request.name}\` retries it`,
+        )
       }
       throw err
     }
@@ -154,14 +181,21 @@ export interface SwarmAtCreate {
 
 /** Checks before anything is made: the manager to join through exists and is not the new machine. */
 async function validateSwarmAtCreate(store: Store, name: string, spec: SwarmAtCreate): Promise<void> {
-  if (spec.init && spec.join) throw new BerthError('--swarm-init and --swarm-join exclude each other', ExitCode.usage)
-  if (!spec.init && !spec.join) throw new BerthError('--swarm-manager and --swarm-worker need --swarm-join MANAGER', ExitCode.usage)
+  if (spec.init && spec.join)
+    throw new BerthError('--swarm-init and --swarm-join exclude each other', ExitCode.usage)
+  if (!spec.init && !spec.join)
+    throw new BerthError('--swarm-manager and --swarm-worker need --swarm-join MANAGER', ExitCode.usage)
   if (spec.join === name) throw new BerthError(`${name} cannot join a swarm through itself`, ExitCode.usage)
   if (spec.join) await store.load(spec.join)
 }
 
 /** The swarm step of `create`, run after provisioning while the new machine is locked. */
-async function swarmAtCreate(store: Store, machine: Machine, spec: SwarmAtCreate, reporter: Reporter): Promise<SwarmOutcome> {
+async function swarmAtCreate(
+  store: Store,
+  machine: Machine,
+  spec: SwarmAtCreate,
+  reporter: Reporter,
+): Promise<SwarmOutcome> {
   if (spec.init) return initSwarm(machine, {}, reporter)
   const manager = await Machine.open(store, spec.join!)
   return joinSwarm(machine, manager, {role: spec.role}, reporter)

@@ -14,10 +14,16 @@ export function parseLabels(values: string[]): Record<string, string> {
 }
 
 /** Sets labels on a machine: the provider's tags first, then the record, so a failure changes nothing. */
-export function updateLabels(store: Store, name: string, labels: Record<string, string>): Promise<Record<string, string>> {
+export function updateLabels(
+  store: Store,
+  name: string,
+  labels: Record<string, string>,
+): Promise<Record<string, string>> {
   return withMachine(store, name, 'berth update-labels', async (machine) => {
     if (!machine.driver.updateLabels) {
-      throw new BerthError(`the ${machine.record.DriverName} driver does not support labels (its machines have no provider tags)`)
+      throw new BerthError(
+        `the ${machine.record.DriverName} driver does not support labels (its machines have no provider tags)`,
+      )
     }
     const merged = {...(machine.record.Berth.Labels ?? {}), ...labels}
     await machine.driver.updateLabels(merged)

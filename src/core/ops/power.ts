@@ -12,7 +12,11 @@ export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
  * again: drivers may hand out a new one.
  */
 /** The state each action leads to; docker-machine refuses an action whose state already holds (libmachine/host/host.go). */
-const TARGET_STATE: Partial<Record<PowerAction, MachineState>> = {start: 'Running', stop: 'Stopped', kill: 'Stopped'}
+const TARGET_STATE: Partial<Record<PowerAction, MachineState>> = {
+  start: 'Running',
+  stop: 'Stopped',
+  kill: 'Stopped',
+}
 
 /** Starts a stopped machine first, as docker-machine's upgrade does (libmachine/host/host.go: Upgrade). */
 export async function startIfStopped(store: Store, name: string, reporter: Reporter): Promise<void> {
@@ -22,41 +26,61 @@ export async function startIfStopped(store: Store, name: string, reporter: Repor
   await powerAction(store, name, 'start', reporter)
 }
 
-export function powerAction(store: Store, name: string, action: PowerAction, reporter: Reporter, refuseIfAlready = false): Promise<MachineState> {
-  return withMachine(store, name, `berth ${action}`, async (machine) => {
-    const target = TARGET_STATE[action]
-    if (refuseIfAlready && target && (await machine.driver.getState()) === target) {
-      const message = `Machine "${name}" is already ${target.toLowerCase()}.` // libmachine/mcnerror/errors.go: ErrHostAlreadyInState
-      throw new BerthError(message, ExitCode.failure, undefined, message)
-    }
-    const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
-    const bootBefore = action === 'restart' && machine.record.Berth?.Phase === 'provisioned' ? await bootMark(machine, 10_000).catch(() => undefined) : undefined
-    await machine.driver[action]()
-    if (bootBefore) await waitForReboot(machine, bootBefore, reporter)
-    if (action === 'start' || action === 'restart') {
-      const ip = await machine.driver.getIP()
-      machine.record.Driver.IPAddress = ip
-      await machine.save()
-      // The server certificate names the old IP: reissue it for the new one (the engine restarts, keeping containers).
-      if (ip !== before) {
-        reporter.step(`IP changed from ${before} to ${ip}`)
-        if (machine.record.Berth?.Phase === 'provisioned') await renewServerCert(machine, reporter)
+export function powerAction(
+  store: Store,
+  name: string,
+  action: PowerAction,
+  reporter: Reporter,
+  refuseIfAlready = false,
+): Promise<MachineState> {
+  return withMachine(
+    store,
+    name,
+    `berth ${action}`,
+    async (machine) => {
+      const target = TARGET_STATE[action]
+      if (refuseIfAlready && target && (await machine.driver.getState()) === target) {
+        const message = `Machine "${name}" is already ${target.toLowerCase()}.` // libmachine/mcnerror/errors.go: ErrHostAlreadyInState
+        throw new BerthError(message, ExitCode.failure, undefined, message)
       }
-      // Done means usable: `berth start m && docker ...` must not race the engine's boot.
-      if (isProvisioned(machine.record)) {
-        reporter.step('Waiting for the engine over mutual TLS')
-        await verifyEngine(machine, 120_000)
+      const before = machine.record.Driver.IPAddress // drivers may update their state (this record) in start
+      const bootBefore =
+        action === 'restart' && machine.record.Berth?.Phase === 'provisioned'
+          ? await bootMark(machine, 10_000).catch(() => undefined)
+          : undefined
+      await machine.driver[action]()
+      if (bootBefore) await waitForReboot(machine, bootBefore, reporter)
+      if (action === 'start' || action === 'restart') {
+        const ip = await machine.driver.getIP()
+        machine.record.Driver.IPAddress = ip
+        await machine.save()
+        // The server certificate names the old IP: reissue it for the new one (the engine restarts, keeping containers).
+        if (ip !== before) {
+          reporter.step(`IP changed from ${before} to ${ip}`)
+          if (machine.record.Berth?.Phase === 'provisioned') await renewServerCert(machine, reporter)
+        }
+        // Done means usable: `berth start m && docker ...` must not race the engine's boot.
+        if (isProvisioned(machine.record)) {
+          reporter.step('Waiting for the engine over mutual TLS')
+          await verifyEngine(machine, 120_000)
+        }
       }
-    }
-    return machine.driver.getState()
-  }, reporter)
+      return machine.driver.getState()
+    },
+    reporter,
+  )
 }
 
 /** Changes with every boot of a VM (boot_id) and of a system container (PID 1's start time). */
 async function bootMark(machine: Machine, deadlineMs: number): Promise<string> {
   const session = await machine.ssh(deadlineMs)
   try {
-    return (await session.run('cat /proc/sys/kernel/random/boot_id; cut -d" " -f22 /proc/1/stat', 'reading the boot id')).trim()
+    return (
+      await session.run(
+        'cat /proc/sys/kernel/random/boot_id; cut -d" " -f22 /proc/1/stat',
+        'reading the boot id',
+      )
+    ).trim()
   } finally {
     session.close()
   }
@@ -66,7 +90,12 @@ async function bootMark(machine: Machine, deadlineMs: number): Promise<string> {
  * Some providers' reboot only queues one (EC2's RebootInstances): until the machine has booted
  * again its old engine may still answer, so "restarted" waits for a new boot first.
  */
-async function waitForReboot(machine: Machine, before: string, reporter: Reporter, timeoutMs = 300_000): Promise<void> {
+async function waitForReboot(
+  machine: Machine,
+  before: string,
+  reporter: Reporter,
+  timeoutMs = 300_000,
+): Promise<void> {
   reporter.step(`Waiting for ${machine.name} to boot again`)
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
@@ -74,9 +103,15 @@ async function waitForReboot(machine: Machine, before: string, reporter: Reporte
     const ip = await machine.driver.getIP().catch(() => undefined)
     if (ip) machine.record.Driver.IPAddress = ip
     // Bounded per try: a connection that goes down with the machine must not hang the wait.
-    const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(() => undefined)
+    const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(
+      () => undefined,
+    )
     if (mark !== undefined && mark !== before) return
     await new Promise((resolve) => setTimeout(resolve, 1000))
   }
-  throw new BerthError(`${machine.name} did not reboot within ${timeoutMs / 1000}s`, ExitCode.timeout, 'see its console; `berth restart` again or `berth kill` and `berth start`')
+  throw new BerthError(
+    `${machine.name} did not reboot within ${timeoutMs / 1000}s`,
+    ExitCode.timeout,
+    'see its console; `berth restart` again or `berth kill` and `berth start`',
+  )
 }

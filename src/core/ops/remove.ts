@@ -22,11 +22,18 @@ export function removeMachine(store: Store, name: string, force: boolean, report
     try {
       await machine?.driver.remove()
     } catch (err) {
-      if (!force) throw new BerthError(`removing ${name} failed: ${oneLine(err)}`, 1, `\`berth rm -f ${name}\` removes it from the store anyway`)
+      if (!force)
+        throw new BerthError(
+          `removing ${name} failed: ${oneLine(err)}`,
+          1,
+          `\`berth rm -f ${name}\` removes it from the store anyway`,
+        )
       reporter.step(`Driver could not remove ${name} (${oneLine(err)}); removing it from the store anyway`)
     }
     if (machine?.record.Berth?.DockerContext) {
-      await removeContext(machine.record.Berth.DockerContext).catch((err) => reporter.step(`Could not remove docker context: ${oneLine(err)}`))
+      await removeContext(machine.record.Berth.DockerContext).catch((err) =>
+        reporter.step(`Could not remove docker context: ${oneLine(err)}`),
+      )
     }
     await store.removeMachineDir(name)
   })
@@ -36,7 +43,12 @@ export function removeMachine(store: Store, name: string, force: boolean, report
  * Before `rm`: takes the machine out of its swarm cleanly when it is reachable, or, when it is
  * not, removes its recorded node through another manager. Never throws; bounded in time.
  */
-export async function leaveBeforeRemoval(store: Store, machine: Machine, reporter: Reporter, budgetMs = 30_000): Promise<void> {
+export async function leaveBeforeRemoval(
+  store: Store,
+  machine: Machine,
+  reporter: Reporter,
+  budgetMs = 30_000,
+): Promise<void> {
   const work = async () => {
     if (machine.record.Berth?.Phase !== 'provisioned') return
     const membership = machine.record.Berth.Swarm
@@ -47,7 +59,9 @@ export async function leaveBeforeRemoval(store: Store, machine: Machine, reporte
       if (state === '' || state === 'inactive') return
       if (membership?.NodeID && self.info.NodeID && self.info.NodeID !== membership.NodeID) {
         // Not the node berth joined: the IP may now belong to another machine. Leave it alone.
-        reporter.step(`The engine at ${machine.record.Driver.IPAddress} is not the swarm node berth recorded for ${machine.name}; leaving it alone`)
+        reporter.step(
+          `The engine at ${machine.record.Driver.IPAddress} is not the swarm node berth recorded for ${machine.name}; leaving it alone`,
+        )
         return
       }
       await leaveSwarm(machine, {force: true, store}, reporter)

@@ -72,20 +72,29 @@ export async function restartEngine(session: SshSession, reporter: Reporter): Pr
       transient = true
       await session.run('systemctl reload docker.service', 'reloading dockerd')
       const now = await localEngineState(session)
-      restart = now.liveRestore ? {containersKept: true} : {containersKept: false, reason: 'dockerd did not enable live-restore on reload'}
+      restart = now.liveRestore
+        ? {containersKept: true}
+        : {containersKept: false, reason: 'dockerd did not enable live-restore on reload'}
     }
   }
-  reporter.step(restart.containersKept ? 'Restarting dockerd (live-restore keeps containers running)' : `Restarting dockerd; containers restart with it (${restart.reason})`)
+  reporter.step(
+    restart.containersKept
+      ? 'Restarting dockerd (live-restore keeps containers running)'
+      : `Restarting dockerd; containers restart with it (${restart.reason})`,
+  )
   const result = await session.exec('systemctl restart docker.service')
   if (transient) {
     // Back to the configuration as it was: live-restore off in the running engine, the file as found.
     await session.upload(DAEMON_JSON, withLiveRestore(original, false)!, 0o644)
     await session.exec('systemctl reload docker.service')
-    if (original === undefined) await session.run(`rm -f ${DAEMON_JSON}`, 'removing the temporary daemon.json')
+    if (original === undefined)
+      await session.run(`rm -f ${DAEMON_JSON}`, 'removing the temporary daemon.json')
     else await session.upload(DAEMON_JSON, original, 0o644)
   }
   if (result.code !== 0) {
-    const journal = await session.exec('journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1')
+    const journal = await session.exec(
+      'journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1',
+    )
     throw new BerthError(`dockerd did not restart: ${oneLine(journal.stdout || result.stderr)}`)
   }
   return restart
@@ -103,7 +112,11 @@ export interface RenewOutcome extends EngineRestart {
  * engine (keeping containers where it can) and proves mutual TLS. Updates the machine's docker
  * context when berth made one. The caller holds the machine's lock.
  */
-export async function renewServerCert(machine: Machine, reporter: Reporter, sshTimeoutMs = 60_000): Promise<EngineRestart> {
+export async function renewServerCert(
+  machine: Machine,
+  reporter: Reporter,
+  sshTimeoutMs = 60_000,
+): Promise<EngineRestart> {
   machine.record.Driver.IPAddress = await machine.driver.getIP()
   await machine.save()
   reporter.step(`Issuing a server certificate for ${machine.record.Driver.IPAddress}`)
@@ -138,21 +151,46 @@ export async function renewClientCert(store: Store): Promise<void> {
 /** Refuses a machine berth did not finish or that is not running. */
 export async function requireRunning(machine: Machine, command: string): Promise<void> {
   if (machine.record.Berth.Phase !== 'provisioned') {
-    throw new BerthError(`machine "${machine.name}" is not provisioned`, ExitCode.failure, `run \`berth provision ${machine.name}\``)
+    throw new BerthError(
+      `machine "${machine.name}" is not provisioned`,
+      ExitCode.failure,
+      `run \`berth provision ${machine.name}\``,
+    )
   }
   const state = await machine.driver.getState()
   if (state !== 'Running') {
-    throw new BerthError(`machine "${machine.name}" is ${state}, not Running`, ExitCode.failure, `\`berth start ${machine.name}\` first (${command} needs its engine)`)
+    throw new BerthError(
+      `machine "${machine.name}" is ${state}, not Running`,
+      ExitCode.failure,
+      `\`berth start ${machine.name}\` first (${command} needs its engine)`,
+    )
   }
 }
 
 /** `regenerate-certs` for one machine; with `clientCerts` the store's new client cert is copied to its folder. */
-export function regenerateCerts(store: Store, name: string, clientCerts: boolean, reporter: Reporter): Promise<RenewOutcome> {
-  return withMachine(store, name, 'berth regenerate-certs', async (machine) => {
-    await requireRunning(machine, 'regenerate-certs')
-    if (clientCerts) await copyClientCertsTo(store, machine.record.HostOptions.AuthOptions.StorePath)
-    const restart = await renewServerCert(machine, reporter)
-    const version = await engineVersion(machine.record)
-    return {name, ip: machine.record.Driver.IPAddress, clientCert: clientCerts, dockerVersion: version.Version, ...restart}
-  }, reporter)
+export function regenerateCerts(
+  store: Store,
+  name: string,
+  clientCerts: boolean,
+  reporter: Reporter,
+): Promise<RenewOutcome> {
+  return withMachine(
+    store,
+    name,
+    'berth regenerate-certs',
+    async (machine) => {
+      await requireRunning(machine, 'regenerate-certs')
+      if (clientCerts) await copyClientCertsTo(store, machine.record.HostOptions.AuthOptions.StorePath)
+      const restart = await renewServerCert(machine, reporter)
+      const version = await engineVersion(machine.record)
+      return {
+        name,
+        ip: machine.record.Driver.IPAddress,
+        clientCert: clientCerts,
+        dockerVersion: version.Version,
+        ...restart,
+      }
+    },
+    reporter,
+  )
 }

@@ -8,8 +8,23 @@ import {swarmLabel} from '../swarm/swarm.js'
 export type {MachineStatus} from '../machine/filter.js'
 
 /** Everything `ls` shows for one machine, within one deadline; never throws. */
-export async function machineStatus(store: Store, name: string, timeoutMs: number, dockerHost?: string): Promise<MachineStatus> {
-  const status: MachineStatus = {name, driver: '', state: 'Unknown', url: '', dockerVersion: '', error: '', active: false, labels: [], swarm: ''}
+export async function machineStatus(
+  store: Store,
+  name: string,
+  timeoutMs: number,
+  dockerHost?: string,
+): Promise<MachineStatus> {
+  const status: MachineStatus = {
+    name,
+    driver: '',
+    state: 'Unknown',
+    url: '',
+    dockerVersion: '',
+    error: '',
+    active: false,
+    labels: [],
+    swarm: '',
+  }
   const work = async () => {
     // Record fields first: a machine whose driver berth lacks (a docker-machine record) still shows them.
     const record = await store.load(name)
@@ -33,7 +48,9 @@ export async function machineStatus(store: Store, name: string, timeoutMs: numbe
       return
     }
     const info = await engineInfo(machine.record, timeoutMs).catch((err: unknown) => {
-      throw /altnames|certificate has expired|not yet valid/i.test(oneLine(err)) ? new BerthError(`${oneLine(err)}: run \`berth regenerate-certs ${name}\``) : err
+      throw /altnames|certificate has expired|not yet valid/i.test(oneLine(err))
+        ? new BerthError(`${oneLine(err)}: run \`berth regenerate-certs ${name}\``)
+        : err
     })
     status.dockerVersion = 'v' + info.ServerVersion
     status.swarm = await swarmLabel(machine.record, info.Swarm, timeoutMs)

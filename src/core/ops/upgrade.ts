@@ -13,22 +13,35 @@ export interface UpgradeOutcome {
 }
 
 /** Upgrades the engine with the distribution's package manager over SSH, then proves mutual TLS. */
-export function upgradeEngine(store: Store, name: string, reporter: Reporter, sshTimeoutMs = 60_000): Promise<UpgradeOutcome> {
-  return withMachine(store, name, 'berth upgrade', async (machine) => {
-    await requireRunning(machine, 'upgrade')
-    const before = (await engineVersion(machine.record)).Version
-    const session = await machine.ssh(sshTimeoutMs)
-    try {
-      const recipe = recipeFor(parseOsRelease(await session.run('cat /etc/os-release', 'reading /etc/os-release')))
-      reporter.step(`Upgrading ${recipe.enginePackages.join(', ')} (engine ${before})`)
-      await session.run(recipe.upgrade(recipe.enginePackages), 'upgrading the Docker engine')
-      // A package upgrade restarts dockerd; make sure it runs with berth's configuration either way.
-      await session.exec('systemctl is-active --quiet docker.service || systemctl start docker.service')
-    } finally {
-      session.close()
-    }
-    reporter.step('Checking the engine over mutual TLS')
-    const after = (await verifyEngine(machine, 90_000)).Version
-    return {name, before, after, upgraded: before !== after}
-  }, reporter)
+export function upgradeEngine(
+  store: Store,
+  name: string,
+  reporter: Reporter,
+  sshTimeoutMs = 60_000,
+): Promise<UpgradeOutcome> {
+  return withMachine(
+    store,
+    name,
+    'berth upgrade',
+    async (machine) => {
+      await requireRunning(machine, 'upgrade')
+      const before = (await engineVersion(machine.record)).Version
+      const session = await machine.ssh(sshTimeoutMs)
+      try {
+        const recipe = recipeFor(
+          parseOsRelease(await session.run('cat /etc/os-release', 'reading /etc/os-release')),
+        )
+        reporter.step(`Upgrading ${recipe.enginePackages.join(', ')} (engine ${before})`)
+        await session.run(recipe.upgrade(recipe.enginePackages), 'upgrading the Docker engine')
+        // A package upgrade restarts dockerd; make sure it runs with berth's configuration either way.
+        await session.exec('systemctl is-active --quiet docker.service || systemctl start docker.service')
+      } finally {
+        session.close()
+      }
+      reporter.step('Checking the engine over mutual TLS')
+      const after = (await verifyEngine(machine, 90_000)).Version
+      return {name, before, after, upgraded: before !== after}
+    },
+    reporter,
+  )
 }

@@ -11,7 +11,8 @@ const ENV_ENTRY = /^[A-Za-z_][A-Za-z0-9_]*=/
 
 function noControlChars(value: string, what: string): void {
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value)) throw new BerthError(`${what} ${JSON.stringify(value)} contains a control character`, ExitCode.usage)
+  if (/[\x00-\x1f\x7f]/.test(value))
+    throw new BerthError(`${what} ${JSON.stringify(value)} contains a control character`, ExitCode.usage)
 }
 
 /** Checks `--engine-*` values before anything is created. */
@@ -19,22 +20,35 @@ export function validateEngineOptions(options: EngineOptions): void {
   for (const flag of options.ArbitraryFlags) {
     noControlChars(flag, '--engine-opt')
     const name = flag.split('=')[0]!
-    if (!OPT_NAME.test(name)) throw new BerthError(`--engine-opt ${JSON.stringify(flag)}: expected NAME or NAME=VALUE, e.g. log-level=debug`, ExitCode.usage)
-    if (/^(host|H|tls.*)$/.test(name)) throw new BerthError(`--engine-opt ${name} is managed by berth and cannot be overridden`, ExitCode.usage)
+    if (!OPT_NAME.test(name))
+      throw new BerthError(
+        `--engine-opt ${JSON.stringify(flag)}: expected NAME or NAME=VALUE, e.g. log-level=debug`,
+        ExitCode.usage,
+      )
+    if (/^(host|H|tls.*)$/.test(name))
+      throw new BerthError(
+        `--engine-opt ${name} is managed by berth and cannot be overridden`,
+        ExitCode.usage,
+      )
   }
   for (const env of options.Env) {
     noControlChars(env, '--engine-env')
-    if (!ENV_ENTRY.test(env)) throw new BerthError(`--engine-env ${JSON.stringify(env)}: expected NAME=VALUE`, ExitCode.usage)
+    if (!ENV_ENTRY.test(env))
+      throw new BerthError(`--engine-env ${JSON.stringify(env)}: expected NAME=VALUE`, ExitCode.usage)
   }
   for (const label of options.Labels) {
     noControlChars(label, '--engine-label')
-    if (!/^[^=]+=/.test(label)) throw new BerthError(`--engine-label ${JSON.stringify(label)}: expected KEY=VALUE`, ExitCode.usage)
+    if (!/^[^=]+=/.test(label))
+      throw new BerthError(`--engine-label ${JSON.stringify(label)}: expected KEY=VALUE`, ExitCode.usage)
   }
   for (const value of [...options.InsecureRegistry, ...options.RegistryMirror, options.StorageDriver]) {
     noControlChars(value, 'engine option')
   }
   if (options.InstallURL && options.InstallURL !== 'none' && !/^https?:\/\/\S+$/.test(options.InstallURL)) {
-    throw new BerthError(`--engine-install-url ${JSON.stringify(options.InstallURL)}: expected an http(s) URL or "none"`, ExitCode.usage)
+    throw new BerthError(
+      `--engine-install-url ${JSON.stringify(options.InstallURL)}: expected an http(s) URL or "none"`,
+      ExitCode.usage,
+    )
   }
 }
 
@@ -61,7 +75,12 @@ const MANAGED_ALONE = /^(--tls|--tlsverify)(=.*)?$|^(--host|--tlscacert|--tlscer
  * containerd flags keep working) minus any listen or TLS flags, plus berth's TLS listener
  * and the engine options. Listen addresses go only on the command line, never in daemon.json.
  */
-export function dockerdCommand(originalExecStart: string, options: EngineOptions, provider: string, port: number): string {
+export function dockerdCommand(
+  originalExecStart: string,
+  options: EngineOptions,
+  provider: string,
+  port: number,
+): string {
   const original = splitExecStart(originalExecStart.replace(/^[@\-:+!]+/, ''))
   const keptFromOriginal: string[] = []
   let socketActivated = false
@@ -78,8 +97,10 @@ export function dockerdCommand(originalExecStart: string, options: EngineOptions
   }
   const dockerd = original[0] ?? '/usr/bin/dockerd'
   const ours = [
-    '-H', socketActivated ? 'fd://' : 'unix:///var/run/docker.sock',
-    '-H', `tcp://0.0.0.0:${port}`,
+    '-H',
+    socketActivated ? 'fd://' : 'unix:///var/run/docker.sock',
+    '-H',
+    `tcp://0.0.0.0:${port}`,
     '--tlsverify',
     `--tlscacert=${REMOTE_CERT_DIR}/ca.pem`,
     `--tlscert=${REMOTE_CERT_DIR}/server.pem`,

@@ -36,7 +36,9 @@ async function installEngine(machine: Machine, session: SshSession, reporter: Re
   const recipe = recipeFor(os)
   const installUrl = machine.record.HostOptions.EngineOptions.InstallURL
   // rancher/machine's lesson: cloud-init may still be configuring the host.
-  await session.exec('command -v cloud-init >/dev/null 2>&1 && cloud-init status --wait >/dev/null 2>&1; true')
+  await session.exec(
+    'command -v cloud-init >/dev/null 2>&1 && cloud-init status --wait >/dev/null 2>&1; true',
+  )
   const name = machine.name
   await session.run(
     `[ "$(hostname)" = ${shellQuote(name)} ] || { hostname ${shellQuote(name)} && echo ${shellQuote(name)} > /etc/hostname; }; ` +
@@ -66,7 +68,13 @@ export async function installServerCert(machine: Machine, session: SshSession): 
   validateSans(auth.ServerCertSANs)
   const signer = await serverSigner(record)
   const clientCa = await clientCaFor(machine.store, record)
-  const sans = [record.Driver.IPAddress, record.Name, 'localhost', '127.0.0.1', ...auth.ServerCertSANs].filter(Boolean)
+  const sans = [
+    record.Driver.IPAddress,
+    record.Name,
+    'localhost',
+    '127.0.0.1',
+    ...auth.ServerCertSANs,
+  ].filter(Boolean)
   const server = await issueCert(signer.ca, {kind: 'server', commonName: record.Name, sans})
   await session.run(`mkdir -p ${REMOTE_CERT_DIR} && chmod 0755 ${REMOTE_CERT_DIR}`, 'creating /etc/docker')
   if (clientCa) await session.upload(`${REMOTE_CERT_DIR}/ca.pem`, clientCa, 0o644)
@@ -85,14 +93,25 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
   await installServerCert(machine, session)
 
   const options = record.HostOptions.EngineOptions
-  const execStart = dockerdCommand(await originalExecStart(session), options, record.DriverName, record.Berth.EnginePort)
+  const execStart = dockerdCommand(
+    await originalExecStart(session),
+    options,
+    record.DriverName,
+    record.Berth.EnginePort,
+  )
   await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o644)
   // docker-machine's drop-in sorts after berth's, so its ExecStart (and -H flags beside daemon.json) would win: it goes.
   await session.run(`rm -f ${DOCKER_MACHINE_DROP_IN}`, `removing docker-machine's ${DOCKER_MACHINE_DROP_IN}`)
-  const restart = await session.exec('systemctl daemon-reload && { systemctl is-enabled -q docker.service || systemctl enable docker.service >/dev/null 2>&1; }; systemctl restart docker.service')
+  const restart = await session.exec(
+    'systemctl daemon-reload && { systemctl is-enabled -q docker.service || systemctl enable docker.service >/dev/null 2>&1; }; systemctl restart docker.service',
+  )
   if (restart.code !== 0) {
-    const journal = await session.exec('journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1')
-    throw new BerthError(`dockerd on ${record.Name} did not restart with berth's configuration: ${oneLine(journal.stdout || restart.stderr)}`)
+    const journal = await session.exec(
+      'journalctl -u docker.service -n 20 --no-pager -o cat 2>/dev/null | grep -iE "error|fail" | tail -n 1',
+    )
+    throw new BerthError(
+      `dockerd on ${record.Name} did not restart with berth's configuration: ${oneLine(journal.stdout || restart.stderr)}`,
+    )
   }
 }
 
@@ -119,7 +138,11 @@ export async function verifyEngine(machine: Machine, timeoutMs: number): Promise
  * SSH (pinning its host key), OS detection, engine install, certificates, dockerd config, proof.
  * Safe to run again on a machine that is already provisioned.
  */
-export async function provisionMachine(machine: Machine, reporter: Reporter, options: ProvisionOptions): Promise<EngineVersion> {
+export async function provisionMachine(
+  machine: Machine,
+  reporter: Reporter,
+  options: ProvisionOptions,
+): Promise<EngineVersion> {
   machine.record.Driver.IPAddress = await machine.driver.getIP()
   reporter.step(`Waiting for SSH on ${machine.record.Driver.IPAddress}`)
   const session = await timed(machine, 'ssh', () => machine.ssh(options.sshTimeoutMs))
@@ -131,7 +154,9 @@ export async function provisionMachine(machine: Machine, reporter: Reporter, opt
     session.close()
   }
   reporter.step('Checking the engine over mutual TLS')
-  const version = await timed(machine, 'verify', () => verifyEngine(machine, options.engineTimeoutMs ?? 90_000))
+  const version = await timed(machine, 'verify', () =>
+    verifyEngine(machine, options.engineTimeoutMs ?? 90_000),
+  )
   machine.record.Berth.Phase = 'provisioned'
   await machine.save()
   return version

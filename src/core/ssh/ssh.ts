@@ -3,7 +3,6 @@ import {readFile} from 'node:fs/promises'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 
-
 export interface SshTarget {
   host: string
   port: number
@@ -107,14 +106,18 @@ export class SshSession {
   async run(command: string, what: string, options: ExecOptions = {}): Promise<string> {
     const result = await this.exec(command, options)
     if (result.code !== 0) {
-      const detail = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? `exit code ${result.code}`
+      const detail =
+        (result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ??
+        `exit code ${result.code}`
       throw new BerthError(`${what} failed on ${this.target.machine}: ${detail}`)
     }
     return result.stdout
   }
 
   sftp(): Promise<SFTPWrapper> {
-    return new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
+    return new Promise((resolve, reject) =>
+      this.client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))),
+    )
   }
 
   /**
@@ -144,7 +147,11 @@ export class SshSession {
   shell(command?: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const stdin = process.stdin
-      const window = {rows: process.stdout.rows ?? 24, cols: process.stdout.columns ?? 80, term: process.env.TERM ?? 'xterm'}
+      const window = {
+        rows: process.stdout.rows ?? 24,
+        cols: process.stdout.columns ?? 80,
+        term: process.env.TERM ?? 'xterm',
+      }
       const onStream = (err: Error | undefined, stream: ClientChannel) => {
         if (err) return reject(err)
         const raw = stdin.isTTY
@@ -176,14 +183,19 @@ export interface ConnectOptions {
   readyTimeoutMs?: number
 }
 
-export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, options: ConnectOptions = {}): Promise<SshSession> {
+export async function connectSsh(
+  target: SshTarget,
+  policy: HostKeyPolicy,
+  options: ConnectOptions = {},
+): Promise<SshSession> {
   const privateKey = await readFile(target.privateKeyPath).catch((err) => {
     throw new SshKeyError(`cannot read SSH key ${target.privateKeyPath}: ${oneLine(err)}`)
   })
   // ssh2 loads here, not at start-up: read commands open machines without ever connecting.
   const {default: ssh2} = await import('ssh2')
   const parsed = ssh2.utils.parseKey(privateKey)
-  if (parsed instanceof Error) throw new SshKeyError(`cannot use SSH key ${target.privateKeyPath}: ${parsed.message}`)
+  if (parsed instanceof Error)
+    throw new SshKeyError(`cannot use SSH key ${target.privateKeyPath}: ${parsed.message}`)
   const client = new ssh2.Client()
   let seen: string | undefined
   let mismatch = false
@@ -220,7 +232,11 @@ export async function connectSsh(target: SshTarget, policy: HostKeyPolicy, optio
 }
 
 /** Opens one SSH session; the one seam unit tests replace (test/fakes/ssh.ts) to play a host. */
-export type SshConnector = (target: SshTarget, policy: HostKeyPolicy, options: ConnectOptions) => Promise<SshSession>
+export type SshConnector = (
+  target: SshTarget,
+  policy: HostKeyPolicy,
+  options: ConnectOptions,
+) => Promise<SshSession>
 
 let connector: SshConnector = connectSsh
 
@@ -233,7 +249,12 @@ export function useSshConnector(next: SshConnector = connectSsh): void {
  * Retries SSH until it answers or the deadline passes; the error says what was tried and the
  * last failure. A changed host key is never retried.
  */
-export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadlineMs: number, whyDown?: () => Promise<Error | undefined>): Promise<SshSession> {
+export async function waitForSsh(
+  target: SshTarget,
+  policy: HostKeyPolicy,
+  deadlineMs: number,
+  whyDown?: () => Promise<Error | undefined>,
+): Promise<SshSession> {
   const started = Date.now()
   let attempts = 0
   let lastError = 'no attempt made'
@@ -253,7 +274,9 @@ export async function waitForSsh(target: SshTarget, policy: HostKeyPolicy, deadl
       const reason = await whyDown()
       if (reason) throw reason
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started)))))
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started)))),
+    )
   }
   throw new BerthError(
     `SSH to ${target.machine} (${target.user}@${target.host}:${target.port}, key ${target.privateKeyPath}) did not answer within ${Math.round(deadlineMs / 1000)}s after ${attempts} attempts; last error: ${lastError}`,

@@ -93,7 +93,8 @@ async function removeIfStill(path: string, seen: string | undefined, host: strin
   }
   try {
     const now = await readText(path)
-    if (now !== undefined && now === seen && (await isStale(path, parseOwner(now), host))) await rm(path, {force: true})
+    if (now !== undefined && now === seen && (await isStale(path, parseOwner(now), host)))
+      await rm(path, {force: true})
   } finally {
     await rm(guard, {force: true})
   }
@@ -104,9 +105,19 @@ async function removeIfStill(path: string, seen: string | undefined, host: strin
  * gone (same host) is stale and taken over, so a killed command never wedges a machine; the
  * takeover is atomic too (see removeIfStill).
  */
-export async function acquireLock(path: string, purpose: string, waitMs: number): Promise<() => Promise<void>> {
+export async function acquireLock(
+  path: string,
+  purpose: string,
+  waitMs: number,
+): Promise<() => Promise<void>> {
   const deadline = Date.now() + waitMs
-  const me: LockOwner = {pid: process.pid, host: hostname(), purpose, since: new Date().toISOString(), token: randomBytes(8).toString('hex')}
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    purpose,
+    since: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+  }
   for (;;) {
     if (await createWithOwner(path, me)) {
       return async () => {
@@ -121,8 +132,14 @@ export async function acquireLock(path: string, purpose: string, waitMs: number)
       continue
     }
     if (Date.now() >= deadline) {
-      const who = owner ? `pid ${owner.pid} (${owner.purpose}, since ${owner.since})` : 'another berth command'
-      throw new BerthError(`busy: locked by ${who}`, ExitCode.failure, 'wait for that command to finish, or retry')
+      const who = owner
+        ? `pid ${owner.pid} (${owner.purpose}, since ${owner.since})`
+        : 'another berth command'
+      throw new BerthError(
+        `busy: locked by ${who}`,
+        ExitCode.failure,
+        'wait for that command to finish, or retry',
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }

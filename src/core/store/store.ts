@@ -46,7 +46,8 @@ export class Store {
   }
 
   async init(): Promise<void> {
-    for (const dir of [this.root, this.certsDir, this.machinesDir, join(this.root, 'locks')]) await ensurePrivateDir(dir)
+    for (const dir of [this.root, this.certsDir, this.machinesDir, join(this.root, 'locks')])
+      await ensurePrivateDir(dir)
   }
 
   /** Machine names, sorted; folders that are not valid names are ignored. */
@@ -79,24 +80,38 @@ export class Store {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       if (await this.exists(name)) {
-        throw new BerthError(`machine "${name}" has no record (its creation was interrupted early)`, ExitCode.failure,
-          `\`berth rm -f ${name}\` removes it`)
+        throw new BerthError(
+          `machine "${name}" has no record (its creation was interrupted early)`,
+          ExitCode.failure,
+          `\`berth rm -f ${name}\` removes it`,
+        )
       }
       throw new MachineNotFoundError(name)
     }
     let record: MachineRecord
     try {
       record = JSON.parse(text) as MachineRecord
-      if (typeof record !== 'object' || record === null || typeof record.Driver !== 'object' || !record.DriverName) {
+      if (
+        typeof record !== 'object' ||
+        record === null ||
+        typeof record.Driver !== 'object' ||
+        !record.DriverName
+      ) {
         throw new Error('not a machine record')
       }
     } catch (err) {
-      throw new BerthError(`record of machine "${name}" is corrupt (${this.recordPath(name)}: ${oneLine(err)})`,
-        ExitCode.failure, `\`berth rm -f ${name}\` removes it`)
+      throw new BerthError(
+        `record of machine "${name}" is corrupt (${this.recordPath(name)}: ${oneLine(err)})`,
+        ExitCode.failure,
+        `\`berth rm -f ${name}\` removes it`,
+      )
     }
     if ((record.Berth?.SchemaVersion ?? 0) > BERTH_SCHEMA_VERSION) {
-      throw new BerthError(`machine "${name}" was written by a newer berth (schema ${record.Berth.SchemaVersion})`,
-        ExitCode.failure, 'upgrade berth')
+      throw new BerthError(
+        `machine "${name}" was written by a newer berth (schema ${record.Berth.SchemaVersion})`,
+        ExitCode.failure,
+        'upgrade berth',
+      )
     }
     return record
   }
@@ -113,7 +128,12 @@ export class Store {
       await mkdir(dir, {mode: 0o700})
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new BerthError(`machine "${name}" already exists`, ExitCode.usage, `pick another name or \`berth rm ${name}\``, `Docker machine "${name}" already exists`)
+        throw new BerthError(
+          `machine "${name}" already exists`,
+          ExitCode.usage,
+          `pick another name or \`berth rm ${name}\``,
+          `Docker machine "${name}" already exists`,
+        )
       }
       throw err
     }
@@ -130,7 +150,8 @@ export class Store {
     try {
       return await acquireLock(join(this.root, 'locks', `${validateMachineName(name)}.lock`), purpose, waitMs)
     } catch (err) {
-      if (err instanceof BerthError) throw new BerthError(`machine "${name}" is ${err.message}`, err.exitCode, err.hint)
+      if (err instanceof BerthError)
+        throw new BerthError(`machine "${name}" is ${err.message}`, err.exitCode, err.hint)
       throw err
     }
   }

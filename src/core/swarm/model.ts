@@ -8,7 +8,8 @@ import {shellQuote} from '../ssh/ssh.js'
 
 /** Ports swarm mode needs between machines: cluster management, node gossip, overlay data. */
 export const SWARM_PORT = 2377
-export const SWARM_PORTS_TEXT = 'TCP 2377 (cluster management), TCP/UDP 7946 (node communication) and UDP 4789 (overlay traffic)'
+export const SWARM_PORTS_TEXT =
+  'TCP 2377 (cluster management), TCP/UDP 7946 (node communication) and UDP 4789 (overlay traffic)'
 
 export type LocalNodeState = '' | 'inactive' | 'pending' | 'active' | 'error' | 'locked'
 
@@ -75,14 +76,21 @@ export function advertiseAddress(recordIp: string | undefined, override?: string
   if (override !== undefined && override.trim() !== '') {
     const value = override.trim()
     if (/[\s/]/.test(value)) {
-      throw new BerthError(`--advertise-addr ${JSON.stringify(value)}: expected an IP address, IP:PORT or an interface name`, ExitCode.usage)
+      throw new BerthError(
+        `--advertise-addr ${JSON.stringify(value)}: expected an IP address, IP:PORT or an interface name`,
+        ExitCode.usage,
+      )
     }
-    if (/^[0-9.]+(:\d+)?$/.test(value) && !/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(:\d+)?$/.test(value)) {
+    if (
+      /^[0-9.]+(:\d+)?$/.test(value) &&
+      !/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(:\d+)?$/.test(value)
+    ) {
       throw new BerthError(`--advertise-addr ${JSON.stringify(value)}: not an IPv4 address`, ExitCode.usage)
     }
     return value
   }
-  if (!recordIp) throw new BerthError('the machine has no IP address yet; pass --advertise-addr', ExitCode.usage)
+  if (!recordIp)
+    throw new BerthError('the machine has no IP address yet; pass --advertise-addr', ExitCode.usage)
   return recordIp
 }
 
@@ -93,41 +101,65 @@ export function advertiseWithPort(address: string): string {
   return hostPort(address)
 }
 
-export type InitDecision = {action: 'init'} | {action: 'noop'; reason: string} | {action: 'leave-then-init'; reason: string}
+export type InitDecision =
+  {action: 'init'} | {action: 'noop'; reason: string} | {action: 'leave-then-init'; reason: string}
 
 /** `swarm init` on a machine: a manager already is a no-op; a member of a swarm as a worker needs --force. */
 export function decideInit(name: string, info: SwarmInfo, force: boolean): InitDecision {
   const state = info.LocalNodeState
   if (state === '' || state === 'inactive') return {action: 'init'}
   if (state === 'active' && info.ControlAvailable) {
-    return {action: 'noop', reason: `${name} is already a manager of swarm ${short(info.Cluster?.ID)}; nothing to do`}
+    return {
+      action: 'noop',
+      reason: `${name} is already a manager of swarm ${short(info.Cluster?.ID)}; nothing to do`,
+    }
   }
   const what = state === 'active' ? 'a worker in a swarm' : `in swarm state "${state}"`
   if (!force) {
-    throw new BerthError(`${name} is already ${what}; refusing to start a new swarm`, ExitCode.failure,
-      `\`berth swarm leave ${name}\` first, or pass --force to leave and init`)
+    throw new BerthError(
+      `${name} is already ${what}; refusing to start a new swarm`,
+      ExitCode.failure,
+      `\`berth swarm leave ${name}\` first, or pass --force to leave and init`,
+    )
   }
   return {action: 'leave-then-init', reason: `${name} is ${what}; leaving it first (--force)`}
 }
 
-export type JoinDecision = {action: 'join'} | {action: 'noop'; reason: string} | {action: 'leave-then-join'; reason: string}
+export type JoinDecision =
+  {action: 'join'} | {action: 'noop'; reason: string} | {action: 'leave-then-join'; reason: string}
 
 /**
  * `swarm join` of a machine, given its own state and whether the manager's swarm lists it.
  * Same swarm: no-op (a role change is promote/demote's job). Another swarm: refused unless force.
  */
-export function decideJoin(name: string, info: SwarmInfo, inManagersSwarm: boolean, wanted: SwarmRole, manager: string, force: boolean): JoinDecision {
+export function decideJoin(
+  name: string,
+  info: SwarmInfo,
+  inManagersSwarm: boolean,
+  wanted: SwarmRole,
+  manager: string,
+  force: boolean,
+): JoinDecision {
   const state = info.LocalNodeState
   if (state === '' || state === 'inactive') return {action: 'join'}
   const role = localRole(info)
   if (state === 'active' && inManagersSwarm && role) {
-    const hint = role === wanted ? '' : ` (use \`berth swarm ${wanted === 'manager' ? 'promote' : 'demote'} ${name}\` to make it a ${wanted})`
-    return {action: 'noop', reason: `${name} is already a ${role} in ${manager}'s swarm; nothing to do${hint}`}
+    const hint =
+      role === wanted
+        ? ''
+        : ` (use \`berth swarm ${wanted === 'manager' ? 'promote' : 'demote'} ${name}\` to make it a ${wanted})`
+    return {
+      action: 'noop',
+      reason: `${name} is already a ${role} in ${manager}'s swarm; nothing to do${hint}`,
+    }
   }
   const what = state === 'active' ? `a ${role} in another swarm` : `in swarm state "${state}"`
   if (!force) {
-    throw new BerthError(`${name} is already ${what}; refusing to move it to ${manager}'s swarm`, ExitCode.failure,
-      `\`berth swarm leave ${name}\` first, or pass --force to leave and join`)
+    throw new BerthError(
+      `${name} is already ${what}; refusing to move it to ${manager}'s swarm`,
+      ExitCode.failure,
+      `\`berth swarm leave ${name}\` first, or pass --force to leave and join`,
+    )
   }
   return {action: 'leave-then-join', reason: `${name} is ${what}; leaving it first (--force)`}
 }
@@ -189,12 +221,19 @@ export function nodeRows(nodes: SwarmNode[], machines: Array<{name: string; ip: 
 
 /** A host and port a manager reported, checked before they go anywhere near a shell; a one-line error otherwise. */
 export function reachableTarget(address: string, defaultPort: number): {host: string; port: number} {
-  const parts = isIP(address) === 6 ? [address] : /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address)?.slice(1) ?? []
+  const parts =
+    isIP(address) === 6
+      ? [address]
+      : (/^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address)?.slice(1) ?? [])
   const host = parts[0] ?? parts[1] ?? ''
   const port = parts[2] === undefined ? defaultPort : Number(parts[2])
-  const dnsName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+  const dnsName =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
   if ((!isIP(host) && !dnsName.test(host)) || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BerthError(`the manager reports ${JSON.stringify(address)}, which is not an address and port; not probing it`, ExitCode.failure)
+    throw new BerthError(
+      `the manager reports ${JSON.stringify(address)}, which is not an address and port; not probing it`,
+      ExitCode.failure,
+    )
   }
   return {host, port}
 }
@@ -206,6 +245,8 @@ export function reachableTarget(address: string, defaultPort: number): {host: st
 export function reachabilityScript(target: {host: string; port: number}): string {
   const host = shellQuote(target.host)
   const port = shellQuote(String(target.port))
-  return `if command -v bash >/dev/null 2>&1; then timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe ${host} ${port} 2>/dev/null; ` +
+  return (
+    `if command -v bash >/dev/null 2>&1; then timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe ${host} ${port} 2>/dev/null; ` +
     `elif command -v nc >/dev/null 2>&1; then nc -z -w 5 -- ${host} ${port}; else exit 99; fi`
+  )
 }

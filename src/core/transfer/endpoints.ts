@@ -32,7 +32,10 @@ export interface Endpoint {
 
 /** A sibling temp name, so a copy appears under its real name only once complete. */
 export function tempSibling(path: string): string {
-  return posix.join(posix.dirname(path), `.${posix.basename(path)}.berth-${randomBytes(4).toString('hex')}.tmp`)
+  return posix.join(
+    posix.dirname(path),
+    `.${posix.basename(path)}.berth-${randomBytes(4).toString('hex')}.tmp`,
+  )
 }
 
 export class LocalEndpoint implements Endpoint {
@@ -43,7 +46,11 @@ export class LocalEndpoint implements Endpoint {
       const s = await stat(resolve(path))
       return {isDir: s.isDirectory(), isFile: s.isFile(), mode: s.mode & 0o7777, size: s.size}
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return undefined
       throw err
     }
   }
@@ -84,7 +91,9 @@ export class LocalEndpoint implements Endpoint {
 }
 
 function sftpCall<T>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolvePromise, reject) => fn((err, value) => (err ? reject(err) : resolvePromise(value as T))))
+  return new Promise((resolvePromise, reject) =>
+    fn((err, value) => (err ? reject(err) : resolvePromise(value as T))),
+  )
 }
 
 const NO_SUCH_FILE = 2
@@ -111,7 +120,10 @@ export class SftpEndpoint implements Endpoint {
 
   async readdir(path: string): Promise<string[]> {
     const entries = await sftpCall<import('ssh2').FileEntry[]>((cb) => this.sftp.readdir(path, cb))
-    return entries.map((e) => e.filename).filter((n) => n !== '.' && n !== '..').sort()
+    return entries
+      .map((e) => e.filename)
+      .filter((n) => n !== '.' && n !== '..')
+      .sort()
   }
 
   async mkdir(path: string, mode: number): Promise<void> {

@@ -28,7 +28,11 @@ export async function fusePreflight(device = FUSE_DEVICE): Promise<FuseTools> {
   const fusermount = (await which('fusermount3')) ?? (await which('fusermount'))
   if (!fusermount) problems.push('fusermount is not installed')
   if (problems.length > 0 || !sshfs || !fusermount) {
-    throw new BerthError(`sshfs/FUSE not available: ${problems.join('; ')}`, ExitCode.failure, 'apt-get install sshfs, and give the computer FUSE (/dev/fuse)')
+    throw new BerthError(
+      `sshfs/FUSE not available: ${problems.join('; ')}`,
+      ExitCode.failure,
+      'apt-get install sshfs, and give the computer FUSE (/dev/fuse)',
+    )
   }
   return {sshfs, fusermount}
 }
@@ -62,13 +66,25 @@ export async function mountMachine(store: Store, location: Location, localDir: s
   const tools = await fusePreflight()
   const machine = await Machine.open(store, location.machine)
   const state = await machine.driver.getState()
-  if (state !== 'Running') throw new BerthError(`machine "${machine.name}" is ${state}`, ExitCode.failure, `\`berth start ${machine.name}\` starts it`)
+  if (state !== 'Running')
+    throw new BerthError(
+      `machine "${machine.name}" is ${state}`,
+      ExitCode.failure,
+      `\`berth start ${machine.name}\` starts it`,
+    )
   const existing = await stat(localDir).catch(() => undefined)
-  if (existing && !existing.isDirectory()) throw new BerthError(`${localDir} exists and is not a folder`, ExitCode.usage)
-  if (await sshfsMountAt(localDir)) throw new BerthError(`${localDir} is already an sshfs mount`, ExitCode.usage, `\`berth mount -u ${location.machine}:${location.path} ${localDir}\` unmounts it`)
+  if (existing && !existing.isDirectory())
+    throw new BerthError(`${localDir} exists and is not a folder`, ExitCode.usage)
+  if (await sshfsMountAt(localDir))
+    throw new BerthError(
+      `${localDir} is already an sshfs mount`,
+      ExitCode.usage,
+      `\`berth mount -u ${location.machine}:${location.path} ${localDir}\` unmounts it`,
+    )
   if (!existing) {
     const parent = await stat(resolve(localDir, '..')).catch(() => undefined)
-    if (!parent?.isDirectory()) throw new BerthError(`no such folder: ${resolve(localDir, '..')}`, ExitCode.usage)
+    if (!parent?.isDirectory())
+      throw new BerthError(`no such folder: ${resolve(localDir, '..')}`, ExitCode.usage)
   }
   const session = await machine.ssh(15_000)
   let remote: string
@@ -76,7 +92,11 @@ export async function mountMachine(store: Store, location: Location, localDir: s
     const sftp = new SftpEndpoint(await session.sftp(), machine.name)
     try {
       const s = await sftp.stat(location.path)
-      if (!s?.isDir) throw new BerthError(`${location.machine}:${location.path} is not a folder on the machine`, ExitCode.usage)
+      if (!s?.isDir)
+        throw new BerthError(
+          `${location.machine}:${location.path} is not a folder on the machine`,
+          ExitCode.usage,
+        )
     } finally {
       sftp.close()
     }
@@ -87,14 +107,22 @@ export async function mountMachine(store: Store, location: Location, localDir: s
   const target = await machine.sshTarget()
   const hostKey = machine.record.Berth?.SSHHostKey
   if (!hostKey) throw new BerthError(`machine "${machine.name}" has no pinned SSH host key`)
-  for (const path of [target.privateKeyPath]) if (path.includes(',')) throw new BerthError(`sshfs cannot take a key path with a comma: ${path}`)
-  const knownHosts = await knownHostsFile([{host: target.host, port: target.port, user: target.user, keyPath: target.privateKeyPath, hostKey}])
+  for (const path of [target.privateKeyPath])
+    if (path.includes(',')) throw new BerthError(`sshfs cannot take a key path with a comma: ${path}`)
+  const knownHosts = await knownHostsFile([
+    {host: target.host, port: target.port, user: target.user, keyPath: target.privateKeyPath, hostKey},
+  ])
   if (!existing) await mkdir(localDir, {mode: 0o755})
   try {
     const options = sshOptions(knownHosts.path, target.privateKeyPath).flatMap((o) => ['-o', o])
     // ssh reads known_hosts while connecting, and sshfs connects before it returns; the file may go afterwards.
-    const result = await runTool(tools.sshfs, [...options, '-p', String(target.port), remoteSpec(target, remote), localDir], {timeoutMs: 60_000})
-    if (result.code !== 0) throw new BerthError(`sshfs failed (exit ${result.code}): ${lastLine(result.stderr, 'no message')}`)
+    const result = await runTool(
+      tools.sshfs,
+      [...options, '-p', String(target.port), remoteSpec(target, remote), localDir],
+      {timeoutMs: 60_000},
+    )
+    if (result.code !== 0)
+      throw new BerthError(`sshfs failed (exit ${result.code}): ${lastLine(result.stderr, 'no message')}`)
   } catch (err) {
     if (!existing) await rmdir(localDir).catch(() => undefined)
     throw err
@@ -107,7 +135,9 @@ export async function mountMachine(store: Store, location: Location, localDir: s
 /** Unmounts an sshfs mount made by `berth mount`. */
 export async function unmountMachine(localDir: string): Promise<void> {
   const tools = await fusePreflight()
-  if (!(await sshfsMountAt(localDir))) throw new BerthError(`${localDir} is not an sshfs mount`, ExitCode.usage)
+  if (!(await sshfsMountAt(localDir)))
+    throw new BerthError(`${localDir} is not an sshfs mount`, ExitCode.usage)
   const result = await runTool(tools.fusermount, ['-u', localDir], {timeoutMs: 30_000})
-  if (result.code !== 0) throw new BerthError(`unmounting ${localDir} failed: ${lastLine(result.stderr, `exit ${result.code}`)}`)
+  if (result.code !== 0)
+    throw new BerthError(`unmounting ${localDir} failed: ${lastLine(result.stderr, `exit ${result.code}`)}`)
 }

@@ -20,7 +20,8 @@ export interface OpenSshTarget {
 
 /** A known_hosts line for the pinned key: `host key`, or `[host]:port key` off port 22. */
 export function knownHostsLine(host: string, port: number, hostKey: string): string {
-  if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/.test(hostKey)) throw new BerthError(`pinned host key of ${host} is malformed`)
+  if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/.test(hostKey))
+    throw new BerthError(`pinned host key of ${host} is malformed`)
   const name = port === 22 ? host : `[${host}]:${port}`
   return `${name} ${hostKey}\n`
 }
@@ -45,7 +46,10 @@ export function rsyncWord(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
   if (!word.includes("'")) return `'${word}'`
   if (!word.includes('"')) return `"${word}"`
-  throw new BerthError(`path ${JSON.stringify(word)} holds both quote characters; rsync cannot pass it to ssh`, ExitCode.usage)
+  throw new BerthError(
+    `path ${JSON.stringify(word)} holds both quote characters; rsync cannot pass it to ssh`,
+    ExitCode.usage,
+  )
 }
 
 /** The `-e` value for rsync: ssh with the pinned host key, the machine's key file and its port. */
@@ -62,7 +66,9 @@ export function remoteSpec(target: Pick<OpenSshTarget, 'host' | 'user'>, path: s
 }
 
 /** A private folder holding known_hosts files for the given targets; `dispose` removes it. */
-export async function knownHostsFile(targets: OpenSshTarget[]): Promise<{path: string; dispose: () => Promise<void>}> {
+export async function knownHostsFile(
+  targets: OpenSshTarget[],
+): Promise<{path: string; dispose: () => Promise<void>}> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-kh-'))
   const path = join(dir, 'known_hosts')
   await writeFile(path, targets.map((t) => knownHostsLine(t.host, t.port, t.hostKey)).join(''), {mode: 0o600})
@@ -89,7 +95,11 @@ export interface ToolResult {
 }
 
 /** Runs a local tool with an argv array; its stdout goes to our stderr (stdout is for data) or nowhere, stderr is collected. */
-export function runTool(program: string, args: string[], options: {passStdout?: boolean; timeoutMs?: number} = {}): Promise<ToolResult> {
+export function runTool(
+  program: string,
+  args: string[],
+  options: {passStdout?: boolean; timeoutMs?: number} = {},
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, {stdio: ['ignore', options.passStdout ? 2 : 'ignore', 'pipe']})
     const err: Buffer[] = []
@@ -108,5 +118,11 @@ export function runTool(program: string, args: string[], options: {passStdout?: 
 
 /** The last meaningful line of a tool's stderr, for a one-line error. */
 export function lastLine(text: string, fallback: string): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? fallback
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ?? fallback
+  )
 }

@@ -63,14 +63,16 @@ function checkUrl(url: string, what: string): URL {
   } catch {
     throw new BerthError(`${what} ${JSON.stringify(url)} is not a URL`, ExitCode.usage)
   }
-  if (!['http:', 'https:', 'file:'].includes(parsed.protocol)) throw new BerthError(`${what} ${JSON.stringify(url)} must be http(s):// or file://`, ExitCode.usage)
+  if (!['http:', 'https:', 'file:'].includes(parsed.protocol))
+    throw new BerthError(`${what} ${JSON.stringify(url)} must be http(s):// or file://`, ExitCode.usage)
   return parsed
 }
 
 /** The image's file name, as SHA256SUMS files list it. */
 export function imageFileName(url: string): string {
   const name = decodeURIComponent(basename(checkUrl(url, 'image URL').pathname))
-  if (!name || name === '/' || name.startsWith('.')) throw new BerthError(`image URL ${JSON.stringify(url)} does not name a file`, ExitCode.usage)
+  if (!name || name === '/' || name.startsWith('.'))
+    throw new BerthError(`image URL ${JSON.stringify(url)} does not name a file`, ExitCode.usage)
   return name
 }
 
@@ -78,8 +80,11 @@ export function imageFileName(url: string): string {
 export function validateImageRequest(request: ImageRequest): void {
   imageFileName(request.url)
   if (request.checksum && !parseDigest(request.checksum) && !/^(https?|file):\/\/./.test(request.checksum)) {
-    throw new BerthError(`image checksum ${JSON.stringify(request.checksum)} is neither a sha256 or sha512 digest nor the URL of a checksum file`, ExitCode.usage,
-      'give sha256:HEX, sha512:HEX or the http(s):// or file:// URL of a SHA256SUMS file')
+    throw new BerthError(
+      `image checksum ${JSON.stringify(request.checksum)} is neither a sha256 or sha512 digest nor the URL of a checksum file`,
+      ExitCode.usage,
+      'give sha256:HEX, sha512:HEX or the http(s):// or file:// URL of a SHA256SUMS file',
+    )
   }
 }
 
@@ -90,7 +95,10 @@ export function parseDigest(text: string): ExpectedDigest | undefined {
   const hex = match[2]!.toLowerCase()
   const algorithm = (match[1] as DigestAlgorithm | undefined) ?? HEX_LENGTH[hex.length]
   if (!algorithm || HEX_LENGTH[hex.length] !== algorithm) {
-    throw new BerthError(`image checksum ${JSON.stringify(text)} is neither a SHA-256 (64 hex digits) nor a SHA-512 (128) digest`, ExitCode.usage)
+    throw new BerthError(
+      `image checksum ${JSON.stringify(text)} is neither a SHA-256 (64 hex digits) nor a SHA-512 (128) digest`,
+      ExitCode.usage,
+    )
   }
   return {algorithm, hex, source: 'the given checksum'}
 }
@@ -99,16 +107,27 @@ export function parseDigest(text: string): ExpectedDigest | undefined {
  * Finds `fileName` in a checksum list: GNU lines (`HEX  name`, `HEX *name`) or BSD lines
  * (`SHA256 (name) = HEX`).
  */
-export function findInSums(sums: string, fileName: string, defaultAlgorithm: DigestAlgorithm | undefined, source: string): ExpectedDigest {
+export function findInSums(
+  sums: string,
+  fileName: string,
+  defaultAlgorithm: DigestAlgorithm | undefined,
+  source: string,
+): ExpectedDigest {
   for (const line of sums.split('\n')) {
     const gnu = /^([0-9a-fA-F]{64}|[0-9a-fA-F]{128})\s+\*?(.+?)\s*$/.exec(line)
     const bsd = /^(SHA256|SHA512) \((.+)\) = ([0-9a-fA-F]+)\s*$/.exec(line)
     const [hex, name] = gnu ? [gnu[1]!, gnu[2]!] : bsd ? [bsd[3]!, bsd[2]!] : []
     if (!hex || name?.replace(/^\.\//, '') !== fileName) continue
-    const algorithm = bsd ? (bsd[1]!.toLowerCase() as DigestAlgorithm) : (HEX_LENGTH[hex.length] ?? defaultAlgorithm)!
+    const algorithm = bsd
+      ? (bsd[1]!.toLowerCase() as DigestAlgorithm)
+      : (HEX_LENGTH[hex.length] ?? defaultAlgorithm)!
     return {algorithm, hex: hex.toLowerCase(), source}
   }
-  throw new BerthError(`${source} lists no checksum for ${fileName}`, ExitCode.failure, 'pass --*-image-checksum with the image\'s SHA-256')
+  throw new BerthError(
+    `${source} lists no checksum for ${fileName}`,
+    ExitCode.failure,
+    "pass --*-image-checksum with the image's SHA-256",
+  )
 }
 
 async function fetchOk(url: string, what: string, signal: AbortSignal): Promise<Response> {
@@ -116,21 +135,35 @@ async function fetchOk(url: string, what: string, signal: AbortSignal): Promise<
   try {
     response = await fetch(url, {signal, redirect: 'follow'})
   } catch (err) {
-    throw new BerthError(`downloading ${what} ${url} failed: ${oneLine((err as {cause?: unknown}).cause ?? err)}`)
+    throw new BerthError(
+      `downloading ${what} ${url} failed: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
+    )
   }
-  if (!response.ok) throw new BerthError(`downloading ${what} ${url} failed: HTTP ${response.status} ${response.statusText}`.trim())
+  if (!response.ok)
+    throw new BerthError(
+      `downloading ${what} ${url} failed: HTTP ${response.status} ${response.statusText}`.trim(),
+    )
   return response
 }
 
 /** The digest the image must have: given inline, or read from a SUMS file. */
-export async function expectedDigest(request: ImageRequest, signal: AbortSignal = AbortSignal.timeout(60_000)): Promise<ExpectedDigest> {
+export async function expectedDigest(
+  request: ImageRequest,
+  signal: AbortSignal = AbortSignal.timeout(60_000),
+): Promise<ExpectedDigest> {
   const inline = request.checksum ? parseDigest(request.checksum) : undefined
   if (inline) return inline
   const sumsUrl = request.checksum ?? new URL('SHA256SUMS', request.url).toString()
   const text = sumsUrl.startsWith('file:')
-    ? await readFile(fileURLToPath(sumsUrl), 'utf8').catch((err) => { throw new BerthError(`reading ${sumsUrl} failed: ${oneLine(err)}`) })
+    ? await readFile(fileURLToPath(sumsUrl), 'utf8').catch((err) => {
+        throw new BerthError(`reading ${sumsUrl} failed: ${oneLine(err)}`)
+      })
     : await (await fetchOk(sumsUrl, 'checksums', signal)).text()
-  const byName: DigestAlgorithm | undefined = /SHA512/i.test(basename(sumsUrl)) ? 'sha512' : /SHA256/i.test(basename(sumsUrl)) ? 'sha256' : undefined
+  const byName: DigestAlgorithm | undefined = /SHA512/i.test(basename(sumsUrl))
+    ? 'sha512'
+    : /SHA256/i.test(basename(sumsUrl))
+      ? 'sha256'
+      : undefined
   return findInSums(text, imageFileName(request.url), byName, sumsUrl)
 }
 
@@ -146,11 +179,19 @@ async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<strin
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false)
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Streams the image to `target`, returning its digest; fails when the stream stalls. */
-async function download(url: string, target: string, algorithm: DigestAlgorithm, options: ImageCacheOptions): Promise<string> {
+async function download(
+  url: string,
+  target: string,
+  algorithm: DigestAlgorithm,
+  options: ImageCacheOptions,
+): Promise<string> {
   const controller = new AbortController()
   const stallMs = options.stallTimeoutMs ?? 60_000
   let timer = setTimeout(() => controller.abort(), stallMs)
@@ -159,7 +200,11 @@ async function download(url: string, target: string, algorithm: DigestAlgorithm,
     let total: number | undefined
     if (url.startsWith('file:')) {
       const path = fileURLToPath(url)
-      total = (await stat(path).catch((err) => { throw new BerthError(`reading image ${url} failed: ${oneLine(err)}`) })).size
+      total = (
+        await stat(path).catch((err) => {
+          throw new BerthError(`reading image ${url} failed: ${oneLine(err)}`)
+        })
+      ).size
       body = createReadStream(path)
     } else {
       const response = await fetchOk(url, 'image', controller.signal)
@@ -179,10 +224,15 @@ async function download(url: string, target: string, algorithm: DigestAlgorithm,
     try {
       await pipeline(body, createWriteStream(target, {flags: 'wx', mode: 0o600}))
     } catch (err) {
-      if (controller.signal.aborted) throw new BerthError(`downloading image ${url} stalled: nothing received for ${stallMs / 1000}s`, ExitCode.timeout)
+      if (controller.signal.aborted)
+        throw new BerthError(
+          `downloading image ${url} stalled: nothing received for ${stallMs / 1000}s`,
+          ExitCode.timeout,
+        )
       throw new BerthError(`downloading image ${url} failed: ${oneLine(err)}`)
     }
-    if (total !== undefined && received !== total) throw new BerthError(`downloading image ${url} ended early: ${received} of ${total} bytes`)
+    if (total !== undefined && received !== total)
+      throw new BerthError(`downloading image ${url} ended early: ${received} of ${total} bytes`)
     return hash.digest('hex')
   } finally {
     clearTimeout(timer)
@@ -195,7 +245,9 @@ function progressLog(log: ((message: string) => void) | undefined): ImageCacheOp
   return (received, total) => {
     if (!total || Date.now() - lastShown < 2000) return
     lastShown = Date.now()
-    log(`Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`)
+    log(
+      `Downloading the image: ${Math.floor((received / total) * 100)}% of ${Math.round(total / 1048576)} MB`,
+    )
   }
 }
 
@@ -203,7 +255,10 @@ function progressLog(log: ((message: string) => void) | undefined): ImageCacheOp
  * Returns the cached, verified image for `request`, downloading it when missing or when the
  * expected digest changed (a new release under the same URL).
  */
-export async function ensureImage(request: ImageRequest, givenOptions: ImageCacheOptions): Promise<CachedImage> {
+export async function ensureImage(
+  request: ImageRequest,
+  givenOptions: ImageCacheOptions,
+): Promise<CachedImage> {
   const options = {...givenOptions, onProgress: givenOptions.onProgress ?? progressLog(givenOptions.log)}
   const name = imageFileName(request.url)
   const digest = await expectedDigest(request)
@@ -214,7 +269,11 @@ export async function ensureImage(request: ImageRequest, givenOptions: ImageCach
   const path = join(dir, name)
   // The digest the file was verified against, so a reuse needs no re-read of the whole image.
   const verified = join(dir, `.${name}.${digest.algorithm}`)
-  const release = await acquireLock(join(dir, '.lock'), `downloading ${request.url}`, options.lockWaitMs ?? 60 * 60_000)
+  const release = await acquireLock(
+    join(dir, '.lock'),
+    `downloading ${request.url}`,
+    options.lockWaitMs ?? 60 * 60_000,
+  )
   let partial: string | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     if (partial) rmSync(partial, {force: true})
@@ -224,7 +283,8 @@ export async function ensureImage(request: ImageRequest, givenOptions: ImageCach
   process.once('SIGTERM', onSignal)
   try {
     // Under the lock every temp file is a leftover of a killed download.
-    for (const entry of await readdir(dir)) if (entry.endsWith('.part')) await rm(join(dir, entry), {force: true})
+    for (const entry of await readdir(dir))
+      if (entry.endsWith('.part')) await rm(join(dir, entry), {force: true})
     if (await exists(path)) {
       const recorded = (await readFile(verified, 'utf8').catch(() => '')).trim()
       if (recorded === digest.hex) return {path, digest}
@@ -238,8 +298,11 @@ export async function ensureImage(request: ImageRequest, givenOptions: ImageCach
     partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.part`)
     const actual = await download(request.url, partial, digest.algorithm, options)
     if (actual !== digest.hex) {
-      throw new BerthError(`checksum mismatch for ${request.url}: ${digest.source} says ${digest.algorithm} ${digest.hex}, the download has ${actual}`,
-        ExitCode.failure, 'the image or its checksum changed upstream, or the download was tampered with')
+      throw new BerthError(
+        `checksum mismatch for ${request.url}: ${digest.source} says ${digest.algorithm} ${digest.hex}, the download has ${actual}`,
+        ExitCode.failure,
+        'the image or its checksum changed upstream, or the download was tampered with',
+      )
     }
     await rm(verified, {force: true})
     await rename(partial, path)

@@ -58,7 +58,8 @@ function ucs2be(value: string): Buffer {
 /** The 17-byte date of volume descriptors: ASCII digits, then the offset from GMT in 15-minute units. */
 function longDate(date: Date): Buffer {
   const p = (n: number, w = 2) => String(n).padStart(w, '0')
-  const digits = `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}` +
+  const digits =
+    `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}` +
     `${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}00`
   return Buffer.concat([Buffer.from(digits, 'ascii'), Buffer.from([0])])
 }
@@ -68,10 +69,24 @@ const NO_DATE = Buffer.concat([Buffer.from('0'.repeat(16), 'ascii'), Buffer.from
 
 /** The 7-byte date of directory records. */
 function shortDate(date: Date): Buffer {
-  return Buffer.from([date.getUTCFullYear() - 1900, date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds(), 0])
+  return Buffer.from([
+    date.getUTCFullYear() - 1900,
+    date.getUTCMonth() + 1,
+    date.getUTCDate(),
+    date.getUTCHours(),
+    date.getUTCMinutes(),
+    date.getUTCSeconds(),
+    0,
+  ])
 }
 
-function directoryRecord(identifier: Buffer, extent: number, size: number, isDirectory: boolean, date: Date): Buffer {
+function directoryRecord(
+  identifier: Buffer,
+  extent: number,
+  size: number,
+  isDirectory: boolean,
+  date: Date,
+): Buffer {
   const padding = identifier.length % 2 === 0 ? 1 : 0
   const record = Buffer.alloc(33 + identifier.length + padding)
   record[0] = record.length
@@ -103,7 +118,8 @@ function pathTable(rootExtent: number, bigEndian: boolean): Buffer {
 function primaryName(name: string): string {
   const upper = name.toUpperCase().replace(/[^A-Z0-9_.]/g, '_')
   const dot = upper.lastIndexOf('.')
-  const [stem, ext] = dot === -1 ? [upper, ''] : [upper.slice(0, dot).replace(/\./g, '_'), upper.slice(dot + 1)]
+  const [stem, ext] =
+    dot === -1 ? [upper, ''] : [upper.slice(0, dot).replace(/\./g, '_'), upper.slice(dot + 1)]
   return `${stem.slice(0, 30 - ext.length)}.${ext};1`
 }
 
@@ -116,7 +132,12 @@ interface Tree {
   encode(name: string): Buffer
 }
 
-function volumeDescriptor(kind: 'primary' | 'joliet', options: Required<IsoOptions>, totalSectors: number, tree: Tree): Buffer {
+function volumeDescriptor(
+  kind: 'primary' | 'joliet',
+  options: Required<IsoOptions>,
+  totalSectors: number,
+  tree: Tree,
+): Buffer {
   const ucs2 = kind === 'joliet'
   const d = Buffer.alloc(SECTOR)
   d[0] = ucs2 ? 2 : 1
@@ -148,18 +169,28 @@ function volumeDescriptor(kind: 'primary' | 'joliet', options: Required<IsoOptio
 
 /** Builds an ISO 9660 image holding `files` in its root folder. */
 export function buildIso(files: IsoFile[], options: IsoOptions): Buffer {
-  const opts: Required<IsoOptions> = {volumeId: options.volumeId, joliet: options.joliet ?? true, date: options.date ?? new Date()}
+  const opts: Required<IsoOptions> = {
+    volumeId: options.volumeId,
+    joliet: options.joliet ?? true,
+    date: options.date ?? new Date(),
+  }
   if (opts.volumeId.length === 0 || opts.volumeId.length > (opts.joliet ? 16 : 32)) {
-    throw new BerthError(`ISO volume id ${JSON.stringify(opts.volumeId)} must be 1 to ${opts.joliet ? 16 : 32} characters`)
+    throw new BerthError(
+      `ISO volume id ${JSON.stringify(opts.volumeId)} must be 1 to ${opts.joliet ? 16 : 32} characters`,
+    )
   }
   const seen = new Set<string>()
   for (const file of files) {
-    if (!/^[^/\0]{1,64}$/.test(file.name)) throw new BerthError(`ISO file name ${JSON.stringify(file.name)} is not a plain name`)
+    if (!/^[^/\0]{1,64}$/.test(file.name))
+      throw new BerthError(`ISO file name ${JSON.stringify(file.name)} is not a plain name`)
     const key = primaryName(file.name)
-    if (seen.has(key)) throw new BerthError(`ISO file names ${JSON.stringify(file.name)} and another one collide as ${key}`)
+    if (seen.has(key))
+      throw new BerthError(`ISO file names ${JSON.stringify(file.name)} and another one collide as ${key}`)
     seen.add(key)
   }
-  const contents = files.map((f) => (typeof f.content === 'string' ? Buffer.from(f.content, 'utf8') : f.content))
+  const contents = files.map((f) =>
+    typeof f.content === 'string' ? Buffer.from(f.content, 'utf8') : f.content,
+  )
 
   // Sector layout: descriptors, then per tree its L and M path tables and its root folder, then data.
   let next = 16
@@ -183,7 +214,8 @@ export function buildIso(files: IsoFile[], options: IsoOptions): Buffer {
 
   const image = Buffer.alloc(total * SECTOR)
   volumeDescriptor('primary', opts, total, primary).copy(image, pvdSector * SECTOR)
-  if (joliet && svdSector !== undefined) volumeDescriptor('joliet', opts, total, joliet).copy(image, svdSector * SECTOR)
+  if (joliet && svdSector !== undefined)
+    volumeDescriptor('joliet', opts, total, joliet).copy(image, svdSector * SECTOR)
   const terminator = Buffer.alloc(7)
   terminator[0] = 255
   terminator.write('CD001', 1, 'ascii')
@@ -200,10 +232,19 @@ export function buildIso(files: IsoFile[], options: IsoOptions): Buffer {
       ...files
         .map((file, i) => ({id: tree.encode(file.name), i}))
         .sort((x, y) => Buffer.compare(x.id, y.id))
-        .map(({id, i}) => directoryRecord(id, contents[i]!.length > 0 ? extents[i]! : 0, contents[i]!.length, false, opts.date)),
+        .map(({id, i}) =>
+          directoryRecord(
+            id,
+            contents[i]!.length > 0 ? extents[i]! : 0,
+            contents[i]!.length,
+            false,
+            opts.date,
+          ),
+        ),
     ]
     const folder = Buffer.concat(records)
-    if (folder.length > SECTOR) throw new BerthError(`too many files for a one-sector ISO root folder (${files.length})`)
+    if (folder.length > SECTOR)
+      throw new BerthError(`too many files for a one-sector ISO root folder (${files.length})`)
     folder.copy(image, tree.rootExtent * SECTOR)
   }
   contents.forEach((content, i) => content.copy(image, extents[i]! * SECTOR))
@@ -250,9 +291,11 @@ export function formatMac(mac: string): string {
  * YAML comment line).
  */
 export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: string; networkConfig: string} {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$/.test(seed.hostname.split('.')[0] ?? '')) throw new BerthError(`${JSON.stringify(seed.hostname)} is not a hostname`)
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$/.test(seed.hostname.split('.')[0] ?? ''))
+    throw new BerthError(`${JSON.stringify(seed.hostname)} is not a hostname`)
   const key = seed.sshPublicKey.trim()
-  if (!/^(ssh-|ecdsa-)\S+ \S+/.test(key) || key.includes('\n')) throw new BerthError('the SSH public key for the seed is not one OpenSSH public key line')
+  if (!/^(ssh-|ecdsa-)\S+ \S+/.test(key) || key.includes('\n'))
+    throw new BerthError('the SSH public key for the seed is not one OpenSSH public key line')
   const userData = {
     hostname: seed.hostname,
     fqdn: seed.hostname,
@@ -262,19 +305,24 @@ export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: st
     // docker.io a `docker` group already exists, and useradd's own user group would clash with it
     // ("Failed to create user docker": no user, no SSH). cloud-init skips a group that exists.
     groups: [seed.user],
-    users: [{
-      name: seed.user,
-      primary_group: seed.user,
-      groups: ['sudo'],
-      shell: '/bin/bash',
-      sudo: 'ALL=(ALL) NOPASSWD:ALL',
-      lock_passwd: true,
-      ssh_authorized_keys: [key],
-    }],
+    users: [
+      {
+        name: seed.user,
+        primary_group: seed.user,
+        groups: ['sudo'],
+        shell: '/bin/bash',
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        lock_passwd: true,
+        ssh_authorized_keys: [key],
+      },
+    ],
     ssh_pwauth: false,
     ...(seed.runcmd?.length ? {runcmd: seed.runcmd} : {}),
   }
-  const metaData = {'instance-id': seed.instanceId ?? `berth-${seed.hostname}-${randomBytes(4).toString('hex')}`, 'local-hostname': seed.hostname}
+  const metaData = {
+    'instance-id': seed.instanceId ?? `berth-${seed.hostname}-${randomBytes(4).toString('hex')}`,
+    'local-hostname': seed.hostname,
+  }
   const ethernets: Record<string, unknown> = {}
   for (const nic of seed.nics) ethernets[nic.id] = {match: {macaddress: formatMac(nic.mac)}, dhcp4: true}
   return {
@@ -287,11 +335,14 @@ export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: st
 /** The NoCloud seed image (volume label `cidata`). */
 export function buildSeedIso(seed: NoCloudSeed, date?: Date): Buffer {
   const files = noCloudFiles(seed)
-  return buildIso([
-    {name: 'user-data', content: files.userData},
-    {name: 'meta-data', content: files.metaData},
-    {name: 'network-config', content: files.networkConfig},
-  ], {volumeId: 'cidata', date})
+  return buildIso(
+    [
+      {name: 'user-data', content: files.userData},
+      {name: 'meta-data', content: files.metaData},
+      {name: 'network-config', content: files.networkConfig},
+    ],
+    {volumeId: 'cidata', date},
+  )
 }
 
 /** Writes the seed image atomically; it holds no secret, only the public key. */

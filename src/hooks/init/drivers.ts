@@ -16,7 +16,10 @@ const hook: Hook.Init = async function (options) {
     const modules = (plugin.pjson as {berth?: {drivers?: string[]}}).berth?.drivers ?? []
     for (const path of modules) {
       try {
-        const loaded = (await import(pathToFileURL(join(plugin.root, path)).href)) as {default?: unknown; driver?: unknown}
+        const loaded = (await import(pathToFileURL(join(plugin.root, path)).href)) as {
+          default?: unknown
+          driver?: unknown
+        }
         registerDriver(loaded.default ?? loaded.driver, `${plugin.name} (${path})`)
       } catch (err) {
         process.stderr.write(`Warning: ${oneLine(err)}\n`)

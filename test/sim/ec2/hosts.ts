@@ -53,13 +53,27 @@ export class LabHosts {
     const volume = `${name}-docker`
     const labels = {'io.berth.ec2sim': this.simulatorId, 'io.berth.ec2sim.instance': spec.instanceId}
     await this.docker.createVolume({Name: volume, Labels: labels})
-    const container = await this.docker.createContainer(systemContainerOptions({name, hostname: `ip-${spec.instanceId}`, image: this.image, labels, volume, network: this.network}))
-    await container.putArchive(await tarArchive([
-      {name: 'var/lib/cloud/instance/authorized_keys', content: spec.publicKey.trim() + '\n', mode: 0o600},
-      {name: 'var/lib/cloud/instance/user-data.txt', content: spec.userData ?? '', mode: 0o600},
-      {name: 'var/lib/cloud/first-boot.sh', content: FIRST_BOOT, mode: 0o700},
-      ...(spec.sshDead ? [{name: 'etc/systemd/system/ssh.service', type: 'symlink' as const, linkname: '/dev/null'}] : []),
-    ]), {path: '/'})
+    const container = await this.docker.createContainer(
+      systemContainerOptions({
+        name,
+        hostname: `ip-${spec.instanceId}`,
+        image: this.image,
+        labels,
+        volume,
+        network: this.network,
+      }),
+    )
+    await container.putArchive(
+      await tarArchive([
+        {name: 'var/lib/cloud/instance/authorized_keys', content: spec.publicKey.trim() + '\n', mode: 0o600},
+        {name: 'var/lib/cloud/instance/user-data.txt', content: spec.userData ?? '', mode: 0o600},
+        {name: 'var/lib/cloud/first-boot.sh', content: FIRST_BOOT, mode: 0o700},
+        ...(spec.sshDead
+          ? [{name: 'etc/systemd/system/ssh.service', type: 'symlink' as const, linkname: '/dev/null'}]
+          : []),
+      ]),
+      {path: '/'},
+    )
     await container.start()
     const address = await this.address(spec.instanceId)
     // Like cloud-init, this runs after the instance is up: SSH may answer before the user exists.
@@ -80,7 +94,8 @@ export class LabHosts {
 
   async address(instanceId: string): Promise<string> {
     const info = await this.docker.getContainer(this.containerName(instanceId)).inspect()
-    const network = info.NetworkSettings.Networks?.[this.network] ?? Object.values(info.NetworkSettings.Networks ?? {})[0]
+    const network =
+      info.NetworkSettings.Networks?.[this.network] ?? Object.values(info.NetworkSettings.Networks ?? {})[0]
     if (!network?.IPAddress) throw new Error(`container of ${instanceId} has no address`)
     return network.IPAddress
   }
@@ -104,13 +119,22 @@ export class LabHosts {
 
   async destroy(instanceId: string): Promise<void> {
     const name = this.containerName(instanceId)
-    await this.docker.getContainer(name).remove({force: true, v: true}).catch(() => {})
-    await this.docker.getVolume(`${name}-docker`).remove().catch(() => {})
+    await this.docker
+      .getContainer(name)
+      .remove({force: true, v: true})
+      .catch(() => {})
+    await this.docker
+      .getVolume(`${name}-docker`)
+      .remove()
+      .catch(() => {})
   }
 
   /** Containers of this simulator still on the engine. */
   async leftovers(): Promise<string[]> {
-    const containers = await this.docker.listContainers({all: true, filters: {label: [`io.berth.ec2sim=${this.simulatorId}`]}})
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: {label: [`io.berth.ec2sim=${this.simulatorId}`]},
+    })
     return containers.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id)
   }
 }

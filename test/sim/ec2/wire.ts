@@ -80,7 +80,14 @@ export class ApiError extends Error {
 /** EC2 filter values may hold `*` and `?` wildcards. */
 export function matchesValue(pattern: string, value: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === value
-  const regex = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$')
+  const regex = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+  )
   return regex.test(value)
 }
 
@@ -88,12 +95,21 @@ export function matchesValue(pattern: string, value: string): boolean {
  * Applies `Filter.N.Name / Filter.N.Value.M` to items: a filter matches when any of its values
  * matches any of the item's values for that name (`tag:KEY` reads tags), and all filters must match.
  */
-export function applyFilters<T>(items: T[], params: Params, fields: (item: T, name: string) => (string | undefined)[]): T[] {
-  const filters = listOf(params.Filter).map((f) => ({name: str(f.Name) ?? '', values: listOf<string>(f.Value)}))
-  return items.filter((item) => filters.every((filter) => {
-    const actual = fields(item, filter.name).filter((v): v is string => v !== undefined)
-    return filter.values.some((pattern) => actual.some((value) => matchesValue(pattern, value)))
+export function applyFilters<T>(
+  items: T[],
+  params: Params,
+  fields: (item: T, name: string) => (string | undefined)[],
+): T[] {
+  const filters = listOf(params.Filter).map((f) => ({
+    name: str(f.Name) ?? '',
+    values: listOf<string>(f.Value),
   }))
+  return items.filter((item) =>
+    filters.every((filter) => {
+      const actual = fields(item, filter.name).filter((v): v is string => v !== undefined)
+      return filter.values.some((pattern) => actual.some((value) => matchesValue(pattern, value)))
+    }),
+  )
 }
 
 /** MaxResults / NextToken paging, with the simulator's own cap on page size. */

@@ -73,7 +73,7 @@ export function tokenize(text: string): Token[] {
       let value = ''
       i++
       for (;;) {
-        if (i >= text.length) throw new ParseError('The string is missing the terminator: \'.')
+        if (i >= text.length) throw new ParseError("The string is missing the terminator: '.")
         const d = text[i]!
         if (QUOTES.includes(d)) {
           const after = text[i + 1]
@@ -139,7 +139,8 @@ class Parser {
 
   private expect(t: Token['t'], v?: string): Token {
     const token = this.next()
-    if (token.t !== t || (v !== undefined && token.v !== v)) throw new ParseError(`expected ${v ?? t}, found ${JSON.stringify(token.v)}`)
+    if (token.t !== t || (v !== undefined && token.v !== v))
+      throw new ParseError(`expected ${v ?? t}, found ${JSON.stringify(token.v)}`)
     return token
   }
 
@@ -168,7 +169,8 @@ class Parser {
       this.expect('punct', '{')
       const body = this.statements(true)
       this.expect('punct', '}')
-      if (body.some((s) => 'condition' in s)) throw new ParseError('nested if statements are outside the simulator')
+      if (body.some((s) => 'condition' in s))
+        throw new ParseError('nested if statements are outside the simulator')
       return {condition, body: body as Statement[]}
     }
     if (first?.t === 'variable' && second?.t === 'punct' && second.v === '=') {
@@ -207,12 +209,21 @@ class Parser {
     for (;;) {
       const token = this.peek()
       if (!token || (token.t === 'punct' && [';', '|', ')', '}'].includes(token.v))) break
-      if (token.t !== 'param') throw new ParseError(`positional argument ${JSON.stringify(token.v)} given to ${name}; the driver names every parameter`)
+      if (token.t !== 'param')
+        throw new ParseError(
+          `positional argument ${JSON.stringify(token.v)} given to ${name}; the driver names every parameter`,
+        )
       this.at++
       const key = token.v.toLowerCase()
-      if (parameters.has(key)) throw new ParseError(`Cannot bind parameter because parameter '${token.v}' is specified more than once.`)
+      if (parameters.has(key))
+        throw new ParseError(
+          `Cannot bind parameter because parameter '${token.v}' is specified more than once.`,
+        )
       const following = this.peek()
-      const isSwitch = !following || following.t === 'param' || (following.t === 'punct' && [';', '|', ')', '}'].includes(following.v))
+      const isSwitch =
+        !following ||
+        following.t === 'param' ||
+        (following.t === 'punct' && [';', '|', ')', '}'].includes(following.v))
       parameters.set(key, isSwitch ? undefined : key === 'property' ? this.properties() : this.value())
     }
     return {name, parameters}

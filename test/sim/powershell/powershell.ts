@@ -26,11 +26,23 @@ import {execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Command, IfStatement, MemberExpression, parseScript, ParseError, Pipeline, Property, Statement, Value} from './language.js'
+import {
+  Command,
+  IfStatement,
+  MemberExpression,
+  parseScript,
+  ParseError,
+  Pipeline,
+  Property,
+  Statement,
+  Value,
+} from './language.js'
 
-const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
+const PRELUDE =
+  "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $WarningPreference = 'SilentlyContinue'; [Console]::OutputEncoding = New-Object Text.UTF8Encoding $false; try { "
 const EPILOGUE = ' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }'
-const PREFLIGHT = '$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent()); ' +
+const PREFLIGHT =
+  '$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent()); ' +
   'ConvertTo-Json -Compress -Depth 4 -InputObject @([pscustomobject]@{' +
   "HyperVModule = @(Get-Module -ListAvailable -Name 'Hyper-V').Count -gt 0; " +
   'Administrator = $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); ' +
@@ -48,7 +60,12 @@ const network = process.env.HYPERV_SIM_NETWORK || undefined
 /** Loaded only when a call touches a guest, so the other calls start without dockerode (as lab-vm.ts advises). */
 const labVm = () => import('../lab-vm.js')
 const guestEngine = async () => (await import('../../../drivers/container/engine.js')).localEngine(engine)
-const faults = new Set((process.env.HYPERV_SIM_FAULTS ?? '').split(',').map((f) => f.trim()).filter(Boolean))
+const faults = new Set(
+  (process.env.HYPERV_SIM_FAULTS ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean),
+)
 
 /** What the simulator keeps per VM, with Hyper-V's property names. */
 export interface SimVm {
@@ -87,7 +104,9 @@ const vmFile = (id: string) => join(stateDir, 'vms', `${id}.json`)
 function loadVms(): SimVm[] {
   const dir = join(stateDir, 'vms')
   if (!existsSync(dir)) return []
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as SimVm)
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as SimVm)
 }
 
 function saveVm(vm: SimVm): void {
@@ -114,7 +133,12 @@ function setDiskSize(path: string, size: number): void {
 
 function qemuInfo(args: string[]): {'virtual-size': number; format: string} {
   try {
-    return JSON.parse(execFileSync('qemu-img', ['info', '--output', 'json', ...args], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']}))
+    return JSON.parse(
+      execFileSync('qemu-img', ['info', '--output', 'json', ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    )
   } catch (err) {
     const stderr = String((err as {stderr?: unknown}).stderr ?? err).trim()
     throw new CmdletError(stderr.split('\n')[0]!.replace(/^qemu-img: /, ''))
@@ -131,7 +155,14 @@ async function vmState(vm: SimVm): Promise<string> {
 
 /** The guest's addresses as the KVP daemon would report them: link-local IPv6 first, as Hyper-V often lists it. */
 async function guestAddresses(vm: SimVm): Promise<string[]> {
-  if (!vm.Guest || !vm.KvpDaemon || faults.has('no-ip') || faults.has('no-kvp') || (await vmState(vm)) !== 'Running') return []
+  if (
+    !vm.Guest ||
+    !vm.KvpDaemon ||
+    faults.has('no-ip') ||
+    faults.has('no-kvp') ||
+    (await vmState(vm)) !== 'Running'
+  )
+    return []
   const ip = await (await labVm()).labVmAddress(engine, vm.Guest)
   const mac = vm.MacAddress.match(/../g)!.map((h) => parseInt(h, 16))
   mac[0]! ^= 2
@@ -139,15 +170,35 @@ async function guestAddresses(vm: SimVm): Promise<string[]> {
   return ip ? [linkLocal, ip] : [linkLocal]
 }
 
-const NEIGHBOUR_STATES: Record<string, string> = {REACHABLE: 'Reachable', STALE: 'Stale', DELAY: 'Delay', PROBE: 'Probe', FAILED: 'Unreachable', INCOMPLETE: 'Incomplete', PERMANENT: 'Permanent', NOARP: 'Permanent'}
+const NEIGHBOUR_STATES: Record<string, string> = {
+  REACHABLE: 'Reachable',
+  STALE: 'Stale',
+  DELAY: 'Delay',
+  PROBE: 'Probe',
+  FAILED: 'Unreachable',
+  INCOMPLETE: 'Incomplete',
+  PERMANENT: 'Permanent',
+  NOARP: 'Permanent',
+}
 
 /** This machine's real neighbour table (`ip neigh`), as Get-NetNeighbor shows it. */
 function neighbours(linkLayerAddress: string): Obj[] {
-  if (!/^([0-9A-F]{2}-){5}[0-9A-F]{2}$/.test(linkLayerAddress)) throw new CmdletError(`Cannot validate argument on parameter 'LinkLayerAddress'.`)
+  if (!/^([0-9A-F]{2}-){5}[0-9A-F]{2}$/.test(linkLayerAddress))
+    throw new CmdletError(`Cannot validate argument on parameter 'LinkLayerAddress'.`)
   if (faults.has('no-ip')) return []
   const lladdr = linkLayerAddress.replace(/-/g, ':').toLowerCase()
-  const table = JSON.parse(execFileSync('ip', ['-j', 'neigh', 'show'], {encoding: 'utf8'}) || '[]') as Array<{dst: string; lladdr?: string; state?: string[]}>
-  return table.filter((n) => n.lladdr === lladdr).map((n) => ({IPAddress: n.dst, LinkLayerAddress: linkLayerAddress, State: NEIGHBOUR_STATES[n.state?.[0] ?? ''] ?? 'Stale'}))
+  const table = JSON.parse(execFileSync('ip', ['-j', 'neigh', 'show'], {encoding: 'utf8'}) || '[]') as Array<{
+    dst: string
+    lladdr?: string
+    state?: string[]
+  }>
+  return table
+    .filter((n) => n.lladdr === lladdr)
+    .map((n) => ({
+      IPAddress: n.dst,
+      LinkLayerAddress: linkLayerAddress,
+      State: NEIGHBOUR_STATES[n.state?.[0] ?? ''] ?? 'Stale',
+    }))
 }
 
 /** Moves a stopped guest to another address of its network (its MAC stays). */
@@ -164,7 +215,11 @@ async function giveNewLease(vm: SimVm): Promise<void> {
 /** Runs a shell command in the guest; true when it exits 0. */
 async function inGuest(guest: string, script: string): Promise<boolean> {
   // Attached, so the stream ends when the command does.
-  const exec = await (await guestEngine()).getContainer(guest).exec({Cmd: ['bash', '-c', script], AttachStdout: true, AttachStderr: true})
+  const exec = await (
+    await guestEngine()
+  )
+    .getContainer(guest)
+    .exec({Cmd: ['bash', '-c', script], AttachStdout: true, AttachStderr: true})
   const stream = await exec.start({})
   stream.resume()
   await new Promise((resolve) => stream.on('end', resolve))
@@ -173,12 +228,18 @@ async function inGuest(guest: string, script: string): Promise<boolean> {
 
 /** What a first boot's DHCP exchange does for the host: the guest talks to its gateway, so the host learns its MAC. */
 async function announce(guest: string): Promise<void> {
-  const gateway = Object.values((await (await guestEngine()).getContainer(guest).inspect()).NetworkSettings.Networks ?? {})[0]?.Gateway
+  const gateway = Object.values(
+    (await (await guestEngine()).getContainer(guest).inspect()).NetworkSettings.Networks ?? {},
+  )[0]?.Gateway
   if (gateway) await inGuest(guest, `timeout 2 bash -c ': > /dev/tcp/${gateway}/9' 2>/dev/null; true`)
 }
 
 /** The KVP daemon's units in Debian and Ubuntu (hv-kvp-daemon) and in Fedora (hypervkvpd). */
-const hasKvpDaemon = (guest: string) => inGuest(guest, 'systemctl is-enabled --quiet hv-kvp-daemon.service || systemctl is-enabled --quiet hypervkvpd.service')
+const hasKvpDaemon = (guest: string) =>
+  inGuest(
+    guest,
+    'systemctl is-enabled --quiet hv-kvp-daemon.service || systemctl is-enabled --quiet hypervkvpd.service',
+  )
 
 class Shell {
   private readonly variables = new Map<string, Obj[]>()
@@ -202,18 +263,26 @@ class Shell {
     for (const name of expression.members) value = (value as Obj | undefined)?.[name]
     if (!expression.call) return value
     const method = (value as Record<string, unknown> | undefined)?.[expression.call.method]
-    if (typeof method !== 'function') throw new CmdletError(`Method invocation failed because the object does not contain a method named '${expression.call.method}'.`)
+    if (typeof method !== 'function')
+      throw new CmdletError(
+        `Method invocation failed because the object does not contain a method named '${expression.call.method}'.`,
+      )
     return (method as (...args: string[]) => unknown).call(value, ...expression.call.args)
   }
 
   private variable(name: string): Obj[] {
     const value = this.variables.get(name)
-    if (!value) throw new CmdletError(`The variable '$${name}' cannot be retrieved because it has not been set.`)
+    if (!value)
+      throw new CmdletError(`The variable '$${name}' cannot be retrieved because it has not been set.`)
     return value
   }
 
   private async pipeline(pipeline: Pipeline): Promise<Obj[]> {
-    let objects = pipeline.array ? await this.pipeline(pipeline.array) : pipeline.input ? this.variable(pipeline.input) : undefined
+    let objects = pipeline.array
+      ? await this.pipeline(pipeline.array)
+      : pipeline.input
+        ? this.variable(pipeline.input)
+        : undefined
     for (const command of pipeline.commands) objects = await this.command(command, objects)
     return objects ?? []
   }
@@ -221,29 +290,43 @@ class Shell {
   private async value(value: Value | undefined, what: string): Promise<unknown> {
     if (value === undefined) throw new CmdletError(`Missing an argument for parameter '${what}'.`)
     switch (value.kind) {
-      case 'string': case 'number': case 'bool': return value.value
-      case 'word': return value.value
-      case 'variable': return this.variable(value.name)
-      case 'subexpression': return this.pipeline(value.pipeline)
-      case 'properties': return value.items
+      case 'string':
+      case 'number':
+      case 'bool':
+        return value.value
+      case 'word':
+        return value.value
+      case 'variable':
+        return this.variable(value.name)
+      case 'subexpression':
+        return this.pipeline(value.pipeline)
+      case 'properties':
+        return value.items
     }
   }
 
   private async command(command: Command, input: Obj[] | undefined): Promise<Obj[]> {
     const cmdlet = CMDLETS[command.name]
-    if (!cmdlet) throw new CmdletError(`The term '${command.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`)
+    if (!cmdlet)
+      throw new CmdletError(
+        `The term '${command.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`,
+      )
     const args: Record<string, unknown> = {}
     for (const [key, value] of command.parameters) {
       const spec = cmdlet.parameters[key]
-      if (spec === undefined) throw new CmdletError(`A parameter cannot be found that matches parameter name '${key}'.`)
+      if (spec === undefined)
+        throw new CmdletError(`A parameter cannot be found that matches parameter name '${key}'.`)
       if (spec === 'switch') {
         if (value !== undefined) throw new CmdletError(`${command.name}: -${key} is a switch`)
         args[key] = true
       } else {
         args[key] = await this.value(value, key)
-        if (spec === 'string' && typeof args[key] !== 'string') throw new CmdletError(`Cannot bind parameter '${key}': a string is expected.`)
-        if (spec === 'number' && typeof args[key] !== 'number') throw new CmdletError(`Cannot bind parameter '${key}': a number is expected.`)
-        if (spec === 'bool' && typeof args[key] !== 'boolean') throw new CmdletError(`Cannot bind parameter '${key}': $true or $false is expected.`)
+        if (spec === 'string' && typeof args[key] !== 'string')
+          throw new CmdletError(`Cannot bind parameter '${key}': a string is expected.`)
+        if (spec === 'number' && typeof args[key] !== 'number')
+          throw new CmdletError(`Cannot bind parameter '${key}': a number is expected.`)
+        if (spec === 'bool' && typeof args[key] !== 'boolean')
+          throw new CmdletError(`Cannot bind parameter '${key}': $true or $false is expected.`)
       }
     }
     return cmdlet.run(args, input, this)
@@ -260,10 +343,14 @@ interface Cmdlet {
 /** The VMs a cmdlet acts on: -VM, or its pipeline input. */
 function targetVms(args: Record<string, unknown>, input: Obj[] | undefined): SimVm[] {
   const objects = (args.vm as Obj[] | undefined) ?? input
-  if (!objects) throw new CmdletError('Cannot process command because of one or more missing mandatory parameters: VM.')
+  if (!objects)
+    throw new CmdletError('Cannot process command because of one or more missing mandatory parameters: VM.')
   return objects.map((o) => {
     const path = vmFile(String(o.Id))
-    if (!existsSync(path)) throw new CmdletError(`The operation cannot be performed because the object is not in a valid state (VM ${o.Id} was removed).`)
+    if (!existsSync(path))
+      throw new CmdletError(
+        `The operation cannot be performed because the object is not in a valid state (VM ${o.Id} was removed).`,
+      )
     return JSON.parse(readFileSync(path, 'utf8')) as SimVm
   })
 }
@@ -284,7 +371,10 @@ const quiet = (args: Record<string, unknown>) => args.erroraction === 'SilentlyC
  * (so a driver that forgot the `[string]` would see numbers, as on a real host).
  */
 class EnumValue {
-  constructor(readonly name: string, readonly value: number) {}
+  constructor(
+    readonly name: string,
+    readonly value: number,
+  ) {}
   toString(): string {
     return this.name
   }
@@ -293,7 +383,15 @@ class EnumValue {
   }
 }
 
-const VM_STATES: Record<string, number> = {Other: 1, Running: 2, Off: 3, Stopping: 4, Saved: 6, Paused: 9, Starting: 10}
+const VM_STATES: Record<string, number> = {
+  Other: 1,
+  Running: 2,
+  Off: 3,
+  Stopping: 4,
+  Saved: 6,
+  Paused: 9,
+  Starting: 10,
+}
 const SWITCH_TYPES: Record<string, number> = {Private: 0, Internal: 1, External: 2}
 
 /** The object a VM is in the pipeline (what Select-Object reads). */
@@ -305,16 +403,30 @@ async function vmObject(vm: SimVm): Promise<Obj> {
 const CMDLETS: Record<string, Cmdlet> = {
   'Hyper-V\\Get-VMSwitch': {
     parameters: {},
-    run: () => (faults.has('no-switch') ? [] : SIM_SWITCHES.map((s) => ({...s, SwitchType: new EnumValue(s.SwitchType, SWITCH_TYPES[s.SwitchType]!)}))),
+    run: () =>
+      faults.has('no-switch')
+        ? []
+        : SIM_SWITCHES.map((s) => ({
+            ...s,
+            SwitchType: new EnumValue(s.SwitchType, SWITCH_TYPES[s.SwitchType]!),
+          })),
   },
   'Hyper-V\\Get-VM': {
     parameters: {name: 'string', id: 'string', erroraction: 'word'},
     async run(args) {
       const all = loadVms()
-      const found = args.id !== undefined ? all.filter((vm) => vm.Id === String(args.id).toLowerCase())
-        : args.name !== undefined ? all.filter((vm) => vm.Name.toLowerCase() === String(args.name).toLowerCase()) : all
+      const found =
+        args.id !== undefined
+          ? all.filter((vm) => vm.Id === String(args.id).toLowerCase())
+          : args.name !== undefined
+            ? all.filter((vm) => vm.Name.toLowerCase() === String(args.name).toLowerCase())
+            : all
       if (found.length === 0 && (args.id !== undefined || args.name !== undefined) && !quiet(args)) {
-        throw new CmdletError(args.id !== undefined ? `Hyper-V was unable to find a virtual machine with id "${args.id}".` : `Hyper-V was unable to find a virtual machine with name "${args.name}".`)
+        throw new CmdletError(
+          args.id !== undefined
+            ? `Hyper-V was unable to find a virtual machine with id "${args.id}".`
+            : `Hyper-V was unable to find a virtual machine with name "${args.name}".`,
+        )
       }
       return Promise.all(found.map(vmObject))
     },
@@ -324,29 +436,46 @@ const CMDLETS: Record<string, Cmdlet> = {
     run(args) {
       const name = `${args.module === undefined ? '' : `${args.module}\\`}${args.name}`
       const cmdlet = CMDLETS[name]
-      if (!cmdlet) throw new CmdletError(`The term '${args.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`)
-      return [{Name: args.name, ModuleName: args.module ?? '', Parameters: new ParameterDictionary(Object.keys(cmdlet.parameters))}]
+      if (!cmdlet)
+        throw new CmdletError(
+          `The term '${args.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`,
+        )
+      return [
+        {
+          Name: args.name,
+          ModuleName: args.module ?? '',
+          Parameters: new ParameterDictionary(Object.keys(cmdlet.parameters)),
+        },
+      ]
     },
   },
   'Select-Object': {
     parameters: {property: 'any'},
     run(args, input) {
       const properties = args.property as Property[]
-      return (input ?? []).map((o) => Object.fromEntries(properties.map((p) => [p.name, p.toString ? String(o[p.source] ?? '') : (o[p.source] ?? null)])))
+      return (input ?? []).map((o) =>
+        Object.fromEntries(
+          properties.map((p) => [p.name, p.toString ? String(o[p.source] ?? '') : (o[p.source] ?? null)]),
+        ),
+      )
     },
   },
   'Where-Object': {
     parameters: {property: 'any', eq: 'switch', value: 'string'},
     run(args, input) {
       const [property] = args.property as Property[]
-      if (!args.eq || !property) throw new CmdletError('Where-Object: only -Property P -EQ -Value V is simulated')
-      return (input ?? []).filter((o) => String(o[property.source] ?? '').toLowerCase() === String(args.value).toLowerCase())
+      if (!args.eq || !property)
+        throw new CmdletError('Where-Object: only -Property P -EQ -Value V is simulated')
+      return (input ?? []).filter(
+        (o) => String(o[property.source] ?? '').toLowerCase() === String(args.value).toLowerCase(),
+      )
     },
   },
   'ConvertTo-Json': {
     parameters: {compress: 'switch', depth: 'number', inputobject: 'any'},
     run(args, _input, shell) {
-      if (!args.compress || !Array.isArray(args.inputobject)) throw new CmdletError('ConvertTo-Json: the simulator expects -Compress -InputObject @(...)')
+      if (!args.compress || !Array.isArray(args.inputobject))
+        throw new CmdletError('ConvertTo-Json: the simulator expects -Compress -InputObject @(...)')
       shell.output.push(JSON.stringify(args.inputobject))
       return []
     },
@@ -357,14 +486,27 @@ const CMDLETS: Record<string, Cmdlet> = {
       const [source, target] = [String(args.path), String(args.destinationpath)]
       if (!existsSync(source)) throw new CmdletError(`The system cannot find the file specified: ${source}`)
       if (existsSync(target)) throw new CmdletError(`The file exists: ${target}`)
-      if (args.vhdtype !== 'Dynamic' || !target.toLowerCase().endsWith('.vhdx')) throw new CmdletError('the simulator converts to dynamic VHDX only')
+      if (args.vhdtype !== 'Dynamic' || !target.toLowerCase().endsWith('.vhdx'))
+        throw new CmdletError('the simulator converts to dynamic VHDX only')
       if (faults.has('convert-fails')) {
         writeFileSync(target, Buffer.alloc(4096)) // a half-written destination, as a failed conversion leaves
-        throw new CmdletError(`Failed to convert the virtual disk. The system failed to convert '${source}': There is not enough space on the disk. (0x80070070)`)
+        throw new CmdletError(
+          `Failed to convert the virtual disk. The system failed to convert '${source}': There is not enough space on the disk. (0x80070070)`,
+        )
       }
       // qemu-img refuses a bad cookie or checksum; the footer's current size is the disk's size, as Hyper-V reads it.
-      const info = qemuInfo(['--image-opts', `driver=vpc,force_size_calc=current_size,file.filename=${source}`])
-      execFileSync('qemu-img', ['convert', '--image-opts', `driver=vpc,force_size_calc=current_size,file.filename=${source}`, '-O', 'vhdx', target])
+      const info = qemuInfo([
+        '--image-opts',
+        `driver=vpc,force_size_calc=current_size,file.filename=${source}`,
+      ])
+      execFileSync('qemu-img', [
+        'convert',
+        '--image-opts',
+        `driver=vpc,force_size_calc=current_size,file.filename=${source}`,
+        '-O',
+        'vhdx',
+        target,
+      ])
       setDiskSize(target, info['virtual-size'])
       return []
     },
@@ -376,34 +518,68 @@ const CMDLETS: Record<string, Cmdlet> = {
       const info = qemuInfo(['-f', 'vhdx', path])
       const current = diskSizes()[path] ?? info['virtual-size']
       const size = Number(args.sizebytes)
-      if (size < current) throw new CmdletError(`Failed to resize the virtual disk: the size specified for '${path}' is smaller than its current size.`)
+      if (size < current)
+        throw new CmdletError(
+          `Failed to resize the virtual disk: the size specified for '${path}' is smaller than its current size.`,
+        )
       if (size % 512 !== 0) throw new CmdletError('The size must be a multiple of 512 bytes.')
       setDiskSize(path, size)
       return []
     },
   },
   'Hyper-V\\New-VM': {
-    parameters: {name: 'string', path: 'string', generation: 'number', vhdpath: 'string', bootdevice: 'word', switchname: 'string', memorystartupbytes: 'number'},
+    parameters: {
+      name: 'string',
+      path: 'string',
+      generation: 'number',
+      vhdpath: 'string',
+      bootdevice: 'word',
+      switchname: 'string',
+      memorystartupbytes: 'number',
+    },
     run(args) {
       const switchName = String(args.switchname)
-      if (!SIM_SWITCHES.some((s) => s.Name === switchName) || faults.has('no-switch')) throw new CmdletError(`Hyper-V was unable to find a virtual switch with name "${switchName}".`)
-      if (!existsSync(String(args.vhdpath))) throw new CmdletError(`The system cannot find the file specified: ${args.vhdpath}`)
-      if (Number(args.memorystartupbytes) % (2 * 1048576) !== 0) throw new CmdletError('Failed to modify device \'Memory\': the amount of memory must be a multiple of 2 MB.')
+      if (!SIM_SWITCHES.some((s) => s.Name === switchName) || faults.has('no-switch'))
+        throw new CmdletError(`Hyper-V was unable to find a virtual switch with name "${switchName}".`)
+      if (!existsSync(String(args.vhdpath)))
+        throw new CmdletError(`The system cannot find the file specified: ${args.vhdpath}`)
+      if (Number(args.memorystartupbytes) % (2 * 1048576) !== 0)
+        throw new CmdletError(
+          "Failed to modify device 'Memory': the amount of memory must be a multiple of 2 MB.",
+        )
       const vm: SimVm = {
-        Id: randomUUID(), Name: String(args.name), Path: String(args.path), Generation: Number(args.generation ?? 1), VHDPath: String(args.vhdpath),
-        BootDevice: String(args.bootdevice), SwitchName: switchName, MemoryStartupBytes: Number(args.memorystartupbytes), Notes: '',
-        ...(faults.has('pre-1709') ? {} : {AutomaticCheckpointsEnabled: true}), SecureBoot: true, ProcessorCount: 1, DynamicMemoryEnabled: false, MacAddress: '000000000000', DvdDrives: [], History: ['New-VM'],
+        Id: randomUUID(),
+        Name: String(args.name),
+        Path: String(args.path),
+        Generation: Number(args.generation ?? 1),
+        VHDPath: String(args.vhdpath),
+        BootDevice: String(args.bootdevice),
+        SwitchName: switchName,
+        MemoryStartupBytes: Number(args.memorystartupbytes),
+        Notes: '',
+        ...(faults.has('pre-1709') ? {} : {AutomaticCheckpointsEnabled: true}),
+        SecureBoot: true,
+        ProcessorCount: 1,
+        DynamicMemoryEnabled: false,
+        MacAddress: '000000000000',
+        DvdDrives: [],
+        History: ['New-VM'],
       }
       saveVm(vm)
       return [{...vm, State: new EnumValue('Off', VM_STATES.Off!)}]
     },
   },
   'Hyper-V\\Set-VM': {
-    parameters: {...vmParameters, notes: 'string', ...(faults.has('pre-1709') ? {} : {automaticcheckpointsenabled: 'bool' as const})},
+    parameters: {
+      ...vmParameters,
+      notes: 'string',
+      ...(faults.has('pre-1709') ? {} : {automaticcheckpointsenabled: 'bool' as const}),
+    },
     run(args, input) {
       for (const vm of targetVms(args, input)) {
         if (args.notes !== undefined) vm.Notes = String(args.notes)
-        if (args.automaticcheckpointsenabled !== undefined) vm.AutomaticCheckpointsEnabled = Boolean(args.automaticcheckpointsenabled)
+        if (args.automaticcheckpointsenabled !== undefined)
+          vm.AutomaticCheckpointsEnabled = Boolean(args.automaticcheckpointsenabled)
         record(vm, 'Set-VM')
       }
       return []
@@ -413,7 +589,8 @@ const CMDLETS: Record<string, Cmdlet> = {
     parameters: {...vmParameters, enablesecureboot: 'word'},
     run(args, input) {
       for (const vm of targetVms(args, input)) {
-        if (vm.Generation !== 2) throw new CmdletError('Set-VMFirmware applies to Generation 2 virtual machines only.')
+        if (vm.Generation !== 2)
+          throw new CmdletError('Set-VMFirmware applies to Generation 2 virtual machines only.')
         vm.SecureBoot = args.enablesecureboot === 'On'
         record(vm, 'Set-VMFirmware')
       }
@@ -444,7 +621,10 @@ const CMDLETS: Record<string, Cmdlet> = {
     parameters: {...vmParameters, staticmacaddress: 'string'},
     run(args, input) {
       const mac = String(args.staticmacaddress)
-      if (!/^[0-9A-Fa-f]{12}$/.test(mac)) throw new CmdletError(`Cannot validate argument on parameter 'StaticMacAddress': "${mac}" is not a valid MAC address.`)
+      if (!/^[0-9A-Fa-f]{12}$/.test(mac))
+        throw new CmdletError(
+          `Cannot validate argument on parameter 'StaticMacAddress': "${mac}" is not a valid MAC address.`,
+        )
       for (const vm of targetVms(args, input)) {
         vm.MacAddress = mac.toUpperCase()
         record(vm, 'Set-VMNetworkAdapter')
@@ -455,7 +635,8 @@ const CMDLETS: Record<string, Cmdlet> = {
   'Hyper-V\\Set-VMNetworkAdapterVlan': {
     parameters: {...vmParameters, access: 'switch', vlanid: 'number'},
     run(args, input) {
-      if (!args.access) throw new CmdletError('Set-VMNetworkAdapterVlan: the simulator knows access mode only')
+      if (!args.access)
+        throw new CmdletError('Set-VMNetworkAdapterVlan: the simulator knows access mode only')
       for (const vm of targetVms(args, input)) {
         vm.VlanId = Number(args.vlanid)
         record(vm, 'Set-VMNetworkAdapterVlan')
@@ -466,7 +647,8 @@ const CMDLETS: Record<string, Cmdlet> = {
   'Hyper-V\\Add-VMDvdDrive': {
     parameters: {...vmParameters, path: 'string'},
     run(args, input) {
-      if (!existsSync(String(args.path))) throw new CmdletError(`The system cannot find the file specified: ${args.path}`)
+      if (!existsSync(String(args.path)))
+        throw new CmdletError(`The system cannot find the file specified: ${args.path}`)
       for (const vm of targetVms(args, input)) {
         vm.DvdDrives.push(String(args.path))
         record(vm, 'Add-VMDvdDrive')
@@ -480,11 +662,15 @@ const CMDLETS: Record<string, Cmdlet> = {
       if (faults.has('start-hangs')) {
         // Stuck until the VM is removed (or a minute passes), so a test can kill berth meanwhile.
         const files = ((args.vm as Obj[] | undefined) ?? input ?? []).map((o) => vmFile(String(o.Id)))
-        for (const until = Date.now() + 60_000; files.some(existsSync) && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 100))
+        for (const until = Date.now() + 60_000; files.some(existsSync) && Date.now() < until;)
+          await new Promise((resolve) => setTimeout(resolve, 100))
       }
       for (const vm of targetVms(args, input)) {
         if ((await vmState(vm)) === 'Running') continue // a warning in Hyper-V: already in the specified state
-        if (!existsSync(vm.VHDPath)) throw new CmdletError(`'${vm.Name}' failed to start: the virtual hard disk ${vm.VHDPath} is missing.`)
+        if (!existsSync(vm.VHDPath))
+          throw new CmdletError(
+            `'${vm.Name}' failed to start: the virtual hard disk ${vm.VHDPath} is missing.`,
+          )
         if (vm.SecureBoot) {
           // Hyper-V's default template trusts Windows only: the Linux loader is refused and nothing boots.
           record(vm, 'Start-VM (no bootable OS)')
@@ -495,11 +681,18 @@ const CMDLETS: Record<string, Cmdlet> = {
           await (await labVm()).startLabVm(engine, vm.Guest)
         } else {
           const iso = vm.DvdDrives[0]
-          if (!iso) throw new CmdletError('no seed on a DVD drive: the simulator boots cloud images configured by cloud-init only')
+          if (!iso)
+            throw new CmdletError(
+              'no seed on a DVD drive: the simulator boots cloud images configured by cloud-init only',
+            )
           const guest = guestName(vm)
           const {bootLabVm, readSeedIso} = await labVm()
           await bootLabVm({
-            engine, name: guest, seed: readSeedIso(iso), mac: vm.MacAddress.match(/../g)!.join(':').toLowerCase(), network,
+            engine,
+            name: guest,
+            seed: readSeedIso(iso),
+            mac: vm.MacAddress.match(/../g)!.join(':').toLowerCase(),
+            network,
             labels: {'io.berth.sim': 'hyperv', 'io.berth.sim.state': stateDir},
           })
           vm.Guest = guest
@@ -527,7 +720,8 @@ const CMDLETS: Record<string, Cmdlet> = {
     parameters: {...vmParameters, force: 'switch'},
     async run(args, input) {
       for (const vm of targetVms(args, input)) {
-        if ((await vmState(vm)) !== 'Off') throw new CmdletError(`Remove-VM: '${vm.Name}' must be turned off before it is removed.`)
+        if ((await vmState(vm)) !== 'Off')
+          throw new CmdletError(`Remove-VM: '${vm.Name}' must be turned off before it is removed.`)
         if (vm.Guest) await (await labVm()).removeLabVm(engine, vm.Guest)
         rmSync(vmFile(vm.Id), {force: true}) // the configuration only: Hyper-V leaves the disks
       }
@@ -537,14 +731,25 @@ const CMDLETS: Record<string, Cmdlet> = {
   'Hyper-V\\Get-VMNetworkAdapter': {
     parameters: vmParameters,
     async run(args, input) {
-      return Promise.all(targetVms(args, input).map(async (vm) => ({Name: 'Network Adapter', VMName: vm.Name, SwitchName: vm.SwitchName, MacAddress: vm.MacAddress, IPAddresses: await guestAddresses(vm)})))
+      return Promise.all(
+        targetVms(args, input).map(async (vm) => ({
+          Name: 'Network Adapter',
+          VMName: vm.Name,
+          SwitchName: vm.SwitchName,
+          MacAddress: vm.MacAddress,
+          IPAddresses: await guestAddresses(vm),
+        })),
+      )
     },
   },
   'NetTCPIP\\Get-NetNeighbor': {
     parameters: {linklayeraddress: 'string', erroraction: 'word'},
     run(args) {
       const found = neighbours(String(args.linklayeraddress))
-      if (found.length === 0 && !quiet(args)) throw new CmdletError('No MSFT_NetNeighbor objects found with property \'LinkLayerAddress\' equal to the given value.')
+      if (found.length === 0 && !quiet(args))
+        throw new CmdletError(
+          "No MSFT_NetNeighbor objects found with property 'LinkLayerAddress' equal to the given value.",
+        )
       return found
     },
   },
@@ -552,17 +757,32 @@ const CMDLETS: Record<string, Cmdlet> = {
 
 function preflight(): string {
   const elevated = !faults.has('not-admin') && !faults.has('hyperv-admins')
-  return JSON.stringify([{HyperVModule: !faults.has('no-module'), Administrator: elevated, HyperVAdministrator: faults.has('hyperv-admins')}])
+  return JSON.stringify([
+    {
+      HyperVModule: !faults.has('no-module'),
+      Administrator: elevated,
+      HyperVAdministrator: faults.has('hyperv-admins'),
+    },
+  ])
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length !== 4 || argv[0] !== '-NoProfile' || argv[1] !== '-NonInteractive' || argv[2] !== '-Command') {
-    process.stderr.write(`simulated PowerShell: expected -NoProfile -NonInteractive -Command SCRIPT, got ${JSON.stringify(argv)}\n`)
+  if (
+    argv.length !== 4 ||
+    argv[0] !== '-NoProfile' ||
+    argv[1] !== '-NonInteractive' ||
+    argv[2] !== '-Command'
+  ) {
+    process.stderr.write(
+      `simulated PowerShell: expected -NoProfile -NonInteractive -Command SCRIPT, got ${JSON.stringify(argv)}\n`,
+    )
     return 64
   }
   const script = argv[3]!
   if (!script.startsWith(PRELUDE) || !script.endsWith(EPILOGUE)) {
-    process.stderr.write('simulated PowerShell: the script lacks the driver\'s prelude (errors would not stop it)\n')
+    process.stderr.write(
+      "simulated PowerShell: the script lacks the driver's prelude (errors would not stop it)\n",
+    )
     return 64
   }
   if (!stateDir) {
@@ -592,7 +812,10 @@ async function main(argv: string[]): Promise<number> {
   return 0
 }
 
-main(process.argv.slice(2)).then((code) => (process.exitCode = code), (err: unknown) => {
-  process.stderr.write(`simulated PowerShell crashed: ${err instanceof Error ? err.stack : String(err)}\n`)
-  process.exitCode = 70
-})
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(`simulated PowerShell crashed: ${err instanceof Error ? err.stack : String(err)}\n`)
+    process.exitCode = 70
+  },
+)

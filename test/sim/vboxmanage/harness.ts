@@ -40,7 +40,10 @@ export interface SimulatorOptions {
 }
 
 /** Environment for a berth process that should meet the simulator as its VirtualBox. */
-export function simulatorEnv(stateDir: string, options: SimulatorOptions): Record<string, string | undefined> {
+export function simulatorEnv(
+  stateDir: string,
+  options: SimulatorOptions,
+): Record<string, string | undefined> {
   return {
     PATH: `${SIMULATOR_BIN}:${process.env.PATH ?? ''}`,
     VBOXSIM_STATE_DIR: stateDir,
@@ -55,13 +58,21 @@ export function simulatorEnv(stateDir: string, options: SimulatorOptions): Recor
 
 export function readSimState(stateDir: string): SimState {
   const path = join(stateDir, 'state.json')
-  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {vms: {}, media: {}, hostonlyifs: [], hostonlynets: [], dhcpservers: [], calls: {}}
+  return existsSync(path)
+    ? JSON.parse(readFileSync(path, 'utf8'))
+    : {vms: {}, media: {}, hostonlyifs: [], hostonlynets: [], dhcpservers: [], calls: {}}
 }
 
 /** Every call the simulator received, in order, with the locale berth ran it under. */
 export function simCalls(stateDir: string): Array<{argv: string[]; lang?: string; lcAll?: string}> {
   const path = join(stateDir, 'calls.log')
-  return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) : []
+  return existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line))
+    : []
 }
 
 /** Removes every lab host, volume and network the simulator made for this state folder. */
