@@ -1,10 +1,17 @@
+import {readFile} from 'node:fs/promises'
 import {Args, Flags} from '@oclif/core'
 import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
 import {BaseCommand} from '../../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../../cli/progress.js'
 import {installAgent, type AgentStatus} from '../../core/agent/agent.js'
 import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
-import {DEFAULT_GRAFANA_IMAGE, DEFAULT_INFLUX_IMAGE, monitorUp} from '../../core/monitor/monitor.js'
+import {readSecretFile} from '../../core/secret-file.js'
+import {
+  checkListenAddress,
+  DEFAULT_GRAFANA_IMAGE,
+  DEFAULT_INFLUX_IMAGE,
+  monitorUp,
+} from '../../core/monitor/monitor.js'
 import {DEFAULT_INFLUX} from '../../../dashboards/src/index.js'
 
 export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
@@ -12,8 +19,12 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
     "Run InfluxDB and Grafana (berth's data source and dashboards provisioned) on a machine."
   static override description =
     'Both run as containers (restart unless-stopped) on the network berth-monitor, with their data in volumes that survive ' +
-    "`monitor down`. Grafana gets berth's alert rules too (--alert, --alert-config), sent to --alert-webhook-file's URL when given. Grafana's admin password is made once and kept in the machine's folder (0600). --agent points " +
-    "machines' agents at this InfluxDB. Running it again applies new settings and keeps the data."
+    "`monitor down`. Grafana gets berth's alert rules too (--alert, --alert-config), sent to --alert-webhook-file's URL when given. --agent points " +
+    "machines' agents at this InfluxDB. Running it again applies new settings and keeps the data.\n\n" +
+    "Private by default: InfluxDB and Grafana serve https with certificates from the machine's own CA (verify them with its folder's ca.pem), " +
+    "are published on the machine's address only, and InfluxDB wants a user: berth_admin, berth_writer (the agents: WRITE on the database) and " +
+    "berth_reader (Grafana, dashboards check: READ), with passwords made once and kept in the machine's folder under monitor/ (0600). " +
+    "Grafana's admin password is made once too (user admin). The secrets reach the containers as files, never in their environment."
   static override examples = [
     '<%= config.bin %> monitor up ops --agent web --agent db',
     '<%= config.bin %> monitor up ops --influx-image registry.example/influxdb:1.8 --no-grafana',
@@ -39,6 +50,10 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
       min: 1,
       max: 65535,
     }),
+    'listen-address': Flags.string({
+      summary:
+        "Machine address InfluxDB and Grafana are published on (default: the machine's). 0.0.0.0 publishes them on every interface: reachable from every network the machine is on, and Docker's published ports bypass host firewalls such as ufw.",
+    }),
     agent: Flags.string({
       summary: 'Machine whose agent should write here (repeatable); the agent is installed or reconfigured.',
       multiple: true,
@@ -53,6 +68,8 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
   async run(): Promise<void> {
     const f = this.flags
     const agents = [...new Set(f.agent ?? [])]
+    const listenAddress =
+      f['listen-address'] === undefined ? undefined : checkListenAddress(f['listen-address'])
     for (const machine of [this.args.name, ...agents]) await this.store.load(machine) // a wrong name fails before anything starts
     const [alerts, webhookUrl] = [await alertSettingsFrom(f), await webhookFrom(f)]
     const [up] = await runWithProgress(
@@ -72,6 +89,7 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
                 minInterval: `${f.interval}s`,
                 alerts,
                 webhookUrl,
+                listenAddress,
               },
               reporter,
             ),
@@ -82,7 +100,12 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
     if (!up!.ok) throw up!.error
     const outcome = up!.value
     let image: Promise<AgentImage> | undefined
-    const influx = {url: outcome.influxUrl, database: outcome.database}
+    const writer = outcome.influxCredentials.writer
+    const influx = {url: outcome.influxUrl, database: outcome.database, username: writer.username}
+    const secrets = {
+      password: await readSecretFile(writer.passwordFile, 'InfluxDB password'),
+      ca: await readFile(outcome.caFile, 'utf8'),
+    }
     const installed = await runWithProgress<AgentStatus>(
       agents.map((name) => ({
         title: `Pointing the agent on ${name} at ${outcome.influxUrl}`,
@@ -91,7 +114,7 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
             this.store,
             name,
             {influx, intervalSeconds: f.interval},
-            {},
+            secrets,
             () => (image ??= buildAgentImage(this.store.cacheDir, this.config.version, reporter)),
             this.config.version,
             reporter,
@@ -101,9 +124,13 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
     )
     if (f.json) this.printJson({...outcome, agents: installed.map((o, i) => ({name: agents[i], ok: o.ok}))})
     else {
+      const {reader} = outcome.influxCredentials
       this.log(`InfluxDB: ${outcome.influxUrl} (database ${outcome.database})`)
+      this.log(`          writer ${writer.username}, password in ${writer.passwordFile}`)
+      this.log(`          reader ${reader.username}, password in ${reader.passwordFile}`)
       if (outcome.grafanaUrl)
         this.log(`Grafana:  ${outcome.grafanaUrl} (user admin, password in ${outcome.grafanaPasswordFile})`)
+      this.log(`CA:       ${outcome.caFile} (verifies both)`)
     }
     throwIfFailed(installed)
   }

@@ -11,6 +11,7 @@ import {
   DEFAULT_INFLUX,
   DEFAULT_MIN_INTERVAL,
   type AlertSettings,
+  type ProvisionedSecrets,
 } from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
@@ -30,6 +31,8 @@ export interface ExportOptions {
   alerts: AlertSettings
   /** Where berth's contact point sends alerts; without it the rules follow Grafana's notification policies. */
   webhookUrl?: string
+  /** The data source's password reference and CA, instead of environment variables (`monitor up`). */
+  datasourceSecrets?: ProvisionedSecrets
 }
 
 export const DEFAULT_EXPORT: ExportOptions = {
@@ -55,7 +58,7 @@ export function exportFiles(options: ExportOptions = DEFAULT_EXPORT): Map<string
     files.set(join('json', `${dashboard.uid}.json`), JSON.stringify(dashboard, null, 2) + '\n')
   files.set(
     join('provisioning', 'datasources', 'berth.yaml'),
-    datasourceProvisioning(options.influx, options.minInterval),
+    datasourceProvisioning(options.influx, options.minInterval, options.datasourceSecrets),
   )
   files.set(
     join('provisioning', 'dashboards', 'berth.yaml'),

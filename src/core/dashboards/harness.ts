@@ -5,6 +5,7 @@
  */
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {httpRequest} from '../http.js'
 import {flattenPanels, VARIABLE_REFERENCE} from './validate.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- dashboard JSON */
@@ -124,23 +125,23 @@ export class InfluxQuery {
     const {password} = this.secrets
     if (username && password)
       headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-    let response: Response
+    let response: {status: number; text: string}
     try {
-      response = await fetch(`${this.influx.url.replace(/\/+$/, '')}/query?${params}`, {
+      response = await httpRequest(`${this.influx.url.replace(/\/+$/, '')}/query?${params}`, {
         headers,
-        signal: AbortSignal.timeout(30_000),
+        ca: this.secrets.ca,
       })
     } catch (err) {
-      throw new BerthError(
-        `cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
-      )
+      throw new BerthError(`cannot reach InfluxDB at ${this.influx.url}: ${oneLine(err)}`)
     }
-    const body = (await response.json().catch(() => ({}))) as {
-      results?: Array<{series?: Series[]; error?: string}>
-      error?: string
+    let body: {results?: Array<{series?: Series[]; error?: string}>; error?: string} = {}
+    try {
+      body = JSON.parse(response.text) as typeof body
+    } catch {
+      // not JSON: the status says what went wrong
     }
     const error = body.error ?? body.results?.find((r) => r.error)?.error
-    if (!response.ok || error)
+    if (response.status < 200 || response.status > 299 || error)
       throw new BerthError(
         `InfluxDB rejected the query (${response.status}: ${error ?? 'no detail'}): ${statement}`,
       )

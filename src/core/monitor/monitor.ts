@@ -1,20 +1,27 @@
 /**
  * A monitoring stack on one of berth's machines: InfluxDB and (optionally) Grafana as containers,
  * run through the machine's engine API over mutual TLS, on a network of their own so Grafana reaches
- * InfluxDB by name. Grafana starts with berth's data source and dashboards provisioned; its admin
- * password is a file in the machine's folder (0600) and reaches Grafana as a file, never as an
- * environment variable `docker inspect` would show.
+ * InfluxDB by name. Private by default: both serve https with certificates from the machine's own
+ * CA (its folder's ca.pem verifies them), are published on the machine's address only, and
+ * InfluxDB wants a user: berth makes an admin, a writer for the agents and a reader for Grafana and
+ * `dashboards check`, with generated passwords kept 0600 in the machine's folder. Secrets reach the
+ * containers as files copied in before they start, never as environment variables `docker inspect`
+ * would show, command lines or URLs (InfluxDB statements go in request bodies, which it does not log).
  */
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
+import {isIP} from 'node:net'
 import {join} from 'node:path'
 import type Docker from 'dockerode'
 import {tarArchive, type TarEntry} from '../archive/tar.js'
+import {issueCert, type KeyAndCert} from '../certs/certs.js'
+import {serverSigner} from '../certs/trust.js'
 import {engineClient} from '../engine/engine.js'
 import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
-import {writeFileAtomic} from '../store/fs.js'
+import {httpRequest} from '../http.js'
+import {ensurePrivateDir, writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
 import {CONTACT_POINT_FILE, exportFiles} from '../dashboards/export.js'
 import type {AlertSettings} from '../../../dashboards/src/index.js'
@@ -33,6 +40,13 @@ const GRAFANA_UID = 472
 export const DEFAULT_INFLUX_IMAGE = 'influxdb:1.8'
 export const DEFAULT_GRAFANA_IMAGE = 'grafana/grafana-oss:11.6.0'
 export const GRAFANA_PASSWORD_FILE = 'grafana-admin-password'
+/** The machine folder's subfolder (0700) holding InfluxDB's generated passwords (0600). */
+export const MONITOR_SECRETS_DIR = 'monitor'
+/** InfluxDB's users: berth's admin, the agents' writer (WRITE on the database), Grafana's reader (READ). */
+export const INFLUX_USERS = {admin: 'berth_admin', writer: 'berth_writer', reader: 'berth_reader'} as const
+export type InfluxRole = keyof typeof INFLUX_USERS
+/** Where InfluxDB's certificate and key are copied in its container. */
+const INFLUX_TLS_DIR = '/etc/berth-influxdb'
 
 export interface MonitorOptions {
   influxImage: string
@@ -46,12 +60,25 @@ export interface MonitorOptions {
   alerts: AlertSettings
   /** berth's contact point; without it the rules follow Grafana's notification policies (which send nothing until set up). */
   webhookUrl?: string
+  /** Address the ports are published on (default: the machine's); 0.0.0.0 or :: publishes on every interface. */
+  listenAddress?: string
+}
+
+/** A generated InfluxDB credential: the user and the file (0600) holding its password. */
+export interface InfluxCredential {
+  username: string
+  passwordFile: string
 }
 
 export interface MonitorOutcome {
   machine: string
   influxUrl: string
   database: string
+  /** The machine's CA (its folder's ca.pem), which verifies InfluxDB's and Grafana's certificates. */
+  caFile: string
+  /** The address the ports are published on. */
+  listenAddress: string
+  influxCredentials: Record<InfluxRole, InfluxCredential>
   grafanaUrl?: string
   /** Where the Grafana admin password is (user admin). */
   grafanaPasswordFile?: string
@@ -91,6 +118,7 @@ async function ensureNetwork(docker: Docker): Promise<void> {
 async function waitFor(
   what: string,
   url: string,
+  ca: string,
   accept: (status: number) => boolean,
   ms = 90_000,
 ): Promise<void> {
@@ -98,11 +126,11 @@ async function waitFor(
   let last = 'no answer'
   while (Date.now() < deadline) {
     try {
-      const response = await fetch(url, {signal: AbortSignal.timeout(3000)})
+      const response = await httpRequest(url, {ca, timeoutMs: 3000})
       if (accept(response.status)) return
       last = `HTTP ${response.status}`
     } catch (err) {
-      last = oneLine((err as {cause?: unknown}).cause ?? err)
+      last = oneLine(err)
     }
     await new Promise((r) => setTimeout(r, 500))
   }
@@ -112,17 +140,34 @@ async function waitFor(
 /** A file for Grafana's container: text content, owned by root unless uid says otherwise. */
 export type ArchiveFile = TarEntry & {content: string}
 
-/** The Grafana admin password: made once per machine, kept 0600 in the machine's folder. */
-async function grafanaPassword(store: Store, name: string): Promise<{path: string; password: string}> {
-  const path = join(store.machineDir(name), GRAFANA_PASSWORD_FILE)
+/** A generated password: made once, kept 0600 at `path` (whose folder is the machine's, 0700). */
+async function generatedPassword(path: string): Promise<string> {
   try {
-    return {path, password: (await readFile(path, 'utf8')).trim()}
+    return (await readFile(path, 'utf8')).trim()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   const password = randomBytes(18).toString('base64url')
   await writeFileAtomic(path, password + '\n', 0o600)
-  return {path, password}
+  return password
+}
+
+/** InfluxDB's three credentials, made once per machine under its folder's monitor/ (0700). */
+async function influxCredentials(
+  store: Store,
+  name: string,
+): Promise<Record<InfluxRole, InfluxCredential & {password: string}>> {
+  const dir = join(store.machineDir(name), MONITOR_SECRETS_DIR)
+  await ensurePrivateDir(dir)
+  const credential = async (role: InfluxRole) => {
+    const passwordFile = join(dir, `influx-${role}-password`)
+    return {username: INFLUX_USERS[role], passwordFile, password: await generatedPassword(passwordFile)}
+  }
+  return {
+    admin: await credential('admin'),
+    writer: await credential('writer'),
+    reader: await credential('reader'),
+  }
 }
 
 async function startContainer(
@@ -140,24 +185,68 @@ async function startContainer(
   }
 }
 
+/** Where a port is published: on the listen address alone, unless it is a wildcard. */
+function portBinding(options: MonitorOptions, port: number): Array<{HostIp?: string; HostPort: string}> {
+  const address = options.listenAddress
+  return [{...(address && !isWildcard(address) ? {HostIp: address} : {}), HostPort: String(port)}]
+}
+
+const isWildcard = (address: string) => address === '0.0.0.0' || address === '::'
+
+/** `--listen-address`: an IP address (a wildcard publishes on every interface), or a usage error. */
+export function checkListenAddress(address: string): string {
+  if (isIP(address) === 0)
+    throw new BerthError(
+      `--listen-address must be an IP address of the machine (or 0.0.0.0 for every interface), not ${JSON.stringify(address)}`,
+      ExitCode.usage,
+    )
+  return address
+}
+
+/** What goes into a container beside its image: the TLS pair (key readable by `uid` alone) and other files. */
+function tlsFiles(dir: string, tls: KeyAndCert, uid: number): ArchiveFile[] {
+  return [
+    {name: `${dir}/tls/cert.pem`, content: tls.certPem},
+    {name: `${dir}/tls/key.pem`, content: tls.keyPem, mode: 0o400, uid},
+  ]
+}
+
+/** The secrets Grafana's container gets as files. */
+export interface GrafanaSecrets {
+  adminPassword: string
+  /** Password of InfluxDB's reader, for the data source. */
+  influxPassword: string
+  /** The machine's CA: verifies InfluxDB's certificate. */
+  caCert: string
+  /** Grafana's own certificate and key (https). */
+  tls: KeyAndCert
+}
+
 /**
- * Grafana's container: berth's provisioning (data source reaching InfluxDB by container name,
- * dashboards provider) and dashboards under GRAFANA_BERTH_DIR, and the admin password as a file
- * readable by Grafana's user alone; nothing secret in the container's environment.
+ * Grafana's container: berth's provisioning (data source reaching InfluxDB by container name over
+ * https, as the reader, dashboards provider) and dashboards under GRAFANA_BERTH_DIR; its own https
+ * certificate; the admin password, InfluxDB's password and the TLS key as files readable by
+ * Grafana's user alone; nothing secret in the container's environment.
  */
 export function grafanaContainer(
   options: MonitorOptions,
   image: string,
-  password: string,
+  secrets: GrafanaSecrets,
 ): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
   const root = GRAFANA_BERTH_DIR.slice(1)
   const exported = exportFiles({
-    influx: {url: `http://${INFLUX_CONTAINER}:8086`, database: options.database},
+    influx: {
+      url: `https://${INFLUX_CONTAINER}:8086`,
+      database: options.database,
+      username: INFLUX_USERS.reader,
+    },
     minInterval: options.minInterval,
     dashboardsPath: `${GRAFANA_BERTH_DIR}/dashboards`,
     folder: 'berth',
     alerts: options.alerts,
     webhookUrl: options.webhookUrl,
+    // Grafana reads the password from the file when it provisions: it is in no file Grafana's config lists.
+    datasourceSecrets: {password: `$__file{${GRAFANA_BERTH_DIR}/influx-password}`, caCert: secrets.caCert},
   })
   const files: ArchiveFile[] = [...exported].map(([file, content]) => ({
     name: file.startsWith('json/') ? `${root}/dashboards/${file.slice('json/'.length)}` : `${root}/${file}`,
@@ -165,13 +254,20 @@ export function grafanaContainer(
     // The webhook URL may carry a token: readable by Grafana's user alone, like the password.
     ...(file === CONTACT_POINT_FILE ? {mode: 0o400, uid: GRAFANA_UID} : {}),
   }))
-  files.push({name: `${root}/admin-password`, content: password, mode: 0o400, uid: GRAFANA_UID})
+  files.push(
+    {name: `${root}/admin-password`, content: secrets.adminPassword, mode: 0o400, uid: GRAFANA_UID},
+    {name: `${root}/influx-password`, content: secrets.influxPassword, mode: 0o400, uid: GRAFANA_UID},
+    ...tlsFiles(root, secrets.tls, GRAFANA_UID),
+  )
   const spec = {
     name: GRAFANA_CONTAINER,
     Image: image,
     Env: [
       `GF_PATHS_PROVISIONING=${GRAFANA_BERTH_DIR}/provisioning`,
       `GF_SECURITY_ADMIN_PASSWORD__FILE=${GRAFANA_BERTH_DIR}/admin-password`,
+      'GF_SERVER_PROTOCOL=https',
+      `GF_SERVER_CERT_FILE=${GRAFANA_BERTH_DIR}/tls/cert.pem`,
+      `GF_SERVER_CERT_KEY=${GRAFANA_BERTH_DIR}/tls/key.pem`,
       'GF_ANALYTICS_REPORTING_ENABLED=false',
     ],
     Labels: {[LABEL]: 'grafana'},
@@ -179,7 +275,7 @@ export function grafanaContainer(
     HostConfig: {
       RestartPolicy: {Name: 'unless-stopped'},
       NetworkMode: MONITOR_NETWORK,
-      PortBindings: {'3000/tcp': [{HostPort: String(options.grafanaPort)}]},
+      PortBindings: {'3000/tcp': portBinding(options, options.grafanaPort)},
       Binds: [`${GRAFANA_VOLUME}:/var/lib/grafana`],
     },
   } as Docker.ContainerCreateOptions
@@ -187,8 +283,142 @@ export function grafanaContainer(
 }
 
 /**
+ * InfluxDB's container: authentication on, https with its certificate (key readable by root alone:
+ * the official 1.x image runs influxd as root), published on the listen address.
+ */
+export function influxContainer(
+  options: MonitorOptions,
+  tls: KeyAndCert,
+): {spec: Docker.ContainerCreateOptions; files: ArchiveFile[]} {
+  const spec = {
+    name: INFLUX_CONTAINER,
+    Image: options.influxImage,
+    // The official image's paths, spelled out so an image without its config file (a plain influxd) keeps data in the volume too.
+    Env: [
+      'INFLUXDB_META_DIR=/var/lib/influxdb/meta',
+      'INFLUXDB_DATA_DIR=/var/lib/influxdb/data',
+      'INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal',
+      'INFLUXDB_REPORTING_DISABLED=true',
+      'INFLUXDB_HTTP_AUTH_ENABLED=true',
+      'INFLUXDB_HTTP_HTTPS_ENABLED=true',
+      `INFLUXDB_HTTP_HTTPS_CERTIFICATE=${INFLUX_TLS_DIR}/tls/cert.pem`,
+      `INFLUXDB_HTTP_HTTPS_PRIVATE_KEY=${INFLUX_TLS_DIR}/tls/key.pem`,
+    ],
+    Labels: {[LABEL]: 'influxdb'},
+    ExposedPorts: {'8086/tcp': {}},
+    HostConfig: {
+      RestartPolicy: {Name: 'unless-stopped'},
+      NetworkMode: MONITOR_NETWORK,
+      PortBindings: {'8086/tcp': portBinding(options, options.influxPort)},
+      Binds: [`${INFLUX_VOLUME}:/var/lib/influxdb`],
+    },
+    NetworkingConfig: {EndpointsConfig: {[MONITOR_NETWORK]: {Aliases: ['influxdb']}}},
+  } as Docker.ContainerCreateOptions
+  return {spec, files: tlsFiles(INFLUX_TLS_DIR.slice(1), tls, 0)}
+}
+
+/** One InfluxQL statement, in the request body (InfluxDB logs URLs, and redacts passwords only in statements). */
+async function influxStatement(
+  url: string,
+  ca: string,
+  statement: string,
+  auth?: {username: string; password: string},
+): Promise<{ok: boolean; detail: string; series: Array<{values?: unknown[][]}>}> {
+  const response = await httpRequest(`${url}/query`, {
+    method: 'POST',
+    ca,
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      ...(auth
+        ? {Authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`}
+        : {}),
+    },
+    body: new URLSearchParams({q: statement}).toString(),
+  })
+  let body: {error?: string; results?: Array<{error?: string; series?: Array<{values?: unknown[][]}>}>} = {}
+  try {
+    body = JSON.parse(response.text) as typeof body
+  } catch {
+    // not JSON: the status says what went wrong
+  }
+  const error = body.error ?? body.results?.find((r) => r.error)?.error
+  return {
+    ok: response.status === 200 && !error,
+    detail: `HTTP ${response.status}${error ? ` ${oneLine(error)}` : ''}`,
+    series: body.results?.flatMap((r) => r.series ?? []) ?? [],
+  }
+}
+
+/**
+ * Makes InfluxDB's users: the admin first (InfluxDB lets anyone create the first admin of an empty
+ * instance and nothing else, so an admin berth did not make means someone else holds it: refused),
+ * then the database, the writer and the reader, each with its password from the machine's folder.
+ */
+async function bootstrapInflux(
+  name: string,
+  url: string,
+  ca: string,
+  database: string,
+  users: Record<InfluxRole, InfluxCredential & {password: string}>,
+): Promise<void> {
+  const quote = (id: string) => `"${id.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+  const literal = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+  const admin = users.admin
+  let existing = await influxStatement(url, ca, 'SHOW USERS', admin)
+  if (!existing.ok) {
+    const created = await influxStatement(
+      url,
+      ca,
+      `CREATE USER ${quote(admin.username)} WITH PASSWORD ${literal(admin.password)} WITH ALL PRIVILEGES`,
+    )
+    if (!created.ok)
+      throw new BerthError(
+        `InfluxDB on ${name} has an admin that is not berth's: the password in ${admin.passwordFile} does not work (${existing.detail})`,
+        ExitCode.failure,
+        'its data volume holds users berth did not make: `berth monitor down --volumes` starts afresh',
+      )
+    existing = await influxStatement(url, ca, 'SHOW USERS', admin)
+  }
+  const names = new Set(existing.series.flatMap((s) => (s.values ?? []).map((row) => row[0])))
+  const statements = [`CREATE DATABASE ${quote(database)}`]
+  for (const [role, privilege] of [
+    ['writer', 'WRITE'],
+    ['reader', 'READ'],
+  ] as const) {
+    const {username, password} = users[role]
+    statements.push(
+      names.has(username)
+        ? `SET PASSWORD FOR ${quote(username)} = ${literal(password)}`
+        : `CREATE USER ${quote(username)} WITH PASSWORD ${literal(password)}`,
+      `GRANT ${privilege} ON ${quote(database)} TO ${quote(username)}`,
+    )
+  }
+  for (const statement of statements) {
+    const done = await influxStatement(url, ca, statement, admin)
+    if (!done.ok)
+      throw new BerthError(
+        `InfluxDB on ${name} refused "${statement.replace(/'[^']*'/g, "'…'")}": ${done.detail}`,
+      )
+  }
+}
+
+/** The machine's own CA (key and certificate), which signs the stack's certificates. */
+async function machineCa(store: Store, name: string): Promise<{ca: KeyAndCert; caFile: string}> {
+  const record = await store.load(name)
+  const signer = await serverSigner(record)
+  if (signer.fresh)
+    throw new BerthError(
+      `machine "${name}" has no CA of its own yet to issue the monitoring stack's certificates`,
+      ExitCode.failure,
+      `run \`berth regenerate-certs ${name}\` first`,
+    )
+  return {ca: signer.ca, caFile: record.HostOptions.AuthOptions.CaCertPath}
+}
+
+/**
  * Starts (or restarts with the given settings) the stack on machine `name`. Data stays in volumes
- * across runs; the database is created if missing. Returns where InfluxDB and Grafana answer.
+ * across runs; the database and users are created if missing. Returns where InfluxDB and Grafana
+ * answer and where the credentials are.
  */
 export async function monitorUp(
   store: Store,
@@ -199,55 +429,60 @@ export async function monitorUp(
   const record = await store.load(name)
   const ip = record.Driver.IPAddress
   if (!ip) throw new BerthError(`machine "${name}" has no IP address yet`)
-  const host = ip.includes(':') ? `[${ip}]` : ip
+  const listenAddress = options.listenAddress ?? ip
+  const address = isWildcard(listenAddress) ? ip : listenAddress
+  const host = address.includes(':') ? `[${address}]` : address
+  const {ca, caFile} = await machineCa(store, name)
   const docker = await engineClient(record, 120_000)
   for (const image of [options.influxImage, options.grafanaImage])
     if (image) await ensureImage(docker, name, image, reporter)
+  const settings = {...options, listenAddress}
+  const sans = [...new Set([ip, address, name])]
 
   reporter.step('starting InfluxDB')
+  const users = await influxCredentials(store, name)
   await ensureNetwork(docker)
   await removeContainer(docker, INFLUX_CONTAINER)
-  await startContainer(docker, {
-    name: INFLUX_CONTAINER,
-    Image: options.influxImage,
-    // The official image's paths, spelled out so an image without its config file (a plain influxd) keeps data in the volume too.
-    Env: [
-      'INFLUXDB_META_DIR=/var/lib/influxdb/meta',
-      'INFLUXDB_DATA_DIR=/var/lib/influxdb/data',
-      'INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal',
-      'INFLUXDB_REPORTING_DISABLED=true',
-    ],
-    Labels: {[LABEL]: 'influxdb'},
-    ExposedPorts: {'8086/tcp': {}},
-    HostConfig: {
-      RestartPolicy: {Name: 'unless-stopped'},
-      NetworkMode: MONITOR_NETWORK,
-      PortBindings: {'8086/tcp': [{HostPort: String(options.influxPort)}]},
-      Binds: [`${INFLUX_VOLUME}:/var/lib/influxdb`],
-    },
-    NetworkingConfig: {EndpointsConfig: {[MONITOR_NETWORK]: {Aliases: ['influxdb']}}},
-  } as Docker.ContainerCreateOptions)
-  const influxUrl = `http://${host}:${options.influxPort}`
-  await waitFor('InfluxDB', `${influxUrl}/ping`, (status) => status === 204)
-  const created = await fetch(
-    `${influxUrl}/query?${new URLSearchParams({q: `CREATE DATABASE "${options.database.replace(/"/g, '\\"')}"`})}`,
-    {method: 'POST'},
+  const influx = influxContainer(
+    settings,
+    await issueCert(ca, {
+      kind: 'server',
+      commonName: `${name} InfluxDB`,
+      sans: [...sans, INFLUX_CONTAINER, 'influxdb'],
+    }),
   )
-  if (!created.ok)
-    throw new BerthError(
-      `InfluxDB on ${name} did not create database ${options.database}: HTTP ${created.status} ${oneLine(await created.text())}`,
-    )
-  const outcome: MonitorOutcome = {machine: name, influxUrl, database: options.database}
+  await startContainer(docker, influx.spec, await tarArchive(influx.files))
+  const influxUrl = `https://${host}:${options.influxPort}`
+  await waitFor('InfluxDB', `${influxUrl}/ping`, ca.certPem, (status) => status === 204)
+  await bootstrapInflux(name, influxUrl, ca.certPem, options.database, users)
+  const credential = ({username, passwordFile}: InfluxCredential) => ({username, passwordFile})
+  const outcome: MonitorOutcome = {
+    machine: name,
+    influxUrl,
+    database: options.database,
+    caFile,
+    listenAddress,
+    influxCredentials: {
+      admin: credential(users.admin),
+      writer: credential(users.writer),
+      reader: credential(users.reader),
+    },
+  }
 
   await removeContainer(docker, GRAFANA_CONTAINER)
   if (!options.grafanaImage) return outcome
   reporter.step('starting Grafana')
-  const {path, password} = await grafanaPassword(store, name)
-  const grafana = grafanaContainer(options, options.grafanaImage, password)
+  const passwordFile = join(store.machineDir(name), GRAFANA_PASSWORD_FILE)
+  const grafana = grafanaContainer(settings, options.grafanaImage, {
+    adminPassword: await generatedPassword(passwordFile),
+    influxPassword: users.reader.password,
+    caCert: ca.certPem,
+    tls: await issueCert(ca, {kind: 'server', commonName: `${name} Grafana`, sans}),
+  })
   await startContainer(docker, grafana.spec, await tarArchive(grafana.files))
-  const grafanaUrl = `http://${host}:${options.grafanaPort}`
-  await waitFor('Grafana', `${grafanaUrl}/api/health`, (status) => status === 200)
-  return {...outcome, grafanaUrl, grafanaPasswordFile: path}
+  const grafanaUrl = `https://${host}:${options.grafanaPort}`
+  await waitFor('Grafana', `${grafanaUrl}/api/health`, ca.certPem, (status) => status === 200)
+  return {...outcome, grafanaUrl, grafanaPasswordFile: passwordFile}
 }
 
 /** Removes the stack's containers and network; its data volumes too with `volumes`. */
