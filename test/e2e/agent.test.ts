@@ -184,7 +184,11 @@ describe('the agent on lab machines', () => {
     await writeFile(passwordFile, 'pw-never-shown-3141\n', {mode: 0o600})
     // InfluxDB here runs without auth: it accepts the credentials, and the test checks where they went.
     const installed = await lab.berth(
-      installArgs([m1, m2], ['--influx-username', 'agent', '--influx-password-file', passwordFile, '--json']),
+      installArgs(
+        [m1, m2],
+        // The lab's InfluxDB speaks plain http: the flag says so (refused without it, test/unit/dashboards-cli).
+        ['--influx-username', 'agent', '--influx-password-file', passwordFile, '--allow-insecure', '--json'],
+      ),
     )
     expect(installed.code, installed.stderr).toBe(0)
     const outcome = JSON.parse(installed.stdout) as AgentStatusJson[]
@@ -738,6 +742,7 @@ describe('bad input', () => {
         'e2e',
         '--token-file',
         wrongToken,
+        '--allow-insecure',
         '--env',
         'BERTH_AGENT_FLUSH_MS=300',
       ])
@@ -758,6 +763,7 @@ describe('bad input', () => {
         'e2e',
         '--token-file',
         tokenFile,
+        '--allow-insecure',
         '--env',
         'BERTH_AGENT_FLUSH_MS=300',
         '--json',

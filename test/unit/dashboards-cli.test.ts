@@ -56,6 +56,7 @@ describe('berth dashboards and monitor on the command line', () => {
       grafanaUrl,
       '--token-file',
       join(dir, 'token'),
+      '--allow-insecure',
     ])
     expect(result.code).toBe(1)
     expect(oneErrorLine(result.stderr)).toMatch(
@@ -140,6 +141,73 @@ describe('berth dashboards and monitor on the command line', () => {
       2,
       expect.stringMatching(/"yesterday" is not a time/),
     ])
+  })
+
+  it('install: a token for a plain http Grafana is refused in one line (exit 2) without --allow-insecure, before any request', async () => {
+    requests.length = 0
+    const refused = await berth([
+      'dashboards',
+      'install',
+      '--grafana-url',
+      grafanaUrl,
+      '--token-file',
+      join(dir, 'token'),
+    ])
+    expect([refused.code, oneErrorLine(refused.stderr)]).toEqual([
+      2,
+      'Error: --grafana-url is plain http: the Grafana token would cross the network in clear, readable and replayable by anyone on the path (use https (--grafana-ca-file for a private CA), or --allow-insecure to send it anyway)',
+    ])
+    expect(requests).toEqual([])
+    expect(refused.stdout + refused.stderr).not.toContain(TOKEN)
+    const help = await berth(['dashboards', 'install', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(
+      '--allow-insecure Send the password or token over plain http (refused without this flag): anyone on the network path can read it and use it.',
+    )
+  })
+
+  it('agent install: a password or token for a plain http InfluxDB is refused in one line (exit 2) without --allow-insecure, before any machine is looked at', async () => {
+    await writeFile(join(dir, 'influx-password'), 'pw-agent-cli-555\n', {mode: 0o600})
+    await writeFile(join(dir, 'influx-token'), 'tok-agent-cli-777\n', {mode: 0o600})
+    const base = ['agent', 'install', 'nosuch', '--influx-url', 'http://10.0.0.5:8086', '--database', 'd']
+    const password = ['--influx-username', 'u', '--influx-password-file', join(dir, 'influx-password')]
+    const token = ['--token-file', join(dir, 'influx-token')]
+    for (const [secret, flags] of [
+      ['password', password],
+      ['token', token],
+    ] as const) {
+      const refused = await berth([...base, ...flags])
+      expect([refused.code, oneErrorLine(refused.stderr)]).toEqual([
+        2,
+        `Error: --influx-url is plain http: the ${secret} would cross the network in clear, readable and replayable by anyone on the path (use https (--influx-ca-file for a private CA), or --allow-insecure to send it anyway)`,
+      ])
+      expect(refused.stdout + refused.stderr).not.toMatch(/pw-agent-cli-555|tok-agent-cli-777/)
+      // With the flag, or over https, or with no secret to send, it goes on to the machines (none here).
+      for (const args of [
+        [...base, ...flags, '--allow-insecure'],
+        [...base.map((a) => a.replace('http:', 'https:')), ...flags],
+        base,
+      ]) {
+        const next = await berth(args)
+        expect([next.code, oneErrorLine(next.stderr)], args.join(' ')).toEqual([
+          4,
+          'Error: machine "nosuch" does not exist (run `berth ls` to see your machines)',
+        ])
+      }
+    }
+  })
+
+  it('monitor up: a --listen-address that is not an IP address is a usage error before anything starts', async () => {
+    for (const address of ['eth0', '10.0.0.5:8086']) {
+      const result = await berth(['monitor', 'up', 'nosuch', '--listen-address', address])
+      expect([result.code, oneErrorLine(result.stderr)]).toEqual([
+        2,
+        `Error: --listen-address must be an IP address of the machine (or 0.0.0.0 for every interface), not "${address}"`,
+      ])
+    }
+    const help = await berth(['monitor', 'up', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(
+      "0.0.0.0 publishes them on every interface: reachable from every network the machine is on, and Docker's published ports bypass host firewalls such as ufw.",
+    )
   })
 
   it('monitor up on a machine that does not exist: exit 4 before anything starts', async () => {

@@ -3,6 +3,7 @@ import {agentTargets, allFlag, globalFlag, globalManager, renderAgentStatus} fro
 import {BaseCommand} from '../../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../../cli/progress.js'
 import {installAgent, prepareInflux, type AgentStatus} from '../../core/agent/agent.js'
+import {ALLOW_INSECURE_SUMMARY} from '../../core/http.js'
 import {installGlobalAgent} from '../../core/agent/global.js'
 import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
 import {BerthError, ExitCode, oneLine} from '../../core/errors.js'
@@ -40,6 +41,7 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
         "File holding the InfluxDB token (with --bucket, or with --database for InfluxDB 3 and 2.x's v1 API: Authorization: Token).",
     }),
     'influx-ca-file': Flags.string({summary: 'PEM file of a CA to trust for an https InfluxDB.'}),
+    'allow-insecure': Flags.boolean({summary: ALLOW_INSECURE_SUMMARY}),
     image: Flags.string({
       summary: 'Agent image the machines pull (default: built here and loaded into each machine).',
     }),
@@ -73,11 +75,11 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
       bucket: f.bucket,
       org: f.org,
     }
-    const secrets = await prepareInflux(influx, {
-      passwordFile: f['influx-password-file'],
-      tokenFile: f['token-file'],
-      caFile: f['influx-ca-file'],
-    })
+    const secrets = await prepareInflux(
+      influx,
+      {passwordFile: f['influx-password-file'], tokenFile: f['token-file'], caFile: f['influx-ca-file']},
+      {allowInsecure: f['allow-insecure']},
+    )
     const options = {influx, image: f.image, intervalSeconds: f.interval, env}
     // One image build for all machines, started by whichever needs it first.
     let image: Promise<AgentImage> | undefined

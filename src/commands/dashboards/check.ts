@@ -9,6 +9,7 @@ import {
   DEFAULT_MIN_INTERVAL,
 } from '../../../dashboards/src/index.js'
 import {evaluateRules, type RuleEvaluation} from '../../core/dashboards/alerts.js'
+import {readCaFile} from '../../core/http.js'
 import {readSecretFile} from '../../core/secret-file.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
 import {BerthError} from '../../core/errors.js'
@@ -36,6 +37,10 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
       summary: 'File holding the InfluxDB password.',
       dependsOn: ['influx-user'],
     }),
+    'influx-ca-file': Flags.string({
+      summary:
+        "PEM file of a CA to trust for an https InfluxDB (for `monitor up`'s: the machine folder's ca.pem).",
+    }),
     from: Flags.string({summary: 'Start of the time range.', default: 'now-15m'}),
     to: Flags.string({summary: 'End of the time range.', default: 'now'}),
     'min-interval': Flags.string({
@@ -58,7 +63,10 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
       : undefined
     const influx = new InfluxQuery(
       {url: f['influx-url'], database: f.database, username: f['influx-user']},
-      {password},
+      {
+        password,
+        ca: f['influx-ca-file'] ? await readCaFile(f['influx-ca-file'], '--influx-ca-file') : undefined,
+      },
     )
     const alerts = await evaluateRules(
       alertRules({settings: await alertSettingsFrom(f), folder: 'berth'}),

@@ -11,6 +11,7 @@ import {
   readTokenFile,
 } from '../../core/dashboards/grafana.js'
 import {readSecretFile} from '../../core/secret-file.js'
+import {ALLOW_INSECURE_SUMMARY, insecureRefusal, readCaFile} from '../../core/http.js'
 
 export default class DashboardsInstall extends BaseCommand<typeof DashboardsInstall> {
   static override summary =
@@ -20,7 +21,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
     'idempotent: a second run updates the data source, overwrites the dashboards and updates each alert rule in place ' +
     '(alerting provisioning API, by uid) instead of adding copies.'
   static override examples = [
-    '<%= config.bin %> dashboards install --grafana-url http://grafana:3000 --token-file ~/.grafana-token --influx-url http://influxdb:8086',
+    '<%= config.bin %> dashboards install --grafana-url https://grafana.example:3000 --token-file ~/.grafana-token --influx-url http://influxdb:8086',
   ]
   static override flags = {
     'grafana-url': Flags.string({summary: "Grafana's root URL.", required: true}),
@@ -28,6 +29,11 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
       summary: 'File holding a Grafana service account token (never pass it on the command line).',
       required: true,
     }),
+    'grafana-ca-file': Flags.string({
+      summary:
+        "PEM file of a CA to trust for an https Grafana (for `monitor up`'s: the machine folder's ca.pem).",
+    }),
+    'allow-insecure': Flags.boolean({summary: ALLOW_INSECURE_SUMMARY}),
     folder: Flags.string({
       summary: 'Grafana folder for the dashboards (created if missing).',
       default: DEFAULT_FOLDER,
@@ -51,6 +57,11 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
   async run(): Promise<void> {
     const url = grafanaBaseUrl(this.flags['grafana-url'])
     const token = await readTokenFile(this.flags['token-file'])
+    if (url.startsWith('http:') && !this.flags['allow-insecure'])
+      throw insecureRefusal('--grafana-url', 'Grafana token', '--grafana-ca-file')
+    const ca = this.flags['grafana-ca-file']
+      ? await readCaFile(this.flags['grafana-ca-file'], '--grafana-ca-file')
+      : undefined
     const influxPassword = this.flags['influx-password-file']
       ? await readSecretFile(this.flags['influx-password-file'], 'InfluxDB password')
       : undefined
@@ -58,7 +69,7 @@ export default class DashboardsInstall extends BaseCommand<typeof DashboardsInst
       ? await readSecretFile(this.flags['influx-token-file'], 'InfluxDB token')
       : undefined
     const [settings, webhookUrl] = [await alertSettingsFrom(this.flags), await webhookFrom(this.flags)]
-    const grafana = new GrafanaClient({url, token})
+    const grafana = new GrafanaClient({url, token, ca})
     const progress = (m: string) => {
       if (!this.flags.json) this.note(m)
     }

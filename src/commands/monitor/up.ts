@@ -1,10 +1,10 @@
-import {readFile} from 'node:fs/promises'
 import {Args, Flags} from '@oclif/core'
 import {alertFlags, alertSettingsFrom, webhookFlags, webhookFrom} from '../../cli/alert-flags.js'
 import {BaseCommand} from '../../cli/base.js'
 import {runWithProgress, throwIfFailed} from '../../cli/progress.js'
 import {installAgent, type AgentStatus} from '../../core/agent/agent.js'
 import {buildAgentImage, type AgentImage} from '../../core/agent/image.js'
+import {readCaFile} from '../../core/http.js'
 import {readSecretFile} from '../../core/secret-file.js'
 import {
   checkListenAddress,
@@ -104,7 +104,7 @@ export default class MonitorUp extends BaseCommand<typeof MonitorUp> {
     const influx = {url: outcome.influxUrl, database: outcome.database, username: writer.username}
     const secrets = {
       password: await readSecretFile(writer.passwordFile, 'InfluxDB password'),
-      ca: await readFile(outcome.caFile, 'utf8'),
+      ca: await readCaFile(outcome.caFile, 'the machine CA'),
     }
     const installed = await runWithProgress<AgentStatus>(
       agents.map((name) => ({

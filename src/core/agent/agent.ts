@@ -17,6 +17,7 @@ import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js
 import {demuxedText, engineClient} from '../engine/engine.js'
 import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {insecureRefusal} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
 import type {Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
@@ -81,10 +82,14 @@ export interface InstallOptions {
   env?: Record<string, string>
 }
 
-/** Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any machine is touched. */
+/**
+ * Checks the connection as a whole (one-line errors, exit 2) and reads the secret files, before any
+ * machine is touched. A password or token goes over plain http only with `allowInsecure`.
+ */
 export async function prepareInflux(
   settings: InfluxConnection,
   files: InfluxSecretFiles,
+  {allowInsecure = false}: {allowInsecure?: boolean} = {},
 ): Promise<InfluxSecrets> {
   let url: URL
   try {
@@ -119,11 +124,14 @@ export async function prepareInflux(
       ExitCode.usage,
       'a token needs no user',
     )
-  return {
+  const secrets = {
     password: files.passwordFile ? await readSecretFile(files.passwordFile, 'password') : undefined,
     token: files.tokenFile ? await readSecretFile(files.tokenFile, 'token') : undefined,
     ca: files.caFile ? await readSecretFile(files.caFile, 'CA', undefined, true) : undefined,
   }
+  if (url.protocol === 'http:' && (secrets.password || secrets.token) && !allowInsecure)
+    throw insecureRefusal('--influx-url', secrets.token ? 'token' : 'password', '--influx-ca-file')
+  return secrets
 }
 
 export interface AgentStatus {

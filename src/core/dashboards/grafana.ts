@@ -11,6 +11,7 @@ import {
   DATASOURCE_UID,
 } from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {httpRequest} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
 
 const TOKEN_HINT = 'the token file must hold a Grafana service account token with the Admin role'
@@ -19,6 +20,8 @@ export interface GrafanaClientOptions {
   url: string
   token: string
   timeoutMs?: number
+  /** PEM of a CA to trust for an https Grafana (a machine's own, for `monitor up`'s). */
+  ca?: string
 }
 
 interface Reply {
@@ -58,9 +61,10 @@ export class GrafanaClient {
   }
 
   async request(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<Reply> {
-    let response: Response
+    let response: {status: number; text: string}
     try {
-      response = await fetch(this.base + path, {
+      // node:http follows no redirect: a redirect is reported, never followed with the token.
+      response = await httpRequest(this.base + path, {
         method,
         headers: {
           Authorization: `Bearer ${this.options.token}`,
@@ -68,14 +72,13 @@ export class GrafanaClient {
           ...(body === undefined ? {} : {'Content-Type': 'application/json'}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
-        redirect: 'manual',
+        timeoutMs: this.options.timeoutMs,
+        ca: this.options.ca,
       })
     } catch (err) {
-      const cause = (err as {cause?: unknown}).cause
-      throw new BerthError(`cannot reach Grafana at ${this.base}: ${oneLine(cause ?? err)}`, ExitCode.failure)
+      throw new BerthError(`cannot reach Grafana at ${this.base}: ${oneLine(err)}`, ExitCode.failure)
     }
-    const text = await response.text()
+    const text = response.text
     let parsed: Record<string, unknown> = {}
     try {
       parsed = text ? JSON.parse(text) : {}
