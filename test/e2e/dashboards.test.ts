@@ -6,10 +6,11 @@
  * queries of the popular Telegraf Docker dashboard (grafana.com 1150).
  */
 import {spawn} from 'node:child_process'
-import {readdir, readFile} from 'node:fs/promises'
+import {readdir, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {InfluxQuery, runPanelQueries, type PanelQueryResult} from '../../src/core/dashboards/harness.js'
+import {httpRequest} from '../../src/core/http.js'
 import {busyboxTar, Lab, LAB_INFLUX, labBridgeGateway, ok, REPO, run, until} from '../lab/lab.js'
 
 const INFLUX = LAB_INFLUX
@@ -299,7 +300,33 @@ describe('dashboards on data from the real agent', () => {
 
 describe('berth monitor on the same machine', () => {
   const IMAGE = 'berth-e2e/influxdb:1.6'
-  let influxUrl: string
+  /** What `monitor up --json` printed. */
+  let up: {
+    influxUrl: string
+    caFile: string
+    listenAddress: string
+    influxCredentials: Record<'admin' | 'writer' | 'reader', {username: string; passwordFile: string}>
+  }
+  let ca: string
+  const password = async (role: 'admin' | 'writer' | 'reader') =>
+    (await readFile(up.influxCredentials[role].passwordFile, 'utf8')).trim()
+  const reader = async () =>
+    new InfluxQuery(
+      {url: up.influxUrl, database: 'berth', username: 'berth_reader'},
+      {password: await password('reader'), ca},
+    )
+  /** A request to the monitor's InfluxDB, as `user` (or nobody), over https verified with the machine's CA. */
+  const influxAs = async (role: 'writer' | 'reader' | undefined, path: string, body?: string) =>
+    httpRequest(`${up.influxUrl}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      ca,
+      body,
+      headers: role
+        ? {
+            Authorization: `Basic ${Buffer.from(`berth_${role}:${await password(role)}`).toString('base64')}`,
+          }
+        : {},
+    })
 
   it('refuses an image the machine lacks and cannot pull, leaving nothing behind', async () => {
     const result = await lab.berth([
@@ -320,9 +347,9 @@ describe('berth monitor on the same machine', () => {
     )
   })
 
-  it('runs InfluxDB from a locally built image, points the agent at it, and every panel has data there too', async () => {
+  it('runs InfluxDB from a locally built image, private: https from the machine CA, users only, on the machine address', async () => {
     await ok(docker(['import', '-c', 'CMD ["/usr/bin/influxd"]', '-', IMAGE], await influxdbImageTar()))
-    const up = JSON.parse(
+    up = JSON.parse(
       await ok(
         lab.berth([
           'monitor',
@@ -339,10 +366,62 @@ describe('berth monitor on the same machine', () => {
         ]),
       ),
     )
-    expect(up).toMatchObject({machine, database: 'berth', agents: [{name: machine, ok: true}]})
-    influxUrl = up.influxUrl
+    const ip = (await ok(lab.berth(['ip', machine]))).trim()
+    const dir = join(lab.storePath, 'machines', machine)
+    expect(up).toMatchObject({
+      machine,
+      database: 'berth',
+      agents: [{name: machine, ok: true}],
+      influxUrl: `https://${ip}:8086`,
+      listenAddress: ip,
+      caFile: join(dir, 'ca.pem'),
+    })
+    ca = await readFile(up.caFile, 'utf8')
+    // Nobody writes or reads without a user; a wrong password is refused too.
+    const unauthenticatedWrite = await influxAs(undefined, '/write?db=berth', 'intruder v=1')
+    expect([unauthenticatedWrite.status, unauthenticatedWrite.text]).toEqual([
+      401,
+      expect.stringContaining('unable to parse authentication credentials'),
+    ])
+    const unauthenticatedQuery = await influxAs(
+      undefined,
+      `/query?db=berth&q=${encodeURIComponent('SHOW MEASUREMENTS')}`,
+    )
+    expect(unauthenticatedQuery.status).toBe(401)
+    const wrong = await httpRequest(`${up.influxUrl}/query?q=SHOW+DATABASES`, {
+      ca,
+      headers: {Authorization: `Basic ${Buffer.from('berth_admin:guess').toString('base64')}`},
+    })
+    expect([wrong.status, wrong.text]).toEqual([401, expect.stringContaining('authorization failed')])
+    // Each user does its own job only: the reader cannot write, the writer cannot read.
+    expect((await influxAs('reader', '/write?db=berth', 'intruder v=1')).status).toBe(403)
+    expect(
+      (await influxAs('writer', `/query?db=berth&q=${encodeURIComponent('SHOW MEASUREMENTS')}`)).status,
+    ).toBe(403)
+    // Only https, only with a certificate the machine's CA signed; plain http gets no answer from InfluxDB.
+    await expect(httpRequest(`${up.influxUrl}/ping`)).rejects.toThrow(
+      /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/,
+    )
+    const plain = await httpRequest(`http://${ip}:8086/ping`).catch((err: Error) => err)
+    expect(plain instanceof Error ? plain.message : `HTTP ${plain.status}`).not.toBe('HTTP 204')
+    // Published on the machine's address alone, secrets nowhere in the containers' configuration.
+    expect(
+      JSON.parse(await ok(docker(['inspect', '-f', '{{json .HostConfig.PortBindings}}', 'berth-influxdb']))),
+    ).toEqual({
+      '8086/tcp': [{HostIp: ip, HostPort: '8086'}],
+    })
+    const inspect = await ok(docker(['inspect', 'berth-influxdb', 'berth-agent']))
+    for (const role of ['admin', 'writer', 'reader'] as const)
+      expect(inspect).not.toContain(await password(role))
+    expect(inspect).toContain('BERTH_AGENT_PASSWORD_FILE=')
+    expect((await stat(join(dir, 'monitor'))).mode & 0o777).toBe(0o700)
+    for (const role of ['admin', 'writer', 'reader'] as const)
+      expect((await stat(up.influxCredentials[role].passwordFile)).mode & 0o777).toBe(0o600)
+  })
+
+  it('the agent writes with the generated writer, and every panel has data for the reader', async () => {
     await ok(docker(['restart', '-t', '1', 'busy'])) // events after the switch, for the event panels
-    const monitor = new InfluxQuery({url: influxUrl, database: 'berth'})
+    const monitor = await reader()
     let results: PanelQueryResult[] = []
     const empty = () => results.filter((r) => (r.error || r.rows === 0) && (blkio || !readsBlkio(r)))
     await until(
@@ -354,15 +433,31 @@ describe('berth monitor on the same machine', () => {
       120_000,
     ).catch(() => undefined)
     expect(empty().map(describeResult)).toEqual([])
+    // `dashboards check` reaches it the same way: the reader's password file and the machine's CA.
+    const check = await lab.berth([
+      'dashboards',
+      'check',
+      '--alerts-only',
+      '--influx-url',
+      up.influxUrl,
+      '--influx-user',
+      'berth_reader',
+      '--influx-password-file',
+      up.influxCredentials.reader.passwordFile,
+      '--influx-ca-file',
+      up.caFile,
+      '--json',
+    ])
+    expect(check.code, check.stderr).toBe(0)
+    const alerts = (JSON.parse(check.stdout) as {alerts: Array<{state: string}>}).alerts
+    expect(alerts.length).toBeGreaterThanOrEqual(8)
+    expect(alerts.filter((a) => a.state === 'error')).toEqual([])
   })
 
-  it('keeps the data across another `up`, and `down --volumes` removes containers, network and volume', async () => {
+  it('keeps the data and the users across another `up`, and `down --volumes` removes containers, network and volume', async () => {
     const lines = async () =>
-      (
-        await new InfluxQuery({url: influxUrl, database: 'berth'}).query(
-          'SELECT count("message") FROM "docker_log"',
-        )
-      )[0]?.values[0]?.[1] as number | undefined
+      (await (await reader()).query('SELECT count("message") FROM "docker_log"'))[0]?.values[0]?.[1] as
+        number | undefined
     const before = await lines()
     expect(before).toBeGreaterThan(0)
     await ok(lab.berth(['monitor', 'up', '-q', machine, '--influx-image', IMAGE, '--no-grafana']))

@@ -334,6 +334,8 @@ async function influxStatement(
         : {}),
     },
     body: new URLSearchParams({q: statement}).toString(),
+  }).catch((err: unknown) => {
+    throw new BerthError(`cannot reach InfluxDB at ${url}: ${oneLine(err)}`)
   })
   let body: {error?: string; results?: Array<{error?: string; series?: Array<{values?: unknown[][]}>}>} = {}
   try {
