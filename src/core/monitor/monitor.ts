@@ -21,6 +21,7 @@ import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import type {Reporter} from '../machine/machine.js'
 import {httpRequest} from '../http.js'
+import {poll} from '../poll.js'
 import {ensurePrivateDir, writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
 import {CONTACT_POINT_FILE, exportFiles} from '../dashboards/export.js'
@@ -122,19 +123,29 @@ async function waitFor(
   accept: (status: number) => boolean,
   ms = 90_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms
   let last = 'no answer'
-  while (Date.now() < deadline) {
-    try {
-      const response = await httpRequest(url, {ca, timeoutMs: 3000})
-      if (accept(response.status)) return
-      last = `HTTP ${response.status}`
-    } catch (err) {
-      last = oneLine(err)
-    }
-    await new Promise((r) => setTimeout(r, 500))
-  }
-  throw new BerthError(`${what} did not answer at ${url} within ${ms / 1000}s (${last})`, ExitCode.timeout)
+  await poll(
+    async (remainingMs) => {
+      try {
+        const response = await httpRequest(url, {ca, timeoutMs: Math.max(1, Math.min(3000, remainingMs))})
+        if (accept(response.status)) return true
+        last = `HTTP ${response.status}`
+      } catch (err) {
+        last = oneLine(err)
+      }
+      return undefined
+    },
+    {
+      timeoutMs: ms,
+      intervalMs: 500,
+      onTimeout: () => {
+        throw new BerthError(
+          `${what} did not answer at ${url} within ${ms / 1000}s (${last})`,
+          ExitCode.timeout,
+        )
+      },
+    },
+  )
 }
 
 /** A file for Grafana's container: text content, owned by root unless uid says otherwise. */
