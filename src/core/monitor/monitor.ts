@@ -6,7 +6,8 @@
  * InfluxDB wants a user: berth makes an admin, a writer for the agents and a reader for Grafana and
  * `dashboards check`, with generated passwords kept 0600 in the machine's folder. Secrets reach the
  * containers as files copied in before they start, never as environment variables `docker inspect`
- * would show, command lines or URLs (InfluxDB statements go in request bodies, which it does not log).
+ * would show, command lines or URLs (InfluxDB statements go in request bodies; it logs them with
+ * passwords redacted).
  */
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
@@ -256,7 +257,7 @@ export function grafanaContainer(
     folder: 'berth',
     alerts: options.alerts,
     webhookUrl: options.webhookUrl,
-    // Grafana reads the password from the file when it provisions: it is in no file Grafana's config lists.
+    // Grafana expands $__file{} in provisioning values (as in grafana.ini): the password stays in its own file.
     datasourceSecrets: {password: `$__file{${GRAFANA_BERTH_DIR}/influx-password}`, caCert: secrets.caCert},
   })
   const files: ArchiveFile[] = [...exported].map(([file, content]) => ({
@@ -328,7 +329,7 @@ export function influxContainer(
   return {spec, files: tlsFiles(INFLUX_TLS_DIR.slice(1), tls, 0)}
 }
 
-/** One InfluxQL statement, in the request body (InfluxDB logs URLs, and redacts passwords only in statements). */
+/** One InfluxQL statement, in the request body: InfluxDB logs URLs as they are, statements with passwords redacted. */
 async function influxStatement(
   url: string,
   ca: string,
