@@ -299,7 +299,7 @@ export class InfluxWriter implements PointSink {
           headers: {...this.headers, 'Content-Length': String(body.length)},
           timeout: this.options.timeoutMs,
           ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
-          rejectUnauthorized: !this.target.insecureSkipVerify,
+          rejectUnauthorized: true,
           // InfluxDB 1.x echoes a refused line in its X-Influxdb-Error header, raw: a control
           // character from a container would make the answer unreadable and the batch retried forever.
           insecureHTTPParser: true,
