@@ -11,7 +11,7 @@ import tar from 'tar-stream'
 import {tarArchive} from '../archive/tar.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
-import {writeFileAtomic} from '../store/fs.js'
+import {parseJsonQuietly, writeFileAtomic} from '../store/fs.js'
 import type {MachineRecord} from '../store/record.js'
 import {RECORD_FILE, Store} from '../store/store.js'
 import {fileMode, installMachine, MachineFile} from './install.js'
@@ -230,7 +230,7 @@ export async function readBundle(
   }
   let record: MachineRecord
   try {
-    record = JSON.parse(entries.get(RECORD_FILE)!.toString('utf8')) as MachineRecord
+    record = parseJsonQuietly(entries.get(RECORD_FILE)!.toString('utf8')) as MachineRecord
     if (
       typeof record?.Driver !== 'object' ||
       typeof record.HostOptions?.AuthOptions !== 'object' ||
