@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {DEFAULT_IGNORE_FS} from './disk.js'
 import type {LabelFilter} from './labels.js'
 import {DEFAULT_MAX_LINE_BYTES} from './logs.js'
+import {redactUrl} from './url.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -66,7 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     const parsed = new URL(url)
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error()
   } catch {
-    throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${url}`)
+    throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${redactUrl(url)}`)
   }
   const bucket = env.BERTH_AGENT_BUCKET
   if (!bucket && !env.BERTH_AGENT_DATABASE)

@@ -150,3 +150,39 @@ describe('berth dashboards and monitor on the command line', () => {
     )
   })
 })
+
+describe('URLs on the command line (the attacker: a URL that leaks, or reads local files)', () => {
+  const SECRET = 's3cretPassw0rd'
+  it('dashboards check refuses file:// and credentials in one line, never echoing them, before any request', async () => {
+    const runs = await Promise.all(
+      [
+        [`file:///etc/passwd`, /^Error: --influx-url must be http:\/\/ or https:\/\/, not file:$/],
+        [
+          `http://admin:${SECRET}@127.0.0.1:1`,
+          /^Error: --influx-url must not carry credentials \(give --influx-user/,
+        ],
+        [`http://admin:${SECRET}@[nope`, /^Error: --influx-url is not a URL: "http:\/\/\*\*\*@\[nope"$/],
+      ].map(async ([url, expected]) => {
+        const result = await berth(['dashboards', 'check', '--influx-url', url as string, '--alerts-only'])
+        expect(result.code).toBe(2)
+        expect(oneErrorLine(result.stderr)).toMatch(expected as RegExp)
+        expect(result.stdout + result.stderr).not.toContain(SECRET)
+      }),
+    )
+    expect(runs).toHaveLength(3)
+  })
+
+  it('dashboards export refuses credentials in --influx-url (they would land in the data source file)', async () => {
+    const result = await berth([
+      'dashboards',
+      'export',
+      join(dir, 'export-creds'),
+      '--influx-url',
+      `http://admin:${SECRET}@influx:8086`,
+    ])
+    expect(result.code).toBe(2)
+    expect(oneErrorLine(result.stderr)).toMatch(/--influx-url must not carry credentials/)
+    expect(result.stderr).not.toContain(SECRET)
+    await expect(readdir(join(dir, 'export-creds'))).rejects.toThrow(/ENOENT/)
+  })
+})

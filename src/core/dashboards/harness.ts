@@ -4,6 +4,7 @@
  * variables expanded, then each query sent to InfluxDB's /query. It proves that every panel has data.
  */
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
+import {redactUrl} from '../../../agent/src/url.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {flattenPanels, VARIABLE_REFERENCE} from './validate.js'
 
@@ -132,7 +133,9 @@ export class InfluxQuery {
       })
     } catch (err) {
       throw new BerthError(
-        `cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
+        redactUrl(
+          `cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
+        ),
       )
     }
     const body = (await response.json().catch(() => ({}))) as {
