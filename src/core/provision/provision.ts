@@ -99,7 +99,8 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
     record.DriverName,
     record.Berth.EnginePort,
   )
-  await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o644)
+  // 0600, root's: --engine-env values are often credentials (a proxy's, a registry's).
+  await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o600)
   // docker-machine's drop-in sorts after berth's, so its ExecStart (and -H flags beside daemon.json) would win: it goes.
   await session.run(`rm -f ${DOCKER_MACHINE_DROP_IN}`, `removing docker-machine's ${DOCKER_MACHINE_DROP_IN}`)
   const restart = await session.exec(
