@@ -49,10 +49,21 @@ async function installEngine(machine: Machine, session: SshSession, reporter: Re
   if (present || installUrl === 'none') return
   reporter.step(`Installing the Docker engine (${installUrl ? installUrl : `${recipe.name} packages`})`)
   const script = installUrl
-    ? `{ command -v curl >/dev/null || { ${recipe.install(['curl'])}; }; } && ` +
-      `curl -fsSL ${shellQuote(installUrl)} -o /tmp/berth-install-engine.sh && sh /tmp/berth-install-engine.sh`
+    ? installScriptCommand(installUrl, recipe.install(['curl']))
     : recipe.install(recipe.enginePackages)
   await session.run(script, 'installing the Docker engine')
+}
+
+/**
+ * Fetches the install script over https only (redirects too) into a private folder of its own, not a fixed
+ * /tmp path another local user could have planted or could swap before `sh` reads it, runs it, removes it.
+ */
+export function installScriptCommand(url: string, installCurl: string): string {
+  return (
+    `{ command -v curl >/dev/null || { ${installCurl}; }; } && d=$(mktemp -d) && ` +
+    `{ curl -fsSL --proto =https --proto-redir =https ${shellQuote(url)} -o "$d/install.sh" && sh "$d/install.sh"; ` +
+    's=$?; rm -rf "$d"; exit $s; }'
+  )
 }
 
 /**
