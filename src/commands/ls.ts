@@ -46,7 +46,12 @@ export default class Ls extends BaseCommand<typeof Ls> {
       multiple: true,
       multipleNonGreedy: true,
     }),
-    timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
+    timeout: Flags.integer({
+      char: 't',
+      summary: 'Seconds allowed for each machine check.',
+      default: 10,
+      min: 1,
+    }),
     format: Flags.string({
       char: 'f',
       summary: 'Go template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.',
