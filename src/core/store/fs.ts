@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {constants} from 'node:fs'
-import {mkdir, open, rename, rm, chmod, lstat} from 'node:fs/promises'
+import {mkdir, open, rename, rm, chmod, link, lstat} from 'node:fs/promises'
 import {dirname, join, basename} from 'node:path'
 
 /** Creates a folder (and parents) readable only by its owner. */
@@ -11,9 +11,15 @@ export async function ensurePrivateDir(path: string): Promise<void> {
 
 /**
  * Writes a file so readers see either the old or the new content, never half of it:
- * a temp file in the same folder, fsync, then rename over the target.
+ * a temp file in the same folder, fsync, then rename over the target. With `replace` false it is linked
+ * into place instead, which fails with EEXIST when something (even a dangling symlink) is already there.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  replace = true,
+): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`)
   const handle = await open(tmp, 'wx', mode)
   try {
@@ -26,10 +32,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await handle.close()
   try {
-    await rename(tmp, path)
-  } catch (err) {
+    if (replace) await rename(tmp, path)
+    else await link(tmp, path)
+  } finally {
     await rm(tmp, {force: true})
-    throw err
   }
 }
 
