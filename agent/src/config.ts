@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {DEFAULT_IGNORE_FS} from './disk.js'
 import type {LabelFilter} from './labels.js'
 import {DEFAULT_MAX_LINE_BYTES} from './logs.js'
+import {redactUrl} from './url.js'
 import type {InfluxTarget, WriterOptions} from './writer.js'
 
 export interface AgentConfig {
@@ -66,12 +67,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     const parsed = new URL(url)
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error()
   } catch {
-    throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${url}`)
+    throw new ConfigError(`BERTH_AGENT_INFLUX_URL is not an http(s) URL: ${redactUrl(url)}`)
   }
   const bucket = env.BERTH_AGENT_BUCKET
   if (!bucket && !env.BERTH_AGENT_DATABASE)
     throw new ConfigError(
       'set BERTH_AGENT_DATABASE (InfluxDB 1.x) or BERTH_AGENT_BUCKET and BERTH_AGENT_ORG (v2 API)',
+    )
+  // It used to turn off TLS verification, undocumented: refused rather than ignored, so a setup that
+  // relied on it learns why its https writes now fail, and how to trust a private CA instead.
+  if (env.BERTH_AGENT_INSECURE !== undefined)
+    throw new ConfigError(
+      'BERTH_AGENT_INSECURE is not supported (it turned off TLS verification): trust a private CA with `berth agent install --influx-ca-file`',
     )
   const caFile = env.BERTH_AGENT_CA_FILE
   const stateDir = env.BERTH_AGENT_STATE_DIR ?? '/var/lib/berth-agent'
@@ -86,7 +93,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
       bucket,
       token: secret(env, 'BERTH_AGENT_TOKEN_FILE'),
       ca: caFile ? readFileSync(caFile, 'utf8') : undefined,
-      insecureSkipVerify: env.BERTH_AGENT_INSECURE === '1',
     },
     writer: {
       batchSize: positive(env, 'BERTH_AGENT_BATCH_SIZE', 5000),

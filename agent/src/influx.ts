@@ -16,8 +16,6 @@ export interface InfluxConnection {
   /** The v2 write API (`/api/v2/write?org=&bucket=`): InfluxDB 2.x, 3.x, or 1.8+ with bucket "db/rp"; needs a token. */
   bucket?: string
   org?: string
-  /** https without verifying InfluxDB's certificate (the agent's BERTH_AGENT_INSECURE=1). */
-  insecureSkipVerify?: boolean
   /** Grafana's data source: InfluxDB wants `Authorization: Token` (InfluxDB 3, 2.x's v1 API); the token is a secret. */
   tokenAuth?: boolean
 }

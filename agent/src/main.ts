@@ -19,6 +19,7 @@ import {CheckpointStore, LogCollector} from './logcollector.js'
 import {Spool} from './spool.js'
 import {StatsCollector} from './stats.js'
 import {InfluxWriter} from './writer.js'
+import {redactUrl} from './url.js'
 
 declare const AGENT_VERSION: string
 export const VERSION = typeof AGENT_VERSION === 'string' ? AGENT_VERSION : '0.0.0-dev'
@@ -77,7 +78,7 @@ async function run(config: AgentConfig): Promise<void> {
       version: VERSION,
       host,
       startedAt,
-      influxUrl: config.influx.url,
+      influxUrl: redactUrl(config.influx.url),
       status: lastError ? 'error' : w.pointsWritten > 0 ? 'ok' : 'starting',
       pointsWritten: w.pointsWritten,
       pointsSpooled: w.pointsSpooled,
@@ -128,7 +129,7 @@ async function run(config: AgentConfig): Promise<void> {
   await cycle()
   const timer = setInterval(() => void cycle(), config.intervalMs)
   log(
-    `berth agent ${VERSION} on ${host}: writing to ${config.influx.url} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`,
+    `berth agent ${VERSION} on ${host}: writing to ${redactUrl(config.influx.url)} (${influxApi(config.influx) === 'v2' ? `bucket ${config.influx.bucket}` : `database ${config.influx.database}`}), cgroup v${stats.version}`,
   )
 
   const shutdown = async (signal: string) => {

@@ -19,6 +19,7 @@ import {influxApi, type InfluxConnection, type InfluxSecrets} from './influx.js'
 import {formatPoint, splitLines, type Point} from './lineprotocol.js'
 import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
+import {redactUrl} from './url.js'
 
 const gzipAsync = promisify(gzip)
 
@@ -299,7 +300,7 @@ export class InfluxWriter implements PointSink {
           headers: {...this.headers, 'Content-Length': String(body.length)},
           timeout: this.options.timeoutMs,
           ca: this.target.ca ? [...rootCertificates, this.target.ca] : undefined,
-          rejectUnauthorized: !this.target.insecureSkipVerify,
+          rejectUnauthorized: true,
           // InfluxDB 1.x echoes a refused line in its X-Influxdb-Error header, raw: a control
           // character from a container would make the answer unreadable and the batch retried forever.
           insecureHTTPParser: true,
@@ -308,7 +309,7 @@ export class InfluxWriter implements PointSink {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
           res.on('error', (err) =>
-            resolve({kind: 'retry', message: `InfluxDB at ${this.target.url}: ${err.message}`}),
+            resolve({kind: 'retry', message: redactUrl(`InfluxDB at ${this.target.url}: ${err.message}`)}),
           )
           res.on('end', () =>
             resolve(
@@ -326,7 +327,7 @@ export class InfluxWriter implements PointSink {
       req.on('error', (err: NodeJS.ErrnoException) =>
         resolve({
           kind: 'retry',
-          message: `cannot reach InfluxDB at ${this.target.url}: ${err.code ?? err.message}`,
+          message: redactUrl(`cannot reach InfluxDB at ${this.target.url}: ${err.code ?? err.message}`),
         }),
       )
       req.end(body)

@@ -69,21 +69,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (err.oclif?.exit === 0) return
     let code: number = ExitCode.failure
     let hint: string | undefined
+    let line = oneLine(err)
     if (err instanceof BerthError) {
       code = err.exitCode
       hint = err.hint
     } else if (err.oclif?.exit !== undefined) {
       code = ExitCode.usage // oclif's own parse errors: unknown flag, missing or extra argument
-      hint = `see \`${this.config.bin} ${this.id} --help\``
+      hint = `see \`${this.config.bin} ${this.id?.replace(/:/g, ' ')} --help\``
+      line = oclifErrorLine(err)
     }
     // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.
     if (this.compat && !(code === ExitCode.preCreateCheck && this.id === 'create')) code = ExitCode.failure
     // docker-machine prints its error as is (log.Error(err) in commands/commands.go: runCommand).
     if (this.compat && err instanceof BerthError && err.dockerMachineMessage)
       process.stderr.write(`${err.dockerMachineMessage}\n`)
-    else process.stderr.write(`Error: ${oneLine(err)}${hint ? ` (${hint})` : ''}\n`)
+    else process.stderr.write(`Error: ${line}${hint ? ` (${hint})` : ''}\n`)
     if ((this.flags?.debug || process.argv.includes('--debug')) && err.stack)
       process.stderr.write(err.stack + '\n')
     process.exitCode = code
   }
+}
+
+/** oclif puts a flag's problem on the line after "Parsing --flag": together they make the one line. */
+function oclifErrorLine(err: Error): string {
+  const [first, second] = err.message
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  const flag = /^Parsing (--?\S+)$/.exec(first ?? '')?.[1]
+  return flag && second ? `${flag}: ${second}` : oneLine(err)
 }

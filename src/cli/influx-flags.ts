@@ -1,6 +1,9 @@
 import {Flags} from '@oclif/core'
 import type {InfluxConnection} from '../../agent/src/influx.js'
 import {DEFAULT_INFLUX, DEFAULT_MIN_INTERVAL} from '../../dashboards/src/index.js'
+import {checkUrl} from '../core/http-url.js'
+
+export const INFLUX_CREDENTIALS_HINT = 'give --influx-user and --influx-password-file instead'
 
 /** Where Grafana finds the InfluxDB the agents write to (shared by `dashboards export` and `install`). */
 export const influxFlags = {
@@ -24,6 +27,7 @@ export function datasourceSettings(
   flags: {'influx-url': string; database: string; 'influx-user'?: string; 'min-interval': string},
   tokenAuth = false,
 ): {influx: InfluxConnection; minInterval: string} {
+  checkUrl(flags['influx-url'], '--influx-url', {credentialsHint: INFLUX_CREDENTIALS_HINT})
   return {
     influx: {url: flags['influx-url'], database: flags.database, username: flags['influx-user'], tokenAuth},
     minInterval: flags['min-interval'],

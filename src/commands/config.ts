@@ -11,7 +11,7 @@ export default class Config extends BaseCommand<typeof Config> {
     'Print the docker CLI flags that connect to a machine (after checking its engine answers).'
   static override args = {name: machineArg}
   static override flags = {
-    timeout: Flags.integer({char: 't', summary: 'Seconds to wait for the engine.', default: 10}),
+    timeout: Flags.integer({char: 't', summary: 'Seconds to wait for the engine.', default: 10, min: 1}),
     json: Flags.boolean({summary: 'Print as JSON.'}),
   }
 

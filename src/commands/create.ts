@@ -83,7 +83,7 @@ export default class Create extends BaseCommand<typeof Create> {
       multiple: true,
       multipleNonGreedy: true,
     }),
-    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
+    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300, min: 1}),
     'swarm-init': Flags.boolean({
       summary: 'Start a swarm-mode cluster with the new machine as its first manager.',
       helpGroup: 'SWARM',

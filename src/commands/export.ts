@@ -15,10 +15,11 @@ export default class Export extends BaseCommand<typeof Export> {
   }
   static override flags = {
     json: Flags.boolean({summary: 'Print the bundle manifest as JSON.'}),
+    force: Flags.boolean({char: 'f', summary: 'Replace FILE if it exists.'}),
   }
 
   async run(): Promise<void> {
-    const manifest = await exportMachine(this.store, this.args.name, this.args.file)
+    const manifest = await exportMachine(this.store, this.args.name, this.args.file, this.flags.force)
     if (this.flags.json) this.printJson(manifest)
     else
       this.note(

@@ -4,6 +4,7 @@ import {renderTable} from '../cli/table.js'
 import {matchesFilters, parseFilters} from '../core/machine/filter.js'
 import {machineStatus, MachineStatus} from '../core/ops/status.js'
 import {compileTemplate, expandLsEscapes} from '../core/template.js'
+import {expiryWarning} from '../core/certs/expiry.js'
 
 /** Checks run at once; each is bounded by --timeout, so `ls` takes about one timeout at worst. */
 const PARALLEL_CHECKS = 64
@@ -45,7 +46,12 @@ export default class Ls extends BaseCommand<typeof Ls> {
       multiple: true,
       multipleNonGreedy: true,
     }),
-    timeout: Flags.integer({char: 't', summary: 'Seconds allowed for each machine check.', default: 10}),
+    timeout: Flags.integer({
+      char: 't',
+      summary: 'Seconds allowed for each machine check.',
+      default: 10,
+      min: 1,
+    }),
     format: Flags.string({
       char: 'f',
       summary: 'Go template per machine, e.g. "{{.Name}} {{.URL}}"; prefix "table " for headers.',
@@ -68,6 +74,9 @@ export default class Ls extends BaseCommand<typeof Ls> {
         )
       : names.map((name) => ({name}) as MachineStatus)
     const shown = statuses.filter((s) => filters.length === 0 || matchesFilters(s, filters))
+    // On stderr, so stdout stays docker-machine's bytes and clean JSON.
+    for (const s of shown)
+      if (s.expiringCerts?.length) this.note(expiryWarning(s.name, s.expiringCerts, this.programName))
 
     if (flags.json) return this.printJson(shown)
     if (flags.quiet) return shown.forEach((s) => this.log(s.name))

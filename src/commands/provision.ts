@@ -11,7 +11,7 @@ export default class Provision extends BaseCommand<typeof Provision> {
   static override strict = false
   static override args = {name: Args.string({description: 'machine name(s)', default: 'default'})}
   static override flags = {
-    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300}),
+    'ssh-timeout': Flags.integer({summary: 'Seconds to wait for SSH.', default: 300, min: 1}),
     quiet: Flags.boolean({char: 'q', summary: 'No progress output.'}),
     json: Flags.boolean({summary: 'Print the outcome per machine as JSON.'}),
   }

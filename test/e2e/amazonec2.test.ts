@@ -271,7 +271,7 @@ describe.concurrent('alongside each other', () => {
 
     it('provisioning fails: the engine install error, then everything is removed', async () => {
       const name = `bad-engine-${id}`
-      const result = await failedCreate(name, ['--engine-install-url', 'http://127.0.0.1:9/install.sh'])
+      const result = await failedCreate(name, ['--engine-install-url', 'https://127.0.0.1:9/install.sh'])
       expectOneLineError(result, /installing the Docker engine failed on bad-engine-.*curl/)
       expect(result.seconds).toBeLessThan(90)
     })

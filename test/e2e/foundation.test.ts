@@ -53,6 +53,8 @@ beforeAll(async () => {
       'team=e2e',
       '--tls-san',
       'e2e.example',
+      '--engine-env',
+      'BERTH_E2E_TOKEN=not-for-others',
       a.name,
       b.name,
     ]),
@@ -91,10 +93,12 @@ describe('machines made by berth', () => {
         'ssh',
         machine.name,
         '--',
-        'cat',
-        '/etc/systemd/system/docker.service.d/10-berth.conf',
+        'stat -c "%a %U" /etc/systemd/system/docker.service.d/10-berth.conf && cat /etc/systemd/system/docker.service.d/10-berth.conf',
       ])
       expect(dropIn.stdout).toContain('--tlsverify')
+      // Only root reads it: --engine-env values are often credentials.
+      expect(dropIn.stdout.split('\n')[0]).toBe('600 root')
+      if (machine === a) expect(dropIn.stdout).toContain('BERTH_E2E_TOKEN=not-for-others')
     }
     const info = await lab.docker(a.name, ['info', '--format', '{{json .Labels}}'])
     expect(JSON.parse(info.stdout)).toEqual(expect.arrayContaining(['provider=container', 'team=e2e']))

@@ -8,6 +8,7 @@ import {gunzipSync} from 'node:zlib'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {createCA, issueCert} from '../../src/core/certs/certs.js'
 import type {Point} from '../../agent/src/lineprotocol.js'
+import {loadConfig} from '../../agent/src/config.js'
 import {Spool} from '../../agent/src/spool.js'
 import {
   InfluxWriter,
@@ -315,5 +316,16 @@ describe('agent writer', () => {
     } finally {
       await new Promise((r) => secure.close(r))
     }
+  })
+})
+
+describe('agent TLS settings', () => {
+  it('refuses BERTH_AGENT_INSECURE: no setting turns certificate verification off', () => {
+    const base = {BERTH_AGENT_INFLUX_URL: 'https://influx:8086', BERTH_AGENT_DATABASE: 'berth'}
+    for (const value of ['1', 'true', '0', ''])
+      expect(() => loadConfig({...base, BERTH_AGENT_INSECURE: value})).toThrow(
+        /^BERTH_AGENT_INSECURE is not supported \(it turned off TLS verification\): trust a private CA with `berth agent install --influx-ca-file`$/,
+      )
+    expect(loadConfig(base).influx).not.toHaveProperty('insecureSkipVerify')
   })
 })

@@ -291,9 +291,9 @@ describe('settings and the webhook', () => {
 
   it("reads the webhook URL from a file and exports berth's contact point 0600, every rule routed to it", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-hook-'))
-    await writeFile(join(dir, 'hook'), 'https://hooks.slack.com/services/T0/B0/token\n')
+    await writeFile(join(dir, 'hook'), 'https://hooks.slack.com/services/T0/B0/token\n', {mode: 0o600})
     const url = await readWebhookFile(join(dir, 'hook'))
-    await writeFile(join(dir, 'bad'), 'file:///etc/passwd')
+    await writeFile(join(dir, 'bad'), 'file:///etc/passwd', {mode: 0o600})
     expect(await failure(readWebhookFile(join(dir, 'bad')))).toMatch(/must be http:\/\/ or https:\/\//)
     await exportDashboards(join(dir, 'out'), {...DEFAULT_EXPORT, webhookUrl: url})
     expect((await stat(join(dir, 'out', CONTACT_POINT_FILE))).mode & 0o777).toBe(0o600)

@@ -267,9 +267,15 @@ describe('validateEngineOptions', () => {
     ).not.toThrow()
   })
 
-  it('accepts "none" and http URLs as install URL', () => {
+  it('accepts "none" and https URLs as install URL, refuses http (the script runs as root)', () => {
     expect(() => validateEngineOptions(engine({InstallURL: 'none'}))).not.toThrow()
-    expect(() => validateEngineOptions(engine({InstallURL: 'http://10.0.0.1/install.sh'}))).not.toThrow()
+    expect(() => validateEngineOptions(engine({InstallURL: 'https://10.0.0.1/install.sh'}))).not.toThrow()
+    expect(() => validateEngineOptions(engine({InstallURL: 'http://10.0.0.1/install.sh'}))).toThrow(
+      /^--engine-install-url must be https:\/\/, not http:$/,
+    )
+    expect(() => validateEngineOptions(engine({InstallURL: 'https://u:pw@10.0.0.1/i.sh'}))).toThrow(
+      /^--engine-install-url must not carry credentials$/,
+    )
   })
 
   it('rejects bad option names', () => {

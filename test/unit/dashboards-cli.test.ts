@@ -5,7 +5,7 @@
  */
 import {execFile} from 'node:child_process'
 import {createServer, type Server} from 'node:http'
-import {mkdtemp, readdir, writeFile} from 'node:fs/promises'
+import {chmod, mkdtemp, readdir, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -28,7 +28,7 @@ function berth(args: string[]): Promise<{code: number; stdout: string; stderr: s
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-dash-cli-'))
-  await writeFile(join(dir, 'token'), TOKEN + '\n')
+  await writeFile(join(dir, 'token'), TOKEN + '\n', {mode: 0o600})
   // Grafana refusing the token, as its API documents (401 with a JSON message).
   grafana = createServer((req, res) => {
     requests.push(`${req.method} ${req.url} ${req.headers.authorization}`)
@@ -216,5 +216,57 @@ describe('berth dashboards and monitor on the command line', () => {
     expect(oneErrorLine(result.stderr)).toBe(
       'Error: machine "nosuch" does not exist (run `berth ls` to see your machines)',
     )
+  })
+})
+
+describe('secret files on the command line', () => {
+  it('install refuses a token file others can read, in one line naming it and its mode, before any request', async () => {
+    requests.length = 0
+    const open = join(dir, 'token-open')
+    await writeFile(open, TOKEN + '\n', {mode: 0o644})
+    await chmod(open, 0o644)
+    const result = await berth(['dashboards', 'install', '--grafana-url', grafanaUrl, '--token-file', open])
+    expect(result.code).toBe(2)
+    expect(oneErrorLine(result.stderr)).toBe(
+      `Error: the token file ${open} is readable by others (mode 0644) (run \`chmod 600 ${open}\`)`,
+    )
+    expect(result.stdout + result.stderr).not.toContain(TOKEN)
+    expect(requests).toEqual([])
+  })
+})
+
+describe('URLs on the command line (the attacker: a URL that leaks, or reads local files)', () => {
+  const SECRET = 's3cretPassw0rd'
+  it('dashboards check refuses file:// and credentials in one line, never echoing them, before any request', async () => {
+    const runs = await Promise.all(
+      [
+        [`file:///etc/passwd`, /^Error: --influx-url must be http:\/\/ or https:\/\/, not file:$/],
+        [
+          `http://admin:${SECRET}@127.0.0.1:1`,
+          /^Error: --influx-url must not carry credentials \(give --influx-user/,
+        ],
+        [`http://admin:${SECRET}@[nope`, /^Error: --influx-url is not a URL: "http:\/\/\*\*\*@\[nope"$/],
+      ].map(async ([url, expected]) => {
+        const result = await berth(['dashboards', 'check', '--influx-url', url as string, '--alerts-only'])
+        expect(result.code).toBe(2)
+        expect(oneErrorLine(result.stderr)).toMatch(expected as RegExp)
+        expect(result.stdout + result.stderr).not.toContain(SECRET)
+      }),
+    )
+    expect(runs).toHaveLength(3)
+  })
+
+  it('dashboards export refuses credentials in --influx-url (they would land in the data source file)', async () => {
+    const result = await berth([
+      'dashboards',
+      'export',
+      join(dir, 'export-creds'),
+      '--influx-url',
+      `http://admin:${SECRET}@influx:8086`,
+    ])
+    expect(result.code).toBe(2)
+    expect(oneErrorLine(result.stderr)).toMatch(/--influx-url must not carry credentials/)
+    expect(result.stderr).not.toContain(SECRET)
+    await expect(readdir(join(dir, 'export-creds'))).rejects.toThrow(/ENOENT/)
   })
 })

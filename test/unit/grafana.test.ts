@@ -2,7 +2,7 @@
  * `berth dashboards install` against Grafana's documented HTTP API (requests and responses as in
  * Grafana's data source, folder and dashboard API docs), with nock standing in for the server.
  */
-import {mkdtemp, writeFile} from 'node:fs/promises'
+import {chmod, mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import nock from 'nock'
@@ -18,6 +18,7 @@ import {
 } from '../../dashboards/src/index.js'
 import {apiRule, installAlerts} from '../../src/core/dashboards/grafana-alerts.js'
 import {BerthError, oneLine} from '../../src/core/errors.js'
+import {readSecretFile} from '../../src/core/secret-file.js'
 import {
   folderUid,
   grafanaBaseUrl,
@@ -288,15 +289,35 @@ describe('Grafana errors are one line', () => {
 describe('install inputs', () => {
   it('reads the token from a file, trimmed, and refuses empty or multi-line files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-token-'))
-    await writeFile(join(dir, 'ok'), `${TOKEN}\n`)
-    await writeFile(join(dir, 'empty'), '\n')
-    await writeFile(join(dir, 'two'), 'a\nb\n')
+    await writeFile(join(dir, 'ok'), `${TOKEN}\n`, {mode: 0o600})
+    await writeFile(join(dir, 'empty'), '\n', {mode: 0o600})
+    await writeFile(join(dir, 'two'), 'a\nb\n', {mode: 0o600})
     expect(await readTokenFile(join(dir, 'ok'))).toBe(TOKEN)
     expect((await failure(readTokenFile(join(dir, 'empty')))).message).toMatch(/is empty/)
     expect((await failure(readTokenFile(join(dir, 'two')))).message).toMatch(/more than one line/)
     expect((await failure(readTokenFile(join(dir, 'missing')))).message).toMatch(
       /cannot read the token file .*: ENOENT/,
     )
+  })
+
+  it('refuses a token file that group or others can read, naming its mode, never its content (as ssh does for keys)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-token-'))
+    for (const mode of [0o640, 0o604, 0o644, 0o660, 0o666]) {
+      const path = join(dir, `t${mode.toString(8)}`)
+      await writeFile(path, `${TOKEN}\n`)
+      await chmod(path, mode)
+      const err = await failure(readTokenFile(path))
+      expect(err.message).toBe(`the token file ${path} is readable by others (mode 0${mode.toString(8)})`)
+      expect(err.exitCode).toBe(2)
+      expect(`${err.message} ${err.hint}`).not.toContain(TOKEN)
+    }
+    // A CA certificate travels the same way but is no secret: any mode.
+    await writeFile(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n', {
+      mode: 0o644,
+    })
+    expect(await readSecretFile(join(dir, 'ca.pem'), 'CA', undefined, true)).toMatch(/^-----BEGIN/)
+    await chmod(join(dir, 't644'), 0o400) // read-only for its owner is fine
+    expect(await readTokenFile(join(dir, 't644'))).toBe(TOKEN)
   })
 
   it('checks the Grafana URL and derives a stable folder uid', () => {

@@ -15,6 +15,7 @@ import {powerAction} from '../../src/core/ops/power.js'
 import {reprovisionMachine} from '../../src/core/ops/provision.js'
 import {removeMachine} from '../../src/core/ops/remove.js'
 import {emptyEngineOptions} from '../../src/core/store/record.js'
+import {DROP_IN_PATH} from '../../src/core/provision/daemon.js'
 import {Store} from '../../src/core/store/store.js'
 import {FAKE_DRIVER, type FakeCloud, registerFakeDriver} from '../fakes/driver.js'
 import {FakeHost, restoreSsh} from '../fakes/ssh.js'
@@ -96,6 +97,7 @@ describe('create', () => {
     expect(saved.Driver.IPAddress).toBe('127.0.0.1')
     expect(record.Berth.Timings).toHaveProperty('verify')
     expect(host.files.get('/etc/docker/server-key.pem')?.mode).toBe(0o600)
+    expect(host.files.get(DROP_IN_PATH)?.mode).toBe(0o600) // --engine-env values may be credentials
     expect((await stat(saved.HostOptions.AuthOptions.ServerKeyPath)).mode & 0o777).toBe(0o600)
     expect(host.openSessions).toBe(0)
     expect(await tempFiles(req.name)).toEqual([])

@@ -54,6 +54,25 @@ describe('OpenSSH options from the pinned key', () => {
     expect(() => knownHostsLine('h', 22, 'ssh-ed25519 AAAA\nevil')).toThrow(/malformed/)
   })
 
+  it('refuses a host or user from a record that rsync, sshfs or known_hosts would read as more than a name', () => {
+    for (const host of [
+      '-oProxyCommand=touch /tmp/x',
+      '10.0.0.7\n10.0.0.8',
+      '10.0.0.7 ssh-ed25519',
+      'a@b',
+      '',
+    ])
+      expect(() => remoteSpec({host, user: 'root'}, 'x'), host).toThrow(
+        /^SSH host .* is not a valid host name$/,
+      )
+    for (const user of ['-oProxyCommand=touch /tmp/x', 'root@evil', 'a:b', 'a b', ''])
+      expect(() => remoteSpec({host: '10.0.0.7', user}, 'x'), user).toThrow(
+        /^SSH user .* is not a valid user name$/,
+      )
+    expect(() => knownHostsLine('evil\n10.0.0.8', 22, 'ssh-ed25519 AAAA')).toThrow(/not a valid host name/)
+    expect(remoteSpec({host: 'web-1.example', user: 'ec2-user'}, '/srv')).toBe('ec2-user@web-1.example:/srv')
+  })
+
   it('builds an rsync -e command that verifies strictly and passes the key by path', () => {
     const shell = rsyncShell({...target, port: 2222}, '/tmp/kh dir/known_hosts')
     expect(shell).toContain('-p 2222')

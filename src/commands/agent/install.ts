@@ -65,6 +65,11 @@ export default class AgentInstall extends BaseCommand<typeof AgentInstall> {
           `${match[1]} cannot be set with --env: use --influx-password-file or --token-file`,
           ExitCode.usage,
         )
+      if (match[1] === 'BERTH_AGENT_INSECURE')
+        throw new BerthError(
+          'BERTH_AGENT_INSECURE is not supported: trust a private CA with --influx-ca-file',
+          ExitCode.usage,
+        )
       env[match[1]!] = match[2]!
     }
     const influx: InfluxConnection = {

@@ -13,6 +13,8 @@ import {readCaFile} from '../../core/http.js'
 import {readSecretFile} from '../../core/secret-file.js'
 import {InfluxQuery, parseInterval, parseTimeBound, runPanelQueries} from '../../core/dashboards/harness.js'
 import {BerthError} from '../../core/errors.js'
+import {checkUrl} from '../../core/http-url.js'
+import {INFLUX_CREDENTIALS_HINT} from '../../cli/influx-flags.js'
 
 export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck> {
   static override summary =
@@ -56,6 +58,7 @@ export default class DashboardsCheck extends BaseCommand<typeof DashboardsCheck>
 
   async run(): Promise<void> {
     const f = this.flags
+    checkUrl(f['influx-url'], '--influx-url', {credentialsHint: INFLUX_CREDENTIALS_HINT})
     const range = {from: parseTimeBound(f.from), to: parseTimeBound(f.to)}
     const minIntervalMs = parseInterval(f['min-interval'])
     const password = f['influx-password-file']

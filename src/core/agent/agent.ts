@@ -14,6 +14,7 @@ import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
+import {redactUrl} from '../../../agent/src/url.js'
 import {demuxedText, engineClient} from '../engine/engine.js'
 import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
@@ -96,7 +97,7 @@ export async function prepareInflux(
   try {
     url = new URL(settings.url)
   } catch {
-    throw new BerthError(`--influx-url is not a URL: ${settings.url}`, ExitCode.usage)
+    throw new BerthError(`--influx-url is not a URL: ${redactUrl(settings.url)}`, ExitCode.usage)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new BerthError(`--influx-url must be http or https, not ${url.protocol}`, ExitCode.usage)

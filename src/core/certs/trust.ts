@@ -9,6 +9,7 @@ import {createPublicKey, X509Certificate} from 'node:crypto'
 import {isIP} from 'node:net'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+import {certNotAfter, expiresSoon} from './expiry.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {MachineRecord} from '../store/record.js'
@@ -81,8 +82,10 @@ export interface ServerSigner {
  * The CA that signs the machine's server certificate: its own machine CA (made now when it has none
  * yet, or when its folder holds a pinned certificate from before per-machine trust), or for a
  * machine adopted from docker-machine the CA it came with, whose key must match its certificate.
+ * A machine CA that expires within 30 days is replaced too, so `regenerate-certs` renews it with the
+ * server certificate (a new certificate from a CA about to end would end with it).
  */
-export async function serverSigner(record: MachineRecord): Promise<ServerSigner> {
+export async function serverSigner(record: MachineRecord, now = Date.now()): Promise<ServerSigner> {
   const auth = record.HostOptions.AuthOptions
   if (record.Berth?.ServerTrust === 'imported-ca') {
     const [certPem, keyPem] = [await readOptional(auth.CaCertPath), await readOptional(auth.CaPrivateKeyPath)]
@@ -102,7 +105,9 @@ export async function serverSigner(record: MachineRecord): Promise<ServerSigner>
   const paths = machineCaPaths(auth.StorePath)
   if (record.Berth?.ServerTrust === 'machine-ca') {
     const [certPem, keyPem] = [await readOptional(paths.cert), await readOptional(paths.key)]
-    if (certPem && keyPem && keyMatchesCert(keyPem, certPem)) return {ca: {certPem, keyPem}, fresh: false}
+    const notAfter = certPem ? certNotAfter(certPem) : undefined
+    if (certPem && keyPem && keyMatchesCert(keyPem, certPem) && notAfter && !expiresSoon(notAfter, now))
+      return {ca: {certPem, keyPem}, fresh: false}
   }
   return {ca: await createCA(`berth CA for ${record.Name}`), fresh: true}
 }

@@ -13,6 +13,7 @@ import {
 } from '../../../dashboards/src/index.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {expandQuery, type InfluxQuery, type Series} from './harness.js'
+import {readSecretFile} from '../secret-file.js'
 
 type Kind = 'duration' | 'percent' | 'count'
 const KINDS: Record<keyof AlertSettings, Kind> = {
@@ -96,15 +97,7 @@ export async function alertSettings(pairs: string[] = [], file?: string): Promis
 
 /** A webhook URL from a file (it may carry a token, as Slack's do: never on the command line). */
 export async function readWebhookFile(path: string): Promise<string> {
-  let text: string
-  try {
-    text = (await readFile(path, 'utf8')).trim()
-  } catch (err) {
-    throw new BerthError(
-      `cannot read the webhook file ${path}: ${(err as NodeJS.ErrnoException).code ?? oneLine(err)}`,
-      ExitCode.usage,
-    )
-  }
+  const text = await readSecretFile(path, 'webhook')
   let url: URL
   try {
     url = new URL(text)

@@ -13,6 +13,7 @@ import {
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {httpRequest} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
+import {checkUrl} from '../http-url.js'
 
 const TOKEN_HINT = 'the token file must hold a Grafana service account token with the Admin role'
 
@@ -31,24 +32,7 @@ interface Reply {
 
 /** A Grafana base URL (a sub-path such as https://host/grafana is kept), or a usage error. */
 export function grafanaBaseUrl(value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new BerthError(
-      `--grafana-url "${value}" is not a URL`,
-      ExitCode.usage,
-      'e.g. --grafana-url http://grafana.example:3000',
-    )
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new BerthError(`--grafana-url must be http:// or https://, not ${url.protocol}`, ExitCode.usage)
-  if (url.username || url.password)
-    throw new BerthError(
-      '--grafana-url must not carry credentials',
-      ExitCode.usage,
-      'put the token in --token-file',
-    )
+  const url = checkUrl(value, '--grafana-url', {credentialsHint: 'put the token in --token-file'})
   return url.toString().replace(/\/+$/, '')
 }
 

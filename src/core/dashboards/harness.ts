@@ -4,6 +4,7 @@
  * variables expanded, then each query sent to InfluxDB's /query. It proves that every panel has data.
  */
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
+import {redactUrl} from '../../../agent/src/url.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {httpRequest} from '../http.js'
 import {flattenPanels, VARIABLE_REFERENCE} from './validate.js'
@@ -132,7 +133,11 @@ export class InfluxQuery {
         ca: this.secrets.ca,
       })
     } catch (err) {
-      throw new BerthError(`cannot reach InfluxDB at ${this.influx.url}: ${oneLine(err)}`)
+      throw new BerthError(
+        redactUrl(
+          `cannot reach InfluxDB at ${this.influx.url}: ${oneLine((err as {cause?: unknown}).cause ?? err)}`,
+        ),
+      )
     }
     let body: {results?: Array<{series?: Series[]; error?: string}>; error?: string} = {}
     try {

@@ -1,5 +1,6 @@
 import {BerthError, ExitCode} from '../errors.js'
 import type {MachineState} from '../drivers/contract.js'
+import type {ExpiringCert} from '../certs/expiry.js'
 
 /** What `ls` shows of one machine; the filters match on it. */
 export interface MachineStatus {
@@ -13,6 +14,8 @@ export interface MachineStatus {
   labels: string[]
   /** Swarm role from the same `/info` call: "manager (leader)", "manager", "worker" or "". */
   swarm?: string
+  /** Its certificates that have expired or expire within 30 days. */
+  expiringCerts?: ExpiringCert[]
 }
 
 export interface MachineFilter {

@@ -4,14 +4,14 @@
  * key: it would let the receiver mint certificates for every machine of the sending store).
  */
 import {createHash} from 'node:crypto'
-import {readFile, stat} from 'node:fs/promises'
+import {lstat, readFile, stat} from 'node:fs/promises'
 import {basename, resolve} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import tar from 'tar-stream'
 import {tarArchive} from '../archive/tar.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
-import {writeFileAtomic} from '../store/fs.js'
+import {parseJsonQuietly, writeFileAtomic} from '../store/fs.js'
 import type {MachineRecord} from '../store/record.js'
 import {RECORD_FILE, Store} from '../store/store.js'
 import {fileMode, installMachine, MachineFile} from './install.js'
@@ -91,11 +91,18 @@ export async function bundleContents(
 }
 
 /** Writes a machine's bundle to `file` (0600, atomically: a failure leaves no file). */
-export async function exportMachine(store: Store, name: string, file: string): Promise<BundleManifest> {
+export async function exportMachine(
+  store: Store,
+  name: string,
+  file: string,
+  force = false,
+): Promise<BundleManifest> {
   const target = resolve(file)
-  const existing = await stat(target).catch(() => undefined)
+  const existing = await lstat(target).catch(() => undefined)
   if (existing?.isDirectory())
     throw new BerthError(`${file} is a folder; give a file name for the bundle`, ExitCode.usage)
+  const exists = () => new BerthError(`${file} exists`, ExitCode.usage, 'pass --force to replace it')
+  if (existing && !force) throw exists()
   const parent = await stat(resolve(target, '..')).catch(() => undefined)
   if (!parent?.isDirectory()) throw new BerthError(`no such folder: ${resolve(target, '..')}`, ExitCode.usage)
   return store.withLock(name, 'berth export', async () => {
@@ -119,7 +126,10 @@ export async function exportMachine(store: Store, name: string, file: string): P
         ),
       ),
       0o600,
-    )
+      force,
+    ).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EEXIST' ? exists() : err // made meanwhile: still not overwritten
+    })
     return manifest
   })
 }
@@ -230,7 +240,7 @@ export async function readBundle(
   }
   let record: MachineRecord
   try {
-    record = JSON.parse(entries.get(RECORD_FILE)!.toString('utf8')) as MachineRecord
+    record = parseJsonQuietly(entries.get(RECORD_FILE)!.toString('utf8')) as MachineRecord
     if (
       typeof record?.Driver !== 'object' ||
       typeof record.HostOptions?.AuthOptions !== 'object' ||

@@ -8,6 +8,7 @@ import {basename, isAbsolute, join, relative, resolve} from 'node:path'
 import {keyMatchesCert, validateSans} from '../certs/trust.js'
 import {validateEngineOptions} from '../provision/daemon.js'
 import {emptyEngineOptions} from '../store/record.js'
+import {parseJsonQuietly, readStoreFile} from '../store/fs.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {driverDescriptors, driverPlugin} from '../drivers/registry.js'
 import {validateMachineName} from '../names.js'
@@ -103,7 +104,7 @@ export async function planImport(dir: string, name: string): Promise<ImportPlan>
   const machineDir = join(dir, 'machines', name)
   let record: MachineRecord
   try {
-    record = JSON.parse(await readFile(join(machineDir, 'config.json'), 'utf8')) as MachineRecord
+    record = parseJsonQuietly(await readStoreFile(join(machineDir, 'config.json'))) as MachineRecord
     if (
       typeof record !== 'object' ||
       !record ||

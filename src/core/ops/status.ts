@@ -1,3 +1,4 @@
+import {expiringCerts} from '../certs/expiry.js'
 import {engineInfo, engineUrl} from '../engine/engine.js'
 import {BerthError, oneLine, withTimeout} from '../errors.js'
 import type {MachineStatus} from '../machine/filter.js'
@@ -24,12 +25,14 @@ export async function machineStatus(
     active: false,
     labels: [],
     swarm: '',
+    expiringCerts: [],
   }
   const work = async () => {
     // Record fields first: a machine whose driver berth lacks (a docker-machine record) still shows them.
     const record = await store.load(name)
     status.driver = record.DriverName
     status.labels = record.HostOptions?.EngineOptions?.Labels ?? []
+    status.expiringCerts = await expiringCerts(record)
     const machine = await Machine.bind(store, record)
     status.state = await machine.driver.getState()
     // As docker-machine's ls (commands/ls.go): the URL only of a running machine, which alone can be active.

@@ -1,4 +1,5 @@
 import {BerthError, ExitCode} from '../errors.js'
+import {checkUrl} from '../http-url.js'
 import type {EngineOptions} from '../store/record.js'
 
 export const REMOTE_CERT_DIR = '/etc/docker'
@@ -44,11 +45,14 @@ export function validateEngineOptions(options: EngineOptions): void {
   for (const value of [...options.InsecureRegistry, ...options.RegistryMirror, options.StorageDriver]) {
     noControlChars(value, 'engine option')
   }
-  if (options.InstallURL && options.InstallURL !== 'none' && !/^https?:\/\/\S+$/.test(options.InstallURL)) {
-    throw new BerthError(
-      `--engine-install-url ${JSON.stringify(options.InstallURL)}: expected an http(s) URL or "none"`,
-      ExitCode.usage,
-    )
+  if (options.InstallURL && options.InstallURL !== 'none') {
+    // The script runs as root on the machine: over plain http anyone on the path could choose what it does.
+    if (/\s/.test(options.InstallURL) || !options.InstallURL.includes('://'))
+      throw new BerthError(
+        `--engine-install-url ${JSON.stringify(options.InstallURL)}: expected an https URL or "none"`,
+        ExitCode.usage,
+      )
+    checkUrl(options.InstallURL, '--engine-install-url', {schemes: ['https:']})
   }
 }
 

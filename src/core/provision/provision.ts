@@ -50,10 +50,21 @@ async function installEngine(machine: Machine, session: SshSession, reporter: Re
   if (present || installUrl === 'none') return
   reporter.step(`Installing the Docker engine (${installUrl ? installUrl : `${recipe.name} packages`})`)
   const script = installUrl
-    ? `{ command -v curl >/dev/null || { ${recipe.install(['curl'])}; }; } && ` +
-      `curl -fsSL ${shellQuote(installUrl)} -o /tmp/berth-install-engine.sh && sh /tmp/berth-install-engine.sh`
+    ? installScriptCommand(installUrl, recipe.install(['curl']))
     : recipe.install(recipe.enginePackages)
   await session.run(script, 'installing the Docker engine')
+}
+
+/**
+ * Fetches the install script over https only (redirects too) into a private folder of its own, not a fixed
+ * /tmp path another local user could have planted or could swap before `sh` reads it, runs it, removes it.
+ */
+export function installScriptCommand(url: string, installCurl: string): string {
+  return (
+    `{ command -v curl >/dev/null || { ${installCurl}; }; } && d=$(mktemp -d) && ` +
+    `{ curl -fsSL --proto =https --proto-redir =https ${shellQuote(url)} -o "$d/install.sh" && sh "$d/install.sh"; ` +
+    's=$?; rm -rf "$d"; exit $s; }'
+  )
 }
 
 /**
@@ -100,7 +111,8 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
     record.DriverName,
     record.Berth.EnginePort,
   )
-  await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o644)
+  // 0600, root's: --engine-env values are often credentials (a proxy's, a registry's).
+  await session.upload(DROP_IN_PATH, dropInUnit(execStart, options.Env), 0o600)
   // docker-machine's drop-in sorts after berth's, so its ExecStart (and -H flags beside daemon.json) would win: it goes.
   await session.run(`rm -f ${DOCKER_MACHINE_DROP_IN}`, `removing docker-machine's ${DOCKER_MACHINE_DROP_IN}`)
   const restart = await session.exec(

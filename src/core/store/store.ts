@@ -1,9 +1,9 @@
 import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {mkdir, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {BerthError, ExitCode, MachineNotFoundError, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
-import {ensurePrivateDir, writeFileAtomic} from './fs.js'
+import {ensurePrivateDir, parseJsonQuietly, readStoreFile, StoreFileError, writeFileAtomic} from './fs.js'
 import {acquireLock} from './lock.js'
 import {BERTH_SCHEMA_VERSION, MachineRecord} from './record.js'
 
@@ -76,9 +76,15 @@ export class Store {
   async load(name: string): Promise<MachineRecord> {
     let text: string
     try {
-      text = await readFile(this.recordPath(name), 'utf8')
+      text = await readStoreFile(this.recordPath(name))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT')
+        throw new BerthError(
+          `record of machine "${name}" is unreadable (${this.recordPath(name)}: ${err instanceof StoreFileError ? err.message : (code ?? oneLine(err))})`,
+          ExitCode.failure,
+          `\`berth rm -f ${name}\` removes it`,
+        )
       if (await this.exists(name)) {
         throw new BerthError(
           `machine "${name}" has no record (its creation was interrupted early)`,
@@ -90,7 +96,7 @@ export class Store {
     }
     let record: MachineRecord
     try {
-      record = JSON.parse(text) as MachineRecord
+      record = parseJsonQuietly(text) as MachineRecord
       if (
         typeof record !== 'object' ||
         record === null ||

@@ -18,8 +18,21 @@ export interface OpenSshTarget {
   hostKey: string
 }
 
+/**
+ * A host or user name from a machine's record (a driver's answer, an imported record) as OpenSSH tools
+ * take it: a leading `-` would be read as an option (`-oProxyCommand=...`), a space or newline would add
+ * words or known_hosts lines, `@` or `:` would move where the user or the path begins.
+ */
+export function checkSshName(value: string, what: 'host' | 'user'): string {
+  const pattern = what === 'host' ? /^[A-Za-z0-9_.:%][A-Za-z0-9_.:%-]*$/ : /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/
+  if (!pattern.test(value))
+    throw new BerthError(`SSH ${what} ${JSON.stringify(value)} is not a valid ${what} name`)
+  return value
+}
+
 /** A known_hosts line for the pinned key: `host key`, or `[host]:port key` off port 22. */
 export function knownHostsLine(host: string, port: number, hostKey: string): string {
+  checkSshName(host, 'host')
   if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/.test(hostKey))
     throw new BerthError(`pinned host key of ${host} is malformed`)
   const name = port === 22 ? host : `[${host}]:${port}`
@@ -61,8 +74,8 @@ export function rsyncShell(target: OpenSshTarget, knownHostsPath: string): strin
 
 /** `user@host:path` for rsync and sshfs (IPv6 addresses in brackets). */
 export function remoteSpec(target: Pick<OpenSshTarget, 'host' | 'user'>, path: string): string {
-  const host = target.host.includes(':') ? `[${target.host}]` : target.host
-  return `${target.user}@${host}:${path}`
+  const host = checkSshName(target.host, 'host')
+  return `${checkSshName(target.user, 'user')}@${host.includes(':') ? `[${host}]` : host}:${path}`
 }
 
 /** A private folder holding known_hosts files for the given targets; `dispose` removes it. */

@@ -295,6 +295,7 @@ async function copyWithRsync(
       const args = [
         ...base,
         ...(machine ? ['-e', rsyncShell(targets.get(machine)!, knownHosts.path)] : []),
+        '--', // a local path starting with - is a path, not an option
         spec(from),
         spec(to),
       ]
