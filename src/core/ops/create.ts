@@ -1,7 +1,7 @@
 import {join} from 'node:path'
 import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
 import {validateSans} from '../certs/trust.js'
-import type {DriverPlugin, OptionValues} from '../drivers/contract.js'
+import type {DriverDescriptor, DriverPlugin, OptionValues} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
 import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
@@ -78,6 +78,20 @@ function newRecord(
       ServerTrust: 'machine-ca',
     },
   }
+}
+
+/**
+ * Several names on one `create` share one set of flags: a driver option that names one host (generic's
+ * address, a fixed MAC) would give every machine the same one, and all but one would be unusable.
+ */
+export function refuseSharedIdentity(plugin: DriverDescriptor, values: OptionValues, names: string[]): void {
+  if (names.length < 2) return
+  const option = plugin.options.find((o) => o.identifiesOneMachine && values[o.name] !== undefined)
+  if (option)
+    throw new BerthError(
+      `--${option.name} names one machine: create ${names.join(', ')} one per command, each with its own value`,
+      ExitCode.usage,
+    )
 }
 
 export interface ValidatedCreate {
