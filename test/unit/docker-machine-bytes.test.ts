@@ -451,3 +451,38 @@ describe('the built CLI under the berth name', () => {
     expect(await readdir(storage)).toEqual([])
   })
 })
+
+describe('the none driver (drivers/none/driver.go): an engine registered by its URL', () => {
+  const context = {machineName: 'ext', machineDir: '/s/machines/ext', storePath: '/s', log: () => {}}
+  it("keeps docker-machine's fields: URL, and IPAddress as the URL's host:port", async () => {
+    const {noneDriver} = await import('../../drivers/none/index.js')
+    const state = await noneDriver.configure({url: 'tcp://10.0.0.5:2376'}, context)
+    expect(state).toMatchObject({URL: 'tcp://10.0.0.5:2376', IPAddress: '10.0.0.5:2376', MachineName: 'ext'})
+    const driver = noneDriver.load(state, context)
+    expect(await driver.getState()).toBe('Running')
+    expect(await driver.getIP()).toBe('10.0.0.5:2376')
+    for (const [action, word] of [
+      ['start', 'started'],
+      ['stop', 'stopped'],
+      ['restart', 'restarted'],
+      ['kill', 'killed'],
+    ] as const)
+      await expect(driver[action]()).rejects.toThrow(`hosts without a driver cannot be ${word}`)
+    await expect(driver.getSSHAddress()).rejects.toThrow(/no SSH access/)
+  })
+  it('refuses a missing --url with its words, and anything but tcp://HOST:PORT', async () => {
+    const {noneDriver} = await import('../../drivers/none/index.js')
+    await expect(noneDriver.configure({}, context)).rejects.toThrow(
+      '--url option is required when no driver is selected',
+    )
+    for (const url of [
+      'unix:///var/run/docker.sock',
+      'tcp://10.0.0.5',
+      'tcp://user:pw@10.0.0.5:2376',
+      'tcp://10.0.0.5:2376/x";touch /tmp/p',
+      'tcp://10.0.0.5:2376?x=1',
+      'not a url',
+    ])
+      await expect(noneDriver.configure({url}, context), url).rejects.toThrow(/--url/)
+  })
+})
