@@ -45,7 +45,7 @@ class NoneDriver implements Driver {
   }
   async getSSHAddress(): Promise<SshAddress> {
     throw new BerthError(
-      `machine "${this.state.MachineName}" has no driver (none): berth has no SSH access to it`,
+      `machine "${this.state.MachineName}" has no driver (none): there is no SSH access to it`,
       ExitCode.failure,
     )
   }
