@@ -8,6 +8,7 @@ import {descriptor as amazonec2} from './amazonec2/descriptor.js'
 import {descriptor as container} from './container/descriptor.js'
 import {descriptor as generic} from './generic/descriptor.js'
 import {descriptor as hyperv} from './hyperv/descriptor.js'
+import {descriptor as none} from './none/descriptor.js'
 import {descriptor as qemu} from './qemu/descriptor.js'
 import {descriptor as virtualbox} from './virtualbox/descriptor.js'
 
@@ -22,5 +23,6 @@ export function registerBuiltinDrivers(): void {
   registerLazyDriver(virtualbox, async () => (await import('./virtualbox/index.js')).virtualboxDriver)
   registerLazyDriver(hyperv, async () => (await import('./hyperv/index.js')).hypervDriver)
   registerLazyDriver(amazonec2, async () => (await import('./amazonec2/index.js')).amazonEc2Driver)
+  registerLazyDriver(none, async () => (await import('./none/index.js')).noneDriver)
   registerLazyDriver(qemu, async () => (await import('./qemu/index.js')).qemuDriver)
 }

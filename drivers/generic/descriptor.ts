@@ -9,6 +9,7 @@ export const descriptor: DriverDescriptor = {
       name: 'generic-ip-address',
       type: 'string',
       env: 'GENERIC_IP_ADDRESS',
+      identifiesOneMachine: true,
       description: 'IP address or hostname of the host (required)',
     },
     {

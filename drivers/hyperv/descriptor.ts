@@ -54,6 +54,7 @@ export const descriptor: DriverDescriptor = {
       name: 'hyperv-static-macaddress',
       type: 'string',
       env: 'HYPERV_STATIC_MACADDRESS',
+      identifiesOneMachine: true,
       description: "MAC address of the VM's network adapter (default: a random locally administered one)",
     },
     {

@@ -75,7 +75,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       hint = err.hint
     } else if (err.oclif?.exit !== undefined) {
       code = ExitCode.usage // oclif's own parse errors: unknown flag, missing or extra argument
-      hint = `see \`${this.config.bin} ${this.id?.replace(/:/g, ' ')} --help\``
+      hint = `see \`${this.programName} ${this.id?.replace(/:/g, ' ')} --help\``
       line = oclifErrorLine(err)
     }
     // docker-machine exits 1 on every failure but a failed pre-create check (3); its callers rely on that.

@@ -1,12 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 import type {Interfaces} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
+import {dockerMachineHelpFor} from '../cli/help.js'
 import {runWithProgress, throwIfFailed} from '../cli/progress.js'
 import type {OptionValues} from '../core/drivers/contract.js'
 import {driverDescriptor, driverDescriptors} from '../core/drivers/registry.js'
 import {registerBuiltinDrivers} from '../../drivers/builtin.js'
 import {BerthError, ExitCode, oneLine} from '../core/errors.js'
-import {createMachine, CreateRequest, validateCreate} from '../core/ops/create.js'
+import {createMachine, CreateRequest, refuseSharedIdentity, validateCreate} from '../core/ops/create.js'
 import {engineUrl} from '../core/engine/engine.js'
 import {emptyEngineOptions} from '../core/store/record.js'
 
@@ -41,7 +42,7 @@ export default class Create extends BaseCommand<typeof Create> {
     '<%= config.bin %> create -d generic --generic-ip-address 10.0.0.5 --generic-ssh-key ~/.ssh/id_ed25519 box',
   ]
   static override strict = false
-  static override args = {name: Args.string({description: 'machine name(s)', required: true})}
+  static override args = {name: Args.string({description: 'machine name(s)'})}
   static override flags = {
     driver: Flags.string({
       char: 'd',
@@ -113,7 +114,8 @@ export default class Create extends BaseCommand<typeof Create> {
 
   async run(): Promise<void> {
     const {flags} = this
-    const names = this.words.length > 0 ? this.words : [this.args.name]
+    if (this.words.length === 0) return this.noName()
+    const names = this.words
     // docker-machine takes one name (commands/create.go: cmdCreateInner); Go prints the rest as %v of a slice.
     if (this.compat && names.length > 1) {
       const message = `Invalid command line. Found extra arguments [${names.slice(1).join(' ')}]`
@@ -137,6 +139,7 @@ export default class Create extends BaseCommand<typeof Create> {
     const driverOptions: OptionValues = {}
     for (const option of plugin.options)
       driverOptions[option.name] = allFlags[option.name] as OptionValues[string]
+    refuseSharedIdentity(plugin, driverOptions, names)
     const engine = {
       ...emptyEngineOptions(),
       ArbitraryFlags: flags['engine-opt'] ?? [],
@@ -208,5 +211,14 @@ export default class Create extends BaseCommand<typeof Create> {
       }
     }
     throwIfFailed(outcomes)
+  }
+
+  /** docker-machine shows create's help for the chosen driver, then fails (commands/create.go: cmdCreateInner). */
+  private async noName(): Promise<never> {
+    if (!this.compat)
+      throw new BerthError('no machine name given', ExitCode.usage, 'see `berth create --help`')
+    process.stdout.write(dockerMachineHelpFor(this.config.findCommand('create')!, this.flags.driver))
+    const message = 'Error: No machine name specified' // commands/create.go: errNoMachineName
+    throw new BerthError(message, ExitCode.failure, undefined, message)
   }
 }

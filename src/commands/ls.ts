@@ -5,6 +5,7 @@ import {matchesFilters, parseFilters} from '../core/machine/filter.js'
 import {machineStatus, MachineStatus} from '../core/ops/status.js'
 import {compileTemplate, expandLsEscapes} from '../core/template.js'
 import {expiryWarning} from '../core/certs/expiry.js'
+import {tabwrite} from '../core/tabwriter.js'
 
 /** Checks run at once; each is bounded by --timeout, so `ls` takes about one timeout at worst. */
 const PARALLEL_CHECKS = 64
@@ -20,6 +21,16 @@ async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Pr
   }
   await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
   return results
+}
+
+/** commands/ls.go: cmdLs writes table formats through tabwriter.NewWriter(os.Stdout, 5, 1, 3, ' ', 0). */
+export function lsTable(lines: string[]): string {
+  return tabwrite(lines.map((line) => line + '\n').join(''), {
+    minwidth: 5,
+    tabwidth: 1,
+    padding: 3,
+    padchar: ' ',
+  })
 }
 
 /** The field names docker-machine's `ls --format` templates use. */
@@ -70,7 +81,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
     const needsCheck = !flags.quiet || filters.length > 0
     const statuses = needsCheck
       ? await mapBounded(names, PARALLEL_CHECKS, (name) =>
-          machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST),
+          machineStatus(this.store, name, flags.timeout * 1000, process.env.DOCKER_HOST, this.programName),
         )
       : names.map((name) => ({name}) as MachineStatus)
     const shown = statuses.filter((s) => filters.length === 0 || matchesFilters(s, filters))
@@ -85,13 +96,12 @@ export default class Ls extends BaseCommand<typeof Ls> {
       const template = expandLsEscapes(table ? flags.format.slice('table '.length) : flags.format)
       const render = compileTemplate(template) // parsed once: a syntax error fails before any line
       const lines = shown.map((s) => render(templateFields(s)))
-      if (table) {
-        const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) =>
-          field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase(),
-        )
-        lines.unshift(header)
-      }
-      return lines.forEach((line) => this.log(line))
+      if (!table) return lines.forEach((line) => this.log(line))
+      const header = template.replace(/{{\s*\.(\w+)\s*}}/g, (_m, field: string) =>
+        field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase(),
+      )
+      process.stdout.write(lsTable([header, ...lines]))
+      return
     }
     const header = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS']
     const rows = shown.map((s) => [
@@ -104,6 +114,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
       s.dockerVersion || 'Unknown',
       s.error,
     ])
-    this.log(renderTable(header, rows))
+    if (this.compat) process.stdout.write(lsTable([header, ...rows].map((cells) => cells.join('\t'))))
+    else this.log(renderTable(header, rows))
   }
 }

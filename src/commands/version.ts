@@ -1,9 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {engineVersion} from '../core/engine/engine.js'
-
-/** The docker-machine release whose commands, store and output berth reproduces. */
-export const DOCKER_MACHINE_VERSION = '0.16.2'
+import {dockerMachineFullVersion} from '../cli/dm-help.js'
 
 /**
  * docker-machine prints `NAME version VERSION, build COMMIT` (urfave/cli's version printer with
@@ -11,7 +9,7 @@ export const DOCKER_MACHINE_VERSION = '0.16.2'
  * the build says what really runs.
  */
 export function dockerMachineVersionLine(berthVersion: string): string {
-  return `docker-machine version ${DOCKER_MACHINE_VERSION}, build berth-${berthVersion}`
+  return `docker-machine version ${dockerMachineFullVersion(berthVersion)}`
 }
 
 export default class Version extends BaseCommand<typeof Version> {

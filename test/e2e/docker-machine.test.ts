@@ -38,6 +38,102 @@ afterAll(async () => {
   await rm(store, {recursive: true, force: true})
 })
 
+/**
+ * One pass through the docker-machine name on a running machine, compared with the bytes its source defines
+ * (test/unit/docker-machine-bytes.test.ts derives each from commands/*.go): env, ls, and start refused.
+ */
+async function dockerMachineBytes(name: string, url: string, certPath: string) {
+  const typed = `docker-machine --bugsnag-api-token=no-report env`
+  const [bash, fish, powershell, listing, start] = await Promise.all([
+    machine('env', '--shell', 'bash', name),
+    machine('env', '--shell', 'fish', name),
+    machine('env', '--shell', 'powershell', name),
+    machine('ls', '--filter', `name=^${name}$`),
+    machine('start', name),
+  ])
+  // commands/env.go: envTmpl with shellCfgSet's pieces, GenerateUsageHint repeating os.Args.
+  expect(bash.stdout).toBe(
+    `export DOCKER_TLS_VERIFY="1"\nexport DOCKER_HOST="${url}"\nexport DOCKER_CERT_PATH="${certPath}"\n` +
+      `export DOCKER_MACHINE_NAME="${name}"\n# Run this command to configure your shell: \n` +
+      `# eval $(${typed} --shell bash ${name})\n`,
+  )
+  expect(fish.stdout).toBe(
+    `set -gx DOCKER_TLS_VERIFY "1";\nset -gx DOCKER_HOST "${url}";\nset -gx DOCKER_CERT_PATH "${certPath}";\n` +
+      `set -gx DOCKER_MACHINE_NAME "${name}";\n# Run this command to configure your shell: \n` +
+      `# eval (${typed} --shell fish ${name})\n`,
+  )
+  expect(powershell.stdout.split('\n').slice(0, 2)).toEqual([
+    '$Env:DOCKER_TLS_VERIFY = "1"',
+    `$Env:DOCKER_HOST = "${url}"`,
+  ])
+  // The bash lines, evaluated by bash, point the docker CLI at the machine.
+  const viaEval = await run('bash', ['-c', `eval "$(cat)"; docker version --format '{{.Server.Os}}'`], {
+    env: cleanEnv(),
+    input: bash.stdout,
+  })
+  expect(viaEval.stdout).toBe('linux\n')
+  // commands/ls.go: tabwriter.NewWriter(os.Stdout, 5, 1, 3, ' ', 0); every cell but the last padded to its
+  // column's widest cell plus 3 (at least 5), so the empty ERRORS cell leaves DOCKER's padding behind it.
+  const version = listing.stdout.split('\n')[1]!.trim().split(/\s+/).at(-1)!
+  const header = ['NAME', 'ACTIVE', 'DRIVER', 'STATE', 'URL', 'SWARM', 'DOCKER', 'ERRORS']
+  const row = [name, '-', 'container', 'Running', url, '', version, '']
+  const widths = header.map((h, i) => Math.max(5, Math.max(h.length, row[i]!.length) + 3))
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]!) : c)).join('')
+  expect(version).toMatch(/^v\d+\.\d+/)
+  expect(listing.stdout).toBe(`${line(header)}\n${line(row)}\n`)
+  await registeredByUrl(name, url)
+  // libmachine/host/host.go: Start logs its first line, then runActionForState refuses (mcnerror.ErrHostAlreadyInState).
+  expect([start.code, start.stdout, start.stderr]).toEqual([
+    1,
+    `Starting "${name}"...\n`,
+    `Machine "${name}" is already running.\n`,
+  ])
+}
+
+/**
+ * docker-machine's way to register an engine that already runs (drivers/none/driver.go): a second name for the
+ * machine's engine. No SSH, no provisioning; state is always Running, ip is the URL's host:port, the power
+ * commands refuse with its words, and rm forgets the name without touching the engine.
+ */
+async function registeredByUrl(of: string, url: string) {
+  const alias = `${of}-by-url`
+  const created = await machine('create', '-d', 'none', '--url', url, alias)
+  expect(created.code, created.stderr).toBe(0)
+  const [shown, ip, env, listing, driver, stop, ssh] = await Promise.all([
+    machine('url', alias),
+    machine('ip', alias),
+    machine('env', '--shell', 'bash', alias),
+    machine(
+      'ls',
+      '--filter',
+      `name=^${alias}$`,
+      '--format',
+      '{{.Name}} {{.DriverName}} {{.State}} {{.URL}} {{.Error}}',
+    ),
+    machine('inspect', alias, '-f', '{{.DriverName}} {{.Driver.URL}}'),
+    machine('stop', alias),
+    machine('ssh', alias, 'true'),
+  ])
+  expect(shown.stdout).toBe(`${url}\n`)
+  expect(ip.stdout).toBe(`${new URL(url).host}\n`)
+  expect(listing.stdout).toBe(`${alias} none Running ${url} \n`)
+  expect(driver.stdout).toBe(`none ${url}\n`)
+  expect([stop.code, stop.stderr]).toEqual([1, 'hosts without a driver cannot be stopped\n'])
+  expect(ssh.code).toBe(1)
+  expect(ssh.stderr.trim().split('\n')).toHaveLength(1)
+  // Its env works with the docker CLI: the folder holds the machine's CA and berth's client certificate.
+  const viaEval = await run('bash', ['-c', `eval "$(cat)"; docker version --format '{{.Server.Os}}'`], {
+    env: cleanEnv(),
+    input: env.stdout,
+  })
+  expect([viaEval.stdout, viaEval.stderr]).toEqual(['linux\n', ''])
+  const removed = await machine('rm', '-y', alias)
+  expect(removed.code, removed.stderr).toBe(0)
+  expect((await machine('ls', '-q')).stdout.split('\n')).not.toContain(alias)
+  expect((await machine('status', of)).stdout).toBe('Running\n') // the engine is untouched
+}
+
 describe('GitLab Runner call sequence, 6 machines in parallel', () => {
   it('create, config, url, inspect -f, a job through the docker CLI, stop, rm -y', async () => {
     await Promise.all(
@@ -84,8 +180,12 @@ describe('GitLab Runner call sequence, 6 machines in parallel', () => {
         )
         expect(job.stdout.trim()).toBe(`job on ${name}`)
 
+        if (name === names[0]) await dockerMachineBytes(name, url.stdout.trim(), storePath.stdout.trim())
+
         const stop = await machine('stop', name)
         expect(stop.code, stop.stderr).toBe(0)
+        // libmachine/host/host.go: Stop logs both lines on stdout.
+        expect(stop.stdout).toBe(`Stopping "${name}"...\nMachine "${name}" was stopped.\n`)
         expect((await machine('status', name)).stdout).toBe('Stopped\n')
         const dead = await machine('config', name)
         expect(dead.code).toBe(1)

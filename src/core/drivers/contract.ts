@@ -21,6 +21,8 @@ export interface DriverOption {
   env?: string
   default?: string | number | boolean
   multiple?: boolean
+  /** The value names one host, address or device, so one set of flags can make one machine, not several. */
+  identifiesOneMachine?: boolean
 }
 
 export type OptionValues = Record<string, string | number | boolean | string[] | undefined>

@@ -14,6 +14,10 @@ interface Registration {
 
 const registrations: Registration[] = []
 
+/** docker-machine's none driver has the one unprefixed flag, `--url` (drivers/none/driver.go: GetCreateFlags). */
+const isNoneUrl = (descriptor: Partial<DriverPlugin>, option: {name?: string}) =>
+  descriptor.name === 'none' && option.name === 'url'
+
 export function driverDescriptors(): DriverDescriptor[] {
   return registrations.map((r) => r.descriptor)
 }
@@ -54,7 +58,9 @@ function registrationProblem(
         ? 'it has no options array'
         : plugin && (typeof descriptor.configure !== 'function' || typeof descriptor.load !== 'function')
           ? 'it lacks configure() or load()'
-          : descriptor.options.some((o) => !o.name?.startsWith(`${descriptor.name}-`))
+          : descriptor.options.some(
+                (o) => !o.name?.startsWith(`${descriptor.name}-`) && !isNoneUrl(descriptor, o),
+              )
             ? `its options must be named ${descriptor.name}-*`
             : registrations.some((r) => r.descriptor.name === descriptor.name)
               ? `a driver named "${descriptor.name}" already exists`

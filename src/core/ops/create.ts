@@ -1,9 +1,11 @@
 import {join} from 'node:path'
-import {copyClientCertsTo, ensureStoreCerts} from '../certs/certs.js'
+import {copyFile} from 'node:fs/promises'
+import {copyClientCertsTo, ensureStoreCerts, storeCertPaths} from '../certs/certs.js'
 import {validateSans} from '../certs/trust.js'
-import type {DriverPlugin, OptionValues} from '../drivers/contract.js'
+import type {DriverDescriptor, DriverPlugin, OptionValues} from '../drivers/contract.js'
 import {driverPlugin} from '../drivers/registry.js'
-import {DEFAULT_ENGINE_PORT, EngineVersion} from '../engine/engine.js'
+import {DEFAULT_ENGINE_PORT, EngineVersion, engineVersion} from '../engine/engine.js'
+import {engineUrl} from '../engine/url.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {validateMachineName} from '../names.js'
 import {validateEngineOptions} from '../provision/daemon.js'
@@ -18,7 +20,7 @@ import {
 import type {Store} from '../store/store.js'
 import {initSwarm, joinSwarm, SwarmOutcome} from '../swarm/swarm.js'
 import type {SwarmRole} from '../swarm/model.js'
-import {driverContext, Machine, Reporter} from '../machine/machine.js'
+import {driverContext, isProvisioned, Machine, Reporter} from '../machine/machine.js'
 import {checkContextFree, ensureContext} from '../context/context.js'
 import {leaveBeforeRemoval} from './remove.js'
 
@@ -78,6 +80,20 @@ function newRecord(
       ServerTrust: 'machine-ca',
     },
   }
+}
+
+/**
+ * Several names on one `create` share one set of flags: a driver option that names one host (generic's
+ * address, a fixed MAC) would give every machine the same one, and all but one would be unusable.
+ */
+export function refuseSharedIdentity(plugin: DriverDescriptor, values: OptionValues, names: string[]): void {
+  if (names.length < 2) return
+  const option = plugin.options.find((o) => o.identifiesOneMachine && values[o.name] !== undefined)
+  if (option)
+    throw new BerthError(
+      `--${option.name} names one machine: create ${names.join(', ')} one per command, each with its own value`,
+      ExitCode.usage,
+    )
 }
 
 export interface ValidatedCreate {
@@ -143,6 +159,7 @@ export async function createMachine(
       )
       const started = performance.now()
       await machine.driver.create()
+      if (request.driver === 'none') return {record, version: await registerEngine(store, machine)}
       record.Berth.Timings.driver = Math.round(performance.now() - started) / 1000
       record.Berth.Phase = 'driver'
       await machine.save()
@@ -169,6 +186,42 @@ export async function createMachine(
       throw err
     }
   })
+}
+
+/**
+ * The none driver's machine: an engine that already runs, at the URL given (docker-machine: drivers/none, and
+ * libmachine.go performCreate, which provisions nothing for it). Its server is trusted through a CA berth
+ * already holds: the CA and certificate of the store's machine at that URL when there is one (a second name
+ * for it), else the store's CA, which signs the engines docker-machine made with this store. Registered means
+ * usable: one mutual-TLS call must answer, or nothing is kept.
+ */
+async function registerEngine(store: Store, machine: Machine): Promise<EngineVersion> {
+  const {record} = machine
+  const url = engineUrl(record)
+  const auth = record.HostOptions.AuthOptions
+  const same = await machineAt(store, url, record.Name)
+  await copyFile(same?.HostOptions.AuthOptions.CaCertPath ?? storeCertPaths(store).caCert, auth.CaCertPath)
+  if (same) await copyFile(same.HostOptions.AuthOptions.ServerCertPath, auth.ServerCertPath)
+  auth.CaPrivateKeyPath = ''
+  record.Berth.ServerTrust = 'imported-ca'
+  const version = await engineVersion(record).catch((err: unknown) => {
+    throw new BerthError(`the engine at ${url} does not answer over mutual TLS: ${oneLine(err)}`)
+  })
+  record.Berth.Phase = 'provisioned'
+  await machine.save()
+  return version
+}
+
+/** The store's provisioned machine (other than `except`) whose engine is at `url`. */
+async function machineAt(store: Store, url: string, except: string): Promise<MachineRecord | undefined> {
+  for (const name of await store.names()) {
+    if (name === except) continue
+    const record = await store.load(name).catch(() => undefined)
+    if (!record || record.DriverName === 'none' || !isProvisioned(record) || !record.Driver.IPAddress)
+      continue
+    if (engineUrl(record) === url) return record
+  }
+  return undefined
 }
 
 export interface SwarmAtCreate {

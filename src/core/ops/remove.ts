@@ -51,6 +51,7 @@ export async function leaveBeforeRemoval(
 ): Promise<void> {
   const work = async () => {
     if (machine.record.Berth?.Phase !== 'provisioned') return
+    if (machine.record.DriverName === 'none') return // a registered engine is not berth's to take out of a swarm
     const membership = machine.record.Berth.Swarm
     const running = (await machine.driver.getState().catch(() => 'Unknown')) === 'Running'
     const self = running ? await connect(machine, 'machine', 5000).catch(() => undefined) : undefined

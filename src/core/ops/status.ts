@@ -14,6 +14,8 @@ export async function machineStatus(
   name: string,
   timeoutMs: number,
   dockerHost?: string,
+  /** The name the user runs (`docker-machine` when berth stands in for it), for the hints in ERRORS. */
+  program = 'berth',
 ): Promise<MachineStatus> {
   const status: MachineStatus = {
     name,
@@ -42,17 +44,17 @@ export async function machineStatus(
       status.active = dockerHost === status.url
     }
     if (!isProvisioned(record)) {
-      status.error = 'not provisioned: run `berth provision ' + name + '`'
+      status.error = `not provisioned: run \`${program} provision ${name}\``
       return
     }
     const ip = await machine.driver.getIP()
     if (record.Driver.IPAddress && ip !== record.Driver.IPAddress) {
-      status.error = `IP changed from ${record.Driver.IPAddress} to ${ip}: run \`berth regenerate-certs ${name}\` (or \`berth start ${name}\`)`
+      status.error = `IP changed from ${record.Driver.IPAddress} to ${ip}: run \`${program} regenerate-certs ${name}\` (or \`${program} start ${name}\`)`
       return
     }
     const info = await engineInfo(machine.record, timeoutMs).catch((err: unknown) => {
       throw /altnames|certificate has expired|not yet valid/i.test(oneLine(err))
-        ? new BerthError(`${oneLine(err)}: run \`berth regenerate-certs ${name}\``)
+        ? new BerthError(`${oneLine(err)}: run \`${program} regenerate-certs ${name}\``)
         : err
     })
     status.dockerVersion = 'v' + info.ServerVersion
