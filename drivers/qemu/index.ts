@@ -30,6 +30,7 @@ import type {
   DriverContext,
   DriverPlugin,
   MachineState,
+  NoCloudSeed,
   OptionValues,
   SshAddress,
 } from '../../src/core/drivers/kit.js'
@@ -39,6 +40,13 @@ import {ACCEL_CHOICES, descriptor} from './descriptor.js'
 import {overlayArgs, QemuPaths, qemuArgs} from './args.js'
 import {consoleHostKeys, pickHostKey} from './console.js'
 import {QmpClient, withQmp} from './qmp.js'
+import {
+  checkPrivateAddress,
+  claimAddress,
+  multicastEndpoint,
+  parsePrivateNetwork,
+  releaseAddress,
+} from './network.js'
 
 /** The login user the seed creates (passwordless sudo), as docker-machine's VMs had. */
 export const GUEST_USER = 'docker'
@@ -79,6 +87,12 @@ export interface QemuState extends BaseDriverState {
   EnginePort: number
   /** The guest's SSH host key as its console printed it on first boot (cloud-init), pinned from there. */
   SSHHostKey?: string
+  /** The store's private network this machine is on (a CIDR), its NIC there and the segment's multicast GROUP:PORT. */
+  PrivateNetwork?: string
+  PrivateMAC?: string
+  PrivateMulticast?: string
+  /** The address asked for with --qemu-private-ip; PrivateIPAddress is the one claimed. */
+  PrivateIPRequest?: string
 }
 
 export function hostArch(arch: string = process.arch): GuestArch {
@@ -111,6 +125,30 @@ export function firmwareCandidates(qemuBinary: string): string[] {
     '/usr/share/AAVMF/AAVMF_CODE.fd',
     '/usr/share/edk2/aarch64/QEMU_EFI.fd', // Fedora
   ]
+}
+
+/** A machine's NIC on the private network: its MAC and static address with prefix (192.168.76.2/24). */
+export interface PrivateNic {
+  mac: string
+  address: string
+}
+
+/** The seed of a QEMU guest: the login user with the machine's key, the user-mode NIC by DHCP, the private NIC static. */
+export function qemuSeed(
+  hostname: string,
+  sshPublicKey: string,
+  mac: string,
+  privateNic?: PrivateNic,
+): NoCloudSeed {
+  return {
+    hostname,
+    user: GUEST_USER,
+    sshPublicKey,
+    nics: [
+      {id: 'eth0', mac},
+      ...(privateNic ? [{id: 'private', mac: privateNic.mac, addresses: [privateNic.address]}] : []),
+    ],
+  }
 }
 
 const exists = (path: string) =>
@@ -298,13 +336,28 @@ class QemuDriver implements Driver {
         ExitCode.usage,
       )
     }
+    let privateNic: PrivateNic | undefined
+    if (this.state.PrivateNetwork && this.state.PrivateMAC) {
+      const net = parsePrivateNetwork(this.state.PrivateNetwork)
+      this.state.PrivateIPAddress = await claimAddress(
+        this.state.StorePath,
+        net,
+        this.context.machineName,
+        this.state.PrivateIPRequest,
+      )
+      this.context.log(`Private network ${net.cidr}: ${this.state.PrivateIPAddress}`)
+      privateNic = {mac: this.state.PrivateMAC, address: `${this.state.PrivateIPAddress}/${net.prefix}`}
+    }
     this.context.log('Writing the cloud-init seed')
-    await writeSeedIso(this.paths.seed, {
-      hostname: this.context.machineName,
-      user: GUEST_USER,
-      sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
-      nics: [{id: 'eth0', mac: this.state.MAC}],
-    })
+    await writeSeedIso(
+      this.paths.seed,
+      qemuSeed(
+        this.context.machineName,
+        await readFile(`${keyPath}.pub`, 'utf8'),
+        this.state.MAC,
+        privateNic,
+      ),
+    )
     const started = performance.now()
     const made = await runProgram(
       qemuImg,
@@ -345,6 +398,10 @@ class QemuDriver implements Driver {
         mac: this.state.MAC,
         sshPort: this.state.SSHPort,
         enginePort: this.state.EnginePort,
+        privateNic:
+          this.state.PrivateMAC && this.state.PrivateMulticast
+            ? {mac: this.state.PrivateMAC, multicast: this.state.PrivateMulticast}
+            : undefined,
       },
       {...this.paths, firmware: await this.firmware()},
       process.platform !== 'win32',
@@ -486,6 +543,13 @@ class QemuDriver implements Driver {
   async remove(): Promise<void> {
     await this.kill()
     for (const file of Object.values(this.paths)) await rm(file, {force: true})
+    if (this.state.PrivateNetwork && this.state.PrivateIPAddress)
+      await releaseAddress(
+        this.state.StorePath,
+        parsePrivateNetwork(this.state.PrivateNetwork),
+        this.context.machineName,
+        this.state.PrivateIPAddress,
+      )
   }
 
   async getState(): Promise<MachineState> {
@@ -527,6 +591,13 @@ export const qemuDriver: DriverPlugin<QemuState> = {
     const checksum =
       values['qemu-image-checksum'] === undefined ? defaultSums : String(values['qemu-image-checksum'])
     validateImageRequest({url, checksum: checksum || undefined})
+    const privateNet =
+      values['qemu-private-network'] === undefined || values['qemu-private-network'] === ''
+        ? undefined
+        : parsePrivateNetwork(String(values['qemu-private-network']))
+    const privateIp = values['qemu-private-ip'] === undefined ? undefined : String(values['qemu-private-ip'])
+    if (privateIp !== undefined && !privateNet)
+      throw new BerthError('--qemu-private-ip needs --qemu-private-network', ExitCode.usage)
     const state: QemuState = {
       ...baseState(context, {SSHUser: GUEST_USER, SSHPort: await freePort()}),
       Arch: arch,
@@ -544,6 +615,12 @@ export const qemuDriver: DriverPlugin<QemuState> = {
       MAC: randomMac('525400'),
       // Chosen now, so the machine record carries the engine's port from its start.
       EnginePort: await freePort(),
+      ...(privateNet && {
+        PrivateNetwork: privateNet.cidr,
+        PrivateMAC: randomMac('525400'),
+        PrivateMulticast: multicastEndpoint(context.storePath, privateNet),
+        PrivateIPRequest: privateIp === undefined ? undefined : checkPrivateAddress(privateNet, privateIp),
+      }),
     }
     return state
   },
