@@ -18,6 +18,7 @@ import {
   HostKeyMismatchError,
   oneLine,
   oneOf,
+  poll,
   positiveInteger,
   randomMac,
   SshKeyError,
@@ -156,7 +157,6 @@ const exists = (path: string) =>
     () => true,
     () => false,
   )
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A program on PATH (with Windows' extensions), or undefined. */
 async function onPath(program: string): Promise<string | undefined> {
@@ -448,41 +448,41 @@ class QemuDriver implements Driver {
    * the key pinned from there: QEMU's forward accepts TCP long before sshd runs, so only a login counts.
    */
   private async waitForBoot(deadlineMs: number): Promise<void> {
-    const started = Date.now()
     let reason = 'no answer yet'
-    while (Date.now() - started < deadlineMs) {
-      if (!(await this.pid()))
-        throw new BerthError(
-          `QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${(await this.serialTail()) || 'empty'}`,
-        )
-      if (!this.state.SSHHostKey) {
-        const keys = consoleHostKeys(await this.readSerial().catch(() => ''))
-        this.state.SSHHostKey = pickHostKey(keys)
-        if (!this.state.SSHHostKey)
-          reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
-      }
-      if (this.state.SSHHostKey) {
+    const answered = await poll(
+      async (remainingMs) => {
+        if (!(await this.pid()))
+          throw new BerthError(
+            `QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${(await this.serialTail()) || 'empty'}`,
+          )
+        if (!this.state.SSHHostKey) {
+          this.state.SSHHostKey = pickHostKey(consoleHostKeys(await this.readSerial().catch(() => '')))
+          if (!this.state.SSHHostKey)
+            reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
+        }
+        if (!this.state.SSHHostKey) return undefined
         try {
-          const remaining = deadlineMs - (Date.now() - started)
           const session = await connectSsh(
             this.sshTarget(),
             {pinned: this.state.SSHHostKey, pin: async () => {}},
-            {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))},
+            {readyTimeoutMs: Math.max(1000, Math.min(10_000, remainingMs))},
           )
           session.close()
-          return
+          return true
         } catch (err) {
           if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
           reason = oneLine(err)
+          return undefined
         }
-      }
-      await sleep(Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started))))
-    }
-    throw new BerthError(
-      `VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${(await this.serialTail()) || 'empty'}`,
-      ExitCode.timeout,
-      `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`,
+      },
+      {timeoutMs: deadlineMs, retryable: () => false, onTimeout: () => false},
     )
+    if (!answered)
+      throw new BerthError(
+        `VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${(await this.serialTail()) || 'empty'}`,
+        ExitCode.timeout,
+        `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`,
+      )
   }
 
   private sshTarget() {
@@ -499,13 +499,13 @@ class QemuDriver implements Driver {
     return withQmp(this.paths.qmp, use)
   }
 
-  private async waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      if (!(await isOurQemu(pid, this.paths.qmp))) return true
-      await sleep(250)
-    }
-    return false
+  private waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+    return poll(async () => ((await isOurQemu(pid, this.paths.qmp)) ? undefined : true), {
+      timeoutMs,
+      intervalMs: 250,
+      retryable: () => false,
+      onTimeout: () => false,
+    })
   }
 
   async start(): Promise<void> {
