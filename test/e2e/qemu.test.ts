@@ -30,12 +30,12 @@ let base: string
 const downloads: Record<string, number> = {}
 const timings: Record<string, number> = {}
 
-/** QEMU processes whose command line names this folder. */
+/** QEMU processes whose command line names a file in this folder (machines/NAME/ is not machines/NAME-b/). */
 function qemuProcessesIn(folder: string): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], {encoding: 'utf8'})
   return out
     .split('\n')
-    .filter((l) => l.includes('qemu-system') && l.includes(folder))
+    .filter((l) => l.includes('qemu-system') && l.includes(`${folder}/`))
     .map((l) => Number(l.trim().split(/\s+/)[0]))
 }
 
@@ -255,9 +255,9 @@ describe('qemu driver on a real guest (TCG)', () => {
         [name, 'manager', 'ready', '192.168.76.1'],
         [second, 'worker', 'ready', '192.168.76.2'],
       ])
-      expect(await guestRun(second, 'ping -c 1 -W 5 192.168.76.1 >/dev/null && echo reached')).toContain(
-        'reached',
-      )
+      expect(
+        await guestRun(second, "timeout 10 bash -c 'exec 3<>/dev/tcp/192.168.76.1/2377' && echo reached"),
+      ).toContain('reached')
     },
     BOOTS_TIMEOUT_MS,
   )
