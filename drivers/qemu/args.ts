@@ -22,6 +22,8 @@ export interface QemuMachine {
   mac: string
   sshPort: number
   enginePort: number
+  /** A second NIC on the store's private network: a multicast socket (GROUP:PORT) on the host's loopback. */
+  privateNic?: {mac: string; multicast: string}
 }
 
 /** A value inside a QEMU option list: commas are doubled, or a path holding one would split the option. */
@@ -72,6 +74,15 @@ export function qemuArgs(m: QemuMachine, paths: QemuPaths, daemonize: boolean): 
     `user,id=net0,${forwards.join(',')}`,
     '-device',
     `virtio-net-pci,netdev=net0,mac=${m.mac}`,
+    // localaddr keeps the multicast on the loopback: the segment never reaches the host's LAN.
+    ...(m.privateNic
+      ? [
+          '-netdev',
+          `socket,id=net1,mcast=${m.privateNic.multicast},localaddr=127.0.0.1`,
+          '-device',
+          `virtio-net-pci,netdev=net1,mac=${m.privateNic.mac}`,
+        ]
+      : []),
     '-device',
     'virtio-rng-pci',
     '-chardev',

@@ -76,5 +76,18 @@ export const descriptor: DriverDescriptor = {
       default: 60,
       description: 'seconds stop waits after the ACPI power button before powering off',
     },
+    {
+      name: 'qemu-private-network',
+      type: 'string',
+      env: 'QEMU_PRIVATE_NETWORK',
+      description:
+        "a private network (CIDR, e.g. 192.168.76.0/24) shared with the store's other QEMU machines on it: a second NIC with a static address, for swarm",
+    },
+    {
+      name: 'qemu-private-ip',
+      type: 'string',
+      env: 'QEMU_PRIVATE_IP',
+      description: "the machine's address on --qemu-private-network (default: the first free one)",
+    },
   ],
 }

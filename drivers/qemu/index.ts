@@ -18,6 +18,7 @@ import {
   HostKeyMismatchError,
   oneLine,
   oneOf,
+  poll,
   positiveInteger,
   randomMac,
   SshKeyError,
@@ -30,6 +31,7 @@ import type {
   DriverContext,
   DriverPlugin,
   MachineState,
+  NoCloudSeed,
   OptionValues,
   SshAddress,
 } from '../../src/core/drivers/kit.js'
@@ -39,6 +41,13 @@ import {ACCEL_CHOICES, descriptor} from './descriptor.js'
 import {overlayArgs, QemuPaths, qemuArgs} from './args.js'
 import {consoleHostKeys, pickHostKey} from './console.js'
 import {QmpClient, withQmp} from './qmp.js'
+import {
+  checkPrivateAddress,
+  claimAddress,
+  multicastEndpoint,
+  parsePrivateNetwork,
+  releaseAddress,
+} from './network.js'
 
 /** The login user the seed creates (passwordless sudo), as docker-machine's VMs had. */
 export const GUEST_USER = 'docker'
@@ -79,6 +88,12 @@ export interface QemuState extends BaseDriverState {
   EnginePort: number
   /** The guest's SSH host key as its console printed it on first boot (cloud-init), pinned from there. */
   SSHHostKey?: string
+  /** The store's private network this machine is on (a CIDR), its NIC there and the segment's multicast GROUP:PORT. */
+  PrivateNetwork?: string
+  PrivateMAC?: string
+  PrivateMulticast?: string
+  /** The address asked for with --qemu-private-ip; PrivateIPAddress is the one claimed. */
+  PrivateIPRequest?: string
 }
 
 export function hostArch(arch: string = process.arch): GuestArch {
@@ -113,12 +128,35 @@ export function firmwareCandidates(qemuBinary: string): string[] {
   ]
 }
 
+/** A machine's NIC on the private network: its MAC and static address with prefix (192.168.76.2/24). */
+export interface PrivateNic {
+  mac: string
+  address: string
+}
+
+/** The seed of a QEMU guest: the login user with the machine's key, the user-mode NIC by DHCP, the private NIC static. */
+export function qemuSeed(
+  hostname: string,
+  sshPublicKey: string,
+  mac: string,
+  privateNic?: PrivateNic,
+): NoCloudSeed {
+  return {
+    hostname,
+    user: GUEST_USER,
+    sshPublicKey,
+    nics: [
+      {id: 'eth0', mac},
+      ...(privateNic ? [{id: 'private', mac: privateNic.mac, addresses: [privateNic.address]}] : []),
+    ],
+  }
+}
+
 const exists = (path: string) =>
   stat(path).then(
     () => true,
     () => false,
   )
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A program on PATH (with Windows' extensions), or undefined. */
 async function onPath(program: string): Promise<string | undefined> {
@@ -298,13 +336,28 @@ class QemuDriver implements Driver {
         ExitCode.usage,
       )
     }
+    let privateNic: PrivateNic | undefined
+    if (this.state.PrivateNetwork && this.state.PrivateMAC) {
+      const net = parsePrivateNetwork(this.state.PrivateNetwork)
+      this.state.PrivateIPAddress = await claimAddress(
+        this.state.StorePath,
+        net,
+        this.context.machineName,
+        this.state.PrivateIPRequest,
+      )
+      this.context.log(`Private network ${net.cidr}: ${this.state.PrivateIPAddress}`)
+      privateNic = {mac: this.state.PrivateMAC, address: `${this.state.PrivateIPAddress}/${net.prefix}`}
+    }
     this.context.log('Writing the cloud-init seed')
-    await writeSeedIso(this.paths.seed, {
-      hostname: this.context.machineName,
-      user: GUEST_USER,
-      sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
-      nics: [{id: 'eth0', mac: this.state.MAC}],
-    })
+    await writeSeedIso(
+      this.paths.seed,
+      qemuSeed(
+        this.context.machineName,
+        await readFile(`${keyPath}.pub`, 'utf8'),
+        this.state.MAC,
+        privateNic,
+      ),
+    )
     const started = performance.now()
     const made = await runProgram(
       qemuImg,
@@ -345,6 +398,10 @@ class QemuDriver implements Driver {
         mac: this.state.MAC,
         sshPort: this.state.SSHPort,
         enginePort: this.state.EnginePort,
+        privateNic:
+          this.state.PrivateMAC && this.state.PrivateMulticast
+            ? {mac: this.state.PrivateMAC, multicast: this.state.PrivateMulticast}
+            : undefined,
       },
       {...this.paths, firmware: await this.firmware()},
       process.platform !== 'win32',
@@ -391,41 +448,41 @@ class QemuDriver implements Driver {
    * the key pinned from there: QEMU's forward accepts TCP long before sshd runs, so only a login counts.
    */
   private async waitForBoot(deadlineMs: number): Promise<void> {
-    const started = Date.now()
     let reason = 'no answer yet'
-    while (Date.now() - started < deadlineMs) {
-      if (!(await this.pid()))
-        throw new BerthError(
-          `QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${(await this.serialTail()) || 'empty'}`,
-        )
-      if (!this.state.SSHHostKey) {
-        const keys = consoleHostKeys(await this.readSerial().catch(() => ''))
-        this.state.SSHHostKey = pickHostKey(keys)
-        if (!this.state.SSHHostKey)
-          reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
-      }
-      if (this.state.SSHHostKey) {
+    const answered = await poll(
+      async (remainingMs) => {
+        if (!(await this.pid()))
+          throw new BerthError(
+            `QEMU of ${this.context.machineName} exited while the guest booted; serial log: ${(await this.serialTail()) || 'empty'}`,
+          )
+        if (!this.state.SSHHostKey) {
+          this.state.SSHHostKey = pickHostKey(consoleHostKeys(await this.readSerial().catch(() => '')))
+          if (!this.state.SSHHostKey)
+            reason = 'the console shows no SSH host keys yet (cloud-init has not finished)'
+        }
+        if (!this.state.SSHHostKey) return undefined
         try {
-          const remaining = deadlineMs - (Date.now() - started)
           const session = await connectSsh(
             this.sshTarget(),
             {pinned: this.state.SSHHostKey, pin: async () => {}},
-            {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))},
+            {readyTimeoutMs: Math.max(1000, Math.min(10_000, remainingMs))},
           )
           session.close()
-          return
+          return true
         } catch (err) {
           if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
           reason = oneLine(err)
+          return undefined
         }
-      }
-      await sleep(Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started))))
-    }
-    throw new BerthError(
-      `VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${(await this.serialTail()) || 'empty'}`,
-      ExitCode.timeout,
-      `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`,
+      },
+      {timeoutMs: deadlineMs, retryable: () => false, onTimeout: () => false},
     )
+    if (!answered)
+      throw new BerthError(
+        `VM ${this.context.machineName} did not answer SSH within ${Math.round(deadlineMs / 1000)}s (${reason}); serial log: ${(await this.serialTail()) || 'empty'}`,
+        ExitCode.timeout,
+        `a slow guest (TCG) needs a longer --qemu-boot-timeout; the whole console is in ${this.paths.serialLog}`,
+      )
   }
 
   private sshTarget() {
@@ -442,13 +499,13 @@ class QemuDriver implements Driver {
     return withQmp(this.paths.qmp, use)
   }
 
-  private async waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      if (!(await isOurQemu(pid, this.paths.qmp))) return true
-      await sleep(250)
-    }
-    return false
+  private waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+    return poll(async () => ((await isOurQemu(pid, this.paths.qmp)) ? undefined : true), {
+      timeoutMs,
+      intervalMs: 250,
+      retryable: () => false,
+      onTimeout: () => false,
+    })
   }
 
   async start(): Promise<void> {
@@ -486,6 +543,13 @@ class QemuDriver implements Driver {
   async remove(): Promise<void> {
     await this.kill()
     for (const file of Object.values(this.paths)) await rm(file, {force: true})
+    if (this.state.PrivateNetwork && this.state.PrivateIPAddress)
+      await releaseAddress(
+        this.state.StorePath,
+        parsePrivateNetwork(this.state.PrivateNetwork),
+        this.context.machineName,
+        this.state.PrivateIPAddress,
+      )
   }
 
   async getState(): Promise<MachineState> {
@@ -527,6 +591,13 @@ export const qemuDriver: DriverPlugin<QemuState> = {
     const checksum =
       values['qemu-image-checksum'] === undefined ? defaultSums : String(values['qemu-image-checksum'])
     validateImageRequest({url, checksum: checksum || undefined})
+    const privateNet =
+      values['qemu-private-network'] === undefined || values['qemu-private-network'] === ''
+        ? undefined
+        : parsePrivateNetwork(String(values['qemu-private-network']))
+    const privateIp = values['qemu-private-ip'] === undefined ? undefined : String(values['qemu-private-ip'])
+    if (privateIp !== undefined && !privateNet)
+      throw new BerthError('--qemu-private-ip needs --qemu-private-network', ExitCode.usage)
     const state: QemuState = {
       ...baseState(context, {SSHUser: GUEST_USER, SSHPort: await freePort()}),
       Arch: arch,
@@ -544,6 +615,12 @@ export const qemuDriver: DriverPlugin<QemuState> = {
       MAC: randomMac('525400'),
       // Chosen now, so the machine record carries the engine's port from its start.
       EnginePort: await freePort(),
+      ...(privateNet && {
+        PrivateNetwork: privateNet.cidr,
+        PrivateMAC: randomMac('525400'),
+        PrivateMulticast: multicastEndpoint(context.storePath, privateNet),
+        PrivateIPRequest: privateIp === undefined ? undefined : checkPrivateAddress(privateNet, privateIp),
+      }),
     }
     return state
   },

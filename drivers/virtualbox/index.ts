@@ -31,6 +31,7 @@ import type {
   DriverContext,
   DriverPlugin,
   MachineState,
+  NoCloudSeed,
   OptionValues,
   SshAddress,
 } from '../../src/core/drivers/kit.js'
@@ -56,6 +57,21 @@ export type {VirtualBoxState}
 export const HOSTONLY_STYLES = ['auto', 'interface', 'network']
 /** The login user the seed creates (passwordless sudo), as docker-machine's VMs had. */
 export const GUEST_USER = 'docker'
+
+/** The seed of a VirtualBox guest: the login user with the machine's key, the NAT NIC and the host-only NIC by MAC. */
+export function virtualboxSeed(
+  hostname: string,
+  sshPublicKey: string,
+  natMac: string,
+  hostOnlyMac?: string,
+): NoCloudSeed {
+  return {
+    hostname,
+    user: GUEST_USER,
+    sshPublicKey,
+    nics: [{id: 'nat', mac: natMac}, ...(hostOnlyMac ? [{id: 'hostonly', mac: hostOnlyMac}] : [])],
+  }
+}
 
 /** The driver's part of the machine record. */
 /** VBoxManage takes MACs as 12 hex digits. */
@@ -288,15 +304,15 @@ class VirtualBoxDriver implements Driver {
     const disk = this.path('disk.vdi')
     const seed = this.path('seed.iso')
     this.context.log('Writing the cloud-init seed')
-    await writeSeedIso(seed, {
-      hostname: this.context.machineName,
-      user: GUEST_USER,
-      sshPublicKey: await readFile(`${keyPath}.pub`, 'utf8'),
-      nics: [
-        {id: 'nat', mac: this.state.NatMAC},
-        ...(this.state.HostOnlyMAC ? [{id: 'hostonly', mac: this.state.HostOnlyMAC}] : []),
-      ],
-    })
+    await writeSeedIso(
+      seed,
+      virtualboxSeed(
+        this.context.machineName,
+        await readFile(`${keyPath}.pub`, 'utf8'),
+        this.state.NatMAC,
+        this.state.HostOnlyMAC,
+      ),
+    )
 
     this.context.log(`Creating the disk (${this.state.DiskSize} MB)`)
     // Raw images are converted, the others (vmdk, vdi, vhd, qcow) cloned; the copy leaves the cache untouched.

@@ -1,8 +1,10 @@
 /**
  * The qemu driver end to end on a real QEMU guest (TCG here: the lab's KVM runs no vCPU). The
  * image is the lab's Debian 12 cloud-style image with docker.io (test/lab/vm-image.sh), served
- * over loopback HTTP with its SHA256SUMS; the guest's real cloud-init reads berth's seed. One
- * guest at a time: TCG on two shared cores is slow.
+ * over loopback HTTP with its SHA256SUMS; the guest's real cloud-init reads berth's seed. TCG on
+ * two shared cores is slow: the first machine is made once and carried through the lifecycle; a
+ * second one, from the cached image, boots while the first idles and joins its swarm over the
+ * private network (the only time two guests run).
  */
 import {execFileSync} from 'node:child_process'
 import {createReadStream, existsSync} from 'node:fs'
@@ -19,6 +21,8 @@ const IMAGE = 'berth-lab-bookworm-docker-amd64.qcow2'
 /** TCG on two cores shared with the other e2e files: a boot takes about a minute when idle, five under a load of 30. */
 const BOOT_TIMEOUT = '900'
 const BOOTS_TIMEOUT_MS = 40 * 60_000
+/** The machines' private network (192.168/16: swarm's overlay networks take 10/8, the docker bridge 172.17/16). */
+const PRIVATE_NET = '192.168.76.0/24'
 
 let lab: Lab
 let server: Server
@@ -26,12 +30,12 @@ let base: string
 const downloads: Record<string, number> = {}
 const timings: Record<string, number> = {}
 
-/** QEMU processes whose command line names this folder. */
+/** QEMU processes whose command line names a file in this folder (machines/NAME/ is not machines/NAME-b/). */
 function qemuProcessesIn(folder: string): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], {encoding: 'utf8'})
   return out
     .split('\n')
-    .filter((l) => l.includes('qemu-system') && l.includes(folder))
+    .filter((l) => l.includes('qemu-system') && l.includes(`${folder}/`))
     .map((l) => Number(l.trim().split(/\s+/)[0]))
 }
 
@@ -43,6 +47,7 @@ async function record(name: string) {
 function create(name: string, flags: Record<string, string> = {}, url = `${base}/good/${IMAGE}`) {
   const all = {
     'qemu-image-url': url,
+    'qemu-private-network': PRIVATE_NET,
     'qemu-boot-timeout': BOOT_TIMEOUT,
     'qemu-disk-size': '4096',
     'qemu-memory': '1024',
@@ -111,6 +116,7 @@ afterAll(async () => {
 
 describe('qemu driver on a real guest (TCG)', () => {
   const name = `qemu-${Math.random().toString(16).slice(2, 8)}`
+  const second = `${name}-b`
 
   it(
     'creates a VM from the image over HTTP: cloud-init applies the seed, the host key is pinned from the console, the docker CLI reaches the engine',
@@ -151,9 +157,17 @@ describe('qemu driver on a real guest (TCG)', () => {
       )
       expect(await guest('getent hosts $(hostname)')).toContain(name) // manage_etc_hosts
       expect((await guest('sudo -n true 2>&1; echo rc=$?')).trim()).toBe('rc=0') // no "unable to resolve host"
-      // network-config matched the NIC by the MAC berth chose, and slirp's DHCP gave it an address.
-      expect(addressForMac(await guest('ip -j addr show'), rec.Driver.MAC)).toBe('10.0.2.15')
-      expect(await guest('cat /etc/network/interfaces.d/50-cloud-init')).toMatch(/iface \S+ inet dhcp/)
+      // network-config matched both NICs by the MACs berth chose: slirp's DHCP gave the first its
+      // address, the private one has the static address berth claimed (the first of the range).
+      const addresses = await guest('ip -j addr show')
+      expect(addressForMac(addresses, rec.Driver.MAC)).toBe('10.0.2.15')
+      expect(rec.Driver.PrivateIPAddress).toBe('192.168.76.1')
+      expect(addressForMac(addresses, rec.Driver.PrivateMAC)).toBe('192.168.76.1')
+      const interfaces = await guest('cat /etc/network/interfaces.d/50-cloud-init')
+      expect(interfaces).toMatch(/iface \S+ inet dhcp/)
+      expect(interfaces).toMatch(/iface \S+ inet static\s+address 192\.168\.76\.1\/24/)
+      // A mark in this machine's disk, which the second machine's fresh overlay must not have.
+      await guest('touch ~/made-on-the-first-machine')
       // The pinned host key is the one the guest made, read from its console.
       const guestKey = (await guest('cat /etc/ssh/ssh_host_ed25519_key.pub'))
         .trim()
@@ -178,7 +192,7 @@ describe('qemu driver on a real guest (TCG)', () => {
   )
 
   it(
-    'stops through ACPI, starts, restarts and kills the VM; status follows the process and QMP',
+    'stops through ACPI, starts and restarts the VM; status follows the process and QMP',
     async () => {
       const dir = join(lab.storePath, 'machines', name)
       await timed('stop', async () => ok(lab.berth(['stop', name])))
@@ -192,12 +206,76 @@ describe('qemu driver on a real guest (TCG)', () => {
       const before = await bootId()
       await timed('restart', async () => ok(lab.berth(['restart', name])))
       expect(await bootId()).not.toBe(before)
+      expect((await ok(lab.berth(['status', name]))).trim()).toBe('Running')
+    },
+    BOOTS_TIMEOUT_MS,
+  )
+
+  it(
+    "creates a second machine from the cached image on a fresh overlay; it joins the first one's swarm over the private network",
+    async () => {
+      const dir = join(lab.storePath, 'machines', second)
+      const cached = join(imageCacheDir(join(lab.storePath, 'cache'), `${base}/good/${IMAGE}`), IMAGE)
+      const cachedBefore = (await stat(cached)).mtimeMs
+      const created = await timed('second create', () => create(second))
+      expect(created.code, created.stderr + created.stdout).toBe(0)
+      // The image came from the cache: no second download, the cached file untouched.
+      expect(downloads.good).toBe(1)
+      expect((await stat(cached)).mtimeMs).toBe(cachedBefore)
+      const first = await record(name)
+      const rec = await record(second)
+      const info = JSON.parse(
+        execFileSync('qemu-img', ['info', '--output=json', '-U', join(dir, 'disk.qcow2')], {
+          encoding: 'utf8',
+        }),
+      )
+      expect(info['backing-filename']).toBe(cached)
+      // A fresh overlay and a fresh guest: its own host key and address, nothing of the first machine's disk.
+      expect(rec.Driver.SSHHostKey).not.toBe(first.Driver.SSHHostKey)
+      expect(rec.Driver.PrivateIPAddress).toBe('192.168.76.2')
+      expect(rec.Driver.PrivateMulticast).toBe(first.Driver.PrivateMulticast)
+      expect((await guestRun(second, 'hostname')).trim()).toBe(second)
+      expect((await guestRun(second, 'ls -A ~')).split('\n')).not.toContain('made-on-the-first-machine')
+
+      // The private network carries the swarm: the first machine advertises its private address,
+      // the second checks it reaches it from inside, joins, and both are Ready.
+      await timed('swarm', async () => {
+        const init = await ok(lab.berth(['swarm', 'init', name]))
+        expect(init).toContain('192.168.76.1:2377')
+        await ok(lab.berth(['swarm', 'join', '--to', name, second]))
+      })
+      const [swarm] = JSON.parse(await ok(lab.berth(['swarm', 'ls', name, '--json']))) as Array<{
+        nodes: Array<{machine: string; role: string; status: string; address: string}>
+      }>
+      expect(
+        swarm!.nodes
+          .map((n) => [n.machine, n.role, n.status, n.address])
+          .sort((a, b) => a[0]!.localeCompare(b[0]!)),
+      ).toEqual([
+        [name, 'manager', 'ready', '192.168.76.1'],
+        [second, 'worker', 'ready', '192.168.76.2'],
+      ])
+      expect(
+        await guestRun(second, "timeout 10 bash -c 'exec 3<>/dev/tcp/192.168.76.1/2377' && echo reached"),
+      ).toContain('reached')
+    },
+    BOOTS_TIMEOUT_MS,
+  )
+
+  it(
+    'kills and removes both machines: no QEMU process, no file, their private addresses free again',
+    async () => {
+      const dir = join(lab.storePath, 'machines', name)
       await timed('kill', async () => ok(lab.berth(['kill', name])))
       expect((await ok(lab.berth(['status', name]))).trim()).toBe('Stopped')
       expect(qemuProcessesIn(dir)).toEqual([])
       await ok(lab.berth(['rm', '-y', name]))
       expect(existsSync(dir)).toBe(false)
-      expect(qemuProcessesIn(dir)).toEqual([])
+      // rm of a running machine ends its QEMU too.
+      await ok(lab.berth(['rm', '-f', '-y', second]))
+      expect(qemuProcessesIn(lab.storePath)).toEqual([])
+      expect(await readdir(join(lab.storePath, 'machines'))).toEqual([])
+      expect(await readdir(join(lab.storePath, 'qemu-networks', '192.168.76.0_24'))).toEqual([])
     },
     BOOTS_TIMEOUT_MS,
   )
@@ -273,6 +351,14 @@ describe('qemu driver on a real guest (TCG)', () => {
       // The later creates reused the cached image: no download, the cached file untouched.
       expect(downloads.good).toBe(downloaded)
       expect((await stat(cacheImage)).mtimeMs).toBe(cachedBefore)
+      // Every failed create gave its private address back.
+      const claims = join(lab.storePath, 'qemu-networks', '192.168.76.0_24')
+      const holders = await Promise.all(
+        (await readdir(claims).catch(() => [] as string[])).map(async (ip) =>
+          (await readFile(join(claims, ip), 'utf8')).trim(),
+        ),
+      )
+      expect(holders.filter((m) => !others.includes(m))).toEqual([])
     },
     BOOTS_TIMEOUT_MS,
   )

@@ -7,7 +7,11 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {hypervSeed} from '../../drivers/hyperv/index.js'
+import {qemuSeed} from '../../drivers/qemu/index.js'
+import {virtualboxSeed} from '../../drivers/virtualbox/index.js'
 import {buildIso, buildSeedIso, formatMac, noCloudFiles} from '../../src/core/vm/seed-iso.js'
+import type {NoCloudSeed} from '../../src/core/vm/seed-iso.js'
 
 let dir: string
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests berth@box1'
@@ -177,5 +181,52 @@ describe('NoCloud seed', () => {
     expect(() => noCloudFiles({...seed, sshPublicKey: 'not a key'})).toThrow(/public key/)
     expect(() => noCloudFiles({...seed, sshPublicKey: `${key}\n${key}`})).toThrow(/public key/)
     expect(() => formatMac('08:00:27:aa:bb')).toThrow(/MAC/)
+  })
+})
+
+/**
+ * Cloud images that ship Docker (docker.io) already have a `docker` group; cloud-init's useradd
+ * without -g then fails ("group docker exists") and the login user, so SSH, never exists. The
+ * qemu e2e boots such an image with real cloud-init; here every VM driver's own seed, read back
+ * from its ISO, carries the same users section that boot proves.
+ */
+describe("every VM driver's seed on an image with Docker preinstalled", () => {
+  const seeds: Record<string, NoCloudSeed> = {
+    virtualbox: virtualboxSeed('box1', key, '08:00:27:aa:bb:cc', '08:00:27:00:11:22'),
+    hyperv: hypervSeed('box1', key, '00155DAABBCC'),
+    qemu: qemuSeed('box1', key, '52:54:00:12:34:56', {mac: '52:54:00:ab:cd:ef', address: '192.168.76.2/24'}),
+  }
+  const userData = async (driver: string) => {
+    const path = await write(`${driver}-seed.iso`, buildSeedIso(seeds[driver]!))
+    const text = isoinfo(['-J', '-i', path, '-x', '/user-data'])
+    return JSON.parse(text.slice(text.indexOf('\n')))
+  }
+
+  for (const driver of Object.keys(seeds)) {
+    it(`${driver}: declares the docker group and makes it the login user's primary group, with sudo and /etc/hosts managed`, async () => {
+      const config = await userData(driver)
+      expect(config.groups).toEqual(['docker'])
+      expect(config.users).toHaveLength(1)
+      expect(config.users[0]).toMatchObject({
+        name: 'docker',
+        primary_group: 'docker',
+        groups: ['sudo'],
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        ssh_authorized_keys: [key],
+      })
+      expect(config.manage_etc_hosts).toBe(true)
+      expect(config.hostname).toBe('box1')
+    })
+  }
+
+  it('is the same users section in every driver (the one the qemu e2e boots on the docker.io image)', async () => {
+    const sections = await Promise.all(
+      Object.keys(seeds).map(async (driver) => {
+        const {groups, users, manage_etc_hosts: hosts, ssh_pwauth: pwauth} = await userData(driver)
+        return {groups, users, hosts, pwauth}
+      }),
+    )
+    expect(sections[1]).toEqual(sections[0])
+    expect(sections[2]).toEqual(sections[0])
   })
 })

@@ -22,6 +22,11 @@ export interface BaseDriverState {
   SSHHostKey?: string
   /** A driver that forwards the engine port (a NAT rule) names the port here. */
   EnginePort?: number
+  /**
+   * Where the fleet's other machines reach this one, when that is not IPAddress (a QEMU machine on
+   * its private network: IPAddress is the host's loopback). Swarm advertises it.
+   */
+  PrivateIPAddress?: string
 }
 
 export interface EngineOptions {

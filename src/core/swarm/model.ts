@@ -68,6 +68,14 @@ export function hostOf(address: string): string {
 }
 
 /**
+ * Where the other machines reach a machine: its private address where its driver has one (a QEMU
+ * machine on its private network, whose IPAddress is the host's loopback), else its IP.
+ */
+export function peerAddress(driver: {IPAddress: string; PrivateIPAddress?: string}): string {
+  return driver.PrivateIPAddress || driver.IPAddress
+}
+
+/**
  * The address a machine advertises to the swarm: the one berth itself reaches the machine at
  * (its record's IP, which is the address other machines on the same network reach), unless the
  * user names one. An interface name (eth1) is passed through: the engine resolves it.

@@ -17,6 +17,7 @@ import type {Store} from '../store/store.js'
 import {
   advertiseAddress,
   advertiseWithPort,
+  peerAddress,
   decideInit,
   decideJoin,
   hostOf,
@@ -155,7 +156,7 @@ export async function initSwarm(
   options: InitOptions = {},
   reporter: Reporter = silentReporter,
 ): Promise<SwarmOutcome> {
-  const address = advertiseAddress(machine.record.Driver.IPAddress, options.advertiseAddr)
+  const address = advertiseAddress(peerAddress(machine.record.Driver), options.advertiseAddr)
   const engine = await connect(machine)
   const decision = decideInit(machine.name, engine.info, options.force === true)
   if (decision.action === 'noop') {
@@ -304,7 +305,7 @@ async function joinOnce(
   options: JoinOptions,
   reporter: Reporter,
 ): Promise<SwarmOutcome> {
-  const address = advertiseAddress(machine.record.Driver.IPAddress, options.advertiseAddr)
+  const address = advertiseAddress(peerAddress(machine.record.Driver), options.advertiseAddr)
   if (machine.name === managerMachine.name)
     throw new BerthError(`${machine.name} cannot join a swarm through itself`, ExitCode.usage)
   const manager = await requireManager(managerMachine)
@@ -416,7 +417,7 @@ export async function findManager(
     (m) =>
       m.name !== options.exclude &&
       m.record.Berth?.Phase === 'provisioned' &&
-      (addresses.has(m.record.Driver.IPAddress) ||
+      (addresses.has(peerAddress(m.record.Driver)) ||
         (cluster && m.record.Berth.Swarm?.ClusterID === cluster && m.record.Berth.Swarm.Role === 'manager')),
   )
   const engines = await Promise.all(candidates.map((m) => connect(m, 'manager', 5000).catch(() => undefined)))
@@ -654,7 +655,7 @@ export interface SwarmListing {
 
 async function listThrough(store: Store, manager: Engine): Promise<SwarmListing> {
   const nodes = (await manager.docker.listNodes()) as SwarmNode[]
-  const machines = (await loadMachines(store)).map((m) => ({name: m.name, ip: m.record.Driver.IPAddress}))
+  const machines = (await loadMachines(store)).map((m) => ({name: m.name, ip: peerAddress(m.record.Driver)}))
   return {
     clusterId: manager.info.Cluster?.ID ?? '',
     manager: manager.machine.name,

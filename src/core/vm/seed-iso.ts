@@ -257,6 +257,8 @@ export interface SeedNic {
   id: string
   /** Colon-separated, e.g. 08:00:27:12:34:56. */
   mac: string
+  /** Static addresses with their prefix (e.g. 192.168.76.2/24) instead of DHCP. */
+  addresses?: string[]
 }
 
 export interface NoCloudSeed {
@@ -324,7 +326,10 @@ export function noCloudFiles(seed: NoCloudSeed): {userData: string; metaData: st
     'local-hostname': seed.hostname,
   }
   const ethernets: Record<string, unknown> = {}
-  for (const nic of seed.nics) ethernets[nic.id] = {match: {macaddress: formatMac(nic.mac)}, dhcp4: true}
+  for (const nic of seed.nics) {
+    const match = {macaddress: formatMac(nic.mac)}
+    ethernets[nic.id] = nic.addresses?.length ? {match, addresses: nic.addresses} : {match, dhcp4: true}
+  }
   return {
     userData: `#cloud-config\n${JSON.stringify(userData, null, 2)}\n`,
     metaData: `${JSON.stringify(metaData, null, 2)}\n`,
