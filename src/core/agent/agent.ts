@@ -364,13 +364,22 @@ export async function installAgent(
   version: string,
   reporter: Reporter,
 ): Promise<AgentStatus> {
-  return store.withLock(name, 'berth agent install', () =>
-    install(store, name, options, secrets, image, version, reporter),
+  return store.withLock(name, 'berth agent install', async () =>
+    installOnEngine(
+      await engineClient(await store.load(name), 120_000),
+      name,
+      options,
+      secrets,
+      image,
+      version,
+      reporter,
+    ),
   )
 }
 
-async function install(
-  store: Store,
+/** Installs the agent through an engine client (the machine's, or the lab engine in bench/agent.mjs). */
+export async function installOnEngine(
+  docker: Docker,
   name: string,
   options: InstallOptions,
   secrets: InfluxSecrets,
@@ -378,8 +387,6 @@ async function install(
   version: string,
   reporter: Reporter,
 ): Promise<AgentStatus> {
-  const record = await store.load(name)
-  const docker = await engineClient(record, 120_000)
   // One agent per host: a task of the global service here would write every point twice.
   if (await serviceTask(docker))
     throw new BerthError(
