@@ -158,7 +158,7 @@ async function engineWindow(ms, during) {
 }
 
 /** Waits (up to `maxMs`) for the 1-minute load average to drop under `below`; says what it found. */
-async function quiet(below = 3, maxMs = Number(process.env.QUIET_WAIT_S ?? 120) * 1000) {
+async function quiet(below = 3, maxMs = Number(process.env.QUIET_WAIT_S ?? 60) * 1000) {
   const until = Date.now() + maxMs
   while (loadavg()[0] > below && Date.now() < until) await sleep(5000)
   return load()
