@@ -34,7 +34,7 @@ import {
 } from '@aws-sdk/client-ec2'
 import {GetParameterCommand} from '@aws-sdk/client-ssm'
 import ssh2 from 'ssh2'
-import {BerthError, ensureSshKey, ExitCode, oneLine} from '../../src/core/drivers/kit.js'
+import {BerthError, ensureSshKey, ExitCode, oneLine, poll} from '../../src/core/drivers/kit.js'
 import type {Driver, DriverContext, MachineState, SshAddress} from '../../src/core/drivers/kit.js'
 import {awsClients, awsFailure, errorCode, noDefaultVpc, type AwsClients, type FailureContext} from './aws.js'
 import {machineTags, ownResourceName, TAG_MACHINE_ID, type Ec2State} from './state.js'
@@ -76,8 +76,6 @@ function timing(): {timeoutMs: number; pollMs: number} {
     pollMs: seconds('BERTH_AMAZONEC2_POLL', 5) * 1000,
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** This computer's public IPv4 as AWS sees it, as a /32; undefined when it cannot be found. */
 export async function callerCidr(): Promise<string | undefined> {
@@ -577,34 +575,41 @@ export class Ec2Driver implements Driver {
    */
   private async waitFor(ids: string[], want: 'running' | 'stopped' | 'terminated'): Promise<Instance[]> {
     const {timeoutMs, pollMs} = timing()
-    const deadline = Date.now() + timeoutMs
     const dead = want === 'terminated' ? [] : ['shutting-down', 'terminated']
     this.context.log(`Waiting for ${ids.join(', ')} to be ${want}`)
     let last = 'unknown'
-    for (;;) {
-      const instances = await this.describe(ids)
-      // Just after RunInstances an instance may not be visible yet (eventual consistency).
-      const states = ids.map((id) => instances.find((i) => i.InstanceId === id))
-      if (
-        want === 'terminated'
-          ? states.every((i) => stateName(i) === 'terminated')
-          : states.every((i) => i?.State?.Name === want)
-      )
-        return instances
-      const stuck = states.find((i) => i && dead.includes(stateName(i)))
-      if (stuck) {
-        throw new BerthError(
-          `instance ${stuck.InstanceId} went ${stateName(stuck)} instead of ${want}${stuck.StateReason?.Message ? `: ${stuck.StateReason.Message}` : ''}`,
+    return poll(
+      async () => {
+        const instances = await this.describe(ids)
+        // Just after RunInstances an instance may not be visible yet (eventual consistency).
+        const states = ids.map((id) => instances.find((i) => i.InstanceId === id))
+        if (
+          want === 'terminated'
+            ? states.every((i) => stateName(i) === 'terminated')
+            : states.every((i) => i?.State?.Name === want)
         )
-      }
-      last = states.map((i) => i?.State?.Name ?? 'not visible yet').join(', ')
-      if (Date.now() + pollMs > deadline) break
-      await sleep(pollMs)
-    }
-    throw new BerthError(
-      `instance ${ids.join(', ')} did not become ${want} within ${Math.round(timeoutMs / 1000)}s (still ${last})`,
-      ExitCode.timeout,
-      'see the instance in the EC2 console; BERTH_AMAZONEC2_TIMEOUT sets the wait in seconds',
+          return instances
+        const stuck = states.find((i) => i && dead.includes(stateName(i)))
+        if (stuck) {
+          throw new BerthError(
+            `instance ${stuck.InstanceId} went ${stateName(stuck)} instead of ${want}${stuck.StateReason?.Message ? `: ${stuck.StateReason.Message}` : ''}`,
+          )
+        }
+        last = states.map((i) => i?.State?.Name ?? 'not visible yet').join(', ')
+        return undefined
+      },
+      {
+        timeoutMs,
+        intervalMs: pollMs,
+        retryable: () => false,
+        onTimeout: () => {
+          throw new BerthError(
+            `instance ${ids.join(', ')} did not become ${want} within ${Math.round(timeoutMs / 1000)}s (still ${last})`,
+            ExitCode.timeout,
+            'see the instance in the EC2 console; BERTH_AMAZONEC2_TIMEOUT sets the wait in seconds',
+          )
+        },
+      },
     )
   }
 
@@ -815,42 +820,47 @@ export class Ec2Driver implements Driver {
    */
   private async deleteGroupWhenFree(groupId: string, ours: string[]): Promise<void> {
     const {timeoutMs, pollMs} = timing()
-    const deadline = Date.now() + timeoutMs
     this.context.log(`Deleting security group ${groupId}`)
-    for (;;) {
-      try {
-        await this.aws.ec2.send(new DeleteSecurityGroupCommand({GroupId: groupId}))
-        return
-      } catch (err) {
-        const code = errorCode(err)
-        if (code === 'InvalidGroup.NotFound') return
-        if (code !== 'DependencyViolation') throw awsFailure(err, this.failureContext('DeleteSecurityGroup'))
-      }
-      const users = await this.call('DescribeInstances', async () => {
-        const all: Instance[] = []
-        const input = {
-          Filters: [
-            {Name: 'instance.group-id', Values: [groupId]},
-            {Name: 'instance-state-name', Values: LIVE_STATES},
-          ],
+    await poll(
+      async () => {
+        try {
+          await this.aws.ec2.send(new DeleteSecurityGroupCommand({GroupId: groupId}))
+          return true
+        } catch (err) {
+          const code = errorCode(err)
+          if (code === 'InvalidGroup.NotFound') return true
+          if (code !== 'DependencyViolation')
+            throw awsFailure(err, this.failureContext('DeleteSecurityGroup'))
         }
-        for await (const page of paginateDescribeInstances({client: this.aws.ec2, pageSize: 100}, input))
-          all.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []))
-        return all
-      })
-      const others = users.map((i) => i.InstanceId ?? '').filter((id) => !ours.includes(id))
-      if (others.length > 0) {
+        const users = await this.call('DescribeInstances', async () => {
+          const all: Instance[] = []
+          const input = {
+            Filters: [
+              {Name: 'instance.group-id', Values: [groupId]},
+              {Name: 'instance-state-name', Values: LIVE_STATES},
+            ],
+          }
+          for await (const page of paginateDescribeInstances({client: this.aws.ec2, pageSize: 100}, input))
+            all.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []))
+          return all
+        })
+        const others = users.map((i) => i.InstanceId ?? '').filter((id) => !ours.includes(id))
+        if (others.length === 0) return undefined
         this.context.log(`Security group ${groupId} is used by ${others.join(', ')}; left in place`)
-        return
-      }
-      if (Date.now() + pollMs > deadline) {
-        throw new BerthError(
-          `security group ${groupId} was still in use ${Math.round(timeoutMs / 1000)}s after the instance terminated`,
-          ExitCode.timeout,
-          '`berth rm -f` again later deletes it',
-        )
-      }
-      await sleep(pollMs)
-    }
+        return true
+      },
+      {
+        timeoutMs,
+        intervalMs: pollMs,
+        retryable: () => false,
+        onTimeout: () => {
+          throw new BerthError(
+            `security group ${groupId} was still in use ${Math.round(timeoutMs / 1000)}s after the instance terminated`,
+            ExitCode.timeout,
+            '`berth rm -f` again later deletes it',
+          )
+        },
+      },
+    )
   }
 }

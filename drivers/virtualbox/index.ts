@@ -19,6 +19,7 @@ import {
   HostKeyMismatchError,
   oneLine,
   oneOf,
+  poll,
   positiveInteger,
   randomMac,
   SshKeyError,
@@ -200,8 +201,6 @@ export function hostOnlyStyle(
   // VirtualBox 7 on macOS has no host-only interfaces (no kernel extension), only host-only networks.
   return version.major >= 7 && platform === 'darwin' ? 'network' : 'interface'
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 class VirtualBoxDriver implements Driver {
   private cachedVBox?: VBoxManage
@@ -453,27 +452,32 @@ class VirtualBoxDriver implements Driver {
   }
 
   private async waitForAddress(deadlineMs: number): Promise<string> {
-    const started = Date.now()
     let reason = 'no answer yet'
-    while (Date.now() - started < deadlineMs) {
-      try {
-        const address = await this.readAddress(
-          Math.max(1000, Math.min(10_000, deadlineMs - (Date.now() - started))),
-        )
-        if (address) return address
-        reason = `no IPv4 address on the NIC with MAC ${formatMac(this.state.HostOnlyMAC ?? '')}`
-      } catch (err) {
-        if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
-        reason = oneLine(err)
-      }
-      await sleep(Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started))))
-    }
-    throw new BerthError(
-      `VM ${this.vm} got no ${this.state.NoHostOnly ? 'SSH answer' : 'host-only IP address'} within ${Math.round(deadlineMs / 1000)}s (${reason})`,
-      ExitCode.timeout,
-      this.state.NoHostOnly
-        ? 'a slow guest needs a longer --virtualbox-boot-timeout'
-        : 'the guest did not bring up its host-only NIC; a slow guest needs a longer --virtualbox-boot-timeout',
+    return poll(
+      async (remainingMs) => {
+        try {
+          const address = await this.readAddress(Math.max(1000, Math.min(10_000, remainingMs)))
+          if (address) return address
+          reason = `no IPv4 address on the NIC with MAC ${formatMac(this.state.HostOnlyMAC ?? '')}`
+        } catch (err) {
+          if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
+          reason = oneLine(err)
+        }
+        return undefined
+      },
+      {
+        timeoutMs: deadlineMs,
+        retryable: () => false,
+        onTimeout: () => {
+          throw new BerthError(
+            `VM ${this.vm} got no ${this.state.NoHostOnly ? 'SSH answer' : 'host-only IP address'} within ${Math.round(deadlineMs / 1000)}s (${reason})`,
+            ExitCode.timeout,
+            this.state.NoHostOnly
+              ? 'a slow guest needs a longer --virtualbox-boot-timeout'
+              : 'the guest did not bring up its host-only NIC; a slow guest needs a longer --virtualbox-boot-timeout',
+          )
+        },
+      },
     )
   }
 
@@ -485,11 +489,16 @@ class VirtualBoxDriver implements Driver {
   async stop(): Promise<void> {
     if (machineState((await this.requireInfo()).VMState) !== 'Running') return
     await this.vbox.run(['controlvm', this.vm, 'acpipowerbutton'])
-    const deadline = Date.now() + this.state.StopTimeout * 1000
-    while (Date.now() < deadline) {
-      if (machineState((await this.requireInfo()).VMState) === 'Stopped') return
-      await sleep(500)
-    }
+    const stopped = await poll(
+      async () => (machineState((await this.requireInfo()).VMState) === 'Stopped' ? true : undefined),
+      {
+        timeoutMs: this.state.StopTimeout * 1000,
+        intervalMs: 500,
+        retryable: () => false,
+        onTimeout: () => false,
+      },
+    )
+    if (stopped) return
     this.context.log(
       `VM ${this.vm} ignored the ACPI power button for ${this.state.StopTimeout}s; powering it off`,
     )

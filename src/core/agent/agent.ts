@@ -20,6 +20,7 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {readSecretFile} from '../secret-file.js'
 import {DEFAULT_AGENT_LIMITS, type AgentLimits} from './limits.js'
 import type {Reporter} from '../machine/machine.js'
+import {poll} from '../poll.js'
 import type {Store} from '../store/store.js'
 import {
   AGENT_API_DIR,
@@ -447,22 +448,20 @@ export async function installOnEngine(
   }
   reporter.step('waiting for the agent to report')
   // The first write (or its failure) takes one flush; wait a little longer for a verdict.
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    const status = await statusOf(docker, name)
-    if (status.state === 'exited' || status.state === 'restarting') {
-      const reason = await lastLogLine(container)
-      await container.remove({force: true}).catch(() => undefined)
-      throw new BerthError(`the agent on ${name} stopped: ${reason}`)
-    }
-    // "unknown": the health endpoint is not up yet.
-    if (
-      (status.health && status.health !== 'starting' && status.health !== 'unknown') ||
-      Date.now() > deadline
-    )
-      return status
-    await new Promise((r) => setTimeout(r, 500))
-  }
+  let last: AgentStatus | undefined
+  return poll(
+    async () => {
+      const status = (last = await statusOf(docker, name))
+      if (status.state === 'exited' || status.state === 'restarting') {
+        const reason = await lastLogLine(container)
+        await container.remove({force: true}).catch(() => undefined)
+        throw new BerthError(`the agent on ${name} stopped: ${reason}`)
+      }
+      // "unknown": the health endpoint is not up yet.
+      return status.health && status.health !== 'starting' && status.health !== 'unknown' ? status : undefined
+    },
+    {timeoutMs: 20_000, intervalMs: 500, retryable: () => false, onTimeout: () => last!},
+  )
 }
 
 /** The agent in one container (berth-agent, or a global service's task container) and its own health. */

@@ -17,6 +17,7 @@ import {engineClient} from '../engine/engine.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, type Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
+import {poll} from '../poll.js'
 import {DEFAULT_AGENT_LIMITS} from './limits.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
@@ -252,8 +253,6 @@ interface Swarm {
   engines: Map<string, Docker>
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /** The manager (a one-line error when it is not one), its nodes mapped to berth's machines, and their engines. */
 async function openSwarm(store: Store, managerName: string, timeoutMs: number): Promise<Swarm> {
   const manager = await requireManager(await Machine.open(store, managerName))
@@ -324,23 +323,29 @@ async function ensureSecrets(
 
 /** Removes berth's agent secrets other than `keep`, waiting while old tasks still hold them. */
 async function removeSecrets(docker: Docker, keep: Set<string>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const left = (await agentSecrets(docker)).filter((s) => !keep.has(s.ID))
-    const failed: string[] = []
-    for (const secret of left) {
-      await docker
-        .getSecret(secret.ID)
-        .remove()
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) failed.push(`${secret.Spec.Name}: ${engineMessage(err)}`)
-        })
-    }
-    if (failed.length === 0) return
-    if (Date.now() > deadline)
-      throw new BerthError(`could not remove the old agent secrets: ${failed.join('; ')}`)
-    await sleep(1000)
-  }
+  let failed: string[] = []
+  await poll(
+    async () => {
+      const left = (await agentSecrets(docker)).filter((s) => !keep.has(s.ID))
+      failed = []
+      for (const secret of left) {
+        await docker
+          .getSecret(secret.ID)
+          .remove()
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) failed.push(`${secret.Spec.Name}: ${engineMessage(err)}`)
+          })
+      }
+      return failed.length === 0 ? true : undefined
+    },
+    {
+      timeoutMs,
+      retryable: () => false,
+      onTimeout: () => {
+        throw new BerthError(`could not remove the old agent secrets: ${failed.join('; ')}`)
+      },
+    },
+  )
 }
 
 async function serviceTasks(docker: Docker): Promise<Task[]> {
@@ -350,26 +355,32 @@ async function serviceTasks(docker: Docker): Promise<Task[]> {
 /** Waits until every ready node runs a task of this spec; a one-line error naming the nodes that do not. */
 async function converge(swarm: Swarm, digest: string): Promise<Map<string, Task>> {
   const ready = swarm.nodes.filter((n) => n.status === 'ready' && n.availability === 'active')
-  const deadline = Date.now() + CONVERGE_TIMEOUT_MS
-  for (;;) {
-    const tasks = (await serviceTasks(swarm.manager.docker)).filter(
-      (t) => t.DesiredState === 'running' && t.Spec.ContainerSpec?.Labels?.[SPEC_LABEL] === digest,
-    )
-    const byNode = new Map(tasks.filter((t) => t.Status.State === 'running').map((t) => [t.NodeID, t]))
-    const missing = ready.filter((n) => !byNode.has(n.id))
-    if (missing.length === 0) return byNode
-    if (Date.now() > deadline) {
-      const why = missing.map((n) => {
-        const task = tasks.find((t) => t.NodeID === n.id)
-        return `${n.machine || n.hostname}: ${task ? `${task.Status.State}${task.Status.Err ? ` (${oneLine(task.Status.Err)})` : ''}` : 'no task'}`
-      })
-      throw new BerthError(
-        `the agent service did not run on every node within ${CONVERGE_TIMEOUT_MS / 1000}s: ${why.join('; ')}`,
-        ExitCode.timeout,
+  let tasks: Task[] = []
+  let missing = ready
+  return poll(
+    async () => {
+      tasks = (await serviceTasks(swarm.manager.docker)).filter(
+        (t) => t.DesiredState === 'running' && t.Spec.ContainerSpec?.Labels?.[SPEC_LABEL] === digest,
       )
-    }
-    await sleep(1000)
-  }
+      const byNode = new Map(tasks.filter((t) => t.Status.State === 'running').map((t) => [t.NodeID, t]))
+      missing = ready.filter((n) => !byNode.has(n.id))
+      return missing.length === 0 ? byNode : undefined
+    },
+    {
+      timeoutMs: CONVERGE_TIMEOUT_MS,
+      retryable: () => false,
+      onTimeout: () => {
+        const why = missing.map((n) => {
+          const task = tasks.find((t) => t.NodeID === n.id)
+          return `${n.machine || n.hostname}: ${task ? `${task.Status.State}${task.Status.Err ? ` (${oneLine(task.Status.Err)})` : ''}` : 'no task'}`
+        })
+        throw new BerthError(
+          `the agent service did not run on every node within ${CONVERGE_TIMEOUT_MS / 1000}s: ${why.join('; ')}`,
+          ExitCode.timeout,
+        )
+      },
+    },
+  )
 }
 
 /** The agent's status on each node: the task's state and, where the node is a berth machine, the agent's own health. */
@@ -389,16 +400,17 @@ async function nodeStatuses(swarm: Swarm, tasks: Map<string, Task>): Promise<Glo
       const containerId = task?.Status.ContainerStatus?.ContainerID
       if (!task || !engine || !containerId) return {...base, lastError: task?.Status.Err}
       // The first write (or its failure) takes one flush; wait a little for a verdict, as `agent install` does.
-      const deadline = Date.now() + 20_000
-      for (;;) {
-        const status = await statusOf(engine, base.name, containerId)
-        if (
-          (status.health && status.health !== 'starting' && status.health !== 'unknown') ||
-          Date.now() > deadline
-        )
-          return {...status, ...base, running: status.running}
-        await sleep(500)
-      }
+      let last: AgentStatus | undefined
+      const status = await poll(
+        async () => {
+          const status = (last = await statusOf(engine, base.name, containerId))
+          return status.health && status.health !== 'starting' && status.health !== 'unknown'
+            ? status
+            : undefined
+        },
+        {timeoutMs: 20_000, intervalMs: 500, retryable: () => false, onTimeout: () => last!},
+      )
+      return {...status, ...base, running: status.running}
     }),
   )
 }
@@ -552,20 +564,23 @@ export async function removeGlobalAgent(
     await Promise.all(
       [...swarm.engines].flatMap(([name, engine]) =>
         [AGENT_VOLUME, AGENT_API_VOLUME].map(async (volume) => {
-          const deadline = Date.now() + 30_000
-          for (;;) {
-            try {
+          await poll(
+            async () => {
               await engine.getVolume(volume).remove()
-              return
-            } catch (err) {
-              if (isNotFound(err)) return
-              if (Date.now() > deadline)
+              return true
+            },
+            {
+              timeoutMs: 30_000,
+              retryable: (err) => !isNotFound(err),
+              onTimeout: ({lastError}) => {
                 throw new BerthError(
-                  `the agent's volume ${volume} on ${name} is still in use: ${engineMessage(err)}`,
+                  `the agent's volume ${volume} on ${name} is still in use: ${engineMessage(lastError)}`,
                 )
-            }
-            await sleep(1000)
-          }
+              },
+            },
+          ).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err
+          })
         }),
       ),
     )

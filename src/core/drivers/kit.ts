@@ -31,6 +31,10 @@ export {ensureImage, validateImageRequest} from '../vm/image-cache.js'
 export {formatMac, randomMac, writeSeedIso} from '../vm/seed-iso.js'
 export type {NoCloudSeed} from '../vm/seed-iso.js'
 
+// The one deadline loop (poll until a value or the time is up) and a plain sleep.
+export {poll, sleep} from '../poll.js'
+export type {PollOutcome} from '../poll.js'
+
 // A file lock across berth processes (for state shared between machines, such as a host-only network).
 export {acquireLock} from '../store/lock.js'
 

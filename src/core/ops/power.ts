@@ -3,6 +3,7 @@ import {BerthError, ExitCode, withTimeout} from '../errors.js'
 import {isProvisioned, Machine, Reporter, withMachine} from '../machine/machine.js'
 import {verifyEngine} from '../provision/provision.js'
 import type {Store} from '../store/store.js'
+import {poll} from '../poll.js'
 import {renewServerCert} from './renew.js'
 
 export type PowerAction = 'start' | 'stop' | 'restart' | 'kill'
@@ -97,21 +98,24 @@ async function waitForReboot(
   timeoutMs = 300_000,
 ): Promise<void> {
   reporter.step(`Waiting for ${machine.name} to boot again`)
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    // A DHCP lease or a container's bridge address may change with the boot: ask the driver anew.
-    const ip = await machine.driver.getIP().catch(() => undefined)
-    if (ip) machine.record.Driver.IPAddress = ip
-    // Bounded per try: a connection that goes down with the machine must not hang the wait.
-    const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id').catch(
-      () => undefined,
-    )
-    if (mark !== undefined && mark !== before) return
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-  }
-  throw new BerthError(
-    `${machine.name} did not reboot within ${timeoutMs / 1000}s`,
-    ExitCode.timeout,
-    'see its console; `berth restart` again or `berth kill` and `berth start`',
+  await poll(
+    async () => {
+      // A DHCP lease or a container's bridge address may change with the boot: ask the driver anew.
+      const ip = await machine.driver.getIP().catch(() => undefined)
+      if (ip) machine.record.Driver.IPAddress = ip
+      // Bounded per try: a connection that goes down with the machine must not hang the wait.
+      const mark = await withTimeout(bootMark(machine, 15_000), 20_000, 'reading the boot id')
+      return mark !== before ? true : undefined
+    },
+    {
+      timeoutMs,
+      onTimeout: () => {
+        throw new BerthError(
+          `${machine.name} did not reboot within ${timeoutMs / 1000}s`,
+          ExitCode.timeout,
+          'see its console; `berth restart` again or `berth kill` and `berth start`',
+        )
+      },
+    },
   )
 }

@@ -6,6 +6,7 @@ import type {Machine, Reporter} from '../machine/machine.js'
 import type {SshSession} from '../ssh/ssh.js'
 import {shellQuote} from '../ssh/ssh.js'
 import {writeFileAtomic} from '../store/fs.js'
+import {poll} from '../poll.js'
 import {DOCKER_MACHINE_DROP_IN, dockerdCommand, DROP_IN_PATH, dropInUnit, REMOTE_CERT_DIR} from './daemon.js'
 import {parseOsRelease, recipeFor} from './os.js'
 
@@ -117,20 +118,16 @@ async function configureTls(machine: Machine, session: SshSession): Promise<void
 
 /** Polls the engine over mutual TLS until it answers; this is what proves the setup. */
 export async function verifyEngine(machine: Machine, timeoutMs: number): Promise<EngineVersion> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      return await engineVersion(machine.record, Math.min(5000, Math.max(1000, deadline - Date.now())))
-    } catch (err) {
-      last = err
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-  }
-  throw new BerthError(
-    `engine of ${machine.name} at ${engineUrl(machine.record)} did not answer over mutual TLS within ${timeoutMs / 1000}s: ${oneLine(last)}`,
-    ExitCode.timeout,
-  )
+  return poll((remainingMs) => engineVersion(machine.record, Math.min(5000, Math.max(1000, remainingMs))), {
+    timeoutMs,
+    intervalMs: 500,
+    onTimeout: ({lastError}) => {
+      throw new BerthError(
+        `engine of ${machine.name} at ${engineUrl(machine.record)} did not answer over mutual TLS within ${timeoutMs / 1000}s: ${oneLine(lastError)}`,
+        ExitCode.timeout,
+      )
+    },
+  })
 }
 
 /**

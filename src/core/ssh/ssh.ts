@@ -2,6 +2,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
+import {poll} from '../poll.js'
 
 export interface SshTarget {
   host: string
@@ -255,32 +256,36 @@ export async function waitForSsh(
   deadlineMs: number,
   whyDown?: () => Promise<Error | undefined>,
 ): Promise<SshSession> {
-  const started = Date.now()
-  let attempts = 0
   let lastError = 'no attempt made'
   let lastDownCheck = 0
-  while (Date.now() - started < deadlineMs) {
-    attempts++
-    const remaining = deadlineMs - (Date.now() - started)
-    try {
-      return await connector(target, policy, {readyTimeoutMs: Math.max(1000, Math.min(10_000, remaining))})
-    } catch (err) {
-      if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
-      lastError = oneLine(err)
-    }
-    // A machine that went down will not answer: say so now rather than at the deadline.
-    if (whyDown && Date.now() - lastDownCheck >= 5000) {
-      lastDownCheck = Date.now()
-      const reason = await whyDown()
-      if (reason) throw reason
-    }
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(1000, Math.max(0, deadlineMs - (Date.now() - started)))),
-    )
-  }
-  throw new BerthError(
-    `SSH to ${target.machine} (${target.user}@${target.host}:${target.port}, key ${target.privateKeyPath}) did not answer within ${Math.round(deadlineMs / 1000)}s after ${attempts} attempts; last error: ${lastError}`,
-    ExitCode.timeout,
-    'check that the machine is running and its SSH port is reachable',
+  return poll(
+    async (remainingMs) => {
+      try {
+        return await connector(target, policy, {
+          readyTimeoutMs: Math.max(1000, Math.min(10_000, remainingMs)),
+        })
+      } catch (err) {
+        if (err instanceof HostKeyMismatchError || err instanceof SshKeyError) throw err
+        lastError = oneLine(err)
+      }
+      // A machine that went down will not answer: say so now rather than at the deadline.
+      if (whyDown && Date.now() - lastDownCheck >= 5000) {
+        lastDownCheck = Date.now()
+        const reason = await whyDown()
+        if (reason) throw reason
+      }
+      return undefined
+    },
+    {
+      timeoutMs: deadlineMs,
+      retryable: () => false, // the attempt keeps the connection errors; what it throws ends the wait
+      onTimeout: ({attempts}) => {
+        throw new BerthError(
+          `SSH to ${target.machine} (${target.user}@${target.host}:${target.port}, key ${target.privateKeyPath}) did not answer within ${Math.round(deadlineMs / 1000)}s after ${attempts} attempts; last error: ${lastError}`,
+          ExitCode.timeout,
+          'check that the machine is running and its SSH port is reachable',
+        )
+      },
+    },
   )
 }

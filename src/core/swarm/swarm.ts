@@ -10,6 +10,7 @@ import type Docker from 'dockerode'
 import {engineClient, engineInfo} from '../engine/engine.js'
 import {engineMessage, isNotFound} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
+import {poll} from '../poll.js'
 import {Machine, Reporter, silentReporter} from '../machine/machine.js'
 import type {MachineRecord, SwarmMembership} from '../store/record.js'
 import type {Store} from '../store/store.js'
@@ -54,21 +55,9 @@ export interface Engine {
   info: SwarmInfo
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it returns a value or the deadline passes (then undefined). */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch {
-      // transient while raft settles; try again
-    }
-    if (Date.now() >= deadline) return undefined
-    await sleep(500)
-  }
+/** Polls `check` until it returns a value or the deadline passes (then undefined); errors are transient while raft settles. */
+function until<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  return poll<T | undefined>(check, {timeoutMs, intervalMs: 500, onTimeout: () => undefined})
 }
 
 /** A machine's engine and swarm state; a one-line error naming the machine when it cannot be reached. */
