@@ -231,16 +231,38 @@ async function removeAgent() {
 }
 
 // ---- the agent ----
+/** The agent's health from its socket on the state volume; retried while it (re)starts under load. */
 async function agentHealth(stateSocket) {
-  return new Promise((resolve, reject) =>
-    http
-      .get({socketPath: stateSocket, path: '/health'}, (res) => {
-        let body = ''
-        res.on('data', (c) => (body += c))
-        res.on('end', () => resolve(JSON.parse(body)))
-      })
-      .on('error', reject),
-  )
+  const get = () =>
+    new Promise((resolve, reject) =>
+      http
+        .get({socketPath: stateSocket, path: '/health'}, (res) => {
+          let body = ''
+          res.on('data', (c) => (body += c))
+          res.on('end', () => resolve(JSON.parse(body)))
+        })
+        .on('error', reject),
+    )
+  for (let attempt = 1; ; attempt++)
+    try {
+      return await get()
+    } catch (err) {
+      if (attempt >= 60) throw err
+      await sleep(1000)
+    }
+}
+
+/** How the agent's container fared: restarts, OOM kills, its last log lines. */
+async function agentFate() {
+  const container = docker.getContainer(AGENT)
+  const {RestartCount, State} = await container.inspect()
+  const logs = (await container.logs({stdout: true, stderr: true, tail: 5})).toString('latin1')
+  return {
+    restarts: RestartCount,
+    oomKilled: State.OOMKilled,
+    status: State.Status,
+    logs: logs.replace(/[^\x20-\x7e\n]/g, ''),
+  }
 }
 
 const containerPid = async (name) => (await docker.getContainer(name).inspect()).State.Pid
@@ -283,10 +305,19 @@ async function main() {
   const {installOnEngine, prepareInflux} = await import(join(REPO, 'dist/src/core/agent/agent.js'))
   const {buildAgentImage} = await import(join(REPO, 'dist/src/core/agent/image.js'))
   const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version
-  const results = {run, containers, chatty, startedAt: new Date().toISOString(), loadAtStart: load()}
+  const results = {
+    run,
+    containers,
+    chattyContainers: chatty,
+    startedAt: new Date().toISOString(),
+    loadAtStart: load(),
+  }
   let installed = false
   const cleanup = async () => {
-    if (installed) await removeAgent()
+    if (installed) {
+      log(`agent: ${JSON.stringify(await agentFate().catch((err) => err.message))}`)
+      await removeAgent()
+    }
     log(`removed ${await removeBenchContainers(run)} containers of ${run}`)
     await fetch(`${INFLUX}/query?${new URLSearchParams({q: `DROP DATABASE ${db}`})}`, {method: 'POST'}).catch(
       () => undefined,
@@ -299,7 +330,7 @@ async function main() {
     await busyboxImage()
     const created = Date.now()
     for (let batch = 0; batch < containers; batch += 100) {
-      await pool(Math.min(100, containers - batch), 4, (i) =>
+      await pool(Math.min(100, containers - batch), Number(process.env.CREATE_WIDTH ?? 4), (i) =>
         startContainer(`${run}-idle-${batch + i}`, ['/bin/busybox', 'sleep', '86400']),
       )
       log(`${Math.min(batch + 100, containers)} idle containers (load ${load()})`)
@@ -423,6 +454,7 @@ async function main() {
         filterCpuPercent: round(((stat(filterPid).cpu - filterBefore) / engine.seconds) * 100),
         agentRssMB: round(rssMB(agentPid), 1),
         linesPerSecondQueryable: round(lines / engine.seconds, 0),
+        health: await agentHealth(stateSocket),
       }
       await docker.getContainer(AGENT).stop({t: 5})
       await docker.getContainer(FILTER).stop({t: 5})
@@ -460,6 +492,7 @@ async function main() {
       },
       chatty: chattyResult,
       samples,
+      agentFate: await agentFate(),
       loadAtEnd: load(),
     })
     console.log(JSON.stringify(results, null, 2))
