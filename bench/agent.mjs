@@ -236,10 +236,13 @@ async function agentHealth(stateSocket) {
   const get = () =>
     new Promise((resolve, reject) =>
       http
-        .get({socketPath: stateSocket, path: '/health'}, (res) => {
+        .get({socketPath: stateSocket, path: '/health', timeout: 10_000}, (res) => {
           let body = ''
           res.on('data', (c) => (body += c))
           res.on('end', () => resolve(JSON.parse(body)))
+        })
+        .on('timeout', function () {
+          this.destroy(new Error('the agent did not answer its health socket in 10 s'))
         })
         .on('error', reject),
     )
@@ -247,7 +250,7 @@ async function agentHealth(stateSocket) {
     try {
       return await get()
     } catch (err) {
-      if (attempt >= 60) throw err
+      if (attempt >= 12) throw err
       await sleep(1000)
     }
 }
