@@ -1,9 +1,7 @@
 import {registerBuiltinDrivers} from '../../drivers/builtin.js'
 import {trustMigrationPending} from '../core/certs/trust-layout.js'
-import {Machine} from '../core/machine/machine.js'
-import {runningEngineUrl} from '../core/ops/url.js'
 import {defaultStorePath, Store} from '../core/store/store.js'
-import {renderTemplate} from '../core/template.js'
+import {readCommandOutput, type ReadRequest} from './read.js'
 
 /**
  * The read commands autoscalers call around every job (GitLab Runner: `status`, `inspect`, `url`, `ip`, `ls -q`),
@@ -12,13 +10,6 @@ import {renderTemplate} from '../core/template.js'
  * then renders the same output or the one error line. test/unit/fast-path.test.ts holds the two paths to the
  * same bytes.
  */
-interface ReadRequest {
-  command: 'status' | 'ip' | 'url' | 'inspect' | 'ls'
-  name: string
-  json: boolean
-  format?: string
-}
-
 const MACHINE_COMMANDS = new Set(['status', 'ip', 'url', 'inspect'])
 
 /** The request when `argv` is a plain read command, else undefined. */
@@ -49,39 +40,6 @@ export function parseReadCommand(argv: string[]): ReadRequest | undefined {
   }
   if (names.length > 1 || format === '') return undefined
   return {command: command as ReadRequest['command'], name: names[0] ?? 'default', json, format}
-}
-
-const asJson = (value: unknown) => JSON.stringify(value, null, 2) + '\n'
-
-/** What the command prints on standard output; throws where the command would fail. */
-export async function readCommandOutput(
-  request: ReadRequest,
-  store: Store,
-  compat: boolean,
-): Promise<string> {
-  if (request.command === 'ls') return (await store.names()).map((name) => name + '\n').join('')
-  const record = await store.load(request.name)
-  switch (request.command) {
-    case 'inspect':
-      // docker-machine's own rendering under its name (see src/commands/inspect.ts).
-      if (request.format !== undefined)
-        return renderTemplate(request.format, record, {missingKey: compat ? 'zero' : 'error'}) + '\n'
-      return compat ? JSON.stringify(record, null, 4) + '\n' : asJson(record)
-    case 'url': {
-      const url = await runningEngineUrl(store, record)
-      return request.json ? asJson({name: record.Name, url}) : url + '\n'
-    }
-    case 'ip':
-    case 'status': {
-      const machine = await Machine.bind(store, record)
-      if (request.command === 'ip') {
-        const ip = await machine.driver.getIP()
-        return request.json ? asJson({name: machine.name, ip}) : ip + '\n'
-      }
-      const state = await machine.driver.getState()
-      return request.json ? asJson({name: machine.name, state}) : state + '\n'
-    }
-  }
 }
 
 /** Answers a plain read command and returns true, or returns false for the full CLI to take it. */

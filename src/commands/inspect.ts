@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {renderTemplate} from '../core/template.js'
+import {readCommandOutput} from '../cli/read.js'
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
   static override summary = "Print a machine's record as JSON, or fields of it with -f."
@@ -15,12 +15,12 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
   }
 
   async run(): Promise<void> {
-    const record = await this.store.load(this.args.name)
-    // docker-machine executes on the record decoded into a map, so a missing key prints "<no value>" (commands/inspect.go).
-    if (this.flags.format)
-      this.log(renderTemplate(this.flags.format, record, {missingKey: this.compat ? 'zero' : 'error'}))
-    // docker-machine indents with four spaces (commands/inspect.go: json.MarshalIndent(host, "", "    ")).
-    else if (this.compat) process.stdout.write(JSON.stringify(record, null, 4) + '\n')
-    else this.printJson(record)
+    const request = {
+      command: 'inspect',
+      name: this.args.name,
+      json: this.flags.json,
+      format: this.flags.format || undefined,
+    } as const
+    process.stdout.write(await readCommandOutput(request, this.store, this.compat))
   }
 }

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {Machine} from '../core/machine/machine.js'
+import {readCommandOutput} from '../cli/read.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = "Print a machine's state (Running, Stopped, NotFound, ...)."
@@ -9,9 +9,7 @@ export default class Status extends BaseCommand<typeof Status> {
   static override flags = {json: Flags.boolean({summary: 'Print as JSON.'})}
 
   async run(): Promise<void> {
-    const machine = await Machine.open(this.store, this.args.name)
-    const state = await machine.driver.getState()
-    if (this.flags.json) this.printJson({name: machine.name, state})
-    else this.log(state)
+    const request = {command: 'status', name: this.args.name, json: this.flags.json} as const
+    process.stdout.write(await readCommandOutput(request, this.store, this.compat))
   }
 }

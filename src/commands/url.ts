@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {machineArg} from '../cli/args.js'
-import {runningEngineUrl} from '../core/ops/url.js'
+import {readCommandOutput} from '../cli/read.js'
 
 export default class Url extends BaseCommand<typeof Url> {
   static override summary = "Print a machine's engine URL."
@@ -9,9 +9,7 @@ export default class Url extends BaseCommand<typeof Url> {
   static override flags = {json: Flags.boolean({summary: 'Print as JSON.'})}
 
   async run(): Promise<void> {
-    const record = await this.store.load(this.args.name)
-    const url = await runningEngineUrl(this.store, record)
-    if (this.flags.json) this.printJson({name: record.Name, url})
-    else this.log(url)
+    const request = {command: 'url', name: this.args.name, json: this.flags.json} as const
+    process.stdout.write(await readCommandOutput(request, this.store, this.compat))
   }
 }
