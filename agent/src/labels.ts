@@ -5,28 +5,15 @@
  * exclude lists of globs choose labels as Telegraf's docker_label_include/docker_label_exclude do.
  */
 import {writableName} from './lineprotocol.js'
-import {
-  CONTAINER_BLKIO,
-  CONTAINER_CPU,
-  CONTAINER_MEM,
-  CONTAINER_NET,
-  CONTAINER_STATUS,
-  DOCKER_LOG,
-  type Measurement,
-} from './schema.js'
+import {DOCKER_LOG, MEASUREMENTS} from './schema.js'
 
 /**
  * The measurements of a container's points (SCHEMA.md). A label named like one of their tags would
  * replace it, and InfluxDB 3 refuses a tag and a field of one name, so neither may be a label's key.
  */
-const CONTAINER_MEASUREMENTS: readonly Measurement[] = [
-  CONTAINER_CPU,
-  CONTAINER_MEM,
-  CONTAINER_NET,
-  CONTAINER_BLKIO,
-  CONTAINER_STATUS,
-  DOCKER_LOG,
-]
+const CONTAINER_MEASUREMENTS = MEASUREMENTS.filter(
+  (m) => m.name.startsWith('docker_container_') || m === DOCKER_LOG,
+)
 const RESERVED = new Set([
   'time',
   ...CONTAINER_MEASUREMENTS.flatMap((m) => [...Object.keys(m.tags), ...Object.keys(m.fields)]),
