@@ -5,53 +5,19 @@
  * exclude lists of globs choose labels as Telegraf's docker_label_include/docker_label_exclude do.
  */
 import {writableName} from './lineprotocol.js'
+import {DOCKER_LOG, MEASUREMENTS} from './schema.js'
 
-/** Tags the agent writes on container points (SCHEMA.md): a label of one of these names would replace them. */
-const AGENT_TAGS = [
-  'host',
-  'engine_host',
-  'server_version',
-  'container_name',
-  'container_image',
-  'container_version',
-  'container_status',
-  'cpu',
-  'network',
-  'device',
-  'stream',
-]
-/** Fields of the container measurements: InfluxDB 3 refuses a tag and a field of one name. */
-const AGENT_FIELDS = [
-  'container_id',
-  'usage_total',
-  'usage_in_usermode',
-  'usage_in_kernelmode',
-  'usage_system',
-  'throttling_periods',
-  'throttling_throttled_periods',
-  'throttling_throttled_time',
-  'usage_percent',
-  'usage',
-  'limit',
-  'max_usage',
-  'fail_count',
-  'rx_bytes',
-  'rx_packets',
-  'rx_errors',
-  'rx_dropped',
-  'tx_bytes',
-  'tx_packets',
-  'tx_errors',
-  'tx_dropped',
-  'oomkilled',
-  'pid',
-  'exitcode',
-  'started_at',
-  'finished_at',
-  'uptime_ns',
-  'restart_count',
-]
-const RESERVED = new Set([...AGENT_TAGS, ...AGENT_FIELDS, 'time'])
+/**
+ * The measurements of a container's points (SCHEMA.md). A label named like one of their tags would
+ * replace it, and InfluxDB 3 refuses a tag and a field of one name, so neither may be a label's key.
+ */
+const CONTAINER_MEASUREMENTS = MEASUREMENTS.filter(
+  (m) => m.name.startsWith('docker_container_') || m === DOCKER_LOG,
+)
+const RESERVED = new Set([
+  'time',
+  ...CONTAINER_MEASUREMENTS.flatMap((m) => [...Object.keys(m.tags), ...Object.keys(m.fields)]),
+])
 /** A label longer than this (key and value) would make every series key of its container long; it is dropped. */
 export const MAX_LABEL_BYTES = 4096
 
@@ -83,7 +49,7 @@ export function labelMatcher(filter: LabelFilter): (key: string) => boolean {
 
 /** Why a label cannot be a tag, or undefined when it can. */
 export function labelProblem(key: string, value: string): string | undefined {
-  if (RESERVED.has(key) || key.startsWith('_') || key.startsWith('io_service')) return 'reserved name' // io_service*: blkio fields
+  if (RESERVED.has(key) || key.startsWith('_')) return 'reserved name'
   if (!writableName(key) || !writableName(value)) return 'not representable in line protocol'
   if (Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) return 'too long'
   return undefined

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import type {AgentStatus} from '../core/agent/agent.js'
+import {formatSize} from '../core/agent/limits.js'
 import {BerthError, ExitCode} from '../core/errors.js'
 import {validateMachineName} from '../core/names.js'
 import type {Store} from '../core/store/store.js'
@@ -58,6 +59,7 @@ export function describePrivileges(p: NonNullable<AgentStatus['privileges']>): s
     `network ${p.networkMode}`,
     `memory ${mib(p.memoryBytes)}`,
     `pids ${p.pidsLimit > 0 ? p.pidsLimit : 'unlimited'}`,
+    `log lines cut at ${formatSize(p.maxLineBytes)}`,
     p.dockerSocket
       ? 'Docker socket MOUNTED (full engine access)'
       : `Docker API through the GET-only filter (${p.apiFilter})`,

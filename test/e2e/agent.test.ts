@@ -186,8 +186,19 @@ describe('the agent on lab machines', () => {
     const installed = await lab.berth(
       installArgs(
         [m1, m2],
-        // The lab's InfluxDB speaks plain http: the flag says so (refused without it, test/unit/dashboards-cli).
-        ['--influx-username', 'agent', '--influx-password-file', passwordFile, '--allow-insecure', '--json'],
+        [
+          // The lab's InfluxDB speaks plain http: the flag says so (refused without it, test/unit/dashboards-cli).
+          ...[
+            '--influx-username',
+            'agent',
+            '--influx-password-file',
+            passwordFile,
+            '--allow-insecure',
+            '--json',
+          ],
+          // Limits other than the defaults (256m, 128, 64k), to see each flag reach the agent.
+          ...['--memory', '224m', '--pids-limit', '100', '--max-line-bytes', '32k'],
+        ],
       ),
     )
     expect(installed.code, installed.stderr).toBe(0)
@@ -251,8 +262,8 @@ describe('the agent on lab machines', () => {
       capDrop: ['ALL'],
       securityOpt: ['no-new-privileges'],
       readOnly: true,
-      memory: 256 * 1024 * 1024,
-      pids: 128,
+      memory: 224 * 1024 * 1024,
+      pids: 100,
       privileged: false,
     })
     expect(
@@ -268,7 +279,7 @@ describe('the agent on lab machines', () => {
     ).toBe('pw-never-shown-3141\n')
     expect(table.stdout).toMatch(
       new RegExp(
-        `^${m1}: user 65532:65532, capabilities none, no-new-privileges, read-only root, pid namespace private, network host, memory 256 MiB, pids 128, Docker API through the GET-only filter \\(running\\)$`,
+        `^${m1}: user 65532:65532, capabilities none, no-new-privileges, read-only root, pid namespace private, network host, memory 224 MiB, pids 100, log lines cut at 32k, Docker API through the GET-only filter \\(running\\)$`,
         'm',
       ),
     )
@@ -470,7 +481,7 @@ describe('the agent on lab machines', () => {
     expect((await status(m1, m2)).map((s) => s.health)).toEqual(['ok', 'ok'])
   })
 
-  it('a container printing 50 MB without a newline: one line cut at 64 KiB, counted, and the agent stays far under its memory limit', async () => {
+  it('a container printing 50 MB without a newline: one line cut at the --max-line-bytes cap (32 KiB), counted, and the agent stays far under its memory limit', async () => {
     await ok(
       docker(m1, [
         'run',
@@ -494,7 +505,7 @@ describe('the agent on lab machines', () => {
       90_000,
     )
     expect(cut.map((v) => [(v[1] as string).length, v[2]])).toEqual([
-      [65536, true],
+      [32768, true],
       [5, null],
     ])
     const [after] = await status(m1)
@@ -521,7 +532,7 @@ describe('the agent on lab machines', () => {
       ),
     )
     console.log(
-      `agent memory peak through 50 MB without a newline: ${(peak / 1048576).toFixed(1)} MiB (limit 256 MiB), RSS now ${((after!.rssBytes ?? 0) / 1048576).toFixed(1)} MiB`,
+      `agent memory peak through 50 MB without a newline: ${(peak / 1048576).toFixed(1)} MiB (limit 224 MiB), RSS now ${((after!.rssBytes ?? 0) / 1048576).toFixed(1)} MiB`,
     )
     expect(peak).toBeGreaterThan(0)
     expect(peak).toBeLessThan(200 * 1024 * 1024)

@@ -3,6 +3,7 @@ import {toInfo} from '../../agent/src/containers.js'
 import type {ContainerDetails} from '../../agent/src/docker.js'
 import {ALL_LABELS, labelMatcher, labelTags, MAX_LABEL_BYTES} from '../../agent/src/labels.js'
 import {formatPoint} from '../../agent/src/lineprotocol.js'
+import {CONTAINER_BLKIO, CONTAINER_MEM, MEASUREMENTS} from '../../agent/src/schema.js'
 
 const all = labelMatcher(ALL_LABELS)
 
@@ -49,6 +50,19 @@ describe('container labels as tags', () => {
         time: 1n,
       }),
     ).toBe('docker_container_cpu,host=real,ok=fine usage_total=1i 1')
+  })
+
+  it("refuses as a label key every tag and field name of the schema's container measurements, and only those", () => {
+    const containerMeasurements = MEASUREMENTS.filter(
+      (m) => m.name.startsWith('docker_container_') || m.name === 'docker_log',
+    )
+    const names = containerMeasurements.flatMap((m) => [...Object.keys(m.tags), ...Object.keys(m.fields)])
+    expect(names).toEqual(expect.arrayContaining(['cpu', 'network', 'device', 'stream', 'message']))
+    expect(names).toContain(CONTAINER_BLKIO.fields.io_serviced_recursive_async)
+    expect(names).toContain(CONTAINER_MEM.fields.fail_count)
+    for (const name of names) expect(labelTags({[name]: 'x'}, all), name).toEqual({tags: {}, dropped: 1})
+    // Names of the host's and the agent's own measurements are not on container points: fine as labels.
+    expect(labelTags({n_containers: '1', load1: 'x', points_written: 'y'}, all).dropped).toBe(0)
   })
 
   it('include and exclude globs choose labels as Telegraf does (dropped counts only labels asked for)', () => {

@@ -49,6 +49,8 @@ function frame(stream: 1 | 2, text: string): Buffer {
 const LOGS = Buffer.concat([frame(1, `${TS1} one\n`), frame(1, `${TS1} twin\n`), frame(2, `${TS2} oops\n`)])
 
 let dir: string
+/** Stores the tests used: their debounced saves are flushed before the folder goes (else they fire into a removed folder). */
+let stores: CheckpointStore[] = []
 let engine: http.Server
 let logRequests: string[]
 let inspections: number
@@ -76,6 +78,8 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
+  for (const store of stores) store.flush()
+  stores = []
   docker.close()
   await new Promise((resolve) => engine.close(resolve))
   await rm(dir, {recursive: true, force: true})
@@ -87,6 +91,7 @@ async function readOnce(
   checkpoints: CheckpointStore,
   expectedRequests: number,
 ): Promise<LogCollector> {
+  stores.push(checkpoints)
   const collector = new LogCollector(docker, sink, new ContainerRegistry(docker), checkpoints, 'h1')
   collector.sync([toInfo(DETAILS)])
   // Once the stream ended the collector asks for the container's state; the answer (stopped) ends its work on it.

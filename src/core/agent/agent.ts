@@ -20,6 +20,7 @@ import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {insecureRefusal} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
+import {DEFAULT_AGENT_LIMITS, type AgentLimits} from './limits.js'
 import type {Reporter} from '../machine/machine.js'
 import {poll} from '../poll.js'
 import type {Store} from '../store/store.js'
@@ -41,11 +42,6 @@ export const AGENT_API_VOLUME = 'berth-agent-api'
 export const AGENT_SECRETS_VOLUME = 'berth-agent-secrets'
 /** The filter's socket as the agent sees it. */
 export const AGENT_API_SOCKET = `${AGENT_API_DIR}/docker.sock`
-/**
- * Defaults measured with bench/agent.mjs (BENCHMARKS.md): the agent stays under 120 MB RSS at
- * 1,000 containers, so 256 MiB leaves room for bursts; Node runs about a dozen threads.
- */
-export const AGENT_LIMITS = {memoryBytes: 256 * 1024 * 1024, pids: 128}
 export const API_FILTER_LIMITS = {memoryBytes: 128 * 1024 * 1024, pids: 64}
 /** The filter runs as root (the engine's socket is root's) with the agent's group, which its socket is shared with. */
 export const API_FILTER_USER = `0:${AGENT_UID}`
@@ -54,6 +50,8 @@ export const AGENT_SERVICE = 'berth-agent'
 /** Checkpoints, the events position and the spool: kept across reinstalls so nothing is lost or repeated. */
 export const AGENT_VOLUME = 'berth-agent-state'
 export const LABEL = 'io.berth.agent'
+/** The agent's log-line cap, set by `agent install --max-line-bytes` (agent/src/config.ts reads it). */
+export const MAX_LINE_ENV = 'BERTH_AGENT_MAX_LINE_BYTES'
 
 /** Where the agent finds each secret file inside its container. */
 export interface SecretPaths {
@@ -80,6 +78,8 @@ export interface InstallOptions {
   /** An image the machines pull themselves; default: berth builds one and loads it. */
   image?: string
   intervalSeconds?: number
+  /** Memory and pids of the agent's container, its log-line cap; default DEFAULT_AGENT_LIMITS. */
+  limits?: AgentLimits
   /** Extra BERTH_AGENT_* settings (tuning). */
   env?: Record<string, string>
 }
@@ -176,6 +176,8 @@ export interface AgentPrivileges {
   networkMode: string
   memoryBytes: number
   pidsLimit: number
+  /** The longest log line written whole (longer ones are cut and marked truncated). */
+  maxLineBytes: number
   /** The engine's socket mounted into the agent (never, with the filter). */
   dockerSocket: boolean
   /** The API filter's container state, or "none". */
@@ -204,6 +206,7 @@ export function agentEnv(
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
     BERTH_AGENT_DOCKER_SOCKET: AGENT_API_SOCKET,
     ...options.env,
+    [MAX_LINE_ENV]: String((options.limits ?? DEFAULT_AGENT_LIMITS).maxLineBytes),
   }
   return Object.entries(env)
     .filter(([, v]) => v !== undefined && v !== '')
@@ -374,13 +377,22 @@ export async function installAgent(
   version: string,
   reporter: Reporter,
 ): Promise<AgentStatus> {
-  return store.withLock(name, 'berth agent install', () =>
-    install(store, name, options, secrets, image, version, reporter),
+  return store.withLock(name, 'berth agent install', async () =>
+    installOnEngine(
+      await engineClient(await store.load(name), 120_000),
+      name,
+      options,
+      secrets,
+      image,
+      version,
+      reporter,
+    ),
   )
 }
 
-async function install(
-  store: Store,
+/** Installs the agent through an engine client (the machine's, or the lab engine in bench/agent.mjs). */
+export async function installOnEngine(
+  docker: Docker,
   name: string,
   options: InstallOptions,
   secrets: InfluxSecrets,
@@ -388,8 +400,6 @@ async function install(
   version: string,
   reporter: Reporter,
 ): Promise<AgentStatus> {
-  const record = await store.load(name)
-  const docker = await engineClient(record, 120_000)
   // One agent per host: a task of the global service here would write every point twice.
   if (await serviceTask(docker))
     throw new BerthError(
@@ -398,6 +408,7 @@ async function install(
       '`berth agent rm --global MANAGER` first',
     )
   const imageRef = await ensureImage(docker, options, image, reporter)
+  const limits = options.limits ?? DEFAULT_AGENT_LIMITS
   reporter.step('starting the API filter and the agent container')
   // An older agent and filter; the state volume stays, the secrets are written anew.
   await Promise.all([removeContainer(docker, AGENT_CONTAINER), removeContainer(docker, AGENT_API_CONTAINER)])
@@ -418,9 +429,9 @@ async function install(
         // /proc/<pid>/cgroup then names paths under the mounted /sys/fs/cgroup.
         NetworkMode: 'host',
         CgroupnsMode: 'host',
-        Memory: AGENT_LIMITS.memoryBytes,
-        MemorySwap: AGENT_LIMITS.memoryBytes,
-        PidsLimit: AGENT_LIMITS.pids,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        PidsLimit: limits.pids,
         RestartPolicy: {Name: 'unless-stopped'},
         Binds: [
           '/sys/fs/cgroup:/host/sys/fs/cgroup:ro',
@@ -547,9 +558,16 @@ async function privilegesOf(
     networkMode: host.NetworkMode ?? '',
     memoryBytes: host.Memory ?? 0,
     pidsLimit: host.PidsLimit ?? 0,
+    maxLineBytes: maxLineBytesOf(inspected.Config.Env ?? []),
     dockerSocket: sources.some((source) => /(^|\/)docker\.sock$/.test(source)),
     apiFilter: await apiFilterState(docker),
   }
+}
+
+/** The cap the agent's environment sets (an agent installed before the flag: the agent's default). */
+function maxLineBytesOf(env: string[]): number {
+  const value = env.find((e) => e.startsWith(`${MAX_LINE_ENV}=`))?.slice(MAX_LINE_ENV.length + 1)
+  return value && /^\d+$/.test(value) ? Number(value) : DEFAULT_AGENT_LIMITS.maxLineBytes
 }
 
 /** The API filter next to the agent: the berth-agent-api container, or the global service's task. */

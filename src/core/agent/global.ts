@@ -18,6 +18,7 @@ import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {Machine, type Reporter} from '../machine/machine.js'
 import type {Store} from '../store/store.js'
 import {poll} from '../poll.js'
+import {DEFAULT_AGENT_LIMITS} from './limits.js'
 import {nodeRows, type NodeRow, type SwarmNode} from '../swarm/model.js'
 import {requireManager, type Engine} from '../swarm/swarm.js'
 import {
@@ -25,7 +26,6 @@ import {
   AGENT_API_SOCKET,
   AGENT_API_VOLUME,
   AGENT_CONTAINER,
-  AGENT_LIMITS,
   AGENT_SERVICE,
   AGENT_VOLUME,
   agentEnv,
@@ -165,7 +165,7 @@ export function globalServiceSpec(
         },
       })),
     },
-    AGENT_LIMITS,
+    options.limits ?? DEFAULT_AGENT_LIMITS,
     'host',
   )
 }
