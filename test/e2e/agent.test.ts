@@ -197,7 +197,7 @@ describe('the agent on lab machines', () => {
             '--json',
           ],
           // Limits other than the defaults (256m, 128, 64k), to see each flag reach the agent.
-          ...['--memory', '224m', '--pids-limit', '100', '--max-line-bytes', '32k'],
+          ...['--memory', '224m', '--pids-limit', '100', '--max-line-bytes', '48k'],
         ],
       ),
     )
@@ -279,7 +279,7 @@ describe('the agent on lab machines', () => {
     ).toBe('pw-never-shown-3141\n')
     expect(table.stdout).toMatch(
       new RegExp(
-        `^${m1}: user 65532:65532, capabilities none, no-new-privileges, read-only root, pid namespace private, network host, memory 224 MiB, pids 100, log lines cut at 32k, Docker API through the GET-only filter \\(running\\)$`,
+        `^${m1}: user 65532:65532, capabilities none, no-new-privileges, read-only root, pid namespace private, network host, memory 224 MiB, pids 100, log lines cut at 48k, Docker API through the GET-only filter \\(running\\)$`,
         'm',
       ),
     )
@@ -481,7 +481,7 @@ describe('the agent on lab machines', () => {
     expect((await status(m1, m2)).map((s) => s.health)).toEqual(['ok', 'ok'])
   })
 
-  it('a container printing 50 MB without a newline: one line cut at the --max-line-bytes cap (32 KiB), counted, and the agent stays far under its memory limit', async () => {
+  it('a container printing 50 MB without a newline: one line cut at the --max-line-bytes cap (48 KiB, above the 40,000-byte line the workloads test whole), counted, and the agent stays far under its memory limit', async () => {
     await ok(
       docker(m1, [
         'run',
@@ -505,7 +505,7 @@ describe('the agent on lab machines', () => {
       90_000,
     )
     expect(cut.map((v) => [(v[1] as string).length, v[2]])).toEqual([
-      [32768, true],
+      [49152, true],
       [5, null],
     ])
     const [after] = await status(m1)

@@ -176,9 +176,9 @@ describe('a machine on the EC2 simulator', () => {
     expect((await berth(['status', name])).stdout).toBe('Running\n')
     const ip = await berth(['ip', name])
     expect(ip.stdout.trim()).toBe(sim.instanceByName(name)!.publicIp)
-    expect((await berth(['ls', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])).stdout).toContain(
-      `${name} amazonec2 Running`,
-    )
+    // A generous check deadline: loading the AWS SDK alone can take ls's default 10 s on a loaded CI machine.
+    const listed = await berth(['ls', '--timeout', '60', '--format', '{{.Name}} {{.DriverName}} {{.State}}'])
+    expect(listed.stdout).toContain(`${name} amazonec2 Running`)
     const job = await lab.docker(
       name,
       ['run', '--rm', 'job:latest', '/bin/busybox', 'echo', 'after restart'],

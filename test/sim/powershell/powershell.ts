@@ -207,9 +207,21 @@ async function giveNewLease(vm: SimVm): Promise<void> {
   const octets = (vm.Lease ?? '').split('.').map(Number)
   if (octets.length !== 4) throw new CmdletError(`the guest ${vm.Guest} has no address to move from`)
   octets[3] = ((octets[3]! + 100) % 200) + 20
-  const lan = (await guestEngine()).getNetwork(network)
+  const engine = await guestEngine()
+  const lan = engine.getNetwork(network)
   await lan.disconnect({Container: vm.Guest, Force: true})
   await lan.connect({Container: vm.Guest, EndpointConfig: {IPAMConfig: {IPv4Address: octets.join('.')}}})
+  // A host keeps its entry for the guest's old address until the kernel ages it out, which is what the
+  // driver must see past. Kept here, so the scenario does not hang on the garbage collector's timing.
+  const [route] = JSON.parse(
+    execFileSync('ip', ['-j', 'route', 'get', vm.Lease!], {encoding: 'utf8'}),
+  ) as Array<{
+    dev?: string
+  }>
+  if (route?.dev) {
+    const lladdr = vm.MacAddress.match(/../g)!.join(':').toLowerCase()
+    execFileSync('ip', ['neigh', 'replace', vm.Lease!, 'lladdr', lladdr, 'dev', route.dev, 'nud', 'stale'])
+  }
 }
 
 /** Runs a shell command in the guest; true when it exits 0. */
