@@ -335,6 +335,26 @@ describe('locks', () => {
     await release()
   })
 
+  it("a slow taker's guard is never taken from it, however old, and waiters keep their deadline; a dead taker's is", async () => {
+    const store = await newStore()
+    await store.init()
+    const path = join(store.root, 'locks', 'dev.lock')
+    const owner = (pid: number) =>
+      JSON.stringify({pid, host: hostname(), purpose: 'x', since: '', token: 't'})
+    await writeFile(path, owner(DEAD_PID))
+    // A live taker stalled a minute inside its takeover: a second taker that removed its guard could see the stale
+    // lock still there and remove the live lock the first lets in next (two holders, seen under load in CI).
+    await writeFile(`${path}.takeover`, owner(process.ppid))
+    const old = new Date(Date.now() - 60_000)
+    await utimes(`${path}.takeover`, old, old)
+    await expect(store.lock('dev', 'second taker', 300)).rejects.toThrow(/busy/)
+    expect(JSON.parse(await readFile(path, 'utf8')).pid).toBe(DEAD_PID)
+    await writeFile(`${path}.takeover`, owner(DEAD_PID))
+    const release = await store.lock('dev', 'after a dead taker', 2000)
+    expect(JSON.parse(await readFile(path, 'utf8')).pid).toBe(process.pid)
+    await release()
+  })
+
   it('a lock held by a live process times out with a one-line "busy" error naming it', async () => {
     const store = await newStore()
     await store.init()

@@ -76,25 +76,30 @@ async function isStale(path: string, owner: LockOwner | undefined, host: string)
 }
 
 /**
- * Removes the lock at `path` if it is still the stale one read as `seen`. Takers serialize on a
- * guard file, and only takers remove a lock they do not own, so between the check under the
- * guard and the removal nobody can put a live lock there: two takers never both win. A guard
- * whose taker died inside this short step is abandoned once old.
+ * Removes the lock at `path` if it is still the stale one read as `seen`; false when another taker is at it.
+ * Takers serialize on a guard file, and only takers remove a lock they do not own, so between the check under
+ * the guard and the removal nobody can put a live lock there: two takers never both win. The guard is made as a
+ * lock is (atomically, its owner in it) and is taken from its holder only when that process is gone: a taker
+ * that is merely slow (a loaded machine stalls a process for many seconds) keeps it, since a second taker inside
+ * this step could remove the live lock the first lets in.
  */
-async function removeIfStill(path: string, seen: string | undefined, host: string): Promise<void> {
+async function removeIfStill(path: string, seen: string | undefined, me: LockOwner): Promise<boolean> {
   const guard = `${path}.takeover`
-  try {
-    await writeFile(guard, String(process.pid), {mode: 0o600, flag: 'wx'})
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    if ((await lockAgeMs(guard)) > HALF_WRITTEN_STALE_MS) await rm(guard, {force: true})
-    else await new Promise((resolve) => setTimeout(resolve, 5)) // another taker is at it
-    return
+  if (!(await createWithOwner(guard, me))) {
+    const text = await readText(guard)
+    if (text === undefined) return true // released meanwhile: try again now
+    if (await isStale(guard, parseOwner(text), me.host)) {
+      await rm(guard, {force: true})
+      return true
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5)) // another taker is at it
+    return false
   }
   try {
     const now = await readText(path)
-    if (now !== undefined && now === seen && (await isStale(path, parseOwner(now), host)))
+    if (now !== undefined && now === seen && (await isStale(path, parseOwner(now), me.host)))
       await rm(path, {force: true})
+    return true
   } finally {
     await rm(guard, {force: true})
   }
@@ -127,10 +132,12 @@ export async function acquireLock(
     const text = await readText(path)
     const owner = parseOwner(text)
     if (text === undefined) continue // released meanwhile
-    if (await isStale(path, owner, me.host)) {
-      await removeIfStill(path, text, me.host)
+    // Taken over at once, unless another taker holds the guard: then the deadline applies as for a live owner.
+    if (
+      (await isStale(path, owner, me.host)) &&
+      ((await removeIfStill(path, text, me)) || Date.now() < deadline)
+    )
       continue
-    }
     if (Date.now() >= deadline) {
       const who = owner
         ? `pid ${owner.pid} (${owner.purpose}, since ${owner.since})`
