@@ -46,6 +46,8 @@ export function writableName(s: string): boolean {
 }
 
 const UNWRITABLE = /\n|\\([,= ]|$)/
+/** InfluxDB 1.x also reads `\"` and `\=` in a measurement as `"` and `=` (a tag or key keeps both bytes). */
+const UNWRITABLE_IN_MEASUREMENT = /\\["=]/
 
 /** With the u flag a surrogate pair is one code point, so only a lone surrogate matches. */
 const LONE_SURROGATE = /\p{Cs}/u
@@ -93,8 +95,14 @@ function formatField(value: FieldValue): string | undefined {
  */
 export function formatPoint(point: Point): string | undefined {
   // '#' starts a comment line; InfluxDB skips a tab or NUL that starts one.
-  if (!writableName(point.measurement) || /^[#\t\0]/.test(point.measurement)) return undefined
-  let line = escapeMeasurement(point.measurement)
+  const {measurement} = point
+  if (
+    !writableName(measurement) ||
+    /^[#\t\0]/.test(measurement) ||
+    UNWRITABLE_IN_MEASUREMENT.test(measurement)
+  )
+    return undefined
+  let line = escapeMeasurement(measurement)
   for (const key of Object.keys(point.tags).sort()) {
     const value = point.tags[key]
     if (value === undefined || value === '') continue

@@ -39,6 +39,8 @@ describe('agent line protocol', () => {
       {measurement: '#m'},
       {measurement: '\tm'},
       {measurement: '\0m'},
+      {measurement: 'a\\"b'},
+      {measurement: 'a\\=b c'},
       {fields: {'k"': 1}},
       {measurement: 'm\n'},
       {tags: {v: 'x'}},
