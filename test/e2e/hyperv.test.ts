@@ -115,11 +115,6 @@ async function labNetwork(): Promise<string> {
   return name
 }
 
-/** This machine's neighbour entries (the simulator's Get-NetNeighbor reads the same table). */
-function neighbourTable(): Array<{dst: string; lladdr?: string}> {
-  return JSON.parse(execFileSync('ip', ['-j', 'neigh', 'show'], {encoding: 'utf8'}) || '[]')
-}
-
 beforeAll(async () => {
   // Booting the first guest must not have to build the host image inside a PowerShell call.
   await ensureHostImage(localEngine(LAB_ENGINE), LAB_ENGINE, DEFAULT_HOST_IMAGE, () => {})
@@ -316,12 +311,10 @@ describe('a Hyper-V machine', () => {
     const now = await labVmAddress(LAB_ENGINE, guest)
     expect(now).not.toBe(before.IPAddress)
     expect((await record(machine.name)).Driver.IPAddress).toBe(now)
-    const mac = (before.MacAddr as string).match(/../g)!.join(':').toLowerCase()
-    expect(
-      neighbourTable()
-        .filter((n) => n.lladdr === mac)
-        .map((n) => n.dst),
-    ).toEqual(expect.arrayContaining([before.IPAddress, now]))
+    // The driver was shown both entries, the stale one for the old address among them.
+    expect((await simVm(machine.name)).NeighbourAnswers).toContainEqual(
+      expect.arrayContaining([before.IPAddress, now]),
+    )
     expect(
       (await lab.docker(machine.name, ['info', '--format', '{{.Name}}'], undefined, simEnv())).stdout.trim(),
     ).toBe(machine.name)
@@ -405,8 +398,9 @@ describe('faults', () => {
       }),
     )
     for (const {c, result, seconds} of results) {
-      // The 5 s IP deadline plus the create around it, on a shared machine running all six at once.
-      expect(seconds, c.faults).toBeLessThan(30)
+      // The 5 s IP deadline plus the create around it, on a shared machine running all six at once (31 s seen
+      // in CI beside other suites): far below the 300 s default, which is what this bound tells apart.
+      expect(seconds, c.faults).toBeLessThan(90)
       expect(result.code, `${c.faults}: ${result.stderr}`).toBe(c.code)
       expect(result.stderr.trim().split('\n'), c.faults).toHaveLength(1)
       expect(result.stderr, c.faults).toMatch(c.message)

@@ -1,7 +1,7 @@
 import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {Agent} from 'node:https'
-import {checkServerIdentity, type PeerCertificate} from 'node:tls'
+import {checkServerIdentity, connect, type PeerCertificate} from 'node:tls'
 import Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import type {MachineRecord} from '../store/record.js'
@@ -126,10 +126,48 @@ async function engineCall<T>(
     )
   } catch (err) {
     if (err instanceof BerthError) throw err
+    const presented = isVerificationError(err) ? await presentedCertificate(record) : undefined
     throw new BerthError(
-      `engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}`,
+      `engine of ${record.Name} at ${engineUrl(record)} did not answer over TLS: ${oneLine(err)}${presented ? ` (it presents ${presented})` : ''}`,
     )
   }
+}
+
+/** OpenSSL's verification failures: the engine answered, with a certificate the machine's ca.pem does not accept. */
+function isVerificationError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? ''
+  return /CERT|ISSUER|SIGNATURE/.test(code)
+}
+
+/**
+ * Whose certificate the engine presented, so a refusal names it (another machine's engine at a reused address
+ * reads as such). Read without trusting it and without sending the client certificate; only names go out.
+ */
+async function presentedCertificate(record: MachineRecord): Promise<string | undefined> {
+  const url = new URL(engineUrl(record).replace(/^tcp:/, 'https:'))
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port),
+      rejectUnauthorized: false,
+      servername: undefined,
+    })
+    const done = (text?: string) => {
+      socket.destroy()
+      resolve(text)
+    }
+    socket.setTimeout(3000, () => done())
+    socket.once('error', () => done())
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate()
+      const name = (entry: unknown) => JSON.stringify(String([entry].flat()[0] ?? '?').slice(0, 80))
+      done(
+        cert?.subject
+          ? `a certificate for ${name(cert.subject.CN)} issued by ${name(cert.issuer?.CN)}, SHA-256 ${cert.fingerprint256}`
+          : undefined,
+      )
+    })
+  })
 }
 
 /** The engine's version over mutual TLS; the proof that a machine's engine is set up right. */

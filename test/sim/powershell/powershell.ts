@@ -92,6 +92,11 @@ export interface SimVm {
   KvpDaemon?: boolean
   /** The sim's own log of state-changing cmdlets, for the tests. */
   History: string[]
+  /**
+   * The addresses each Get-NetNeighbor for the VM's MAC answered with, for the tests: the kernel may age an
+   * entry out (or fail its probe) right after the driver read it, so a later look at the table proves nothing.
+   */
+  NeighbourAnswers?: string[][]
 }
 
 /** A cmdlet failure: PowerShell prints the message and (in the driver's try/catch) exits 1. */
@@ -758,6 +763,12 @@ const CMDLETS: Record<string, Cmdlet> = {
     parameters: {linklayeraddress: 'string', erroraction: 'word'},
     run(args) {
       const found = neighbours(String(args.linklayeraddress))
+      const mac = String(args.linklayeraddress).replace(/-/g, '').toUpperCase()
+      const vm = loadVms().find((v) => v.MacAddress.toUpperCase() === mac)
+      if (vm) {
+        vm.NeighbourAnswers = [...(vm.NeighbourAnswers ?? []), found.map((n) => String(n.IPAddress))]
+        saveVm(vm)
+      }
       if (found.length === 0 && !quiet(args))
         throw new CmdletError(
           "No MSFT_NetNeighbor objects found with property 'LinkLayerAddress' equal to the given value.",
