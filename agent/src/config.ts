@@ -5,7 +5,7 @@ import {DEFAULT_IGNORE_FS} from './disk.js'
 import type {LabelFilter} from './labels.js'
 import {DEFAULT_MAX_LINE_BYTES} from './logs.js'
 import {redactUrl} from './url.js'
-import type {InfluxTarget, WriterOptions} from './writer.js'
+import {defaultWriterOptions, type InfluxTarget, type WriterOptions} from './writer.js'
 
 export interface AgentConfig {
   influx: InfluxTarget
@@ -100,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
       timeoutMs: positive(env, 'BERTH_AGENT_TIMEOUT_MS', 10_000),
       minBackoffMs: positive(env, 'BERTH_AGENT_MIN_BACKOFF_MS', 1000),
       maxBackoffMs: positive(env, 'BERTH_AGENT_MAX_BACKOFF_MS', 30_000),
+      highWaterBytes: defaultWriterOptions.highWaterBytes,
+      lowWaterBytes: defaultWriterOptions.lowWaterBytes,
     },
     host: env.BERTH_AGENT_HOST ?? '',
     intervalMs: positive(env, 'BERTH_AGENT_INTERVAL', 10) * 1000,

@@ -14,6 +14,9 @@ export interface StreamHandle {
   /** Settles when the stream ends (resolves) or breaks (rejects). */
   done: Promise<void>
   close(): void
+  /** Stops reading: the socket's buffers fill and the engine waits to send more. */
+  pause(): void
+  resume(): void
 }
 
 export class DockerClient {
@@ -62,6 +65,7 @@ export class DockerClient {
   /** A long-lived GET (events, logs): chunks go to `onData` as they arrive. */
   stream(path: string, onData: (chunk: Buffer) => void): StreamHandle {
     let req: http.ClientRequest | undefined
+    let response: http.IncomingMessage | undefined
     let closed = false
     const done = new Promise<void>((resolve, reject) => {
       // No agent: a follow stream holds its connection for hours and must not starve the pool.
@@ -79,6 +83,7 @@ export class DockerClient {
           )
           return
         }
+        response = res
         res.on('data', onData)
         res.on('end', () => resolve())
         res.on('error', (err) => (closed ? resolve() : reject(err)))
@@ -93,6 +98,8 @@ export class DockerClient {
         closed = true
         req?.destroy()
       },
+      pause: () => response?.pause(),
+      resume: () => response?.resume(),
     }
   }
 

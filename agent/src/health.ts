@@ -31,6 +31,8 @@ export interface Health {
   collectMs: number
   containers: number
   logStreams: number
+  /** Log streams not read now because the writer is behind. */
+  logStreamsPaused: number
   eventsConnected: boolean
   rssBytes: number
   cpuPercent: number
@@ -56,6 +58,7 @@ export function healthPoint(health: Health, time: bigint): Point {
       collect_ms: {float: health.collectMs},
       containers: health.containers,
       log_streams: health.logStreams,
+      log_streams_paused: health.logStreamsPaused,
       rss_bytes: health.rssBytes,
       cpu_percent: {float: health.cpuPercent},
     },

@@ -77,6 +77,8 @@ export class LogCollector {
   private stopped = false
   /** Lines longer than the cap, written cut (since the agent started). */
   linesTruncated = 0
+  /** Streams not read now because the sink is behind (see PointSink.backlog). */
+  streamsPaused = 0
 
   constructor(
     private readonly docker: DockerClient,
@@ -176,10 +178,21 @@ export class LogCollector {
       )
     const demuxer = new FrameDemuxer((stream, payload, cut) => assembler.entry(stream, payload, cut))
     const query = `/containers/${id}/logs?follow=${follow ? 1 : 0}&stdout=1&stderr=1&timestamps=1${since !== undefined ? `&since=${sinceParam(since)}` : ''}`
+    let paused = false
     const handle = this.docker.stream(query, (chunk) => {
       if (container.tty) assembler.tty(chunk)
       else demuxer.push(chunk)
       hand()
+      const backlog = paused ? undefined : this.sink.backlog?.()
+      if (!backlog) return
+      paused = true
+      this.streamsPaused++
+      handle.pause()
+      void backlog.then(() => {
+        paused = false
+        this.streamsPaused--
+        handle.resume()
+      })
     })
     this.following.set(id, handle)
     handle.done.then(

@@ -97,6 +97,7 @@ async function run(config: AgentConfig): Promise<void> {
       collectMs,
       containers,
       logStreams: logs.streams,
+      logStreamsPaused: logs.streamsPaused,
       eventsConnected: events.connected,
       rssBytes: process.memoryUsage.rss(),
       cpuPercent,

@@ -194,6 +194,7 @@ export const BERTH_AGENT = measurement(
     'collect_ms',
     'containers',
     'log_streams',
+    'log_streams_paused',
     'rss_bytes',
     'cpu_percent',
   ],

@@ -32,6 +32,10 @@ export interface WriterOptions {
   timeoutMs: number
   minBackoffMs: number
   maxBackoffMs: number
+  /** Unsent line bytes in memory at which `backlog()` asks the log streams to pause... */
+  highWaterBytes: number
+  /** ...and at which they read again. */
+  lowWaterBytes: number
 }
 
 /** The most requests spent finding the refused points of one batch; past it a refused part counts as InfluxDB's `dropped=N` says. */
@@ -43,6 +47,9 @@ export const defaultWriterOptions: WriterOptions = {
   timeoutMs: 10_000,
   minBackoffMs: 1000,
   maxBackoffMs: 30_000,
+  // Well inside the 256 MiB default limit, and a few batches of ordinary lines.
+  highWaterBytes: 16 << 20,
+  lowWaterBytes: 4 << 20,
 }
 
 /** What the writer tells the health endpoint. */
@@ -70,6 +77,8 @@ export type Verdict =
 
 interface Pending {
   lines: string[]
+  /** The lines' length, counted in `unsentBytes` until the batch is sent or spooled. */
+  bytes: number
   callbacks: (() => void)[]
   oldestNs: bigint
 }
@@ -84,7 +93,11 @@ export class InfluxWriter implements PointSink {
     writeErrors: 0,
     lastError: '',
   }
-  private buffer: Pending = {lines: [], callbacks: [], oldestNs: 0n}
+  private buffer: Omit<Pending, 'bytes'> = {lines: [], callbacks: [], oldestNs: 0n}
+  /** Lines formatted and not yet sent or spooled: the buffer and the batches waiting their turn. */
+  private unsentBytes = 0
+  /** While readers wait for the writer to catch up: their promise, and what ends the wait. */
+  private caughtUp: {promise: Promise<void>; resolve: () => void} | undefined
   private chain: Promise<void> = Promise.resolve()
   private flushTimer: NodeJS.Timeout | undefined
   private drainTimer: NodeJS.Timeout | undefined
@@ -124,9 +137,30 @@ export class InfluxWriter implements PointSink {
       if (this.buffer.lines.length === 0 || point.time < this.buffer.oldestNs)
         this.buffer.oldestNs = point.time
       this.buffer.lines.push(line)
+      this.unsentBytes += line.length
     }
     if (onDurable) this.buffer.callbacks.push(onDurable)
-    if (this.buffer.lines.length >= this.options.batchSize) void this.flush()
+    if (this.buffer.lines.length >= this.options.batchSize || this.unsentBytes >= this.options.highWaterBytes)
+      void this.flush()
+  }
+
+  backlog(): Promise<void> | undefined {
+    if (!this.caughtUp && this.unsentBytes < this.options.highWaterBytes) return undefined
+    if (!this.caughtUp) {
+      let resolve!: () => void
+      const promise = new Promise<void>((r) => (resolve = r))
+      this.caughtUp = {promise, resolve}
+    }
+    return this.caughtUp.promise
+  }
+
+  /** A batch left memory (sent or spooled): past the low-water mark, paused readers go on. */
+  private settled(bytes: number): void {
+    this.unsentBytes -= bytes
+    if (this.caughtUp && (this.unsentBytes <= this.options.lowWaterBytes || this.stopped)) {
+      this.caughtUp.resolve()
+      this.caughtUp = undefined
+    }
   }
 
   /** Points not yet in InfluxDB: in memory and in the spool. */
@@ -149,7 +183,8 @@ export class InfluxWriter implements PointSink {
     while (this.buffer.lines.length > 0 || this.buffer.callbacks.length > 0) {
       const lines = this.buffer.lines.splice(0, this.options.batchSize)
       const callbacks = this.buffer.lines.length === 0 ? this.buffer.callbacks : []
-      batches.push({lines, callbacks, oldestNs: this.buffer.oldestNs})
+      const bytes = lines.reduce((sum, line) => sum + line.length, 0)
+      batches.push({lines, bytes, callbacks, oldestNs: this.buffer.oldestNs})
       if (this.buffer.lines.length === 0) this.buffer = {lines: [], callbacks: [], oldestNs: 0n}
     }
     this.chain = this.chain.then(async () => {
@@ -163,6 +198,7 @@ export class InfluxWriter implements PointSink {
     clearInterval(this.flushTimer)
     clearTimeout(this.drainTimer)
     await this.flush()
+    this.settled(0) // no reader waits on a stopped writer
   }
 
   private async deliver(batch: Pending): Promise<void> {
@@ -174,6 +210,7 @@ export class InfluxWriter implements PointSink {
       const leftover = await this.sendLines(batch.lines)
       if (leftover.length) this.toSpool(await gzipAsync(leftover.join('\n')), leftover.length, batch.oldestNs)
     } finally {
+      this.settled(batch.bytes)
       for (const callback of batch.callbacks) callback()
     }
   }

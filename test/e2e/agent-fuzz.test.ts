@@ -19,7 +19,7 @@ import {
   type LogStream,
 } from '../../agent/src/logs.js'
 import {Spool} from '../../agent/src/spool.js'
-import {InfluxWriter} from '../../agent/src/writer.js'
+import {defaultWriterOptions, InfluxWriter} from '../../agent/src/writer.js'
 import {influxQuery, LAB_INFLUX, type InfluxSeries} from '../lab/lab.js'
 
 const db = `agent_fuzz_${process.pid}_${Date.now() % 100000}`
@@ -71,6 +71,7 @@ const SPECIALS = [
 
 function writerFor(database: string, spoolDir: string): InfluxWriter {
   return new InfluxWriter({url: LAB_INFLUX, database}, new Spool(spoolDir, 64 << 20), {
+    ...defaultWriterOptions,
     batchSize: 200,
     flushMs: 60_000,
     timeoutMs: 10_000,

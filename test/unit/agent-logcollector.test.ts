@@ -81,6 +81,7 @@ afterEach(async () => {
   for (const store of stores) store.flush()
   stores = []
   docker.close()
+  engine.closeAllConnections() // a follow stream a failed test left open
   await new Promise((resolve) => engine.close(resolve))
   await rm(dir, {recursive: true, force: true})
 })
@@ -150,5 +151,64 @@ describe('agent log collector', () => {
     const again = new MemorySink()
     await readOnce(again, new CheckpointStore(path), 2)
     expect(again.points.map((p) => p.fields.message)).toEqual(['one', 'twin', 'oops'])
+  })
+
+  it('stops reading a stream while the sink is behind, so the backlog stays in the engine, and reads on once it caught up', async () => {
+    const LIVE = 'feed'.padEnd(64, '0')
+    const LINES = 2000
+    let framesSent = 0
+    engine.removeAllListeners('request')
+    engine.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.url === `/containers/${LIVE}/json`)
+        return void res
+          .writeHead(200, {'Content-Type': 'application/json'})
+          .end(
+            JSON.stringify({
+              ...DETAILS,
+              Id: LIVE,
+              State: {...DETAILS.State, Status: 'running', Running: true},
+            }),
+          )
+      if (!req.url?.startsWith(`/containers/${LIVE}/logs?follow=1`)) return void res.writeHead(200).end()
+      res.writeHead(200, {'Content-Type': 'application/vnd.docker.multiplexed-stream'})
+      // A chatty container: 2,000 lines of 1 KB, written as fast as the reader takes them.
+      const more = () => {
+        while (framesSent < LINES) {
+          const ns = String(framesSent).padStart(9, '0')
+          if (!res.write(frame(1, `2026-12-01T08:00:00.${ns}Z ${'x'.repeat(1000)}\n`))) {
+            framesSent++
+            return void res.once('drain', more)
+          }
+          framesSent++
+        }
+      }
+      more()
+    })
+    let caughtUp!: () => void
+    let behind: Promise<void> | undefined = new Promise<void>((resolve) => (caughtUp = resolve))
+    const sink = new (class extends MemorySink {
+      backlog = () => behind
+    })()
+    const checkpoints = new CheckpointStore(join(dir, 'cp.json'))
+    stores.push(checkpoints)
+    const collector = new LogCollector(docker, sink, new ContainerRegistry(docker), checkpoints, 'h1')
+    collector.sync([
+      toInfo({...DETAILS, Id: LIVE, State: {...DETAILS.State, Status: 'running', Running: true}}),
+    ])
+    try {
+      await vi.waitFor(() => expect(collector.streamsPaused).toBe(1))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const whilePaused = sink.points.length
+      // Paused: nothing more is read, and the engine could not send it all (the socket's buffers are full).
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(sink.points.length).toBe(whilePaused)
+      expect(framesSent).toBeLessThan(LINES)
+      behind = undefined
+      caughtUp()
+      await vi.waitFor(() => expect(sink.points.length).toBe(LINES), {timeout: 10_000})
+      expect(collector.streamsPaused).toBe(0)
+    } finally {
+      collector.stop()
+    }
   })
 })

@@ -11,6 +11,7 @@ import type {Point} from '../../agent/src/lineprotocol.js'
 import {loadConfig} from '../../agent/src/config.js'
 import {Spool} from '../../agent/src/spool.js'
 import {
+  defaultWriterOptions,
   InfluxWriter,
   MAX_BISECT_REQUESTS,
   retryAfterMs,
@@ -34,6 +35,7 @@ let url: string
 let dir: string
 
 const options: WriterOptions = {
+  ...defaultWriterOptions,
   batchSize: 1000,
   flushMs: 60_000,
   timeoutMs: 2000,
@@ -109,6 +111,42 @@ describe('agent writer', () => {
     await w.flush()
     expect(received[0]!.url).toBe('/api/v2/write?org=my+org&bucket=b%2Frp&precision=ns')
     expect(received[0]!.headers.authorization).toBe('Token s3cret')
+  })
+
+  it('asks readers to wait past the high-water mark and lets them go once sent lines bring it under the low one', async () => {
+    // Each point's line is 'm,k=v n=<i>i <i>' (about 15 bytes): 100 points are over 1,000 bytes.
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const slow = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => void held.then(() => res.writeHead(204).end()))
+    })
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
+    const w = new InfluxWriter(
+      {url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, database: 'db1'},
+      new Spool(join(dir, 's'), 1 << 20),
+      {...options, batchSize: 50, highWaterBytes: 1000, lowWaterBytes: 400},
+    )
+    try {
+      w.write(points(10))
+      expect(w.backlog()).toBeUndefined()
+      w.write(points(100, 10))
+      const backlog = w.backlog()
+      expect(backlog).toBeInstanceOf(Promise)
+      let caughtUp = false
+      void backlog!.then(() => (caughtUp = true))
+      await new Promise((r) => setTimeout(r, 200))
+      expect(caughtUp).toBe(false) // InfluxDB has not answered: every line is still in memory
+      expect(w.backlog()).toBe(backlog) // one wait for everyone
+      release()
+      await w.flush()
+      expect(caughtUp).toBe(true)
+      expect(w.backlog()).toBeUndefined()
+      expect(w.stats.pointsWritten).toBe(110)
+    } finally {
+      await w.stop()
+      slow.close()
+    }
   })
 
   it('splits into batches of batchSize', async () => {
