@@ -15,7 +15,8 @@ const PROCESSES = Number(process.env.LOCK_RACE_PROCESSES ?? 200)
 /**
  * Each process says it is ready, waits for a byte on stdin (sent to all at once, so they race at the same instant), then
  * tries to take the lock whose owner is dead. The one that gets it proves it is alone by creating
- * `holder` exclusively and keeps the lock past the others' wait; they give up as busy (exit 3).
+ * `holder` exclusively and keeps the lock until every other racer has exited (the test then writes `release`), so a
+ * racer stalled past its deadline by a loaded machine still finds a live holder; they give up as busy (exit 3).
  */
 const RACER = `
 const {acquireLock} = await import(process.env.LOCK_MODULE)
@@ -35,7 +36,8 @@ try {
   await appendFile(dir + '/violations', process.pid + ' found another holder\\n')
   process.exit(1)
 }
-await new Promise((r) => setTimeout(r, 4000))
+const {existsSync} = await import('node:fs')
+while (!existsSync(dir + '/release')) await new Promise((r) => setTimeout(r, 100))
 process.exit(0)
 `
 
@@ -66,7 +68,12 @@ it(`${PROCESSES} processes racing at once to take over one stale lock: exactly o
     while ((await readFile(join(dir, 'ready'), 'utf8').catch(() => '')).length < PROCESSES)
       await new Promise((r) => setTimeout(r, 100))
     for (const racer of racers) racer.go()
-    const codes = await Promise.all(racers.map((r) => r.exited))
+    // The holder (or, were the lock broken, each of several) waits for `release`; everyone else exits on their own.
+    let exited = 0
+    const counted = racers.map((r) => r.exited.finally(() => ++exited))
+    while (exited < PROCESSES - 1) await new Promise((r) => setTimeout(r, 100))
+    await writeFile(join(dir, 'release'), '')
+    const codes = await Promise.all(counted)
     expect(await readFile(join(dir, 'violations'), 'utf8').catch(() => '')).toBe('')
     expect(codes.filter((c) => c === 0)).toHaveLength(1)
     expect(codes.filter((c) => c === 3)).toHaveLength(PROCESSES - 1)

@@ -1,5 +1,3 @@
-import tar from 'tar-stream'
-
 /** One entry of a small in-memory tar: a file (the default), a folder or a symlink. */
 export interface TarEntry {
   name: string
@@ -18,6 +16,8 @@ export interface TarEntry {
  * (PUT /containers/{id}/archive) and machine bundles take.
  */
 export async function tarArchive(entries: TarEntry[]): Promise<Buffer> {
+  // Loaded on use: the driver kit exports this, and every command loads the kit with the drivers' descriptors.
+  const {default: tar} = await import('tar-stream')
   const pack = tar.pack()
   for (const {content, mode, type = 'file', uid = 0, gid = 0, ...rest} of entries) {
     const header = {...rest, type, uid, gid, mode: mode ?? (type === 'directory' ? 0o755 : 0o644)}

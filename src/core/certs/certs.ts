@@ -3,11 +3,16 @@ import {isIP} from 'node:net'
 import {promisify} from 'node:util'
 import {readFile, copyFile, chmod} from 'node:fs/promises'
 import {join} from 'node:path'
-import forge from 'node-forge'
+import type forge from 'node-forge'
 import {writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
 
 const generateKeyPairAsync = promisify(generateKeyPair)
+
+type Forge = typeof forge
+/** node-forge loads with the first certificate: most commands issue none, and it is 45 files. */
+let loadedForge: Promise<Forge> | undefined
+const loadForge = () => (loadedForge ??= import('node-forge').then((m) => m.default))
 
 export interface KeyAndCert {
   keyPem: string
@@ -28,7 +33,7 @@ export function storeCertPaths(store: Store) {
  * Signs with node:crypto (native): forge builds the to-be-signed structure, but its pure-JS RSA
  * private-key operation is the slow part of issuing a certificate.
  */
-function signNative(cert: forge.pki.Certificate, issuerKeyPem: string): void {
+function signNative(forge: Forge, cert: forge.pki.Certificate, issuerKeyPem: string): void {
   const oid = forge.pki.oids.sha256WithRSAEncryption!
   cert.signatureOid = oid
   cert.siginfo.algorithmOid = oid
@@ -41,7 +46,7 @@ function signNative(cert: forge.pki.Certificate, issuerKeyPem: string): void {
 }
 
 /** RSA keys come from node:crypto (native); forge only assembles certificates. */
-async function newRsaKey(): Promise<{pem: string; forgePublic: forge.pki.rsa.PublicKey}> {
+async function newRsaKey(forge: Forge): Promise<{pem: string; forgePublic: forge.pki.rsa.PublicKey}> {
   const {privateKey, publicKey} = await generateKeyPairAsync('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: {type: 'pkcs1', format: 'pem'},
@@ -50,7 +55,12 @@ async function newRsaKey(): Promise<{pem: string; forgePublic: forge.pki.rsa.Pub
   return {pem: privateKey, forgePublic: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey}
 }
 
-function baseCert(publicKey: forge.pki.PublicKey, commonName: string, years: number): forge.pki.Certificate {
+function baseCert(
+  forge: Forge,
+  publicKey: forge.pki.PublicKey,
+  commonName: string,
+  years: number,
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate()
   cert.publicKey = publicKey
   // Positive 16-byte serial: a leading 0x00..0x7f byte keeps the DER integer non-negative.
@@ -70,15 +80,16 @@ function baseCert(publicKey: forge.pki.PublicKey, commonName: string, years: num
 }
 
 export async function createCA(commonName = 'berth CA'): Promise<KeyAndCert> {
-  const key = await newRsaKey()
-  const cert = baseCert(key.forgePublic, commonName, 10)
+  const forge = await loadForge()
+  const key = await newRsaKey(forge)
+  const cert = baseCert(forge, key.forgePublic, commonName, 10)
   cert.setIssuer(cert.subject.attributes)
   cert.setExtensions([
     {name: 'basicConstraints', cA: true, critical: true},
     {name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true},
     {name: 'subjectKeyIdentifier'},
   ])
-  signNative(cert, key.pem)
+  signNative(forge, cert, key.pem)
   return {keyPem: key.pem, certPem: forge.pki.certificateToPem(cert)}
 }
 
@@ -93,9 +104,10 @@ export interface IssueOptions {
 }
 
 export async function issueCert(ca: KeyAndCert, options: IssueOptions): Promise<KeyAndCert> {
+  const forge = await loadForge()
   const caCert = forge.pki.certificateFromPem(ca.certPem)
-  const key = await newRsaKey()
-  const cert = baseCert(key.forgePublic, options.commonName, options.years ?? 3)
+  const key = await newRsaKey(forge)
+  const cert = baseCert(forge, key.forgePublic, options.commonName, options.years ?? 3)
   cert.setIssuer(caCert.subject.attributes)
   const extensions: object[] = [
     {name: 'basicConstraints', cA: false},
@@ -113,7 +125,7 @@ export async function issueCert(ca: KeyAndCert, options: IssueOptions): Promise<
     })
   }
   cert.setExtensions(extensions)
-  signNative(cert, ca.keyPem)
+  signNative(forge, cert, ca.keyPem)
   return {keyPem: key.pem, certPem: forge.pki.certificateToPem(cert)}
 }
 

@@ -2,7 +2,7 @@ import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {Agent} from 'node:https'
 import {checkServerIdentity, connect, type PeerCertificate} from 'node:tls'
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import {BerthError, ExitCode, oneLine, withTimeout} from '../errors.js'
 import type {MachineRecord} from '../store/record.js'
 import type {SwarmInfo} from '../swarm/model.js'
@@ -39,6 +39,8 @@ export async function engineClient(record: MachineRecord, timeoutMs = 30_000): P
     readFile(auth.ClientKeyPath),
   ])
   const url = new URL(engineUrl(record).replace(/^tcp:/, 'https:'))
+  // Loaded here, not with this module: dockerode brings ssh2 and gRPC, and most commands never call an engine.
+  const {default: Docker} = await import('dockerode')
   return new Docker(
     isolatedDockerOptions({
       protocol: 'https',
