@@ -258,7 +258,9 @@ describe.concurrent('alongside each other', () => {
       sim.fault(name, {neverRunning: true})
       const result = await failedCreate(name, [], {BERTH_AMAZONEC2_TIMEOUT: '5'})
       expectOneLineError(result, /instance i-[0-9a-f]+ did not become running within 5s \(still pending\)/)
-      expect(result.seconds).toBeLessThan(30)
+      // The 5 s deadline and the create and clean-up around it (31 s seen in CI beside other suites): far below
+      // the 300 s default, which is what this bound tells apart.
+      expect(result.seconds).toBeLessThan(90)
     })
 
     it('SSH never answers: the SSH deadline, then the instance is terminated', async () => {
