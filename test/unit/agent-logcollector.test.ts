@@ -160,15 +160,13 @@ describe('agent log collector', () => {
     engine.removeAllListeners('request')
     engine.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (req.url === `/containers/${LIVE}/json`)
-        return void res
-          .writeHead(200, {'Content-Type': 'application/json'})
-          .end(
-            JSON.stringify({
-              ...DETAILS,
-              Id: LIVE,
-              State: {...DETAILS.State, Status: 'running', Running: true},
-            }),
-          )
+        return void res.writeHead(200, {'Content-Type': 'application/json'}).end(
+          JSON.stringify({
+            ...DETAILS,
+            Id: LIVE,
+            State: {...DETAILS.State, Status: 'running', Running: true},
+          }),
+        )
       if (!req.url?.startsWith(`/containers/${LIVE}/logs?follow=1`)) return void res.writeHead(200).end()
       res.writeHead(200, {'Content-Type': 'application/vnd.docker.multiplexed-stream'})
       // A chatty container: 2,000 lines of 1 KB, written as fast as the reader takes them.
