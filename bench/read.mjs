@@ -3,6 +3,8 @@
 // berth as built against the same build with its fast path turned off (BERTH_NO_FAST_PATH=1, the full oclif CLI)
 // and, with BASELINE=DIR, against another built checkout (e.g. main before the change), alternated round by round,
 // with `node -e 0` as the floor. Goal: under 100 ms median wall and CPU, under 60 MB RSS.
+// Then `env`, `config` and `ls` (an engine call per machine), which always run the full CLI: what every other
+// command pays to start (the modules it loads), against the baseline's full CLI.
 //   node bench/read.mjs              ROUNDS=15  BASELINE=/path/to/other/checkout  BENCH_STORE=existing store
 import {execFile} from 'node:child_process'
 import {join} from 'node:path'
@@ -36,6 +38,9 @@ const READS = [
   ['url', name],
   ['inspect', name, '-f', '{{.Driver.IPAddress}}'],
   ['ls', '-q'],
+  ['env', name],
+  ['config', name],
+  ['ls'],
 ]
 const env = {BERTH_STORAGE_PATH: store, MACHINE_STORAGE_PATH: store, DOCKER_HOST: ''}
 const variants = [
@@ -48,7 +53,14 @@ const variants = [
     {BERTH_NO_FAST_PATH: '1'},
   ],
   ...(baseline
-    ? [['baseline', (args) => [process.execPath, join(baseline, 'bin/run.js'), ...args], {}]]
+    ? [
+        ['baseline', (args) => [process.execPath, join(baseline, 'bin/run.js'), ...args], {}],
+        [
+          'baseline, full CLI',
+          (args) => [process.execPath, join(baseline, 'bin/run.js'), ...args],
+          {BERTH_NO_FAST_PATH: '1'},
+        ],
+      ]
     : []),
 ]
 
