@@ -76,6 +76,14 @@ describe('agent limits', () => {
     )
   })
 
+  it("bounds V8's heap at half the memory limit, so it collects before the kernel kills", () => {
+    const influx = {url: 'http://influx:8086', database: 'db'}
+    expect(agentEnv('m1', {influx}, {})).toContain('NODE_OPTIONS=--max-old-space-size=128')
+    expect(agentEnv('m1', {influx, limits: agentLimits({memory: '1g'})}, {})).toContain(
+      'NODE_OPTIONS=--max-old-space-size=512',
+    )
+  })
+
   it('the global service takes the same limits', () => {
     const spec = globalServiceSpec(
       {

@@ -20,7 +20,7 @@ import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {insecureRefusal} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
-import {DEFAULT_AGENT_LIMITS, type AgentLimits} from './limits.js'
+import {DEFAULT_AGENT_LIMITS, heapLimitMiB, type AgentLimits} from './limits.js'
 import type {Reporter} from '../machine/machine.js'
 import {poll} from '../poll.js'
 import type {Store} from '../store/store.js'
@@ -205,6 +205,7 @@ export function agentEnv(
     BERTH_AGENT_HOST: host,
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
     BERTH_AGENT_DOCKER_SOCKET: AGENT_API_SOCKET,
+    NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB((options.limits ?? DEFAULT_AGENT_LIMITS).memoryBytes)}`,
     ...options.env,
     [MAX_LINE_ENV]: String((options.limits ?? DEFAULT_AGENT_LIMITS).maxLineBytes),
   }

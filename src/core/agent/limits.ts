@@ -22,6 +22,13 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   maxLineBytes: DEFAULT_MAX_LINE_BYTES,
 }
 
+/**
+ * V8's old-space limit for an agent in `memoryBytes`: half of it. Node sizes its heap from the cgroup's limit
+ * itself (259 MB in 256 MiB), which leaves no room for buffers and code, so a burst ends in the kernel's OOM kill
+ * (seen at 1,100 containers) where a bounded heap would have collected first.
+ */
+export const heapLimitMiB = (memoryBytes: number): number => Math.floor(memoryBytes / MIB / 2)
+
 /** Bounds each setting must keep: below them the agent cannot run (an idle one takes about 60 MB). */
 export const AGENT_LIMIT_BOUNDS = {
   memoryBytes: {min: 96 * MIB, max: 64 * 1024 * MIB},
