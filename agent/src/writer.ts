@@ -94,7 +94,7 @@ export class InfluxWriter implements PointSink {
     lastError: '',
   }
   private buffer: Omit<Pending, 'bytes'> = {lines: [], callbacks: [], oldestNs: 0n}
-  /** Lines formatted and not yet sent or spooled: the buffer and the batches waiting their turn. */
+  /** Lines formatted and not yet sent or spooled (in UTF-16 units, which line protocol's ASCII makes bytes): the buffer and the batches waiting their turn. */
   private unsentBytes = 0
   /** While readers wait for the writer to catch up: their promise, and what ends the wait. */
   private caughtUp: {promise: Promise<void>; resolve: () => void} | undefined

@@ -12,11 +12,11 @@
 import {createReadStream} from 'node:fs'
 import {PassThrough} from 'node:stream'
 import type Docker from 'dockerode'
-import tar from 'tar-stream'
 import type {InfluxConnection, InfluxSecrets} from '../../../agent/src/influx.js'
 import {redactUrl} from '../../../agent/src/url.js'
 import {demuxedText, engineClient} from '../engine/engine.js'
 import {followProgress, isNotFound, removeContainer} from '../engine/helpers.js'
+import {tarArchive} from '../archive/tar.js'
 import {BerthError, ExitCode, oneLine} from '../errors.js'
 import {insecureRefusal} from '../http.js'
 import {readSecretFile} from '../secret-file.js'
@@ -192,6 +192,7 @@ export function agentEnv(
   paths: SecretPaths = CONTAINER_SECRET_PATHS,
 ): string[] {
   const influx = options.influx
+  const limits = options.limits ?? DEFAULT_AGENT_LIMITS
   const env: Record<string, string | undefined> = {
     BERTH_AGENT_INFLUX_URL: influx.url,
     BERTH_AGENT_DATABASE: influx.database,
@@ -205,9 +206,9 @@ export function agentEnv(
     BERTH_AGENT_HOST: host,
     BERTH_AGENT_INTERVAL: options.intervalSeconds ? String(options.intervalSeconds) : undefined,
     BERTH_AGENT_DOCKER_SOCKET: AGENT_API_SOCKET,
-    NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB((options.limits ?? DEFAULT_AGENT_LIMITS).memoryBytes)}`,
+    NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB(limits.memoryBytes)}`,
     ...options.env,
-    [MAX_LINE_ENV]: String((options.limits ?? DEFAULT_AGENT_LIMITS).maxLineBytes),
+    [MAX_LINE_ENV]: String(limits.maxLineBytes),
   }
   return Object.entries(env)
     .filter(([, v]) => v !== undefined && v !== '')
@@ -222,13 +223,15 @@ async function secretsArchive(secrets: InfluxSecrets): Promise<Buffer | undefine
     'ca.pem': secrets.ca,
   }).filter(([, v]) => v !== undefined)
   if (files.length === 0) return undefined
-  const pack = tar.pack()
-  for (const [file, value] of files)
-    pack.entry({name: file, mode: 0o400, uid: AGENT_UID, gid: AGENT_UID}, value + '\n')
-  pack.finalize()
-  const chunks: Buffer[] = []
-  for await (const chunk of pack) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
+  return tarArchive(
+    files.map(([name, value]) => ({
+      name,
+      content: value + '\n',
+      mode: 0o400,
+      uid: AGENT_UID,
+      gid: AGENT_UID,
+    })),
+  )
 }
 
 async function removeVolume(docker: Docker, name: string): Promise<void> {

@@ -152,7 +152,6 @@ async function presentedCertificate(record: MachineRecord): Promise<string | und
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port),
       rejectUnauthorized: false,
-      servername: undefined,
     })
     const done = (text?: string) => {
       socket.destroy()
