@@ -152,9 +152,15 @@ export async function load(url, context, next) { appendFileSync(process.env.TRAC
   )
   await writeFile(
     join(dir, 'trace.mjs'),
-    `import {register, createRequire} from 'node:module'
+    `import * as nodeModule from 'node:module'
 import {appendFileSync} from 'node:fs'
-register('./trace-esm.mjs', import.meta.url)
+const {createRequire} = nodeModule
+// Node 22.15+ has in-thread hooks and deprecates register() with a warning on stderr (DEP0205).
+if (nodeModule.registerHooks) {
+  nodeModule.registerHooks({load(url, context, next) { appendFileSync(process.env.TRACE_FILE, url + '\\n'); return next(url, context) }})
+} else {
+  nodeModule.register('./trace-esm.mjs', import.meta.url)
+}
 const Module = createRequire(import.meta.url)('node:module')
 const load = Module._load
 Module._load = function (request, parent, isMain) {
