@@ -176,17 +176,33 @@ export function parseIoStatV2(text: string | undefined): {
 /** USER_HZ is 100 on every Linux Docker runs on; cpuacct.stat counts in it. */
 const NS_PER_TICK = 10_000_000
 
-/** One sample of the container's cgroup, through `files` (kept open across cycles by the caller). */
-export function readCgroup(location: CgroupLocation, files: OpenFiles): CgroupSample | undefined {
+/**
+ * One sample of the container's cgroup, through `files` (kept open across cycles by the caller).
+ * With `idleSince`, the container's CPU counter is read first and, when it has not moved since that
+ * sample, that sample is the answer (the same object): a container that ran no instruction has the
+ * same CPU, throttling and block I/O counters, and the caller bounds how stale its memory may get.
+ */
+export function readCgroup(
+  location: CgroupLocation,
+  files: OpenFiles,
+  idleSince?: CgroupSample,
+): CgroupSample | undefined {
   // The directories are absolute and normalized already; path.join here was a tenth of a cycle.
   const read = (dir: string, file: string) => files.read(`${dir}/${file}`)
-  return location.version === 2 ? readV2(location.dirs.cpu, read) : readV1(location.dirs, read)
+  return location.version === 2
+    ? readV2(location.dirs.cpu, read, idleSince)
+    : readV1(location.dirs, read, idleSince)
 }
 
 type Read = (dir: string, file: string) => string | undefined
 
-function readV1(dirs: CgroupLocation['dirs'], read: Read): CgroupSample | undefined {
+function readV1(
+  dirs: CgroupLocation['dirs'],
+  read: Read,
+  idleSince?: CgroupSample,
+): CgroupSample | undefined {
   const total = number(read(dirs.cpuacct, 'cpuacct.usage'))
+  if (idleSince && total === idleSince.cpu.totalNs) return idleSince
   const usage = number(read(dirs.memory, 'memory.usage_in_bytes'))
   if (total === undefined || usage === undefined) return undefined
   const times = parseFlatKeyed(read(dirs.cpuacct, 'cpuacct.stat'))
@@ -222,8 +238,10 @@ function readV1(dirs: CgroupLocation['dirs'], read: Read): CgroupSample | undefi
   }
 }
 
-function readV2(dir: string, read: Read): CgroupSample | undefined {
+function readV2(dir: string, read: Read, idleSince?: CgroupSample): CgroupSample | undefined {
   const cpu = parseFlatKeyed(read(dir, 'cpu.stat'))
+  if (idleSince && cpu.usage_usec !== undefined && cpu.usage_usec * 1000 === idleSince.cpu.totalNs)
+    return idleSince
   const current = number(read(dir, 'memory.current'))
   if (cpu.usage_usec === undefined || current === undefined) return undefined
   const stat = parseFlatKeyed(read(dir, 'memory.stat'))

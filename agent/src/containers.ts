@@ -59,12 +59,17 @@ export function toInfo(
   }
 }
 
+/** Cycles from one full container list to the next while the events keep the registry current. */
+export const LIST_EVERY = 6
+
 export class ContainerRegistry {
   private readonly known = new Map<string, ContainerInfo>()
   private readonly stale = new Set<string>()
+  private cyclesSinceList = Infinity
+  private listedAtConnection: number | undefined
 
   constructor(
-    private readonly docker: DockerClient,
+    private readonly docker: Pick<DockerClient, 'json'>,
     private readonly wantedLabel: (key: string) => boolean = () => true,
   ) {}
 
@@ -104,12 +109,40 @@ export class ContainerRegistry {
     }
   }
 
-  /** The full list, each with details; containers gone since the last call are forgotten. */
-  async refresh(): Promise<ContainerInfo[]> {
-    const list = await this.docker.json<ContainerSummary[]>('/containers/json?all=1')
-    const ids = new Set(list.map((c) => c.Id))
+  /**
+   * The containers of one collection cycle. The engine's list when the events may have missed
+   * something (no events stream, or a new connection since the last list: `eventsConnection` is
+   * its number while connected) and at least every LIST_EVERY cycles; between, what events said.
+   */
+  forCycle(eventsConnection: number | undefined): Promise<ContainerInfo[]> {
+    const list =
+      eventsConnection === undefined ||
+      eventsConnection !== this.listedAtConnection ||
+      this.cyclesSinceList >= LIST_EVERY - 1
+    if (list) {
+      this.listedAtConnection = eventsConnection
+      this.cyclesSinceList = 0
+    } else this.cyclesSinceList++
+    return this.refresh(list)
+  }
+
+  /**
+   * The containers with their details. With `list`, from the engine's list (containers gone since
+   * are forgotten); without, from what is known and what events named since, each re-inspected
+   * where an event said it changed: the engine's list of every container costs the engine about
+   * 0.15 ms of CPU per container, and the agent's events already say what changed.
+   */
+  async refresh(list = true): Promise<ContainerInfo[]> {
+    if (!list)
+      return present(
+        await Promise.all([...new Set([...this.known.keys(), ...this.stale])].map((id) => this.details(id))),
+      )
+    const listed = await this.docker.json<ContainerSummary[]>('/containers/json?all=1')
+    const ids = new Set(listed.map((c) => c.Id))
     for (const id of this.known.keys()) if (!ids.has(id)) this.forget(id)
-    const infos = await Promise.all(list.map((c) => this.details(c.Id, c.State)))
-    return infos.filter((i): i is ContainerInfo => i !== undefined)
+    return present(await Promise.all(listed.map((c) => this.details(c.Id, c.State))))
   }
 }
+
+const present = (infos: (ContainerInfo | undefined)[]) =>
+  infos.filter((i): i is ContainerInfo => i !== undefined)

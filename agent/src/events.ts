@@ -91,6 +91,8 @@ export class EventsCollector {
   private stopped = false
   private pending = ''
   connected = false
+  /** Counts the connections made: a new one may have missed events, so the container list is read again. */
+  connections = 0
   lastError = ''
 
   constructor(
@@ -148,6 +150,7 @@ export class EventsCollector {
       this.consume(chunk.toString('utf8')),
     )
     this.connected = true
+    this.connections++
     this.lastError = ''
     await this.stream.done
   }

@@ -15,6 +15,14 @@ export interface Point {
   fields: Record<string, FieldValue | undefined>
   /** Nanoseconds since the epoch. */
   time: bigint
+  /**
+   * Set on the points of a series re-sent with new times and the same fields object (an idle
+   * container's counters): its line is formatted once per fields object. Such a point's
+   * measurement, tags and fields are never changed.
+   */
+  fixed?: boolean
+  /** `formatSeries(measurement, tags)`, kept by a caller that sends the same series every cycle. */
+  series?: string
 }
 
 /** InfluxDB 1.x refuses a series key (measurement and tags, escaped) longer than this. */
@@ -31,8 +39,9 @@ export function point<M extends Measurement>(
   tags: Tags<M>,
   fields: Fields<M, FieldValue>,
   time: bigint,
+  series?: string,
 ): Point {
-  return {measurement: measurement.name, tags, fields, time}
+  return {measurement: measurement.name, tags, fields, time, series}
 }
 
 /**
@@ -94,8 +103,36 @@ function formatField(value: FieldValue): string | undefined {
  * are left out too: they are not measurements.
  */
 export function formatPoint(point: Point): string | undefined {
+  if (!point.fixed) return formatUntimed(point)?.concat(String(point.time))
+  let untimed = formattedFixed.get(point.fields)
+  if (untimed === undefined) formattedFixed.set(point.fields, (untimed = formatUntimed(point) ?? null))
+  return untimed === null ? undefined : untimed + point.time
+}
+
+const formattedFixed = new WeakMap<Point['fields'], string | null>()
+
+/** The line up to its time, with the space before it. */
+function formatUntimed(point: Point): string | undefined {
+  const series = point.series ?? formatSeries(point.measurement, point.tags)
+  if (series === undefined) return undefined
+  let fields = ''
+  for (const [key, value] of Object.entries(point.fields)) {
+    if (value === undefined) continue
+    const tag = point.tags[key]
+    if (tag !== undefined && tag !== '') return undefined
+    if (typeof value === 'number' && !Number.isFinite(value)) continue
+    const text = formatField(value)
+    // A quote in a field key opens a string to InfluxDB's scanner: the fields after it are lost.
+    if (text === undefined || !writableName(key) || key === 'time' || key.includes('"')) return undefined
+    fields += `${fields ? ',' : ''}${escapeKey(key)}=${text}`
+  }
+  if (fields === '') return undefined
+  return `${series} ${fields} `
+}
+
+/** The measurement and tags of a line, or undefined when line protocol cannot carry them as they are. */
+export function formatSeries(measurement: string, tags: Point['tags']): string | undefined {
   // '#' starts a comment line; InfluxDB skips a tab or NUL that starts one.
-  const {measurement} = point
   if (
     !writableName(measurement) ||
     /^[#\t\0]/.test(measurement) ||
@@ -103,24 +140,13 @@ export function formatPoint(point: Point): string | undefined {
   )
     return undefined
   let line = escapeMeasurement(measurement)
-  for (const key of Object.keys(point.tags).sort()) {
-    const value = point.tags[key]
+  for (const key of Object.keys(tags).sort()) {
+    const value = tags[key]
     if (value === undefined || value === '') continue
-    if (!writableName(key) || key === 'time' || !writableName(value) || point.fields[key] !== undefined)
-      return undefined
+    if (!writableName(key) || key === 'time' || !writableName(value)) return undefined
     line += `,${escapeKey(key)}=${escapeKey(value)}`
   }
-  if (Buffer.byteLength(line) > MAX_SERIES_KEY_BYTES) return undefined
-  let fields = ''
-  for (const [key, value] of Object.entries(point.fields)) {
-    if (value === undefined || (typeof value === 'number' && !Number.isFinite(value))) continue
-    const text = formatField(value)
-    // A quote in a field key opens a string to InfluxDB's scanner: the fields after it are lost.
-    if (text === undefined || !writableName(key) || key === 'time' || key.includes('"')) return undefined
-    fields += `${fields ? ',' : ''}${escapeKey(key)}=${text}`
-  }
-  if (fields === '') return undefined
-  return `${line} ${fields} ${point.time}`
+  return Buffer.byteLength(line) > MAX_SERIES_KEY_BYTES ? undefined : line
 }
 
 /**

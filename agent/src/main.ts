@@ -107,7 +107,10 @@ async function run(config: AgentConfig): Promise<void> {
   const cycle = async () => {
     try {
       const started = performance.now()
-      const [info, list] = await Promise.all([docker.json<EngineInfo>('/info'), registry.refresh()])
+      const [info, list] = await Promise.all([
+        docker.json<EngineInfo>('/info'),
+        registry.forCycle(events.connected ? events.connections : undefined),
+      ])
       engine = info
       const time = nowNs()
       writer.write(stats.collect(engine, list, time))

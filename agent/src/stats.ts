@@ -6,11 +6,12 @@ import {
   readCgroup,
   type BlkioDevice,
   type CgroupLocation,
+  type CgroupSample,
   type CgroupVersion,
 } from './cgroup.js'
 import type {ContainerInfo} from './containers.js'
 import type {EngineInfo} from './docker.js'
-import {point, type FieldValue, type Point} from './lineprotocol.js'
+import {formatSeries, point, type FieldValue, type Point} from './lineprotocol.js'
 import {OpenFiles} from './openfiles.js'
 import {
   parseMeminfo,
@@ -53,12 +54,50 @@ const toNs = (iso: string): number => {
   return Number.isNaN(ms) || ms <= 0 ? 0 : ms * 1_000_000
 }
 
+/**
+ * A container whose CPU counter has not moved since the last full read ran no instruction: its
+ * other counters are taken from that read for at most this many cycles (a minute at the default
+ * 10 s), then read again, so that what the kernel changes without it (page cache reclaimed,
+ * packets received) shows within that bound. At 1,000 mostly idle containers this is most of
+ * a cycle's reads and garbage (cAdvisor backs off idle containers' housekeeping the same way).
+ */
+export const FULL_READ_EVERY = 6
+
+interface Located {
+  pid: number
+  location: CgroupLocation
+  files: OpenFiles
+  /**
+   * The last full read, how many cycles it has been reused, and the points made from it for that
+   * container record and engine (re-sent with a new time while the container is idle).
+   */
+  last?: {
+    sample: CgroupSample
+    reused: number
+    container: ContainerInfo
+    engine: string
+    labelCollisions: number
+    points: Point[]
+  }
+}
+
+/** A container's tags, for one container record and engine. */
+interface Series {
+  container: ContainerInfo
+  engine: string
+  tags: Record<string, string>
+  cpuTags: Record<string, string>
+  statusSeries: string | undefined
+  cpuSeries: string | undefined
+}
+
 export class StatsCollector {
   readonly version: CgroupVersion
-  /** Per container: its cgroup, and its stat files held open while its init process lives. */
-  private readonly locations = new Map<string, {pid: number; location: CgroupLocation; files: OpenFiles}>()
+  /** Per container: its cgroup, its stat files held open while its init process lives, its last full read. */
+  private readonly locations = new Map<string, Located>()
   private readonly hostFiles = new OpenFiles()
   private readonly previous = new Map<string, Previous>()
+  private readonly series = new Map<string, Series>()
   private previousHost: CpuTimes | undefined
   /** Labels left off `docker_container_mem` in the last cycle: named like one of the kernel's memory.stat keys. */
   labelCollisions = 0
@@ -101,16 +140,10 @@ export class StatsCollector {
     ]
     const live = new Set<string>()
     this.labelCollisions = 0
+    const engineKey = `${engine.Name}\n${engine.ServerVersion}`
     for (const container of containers) {
       live.add(container.id)
-      const containerTags = {
-        ...engineTags,
-        container_name: container.name,
-        container_image: container.image,
-        container_version: container.version,
-        container_status: container.state,
-      } satisfies Tags<typeof CONTAINER_STATUS>
-      const tags: Record<string, string> = {...container.labels, ...containerTags}
+      const {tags, cpuTags, statusSeries, cpuSeries} = this.seriesOf(container, engineTags, engineKey)
       const id = container.id
       const startedNs = toNs(container.startedAt)
       points.push(
@@ -128,6 +161,7 @@ export class StatsCollector {
             container_id: id,
           },
           time,
+          statusSeries,
         ),
       )
       if (container.state !== 'running' && container.state !== 'paused') {
@@ -136,9 +170,11 @@ export class StatsCollector {
         continue
       }
       const located = this.locate(container)
-      const sample = located && readCgroup(located.location, located.files)
+      if (!located) continue
+      const {last} = located
+      const reusable = last && last.reused < FULL_READ_EVERY - 1 ? last.sample : undefined
+      const sample = readCgroup(located.location, located.files, reusable)
       if (!sample) continue
-      const cpuTags = {...tags, cpu: CPU_TOTAL}
       const before = this.previous.get(id)
       this.previous.set(id, {containerNs: sample.cpu.totalNs, systemNs})
       const systemDelta = before ? systemNs - before.systemNs : 0
@@ -162,34 +198,91 @@ export class StatsCollector {
             container_id: id,
           },
           time,
+          cpuSeries,
         ),
       )
-      sample.cpu.perCpuNs.forEach((ns, i) =>
-        points.push(
-          point(CONTAINER_CPU, {...tags, cpu: `cpu${i}`}, {usage_total: ns, container_id: id}, time),
-        ),
-      )
-      const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
-      // The kernel's memory.stat keys first: a schema field of the same name wins.
-      const memFields: Fields<typeof CONTAINER_MEM, FieldValue> = {
-        ...sample.memory.stat,
-        usage: sample.memory.usage,
-        limit,
-        max_usage: sample.memory.maxUsage,
-        usage_percent: {float: limit > 0 ? (sample.memory.usage / limit) * 100 : 0},
-        fail_count: sample.memory.failCount,
-        container_id: id,
+      const idle = sample === reusable
+      if (idle && last!.container === container && last!.engine === engineKey) {
+        last!.reused++
+        this.labelCollisions += last!.labelCollisions
+        for (const unchanged of last!.points) points.push({...unchanged, time})
+        continue
       }
-      points.push(
-        point(CONTAINER_MEM, this.withoutFieldNames(tags, container.labels, memFields), memFields, time),
-      )
-      points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
-      if (container.ownNetwork && container.pid > 0)
-        points.push(...this.networkPoints(tags, container, located.files, time))
+      const collisionsBefore = this.labelCollisions
+      const counters = this.counterPoints(tags, container, sample, located.files, hostMemory, time)
+      for (const counter of counters) counter.fixed = true
+      located.last = {
+        sample,
+        reused: idle ? last!.reused + 1 : 0,
+        container,
+        engine: engineKey,
+        labelCollisions: this.labelCollisions - collisionsBefore,
+        points: counters,
+      }
+      points.push(...counters)
     }
     for (const id of this.previous.keys()) if (!live.has(id)) this.previous.delete(id)
+    for (const id of this.series.keys()) if (!live.has(id)) this.series.delete(id)
     for (const id of this.locations.keys()) if (!live.has(id)) this.forget(id)
     points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
+    return points
+  }
+
+  /** The container's tags and the formatted series of its points sent every cycle, made once per record and engine. */
+  private seriesOf(container: ContainerInfo, engineTags: Tags<typeof DOCKER>, engine: string): Series {
+    const cached = this.series.get(container.id)
+    if (cached?.container === container && cached.engine === engine) return cached
+    const containerTags = {
+      ...engineTags,
+      container_name: container.name,
+      container_image: container.image,
+      container_version: container.version,
+      container_status: container.state,
+    } satisfies Tags<typeof CONTAINER_STATUS>
+    const tags: Record<string, string> = {...container.labels, ...containerTags}
+    const cpuTags = {...tags, cpu: CPU_TOTAL}
+    const series: Series = {
+      container,
+      engine,
+      tags,
+      cpuTags,
+      statusSeries: formatSeries(CONTAINER_STATUS.name, tags),
+      cpuSeries: formatSeries(CONTAINER_CPU.name, cpuTags),
+    }
+    this.series.set(container.id, series)
+    return series
+  }
+
+  /** The points of one sample that stay the same while the container is idle: per-CPU, memory, block I/O, network. */
+  private counterPoints(
+    tags: Record<string, string>,
+    container: ContainerInfo,
+    sample: CgroupSample,
+    files: OpenFiles,
+    hostMemory: number,
+    time: bigint,
+  ): Point[] {
+    const id = container.id
+    const points = sample.cpu.perCpuNs.map((ns, i) =>
+      point(CONTAINER_CPU, {...tags, cpu: `cpu${i}`}, {usage_total: ns, container_id: id}, time),
+    )
+    const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
+    // The kernel's memory.stat keys first: a schema field of the same name wins.
+    const memFields: Fields<typeof CONTAINER_MEM, FieldValue> = {
+      ...sample.memory.stat,
+      usage: sample.memory.usage,
+      limit,
+      max_usage: sample.memory.maxUsage,
+      usage_percent: {float: limit > 0 ? (sample.memory.usage / limit) * 100 : 0},
+      fail_count: sample.memory.failCount,
+      container_id: id,
+    }
+    points.push(
+      point(CONTAINER_MEM, this.withoutFieldNames(tags, container.labels, memFields), memFields, time),
+    )
+    points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
+    if (container.ownNetwork && container.pid > 0)
+      points.push(...this.networkPoints(tags, container, files, time))
     return points
   }
 
@@ -209,7 +302,7 @@ export class StatsCollector {
     return kept
   }
 
-  private locate(container: ContainerInfo): {location: CgroupLocation; files: OpenFiles} | undefined {
+  private locate(container: ContainerInfo): Located | undefined {
     const cached = this.locations.get(container.id)
     if (cached && cached.pid === container.pid) return cached
     if (cached) this.forget(container.id) // restarted: a new process, maybe a new cgroup
@@ -221,7 +314,7 @@ export class StatsCollector {
       container.pid,
     )
     if (!location) return undefined
-    const located = {pid: container.pid, location, files: new OpenFiles()}
+    const located: Located = {pid: container.pid, location, files: new OpenFiles()}
     this.locations.set(container.id, located)
     return located
   }

@@ -16,10 +16,10 @@ import {
 import type {ContainerInfo} from '../../agent/src/containers.js'
 import {splitImage} from '../../agent/src/containers.js'
 import type {EngineInfo} from '../../agent/src/docker.js'
-import type {Point} from '../../agent/src/lineprotocol.js'
+import {formatPoint, type Point} from '../../agent/src/lineprotocol.js'
 import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs} from '../../agent/src/procfs.js'
 import {MEASUREMENTS} from '../../agent/src/schema.js'
-import {StatsCollector} from '../../agent/src/stats.js'
+import {FULL_READ_EVERY, StatsCollector} from '../../agent/src/stats.js'
 
 const ID = 'c0ffee'.padEnd(64, '0')
 let root: string
@@ -362,13 +362,114 @@ describe('a stats cycle over a fixture host', () => {
     const before = openFds()
     stats.collect(engine, [container], 1n)
     expect(openFds()).toBeGreaterThan(before + 5)
-    await tree({[`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '5242880\n'})
+    // The container ran (its CPU counter moved), so every file is read again, in place.
+    await tree({
+      [`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '5242880\n',
+      [`sys/cpuacct/docker/${ID}/cpuacct.usage`]: '3000000001\n',
+    })
     const usage = stats
       .collect(engine, [container], 2n)
       .find((p) => p.measurement === 'docker_container_mem')!.fields.usage
     expect(usage).toBe(5242880 - 4194304)
     stats.collect(engine, [{...container, state: 'exited', pid: 0}], 3n)
     expect(openFds()).toBe(before + 2) // /proc/stat and /proc/meminfo stay open
+  })
+})
+
+describe('an idle container (its CPU counter did not move)', () => {
+  const engine = {
+    Name: 'eng',
+    ServerVersion: '20.10.24',
+    NCPU: 1,
+    MemTotal: 1 << 30,
+    NFd: 30,
+    Images: 3,
+  } as EngineInfo
+  const container: ContainerInfo = {
+    id: ID,
+    name: 'web',
+    image: 'busybox',
+    version: 'latest',
+    tty: false,
+    labels: {},
+    labelsDropped: 0,
+    ownNetwork: true,
+    state: 'running',
+    pid: 42,
+    exitCode: 0,
+    oomKilled: false,
+    startedAt: '2026-12-01T08:00:00Z',
+    finishedAt: '0001-01-01T00:00:00Z',
+    restartCount: 0,
+  }
+  const memoryUsage = (points: Point[]) =>
+    points.find((p) => p.measurement === 'docker_container_mem')!.fields.usage
+  const rxBytes = (points: Point[]) =>
+    points.find((p) => p.measurement === 'docker_container_net' && p.tags.network === 'total')!.fields
+      .rx_bytes
+  const netDev = (rx: number) => `h\nh\n  eth0: ${rx} 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n`
+
+  beforeEach(async () => {
+    await tree({
+      ...v1Files((c) => `sys/${c}/docker/${ID}`),
+      'proc/42/cgroup': '',
+      'proc/42/net/dev': netDev(1000),
+      'proc/meminfo': 'MemTotal: 1048576 kB\nMemFree: 524288 kB\n',
+      'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n',
+    })
+  })
+
+  it(`keeps its last counters for at most ${FULL_READ_EVERY} cycles, then reads them again; a moved CPU counter reads them at once`, async () => {
+    const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
+    expect(memoryUsage(stats.collect(engine, [container], 1n))).toBe(100663296)
+    // What the kernel changes without the container running: page cache reclaimed, packets received.
+    await tree({
+      [`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '8388608\n',
+      'proc/42/net/dev': netDev(5000),
+    })
+    const cycles = Array.from({length: FULL_READ_EVERY}, (_, i) =>
+      stats.collect(engine, [container], BigInt(i + 2)),
+    )
+    expect(cycles.map(memoryUsage)).toEqual([
+      ...Array(FULL_READ_EVERY - 1).fill(100663296),
+      8388608 - 4194304,
+    ])
+    expect(cycles.map(rxBytes)).toEqual([...Array(FULL_READ_EVERY - 1).fill(1000), 5000])
+    // Every point is still sent every cycle, at that cycle's time.
+    for (const [i, points] of cycles.entries()) {
+      expect(points.filter((p) => p.tags.container_name === 'web').map((p) => p.time)).toEqual(
+        Array(points.filter((p) => p.tags.container_name === 'web').length).fill(BigInt(i + 2)),
+      )
+      expect(points.filter((p) => p.tags.container_name === 'web').length).toBe(
+        cycles[0]!.filter((p) => p.tags.container_name === 'web').length,
+      )
+    }
+    await tree({
+      [`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '12582912\n',
+      [`sys/cpuacct/docker/${ID}/cpuacct.usage`]: '3000000500\n',
+    })
+    expect(memoryUsage(stats.collect(engine, [container], 100n))).toBe(12582912 - 4194304)
+  })
+
+  it('formats its unchanged points once, and they read the same as a fresh collector formats them', async () => {
+    const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
+    stats.collect(engine, [container], 1n).forEach(formatPoint)
+    const reused = stats.collect(engine, [container], 2n)
+    const fresh = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
+    fresh.collect(engine, [container], 1n)
+    const lines = (points: Point[]) =>
+      points.filter((p) => p.measurement !== 'cpu' && p.tags.cpu !== 'cpu-total').map(formatPoint)
+    expect(lines(reused)).toEqual(lines(fresh.collect(engine, [container], 2n)))
+    expect(lines(reused).every((line) => line?.endsWith(' 2'))).toBe(true)
+    // A renamed container (a new record from the registry) gets its new tags at once.
+    const renamed = stats.collect(engine, [{...container, name: 'api'}], 3n)
+    expect(renamed.filter((p) => p.tags.container_name === 'web')).toEqual([])
+    expect(
+      renamed
+        .filter((p) => p.tags.container_name === 'api')
+        .map(formatPoint)
+        .every((l) => l?.includes('container_name=api')),
+    ).toBe(true)
   })
 })
 
