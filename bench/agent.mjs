@@ -270,6 +270,20 @@ async function agentFate() {
 
 const containerPid = async (name) => (await docker.getContainer(name).inspect()).State.Pid
 
+/** A container's process and its CPU seconds now: a restart between two readings shows as another pid. */
+async function processCpu(name) {
+  const pid = await containerPid(name)
+  try {
+    return {pid, cpu: stat(pid).cpu, rssMB: rssMB(pid)}
+  } catch {
+    return {pid, cpu: NaN, rssMB: NaN} // exited meanwhile
+  }
+}
+const cpuPercentBetween = (before, after, seconds) =>
+  before.pid === after.pid
+    ? round(((after.cpu - before.cpu) / seconds) * 100)
+    : `restarted (pid ${after.pid})`
+
 /** Runs R cycles of the Telegraf way (list, then every container's stats in parallel); engine CPU per cycle. */
 async function statsApiCycles(query, rounds) {
   const cycles = []
@@ -363,7 +377,6 @@ async function main() {
       (await docker.getVolume('berth-agent-state').inspect()).Mountpoint,
       'health.sock',
     )
-    const [agentPid, filterPid] = [await containerPid(AGENT), await containerPid(FILTER)]
     // Every log stream open and the first cycles done before measuring.
     for (let i = 0; i < 60; i++) {
       const h = await agentHealth(stateSocket)
@@ -375,8 +388,7 @@ async function main() {
     // Agent at its 10 s interval, over windowMs: CPU and RSS from /proc, cycle time from its health.
     log(`quiet? ${await quiet()}`)
     const samples = []
-    const agentCpuBefore = stat(agentPid).cpu
-    const filterCpuBefore = stat(filterPid).cpu
+    const [agentBefore, filterBefore] = [await processCpu(AGENT), await processCpu(FILTER)]
     const withAgent = await engineWindow(
       windowMs,
       (async () => {
@@ -388,14 +400,14 @@ async function main() {
             collectMs: h.collectMs,
             containers: h.containers,
             logStreams: h.logStreams,
-            rssMB: rssMB(agentPid),
+            rssMB: (await processCpu(AGENT)).rssMB,
             cpuPercent: h.cpuPercent,
           })
         }
       })(),
     )
-    const agentCpuPercent = ((stat(agentPid).cpu - agentCpuBefore) / withAgent.seconds) * 100
-    const filterCpuPercent = ((stat(filterPid).cpu - filterCpuBefore) / withAgent.seconds) * 100
+    const agentCpuPercent = cpuPercentBetween(agentBefore, await processCpu(AGENT), withAgent.seconds)
+    const filterCpuPercent = cpuPercentBetween(filterBefore, await processCpu(FILTER), withAgent.seconds)
     const dockerdRssWithAgent = rssMB(engineProcesses().dockerd)
     log(`engine, with agent: ${JSON.stringify(withAgent)}`)
     log(`agent samples: ${JSON.stringify(samples)}`)
@@ -447,15 +459,16 @@ async function main() {
         (await influx(`SELECT count(message) FROM docker_log WHERE container_name =~ /^${run}-chatty-/`))
           .series?.[0]?.values[0][1] ?? 0
       const linesBefore = await count()
-      const [agentBefore, filterBefore] = [stat(agentPid).cpu, stat(filterPid).cpu]
+      const [agentBefore, filterBefore] = [await processCpu(AGENT), await processCpu(FILTER)]
       const engine = await engineWindow(windowMs)
       await sleep(2000) // the last flush
       const lines = (await count()) - linesBefore
+      const agentAfter = await processCpu(AGENT)
       chattyResult = {
         engineWithAgent: engine,
-        agentCpuPercent: round(((stat(agentPid).cpu - agentBefore) / engine.seconds) * 100),
-        filterCpuPercent: round(((stat(filterPid).cpu - filterBefore) / engine.seconds) * 100),
-        agentRssMB: round(rssMB(agentPid), 1),
+        agentCpuPercent: cpuPercentBetween(agentBefore, agentAfter, engine.seconds),
+        filterCpuPercent: cpuPercentBetween(filterBefore, await processCpu(FILTER), engine.seconds),
+        agentRssMB: round(agentAfter.rssMB, 1),
         linesPerSecondQueryable: round(lines / engine.seconds, 0),
         health: await agentHealth(stateSocket),
       }
@@ -473,11 +486,14 @@ async function main() {
       engineWithAgent: withAgent,
       dockerdRssMB: {noAgent: round(dockerdRssNoAgent, 1), withAgent: round(dockerdRssWithAgent, 1)},
       agent: {
-        cpuPercentAt10s: round(agentCpuPercent),
+        cpuPercentAt10s: agentCpuPercent,
         cpuPercentHealthMedian: round(median(samples.map((s) => s.cpuPercent))),
         rssMBMax: round(Math.max(...samples.map((s) => s.rssMB)), 1),
-        filterCpuPercent: round(filterCpuPercent),
+        filterCpuPercent,
+        // Every sixth cycle reads idle containers in full (FULL_READ_EVERY): the maximum is such a cycle.
         cycleMsMedian: round(median(steady), 1),
+        cycleMsMean: round(steady.reduce((a, b) => a + b, 0) / steady.length, 1),
+        cycleMsMax: round(Math.max(...steady), 1),
         containersSeen: samples.at(-1).containers,
         logStreams: samples.at(-1).logStreams,
         afterStatsApi: {pointsRejected: afterStats.pointsRejected, pointsDropped: afterStats.pointsDropped},
@@ -486,6 +502,7 @@ async function main() {
       ratios: {
         oneShotToAgentCycle: round(median(oneShot.map((c) => c.ms)) / median(steady), 1),
         streamFalseToAgentCycle: round(median(streamFalse.map((c) => c.ms)) / median(steady), 1),
+        streamFalseToAgentFullCycle: round(median(streamFalse.map((c) => c.ms)) / Math.max(...steady), 1),
         dockerdWithToWithoutAgent: round(withAgent.dockerdPercent / Math.max(noAgent.dockerdPercent, 0.01)),
       },
       eventLatencyMs: {

@@ -103,10 +103,21 @@ function formatField(value: FieldValue): string | undefined {
  * are left out too: they are not measurements.
  */
 export function formatPoint(point: Point): string | undefined {
-  if (!point.fixed) return formatUntimed(point)?.concat(String(point.time))
+  if (!point.fixed) return formatUntimed(point)?.concat(timeText(point.time))
   let untimed = formattedFixed.get(point.fields)
   if (untimed === undefined) formattedFixed.set(point.fields, (untimed = formatUntimed(point) ?? null))
-  return untimed === null ? undefined : untimed + point.time
+  return untimed === null ? undefined : untimed + timeText(point.time)
+}
+
+/** A stats cycle writes thousands of points of one time: its digits are made once. */
+let lastTime = -1n
+let lastTimeText = ''
+function timeText(time: bigint): string {
+  if (time !== lastTime) {
+    lastTime = time
+    lastTimeText = String(time)
+  }
+  return lastTimeText
 }
 
 const formattedFixed = new WeakMap<Point['fields'], string | null>()
@@ -122,13 +133,29 @@ function formatUntimed(point: Point): string | undefined {
     if (tag !== undefined && tag !== '') return undefined
     if (typeof value === 'number' && !Number.isFinite(value)) continue
     const text = formatField(value)
-    // A quote in a field key opens a string to InfluxDB's scanner: the fields after it are lost.
-    if (text === undefined || !writableName(key) || key === 'time' || key.includes('"')) return undefined
-    fields += `${fields ? ',' : ''}${escapeKey(key)}=${text}`
+    const name = fieldKey(key)
+    if (text === undefined || name === null) return undefined
+    fields += `${fields ? ',' : ''}${name}=${text}`
   }
   if (fields === '') return undefined
   return `${series} ${fields} `
 }
+
+/**
+ * A field key escaped, or null when it cannot be one. Field keys come from a small set (the
+ * schema's, memory.stat's), so the answers are kept, up to a bound that hostile keys cannot pass.
+ */
+function fieldKey(key: string): string | null {
+  let name = fieldKeys.get(key)
+  if (name !== undefined) return name
+  // A quote in a field key opens a string to InfluxDB's scanner: the fields after it are lost.
+  name = !writableName(key) || key === 'time' || key.includes('"') ? null : escapeKey(key)
+  if (fieldKeys.size < MAX_KEPT_FIELD_KEYS) fieldKeys.set(key, name)
+  return name
+}
+
+const fieldKeys = new Map<string, string | null>()
+const MAX_KEPT_FIELD_KEYS = 1024
 
 /** The measurement and tags of a line, or undefined when line protocol cannot carry them as they are. */
 export function formatSeries(measurement: string, tags: Point['tags']): string | undefined {

