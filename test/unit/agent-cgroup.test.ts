@@ -47,6 +47,29 @@ const v1Files = (base: (controller: string) => string): Record<string, string> =
     '8:0 Read 1\n8:0 Write 2\n8:0 Sync 2\n8:0 Async 1\n8:0 Total 3\nTotal 3\n',
 })
 
+const engineInfo = (cpus: number) =>
+  ({Name: 'eng', ServerVersion: '20.10.24', NCPU: cpus, MemTotal: 1 << 30, NFd: 30, Images: 3}) as EngineInfo
+
+/** A running container of the fixture host (pid 42), with its own network unless told otherwise. */
+const webContainer = (overrides: Partial<ContainerInfo> = {}): ContainerInfo => ({
+  id: ID,
+  name: 'web',
+  image: 'busybox',
+  version: 'latest',
+  tty: false,
+  labels: {},
+  labelsDropped: 0,
+  ownNetwork: true,
+  state: 'running',
+  pid: 42,
+  exitCode: 0,
+  oomKilled: false,
+  startedAt: '2026-12-01T08:00:00Z',
+  finishedAt: '0001-01-01T00:00:00Z',
+  restartCount: 0,
+  ...overrides,
+})
+
 const v2Files = (dir: string): Record<string, string> => ({
   'cgroup.controllers': 'cpu io memory pids\n',
   [`${dir}/cgroup.procs`]: '42\n',
@@ -228,31 +251,8 @@ describe('a stats cycle over a fixture host', () => {
       'proc/uptime': '123.4 200\n',
     })
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
-    const engine = {
-      Name: 'eng',
-      ServerVersion: '20.10.24',
-      NCPU: 2,
-      MemTotal: 1 << 30,
-      NFd: 30,
-      Images: 3,
-    } as EngineInfo
-    const container: ContainerInfo = {
-      id: ID,
-      name: 'web',
-      image: 'busybox',
-      version: 'latest',
-      tty: false,
-      labels: {'com.example.team': 'a b'},
-      labelsDropped: 0,
-      ownNetwork: true,
-      state: 'running',
-      pid: 42,
-      exitCode: 0,
-      oomKilled: false,
-      startedAt: '2026-12-01T08:00:00Z',
-      finishedAt: '0001-01-01T00:00:00Z',
-      restartCount: 1,
-    }
+    const engine = engineInfo(2)
+    const container = webContainer({labels: {'com.example.team': 'a b'}, restartCount: 1})
     stats.collect(engine, [container], 1n)
     // One second later on two CPUs (200 ticks = 2e9 ns of system time): the container used 1e9 ns more.
     await tree({
@@ -333,31 +333,8 @@ describe('a stats cycle over a fixture host', () => {
       'proc/stat': 'cpu  1000 0 0 1000 0 0 0 0 0 0\ncpu0 0\n',
     })
     const stats = new StatsCollector({cgroupRoot: join(root, 'sys'), procRoot: join(root, 'proc')}, 'h1')
-    const engine = {
-      Name: 'eng',
-      ServerVersion: '20.10.24',
-      NCPU: 1,
-      MemTotal: 1 << 30,
-      NFd: 30,
-      Images: 3,
-    } as EngineInfo
-    const container: ContainerInfo = {
-      id: ID,
-      name: 'web',
-      image: 'busybox',
-      version: 'latest',
-      tty: false,
-      labels: {},
-      labelsDropped: 0,
-      ownNetwork: false,
-      state: 'running',
-      pid: 42,
-      exitCode: 0,
-      oomKilled: false,
-      startedAt: '2026-12-01T08:00:00Z',
-      finishedAt: '0001-01-01T00:00:00Z',
-      restartCount: 0,
-    }
+    const engine = engineInfo(1)
+    const container = webContainer({ownNetwork: false})
     const openFds = () => readdirSync('/proc/self/fd').length
     const before = openFds()
     stats.collect(engine, [container], 1n)
@@ -377,31 +354,8 @@ describe('a stats cycle over a fixture host', () => {
 })
 
 describe('an idle container (its CPU counter did not move)', () => {
-  const engine = {
-    Name: 'eng',
-    ServerVersion: '20.10.24',
-    NCPU: 1,
-    MemTotal: 1 << 30,
-    NFd: 30,
-    Images: 3,
-  } as EngineInfo
-  const container: ContainerInfo = {
-    id: ID,
-    name: 'web',
-    image: 'busybox',
-    version: 'latest',
-    tty: false,
-    labels: {},
-    labelsDropped: 0,
-    ownNetwork: true,
-    state: 'running',
-    pid: 42,
-    exitCode: 0,
-    oomKilled: false,
-    startedAt: '2026-12-01T08:00:00Z',
-    finishedAt: '0001-01-01T00:00:00Z',
-    restartCount: 0,
-  }
+  const engine = engineInfo(1)
+  const container = webContainer()
   const memoryUsage = (points: Point[]) =>
     points.find((p) => p.measurement === 'docker_container_mem')!.fields.usage
   const rxBytes = (points: Point[]) =>
