@@ -68,14 +68,13 @@ interface Located {
   location: CgroupLocation
   files: OpenFiles
   /**
-   * The last full read, how many cycles it has been reused, and the points made from it for that
-   * container record and engine (re-sent with a new time while the container is idle).
+   * The last full read, how many cycles it has been reused, and the points made from it with that
+   * series (one container record and engine), re-sent with a new time while the container is idle.
    */
   last?: {
     sample: CgroupSample
     reused: number
-    container: ContainerInfo
-    engine: string
+    series: Series
     labelCollisions: number
     points: Point[]
   }
@@ -143,7 +142,8 @@ export class StatsCollector {
     const engineKey = `${engine.Name}\n${engine.ServerVersion}`
     for (const container of containers) {
       live.add(container.id)
-      const {tags, cpuTags, statusSeries, cpuSeries} = this.seriesOf(container, engineTags, engineKey)
+      const series = this.seriesOf(container, engineTags, engineKey)
+      const {tags, cpuTags, statusSeries, cpuSeries} = series
       const id = container.id
       const startedNs = toNs(container.startedAt)
       points.push(
@@ -202,7 +202,7 @@ export class StatsCollector {
         ),
       )
       const idle = sample === reusable
-      if (idle && last!.container === container && last!.engine === engineKey) {
+      if (idle && last!.series === series) {
         last!.reused++
         this.labelCollisions += last!.labelCollisions
         for (const unchanged of last!.points) points.push({...unchanged, time})
@@ -214,8 +214,7 @@ export class StatsCollector {
       located.last = {
         sample,
         reused: idle ? last!.reused + 1 : 0,
-        container,
-        engine: engineKey,
+        series,
         labelCollisions: this.labelCollisions - collisionsBefore,
         points: counters,
       }
