@@ -59,6 +59,8 @@ export function toInfo(
   }
 }
 
+const CONTAINER_ID = /^[0-9a-f]{64}$/
+
 /** Cycles from one full container list to the next while the events keep the registry current. */
 export const LIST_EVERY = 6
 
@@ -90,8 +92,16 @@ export class ContainerRegistry {
     this.stale.delete(id)
   }
 
-  /** Inspects one container (cached until an event or a changed state invalidates it). */
+  /**
+   * Inspects one container (cached until an event or a changed state invalidates it). The id comes
+   * from the engine's events and list and goes into an API path: anything but Docker's 64 hex
+   * digits is no container.
+   */
   async details(id: string, listedState?: string): Promise<ContainerInfo | undefined> {
+    if (!CONTAINER_ID.test(id)) {
+      this.forget(id)
+      return undefined
+    }
     const cached = this.known.get(id)
     if (cached && !this.stale.has(id) && (listedState === undefined || listedState === cached.state))
       return cached
@@ -132,7 +142,7 @@ export class ContainerRegistry {
    * where an event said it changed: the engine's list of every container costs the engine about
    * 0.15 ms of CPU per container, and the agent's events already say what changed.
    */
-  async refresh(list = true): Promise<ContainerInfo[]> {
+  private async refresh(list: boolean): Promise<ContainerInfo[]> {
     if (!list)
       return present(
         await Promise.all([...new Set([...this.known.keys(), ...this.stale])].map((id) => this.details(id))),
