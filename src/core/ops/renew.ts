@@ -85,8 +85,16 @@ export async function restartEngine(session: SshSession, reporter: Reporter): Pr
   const result = await session.exec('systemctl restart docker.service')
   if (transient) {
     // Back to the configuration as it was: live-restore off in the running engine, the file as found.
+    // A reload sent while the restarted dockerd is still starting can be lost (seen once in CI: the
+    // engine kept live-restore on), so it waits for the engine and checks that the engine took it.
     await session.upload(DAEMON_JSON, withLiveRestore(original, false)!, 0o644)
-    await session.exec('systemctl reload docker.service')
+    if (result.code === 0)
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await localEngineState(session)
+        await session.exec('systemctl reload docker.service')
+        if (!(await localEngineState(session)).liveRestore) break
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
     if (original === undefined)
       await session.run(`rm -f ${DAEMON_JSON}`, 'removing the temporary daemon.json')
     else await session.upload(DAEMON_JSON, original, 0o644)
