@@ -7,6 +7,7 @@ import {installServerCert, verifyEngine} from '../provision/provision.js'
 import type {SshSession} from '../ssh/ssh.js'
 import {writeFileAtomic} from '../store/fs.js'
 import type {Store} from '../store/store.js'
+import {poll} from '../poll.js'
 import {Machine, Reporter, withMachine} from '../machine/machine.js'
 
 const DAEMON_JSON = `${REMOTE_CERT_DIR}/daemon.json`
@@ -89,12 +90,14 @@ export async function restartEngine(session: SshSession, reporter: Reporter): Pr
     // engine kept live-restore on), so it waits for the engine and checks that the engine took it.
     await session.upload(DAEMON_JSON, withLiveRestore(original, false)!, 0o644)
     if (result.code === 0)
-      for (let attempt = 0; attempt < 5; attempt++) {
-        await localEngineState(session)
-        await session.exec('systemctl reload docker.service')
-        if (!(await localEngineState(session)).liveRestore) break
-        await new Promise((resolve) => setTimeout(resolve, 1000))
-      }
+      await poll(
+        async () => {
+          await localEngineState(session)
+          await session.exec('systemctl reload docker.service')
+          return (await localEngineState(session)).liveRestore ? undefined : true
+        },
+        {timeoutMs: 30_000, retryable: () => false, onTimeout: () => false},
+      )
     if (original === undefined)
       await session.run(`rm -f ${DAEMON_JSON}`, 'removing the temporary daemon.json')
     else await session.upload(DAEMON_JSON, original, 0o644)
