@@ -188,7 +188,7 @@ export function readCgroup(
   idleSince?: CgroupSample,
 ): CgroupSample | undefined {
   // The directories are absolute and normalized already; path.join here was a tenth of a cycle.
-  const read = (dir: string, file: string) => files.read(`${dir}/${file}`)
+  const read = (dir: string, file: string) => files.read(`${dir}/${file}`, true)
   return location.version === 2
     ? readV2(location.dirs.cpu, read, idleSince)
     : readV1(location.dirs, read, idleSince)

@@ -69,7 +69,18 @@ export interface DiskPaths {
   ignoreFs: readonly string[]
 }
 
+/**
+ * PID 1's mountinfo lists every container's mounts too: at 1,000 containers it is 620 KB and
+ * costs the kernel 20 ms of CPU a read, a tenth of the agent's budget. The host's filesystems
+ * change rarely, so it is read every this many cycles (a minute at the default 10 s); a mount
+ * gone before then fails its statfs and is skipped.
+ */
+export const MOUNTS_READ_EVERY = 6
+
 export class DiskCollector {
+  private mounts: Mount[] | undefined
+  private cyclesSinceRead = 0
+
   constructor(
     private readonly paths: DiskPaths,
     private readonly host: string,
@@ -82,9 +93,13 @@ export class DiskCollector {
 
   collect(time: bigint): Point[] {
     if (!this.enabled) return []
-    const text = readFileSync(join(this.paths.procRoot, '1', 'mountinfo'), 'utf8')
+    if (!this.mounts || ++this.cyclesSinceRead >= MOUNTS_READ_EVERY) {
+      const text = readFileSync(join(this.paths.procRoot, '1', 'mountinfo'), 'utf8')
+      this.mounts = reportableMounts(parseMountinfo(text), this.paths.ignoreFs)
+      this.cyclesSinceRead = 0
+    }
     const points: Point[] = []
-    for (const mount of reportableMounts(parseMountinfo(text), this.paths.ignoreFs)) {
+    for (const mount of this.mounts) {
       let stat: ReturnType<typeof statfsSync>
       try {
         stat = statfsSync(join(this.paths.hostRoot, mount.mountPoint))

@@ -23,7 +23,16 @@ export interface Point {
   fixed?: boolean
   /** `formatSeries(measurement, tags)`, kept by a caller that sends the same series every cycle. */
   series?: string
+  /**
+   * More fields, in an object the caller keeps across cycles and never changes (what a container
+   * record or an unchanged sample says): formatted once per object, written before `fields`.
+   */
+  constantFields?: Record<string, FieldValue | undefined>
 }
+
+/** A point's fields, its constant ones included. */
+export const allFields = (point: Point): Point['fields'] =>
+  point.constantFields ? {...point.constantFields, ...point.fields} : point.fields
 
 /** InfluxDB 1.x refuses a series key (measurement and tags, escaped) longer than this. */
 export const MAX_SERIES_KEY_BYTES = 65_535
@@ -40,8 +49,9 @@ export function point<M extends Measurement>(
   fields: Fields<M, FieldValue>,
   time: bigint,
   series?: string,
+  constantFields?: Fields<M, FieldValue>,
 ): Point {
-  return {measurement: measurement.name, tags, fields, time, series}
+  return {measurement: measurement.name, tags, fields, time, series, constantFields}
 }
 
 /**
@@ -103,16 +113,24 @@ function formatField(value: FieldValue): string | undefined {
  * are left out too: they are not measurements.
  */
 export function formatPoint(point: Point): string | undefined {
-  if (!point.fixed) return formatUntimed(point)?.concat(timeText(point.time))
+  return untimedLine(point)?.concat(timeText(point.time))
+}
+
+/**
+ * `formatPoint` up to the time, with the space before it (the writer appends the two without
+ * joining them: a joined string is one more copy of every line).
+ */
+export function untimedLine(point: Point): string | undefined {
+  if (!point.fixed) return formatUntimed(point)
   let untimed = formattedFixed.get(point.fields)
   if (untimed === undefined) formattedFixed.set(point.fields, (untimed = formatUntimed(point) ?? null))
-  return untimed === null ? undefined : untimed + timeText(point.time)
+  return untimed ?? undefined
 }
 
 /** A stats cycle writes thousands of points of one time: its digits are made once. */
 let lastTime = -1n
 let lastTimeText = ''
-function timeText(time: bigint): string {
+export function timeText(time: bigint): string {
   if (time !== lastTime) {
     lastTime = time
     lastTimeText = String(time)
@@ -121,24 +139,49 @@ function timeText(time: bigint): string {
 }
 
 const formattedFixed = new WeakMap<Point['fields'], string | null>()
+const formattedConstant = new WeakMap<Point['fields'], string | null>()
 
 /** The line up to its time, with the space before it. */
 function formatUntimed(point: Point): string | undefined {
   const series = point.series ?? formatSeries(point.measurement, point.tags)
   if (series === undefined) return undefined
-  let fields = ''
-  for (const [key, value] of Object.entries(point.fields)) {
-    if (value === undefined) continue
-    const tag = point.tags[key]
-    if (tag !== undefined && tag !== '') return undefined
-    if (typeof value === 'number' && !Number.isFinite(value)) continue
-    const text = formatField(value)
-    const name = fieldKey(key)
-    if (text === undefined || name === null) return undefined
-    fields += `${fields ? ',' : ''}${name}=${text}`
+  let constant = ''
+  if (point.constantFields) {
+    let text = formattedConstant.get(point.constantFields)
+    if (text === undefined)
+      formattedConstant.set(point.constantFields, (text = fieldsText(point.constantFields)))
+    if (text === null || sharesTagName(point.constantFields, point.tags)) return undefined
+    constant = text
   }
-  if (fields === '') return undefined
-  return `${series} ${fields} `
+  if (sharesTagName(point.fields, point.tags)) return undefined
+  const fields = fieldsText(point.fields)
+  if (fields === null) return undefined
+  if (constant === '' && fields === '') return undefined
+  return `${series} ${constant}${constant && fields ? ',' : ''}${fields} `
+}
+
+/** The fields as line protocol (undefined and non-finite values left out), or null when one cannot be written. */
+function fieldsText(fields: Point['fields']): string | null {
+  let text = ''
+  for (const key in fields) {
+    const value = fields[key]
+    if (value === undefined || (typeof value === 'number' && !Number.isFinite(value))) continue
+    const formatted = formatField(value)
+    const name = fieldKey(key)
+    if (formatted === undefined || name === null) return null
+    text += `${text ? ',' : ''}${name}=${formatted}`
+  }
+  return text
+}
+
+/** A tag and a field of one name: InfluxDB 3 refuses the point. */
+function sharesTagName(fields: Point['fields'], tags: Point['tags']): boolean {
+  for (const key in fields) {
+    if (fields[key] === undefined) continue
+    const tag = tags[key]
+    if (tag !== undefined && tag !== '') return true
+  }
+  return false
 }
 
 /**

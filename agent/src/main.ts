@@ -113,7 +113,7 @@ async function run(config: AgentConfig): Promise<void> {
       ])
       engine = info
       const time = nowNs()
-      writer.write(stats.collect(engine, list, time))
+      stats.emit(engine, list, time, (points) => writer.write(points))
       writer.write(disk.collect(time))
       collectMs = performance.now() - started
       containers = list.length

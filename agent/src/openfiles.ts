@@ -13,8 +13,13 @@ let buffer = Buffer.allocUnsafe(64 * 1024)
 export class OpenFiles {
   private readonly fds = new Map<string, number>()
 
-  /** The file's current content, or undefined when it is absent or its cgroup/process is gone. */
-  read(path: string): string | undefined {
+  /**
+   * The file's current content, or undefined when it is absent or its cgroup/process is gone.
+   * `oneRecord`: the file is one seq_file record (a cgroup stat file, not /proc/<pid>/net/dev,
+   * which comes a page at a time), which the kernel hands over whole to a large enough read, so
+   * a short read is its end: no second read to see 0 (half of an idle container's system calls).
+   */
+  read(path: string, oneRecord = false): string | undefined {
     let fd = this.fds.get(path)
     if (fd === ABSENT) return undefined
     if (fd === undefined) {
@@ -33,6 +38,7 @@ export class OpenFiles {
         const n = readSync(fd, buffer, length, buffer.length - length, length)
         if (n === 0) break
         length += n
+        if (oneRecord && length < buffer.length) break
       }
       return buffer.toString('latin1', 0, length)
     } catch {

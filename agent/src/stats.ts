@@ -36,6 +36,7 @@ import {
   TOTAL,
   type BlkioOp,
   type Fields,
+  type Measurement,
   type Tags,
 } from './schema.js'
 
@@ -88,6 +89,40 @@ interface Series {
   cpuTags: Record<string, string>
   statusSeries: string | undefined
   cpuSeries: string | undefined
+  startedNs: number
+  /** The status fields the record says (all but the uptime). */
+  statusFields: Fields<typeof CONTAINER_STATUS, FieldValue>
+  /** Formatted series of the counter points (see `taggerOf`), by measurement and extra tag. */
+  counterSeries: Map<string, string | null>
+}
+
+/** The container's tags with at most one more (cpu, device, network), and their series formatted. */
+type Tagger = (
+  measurement: Measurement,
+  key?: string,
+  value?: string,
+) => {tags: Record<string, string>; text: string | undefined}
+
+/** Bounds the series kept per container: one whose interfaces come and go under new names cannot grow it. */
+const MAX_KEPT_SERIES = 256
+
+/**
+ * A full read formats thousands of counter points whose tags are the container's plus one: their
+ * series are formatted once per container record (sorting, checking and escaping the tags was most
+ * of a full read's formatting).
+ */
+function taggerOf(series: Series): Tagger {
+  return (measurement, key, value) => {
+    const tags = key === undefined ? series.tags : {...series.tags, [key]: value!}
+    const cacheKey = key === undefined ? measurement.name : `${measurement.name}\n${key}\n${value}`
+    let text = series.counterSeries.get(cacheKey)
+    if (text === undefined) {
+      if (series.counterSeries.size >= MAX_KEPT_SERIES) series.counterSeries.clear()
+      text = formatSeries(measurement.name, tags) ?? null
+      series.counterSeries.set(cacheKey, text)
+    }
+    return {tags, text: text ?? undefined}
+  }
 }
 
 export class StatsCollector {
@@ -97,6 +132,8 @@ export class StatsCollector {
   private readonly hostFiles = new OpenFiles()
   private readonly previous = new Map<string, Previous>()
   private readonly series = new Map<string, Series>()
+  /** The total-CPU fields a sample says, one object per sample (an idle container's is reused). */
+  private readonly cpuFields = new WeakMap<CgroupSample, Fields<typeof CONTAINER_CPU, FieldValue>>()
   private previousHost: CpuTimes | undefined
   /** Labels left off `docker_container_mem` in the last cycle: named like one of the kernel's memory.stat keys. */
   labelCollisions = 0
@@ -108,7 +145,19 @@ export class StatsCollector {
     this.version = cgroupVersion(paths.cgroupRoot)
   }
 
+  /** One cycle's points, all at once (tests; the agent hands them over as they are made, see `emit`). */
   collect(engine: EngineInfo, containers: ContainerInfo[], time: bigint): Point[] {
+    const points: Point[] = []
+    this.emit(engine, containers, time, (some) => points.push(...some))
+    return points
+  }
+
+  /**
+   * One cycle, each container's points handed to `sink` as soon as they are made: at 1,000
+   * containers the cycle's 9,000 points held together until its end outlived V8's young
+   * generation, and collecting them from the old one cost a major collection every cycle.
+   */
+  emit(engine: EngineInfo, containers: ContainerInfo[], time: bigint, sink: (points: Point[]) => void): void {
     const engineTags = {
       host: this.host,
       engine_host: engine.Name,
@@ -137,94 +186,117 @@ export class StatsCollector {
         time,
       ),
     ]
+    sink(points)
     const live = new Set<string>()
     this.labelCollisions = 0
     const engineKey = `${engine.Name}\n${engine.ServerVersion}`
     for (const container of containers) {
       live.add(container.id)
-      const series = this.seriesOf(container, engineTags, engineKey)
-      const {tags, cpuTags, statusSeries, cpuSeries} = series
-      const id = container.id
-      const startedNs = toNs(container.startedAt)
-      points.push(
-        point(
-          CONTAINER_STATUS,
-          tags,
-          {
-            oomkilled: container.oomKilled,
-            pid: container.pid,
-            exitcode: container.exitCode,
-            started_at: startedNs,
-            finished_at: toNs(container.finishedAt),
-            uptime_ns: container.state === 'running' && startedNs ? Math.max(0, Number(time) - startedNs) : 0,
-            restart_count: container.restartCount,
-            container_id: id,
-          },
+      sink(
+        this.containerPoints(
+          container,
+          this.seriesOf(container, engineTags, engineKey),
+          systemNs,
+          stat.onlineCpus,
+          hostMemory,
           time,
-          statusSeries,
         ),
       )
-      if (container.state !== 'running' && container.state !== 'paused') {
-        // An open file would keep the removed cgroup alive in the kernel (a dying memcg).
-        this.forget(id)
-        continue
-      }
-      const located = this.locate(container)
-      if (!located) continue
-      const {last} = located
-      const reusable = last && last.reused < FULL_READ_EVERY - 1 ? last.sample : undefined
-      const sample = readCgroup(located.location, located.files, reusable)
-      if (!sample) continue
-      const before = this.previous.get(id)
-      this.previous.set(id, {containerNs: sample.cpu.totalNs, systemNs})
-      const systemDelta = before ? systemNs - before.systemNs : 0
-      const usagePercent =
-        before && systemDelta > 0
-          ? ((sample.cpu.totalNs - before.containerNs) / systemDelta) * stat.onlineCpus * 100
-          : 0
-      points.push(
-        point(
-          CONTAINER_CPU,
-          cpuTags,
-          {
-            usage_total: sample.cpu.totalNs,
-            usage_in_usermode: sample.cpu.userNs,
-            usage_in_kernelmode: sample.cpu.systemNs,
-            usage_system: systemNs,
-            throttling_periods: sample.cpu.periods,
-            throttling_throttled_periods: sample.cpu.throttledPeriods,
-            throttling_throttled_time: sample.cpu.throttledNs,
-            usage_percent: {float: Math.max(0, usagePercent)},
-            container_id: id,
-          },
-          time,
-          cpuSeries,
-        ),
-      )
-      const idle = sample === reusable
-      if (idle && last!.series === series) {
-        last!.reused++
-        this.labelCollisions += last!.labelCollisions
-        for (const unchanged of last!.points) points.push({...unchanged, time})
-        continue
-      }
-      const collisionsBefore = this.labelCollisions
-      const counters = this.counterPoints(tags, container, sample, located.files, hostMemory, time)
-      for (const counter of counters) counter.fixed = true
-      located.last = {
-        sample,
-        reused: idle ? last!.reused + 1 : 0,
-        series,
-        labelCollisions: this.labelCollisions - collisionsBefore,
-        points: counters,
-      }
-      points.push(...counters)
     }
     for (const id of this.previous.keys()) if (!live.has(id)) this.previous.delete(id)
     for (const id of this.series.keys()) if (!live.has(id)) this.series.delete(id)
     for (const id of this.locations.keys()) if (!live.has(id)) this.forget(id)
-    points.push(...this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
+    sink(this.hostPoints(stat.total, stat.onlineCpus, meminfo, time))
+  }
+
+  /** A container's points of one cycle: its status, and its usage when it runs. */
+  private containerPoints(
+    container: ContainerInfo,
+    series: Series,
+    systemNs: number,
+    onlineCpus: number,
+    hostMemory: number,
+    time: bigint,
+  ): Point[] {
+    const {tags, cpuTags, statusSeries, cpuSeries} = series
+    const id = container.id
+    const {startedNs} = series
+    const points: Point[] = []
+    points.push(
+      point(
+        CONTAINER_STATUS,
+        tags,
+        {uptime_ns: container.state === 'running' && startedNs ? Math.max(0, Number(time) - startedNs) : 0},
+        time,
+        statusSeries,
+        series.statusFields,
+      ),
+    )
+    if (container.state !== 'running' && container.state !== 'paused') {
+      // An open file would keep the removed cgroup alive in the kernel (a dying memcg).
+      this.forget(id)
+      return points
+    }
+    const located = this.locate(container)
+    if (!located) return points
+    const {last} = located
+    const reusable = last && last.reused < FULL_READ_EVERY - 1 ? last.sample : undefined
+    const sample = readCgroup(located.location, located.files, reusable)
+    if (!sample) return points
+    const before = this.previous.get(id)
+    this.previous.set(id, {containerNs: sample.cpu.totalNs, systemNs})
+    const systemDelta = before ? systemNs - before.systemNs : 0
+    const usagePercent =
+      before && systemDelta > 0
+        ? ((sample.cpu.totalNs - before.containerNs) / systemDelta) * onlineCpus * 100
+        : 0
+    points.push(
+      point(
+        CONTAINER_CPU,
+        cpuTags,
+        {usage_system: systemNs, usage_percent: {float: Math.max(0, usagePercent)}},
+        time,
+        cpuSeries,
+        this.cpuFieldsOf(sample, id),
+      ),
+    )
+    const idle = sample === reusable
+    if (idle && last!.series === series) {
+      last!.reused++
+      this.labelCollisions += last!.labelCollisions
+      for (const unchanged of last!.points) points.push({...unchanged, time})
+      return points
+    }
+    const collisionsBefore = this.labelCollisions
+    const counters = this.counterPoints(series, container, sample, located.files, hostMemory, time)
+    for (const counter of counters) counter.fixed = true
+    if (last?.series === series) keepUnchangedFields(counters, last.points)
+    located.last = {
+      sample,
+      reused: idle ? last!.reused + 1 : 0,
+      series,
+      labelCollisions: this.labelCollisions - collisionsBefore,
+      points: counters,
+    }
+    points.push(...counters)
     return points
+  }
+
+  private cpuFieldsOf(sample: CgroupSample, id: string): Fields<typeof CONTAINER_CPU, FieldValue> {
+    let fields = this.cpuFields.get(sample)
+    if (!fields) {
+      fields = {
+        usage_total: sample.cpu.totalNs,
+        usage_in_usermode: sample.cpu.userNs,
+        usage_in_kernelmode: sample.cpu.systemNs,
+        throttling_periods: sample.cpu.periods,
+        throttling_throttled_periods: sample.cpu.throttledPeriods,
+        throttling_throttled_time: sample.cpu.throttledNs,
+        container_id: id,
+      }
+      this.cpuFields.set(sample, fields)
+    }
+    return fields
   }
 
   /** The container's tags and the formatted series of its points sent every cycle, made once per record and engine. */
@@ -247,6 +319,17 @@ export class StatsCollector {
       cpuTags,
       statusSeries: formatSeries(CONTAINER_STATUS.name, tags),
       cpuSeries: formatSeries(CONTAINER_CPU.name, cpuTags),
+      startedNs: toNs(container.startedAt),
+      statusFields: {
+        oomkilled: container.oomKilled,
+        pid: container.pid,
+        exitcode: container.exitCode,
+        started_at: toNs(container.startedAt),
+        finished_at: toNs(container.finishedAt),
+        restart_count: container.restartCount,
+        container_id: container.id,
+      },
+      counterSeries: new Map(),
     }
     this.series.set(container.id, series)
     return series
@@ -254,7 +337,7 @@ export class StatsCollector {
 
   /** The points of one sample that stay the same while the container is idle: per-CPU, memory, block I/O, network. */
   private counterPoints(
-    tags: Record<string, string>,
+    series: Series,
     container: ContainerInfo,
     sample: CgroupSample,
     files: OpenFiles,
@@ -262,9 +345,11 @@ export class StatsCollector {
     time: bigint,
   ): Point[] {
     const id = container.id
-    const points = sample.cpu.perCpuNs.map((ns, i) =>
-      point(CONTAINER_CPU, {...tags, cpu: `cpu${i}`}, {usage_total: ns, container_id: id}, time),
-    )
+    const tagged = taggerOf(series)
+    const points = sample.cpu.perCpuNs.map((ns, i) => {
+      const {tags, text} = tagged(CONTAINER_CPU, 'cpu', `cpu${i}`)
+      return point(CONTAINER_CPU, tags, {usage_total: ns, container_id: id}, time, text)
+    })
     const limit = Math.min(sample.memory.limit ?? hostMemory, hostMemory)
     // The kernel's memory.stat keys first: a schema field of the same name wins.
     const memFields: Fields<typeof CONTAINER_MEM, FieldValue> = {
@@ -276,12 +361,12 @@ export class StatsCollector {
       fail_count: sample.memory.failCount,
       container_id: id,
     }
-    points.push(
-      point(CONTAINER_MEM, this.withoutFieldNames(tags, container.labels, memFields), memFields, time),
-    )
-    points.push(...blkioPoints(tags, id, sample.blkio.bytes, sample.blkio.ops, time))
+    const memTags = this.withoutFieldNames(series.tags, container.labels, memFields)
+    const memSeries = memTags === series.tags ? tagged(CONTAINER_MEM).text : undefined
+    points.push(point(CONTAINER_MEM, memTags, memFields, time, memSeries))
+    points.push(...blkioPoints(tagged, id, sample.blkio.bytes, sample.blkio.ops, time))
     if (container.ownNetwork && container.pid > 0)
-      points.push(...this.networkPoints(tags, container, files, time))
+      points.push(...this.networkPoints(tagged, container, files, time))
     return points
   }
 
@@ -329,28 +414,22 @@ export class StatsCollector {
     return text
   }
 
-  private networkPoints(
-    tags: Record<string, string>,
-    container: ContainerInfo,
-    files: OpenFiles,
-    time: bigint,
-  ): Point[] {
+  private networkPoints(tagged: Tagger, container: ContainerInfo, files: OpenFiles, time: bigint): Point[] {
     const text = files.read(join(this.paths.procRoot, String(container.pid), 'net/dev'))
     if (text === undefined) return [] // the process just exited
     const interfaces = parseNetDev(text)
     const points: Point[] = []
     const total: Partial<NetCounters> = {}
     for (const [name, counters] of interfaces) {
-      points.push(
-        point(CONTAINER_NET, {...tags, network: name}, {...counters, container_id: container.id}, time),
-      )
+      const {tags, text} = tagged(CONTAINER_NET, 'network', name)
+      points.push(point(CONTAINER_NET, tags, {...counters, container_id: container.id}, time, text))
       for (const key of Object.keys(counters) as (keyof NetCounters)[])
         total[key] = (total[key] ?? 0) + counters[key]
     }
-    if (points.length)
-      points.push(
-        point(CONTAINER_NET, {...tags, network: TOTAL}, {...total, container_id: container.id}, time),
-      )
+    if (points.length) {
+      const {tags, text} = tagged(CONTAINER_NET, 'network', TOTAL)
+      points.push(point(CONTAINER_NET, tags, {...total, container_id: container.id}, time, text))
+    }
     return points
   }
 
@@ -439,8 +518,35 @@ export class StatsCollector {
   }
 }
 
+/**
+ * Gives each point whose series and fields are the same as the last read's that read's fields
+ * object, whose line is formatted already: most of an idle container's counters (memory.stat's
+ * forty fields above all) are unchanged at its full read.
+ */
+function keepUnchangedFields(points: Point[], before: Point[]): void {
+  for (let i = 0; i < points.length && i < before.length; i++) {
+    const now = points[i]!
+    const then = before[i]!
+    if (now.series !== undefined && now.series === then.series && sameFields(now.fields, then.fields))
+      now.fields = then.fields
+  }
+}
+
+function sameFields(a: Point['fields'], b: Point['fields']): boolean {
+  let count = 0
+  for (const key in a) {
+    count++
+    const x = a[key]
+    const y = b[key]
+    if (x === y) continue
+    if (typeof x !== 'object' || typeof y !== 'object' || x.float !== y.float) return false
+  }
+  for (const key in b) if (--count < 0 || !(key in a)) return false
+  return count === 0
+}
+
 function blkioPoints(
-  tags: Record<string, string>,
+  tagged: Tagger,
   id: string,
   bytes: Map<string, BlkioDevice>,
   ops: Map<string, BlkioDevice>,
@@ -461,8 +567,10 @@ function blkioPoints(
         total[field] = (total[field] ?? 0) + source[op]
       }
     }
-    points.push(point(CONTAINER_BLKIO, {...tags, device}, {...fields, container_id: id}, time))
+    const {tags, text} = tagged(CONTAINER_BLKIO, 'device', device)
+    points.push(point(CONTAINER_BLKIO, tags, {...fields, container_id: id}, time, text))
   }
-  points.push(point(CONTAINER_BLKIO, {...tags, device: TOTAL}, {...total, container_id: id}, time))
+  const {tags, text} = tagged(CONTAINER_BLKIO, 'device', TOTAL)
+  points.push(point(CONTAINER_BLKIO, tags, {...total, container_id: id}, time, text))
   return points
 }

@@ -16,7 +16,7 @@ import {
 import type {ContainerInfo} from '../../agent/src/containers.js'
 import {splitImage} from '../../agent/src/containers.js'
 import type {EngineInfo} from '../../agent/src/docker.js'
-import {formatPoint, type Point} from '../../agent/src/lineprotocol.js'
+import {allFields, formatPoint, type Point} from '../../agent/src/lineprotocol.js'
 import {parseMeminfo, parseNetDev, parseProcStat, systemCpuNs} from '../../agent/src/procfs.js'
 import {MEASUREMENTS} from '../../agent/src/schema.js'
 import {FULL_READ_EVERY, StatsCollector} from '../../agent/src/stats.js'
@@ -274,6 +274,7 @@ describe('a stats cycle over a fixture host', () => {
       'com.example.team': 'a b',
     })
     expect(cpu.fields.usage_percent).toEqual({float: 100})
+    expect(allFields(cpu)).toMatchObject({usage_total: 4e9, usage_system: 22e9, container_id: ID})
     expect(find('docker_container_cpu', ['cpu', 'cpu1']).fields.usage_total).toBe(2e9)
     const mem = find('docker_container_mem')
     expect(mem.fields).toMatchObject({
@@ -290,7 +291,8 @@ describe('a stats cycle over a fixture host', () => {
     expect(find('docker_container_blkio', ['device', 'total']).fields.io_service_bytes_recursive_total).toBe(
       12288,
     )
-    expect(find('docker_container_status').fields).toMatchObject({
+    expect(allFields(find('docker_container_status'))).toMatchObject({
+      uptime_ns: expect.any(Number),
       pid: 42,
       restart_count: 1,
       started_at: 1_796_112_000_000_000_000,
@@ -316,7 +318,7 @@ describe('a stats cycle over a fixture host', () => {
         point.measurement,
       ).toEqual([])
       expect(
-        Object.keys(point.fields).filter(
+        Object.keys(allFields(point)).filter(
           (field) => !(field in schema!.fields) && !(point === mem && memoryStat.includes(field)),
         ),
         point.measurement,
@@ -415,6 +417,20 @@ describe('an idle container (its CPU counter did not move)', () => {
       points.filter((p) => p.measurement !== 'cpu' && p.tags.cpu !== 'cpu-total').map(formatPoint)
     expect(lines(reused)).toEqual(lines(fresh.collect(engine, [container], 2n)))
     expect(lines(reused).every((line) => line?.endsWith(' 2'))).toBe(true)
+    // At the full read nothing changed: the same lines, from the fields already formatted.
+    const mem = (points: Point[]) => points.find((p) => p.measurement === 'docker_container_mem')!
+    let full = reused
+    for (let cycle = 3; cycle < 3 + FULL_READ_EVERY - 1; cycle++)
+      full = stats.collect(engine, [container], BigInt(cycle))
+    let freshFull = fresh.collect(engine, [container], 2n)
+    for (let cycle = 3; cycle < 3 + FULL_READ_EVERY - 1; cycle++)
+      freshFull = fresh.collect(engine, [container], BigInt(cycle))
+    expect(lines(full)).toEqual(lines(freshFull))
+    expect(mem(full).fields).toBe(mem(reused).fields)
+    await tree({[`sys/memory/docker/${ID}/memory.usage_in_bytes`]: '8388608\n'})
+    for (let cycle = 10; cycle < 10 + FULL_READ_EVERY; cycle++)
+      full = stats.collect(engine, [container], BigInt(cycle))
+    expect(mem(full).fields.usage).toBe(8388608 - 4194304)
     // A renamed container (a new record from the registry) gets its new tags at once.
     const renamed = stats.collect(engine, [{...container, name: 'api'}], 3n)
     expect(renamed.filter((p) => p.tags.container_name === 'web')).toEqual([])
@@ -436,6 +452,7 @@ describe('OpenFiles', () => {
     await tree({a: 'two, longer\n'})
     expect(files.read(join(root, 'a'))).toBe('two, longer\n')
     expect(files.read(join(root, 'big'))).toBe(big)
+    expect(files.read(join(root, 'big'), true)).toBe(big)
     expect(files.read(join(root, 'missing'))).toBeUndefined()
     files.close()
   })

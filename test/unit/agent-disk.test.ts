@@ -8,7 +8,13 @@ import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {DEFAULT_IGNORE_FS, DiskCollector, parseMountinfo, reportableMounts} from '../../agent/src/disk.js'
+import {
+  DEFAULT_IGNORE_FS,
+  DiskCollector,
+  MOUNTS_READ_EVERY,
+  parseMountinfo,
+  reportableMounts,
+} from '../../agent/src/disk.js'
 import {loadConfig} from '../../agent/src/config.js'
 import {formatPoint} from '../../agent/src/lineprotocol.js'
 
@@ -127,5 +133,35 @@ describe('disk points', () => {
       'h',
     ).collect(1n)
     expect(points.map((p) => p.tags.path)).toEqual(['/'])
+  })
+})
+
+describe('mount list', () => {
+  let proc: string
+  beforeEach(async () => {
+    proc = await mkdtemp(join(tmpdir(), 'berth-disk-'))
+    await mkdir(join(proc, '1'))
+  })
+  afterEach(() => rm(proc, {recursive: true, force: true}))
+
+  it(`is read again every ${MOUNTS_READ_EVERY} cycles, not every cycle (a dense host's mountinfo is large), and a mount gone meanwhile is skipped`, async () => {
+    const rootOnly = MOUNTINFO.split('\n')[0]!
+    const withRun = `${rootOnly}\n25 22 0:24 / /run rw,nosuid - tmpfs tmpfs rw,size=804520k`
+    await writeFile(join(proc, '1', 'mountinfo'), withRun)
+    const collector = new DiskCollector({procRoot: proc, hostRoot: '/', ignoreFs: []}, 'h')
+    const paths = (time: bigint) => collector.collect(time).map((p) => p.tags.path)
+    expect(paths(0n)).toEqual(['/', '/run'])
+    await writeFile(join(proc, '1', 'mountinfo'), `${rootOnly}\n26 22 0:25 / /dev/shm rw - tmpfs shm rw`)
+    for (let cycle = 1; cycle < MOUNTS_READ_EVERY; cycle++)
+      expect(paths(BigInt(cycle))).toEqual(['/', '/run'])
+    expect(paths(BigInt(MOUNTS_READ_EVERY))).toEqual(['/', '/dev/shm'])
+
+    const gone = join(proc, 'gone')
+    await mkdir(gone)
+    await writeFile(join(proc, '1', 'mountinfo'), `${rootOnly}\n27 22 0:26 / ${gone} rw - tmpfs tmpfs rw`)
+    const fresh = new DiskCollector({procRoot: proc, hostRoot: '/', ignoreFs: []}, 'h')
+    expect(fresh.collect(0n).map((p) => p.tags.path)).toEqual(['/', gone])
+    await rm(gone, {recursive: true})
+    expect(fresh.collect(1n).map((p) => p.tags.path)).toEqual(['/'])
   })
 })

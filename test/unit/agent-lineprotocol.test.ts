@@ -55,6 +55,24 @@ describe('agent line protocol', () => {
       ).toBeUndefined()
   })
 
+  it('writes constant fields before the others, formatted once per object yet checked against each point', () => {
+    const constantFields = {id: 'abc', n: 7}
+    const line = (tags: Record<string, string>, fields: Record<string, number>) =>
+      formatPoint({measurement: 'm', tags, fields, time: 5n, constantFields})
+    expect(line({k: 'v'}, {up: 1})).toBe('m,k=v id="abc",n=7i,up=1i 5')
+    expect(line({k: 'v'}, {})).toBe('m,k=v id="abc",n=7i 5')
+    // The same object's cached text does not let through a point whose tag shares a constant field's name.
+    expect(line({n: 'x'}, {up: 1})).toBeUndefined()
+    expect(line({k: 'v'}, {up: 2})).toBe('m,k=v id="abc",n=7i,up=2i 5')
+    for (const bad of [{time: 1}, {'k"': 1}, {s: 'lone \ud800'}])
+      expect(
+        formatPoint({measurement: 'm', tags: {}, fields: {v: 1}, time: 1n, constantFields: bad}),
+      ).toBeUndefined()
+    expect(
+      formatPoint({measurement: 'm', tags: {}, fields: {}, time: 1n, constantFields: {}}),
+    ).toBeUndefined()
+  })
+
   it('sorts tags and leaves out empty ones', () => {
     expect(point({z: '1', a: '2', empty: ''})).toBe('m,a=2,z=1 v=1i 5')
   })
