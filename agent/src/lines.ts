@@ -54,12 +54,6 @@ export class Lines {
     if (start > 0) for (let i = 0; i < ends.length; i++) ends[i]! -= start
     return new Lines(this.bytes.subarray(start, this.ends[to - 1]), ends)
   }
-
-  /** Each line as a string (tests, and the rare paths that inspect lines). */
-  strings(): string[] {
-    const text = this.bytes.toString('utf8')
-    return this.count === 0 ? [] : text.slice(0, -1).split('\n')
-  }
 }
 
 /** Appends lines to one growing buffer; `take` hands them over and starts anew. */

@@ -218,9 +218,8 @@ export class StatsCollector {
     hostMemory: number,
     time: bigint,
   ): Point[] {
-    const {tags, cpuTags, statusSeries, cpuSeries} = series
+    const {tags, cpuTags, statusSeries, cpuSeries, startedNs} = series
     const id = container.id
-    const {startedNs} = series
     const points: Point[] = []
     points.push(
       point(
