@@ -134,15 +134,6 @@ describe('disk points', () => {
     ).collect(1n)
     expect(points.map((p) => p.tags.path)).toEqual(['/'])
   })
-})
-
-describe('mount list', () => {
-  let proc: string
-  beforeEach(async () => {
-    proc = await mkdtemp(join(tmpdir(), 'berth-disk-'))
-    await mkdir(join(proc, '1'))
-  })
-  afterEach(() => rm(proc, {recursive: true, force: true}))
 
   it(`is read again every ${MOUNTS_READ_EVERY} cycles, not every cycle (a dense host's mountinfo is large), and a mount gone meanwhile is skipped`, async () => {
     const rootOnly = MOUNTINFO.split('\n')[0]!
