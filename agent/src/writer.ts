@@ -82,9 +82,8 @@ export type Verdict =
   | {kind: 'retry'; message: string; afterMs?: number}
 
 interface Pending {
+  /** Their size is counted in `unsentBytes` until the batch is sent or spooled. */
   lines: Lines
-  /** The lines' size, counted in `unsentBytes` until the batch is sent or spooled. */
-  bytes: number
   callbacks: (() => void)[]
   oldestNs: bigint
 }
@@ -190,12 +189,7 @@ export class InfluxWriter implements PointSink {
     for (let from = 0; from === 0 || from < all.count; from += this.options.batchSize) {
       const lines = all.slice(from, from + this.options.batchSize)
       const last = from + this.options.batchSize >= all.count
-      batches.push({
-        lines,
-        bytes: lines.size,
-        callbacks: last ? this.bufferCallbacks : [],
-        oldestNs: this.bufferOldestNs,
-      })
+      batches.push({lines, callbacks: last ? this.bufferCallbacks : [], oldestNs: this.bufferOldestNs})
     }
     this.bufferCallbacks = []
     this.chain = this.chain.then(async () => {
@@ -221,7 +215,7 @@ export class InfluxWriter implements PointSink {
       const leftover = await this.sendLines(batch.lines)
       if (leftover.count) this.toSpool(await gzipAsync(leftover), leftover.count, batch.oldestNs)
     } finally {
-      this.settled(batch.bytes)
+      this.settled(batch.lines.size)
       for (const callback of batch.callbacks) callback()
     }
   }
